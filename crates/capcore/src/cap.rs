@@ -126,7 +126,11 @@ impl Cap {
             input: word.to_string(),
         };
         if !word.is_empty() && word.bytes().all(|b| b.is_ascii_digit()) {
-            return word.parse::<u32>().ok().and_then(Cap::new).ok_or_else(unknown);
+            return word
+                .parse::<u32>()
+                .ok()
+                .and_then(Cap::new)
+                .ok_or_else(unknown);
         }
         if let Some(cap) = Cap::from_libcap_name(word) {
             return Ok(cap);
@@ -190,7 +194,14 @@ mod tests {
 
     #[test]
     fn lenient_parsing() {
-        for input in ["cap_net_raw", "CAP_NET_RAW", "net_raw", "NET_RAW", "13", " Net_Raw "] {
+        for input in [
+            "cap_net_raw",
+            "CAP_NET_RAW",
+            "net_raw",
+            "NET_RAW",
+            "13",
+            " Net_Raw ",
+        ] {
             assert_eq!(Cap::parse_lenient(input), Ok(Cap::NET_RAW), "{input}");
         }
         assert_eq!(Cap::parse_lenient("41").map(Cap::bit), Ok(41));

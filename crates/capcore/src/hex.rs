@@ -155,9 +155,14 @@ pub fn parse_bytes(input: &str) -> Result<Vec<u8>, BytesError> {
 /// Why a string is not hex bytes, and where.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BytesError {
-    InvalidDigit { found: char, column: usize },
+    InvalidDigit {
+        found: char,
+        column: usize,
+    },
     /// A digit at this column has no partner: bytes are written as pairs.
-    OddDigits { column: usize },
+    OddDigits {
+        column: usize,
+    },
 }
 
 impl fmt::Display for BytesError {
@@ -187,7 +192,9 @@ mod tests {
     use proptest::prelude::*;
 
     fn ok(input: &str) -> u64 {
-        parse_mask(input).map(CapSet::bits).unwrap_or_else(|e| panic!("{input}: {e}"))
+        parse_mask(input)
+            .map(CapSet::bits)
+            .unwrap_or_else(|e| panic!("{input}: {e}"))
     }
 
     #[test]
@@ -223,8 +230,14 @@ mod tests {
                 column: 4
             })
         );
-        assert_eq!(parse_mask("1ffffffffffffffff"), Err(HexError::TooWide { column: 1 }));
-        assert_eq!(parse_mask("0x01ffffffffffffffff"), Err(HexError::TooWide { column: 4 }));
+        assert_eq!(
+            parse_mask("1ffffffffffffffff"),
+            Err(HexError::TooWide { column: 1 })
+        );
+        assert_eq!(
+            parse_mask("0x01ffffffffffffffff"),
+            Err(HexError::TooWide { column: 4 })
+        );
         assert_eq!(
             parse_mask("1FFFFFFFF, 0"),
             Err(HexError::WordTooWide { column: 1 })
@@ -241,11 +254,20 @@ mod tests {
 
     #[test]
     fn bytes_as_getfattr_prints_them() {
-        assert_eq!(parse_bytes("0x0100000200200000"), Ok(vec![1, 0, 0, 2, 0, 0x20, 0, 0]));
-        assert_eq!(parse_bytes("01000002 00002000"), Ok(vec![1, 0, 0, 2, 0, 0, 0x20, 0]));
+        assert_eq!(
+            parse_bytes("0x0100000200200000"),
+            Ok(vec![1, 0, 0, 2, 0, 0x20, 0, 0])
+        );
+        assert_eq!(
+            parse_bytes("01000002 00002000"),
+            Ok(vec![1, 0, 0, 2, 0, 0, 0x20, 0])
+        );
         assert_eq!(parse_bytes(""), Ok(vec![]));
         assert_eq!(parse_bytes("0x"), Ok(vec![]));
-        assert_eq!(parse_bytes("0x010"), Err(BytesError::OddDigits { column: 5 }));
+        assert_eq!(
+            parse_bytes("0x010"),
+            Err(BytesError::OddDigits { column: 5 })
+        );
         assert_eq!(parse_bytes("0 1"), Err(BytesError::OddDigits { column: 1 }));
         assert_eq!(
             parse_bytes("01zz"),

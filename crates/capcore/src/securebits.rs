@@ -44,7 +44,8 @@ pub const FLAGS: [SecureFlag; 6] = [
         bit: 8,
         name: "exec_restrict_file",
         lock_name: "exec_restrict_file_locked",
-        effect: "interpreters should run only files that pass execveat(AT_EXECVE_CHECK) (Linux 6.14+)",
+        effect:
+            "interpreters should run only files that pass execveat(AT_EXECVE_CHECK) (Linux 6.14+)",
     },
     SecureFlag {
         bit: 10,
@@ -210,9 +211,18 @@ mod tests {
             Ok(0x13)
         );
         assert_eq!(Securebits::parse("0xfff").map(|s| s.names().len()), Ok(12));
-        assert!(matches!(Securebits::parse("0x1000"), Err(SecurebitsError::UnknownBits(_))));
-        assert!(matches!(Securebits::parse("0xzz"), Err(SecurebitsError::BadNumber(_))));
-        assert!(matches!(Securebits::parse("root"), Err(SecurebitsError::UnknownName(_))));
+        assert!(matches!(
+            Securebits::parse("0x1000"),
+            Err(SecurebitsError::UnknownBits(_))
+        ));
+        assert!(matches!(
+            Securebits::parse("0xzz"),
+            Err(SecurebitsError::BadNumber(_))
+        ));
+        assert!(matches!(
+            Securebits::parse("root"),
+            Err(SecurebitsError::UnknownName(_))
+        ));
         assert!(Securebits::parse("").is_err());
     }
 

@@ -35,7 +35,8 @@ impl CapSet {
     }
 
     pub fn from_caps(caps: impl IntoIterator<Item = Cap>) -> CapSet {
-        caps.into_iter().fold(CapSet::EMPTY, |set, cap| set.with(cap))
+        caps.into_iter()
+            .fold(CapSet::EMPTY, |set, cap| set.with(cap))
     }
 
     /// Parses a comma-separated list of names or numbers in any case, with or without `cap_`
@@ -165,12 +166,18 @@ mod tests {
     fn serialises_as_hex_and_names() {
         let set = CapSet::from_bits(0x2000 | 1 << 41);
         let json = serde_json::to_string(&set).unwrap();
-        assert_eq!(json, r#"{"hex":"0000020000002000","caps":["cap_net_raw","41"]}"#);
+        assert_eq!(
+            json,
+            r#"{"hex":"0000020000002000","caps":["cap_net_raw","41"]}"#
+        );
     }
 
     #[test]
     fn display_matches_capsh_decode() {
-        assert_eq!(CapSet::from_bits(0x0000_0200_0000_2000).to_string(), "cap_net_raw,41");
+        assert_eq!(
+            CapSet::from_bits(0x0000_0200_0000_2000).to_string(),
+            "cap_net_raw,41"
+        );
         assert_eq!(CapSet::EMPTY.to_string(), "");
     }
 

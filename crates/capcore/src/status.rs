@@ -66,7 +66,10 @@ impl fmt::Display for StatusError {
             StatusErrorKind::Mask(err) => write!(f, "{label}: {err}"),
             StatusErrorKind::Flag(v) => write!(f, "{label}: expected 0 or 1, found '{v}'"),
             StatusErrorKind::Seccomp(v) => {
-                write!(f, "{label}: expected 0, 1 or 2 (disabled, strict, filter), found '{v}'")
+                write!(
+                    f,
+                    "{label}: expected 0, 1 or 2 (disabled, strict, filter), found '{v}'"
+                )
             }
             StatusErrorKind::Count(v) => write!(f, "{label}: expected a count, found '{v}'"),
         }

@@ -263,7 +263,9 @@ impl Parser<'_> {
     fn clause(&mut self) -> Result<(), TextError> {
         let (list, listed) = match self.peek() {
             Some(b) if starts_list(b) => (self.cap_list()?, true),
-            Some(b @ (b'+' | b'-')) => return Err(self.error(TextErrorKind::ListRequired(char::from(b)))),
+            Some(b @ (b'+' | b'-')) => {
+                return Err(self.error(TextErrorKind::ListRequired(char::from(b))))
+            }
             _ => (self.all, false),
         };
         let op_pos = self.pos;
@@ -291,7 +293,9 @@ impl Parser<'_> {
                     self.pos += 1;
                 }
                 // Only a bare '=' may have no flags: "cap_x=" clears cap_x.
-                _ if op != Op::Assign => return Err(self.error(TextErrorKind::MissingFlags(op_char))),
+                _ if op != Op::Assign => {
+                    return Err(self.error(TextErrorKind::MissingFlags(op_char)))
+                }
                 _ => {}
             }
             self.state.apply(op, list, flags);
@@ -305,7 +309,9 @@ impl Parser<'_> {
                 match self.peek() {
                     Some(b) if b.is_ascii_alphabetic() => {}
                     Some(b) if !is_space(b) => {
-                        return Err(self.error(TextErrorKind::BadFlag(self.peek_char().unwrap_or('?'))))
+                        return Err(
+                            self.error(TextErrorKind::BadFlag(self.peek_char().unwrap_or('?')))
+                        )
                     }
                     _ => return Err(self.error(TextErrorKind::MissingFlags(op_char))),
                 }
@@ -357,7 +363,11 @@ impl Parser<'_> {
             .count();
         let word = &self.text[start..start + len];
         // "all" is matched only as a whole word; "allx" is looked up (and fails) as a name.
-        let whole_word = !self.bytes.get(start + len).copied().is_some_and(starts_list);
+        let whole_word = !self
+            .bytes
+            .get(start + len)
+            .copied()
+            .is_some_and(starts_list);
         if word.eq_ignore_ascii_case("all") && whole_word {
             self.pos += len;
             return Ok(self.all);
@@ -374,7 +384,10 @@ impl Parser<'_> {
     /// A number as C's `strtoul(s, &end, 0)` reads it: `0x` hex, leading-zero octal, or decimal.
     fn number(&mut self, start: usize) -> Result<CapSet, TextError> {
         let rest = &self.bytes[start..];
-        let hex_prefix = rest.len() > 2 && rest[0] == b'0' && matches!(rest[1], b'x' | b'X') && rest[2].is_ascii_hexdigit();
+        let hex_prefix = rest.len() > 2
+            && rest[0] == b'0'
+            && matches!(rest[1], b'x' | b'X')
+            && rest[2].is_ascii_hexdigit();
         let (radix, skip) = if hex_prefix {
             (16, 2)
         } else if rest[0] == b'0' {
@@ -403,7 +416,9 @@ impl Parser<'_> {
     }
 
     fn peek_char(&self) -> Option<char> {
-        self.text.get(self.pos..).and_then(|rest| rest.chars().next())
+        self.text
+            .get(self.pos..)
+            .and_then(|rest| rest.chars().next())
     }
 
     fn bump(&mut self) -> Option<u8> {
@@ -413,7 +428,11 @@ impl Parser<'_> {
     }
 
     fn error(&self, kind: TextErrorKind) -> TextError {
-        let column = self.text.get(..self.pos).map_or(self.pos, |s| s.chars().count()) + 1;
+        let column = self
+            .text
+            .get(..self.pos)
+            .map_or(self.pos, |s| s.chars().count())
+            + 1;
         TextError { column, kind }
     }
 }
@@ -454,7 +473,10 @@ mod tests {
         assert_eq!(canon("ALL=eip"), "=eip");
         assert_eq!(canon("cap_chown=+e"), "cap_chown=e");
         assert_eq!(canon("cap_chown=ep cap_chown=-p"), "=");
-        assert_eq!(canon("  cap_chown+e \t cap_kill+i  "), "cap_kill=i cap_chown+e");
+        assert_eq!(
+            canon("  cap_chown+e \t cap_kill+i  "),
+            "cap_kill=i cap_chown+e"
+        );
     }
 
     #[test]
@@ -483,7 +505,10 @@ mod tests {
             "net_raw+ep",
             "cap_chown=é",
         ] {
-            assert!(CapState::from_text(bad, KNOWN).is_err(), "{bad} should be rejected");
+            assert!(
+                CapState::from_text(bad, KNOWN).is_err(),
+                "{bad} should be rejected"
+            );
         }
     }
 
@@ -503,7 +528,10 @@ mod tests {
         let state = CapState::from_text("=p", 38).unwrap();
         assert_eq!(state.permitted, CapSet::first_n(38));
         assert_eq!(state.to_text(38), "=p");
-        assert_eq!(state.to_text(41), "=p cap_perfmon,cap_bpf,cap_checkpoint_restore-p");
+        assert_eq!(
+            state.to_text(41),
+            "=p cap_perfmon,cap_bpf,cap_checkpoint_restore-p"
+        );
     }
 
     #[test]

@@ -89,13 +89,24 @@ pub enum XattrError {
     /// Zero bytes: anyone who owns the file can set this, and then every execve of it fails.
     Empty,
     /// Fewer than the 4 bytes of the header.
-    TooShort { len: usize },
+    TooShort {
+        len: usize,
+    },
     /// More than 24 bytes: the kernel's read fails with ERANGE.
-    TooLong { len: usize },
-    UnknownRevision { revision: u8 },
-    WrongLength { revision: Revision, len: usize },
+    TooLong {
+        len: usize,
+    },
+    UnknownRevision {
+        revision: u8,
+    },
+    WrongLength {
+        revision: Revision,
+        len: usize,
+    },
     /// Refused by getxattr and setxattr (though exec ignores them).
-    StrayFlags { flags: u32 },
+    StrayFlags {
+        flags: u32,
+    },
     /// v1 values still work at exec but getxattr refuses them.
     Revision1,
 }
@@ -117,7 +128,9 @@ impl fmt::Display for XattrError {
             XattrError::TooShort { len } => {
                 write!(f, "{len} bytes is shorter than the 4-byte header")
             }
-            XattrError::TooLong { len } => write!(f, "{len} bytes is longer than the 24 the kernel reads"),
+            XattrError::TooLong { len } => {
+                write!(f, "{len} bytes is longer than the 24 the kernel reads")
+            }
             XattrError::UnknownRevision { revision } => {
                 write!(f, "unknown revision {revision:#04x} (known: 1, 2, 3)")
             }
@@ -202,8 +215,12 @@ impl FileCaps {
         Ok(FileCaps {
             revision,
             effective: flags & FLAGS_EFFECTIVE != 0,
-            permitted: CapSet::from_bits(u64::from(high_permitted) << 32 | u64::from(word(bytes, 1))),
-            inheritable: CapSet::from_bits(u64::from(high_inheritable) << 32 | u64::from(word(bytes, 2))),
+            permitted: CapSet::from_bits(
+                u64::from(high_permitted) << 32 | u64::from(word(bytes, 1)),
+            ),
+            inheritable: CapSet::from_bits(
+                u64::from(high_inheritable) << 32 | u64::from(word(bytes, 2)),
+            ),
             rootid: (revision == Revision::V3).then(|| word(bytes, 5)),
             stray_flags: flags & !FLAGS_EFFECTIVE,
         })
@@ -238,7 +255,11 @@ impl FileCaps {
             return Err(EffectiveMismatch);
         };
         Ok(FileCaps {
-            revision: if rootid.is_some() { Revision::V3 } else { Revision::V2 },
+            revision: if rootid.is_some() {
+                Revision::V3
+            } else {
+                Revision::V2
+            },
             effective,
             permitted: state.permitted,
             inheritable: state.inheritable,
@@ -347,7 +368,9 @@ mod tests {
 
     #[test]
     fn spec_7_1_examples() {
-        let raw = [1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        let raw = [
+            1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ];
         let caps = FileCaps::decode(&raw).unwrap();
         assert_eq!(caps.revision, Revision::V2);
         assert!(caps.effective);
@@ -392,7 +415,10 @@ mod tests {
         // S51: v1 works at exec but not through getxattr.
         let s51 = bytes_of(&[0x0100_0001, 0x2000, 0]);
         let caps = FileCaps::decode(&s51).unwrap();
-        assert_eq!((caps.revision, caps.effective, caps.permitted.bits()), (Revision::V1, true, NR));
+        assert_eq!(
+            (caps.revision, caps.effective, caps.permitted.bits()),
+            (Revision::V1, true, NR)
+        );
         assert_eq!(ExecEffect::of(&s51).outcome(), "honoured");
         assert_eq!(caps.check_userspace(), Err(XattrError::Revision1));
         assert_eq!(caps.encode(), s51);
@@ -401,7 +427,10 @@ mod tests {
         let caps = FileCaps::decode(&s52).unwrap();
         assert!(caps.effective);
         assert_eq!(caps.stray_flags, 2);
-        assert_eq!(caps.check_userspace(), Err(XattrError::StrayFlags { flags: 2 }));
+        assert_eq!(
+            caps.check_userspace(),
+            Err(XattrError::StrayFlags { flags: 2 })
+        );
         assert_eq!(caps.encode(), s52);
         // S53: v3 rootid -1 is ignored.
         let s53 = bytes_of(&[0x0300_0001, 0x2000, 0, 0, 0, u32::MAX]);
@@ -412,7 +441,10 @@ mod tests {
 
     #[test]
     fn malformed_values_are_typed_errors() {
-        assert_eq!(FileCaps::decode(&[1, 0, 0]), Err(XattrError::TooShort { len: 3 }));
+        assert_eq!(
+            FileCaps::decode(&[1, 0, 0]),
+            Err(XattrError::TooShort { len: 3 })
+        );
         assert_eq!(
             FileCaps::decode(&bytes_of(&[0x0400_0000, 0, 0])),
             Err(XattrError::UnknownRevision { revision: 4 })
@@ -432,7 +464,10 @@ mod tests {
     fn from_state_follows_setcap() {
         let state = CapState::from_text("cap_net_raw+ep", 41).unwrap();
         let caps = FileCaps::from_state(state, None).unwrap();
-        assert_eq!(caps.encode(), [1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            caps.encode(),
+            [1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+        );
         let v3 = FileCaps::from_state(state, Some(100_000)).unwrap();
         assert_eq!(v3.encode().len(), 24);
         assert_eq!(FileCaps::decode(&v3.encode()), Ok(v3));
@@ -444,8 +479,14 @@ mod tests {
     }
 
     fn valid_v2_or_v3() -> impl Strategy<Value = Vec<u8>> {
-        (any::<bool>(), any::<bool>(), any::<u64>(), any::<u64>(), any::<u32>()).prop_map(
-            |(v3, effective, permitted, inheritable, rootid)| {
+        (
+            any::<bool>(),
+            any::<bool>(),
+            any::<u64>(),
+            any::<u64>(),
+            any::<u32>(),
+        )
+            .prop_map(|(v3, effective, permitted, inheritable, rootid)| {
                 FileCaps {
                     revision: if v3 { Revision::V3 } else { Revision::V2 },
                     effective,
@@ -455,8 +496,7 @@ mod tests {
                     stray_flags: 0,
                 }
                 .encode()
-            },
-        )
+            })
     }
 
     proptest! {

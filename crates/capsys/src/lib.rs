@@ -1,1 +1,4 @@
+//! capsys: what capkit reads from the live system. capcore models capabilities as data; this crate asks the
+//! running kernel (procfs, sysctl, xattrs, capget) and hands capcore the answers.
 
+pub mod kernel;

@@ -1,1 +1,9 @@
+//! capcli: what every capkit binary shares, so that all five behave alike: escaping of outside strings,
+//! NDJSON and line output, error messages, and the mapping of outcomes to exit codes.
 
+pub mod escape;
+pub mod output;
+pub mod render;
+
+pub use escape::{escape_bytes, escape_str, ExternalBytes};
+pub use output::{run, Output, EXIT_FAILURE, EXIT_FINDINGS, EXIT_OK};

@@ -2,3 +2,4 @@
 //! running kernel (procfs, sysctl, xattrs, capget) and hands capcore the answers.
 
 pub mod kernel;
+pub mod users;

@@ -194,7 +194,10 @@ fn pod_uid(part: &str) -> Option<String> {
 
 /// Container ids are lower-case hex, 64 digits for OCI runtimes; 12 is the shortest anyone prints.
 fn is_hex_id(id: &str) -> bool {
-    id.len() >= 12 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    id.len() >= 12
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// systemd escapes `-` and other bytes in unit names as `\xNN`.

@@ -84,10 +84,7 @@ pub enum ReadError {
     /// It exists but its status could not be read.
     Io { path: PathBuf, err: io::Error },
     /// Its status did not parse: a kernel capkit does not understand.
-    Parse {
-        path: PathBuf,
-        err: ProcStatusError,
-    },
+    Parse { path: PathBuf, err: ProcStatusError },
 }
 
 impl std::fmt::Display for ReadError {

@@ -1,0 +1,422 @@
+//! Human output of records: the aligned table, the long form (`-l`) and the tree (`--tree`), each within
+//! `capcli::render::WIDTH` columns. Every outside string (comm, command line, cgroup) is escaped here, at the
+//! point it is rendered.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io;
+
+use capcli::render::WIDTH;
+use capcli::{escape_bytes, escape_str, Output};
+use capcore::{CapSet, SeccompMode};
+
+use crate::record::{Context, Record};
+use crate::summary::FEW;
+
+/// The capability column never gets narrower than this, even when a hostile name widens the others.
+const MIN_CAPS_WIDTH: usize = 30;
+
+/// Splits `text` into lines of at most `width` characters, breaking after a comma or at a space.
+pub fn wrap_caps(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for piece in pieces(text) {
+        if !line.is_empty() && line.chars().count() + piece.trim_end().chars().count() > width {
+            lines.push(line.trim_end().to_string());
+            line.clear();
+        }
+        if line.is_empty() {
+            line.push_str(piece.trim_start());
+        } else {
+            line.push_str(piece);
+        }
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line.trim_end().to_string());
+    }
+    lines
+}
+
+/// `a,b c` -> `a,` `b ` `c`: the places a line may break.
+fn pieces(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, c) in text.char_indices() {
+        if c == ',' || c == ' ' {
+            out.push(&text[start..=i]);
+            start = i + 1;
+        }
+    }
+    if start < text.len() {
+        out.push(&text[start..]);
+    }
+    out
+}
+
+/// One row per record: PID, [TID,] PPID, USER, FLAGS, COMMAND, CAPABILITIES.
+pub fn table(out: &mut Output, records: &[Record], show_tid: bool) -> io::Result<()> {
+    let mut headers = vec!["PID"];
+    if show_tid {
+        headers.push("TID");
+    }
+    headers.extend(["PPID", "USER", "FLAGS", "COMMAND"]);
+    let rows: Vec<Vec<String>> = records
+        .iter()
+        .map(|r| {
+            let mut row = vec![r.pid.to_string()];
+            if show_tid {
+                row.push(r.tid.to_string());
+            }
+            row.push(r.ppid.to_string());
+            row.push(r.user.clone().unwrap_or_else(|| r.euid.to_string()));
+            row.push(r.flags.letters());
+            row.push(r.comm.escaped());
+            row
+        })
+        .collect();
+    let widths: Vec<usize> = (0..headers.len())
+        .map(|col| {
+            rows.iter()
+                .map(|row| row[col].chars().count())
+                .chain([headers[col].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    // The command column is sized for real comms (15 bytes); an escaped hostile one may push its own row.
+    let widths: Vec<usize> = widths
+        .iter()
+        .enumerate()
+        .map(|(col, w)| {
+            if col + 1 == headers.len() {
+                (*w).min(16)
+            } else {
+                *w
+            }
+        })
+        .collect();
+    let caps_column: usize = widths.iter().map(|w| w + 1).sum();
+    let caps_width = WIDTH.saturating_sub(caps_column).max(MIN_CAPS_WIDTH);
+    let mut header_cells: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
+    header_cells.push("CAPABILITIES".to_string());
+    let numeric = if show_tid { 3 } else { 2 };
+    out.line(&join_row(&header_cells, &widths, numeric))?;
+    for (row, record) in rows.into_iter().zip(records) {
+        let lines = wrap_caps(&record.caps_text(), caps_width);
+        let mut cells = row;
+        cells.push(lines[0].clone());
+        out.line(&join_row(&cells, &widths, numeric))?;
+        for more in &lines[1..] {
+            out.line(&format!("{}{more}", " ".repeat(caps_column)))?;
+        }
+    }
+    Ok(())
+}
+
+/// The id columns (the first `numeric` cells) right-aligned, the rest left-aligned, one space between; the
+/// last cell is not padded.
+fn join_row(cells: &[String], widths: &[usize], numeric: usize) -> String {
+    let mut line = String::new();
+    for (i, cell) in cells.iter().enumerate() {
+        let Some(width) = widths.get(i) else {
+            line.push_str(cell);
+            break;
+        };
+        let pad = " ".repeat(width.saturating_sub(cell.chars().count()));
+        if i < numeric {
+            line.push_str(&pad);
+            line.push_str(cell);
+        } else {
+            line.push_str(cell);
+            line.push_str(&pad);
+        }
+        line.push(' ');
+    }
+    line.trim_end().to_string()
+}
+
+/// One block per record with every set, the ids, the namespace, the cgroup and the container.
+pub fn long(out: &mut Output, records: &[Record], ctx: &Context) -> io::Result<()> {
+    for (i, r) in records.iter().enumerate() {
+        if i > 0 {
+            out.line("")?;
+        }
+        let what = if r.is_thread() {
+            format!("thread {} of process {}", r.tid, r.pid)
+        } else {
+            format!("process {}", r.pid)
+        };
+        out.line(&format!("{what}: {}", r.comm.escaped()))?;
+        let field = |label: &str, value: String| format!("  {label:<15}{value}");
+        let command = match &r.cmdline {
+            None => "unknown (not readable)".to_string(),
+            Some(args) if args.is_empty() => "(none: kernel thread or zombie)".to_string(),
+            Some(args) => args
+                .iter()
+                .map(|a| a.escaped())
+                .collect::<Vec<_>>()
+                .join(" "),
+        };
+        for (i, line) in wrap_caps(&command, WIDTH - 17).into_iter().enumerate() {
+            out.line(&field(if i == 0 { "command" } else { "" }, line))?;
+        }
+        out.line(&field("ppid", r.ppid.to_string()))?;
+        let name = |uid: u32| format!("{uid} ({})", ctx.users.name_or_id(uid));
+        out.line(&field(
+            "uids",
+            format!(
+                "ruid {}, euid {}, suid {}, fsuid {}",
+                name(r.ruid),
+                name(r.euid),
+                name(r.suid),
+                name(r.fsuid)
+            ),
+        ))?;
+        let sets = [
+            ("effective", r.effective),
+            ("permitted", r.permitted),
+            ("inheritable", r.inheritable),
+            ("bounding", r.bounding),
+            ("ambient", r.ambient),
+        ];
+        for (label, set) in sets {
+            for (i, line) in set_lines(set, ctx.known).into_iter().enumerate() {
+                out.line(&field(if i == 0 { label } else { "" }, line))?;
+            }
+        }
+        if let Some(cmp) = &r.compare {
+            out.line(&field("compared", cmp.text()))?;
+        }
+        let securebits = match r.securebits {
+            Some(bits) => bits.to_string(),
+            None if r.tid == ctx.own_pid => "unknown (prctl failed)".to_string(),
+            None => "unknown (the kernel shows securebits to a process itself only)".to_string(),
+        };
+        out.line(&field("securebits", securebits))?;
+        out.line(&field("no_new_privs", yes_no(r.no_new_privs)))?;
+        let seccomp = match (r.seccomp, r.seccomp_filters) {
+            (Some(SeccompMode::Filter), Some(n)) => format!("filter ({n} filters)"),
+            (Some(SeccompMode::Filter), None) => "filter".to_string(),
+            (Some(SeccompMode::Strict), _) => "strict".to_string(),
+            (Some(SeccompMode::Disabled), _) => "disabled".to_string(),
+            (None, _) => "unknown".to_string(),
+        };
+        out.line(&field("seccomp", seccomp))?;
+        let userns = match (r.userns.inode, r.userns.is_host) {
+            (Some(inode), Some(true)) => format!("{inode} (host)"),
+            (Some(inode), Some(false)) => format!("{inode} (not the host's)"),
+            (Some(inode), None) => format!("{inode} (host's unknown)"),
+            (None, _) => "unknown (hidden: not permitted to read the namespace link)".to_string(),
+        };
+        out.line(&field("user namespace", userns))?;
+        let cgroup = r
+            .cgroup
+            .as_deref()
+            .map_or_else(|| "unknown".to_string(), escape_str);
+        out.line(&field("cgroup", cgroup))?;
+        let container = match &r.container {
+            Some(c) => {
+                let mut text = format!("{} {}", c.runtime.name(), escape_str(&c.id));
+                if let Some(pod) = &c.pod {
+                    text.push_str(&format!(" (pod {})", escape_str(pod)));
+                }
+                text
+            }
+            None => "none".to_string(),
+        };
+        out.line(&field("container", container))?;
+        let threads = if r.is_thread() {
+            format!(
+                "{} in the process; this one's sets {}",
+                r.threads,
+                if r.threads_differ {
+                    "differ from the leader's"
+                } else {
+                    "match the leader's"
+                }
+            )
+        } else if r.threads_differ {
+            format!(
+                "{} (some differ from the leader: see their blocks)",
+                r.threads
+            )
+        } else {
+            r.threads.to_string()
+        };
+        out.line(&field("threads", threads))?;
+    }
+    Ok(())
+}
+
+/// `000001ffffffffff full (all 41)`, or the hex and the libcap names wrapped under each other.
+fn set_lines(set: Option<CapSet>, known: u32) -> Vec<String> {
+    let Some(set) = set else {
+        return vec!["unknown".to_string()];
+    };
+    let hex = set.hex();
+    if set == CapSet::first_n(known) {
+        return vec![format!("{hex} full (all {known})")];
+    }
+    if set.is_empty() {
+        return vec![format!("{hex} (none)")];
+    }
+    let all = CapSet::first_n(known);
+    let absent = all - set;
+    if set.is_subset(all) && absent.len() <= FEW {
+        return vec![format!("{hex} full -{absent} ({} of {known})", set.len())];
+    }
+    let indent = 2 + 15 + hex.len() + 1;
+    let names = set.names().join(", ");
+    let lines = wrap_caps(&names, WIDTH - indent);
+    let mut out = vec![format!("{hex} {}", lines[0])];
+    for more in &lines[1..] {
+        out.push(format!("{}{more}", " ".repeat(hex.len() + 1)));
+    }
+    out
+}
+
+fn yes_no(flag: Option<bool>) -> String {
+    match flag {
+        Some(true) => "yes".to_string(),
+        Some(false) => "no".to_string(),
+        None => "unknown".to_string(),
+    }
+}
+
+/// The process tree: every listed record under its parent, with the ancestors needed to reach it.
+pub fn tree(
+    out: &mut Output,
+    records: &[Record],
+    ancestors: &BTreeMap<u32, Record>,
+) -> io::Result<()> {
+    let listed: BTreeSet<u32> = records.iter().map(|r| r.pid).collect();
+    let mut nodes: BTreeMap<u32, Vec<&Record>> = BTreeMap::new();
+    for r in records {
+        nodes.entry(r.pid).or_default().push(r);
+    }
+    for (pid, r) in ancestors {
+        nodes.entry(*pid).or_insert_with(|| vec![r]);
+    }
+    let mut children: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    let mut roots = Vec::new();
+    for (pid, rs) in &nodes {
+        let ppid = rs[0].ppid;
+        if ppid != *pid && nodes.contains_key(&ppid) {
+            children.entry(ppid).or_default().push(*pid);
+        } else {
+            roots.push(*pid);
+        }
+    }
+    let tree = Tree {
+        nodes: &nodes,
+        children: &children,
+        listed: &listed,
+    };
+    for root in roots {
+        tree.draw(out, root, "", "")?;
+    }
+    Ok(())
+}
+
+struct Tree<'a> {
+    nodes: &'a BTreeMap<u32, Vec<&'a Record>>,
+    children: &'a BTreeMap<u32, Vec<u32>>,
+    listed: &'a BTreeSet<u32>,
+}
+
+impl Tree<'_> {
+    fn draw(&self, out: &mut Output, pid: u32, first: &str, rest: &str) -> io::Result<()> {
+        let Some(records) = self.nodes.get(&pid) else {
+            return Ok(());
+        };
+        let leader = records[0];
+        let context_only = !self.listed.contains(&pid);
+        let kids = self.children.get(&pid).map(Vec::as_slice).unwrap_or(&[]);
+        let threads = &records[1..];
+        let label = node_label(leader, context_only);
+        let below = !kids.is_empty() || !threads.is_empty();
+        self.node_lines(out, first, rest, below, &label)?;
+        let total = threads.len() + kids.len();
+        let mut index = 0;
+        for thread in threads {
+            index += 1;
+            let last = index == total;
+            let (branch, cont) = branches(rest, last);
+            let label = format!(
+                "{{{}}} {} {}",
+                thread.tid,
+                thread.comm.escaped(),
+                caps_with_flags(thread)
+            );
+            self.node_lines(out, &branch, &cont, false, &label)?;
+        }
+        for kid in kids {
+            index += 1;
+            let last = index == total;
+            let (branch, cont) = branches(rest, last);
+            self.draw(out, *kid, &branch, &cont)?;
+        }
+        Ok(())
+    }
+
+    /// One node, wrapped to the width with continuation lines under its text.
+    fn node_lines(
+        &self,
+        out: &mut Output,
+        first: &str,
+        rest: &str,
+        has_children: bool,
+        label: &str,
+    ) -> io::Result<()> {
+        let indent = rest.chars().count() + 2;
+        let lines = wrap_caps(label, WIDTH.saturating_sub(indent).max(MIN_CAPS_WIDTH));
+        out.line(&format!("{first}{}", lines[0]))?;
+        let bar = if has_children { "│ " } else { "  " };
+        for more in &lines[1..] {
+            out.line(&format!("{rest}{bar}{more}"))?;
+        }
+        Ok(())
+    }
+}
+
+fn branches(rest: &str, last: bool) -> (String, String) {
+    if last {
+        (format!("{rest}└─"), format!("{rest}  "))
+    } else {
+        (format!("{rest}├─"), format!("{rest}│ "))
+    }
+}
+
+fn node_label(r: &Record, context_only: bool) -> String {
+    let name = escape_bytes(&r.comm.0);
+    if context_only {
+        format!("{name}({})", r.pid)
+    } else {
+        format!("{name}({}) {}", r.pid, caps_with_flags(r))
+    }
+}
+
+fn caps_with_flags(r: &Record) -> String {
+    let flags = r.flags.letters();
+    if flags.is_empty() {
+        r.caps_text()
+    } else {
+        format!("{} [{flags}]", r.caps_text())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wraps_after_commas() {
+        assert_eq!(wrap_caps("a,b,c", 4), vec!["a,b,", "c"]);
+        assert_eq!(wrap_caps("full -x,y", 100), vec!["full -x,y"]);
+        assert_eq!(wrap_caps("", 10), vec![""]);
+        let long = "chown,dac_override,dac_read_search,fowner,fsetid,kill,setgid,setuid";
+        for line in wrap_caps(long, 20) {
+            assert!(line.len() <= 20, "{line}");
+        }
+    }
+}

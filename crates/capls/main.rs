@@ -140,7 +140,11 @@ fn run(args: Args) -> Result<u8, Box<dyn Error>> {
         netns: false,
     });
     let mut tally = Tally::default();
-    let (pids, named, missing) = select_pids(&args.pids, &mut reader, &mut tally)?;
+    let Selection {
+        pids,
+        named,
+        missing,
+    } = select_pids(&args.pids, &mut reader, &mut tally)?;
     let mut processes = Vec::with_capacity(pids.len());
     for pid in pids {
         match reader.process(pid) {
@@ -195,17 +199,30 @@ fn print_completions(shell: Shell) -> Result<u8, Box<dyn Error>> {
     Ok(EXIT_OK)
 }
 
+/// The processes to read.
+struct Selection {
+    pids: Vec<u32>,
+    /// Thread ids named on the command line, by their process.
+    named: HashMap<u32, Vec<u32>>,
+    /// Whether a named id was not found.
+    missing: bool,
+}
+
 /// The processes to read: every pid in /proc, or those named on the command line. A named thread id maps
-/// to its process and is remembered so its row is shown. Returns whether a named id was not found.
+/// to its process and is remembered so its row is shown.
 fn select_pids(
     requested: &[u32],
     reader: &mut Reader,
     tally: &mut Tally,
-) -> Result<(Vec<u32>, HashMap<u32, Vec<u32>>, bool), Box<dyn Error>> {
+) -> Result<Selection, Box<dyn Error>> {
     let mut named: HashMap<u32, Vec<u32>> = HashMap::new();
     if requested.is_empty() {
         let pids = proc::pids().map_err(|err| format!("/proc: {err}"))?;
-        return Ok((pids, named, false));
+        return Ok(Selection {
+            pids,
+            named,
+            missing: false,
+        });
     }
     let mut missing = false;
     let mut pids = Vec::new();
@@ -227,7 +244,11 @@ fn select_pids(
     }
     pids.sort_unstable();
     pids.dedup();
-    Ok((pids, named, missing))
+    Ok(Selection {
+        pids,
+        named,
+        missing,
+    })
 }
 
 /// The parents needed to draw each shown process in the tree, as records without thread rows.

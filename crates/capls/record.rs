@@ -196,7 +196,7 @@ mod tests {
     fn splits_command_lines() {
         assert_eq!(split_cmdline(b""), Vec::<ExternalBytes>::new());
         assert_eq!(
-            split_cmdline(b"sleep\0100\0"),
+            split_cmdline(b"sleep\x00100\x00"),
             vec![
                 ExternalBytes(b"sleep".to_vec()),
                 ExternalBytes(b"100".to_vec())

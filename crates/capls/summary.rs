@@ -259,7 +259,7 @@ mod tests {
     fn compares_with_presets() {
         let docker = Preset::Docker.set(KNOWN);
         assert_eq!(docker.len(), 14);
-        let p = docker - set("net_raw") | set("sys_admin");
+        let p = (docker - set("net_raw")) | set("sys_admin");
         assert_eq!(
             Comparison::new(Preset::Docker, p, KNOWN).text(),
             "docker -net_raw +sys_admin"

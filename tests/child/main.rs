@@ -192,8 +192,7 @@ fn apply(action: &Action) -> Result<(), String> {
             rthread::remove_capability_from_bounding_set(bits(CapSet::from(cap))).map_err(err)
         }),
         Action::Ambient(set) => set.iter().try_for_each(|cap| {
-            rthread::configure_capability_in_ambient_set(bits(CapSet::from(cap)), true)
-                .map_err(err)
+            rthread::configure_capability_in_ambient_set(bits(CapSet::from(cap)), true).map_err(err)
         }),
         Action::NoNewPrivs => rthread::set_no_new_privs(true).map_err(err),
         Action::Seccomp => install_allow_all_filter(),
@@ -257,7 +256,8 @@ fn parse(args: Vec<OsString>) -> Result<(Vec<Step>, Duration), String> {
             args.next().ok_or_else(|| format!("{flag} needs a value"))
         };
         let text = |v: OsString| -> Result<String, String> {
-            v.into_string().map_err(|v| format!("{flag}: not UTF-8: {v:?}"))
+            v.into_string()
+                .map_err(|v| format!("{flag}: not UTF-8: {v:?}"))
         };
         let caps = |v: OsString| -> Result<CapSet, String> {
             match text(v)?.as_str() {

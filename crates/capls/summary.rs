@@ -52,7 +52,7 @@ pub fn summarise(permitted: CapSet, effective: CapSet, known: u32) -> String {
             short_name(cap)
         }
     };
-    let exceptions = absent | inactive;
+    let exceptions = absent | (inactive & all);
     let mut text = if exceptions.len() <= FEW && absent.len() < all.len() {
         let mut text = "full".to_string();
         if !exceptions.is_empty() {
@@ -61,8 +61,9 @@ pub fn summarise(permitted: CapSet, effective: CapSet, known: u32) -> String {
             text.push_str(&listed.join(","));
         }
         if !beyond.is_empty() {
+            let listed: Vec<String> = beyond.iter().map(mark).collect();
             text.push_str(" +");
-            text.push_str(&short_names(beyond));
+            text.push_str(&listed.join(","));
         }
         text
     } else {
@@ -237,10 +238,9 @@ mod tests {
             summarise(most, lazy, KNOWN),
             "full -(chown),net_raw,sys_module"
         );
-        assert_eq!(
-            summarise(all | CapSet::from_bits(1 << 41), all, KNOWN),
-            "full +41"
-        );
+        let newer = all | CapSet::from_bits(1 << 41);
+        assert_eq!(summarise(newer, newer, KNOWN), "full +41");
+        assert_eq!(summarise(newer, all, KNOWN), "full +(41)");
     }
 
     #[test]

@@ -131,35 +131,51 @@ fn run(args: Args) -> Result<u8, Box<dyn Error>> {
         own_securebits: proc::own_securebits().ok(),
         compare: args.compare,
     };
-    let detailed = args.json || args.long;
-    let mut reader = Reader::new(ReadOptions {
+    // Status (every thread's) for everything first; the rest only for the processes the filters keep.
+    let first = ReadOptions {
         threads: true,
+        cgroup: filter.container.is_some(),
+        ..ReadOptions::default()
+    };
+    let detailed = args.json || args.long;
+    let then = ReadOptions {
         cmdline: detailed,
-        cgroup: detailed || filter.container.is_some(),
+        cgroup: detailed,
         userns: true,
-        netns: false,
-    });
+        ..ReadOptions::default()
+    };
     let mut tally = Tally::default();
     let Selection {
         pids,
         named,
         missing,
-    } = select_pids(&args.pids, &mut reader, &mut tally)?;
-    let mut processes = Vec::with_capacity(pids.len());
-    for pid in pids {
-        match reader.process(pid) {
-            Ok(process) => {
-                tally.vanished_threads += process.vanished_threads;
-                processes.push(process);
-            }
-            Err(err) => tally.failed(pid, err),
-        }
+    } = select_pids(&args.pids, &mut Reader::new(first), &mut tally)?;
+    let scan = proc::scan(&pids, first);
+    tally.vanished += scan.vanished;
+    tally.vanished_threads += scan.vanished_threads;
+    for (pid, err) in scan.failed {
+        tally.failed(pid, err);
     }
+    let mut processes = scan.processes;
     let everything = args.all || !args.pids.is_empty();
+    let keep: Vec<bool> = processes
+        .iter()
+        .map(|p| {
+            (everything || (!p.is_kernel_thread() && record::holds_any(p))) && filter.matches(p)
+        })
+        .collect();
+    let mut kept: Vec<&mut Process> = processes
+        .iter_mut()
+        .zip(&keep)
+        .filter(|(_, keep)| **keep)
+        .map(|(p, _)| p)
+        .collect();
+    proc::fill_all(&mut kept, then);
     let shown: Vec<&Process> = processes
         .iter()
-        .filter(|p| everything || (!p.is_kernel_thread() && record::holds_any(p)))
-        .filter(|p| filter.matches(p, &ctx))
+        .zip(&keep)
+        .filter(|(p, keep)| **keep && filter.matches_userns(p, &ctx))
+        .map(|(p, _)| p)
         .collect();
     let mut records: Vec<Record> = Vec::new();
     for process in &shown {
@@ -310,7 +326,7 @@ impl Filter {
     }
 
     /// A process matches when any of its tasks does, so a thread that kept capabilities is found.
-    fn matches(&self, process: &Process, ctx: &Context) -> bool {
+    fn matches(&self, process: &Process) -> bool {
         let tasks = || process.tasks().map(|(_, status)| status);
         if let Some(euids) = &self.euids {
             if !tasks().any(|s| euids.contains(&s.uids.effective)) {
@@ -336,17 +352,19 @@ impl Filter {
                 return false;
             }
         }
-        if let Some(which) = self.userns {
-            let is_host = match (process.userns, ctx.host_userns) {
-                (Some(ns), Some(host)) => Some(ns == host),
-                _ => None,
-            };
-            let wanted = which == Userns::Host;
-            if is_host != Some(wanted) {
-                return false;
-            }
-        }
         true
+    }
+
+    /// The user namespace filter, once the namespace has been read.
+    fn matches_userns(&self, process: &Process, ctx: &Context) -> bool {
+        let Some(which) = self.userns else {
+            return true;
+        };
+        let is_host = match (process.userns, ctx.host_userns) {
+            (Some(ns), Some(host)) => Some(ns == host),
+            _ => None,
+        };
+        is_host == Some(which == Userns::Host)
     }
 }
 

@@ -140,22 +140,29 @@ impl Reader {
         if self.options.threads && process.leader.threads > 1 {
             self.read_threads(&mut process)?;
         }
-        if self.options.cmdline {
+        self.fill(&mut process);
+        Ok(process)
+    }
+
+    /// Reads the per-process facts the options ask for and the process does not have yet. A fact that
+    /// cannot be read (the process exited, or permission hides it) stays `None`.
+    pub fn fill(&mut self, process: &mut Process) {
+        let pid = process.pid;
+        if self.options.cmdline && process.cmdline.is_none() {
             process.cmdline = self.read_whole(format_args!("/proc/{pid}/cmdline")).ok();
         }
-        if self.options.cgroup {
+        if self.options.cgroup && process.cgroup.is_none() {
             process.cgroup = self
                 .read_whole(format_args!("/proc/{pid}/cgroup"))
                 .ok()
                 .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
         }
-        if self.options.userns {
+        if self.options.userns && process.userns.is_none() {
             process.userns = namespace_inode(pid, "user").ok();
         }
-        if self.options.netns {
+        if self.options.netns && process.netns.is_none() {
             process.netns = namespace_inode(pid, "net").ok();
         }
-        Ok(process)
     }
 
     /// Reads one task by its id (a pid or the tid of any thread): its own status and its thread group id.
@@ -203,6 +210,86 @@ impl Reader {
         self.path.clear();
         let _ = self.path.write_fmt(path);
     }
+}
+
+/// Processes read from a list of pids, in the list's order, and those that could not be read.
+#[derive(Debug, Default)]
+pub struct Scan {
+    pub processes: Vec<Process>,
+    /// Processes that exited before or while they were read.
+    pub vanished: u32,
+    /// Threads that exited while their process was read.
+    pub vanished_threads: u32,
+    /// Processes that exist but could not be read.
+    pub failed: Vec<(u32, ReadError)>,
+}
+
+/// Fewer pids than this are read on one thread: starting another costs more than it saves.
+const PARALLEL_FROM: usize = 128;
+
+/// How many threads share the reading: procfs reads are kernel work that scales with cores.
+fn workers(items: usize) -> usize {
+    if items < PARALLEL_FROM {
+        return 1;
+    }
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+}
+
+/// Reads every pid, spread over the machine's cores.
+pub fn scan(pids: &[u32], options: ReadOptions) -> Scan {
+    let workers = workers(pids.len());
+    let chunk = pids.len().div_ceil(workers).max(1);
+    let parts: Vec<Scan> = std::thread::scope(|scope| {
+        let handles: Vec<_> = pids
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || scan_one_thread(part, options)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    let mut all = Scan::default();
+    for part in parts {
+        all.processes.extend(part.processes);
+        all.vanished += part.vanished;
+        all.vanished_threads += part.vanished_threads;
+        all.failed.extend(part.failed);
+    }
+    all
+}
+
+fn scan_one_thread(pids: &[u32], options: ReadOptions) -> Scan {
+    let mut reader = Reader::new(options);
+    let mut scan = Scan::default();
+    for &pid in pids {
+        match reader.process(pid) {
+            Ok(process) => {
+                scan.vanished_threads += process.vanished_threads;
+                scan.processes.push(process);
+            }
+            Err(ReadError::Vanished) => scan.vanished += 1,
+            Err(err) => scan.failed.push((pid, err)),
+        }
+    }
+    scan
+}
+
+/// Reads, for processes already read, the facts `options` asks for, spread over the machine's cores: a
+/// listing can read the cheap status of everything first and these only for what it shows.
+pub fn fill_all(processes: &mut [&mut Process], options: ReadOptions) {
+    let workers = workers(processes.len());
+    let chunk = processes.len().div_ceil(workers).max(1);
+    std::thread::scope(|scope| {
+        for part in processes.chunks_mut(chunk) {
+            scope.spawn(move || {
+                let mut reader = Reader::new(options);
+                for process in part.iter_mut() {
+                    reader.fill(process);
+                }
+            });
+        }
+    });
 }
 
 /// Reads a seq_file whole. The kernel renders it into its own buffer before copying, so a read shorter

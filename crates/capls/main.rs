@@ -150,6 +150,12 @@ fn run(args: Args) -> Result<u8, Box<dyn Error>> {
         named,
         missing,
     } = select_pids(&args.pids, &mut Reader::new(first), &mut tally)?;
+    let everything = args.all || !args.pids.is_empty();
+    let pids = if everything {
+        pids
+    } else {
+        without_kernel_threads(pids)
+    };
     let scan = proc::scan(&pids, first);
     tally.vanished += scan.vanished;
     tally.vanished_threads += scan.vanished_threads;
@@ -157,7 +163,6 @@ fn run(args: Args) -> Result<u8, Box<dyn Error>> {
         tally.failed(pid, err);
     }
     let mut processes = scan.processes;
-    let everything = args.all || !args.pids.is_empty();
     let keep: Vec<bool> = processes
         .iter()
         .map(|p| {
@@ -265,6 +270,17 @@ fn select_pids(
         named,
         missing,
     })
+}
+
+/// The pids less the kernel threads, which the default listing leaves out, so their status is not read.
+fn without_kernel_threads(pids: Vec<u32>) -> Vec<u32> {
+    match proc::kernel_threads() {
+        Some(kthreads) => pids
+            .into_iter()
+            .filter(|pid| kthreads.binary_search(pid).is_err())
+            .collect(),
+        None => pids,
+    }
 }
 
 /// The parents needed to draw each shown process in the tree, as records without thread rows.

@@ -57,6 +57,24 @@ impl fmt::Display for ProcStatusError {
 
 impl std::error::Error for ProcStatusError {}
 
+/// The labels `TaskStatus::parse` reads.
+const WANTED: [&[u8]; 14] = [
+    b"Tgid",
+    b"Pid",
+    b"PPid",
+    b"Threads",
+    b"Uid",
+    b"Gid",
+    b"CapInh",
+    b"CapPrm",
+    b"CapEff",
+    b"CapBnd",
+    b"CapAmb",
+    b"NoNewPrivs",
+    b"Seccomp",
+    b"Seccomp_filters",
+];
+
 impl TaskStatus {
     /// Parses a status file. `Name`, `Pid`, `Uid` and the capability lines must be there; the rest defaults.
     pub fn parse(bytes: &[u8]) -> Result<TaskStatus, ProcStatusError> {
@@ -70,12 +88,18 @@ impl TaskStatus {
                 seen_name = true;
                 continue;
             }
+            // Most of the ~60 lines are of no interest: look at the label before decoding the line.
+            let Some(colon) = line.iter().position(|b| *b == b':') else {
+                continue;
+            };
+            if !WANTED.contains(&&line[..colon]) {
+                continue;
+            }
             let Ok(line) = std::str::from_utf8(line) else {
                 continue;
             };
-            let Some((label, value)) = line.split_once(':') else {
-                continue;
-            };
+            let (label, value) = line.split_at(colon);
+            let value = &value[1..];
             match label {
                 "Tgid" => status.tgid = number("Tgid", value)?,
                 "Pid" => {

@@ -108,6 +108,26 @@ pub fn pids() -> io::Result<Vec<u32>> {
     Ok(pids)
 }
 
+/// The kernel threads, when the kernel can say cheaply: the children of kthreadd (PID 2), from its
+/// `children` file (CONFIG_PROC_CHILDREN), with kthreadd itself. `None` when that file is missing or PID 2
+/// is not kthreadd (inside a PID namespace it is an ordinary process). A listing that leaves kernel threads
+/// out skips their status files this way: on a small machine they are most of /proc.
+pub fn kernel_threads() -> Option<Vec<u32>> {
+    let mut reader = Reader::new(ReadOptions::default());
+    let kthreadd = reader.task(2).ok()?;
+    if kthreadd.ppid != 0 || kthreadd.name != b"kthreadd" {
+        return None;
+    }
+    let children = fs::read_to_string("/proc/2/task/2/children").ok()?;
+    let mut pids: Vec<u32> = children
+        .split_whitespace()
+        .filter_map(|pid| pid.parse().ok())
+        .chain([2])
+        .collect();
+    pids.sort_unstable();
+    Some(pids)
+}
+
 /// Reads processes, reusing one buffer for every file.
 pub struct Reader {
     options: ReadOptions,
@@ -238,6 +258,10 @@ fn workers(items: usize) -> usize {
 /// Reads every pid, spread over the machine's cores.
 pub fn scan(pids: &[u32], options: ReadOptions) -> Scan {
     let workers = workers(pids.len());
+    // On a busy machine a new thread may wait milliseconds for a core: never start one without need.
+    if workers == 1 {
+        return scan_one_thread(pids, options);
+    }
     let chunk = pids.len().div_ceil(workers).max(1);
     let parts: Vec<Scan> = std::thread::scope(|scope| {
         let handles: Vec<_> = pids
@@ -279,6 +303,13 @@ fn scan_one_thread(pids: &[u32], options: ReadOptions) -> Scan {
 /// listing can read the cheap status of everything first and these only for what it shows.
 pub fn fill_all(processes: &mut [&mut Process], options: ReadOptions) {
     let workers = workers(processes.len());
+    if workers == 1 {
+        let mut reader = Reader::new(options);
+        for process in processes.iter_mut() {
+            reader.fill(process);
+        }
+        return;
+    }
     let chunk = processes.len().div_ceil(workers).max(1);
     std::thread::scope(|scope| {
         for part in processes.chunks_mut(chunk) {
@@ -431,6 +462,14 @@ mod tests {
         assert_eq!(parse_namespace_link("user:[4026531837]"), Some(4026531837));
         assert_eq!(parse_namespace_link("user:4026531837"), None);
         assert!(host_user_namespace().is_some());
+        if let Some(kthreads) = kernel_threads() {
+            let mut reader = Reader::new(ReadOptions::default());
+            for pid in kthreads {
+                if let Ok(process) = reader.process(pid) {
+                    assert!(process.is_kernel_thread(), "{pid}");
+                }
+            }
+        }
         assert!(own_securebits().is_ok());
     }
 }

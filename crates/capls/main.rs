@@ -29,14 +29,15 @@ CAPABILITIES column (names without the cap_ prefix; JSON always has full libcap 
   full                 permitted and effective hold every capability the kernel knows
   full -a,(b)          all but a few: a is not permitted, (b) is permitted but not effective
   chown,(net_raw)      otherwise the permitted set; (name) = permitted but not effective
-  (…)                  the whole summary in parentheses: permitted, but nothing effective
+  (...)                the whole summary in parentheses: permitted, but nothing effective
   -                    nothing permitted
 FLAGS column:
   a  ambient set not empty          b  bounding set narrower than the kernel's full set
   n  no_new_privs                   s  seccomp filter (S: strict mode)
   u  another user namespace than the host's (?: hidden, not permitted to look)
   t  a thread's sets differ from its leader's (that thread gets its own row)
-Kernel threads are listed with -a only. Exit status: 0 done, 1 a PID argument was not found, 2 error.";
+Kernel threads are listed with -a only.
+Exit status: 0 done; 1 a PID argument was not found; 2 usage or fatal error.";
 
 /// List the capabilities of every process and thread.
 #[derive(Debug, Parser)]

@@ -195,6 +195,7 @@ pub fn long(out: &mut Output, records: &[Record], ctx: &Context) -> io::Result<(
         out.line(&field("securebits", securebits))?;
         out.line(&field("no_new_privs", yes_no(r.no_new_privs)))?;
         let seccomp = match (r.seccomp, r.seccomp_filters) {
+            (Some(SeccompMode::Filter), Some(1)) => "filter (1 filter)".to_string(),
             (Some(SeccompMode::Filter), Some(n)) => format!("filter ({n} filters)"),
             (Some(SeccompMode::Filter), None) => "filter".to_string(),
             (Some(SeccompMode::Strict), _) => "strict".to_string(),

@@ -169,7 +169,12 @@ impl Reader {
     pub fn fill(&mut self, process: &mut Process) {
         let pid = process.pid;
         if self.options.cmdline && process.cmdline.is_none() {
-            process.cmdline = self.read_whole(format_args!("/proc/{pid}/cmdline")).ok();
+            // A kernel thread has no memory map, so no arguments: nothing to read.
+            process.cmdline = if process.is_kernel_thread() {
+                Some(Vec::new())
+            } else {
+                self.read_whole(format_args!("/proc/{pid}/cmdline")).ok()
+            };
         }
         if self.options.cgroup && process.cgroup.is_none() {
             process.cgroup = self

@@ -527,3 +527,34 @@ fn every_process_pscap_prints_is_listed_with_the_same_permitted_set() {
         assert!(compared > 0, "pscap printed nothing to compare");
     }
 }
+
+#[test]
+fn what_permission_hides_is_unknown_not_empty() {
+    require_root!();
+    use std::os::unix::process::CommandExt;
+    // As nobody, the namespace links of root's processes cannot be read.
+    let as_nobody = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_capls"))
+            .args(args)
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .expect("run capls as nobody")
+    };
+    let json = stdout(&as_nobody(&["--json", "1"]));
+    let record: Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+    assert_eq!(record["userns"]["inode"], Value::Null, "{record}");
+    assert_eq!(record["userns"]["is_host"], Value::Null, "{record}");
+    assert!(record["permitted"]["hex"].is_string());
+    let table = stdout(&as_nobody(&["1"]));
+    let flags = table
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .nth(4)
+        .unwrap();
+    assert!(flags.contains('?'), "{table}");
+    let long = stdout(&as_nobody(&["-l", "1"]));
+    assert!(long.contains("user namespace unknown"), "{long}");
+}

@@ -460,6 +460,18 @@ mod tests {
     }
 
     #[test]
+    fn a_scan_skips_and_counts_what_vanished() {
+        let mut gone = std::process::Command::new("true").spawn().unwrap();
+        let gone_pid = gone.id();
+        gone.wait().unwrap();
+        let scan = scan(&[gone_pid, std::process::id()], ReadOptions::default());
+        assert_eq!(scan.vanished, 1);
+        assert_eq!(scan.processes.len(), 1);
+        assert_eq!(scan.processes[0].pid, std::process::id());
+        assert!(scan.failed.is_empty());
+    }
+
+    #[test]
     fn lists_pids_and_namespaces() {
         let pids = pids().unwrap();
         assert!(pids.contains(&std::process::id()));

@@ -558,3 +558,76 @@ fn what_permission_hides_is_unknown_not_empty() {
     let long = stdout(&as_nobody(&["-l", "1"]));
     assert!(long.contains("user namespace unknown"), "{long}");
 }
+
+/// A cgroup named like a Docker container's, removed (with the test child in it killed) on drop.
+struct FakeContainer {
+    dirs: Vec<std::path::PathBuf>,
+}
+
+impl FakeContainer {
+    /// Makes `docker/<id>` in the cgroup v1 pids hierarchy, or `docker-<id>.scope` in a cgroup v2 root.
+    fn new(id: &str) -> Option<(FakeContainer, std::path::PathBuf)> {
+        let v1 = std::path::Path::new("/sys/fs/cgroup/pids");
+        let v2 = std::path::Path::new("/sys/fs/cgroup");
+        let mut dirs = Vec::new();
+        let leaf = if v1.join("cgroup.procs").exists() {
+            let parent = v1.join("docker");
+            if !parent.exists() {
+                std::fs::create_dir(&parent).ok()?;
+                dirs.push(parent.clone());
+            }
+            parent.join(id)
+        } else if v2.join("cgroup.controllers").exists() {
+            v2.join(format!("docker-{id}.scope"))
+        } else {
+            return None;
+        };
+        std::fs::create_dir(&leaf).ok()?;
+        dirs.push(leaf.clone());
+        Some((FakeContainer { dirs }, leaf))
+    }
+}
+
+impl Drop for FakeContainer {
+    fn drop(&mut self) {
+        for dir in self.dirs.iter().rev() {
+            // A cgroup can be removed once its last process has exited; the child is killed first.
+            for _ in 0..50 {
+                if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+#[test]
+fn names_the_container_from_the_cgroup_path() {
+    require_root!();
+    let id = format!("{:016x}", std::process::id()).repeat(4);
+    let Some((cgroup, leaf)) = FakeContainer::new(&id) else {
+        eprintln!("skipped: no writable cgroup hierarchy");
+        return;
+    };
+    let mut child = TestChild::spawn(["--name", "in-container"]);
+    std::fs::write(leaf.join("cgroup.procs"), child.pid.to_string()).expect("move child");
+    let records = json_records(&["--container", &id[..12]]);
+    let ours: Vec<&Value> = records.iter().filter(|r| r["pid"] == child.pid).collect();
+    assert_eq!(ours.len(), 1, "{records:#?}");
+    assert_eq!(ours[0]["container"]["runtime"], "docker");
+    assert_eq!(ours[0]["container"]["id"], id.as_str());
+    assert!(json_records(&["--container", "docker"])
+        .iter()
+        .any(|r| r["pid"] == child.pid));
+    assert!(!json_records(&["--container", "podman"])
+        .iter()
+        .any(|r| r["pid"] == child.pid));
+    let long = stdout(&capls(["-l", &child.pid.to_string()]));
+    assert!(
+        long.contains(&format!("container      docker {id}")),
+        "{long}"
+    );
+    child.kill();
+    drop(cgroup);
+}

@@ -132,20 +132,8 @@ fn run(args: Args) -> Result<u8, Box<dyn Error>> {
         own_securebits: proc::own_securebits().ok(),
         compare: args.compare,
     };
-    // Status (every thread's) for everything first; the rest only for the processes the filters keep.
-    let first = ReadOptions {
-        threads: true,
-        cgroup: filter.container.is_some(),
-        ..ReadOptions::default()
-    };
-    let detailed = args.json || args.long;
-    let then = ReadOptions {
-        cmdline: detailed,
-        cgroup: detailed,
-        userns: true,
-        ..ReadOptions::default()
-    };
     let mut tally = Tally::default();
+    let first = first_read(&filter);
     let Selection {
         pids,
         named,
@@ -158,25 +146,9 @@ fn run(args: Args) -> Result<u8, Box<dyn Error>> {
         without_kernel_threads(pids)
     };
     let scan = proc::scan(&pids, first);
-    tally.vanished += scan.vanished;
-    tally.vanished_threads += scan.vanished_threads;
-    for (pid, err) in scan.failed {
-        tally.failed(pid, err);
-    }
+    tally.absorb(scan.vanished, scan.vanished_threads, scan.failed);
     let mut processes = scan.processes;
-    let keep: Vec<bool> = processes
-        .iter()
-        .map(|p| {
-            (everything || (!p.is_kernel_thread() && record::holds_any(p))) && filter.matches(p)
-        })
-        .collect();
-    let mut kept: Vec<&mut Process> = processes
-        .iter_mut()
-        .zip(&keep)
-        .filter(|(_, keep)| **keep)
-        .map(|(p, _)| p)
-        .collect();
-    proc::fill_all(&mut kept, then);
+    let keep = keep_and_fill(&mut processes, everything, &filter, args.json || args.long);
     let shown: Vec<&Process> = processes
         .iter()
         .zip(&keep)
@@ -205,6 +177,47 @@ fn run(args: Args) -> Result<u8, Box<dyn Error>> {
     out.flush()?;
     tally.report();
     Ok(if missing { EXIT_FINDINGS } else { EXIT_OK })
+}
+
+/// What every process needs read before the filters can judge it: every thread's status (a thread may
+/// hold what its leader dropped), and the cgroup when filtering by container.
+fn first_read(filter: &Filter) -> ReadOptions {
+    ReadOptions {
+        threads: true,
+        cgroup: filter.container.is_some(),
+        ..ReadOptions::default()
+    }
+}
+
+/// Which processes the listing and the filters keep; for those, reads what the output needs besides status
+/// (the user namespace always; command line and cgroup for `--json` and `-l`). Reading these for the kept
+/// processes only is what makes the default listing cheap.
+fn keep_and_fill(
+    processes: &mut [Process],
+    everything: bool,
+    filter: &Filter,
+    detailed: bool,
+) -> Vec<bool> {
+    let keep: Vec<bool> = processes
+        .iter()
+        .map(|p| {
+            (everything || (!p.is_kernel_thread() && record::holds_any(p))) && filter.matches(p)
+        })
+        .collect();
+    let mut kept: Vec<&mut Process> = processes
+        .iter_mut()
+        .zip(&keep)
+        .filter(|(_, keep)| **keep)
+        .map(|(p, _)| p)
+        .collect();
+    let then = ReadOptions {
+        cmdline: detailed,
+        cgroup: detailed,
+        userns: true,
+        ..ReadOptions::default()
+    };
+    proc::fill_all(&mut kept, then);
+    keep
 }
 
 fn print_completions(shell: Shell) -> Result<u8, Box<dyn Error>> {
@@ -395,6 +408,14 @@ struct Tally {
 }
 
 impl Tally {
+    fn absorb(&mut self, vanished: u32, vanished_threads: u32, failed: Vec<(u32, ReadError)>) {
+        self.vanished += vanished;
+        self.vanished_threads += vanished_threads;
+        for (pid, err) in failed {
+            self.failed(pid, err);
+        }
+    }
+
     fn failed(&mut self, pid: u32, err: ReadError) {
         match err {
             ReadError::Vanished => self.vanished += 1,

@@ -631,3 +631,29 @@ fn names_the_container_from_the_cgroup_path() {
     child.kill();
     drop(cgroup);
 }
+
+#[test]
+fn securebits_are_shown_for_capls_itself() {
+    require_root!();
+    // The child sets securebits and then becomes capls: keep_caps is cleared by exec, the rest survive.
+    let output = Command::new(env!("CARGO_BIN_EXE_capkit-test-child"))
+        .args(["--securebits", "noroot,noroot_locked,keep_caps", "--exec"])
+        .arg(env!("CARGO_BIN_EXE_capls"))
+        .args(["--json", "-a"])
+        .output()
+        .expect("run capls through the child");
+    let text = stdout(&output);
+    let own: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .filter(|r| !r["securebits"].is_null())
+        .collect();
+    assert_eq!(own.len(), 1, "{text}");
+    assert_eq!(
+        own[0]["securebits"],
+        serde_json::json!({"value": 3, "hex": "0x003", "bits": ["noroot", "noroot_locked"]})
+    );
+    // With noroot, root gained nothing at exec.
+    assert_eq!(own[0]["permitted"]["hex"], "0000000000000000");
+    assert_eq!(own[0]["comm"], "capls");
+}

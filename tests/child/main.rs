@@ -22,6 +22,8 @@
 //! |                           | after it run in that thread                                               |
 //! | `--main`                  | the actions after it run in the main thread again                         |
 //! | `--exit-after SECS`       | exit by itself after SECS seconds (default 120), so nothing leaks         |
+//! | `--exec PROG [ARG...]`    | last: once every action is done, execve PROG with the remaining arguments |
+//! |                           | instead of printing `ready` (what survives exec is then PROG's to see)     |
 //!
 //! When every action is done it prints one line, `ready PID` or `ready PID TID` (TID: the second thread),
 //! and sleeps until it is killed or the time is up. A failed action prints `capkit-test-child: ACTION:
@@ -68,7 +70,7 @@ enum Step {
 }
 
 fn main() {
-    let (steps, exit_after) = match parse(std::env::args_os().skip(1).collect()) {
+    let (steps, exit_after, exec) = match parse(std::env::args_os().skip(1).collect()) {
         Ok(parsed) => parsed,
         Err(message) => fail(&message),
     };
@@ -95,6 +97,9 @@ fn main() {
             }
         }
     }
+    if let Some(argv) = exec {
+        exec_program(&argv);
+    }
     let pid = std::process::id();
     let line = match &thread {
         Some(helper) => format!("ready {pid} {}\n", helper.tid),
@@ -108,6 +113,16 @@ fn main() {
         std::thread::sleep(Duration::from_millis(200));
     }
     std::process::exit(0);
+}
+
+/// Replaces this process with `argv[0]`; returns only by failing.
+fn exec_program(argv: &[OsString]) -> ! {
+    use std::os::unix::process::CommandExt;
+    let Some((program, args)) = argv.split_first() else {
+        fail("--exec needs a program");
+    };
+    let err = std::process::Command::new(program).args(args).exec();
+    fail(&format!("--exec {program:?}: {err}"));
 }
 
 fn fail(message: &str) -> ! {
@@ -243,7 +258,10 @@ fn install_allow_all_filter() -> Result<(), String> {
     }
 }
 
-fn parse(args: Vec<OsString>) -> Result<(Vec<Step>, Duration), String> {
+/// The steps, the time limit, and the program to exec at the end, if any.
+type Parsed = (Vec<Step>, Duration, Option<Vec<OsString>>);
+
+fn parse(args: Vec<OsString>) -> Result<Parsed, String> {
     let known = capsys::kernel::known_caps_or_default();
     let mut steps = Vec::new();
     let mut exit_after = Duration::from_secs(120);
@@ -301,6 +319,10 @@ fn parse(args: Vec<OsString>) -> Result<(Vec<Step>, Duration), String> {
                 steps.push(Step::SwitchToMain);
                 continue;
             }
+            "--exec" => {
+                let argv: Vec<OsString> = args.by_ref().collect();
+                return Ok((steps, exit_after, Some(argv)));
+            }
             "--exit-after" => {
                 let secs = text(value()?)?;
                 exit_after = Duration::from_secs(
@@ -313,7 +335,7 @@ fn parse(args: Vec<OsString>) -> Result<(Vec<Step>, Duration), String> {
         };
         steps.push(Step::Do(action));
     }
-    Ok((steps, exit_after))
+    Ok((steps, exit_after, None))
 }
 
 /// `\xNN`, `\n`, `\t`, `\e` and `\\` become their bytes; everything else, invalid UTF-8 included, stays.

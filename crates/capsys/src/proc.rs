@@ -177,10 +177,11 @@ impl Reader {
             };
         }
         if self.options.cgroup && process.cgroup.is_none() {
-            process.cgroup = self
-                .read_whole(format_args!("/proc/{pid}/cgroup"))
+            // Also a seq_file: one read.
+            self.set_path(format_args!("/proc/{pid}/cgroup"));
+            process.cgroup = read_seq_file(&self.path, &mut self.buf)
                 .ok()
-                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+                .map(|()| String::from_utf8_lossy(&self.buf).into_owned());
         }
         if self.options.userns && process.userns.is_none() {
             process.userns = namespace_inode(pid, "user").ok();

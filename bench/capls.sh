@@ -4,7 +4,8 @@
 # (also on Ctrl-C). Prints the median of each command and capls's ratio to pscap.
 #
 # Usage: bench/capls.sh [COUNT...]      (default: 100 5000)
-# Needs pscap (apt-get install libcap-ng-utils); uses hyperfine when installed, else a timed loop.
+# Needs pscap (apt-get install libcap-ng-utils). Times with an interleaved loop (bash EPOCHREALTIME);
+# BENCH_HYPERFINE=1 uses hyperfine instead.
 
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,26 +45,36 @@ spawn_idle() {
     done
 }
 
-# Median wall time in milliseconds of a command, with hyperfine or a loop of `date +%s%N`.
-median_ms() {
+# Runs the commands (one per argument, words split on spaces) in turns, $runs rounds, so that a burst of
+# load on a shared machine falls on all of them alike, and prints each one's median wall time in ms.
+# With BENCH_HYPERFINE=1, hyperfine times each command on its own instead (one after the other).
+medians_ms() {
     local runs=$1
     shift
-    if command -v hyperfine >/dev/null; then
+    if [ "${BENCH_HYPERFINE:-0}" = 1 ] && command -v hyperfine >/dev/null; then
         local out
         out=$(mktemp)
-        hyperfine --shell=none --style none --warmup 5 --runs "$runs" --export-json "$out" -- "$*" >/dev/null
-        jq -r '.results[0].median * 1000' "$out"
+        hyperfine --shell=none --style none --warmup 5 --runs "$runs" --export-json "$out" -- "$@" >/dev/null
+        jq -r '.results[].median * 1000' "$out"
         rm -f "$out"
-    else
-        local times=() start end
-        for ((i = 0; i < runs; i++)); do
-            start=$(date +%s%N)
-            "$@" >/dev/null 2>&1
-            end=$(date +%s%N)
-            times+=($(((end - start) / 1000)))
-        done
-        printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR] = $1} END {printf "%.3f\n", a[int((NR + 1) / 2)] / 1000}'
+        return
     fi
+    local -a samples
+    local i c start end
+    for ((i = 0; i < runs + 3; i++)); do
+        for ((c = 1; c <= $#; c++)); do
+            start=${EPOCHREALTIME/./}
+            # shellcheck disable=SC2086
+            ${!c} >/dev/null 2>&1
+            end=${EPOCHREALTIME/./}
+            # The first three rounds warm the caches and are not counted.
+            [ "$i" -lt 3 ] || samples[c]+="$((end - start)) "
+        done
+    done
+    for ((c = 1; c <= $#; c++)); do
+        tr ' ' '\n' <<<"${samples[c]}" | grep . | sort -n |
+            awk '{a[NR] = $1} END {printf "%.3f\n", (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) / 1000}'
+    done
 }
 
 printf '%-10s %-22s %12s %12s\n' processes command median_ms vs_pscap
@@ -71,14 +82,12 @@ for count in "${counts[@]}"; do
     spawn_idle "$count"
     actual=$(process_count)
     runs=100
-    [ "$actual" -lt 1000 ] || runs=20
-    base=$(median_ms "$runs" pscap -a)
-    printf '%-10s %-22s %12.2f %12s\n' "$actual" "pscap -a" "$base" "1.00"
-    for args in "" "-a" "-a --json"; do
-        # shellcheck disable=SC2086
-        t=$(median_ms "$runs" "$capls" $args)
-        ratio=$(awk -v a="$t" -v b="$base" 'BEGIN {printf "%.2f", a / b}')
-        printf '%-10s %-22s %12.2f %12s\n' "$actual" "capls $args" "$t" "$ratio"
+    [ "$actual" -lt 1000 ] || runs=15
+    commands=("pscap -a" "$capls" "$capls -a" "$capls -a --json")
+    mapfile -t times < <(medians_ms "$runs" "${commands[@]}")
+    for i in "${!commands[@]}"; do
+        ratio=$(awk -v a="${times[i]}" -v b="${times[0]}" 'BEGIN {printf "%.2f", a / b}')
+        printf '%-10s %-22s %12.2f %12s\n' "$actual" "${commands[i]#target/release/}" "${times[i]}" "$ratio"
     done
     cleanup
 done

@@ -53,59 +53,84 @@ fn pieces(text: &str) -> Vec<&str> {
     out
 }
 
-/// One row per record: PID, [TID,] PPID, USER, FLAGS, COMMAND, CAPABILITIES.
+/// One column of the table before CAPABILITIES: a header and a function from a record to its cell.
+struct Column {
+    header: &'static str,
+    /// Ids are right-aligned, text left-aligned.
+    right: bool,
+    /// The widest the column is made; a longer cell (an escaped hostile name) pushes only its own row.
+    max_width: usize,
+    cell: fn(&Record) -> String,
+}
+
+const PID: Column = Column {
+    header: "PID",
+    right: true,
+    max_width: usize::MAX,
+    cell: |r| r.pid.to_string(),
+};
+const TID: Column = Column {
+    header: "TID",
+    right: true,
+    max_width: usize::MAX,
+    cell: |r| r.tid.to_string(),
+};
+const PPID: Column = Column {
+    header: "PPID",
+    right: true,
+    max_width: usize::MAX,
+    cell: |r| r.ppid.to_string(),
+};
+const USER: Column = Column {
+    header: "USER",
+    right: false,
+    max_width: usize::MAX,
+    cell: |r| r.user.clone().unwrap_or_else(|| r.euid.to_string()),
+};
+const FLAGS: Column = Column {
+    header: "FLAGS",
+    right: false,
+    max_width: usize::MAX,
+    cell: |r| r.flags.letters(),
+};
+/// A comm is at most 15 bytes; sized for that, one more for a backslash escape.
+const COMMAND: Column = Column {
+    header: "COMMAND",
+    right: false,
+    max_width: 16,
+    cell: |r| r.comm.escaped(),
+};
+
+/// One row per record: PID, [TID,] PPID, USER, FLAGS, COMMAND, then CAPABILITIES, wrapped under itself.
 pub fn table(out: &mut Output, records: &[Record], show_tid: bool) -> io::Result<()> {
-    let mut headers = vec!["PID"];
-    if show_tid {
-        headers.push("TID");
-    }
-    headers.extend(["PPID", "USER", "FLAGS", "COMMAND"]);
+    let columns: Vec<&Column> = if show_tid {
+        vec![&PID, &TID, &PPID, &USER, &FLAGS, &COMMAND]
+    } else {
+        vec![&PID, &PPID, &USER, &FLAGS, &COMMAND]
+    };
     let rows: Vec<Vec<String>> = records
         .iter()
-        .map(|r| {
-            let mut row = vec![r.pid.to_string()];
-            if show_tid {
-                row.push(r.tid.to_string());
-            }
-            row.push(r.ppid.to_string());
-            row.push(r.user.clone().unwrap_or_else(|| r.euid.to_string()));
-            row.push(r.flags.letters());
-            row.push(r.comm.escaped());
-            row
-        })
+        .map(|r| columns.iter().map(|c| (c.cell)(r)).collect())
         .collect();
-    let widths: Vec<usize> = (0..headers.len())
-        .map(|col| {
-            rows.iter()
-                .map(|row| row[col].chars().count())
-                .chain([headers[col].len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    // The command column is sized for real comms (15 bytes); an escaped hostile one may push its own row.
-    let widths: Vec<usize> = widths
+    let widths: Vec<usize> = columns
         .iter()
         .enumerate()
-        .map(|(col, w)| {
-            if col + 1 == headers.len() {
-                (*w).min(16)
-            } else {
-                *w
-            }
+        .map(|(i, column)| {
+            rows.iter()
+                .map(|row| row[i].chars().count())
+                .max()
+                .unwrap_or(0)
+                .min(column.max_width)
+                .max(column.header.len())
         })
         .collect();
     let caps_column: usize = widths.iter().map(|w| w + 1).sum();
     let caps_width = WIDTH.saturating_sub(caps_column).max(MIN_CAPS_WIDTH);
-    let mut header_cells: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
-    header_cells.push("CAPABILITIES".to_string());
-    let numeric = if show_tid { 3 } else { 2 };
-    out.line(&join_row(&header_cells, &widths, numeric))?;
-    for (row, record) in rows.into_iter().zip(records) {
+    let headers: Vec<String> = columns.iter().map(|c| c.header.to_string()).collect();
+    out.line(&join_row(&columns, &headers, &widths, "CAPABILITIES"))?;
+    for (row, record) in rows.iter().zip(records) {
         let lines = wrap_caps(&record.caps_text(), caps_width);
-        let mut cells = row;
-        cells.push(lines[0].clone());
-        out.line(&join_row(&cells, &widths, numeric))?;
+        out.line(&join_row(&columns, row, &widths, &lines[0]))?;
         for more in &lines[1..] {
             out.line(&format!("{}{more}", " ".repeat(caps_column)))?;
         }
@@ -113,17 +138,12 @@ pub fn table(out: &mut Output, records: &[Record], show_tid: bool) -> io::Result
     Ok(())
 }
 
-/// The id columns (the first `numeric` cells) right-aligned, the rest left-aligned, one space between; the
-/// last cell is not padded.
-fn join_row(cells: &[String], widths: &[usize], numeric: usize) -> String {
+/// The cells padded to their widths, one space between, then the last cell unpadded.
+fn join_row(columns: &[&Column], cells: &[String], widths: &[usize], last: &str) -> String {
     let mut line = String::new();
-    for (i, cell) in cells.iter().enumerate() {
-        let Some(width) = widths.get(i) else {
-            line.push_str(cell);
-            break;
-        };
+    for ((column, cell), width) in columns.iter().zip(cells).zip(widths) {
         let pad = " ".repeat(width.saturating_sub(cell.chars().count()));
-        if i < numeric {
+        if column.right {
             line.push_str(&pad);
             line.push_str(cell);
         } else {
@@ -132,6 +152,7 @@ fn join_row(cells: &[String], widths: &[usize], numeric: usize) -> String {
         }
         line.push(' ');
     }
+    line.push_str(last);
     line.trim_end().to_string()
 }
 

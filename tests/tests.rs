@@ -1,1 +1,8 @@
+//! capkit's integration tests: every binary run for real against real files, processes and the
+//! reference tools it replaces. One test crate, so the binaries link once.
 
+mod util;
+
+mod capdecode;
+mod completions;
+mod libcap;

@@ -39,7 +39,11 @@ fn completions_are_current() {
             ("fish", format!("{bin}.fish")),
         ] {
             let out = run(bin, &["--generate-completions", shell], None);
-            assert_eq!(out.code, 0, "{bin} --generate-completions {shell}: {}", out.stderr);
+            assert_eq!(
+                out.code, 0,
+                "{bin} --generate-completions {shell}: {}",
+                out.stderr
+            );
             assert!(out.stdout.contains(bin.as_str()));
             let path = dir.join(&file);
             let current = fs::read_to_string(&path).unwrap_or_default();

@@ -35,7 +35,11 @@ fn hex_decode_matches_capsh() {
         for (mask, line) in chunk.iter().zip(lines) {
             let hex = format!("{mask:x}");
             let ours = capcore::parse_mask(&hex).expect("our own hex parses");
-            assert_eq!(format!("0x{}={}", ours.hex(), ours), line, "mask {hex}, seed {seed}");
+            assert_eq!(
+                format!("0x{}={}", ours.hex(), ours),
+                line,
+                "mask {hex}, seed {seed}"
+            );
         }
     }
 }
@@ -49,13 +53,20 @@ fn capdecode_matches_capsh_through_the_binary() {
     let mut rng = Rng::new(Rng::seed_from_env(0x5eed_0002));
     let masks: Vec<String> = (0..200).map(|_| format!("{:016x}", rng.mask())).collect();
     let input = masks.join("\n");
-    let ours = crate::util::run("capdecode", &["--json", "--as", "mask"], Some(input.as_bytes()));
+    let ours = crate::util::run(
+        "capdecode",
+        &["--json", "--as", "mask"],
+        Some(input.as_bytes()),
+    );
     assert_eq!(ours.code, 0, "{}", ours.stderr);
     let args: Vec<String> = masks.iter().map(|m| format!("--decode={m}")).collect();
     let theirs = run_cmd(Command::new(&capsh).args(&args), None);
     for (record, line) in ours.json_lines().iter().zip(theirs.stdout.lines()) {
         let (hex, names) = line.split_once('=').expect("capsh prints HEX=NAMES");
-        assert_eq!(format!("0x{}", record["set"]["hex"].as_str().unwrap_or_default()), hex);
+        assert_eq!(
+            format!("0x{}", record["set"]["hex"].as_str().unwrap_or_default()),
+            hex
+        );
         let caps: Vec<&str> = record["set"]["caps"]
             .as_array()
             .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
@@ -79,7 +90,10 @@ fn random_file_caps(rng: &mut Rng) -> FileCaps {
 
 #[test]
 fn cap_to_text_matches_getcap_on_real_xattrs() {
-    skip_unless!(is_root(), "writing security.capability needs CAP_SETFCAP (run as root)");
+    skip_unless!(
+        is_root(),
+        "writing security.capability needs CAP_SETFCAP (run as root)"
+    );
     let Some(getcap) = tool("getcap") else {
         eprintln!("skipped: getcap is not installed (apt-get install libcap2-bin)");
         return;
@@ -99,12 +113,17 @@ fn cap_to_text_matches_getcap_on_real_xattrs() {
         }
         expected.insert(path.display().to_string(), line);
     }
-    let run = run_cmd(Command::new(getcap).arg("-n").arg("-r").arg(dir.path()), None);
+    let run = run_cmd(
+        Command::new(getcap).arg("-n").arg("-r").arg(dir.path()),
+        None,
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
     let mut seen = 0;
     for line in run.stdout.lines() {
         let path = line.split(' ').next().unwrap_or_default();
-        let ours = expected.get(path).unwrap_or_else(|| panic!("getcap printed an unknown file: {line}"));
+        let ours = expected
+            .get(path)
+            .unwrap_or_else(|| panic!("getcap printed an unknown file: {line}"));
         assert_eq!(ours, line, "seed {seed}");
         seen += 1;
     }
@@ -114,8 +133,18 @@ fn cap_to_text_matches_getcap_on_real_xattrs() {
 /// A random string shaped like libcap text: mostly plausible pieces, sometimes broken.
 fn random_text(rng: &mut Rng) -> String {
     const CAPS: [&str; 12] = [
-        "cap_chown", "CAP_NET_RAW", "Cap_Sys_Admin", "all", "ALL", "cap_bpf", "cap_checkpoint_restore",
-        "net_raw", "13", "0x15", "041", "64",
+        "cap_chown",
+        "CAP_NET_RAW",
+        "Cap_Sys_Admin",
+        "all",
+        "ALL",
+        "cap_bpf",
+        "cap_checkpoint_restore",
+        "net_raw",
+        "13",
+        "0x15",
+        "041",
+        "64",
     ];
     const OPS: [&str; 7] = ["=", "+", "-", "=+", "=-", "+", "="];
     const FLAGS: [&str; 9] = ["e", "i", "p", "ep", "eip", "pie", "", "E", "x"];
@@ -162,11 +191,19 @@ fn cap_from_text_matches_setcap() {
         let _ = xattr::remove(&file, "security.capability");
         let run = run_cmd(Command::new(&setcap).arg(&text).arg(&file), None);
         let ours = CapState::from_text(&text, known());
-        let context = format!("text {text:?}, seed {seed}, setcap said {}", run.stderr.lines().next().unwrap_or(""));
+        let context = format!(
+            "text {text:?}, seed {seed}, setcap said {}",
+            run.stderr.lines().next().unwrap_or("")
+        );
         if run.code == 0 {
-            let ours = ours.unwrap_or_else(|e| panic!("we reject what libcap accepts ({e}): {context}"));
-            let stored = xattr::get(&file, "security.capability").ok().flatten().unwrap_or_default();
-            let caps = FileCaps::from_state(ours, None).unwrap_or_else(|e| panic!("{e}: {context}"));
+            let ours =
+                ours.unwrap_or_else(|e| panic!("we reject what libcap accepts ({e}): {context}"));
+            let stored = xattr::get(&file, "security.capability")
+                .ok()
+                .flatten()
+                .unwrap_or_default();
+            let caps =
+                FileCaps::from_state(ours, None).unwrap_or_else(|e| panic!("{e}: {context}"));
             assert_eq!(caps.encode(), stored, "{context}");
             accepted += 1;
         } else if run.stderr.contains("Invalid argument") {
@@ -174,16 +211,23 @@ fn cap_from_text_matches_setcap() {
             rejected += 1;
         } else {
             // cap_from_text accepted it, but the effective set is not empty or P|I.
-            let ours = ours.unwrap_or_else(|e| panic!("we reject what libcap parses ({e}): {context}"));
+            let ours =
+                ours.unwrap_or_else(|e| panic!("we reject what libcap parses ({e}): {context}"));
             assert!(FileCaps::from_state(ours, None).is_err(), "{context}");
         }
     }
-    assert!(accepted > 100 && rejected > 100, "the generator covers both ({accepted}, {rejected})");
+    assert!(
+        accepted > 100 && rejected > 100,
+        "the generator covers both ({accepted}, {rejected})"
+    );
 }
 
 #[test]
 fn xattr_bytes_round_trip_through_the_kernel() {
-    skip_unless!(is_root(), "writing security.capability needs CAP_SETFCAP (run as root)");
+    skip_unless!(
+        is_root(),
+        "writing security.capability needs CAP_SETFCAP (run as root)"
+    );
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("f");
     fs::write(&path, b"").expect("create file");
@@ -191,7 +235,10 @@ fn xattr_bytes_round_trip_through_the_kernel() {
     for _ in 0..500 {
         let caps = random_file_caps(&mut rng);
         xattr::set(&path, "security.capability", &caps.encode()).expect("setxattr");
-        let back = xattr::get(&path, "security.capability").ok().flatten().unwrap_or_default();
+        let back = xattr::get(&path, "security.capability")
+            .ok()
+            .flatten()
+            .unwrap_or_default();
         assert_eq!(FileCaps::decode(&back), Ok(caps));
         assert!(Path::new(&path).exists());
     }

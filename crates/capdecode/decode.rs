@@ -198,7 +198,9 @@ impl Decoded {
                 permitted,
                 ..
             } => *effective | *inheritable | *permitted,
-            Decoded::Xattr(x) => x.permitted.unwrap_or_default() | x.inheritable.unwrap_or_default(),
+            Decoded::Xattr(x) => {
+                x.permitted.unwrap_or_default() | x.inheritable.unwrap_or_default()
+            }
             Decoded::Status(s) => [
                 s.status.inheritable,
                 s.status.permitted,
@@ -215,7 +217,9 @@ impl Decoded {
 }
 
 pub fn descriptions(set: CapSet) -> BTreeMap<String, &'static str> {
-    set.iter().map(|cap| (cap.to_string(), cap.description())).collect()
+    set.iter()
+        .map(|cap| (cap.to_string(), cap.description()))
+        .collect()
 }
 
 /// The seccomp line as people read it.

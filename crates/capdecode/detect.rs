@@ -44,7 +44,10 @@ pub fn detect(input: &str) -> Kind {
     if !text.is_empty() && elements.iter().all(|w| is_name(w) || is_cap_number(w)) {
         return Kind::Names;
     }
-    let digits = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")).unwrap_or(text);
+    let digits = text
+        .strip_prefix("0x")
+        .or_else(|| text.strip_prefix("0X"))
+        .unwrap_or(text);
     if matches!(digits.len(), 24 | 40 | 48) && is_hex(digits) {
         return Kind::Xattr;
     }
@@ -61,7 +64,9 @@ pub fn status_label(line: &str) -> Option<(&str, &str)> {
             line.find(&format!(":{label}:"))? + 1
         };
         let rest = &line[at..];
-        rest[label.len()..].starts_with(':').then(|| (line[..at].trim_end_matches(':'), rest))
+        rest[label.len()..]
+            .starts_with(':')
+            .then(|| (line[..at].trim_end_matches(':'), rest))
     })
 }
 
@@ -99,7 +104,10 @@ mod tests {
             ("cap_net_raw+ep", Kind::Libcap),
             ("=ep cap_sys_resource-ep", Kind::Libcap),
             ("=", Kind::Libcap),
-            ("security.capability=0x0100000200200000000000000000000000000000", Kind::Xattr),
+            (
+                "security.capability=0x0100000200200000000000000000000000000000",
+                Kind::Xattr,
+            ),
             ("0100000200200000000000000000000000000000", Kind::Xattr),
             ("0x010000010020000000000000", Kind::Xattr),
             ("CapEff:\t000001ffffffffff", Kind::Status),
@@ -117,7 +125,10 @@ mod tests {
             Some(("/proc/1/status", "CapEff:\t0"))
         );
         assert_eq!(status_label("CapEff:\t0"), Some(("", "CapEff:\t0")));
-        assert_eq!(status_label("Seccomp_filters:\t0"), Some(("", "Seccomp_filters:\t0")));
+        assert_eq!(
+            status_label("Seccomp_filters:\t0"),
+            Some(("", "Seccomp_filters:\t0"))
+        );
         assert_eq!(status_label("CapEffx:\t0"), None);
         assert_eq!(status_label("Name:\tbash"), None);
     }

@@ -1,7 +1,7 @@
 //! The human form of a record: the input as given, then one labelled row per fact, aligned and wrapped
 //! to 100 columns.
 
-use capcli::render::{wrap, WIDTH};
+use capcli::render::{cap_name, push_set_names, wrap, wrap_into, WIDTH};
 use capcli::{escape_bytes, escape_str};
 use capcore::CapSet;
 
@@ -39,34 +39,28 @@ impl Rows {
     }
 
     fn set(&mut self, label: &str, set: CapSet) {
-        let count = match set.len() {
-            0 => "(none)".to_string(),
-            1 => String::new(),
-            n => format!("({n})"),
-        };
+        let head = format!("{:INDENT$}{label:<LABEL$} {}  ", "", set.hex());
+        self.out.push_str(&head);
         if self.style.explain {
-            self.row(label, format!("{}  {count}", set.hex()).trim_end());
+            if set.is_empty() {
+                self.out.push_str("(none)");
+            } else if set.len() > 1 {
+                self.out.push_str(&format!("({})", set.len()));
+            }
+            trim_line_end(&mut self.out);
             for cap in set.iter() {
                 self.out.push_str(&format!(
                     "{:width$}{:<24}{}\n",
                     "",
-                    cap.to_string(),
+                    cap_name(cap),
                     cap.description(),
                     width = INDENT + 2
                 ));
             }
             return;
         }
-        let mut words = set.names();
-        if set.len() > 1 {
-            words.push(count.clone());
-        }
-        let names = if set.is_empty() {
-            count
-        } else {
-            wrap(&words, ", ", NAMES_AT, WIDTH).replacen(&format!(", {count}"), &format!(" {count}"), 1)
-        };
-        self.row(label, &format!("{}  {names}", set.hex()));
+        push_set_names(&mut self.out, set, NAMES_AT, NAMES_AT);
+        self.out.push('\n');
     }
 
     /// A single set: hex and names, or with --text the comma list libcap text takes.
@@ -87,12 +81,29 @@ fn wrap_words(text: &str, indent: usize) -> String {
     wrap(&words, " ", indent, WIDTH)
 }
 
+fn trim_line_end(out: &mut String) {
+    let kept = out.trim_end_matches(' ').len();
+    out.truncate(kept);
+    out.push('\n');
+}
+
 /// The set as libcap's comma list (what `setcap LIST+ep` takes), wrapped after commas.
 fn comma_list(set: CapSet) -> String {
     if set.is_empty() {
         return "(none)".to_string();
     }
-    wrap(&set.names(), ",", INDENT + LABEL + 1, WIDTH).replace(", ", ",")
+    let names: Vec<_> = set.iter().map(cap_name).collect();
+    let mut out = String::new();
+    let at = INDENT + LABEL + 1;
+    wrap_into(
+        &mut out,
+        names.iter().map(|n| n.as_ref()),
+        ",",
+        at,
+        at,
+        WIDTH,
+    );
+    out
 }
 
 pub fn render(record: &Record, style: Style) -> String {
@@ -123,7 +134,14 @@ pub fn render(record: &Record, style: Style) -> String {
             let version = x.version.map_or("-".to_string(), |v| format!("v{v}"));
             rows.plain("version", &format!("{version} ({} bytes)", x.size));
             if let Some(effective) = x.effective {
-                rows.plain("effective", if effective { "yes (raise permitted at exec)" } else { "no" });
+                rows.plain(
+                    "effective",
+                    if effective {
+                        "yes (raise permitted at exec)"
+                    } else {
+                        "no"
+                    },
+                );
             }
             if !style.text || style.explain {
                 if let Some(permitted) = x.permitted {
@@ -160,7 +178,8 @@ pub fn render(record: &Record, style: Style) -> String {
             ];
             for (label, set) in sets {
                 let Some(set) = set else { continue };
-                let in_text = matches!(label, "inheritable" | "permitted" | "effective") && s.text.is_some();
+                let in_text =
+                    matches!(label, "inheritable" | "permitted" | "effective") && s.text.is_some();
                 if !(in_text && style.text && !style.explain) {
                     rows.lone_set(label, set);
                 }

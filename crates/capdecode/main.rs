@@ -100,12 +100,21 @@ fn ordered_inputs(matches: &ArgMatches) -> Vec<(Option<Kind>, OsString)> {
     ];
     let mut inputs = Vec::new();
     for (id, kind) in options {
-        if let (Some(values), Some(indices)) = (matches.get_many::<OsString>(id), matches.indices_of(id)) {
-            inputs.extend(indices.zip(values).map(|(at, value)| (at, kind, value.clone())));
+        if let (Some(values), Some(indices)) =
+            (matches.get_many::<OsString>(id), matches.indices_of(id))
+        {
+            inputs.extend(
+                indices
+                    .zip(values)
+                    .map(|(at, value)| (at, kind, value.clone())),
+            );
         }
     }
     inputs.sort_by_key(|(at, ..)| *at);
-    inputs.into_iter().map(|(_, kind, value)| (kind, value)).collect()
+    inputs
+        .into_iter()
+        .map(|(_, kind, value)| (kind, value))
+        .collect()
 }
 
 fn main() -> ExitCode {
@@ -217,11 +226,9 @@ impl Decoder {
     fn status_line(&mut self, line: &str) -> io::Result<()> {
         let (source, labelled) = status_label(line).unwrap_or(("", line));
         let label = labelled.split(':').next().unwrap_or_default();
-        let repeated = self
-            .block
-            .lines
-            .iter()
-            .any(|l| status_label(l).is_some_and(|(_, other)| other.split(':').next() == Some(label)));
+        let repeated = self.block.lines.iter().any(|l| {
+            status_label(l).is_some_and(|(_, other)| other.split(':').next() == Some(label))
+        });
         if !self.block.lines.is_empty() && (self.block.source != source.as_bytes() || repeated) {
             self.flush_block()?;
         }
@@ -239,8 +246,16 @@ impl Decoder {
         match decode_status(&lines, self.known) {
             Ok(record) => self.emit(&block.source, Decoded::Status(record))?,
             Err(why) => {
-                let name = if block.source.is_empty() { lines.join(" ") } else { String::new() };
-                let thing = if block.source.is_empty() { name.as_bytes() } else { &block.source };
+                let name = if block.source.is_empty() {
+                    lines.join(" ")
+                } else {
+                    String::new()
+                };
+                let thing = if block.source.is_empty() {
+                    name.as_bytes()
+                } else {
+                    &block.source
+                };
                 self.fail(thing, &why);
             }
         }
@@ -279,6 +294,10 @@ impl Decoder {
     fn finish(mut self) -> Result<u8, Box<dyn Error>> {
         self.flush_block()?;
         self.out.flush()?;
-        Ok(if self.failures > 0 { EXIT_FAILURE } else { EXIT_OK })
+        Ok(if self.failures > 0 {
+            EXIT_FAILURE
+        } else {
+            EXIT_OK
+        })
     }
 }

@@ -213,7 +213,11 @@ mod tests {
     #[test]
     fn descriptions_fit_a_line_beside_the_name() {
         for cap in Cap::all_bits() {
-            assert!(cap.description().len() <= 72, "{cap}: {}", cap.description().len());
+            assert!(
+                cap.description().len() <= 72,
+                "{cap}: {}",
+                cap.description().len()
+            );
         }
     }
 

@@ -2,4 +2,5 @@
 //! running kernel (procfs, sysctl, xattrs, capget) and hands capcore the answers.
 
 pub mod kernel;
+pub mod net;
 pub mod users;

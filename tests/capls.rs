@@ -480,10 +480,11 @@ fn pscap_rows(text: &str) -> Vec<(u32, u32, String)> {
 
 #[test]
 fn every_process_pscap_prints_is_listed_with_the_same_permitted_set() {
-    let Ok(pscap) = Command::new("pscap").arg("-a").output() else {
-        eprintln!("skipped: pscap is not installed");
+    let Some(pscap) = crate::util::tool("pscap") else {
+        eprintln!("skipped: pscap is not installed (apt-get install libcap-ng-utils)");
         return;
     };
+    let pscap = Command::new(pscap).arg("-a").output().expect("run pscap");
     let records = json_records(&[]);
     let by_pid: HashMap<u64, &Value> = records
         .iter()

@@ -14,6 +14,10 @@ pub use hex::{parse_mask, HexError};
 pub use set::CapSet;
 pub use text::{CapState, TextError};
 
+pub mod audit;
+pub mod baseline;
+pub mod getcap;
+pub mod restore;
 pub mod securebits;
 pub mod status;
 pub mod xattr;

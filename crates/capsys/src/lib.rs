@@ -2,4 +2,6 @@
 //! running kernel (procfs, sysctl, xattrs, capget) and hands capcore the answers.
 
 pub mod kernel;
+pub mod mounts;
 pub mod users;
+pub mod walk;

@@ -103,8 +103,8 @@ const PROGRAMS: &[(ProgramKind, &[&str])] = &[
         ProgramKind::CommandRunner,
         &[
             "env", "find", "xargs", "nice", "timeout", "nohup", "stdbuf", "setsid", "taskset",
-            "ionice", "flock", "watch", "script", "chroot", "unshare", "nsenter", "capsh", "sudo",
-            "su", "runuser", "setpriv", "make", "git",
+            "ionice", "flock", "watch", "script", "chroot", "unshare", "nsenter", "capsh", "setpriv",
+            "make", "git",
         ],
     ),
 ];

@@ -10,18 +10,29 @@ use capcore::xattr::Revision;
 use capcore::{CapSet, FileCaps};
 use serde_json::Value as Json;
 
+/// A loaded baseline.
+pub struct Baseline {
+    pub recorded: BTreeMap<Vec<u8>, Recorded>,
+    /// Whether it can tell malformed values: getcap output reports them on stderr only, so a baseline
+    /// in getcap form says nothing about them and they are left out of the comparison.
+    pub knows_malformed: bool,
+}
+
 /// Reads a baseline: path → what was recorded. Any line that is neither form is a fatal error, since a
-/// half-read baseline would report false drift.
-pub fn load(file: &Path, known_bits: u32) -> Result<BTreeMap<Vec<u8>, Recorded>, String> {
+/// half-read baseline would report false drift. An empty file is a JSON baseline with no hits.
+pub fn load(file: &Path, known_bits: u32) -> Result<Baseline, String> {
     let bytes = std::fs::read(file).map_err(|err| format!("{}: {err}", file.display()))?;
     let text = String::from_utf8_lossy(&bytes);
     let mut out = BTreeMap::new();
+    let mut getcap_lines = 0;
+    let mut json_lines = 0;
     for (number, line) in text.lines().enumerate() {
         let where_ = || format!("{}:{}", file.display(), number + 1);
         if line.trim().is_empty() {
             continue;
         }
         if line.trim_start().starts_with('{') {
+            json_lines += 1;
             let json: Json =
                 serde_json::from_str(line).map_err(|err| format!("{}: {err}", where_()))?;
             if let Some((path, recorded)) =
@@ -30,6 +41,7 @@ pub fn load(file: &Path, known_bits: u32) -> Result<BTreeMap<Vec<u8>, Recorded>,
                 out.insert(path, recorded);
             }
         } else {
+            getcap_lines += 1;
             let parsed = getcap::parse_line(line, known_bits)
                 .map_err(|err| format!("{}: {err}", where_()))?;
             out.insert(
@@ -41,7 +53,10 @@ pub fn load(file: &Path, known_bits: u32) -> Result<BTreeMap<Vec<u8>, Recorded>,
             );
         }
     }
-    Ok(out)
+    Ok(Baseline {
+        recorded: out,
+        knows_malformed: json_lines > 0 || getcap_lines == 0,
+    })
 }
 
 /// A capscan JSON record; `None` for records without a capability value (set-uid files, drift lines).

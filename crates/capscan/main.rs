@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use capcli::{escape_bytes, Output, EXIT_FINDINGS, EXIT_OK};
+use capcore::baseline::Recorded;
 use capsys::mounts::MountTable;
 use capsys::walk::{Found, Sink, WalkOptions, WalkStats, Walker};
 use clap::{CommandFactory, Parser};
@@ -77,8 +78,9 @@ fn run() -> Result<u8, Box<dyn Error>> {
         let current: BTreeMap<Vec<u8>, _> = hits
             .iter()
             .filter_map(|hit| Some((hit.path.clone(), hit.recorded()?)))
+            .filter(|(_, r)| baseline.knows_malformed || !matches!(r, Recorded::Malformed(_)))
             .collect();
-        let drift = capcore::baseline::diff(baseline, &current);
+        let drift = capcore::baseline::diff(&baseline.recorded, &current);
         render::drift(&mut out, &drift, &ctx, args.json)?;
         if !drift.is_empty() {
             code = EXIT_FINDINGS;

@@ -97,10 +97,22 @@ fn build_tree(with_mount: bool) -> Tree {
         expected.insert(key.clone(), Some(text.to_string()));
         raw.insert(key, bytes);
     };
-    for d in ["caps", "bad", "setid", "links", "names", "locked", "deep/a/b/c"] {
+    for d in [
+        "caps",
+        "bad",
+        "setid",
+        "links",
+        "names",
+        "locked",
+        "deep/a/b/c",
+    ] {
         fs::create_dir_all(root.join(d)).expect("mkdir");
     }
-    add(b"caps/v2_ep", caps(Revision::V2, true, NET_RAW, 0, None), "cap_net_raw=ep");
+    add(
+        b"caps/v2_ep",
+        caps(Revision::V2, true, NET_RAW, 0, None),
+        "cap_net_raw=ep",
+    );
     add(
         b"caps/v2_p",
         caps(Revision::V2, false, NET_RAW | 1, 0, None),
@@ -234,13 +246,23 @@ fn finds_exactly_what_the_tree_holds() {
     }
     let tree = build_tree(true);
     let out = capscan(tree.root(), &[os("--json"), os(".")]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let found = records(&out.stdout);
     let got: BTreeMap<Vec<u8>, Option<String>> = found
         .iter()
         .map(|(path, r)| (path.clone(), r["text"].as_str().map(str::to_string)))
         .collect();
-    assert_eq!(got, tree.expected, "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        got,
+        tree.expected,
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v3 = &found[&b"./caps/v3_rootid".to_vec()];
     assert_eq!(v3["version"], 3);
     assert_eq!(v3["rootid"], 1000);
@@ -249,7 +271,10 @@ fn finds_exactly_what_the_tree_holds() {
     let high = &found[&b"./caps/unknown_bits".to_vec()];
     assert_eq!(high["permitted"]["hex"], "8000020000002000");
     let bad = &found[&b"./bad/zero_length".to_vec()];
-    assert_eq!((bad["kind"].as_str(), bad["error"].as_str()), (Some("malformed"), Some("EINVAL")));
+    assert_eq!(
+        (bad["kind"].as_str(), bad["error"].as_str()),
+        (Some("malformed"), Some("EINVAL"))
+    );
 }
 
 #[test]
@@ -266,12 +291,22 @@ fn getcap_format_matches_getcap() {
             .current_dir(tree.root())
             .output()
             .unwrap();
-        let mut lines: Vec<&str> = std::str::from_utf8(&theirs.stdout).unwrap().lines().collect();
+        let mut lines: Vec<&str> = std::str::from_utf8(&theirs.stdout)
+            .unwrap()
+            .lines()
+            .collect();
         lines.sort_by_key(|l| l.split(' ').next().unwrap_or("").to_string());
         let expected: String = lines.iter().map(|l| format!("{l}\n")).collect();
-        assert_eq!(String::from_utf8_lossy(&ours.stdout), expected, "subtree {sub}");
+        assert_eq!(
+            String::from_utf8_lossy(&ours.stdout),
+            expected,
+            "subtree {sub}"
+        );
     }
-    let with_rootid = capscan(tree.root(), &[os("--getcap"), os("-n"), os("caps/v3_rootid")]);
+    let with_rootid = capscan(
+        tree.root(),
+        &[os("--getcap"), os("-n"), os("caps/v3_rootid")],
+    );
     let theirs = Command::new("getcap")
         .args(["-n", "caps/v3_rootid"])
         .current_dir(tree.root())
@@ -322,7 +357,11 @@ fn check_restore(tree: &Tree, raw: &BTreeMap<Vec<u8>, Vec<u8>>) {
         .current_dir(copy.path())
         .output()
         .unwrap();
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     for (rel, bytes) in raw {
         let path = copy.path().join(OsStr::from_bytes(rel));
         let restored = xattr::get(&path, XATTR).unwrap();
@@ -346,7 +385,12 @@ fn baseline_reports_each_kind_of_drift() {
     fs::write(root.join("base.getcap"), &getcap.stdout).unwrap();
     for base in ["base.json", "base.getcap"] {
         let same = capscan(root, &[os("--baseline"), os(base), os(".")]);
-        assert_eq!(same.status.code(), Some(0), "{base}: {}", String::from_utf8_lossy(&same.stdout));
+        assert_eq!(
+            same.status.code(),
+            Some(0),
+            "{base}: {}",
+            String::from_utf8_lossy(&same.stdout)
+        );
         assert!(same.stdout.is_empty());
     }
     // Added: cap_setuid on a new python; removed: v2_p; changed: v2_ep gains cap_net_admin.
@@ -365,7 +409,10 @@ fn baseline_reports_each_kind_of_drift() {
             .skip(1)
             .map(|l| {
                 let mut words = l.split_whitespace();
-                (words.next().unwrap().to_string(), words.next().unwrap().to_string())
+                (
+                    words.next().unwrap().to_string(),
+                    words.next().unwrap().to_string(),
+                )
             })
             .collect();
         assert_eq!(
@@ -379,7 +426,10 @@ fn baseline_reports_each_kind_of_drift() {
         );
         let as_json = capscan(root, &[os("--json"), os("--baseline"), os(base), os(".")]);
         let drift = records(&as_json.stdout);
-        assert_eq!(drift[&b"./caps/v2_ep".to_vec()]["now"]["text"], "cap_net_admin,cap_net_raw=ep");
+        assert_eq!(
+            drift[&b"./caps/v2_ep".to_vec()]["now"]["text"],
+            "cap_net_admin,cap_net_raw=ep"
+        );
         assert_eq!(drift[&b"./caps/v2_p".to_vec()]["drift"], "removed");
     }
     let broken = root.join("broken");
@@ -398,7 +448,12 @@ fn audit_flags_dangerous_files() {
     let owned = root.join("caps/v2_ep");
     rustix::fs::chown(&owned, Some(rustix::fs::Uid::from_raw(1000)), None).unwrap();
     // chown drops the capability (killpriv): set it again.
-    xattr::set(&owned, XATTR, &caps(Revision::V2, true, NET_RAW, 0, None).encode()).unwrap();
+    xattr::set(
+        &owned,
+        XATTR,
+        &caps(Revision::V2, true, NET_RAW, 0, None).encode(),
+    )
+    .unwrap();
     let out = capscan(root, &[os("--audit"), os("--json"), os(".")]);
     assert_eq!(out.status.code(), Some(1));
     let found = records(&out.stdout);
@@ -418,7 +473,10 @@ fn audit_flags_dangerous_files() {
     let table = capscan(root, &[os("--audit"), os(".")]);
     assert_eq!(table.status.code(), Some(1));
     let text = String::from_utf8_lossy(&table.stdout);
-    assert!(text.contains("! root_equivalent: grants root-equivalent cap_setuid"), "{text}");
+    assert!(
+        text.contains("! root_equivalent: grants root-equivalent cap_setuid"),
+        "{text}"
+    );
     assert!(text.contains("! program: an interpreter"), "{text}");
 }
 
@@ -432,7 +490,10 @@ fn setuid_excludes_symlinks_and_hostile_names() {
     let out = capscan(root, &[os("--setuid"), os("--json"), os(".")]);
     let found = records(&out.stdout);
     let suid = &found[&b"./setid/suid".to_vec()];
-    assert_eq!((suid["kind"].as_str(), suid["setuid"].as_bool()), (Some("setid"), Some(true)));
+    assert_eq!(
+        (suid["kind"].as_str(), suid["setuid"].as_bool()),
+        (Some("setid"), Some(true))
+    );
     assert_eq!(suid["owner"]["user"], "root");
     assert_eq!(suid["mode"], "4755");
     assert_eq!(found[&b"./setid/sgid".to_vec()]["setgid"], true);
@@ -441,11 +502,20 @@ fn setuid_excludes_symlinks_and_hostile_names() {
 
     let excluded = capscan(
         root,
-        &[os("--json"), os("--exclude"), os("names"), os("--exclude"), os("**/b/c"), os(".")],
+        &[
+            os("--json"),
+            os("--exclude"),
+            os("names"),
+            os("--exclude"),
+            os("**/b/c"),
+            os("."),
+        ],
     );
     let found = records(&excluded.stdout);
-    assert!(found.keys().all(|p| !p.starts_with(b"./names/") && !p.starts_with(b"./deep/a/b/c")));
-    assert!(found.contains_key(&b"./caps/v2_ep".to_vec()));
+    assert!(found
+        .keys()
+        .all(|p| !p.starts_with(b"./names/") && !p.starts_with(b"./deep/a/b/c")));
+    assert!(found.contains_key(b"./caps/v2_ep".as_slice()));
 
     // No format lets a control byte through.
     for args in [
@@ -479,13 +549,14 @@ fn one_file_system_stays_off_the_tmpfs() {
         return skip("could not mount a tmpfs");
     }
     let all = records(&capscan(tree.root(), &[os("--json"), os(".")]).stdout);
-    assert!(all.contains_key(&b"./mnt/on_tmpfs".to_vec()));
+    assert!(all.contains_key(b"./mnt/on_tmpfs".as_slice()));
     let one = records(&capscan(tree.root(), &[os("--json"), os("-x"), os(".")]).stdout);
-    assert!(!one.contains_key(&b"./mnt/on_tmpfs".to_vec()));
-    assert!(one.contains_key(&b"./caps/v2_ep".to_vec()));
+    assert!(!one.contains_key(b"./mnt/on_tmpfs".as_slice()));
+    assert!(one.contains_key(b"./caps/v2_ep".as_slice()));
     // Started inside the tmpfs, -x stays on it.
-    let inside = records(&capscan(&tree.root().join("mnt"), &[os("--json"), os("-x"), os(".")]).stdout);
-    assert!(inside.contains_key(&b"./on_tmpfs".to_vec()));
+    let inside =
+        records(&capscan(&tree.root().join("mnt"), &[os("--json"), os("-x"), os(".")]).stdout);
+    assert!(inside.contains_key(b"./on_tmpfs".as_slice()));
 }
 
 #[test]
@@ -507,7 +578,10 @@ fn unreadable_directories_are_counted_and_the_scan_finishes() {
         stderr.contains("capscan: ./locked: Permission denied (os error 13)"),
         "{stderr}"
     );
-    assert!(stderr.contains("1 path(s) could not be read: 1 × Permission denied"), "{stderr}");
+    assert!(
+        stderr.contains("1 path(s) could not be read: 1 × Permission denied"),
+        "{stderr}"
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("./caps/v2_ep cap_net_raw=ep"), "{stdout}");
     assert!(!stdout.contains("locked/hidden"));

@@ -78,7 +78,10 @@ fn from_json(json: &Json) -> Result<Option<(Vec<u8>, Recorded)>, String> {
             Ok(Some((path, Recorded::Malformed(errno.to_string()))))
         }
         Some("capabilities") => {
-            let version = json.get("version").and_then(Json::as_u64).ok_or("no \"version\"")?;
+            let version = json
+                .get("version")
+                .and_then(Json::as_u64)
+                .ok_or("no \"version\"")?;
             let revision = match version {
                 1 => Revision::V1,
                 2 => Revision::V2,

@@ -70,7 +70,13 @@ fn match_from(pattern: &[u8], text: &[u8]) -> bool {
                     t += 1;
                     continue;
                 }
-                c if c != b'*' && c != b'?' && c != b'[' && c != b'\\' && t < text.len() && text[t] == c => {
+                c if c != b'*'
+                    && c != b'?'
+                    && c != b'['
+                    && c != b'\\'
+                    && t < text.len()
+                    && text[t] == c =>
+                {
                     p += 1;
                     t += 1;
                     continue;

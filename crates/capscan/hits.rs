@@ -2,8 +2,8 @@
 //! lines, JSON and the restore script are all rendered from this one value.
 
 use std::collections::HashMap;
-use std::os::unix::fs::MetadataExt;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use capcli::{escape_bytes, ExternalBytes};
@@ -197,10 +197,7 @@ fn perm_chain(path: &[u8], dirs: &mut HashMap<Vec<u8>, Option<PathPerm>>) -> Vec
     };
     loop {
         let key = dir.as_os_str().as_bytes().to_vec();
-        let perm = dirs
-            .entry(key)
-            .or_insert_with(|| lstat_perm(&dir))
-            .clone();
+        let perm = dirs.entry(key).or_insert_with(|| lstat_perm(&dir)).clone();
         chain.extend(perm);
         if !dir.pop() {
             break;

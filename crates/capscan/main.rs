@@ -194,7 +194,11 @@ fn scan(args: &Args, mounts: MountTable) -> Result<(Vec<Hit>, Failures), Box<dyn
     let collector = Collector {
         hits: Mutex::new(Vec::new()),
         failures: &failures,
-        excludes: args.exclude.iter().map(|g| Glob::new(g.as_bytes())).collect(),
+        excludes: args
+            .exclude
+            .iter()
+            .map(|g| Glob::new(g.as_bytes()))
+            .collect(),
         progress: show_progress,
     };
     let walker = Walker::new(options, mounts, &stats);

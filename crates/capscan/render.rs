@@ -91,10 +91,7 @@ pub fn table(out: &mut Output, hits: &[Hit], ctx: &Render) -> io::Result<()> {
         "PATH", "VER"
     ))?;
     for (hit, (path, version, text)) in hits.iter().zip(&rows) {
-        out.line(
-            format!("{path:path_width$}  {version:version_width$}  {text}")
-                .trim_end(),
-        )?;
+        out.line(format!("{path:path_width$}  {version:version_width$}  {text}").trim_end())?;
         if ctx.audit {
             for finding in &hit.findings {
                 out.line(&format!("    ! {}: {}", finding.rule(), finding.detail()))?;
@@ -191,15 +188,23 @@ struct HitRecord {
 
 fn hit_record(hit: &Hit, ctx: &Render) -> HitRecord {
     let (kind, caps, error) = match &hit.value {
-        Value::Caps(caps) => ("capabilities", Some(CapFields::new(caps, ctx.known_bits)), None),
+        Value::Caps(caps) => (
+            "capabilities",
+            Some(CapFields::new(caps, ctx.known_bits)),
+            None,
+        ),
         Value::Malformed(errno) => ("malformed", None, Some(*errno)),
         Value::None => ("setid", None, None),
     };
     let owner = hit.meta.map(|meta| Owner {
         uid: meta.uid,
-        user: ctx.owners.map_or_else(|| meta.uid.to_string(), |o| o.user(meta.uid)),
+        user: ctx
+            .owners
+            .map_or_else(|| meta.uid.to_string(), |o| o.user(meta.uid)),
         gid: meta.gid,
-        group: ctx.owners.map_or_else(|| meta.gid.to_string(), |o| o.group(meta.gid)),
+        group: ctx
+            .owners
+            .map_or_else(|| meta.gid.to_string(), |o| o.group(meta.gid)),
     });
     HitRecord {
         path: ExternalBytes(hit.path.clone()),
@@ -328,7 +333,12 @@ pub fn drift(out: &mut Output, drift: &[Drift], ctx: &Render, as_json: bool) -> 
         .max()
         .unwrap_or(4)
         .clamp(4, MAX_PATH_COLUMN);
-    let was_width = rows.iter().map(|r| r.1.len()).max().unwrap_or(3).clamp(3, 40);
+    let was_width = rows
+        .iter()
+        .map(|r| r.1.len())
+        .max()
+        .unwrap_or(3)
+        .clamp(3, 40);
     out.line(&format!(
         "{:7}  {:path_width$}  {:was_width$}  NOW",
         "DRIFT", "PATH", "WAS"

@@ -67,10 +67,45 @@ const PROGRAMS: &[(ProgramKind, &[&str])] = &[
     (
         ProgramKind::Interpreter,
         &[
-            "python", "pypy", "perl", "ruby", "irb", "node", "nodejs", "deno", "bun", "php", "lua",
-            "luajit", "tclsh", "wish", "awk", "gawk", "mawk", "nawk", "java", "jshell", "julia",
-            "guile", "R", "Rscript", "expect", "osascript", "racket", "sbcl", "ghci", "erl",
-            "escript", "elixir", "iex", "scala", "groovy", "kotlin", "dotnet", "pwsh", "qjs",
+            "python",
+            "pypy",
+            "perl",
+            "ruby",
+            "irb",
+            "node",
+            "nodejs",
+            "deno",
+            "bun",
+            "php",
+            "lua",
+            "luajit",
+            "tclsh",
+            "wish",
+            "awk",
+            "gawk",
+            "mawk",
+            "nawk",
+            "java",
+            "jshell",
+            "julia",
+            "guile",
+            "R",
+            "Rscript",
+            "expect",
+            "osascript",
+            "racket",
+            "sbcl",
+            "ghci",
+            "erl",
+            "escript",
+            "elixir",
+            "iex",
+            "scala",
+            "groovy",
+            "kotlin",
+            "dotnet",
+            "pwsh",
+            "qjs",
         ],
     ),
     (
@@ -90,7 +125,9 @@ const PROGRAMS: &[(ProgramKind, &[&str])] = &[
     (ProgramKind::Pager, &["less", "more", "most", "pg", "man"]),
     (
         ProgramKind::Debugger,
-        &["gdb", "lldb", "strace", "ltrace", "valgrind", "perf", "bpftrace", "radare2", "r2"],
+        &[
+            "gdb", "lldb", "strace", "ltrace", "valgrind", "perf", "bpftrace", "radare2", "r2",
+        ],
     ),
     (
         ProgramKind::Archiver,
@@ -103,8 +140,8 @@ const PROGRAMS: &[(ProgramKind, &[&str])] = &[
         ProgramKind::CommandRunner,
         &[
             "env", "find", "xargs", "nice", "timeout", "nohup", "stdbuf", "setsid", "taskset",
-            "ionice", "flock", "watch", "script", "chroot", "unshare", "nsenter", "capsh", "setpriv",
-            "make", "git",
+            "ionice", "flock", "watch", "script", "chroot", "unshare", "nsenter", "capsh",
+            "setpriv", "make", "git",
         ],
     ),
 ];
@@ -238,12 +275,18 @@ mod tests {
 
         chain[0].uid = 1000;
         let (at, who) = writable_by_non_root(&chain).unwrap();
-        assert_eq!((at.path.as_slice(), who), (&b"/usr/bin/ping"[..], Writer::Owner(1000)));
+        assert_eq!(
+            (at.path.as_slice(), who),
+            (&b"/usr/bin/ping"[..], Writer::Owner(1000))
+        );
 
         chain[0].uid = 0;
         chain[1] = perm("/usr/local/bin", 0o42775, 0, 50);
         let (at, who) = writable_by_non_root(&chain).unwrap();
-        assert_eq!((at.path.as_slice(), who), (&b"/usr/local/bin"[..], Writer::Group(50)));
+        assert_eq!(
+            (at.path.as_slice(), who),
+            (&b"/usr/local/bin"[..], Writer::Group(50))
+        );
 
         // A root file in a root-owned sticky /tmp is safe; a user's directory in /tmp is not.
         let tmp = vec![perm("/tmp/x", 0o100755, 0, 0), perm("/tmp", 0o41777, 0, 0)];

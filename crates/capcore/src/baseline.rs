@@ -15,7 +15,10 @@ pub enum Recorded {
     /// The decoded value (a live scan, or a JSON record).
     Exact(FileCaps),
     /// A getcap line: libcap's state, and the rootid if the line showed one.
-    Text { state: CapState, rootid: Option<u32> },
+    Text {
+        state: CapState,
+        rootid: Option<u32>,
+    },
     /// A value the kernel refuses (its errno name: EINVAL, ERANGE).
     Malformed(String),
 }

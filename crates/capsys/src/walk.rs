@@ -14,10 +14,10 @@
 
 use std::cell::RefCell;
 use std::ffi::{CStr, CString, OsStr};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -150,7 +150,11 @@ struct DirTask {
 
 impl<'a> Walker<'a> {
     pub fn new(options: WalkOptions, mounts: MountTable, stats: &'a WalkStats) -> Walker<'a> {
-        let no_xattrs = mounts.mounts().iter().map(|_| AtomicBool::new(false)).collect();
+        let no_xattrs = mounts
+            .mounts()
+            .iter()
+            .map(|_| AtomicBool::new(false))
+            .collect();
         Walker {
             options,
             mounts,
@@ -506,7 +510,9 @@ fn getxattrat(dir: BorrowedFd<'_>, name: &CStr, buf: &mut [u8]) -> Result<usize,
         )
     };
     if ret < 0 {
-        let code = io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO);
+        let code = io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO);
         Err(Errno::from_raw_os_error(code))
     } else {
         Ok(ret as usize)

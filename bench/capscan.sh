@@ -3,7 +3,7 @@
 # files with a few hundred capability files, warm and cold (after drop_caches); syscalls per entry with
 # strace; peak RSS on the big tree. Prints medians and ratios.
 #
-#   bench/capscan.sh [--keep] [--runs N] [--tree DIR]
+#   bench/capscan.sh [--keep] [--runs N] [--big-runs N] [--tree DIR]
 #
 # The big tree is made once under /var/tmp (reused when present) and removed at the end unless --keep.
 # Cold runs need root (echo 3 > /proc/sys/vm/drop_caches); they are skipped otherwise.
@@ -11,13 +11,15 @@ set -euo pipefail
 
 keep=0
 runs=7
+big_runs=3
 tree=/var/tmp/capscan-bench-1m
 while [ $# -gt 0 ]; do
     case "$1" in
         --keep) keep=1 ;;
         --runs) runs=$2; shift ;;
+        --big-runs) big_runs=$2; shift ;;
         --tree) tree=$2; shift ;;
-        *) echo "usage: $0 [--keep] [--runs N] [--tree DIR]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--keep] [--runs N] [--big-runs N] [--tree DIR]" >&2; exit 2 ;;
     esac
     shift
 done
@@ -58,46 +60,52 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# median of the wall-clock seconds of $runs runs of a command (output discarded); $cold=1 drops caches first.
-median() {
+# Times one run of a command in microseconds (output discarded); cold=1 drops the caches first.
+time_once() {
     local cold=$1; shift
-    local times=()
-    for _ in $(seq "$runs"); do
-        [ "$cold" = 1 ] && { sync; echo 3 > /proc/sys/vm/drop_caches; }
-        local start end
-        start=$(date +%s%N)
-        "$@" >/dev/null 2>&1 || true
-        end=$(date +%s%N)
-        times+=("$(( (end - start) / 1000 ))")
-    done
-    printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.3f", a[int((NR+1)/2)]/1e6}'
+    [ "$cold" = 1 ] && { sync; echo 3 > /proc/sys/vm/drop_caches; }
+    local start end
+    start=$(date +%s%N)
+    "$@" >/dev/null 2>&1 || true
+    end=$(date +%s%N)
+    echo $(( (end - start) / 1000 ))
 }
+
+median() { sort -n | awk '{a[NR]=$1} END {printf "%.3f", a[int((NR+1)/2)]/1e6}'; }
 
 can_drop=0
 [ -w /proc/sys/vm/drop_caches ] && can_drop=1
 
+# One table row. The three tools take turns within each run, so a change in the machine's load hits
+# them alike.
 row() {
-    local label=$1 dir=$2 cold=$3
+    local label=$1 dir=$2 cold=$3 n=$4
     [ "$cold" = 1 ] && [ "$can_drop" = 0 ] && return
-    # Warm the cache once for warm runs.
     [ "$cold" = 0 ] && { getcap -r "$dir" >/dev/null 2>&1 || true; }
+    local gt=() ft=() ct=()
+    for _ in $(seq "$n"); do
+        gt+=("$(time_once "$cold" getcap -r "$dir")")
+        ft+=("$(time_once "$cold" filecap "$dir")")
+        ct+=("$(time_once "$cold" "$capscan" "$dir")")
+    done
     local g f c
-    g=$(median "$cold" getcap -r "$dir")
-    f=$(median "$cold" filecap "$dir")
-    c=$(median "$cold" "$capscan" "$dir")
-    printf '| %-22s | %8s | %8s | %8s | %6.2fx | %6.2fx |\n' "$label" "$g" "$f" "$c" \
+    g=$(printf '%s\n' "${gt[@]}" | median)
+    f=$(printf '%s\n' "${ft[@]}" | median)
+    c=$(printf '%s\n' "${ct[@]}" | median)
+    printf '| %-14s | %9s | %8s | %8s | %8.2fx | %9.2fx |\n' "$label" "$g" "$f" "$c" \
         "$(echo "$g / $c" | bc -l)" "$(echo "$f / $c" | bc -l)"
 }
 
 make_tree
-echo "capscan bench: $(nproc) cores, $(uname -r), $runs runs each, median wall seconds"
+echo "capscan bench: $(nproc) cores, $(uname -r), median wall seconds of $runs runs (/usr), $big_runs (1M tree)"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine slows every tool)"
 echo
-echo "| tree                   | getcap -r | filecap | capscan | vs getcap | vs filecap |"
-echo "|------------------------|----------:|--------:|--------:|----------:|-----------:|"
-row "/usr warm" /usr 0
-row "/usr cold" /usr 1
-row "1M files warm" "$tree" 0
-row "1M files cold" "$tree" 1
+echo "| tree           | getcap -r |  filecap |  capscan | vs getcap | vs filecap |"
+echo "|----------------|----------:|---------:|---------:|----------:|-----------:|"
+row "/usr warm" /usr 0 "$runs"
+row "/usr cold" /usr 1 "$runs"
+row "1M files warm" "$tree" 0 "$big_runs"
+row "1M files cold" "$tree" 1 "$big_runs"
 
 echo
 entries=$(find /usr | wc -l)
@@ -120,4 +128,4 @@ else
     echo "peak RSS: /usr/bin/time missing (apt-get install -y time)"
 fi
 hits=$("$capscan" --getcap "$tree" | wc -l)
-echo "hits on the 1M tree: $hits"
+echo "hits on the 1M tree: $hits; load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -68,7 +68,7 @@ pub struct Args {
     #[arg(long)]
     pub progress: bool,
 
-    /// Number of threads (default: one per core).
+    /// Number of threads (default: two per core, which keeps the disk busy when the cache is cold).
     #[arg(short = 'j', long, value_name = "N")]
     pub threads: Option<usize>,
 

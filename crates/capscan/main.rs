@@ -202,13 +202,9 @@ fn scan(args: &Args, mounts: MountTable) -> Result<(Vec<Hit>, Failures), Box<dyn
         progress: show_progress,
     };
     let walker = Walker::new(options, mounts, &stats);
-    let pool = {
-        let mut builder = rayon::ThreadPoolBuilder::new();
-        if let Some(n) = args.threads {
-            builder = builder.num_threads(n.max(1));
-        }
-        builder.build()?
-    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.threads.unwrap_or_else(default_threads).max(1))
+        .build()?;
     let done = Arc::new(AtomicBool::new(false));
     std::thread::scope(|threads| {
         if show_progress {
@@ -221,6 +217,13 @@ fn scan(args: &Args, mounts: MountTable) -> Result<(Vec<Hit>, Failures), Box<dyn
     });
     let found = collector.hits.into_inner().unwrap_or_default();
     Ok((found.into_iter().map(Hit::from_found).collect(), failures))
+}
+
+/// Two threads per core. With a warm cache the walk is pure CPU and two per core cost a few percent;
+/// with a cold cache threads wait on the disk, and the extra ones keep its queue full (measured on /usr,
+/// 2 cores, after drop_caches: 1.43 s with 2 threads, 1.08 s with 4; warm: 164 ms and 170 ms).
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get() * 2)
 }
 
 /// Redraws `scanned N entries, H hits, R/s` on stderr until the walk is done, then clears it.

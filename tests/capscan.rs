@@ -26,11 +26,16 @@ fn have(tool: &str) -> bool {
 }
 
 fn capscan(dir: &Path, args: &[&OsStr]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_capscan"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("run capscan")
+    capscan_env(dir, args, None)
+}
+
+fn capscan_env(dir: &Path, args: &[&OsStr], env: Option<(&str, &str)>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_capscan"));
+    command.current_dir(dir).args(args);
+    if let Some((key, value)) = env {
+        command.env(key, value);
+    }
+    command.output().expect("run capscan")
 }
 
 fn os(s: &str) -> &OsStr {
@@ -275,6 +280,54 @@ fn finds_exactly_what_the_tree_holds() {
         (bad["kind"].as_str(), bad["error"].as_str()),
         (Some("malformed"), Some("EINVAL"))
     );
+}
+
+#[test]
+fn the_lgetxattr_fallback_finds_the_same() {
+    if !is_root() {
+        return skip("needs root to set security.capability");
+    }
+    let tree = build_tree(true);
+    let fast = capscan(tree.root(), &[os("--json"), os(".")]);
+    let slow = capscan_env(
+        tree.root(),
+        &[os("--json"), os(".")],
+        Some(("CAPKIT_NO_GETXATTRAT", "1")),
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&fast.stdout),
+        String::from_utf8_lossy(&slow.stdout)
+    );
+    assert_eq!(records(&slow.stdout).len(), tree.expected.len());
+}
+
+#[test]
+fn pseudo_filesystems_are_skipped_by_the_mount_table() {
+    if !is_root() {
+        return skip("needs root to mount procfs");
+    }
+    let tree = build_tree(false);
+    let point = tree.root().join("not-named-proc");
+    fs::create_dir(&point).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "proc", "capscan-test-proc"])
+        .arg(&point)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        return skip("could not mount procfs");
+    }
+    let _unmount = Unmount(point.clone());
+    // Inside a walk the procfs is not entered; with --all-fs it is, and it has no xattrs to read.
+    let skipped = capscan(tree.root(), &[os("--getcap"), os(".")]);
+    assert!(!String::from_utf8_lossy(&skipped.stderr).contains("not-named-proc"));
+    let all = capscan(tree.root(), &[os("--getcap"), os("--all-fs"), os(".")]);
+    let stderr = String::from_utf8_lossy(&all.stderr);
+    assert!(
+        stderr.contains("not-named-proc: the filesystem has no extended attributes"),
+        "{stderr}"
+    );
+    assert_eq!(all.stdout, skipped.stdout);
 }
 
 #[test]

@@ -149,7 +149,12 @@ struct DirTask {
 }
 
 impl<'a> Walker<'a> {
+    /// A walker. Setting `CAPKIT_NO_GETXATTRAT=1` in the environment makes it read xattrs the way it
+    /// does on kernels before 6.13 (lgetxattr on the whole path), so that path can be tested here.
     pub fn new(options: WalkOptions, mounts: MountTable, stats: &'a WalkStats) -> Walker<'a> {
+        if std::env::var_os("CAPKIT_NO_GETXATTRAT").is_some_and(|v| v == "1") {
+            NO_GETXATTRAT.store(true, Ordering::Relaxed);
+        }
         let no_xattrs = mounts
             .mounts()
             .iter()

@@ -3,6 +3,7 @@
 
 use std::io;
 
+use capcli::render::WIDTH;
 use capcli::{escape_bytes, ExternalBytes, Output};
 use capcore::baseline::{Drift, Recorded};
 use capcore::{restore, CapSet, FileCaps};
@@ -73,7 +74,7 @@ pub fn table(out: &mut Output, hits: &[Hit], ctx: &Render) -> io::Result<()> {
                 text = if text.is_empty() {
                     setid
                 } else {
-                    format!("{text}  [{setid}]")
+                    format!("{text} [{setid}]")
                 };
             }
             (escape_bytes(&hit.path), version, text)
@@ -90,7 +91,10 @@ pub fn table(out: &mut Output, hits: &[Hit], ctx: &Render) -> io::Result<()> {
         "{:path_width$}  {:version_width$}  CAPABILITIES",
         "PATH", "VER"
     ))?;
+    let text_column = path_width + 2 + version_width + 2;
     for (hit, (path, version, text)) in hits.iter().zip(&rows) {
+        let start = path.chars().count().max(path_width) + 2 + version_width + 2;
+        let text = wrap_text(text, start, text_column);
         out.line(format!("{path:path_width$}  {version:version_width$}  {text}").trim_end())?;
         if ctx.audit {
             for finding in &hit.findings {
@@ -99,6 +103,38 @@ pub fn table(out: &mut Output, hits: &[Hit], ctx: &Render) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Breaks a long capability text after a comma or a space so that it fits in `WIDTH` columns; the
+/// first line starts at column `start`, later ones at `indent`. Joined again (a space for each break
+/// that was at a space), the text is unchanged.
+fn wrap_text(text: &str, start: usize, indent: usize) -> String {
+    let mut pieces = Vec::new();
+    let mut piece = String::new();
+    for c in text.chars() {
+        piece.push(c);
+        if c == ',' || c == ' ' {
+            pieces.push(std::mem::take(&mut piece));
+        }
+    }
+    if !piece.is_empty() {
+        pieces.push(piece);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut column = start;
+    for piece in pieces {
+        let len = piece.trim_end().chars().count();
+        if column + len > WIDTH && column > indent && !out.is_empty() {
+            let kept = out.trim_end_matches(' ').len();
+            out.truncate(kept);
+            out.push('\n');
+            out.push_str(&" ".repeat(indent));
+            column = indent;
+        }
+        column += piece.chars().count();
+        out.push_str(&piece);
+    }
+    out
 }
 
 /// `PATH TEXT` as getcap prints it; malformed values go to stderr, as getcap reports them.
@@ -350,4 +386,24 @@ pub fn drift(out: &mut Output, drift: &[Drift], ctx: &Render, as_json: bool) -> 
         ))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_texts_wrap_without_changing() {
+        let names: Vec<String> = CapSet::first_n(30).names();
+        let text = format!("{}=ep 41+p", names.join(","));
+        let wrapped = wrap_text(&text, 40, 30);
+        for (i, line) in wrapped.lines().enumerate() {
+            let start = if i == 0 { 40 } else { 0 };
+            assert!(start + line.len() <= WIDTH, "{line}");
+        }
+        assert!(wrapped.lines().count() > 3);
+        let joined: Vec<&str> = wrapped.lines().map(str::trim).collect();
+        assert_eq!(joined.join(" ").replace(", ", ","), text);
+        assert_eq!(wrap_text("cap_net_raw=ep", 40, 30), "cap_net_raw=ep");
+    }
 }

@@ -75,11 +75,12 @@ impl Drop for Unmount {
 /// The generated tree: what it holds, by path relative to its root ("./…", as capscan prints it when
 /// started at ".").
 struct Tree {
+    /// Declared first so that it is dropped first: the tmpfs must be gone before the directory is removed.
+    _mount: Option<Unmount>,
     dir: tempfile::TempDir,
     /// Path → expected getcap text, or None for a malformed value.
     expected: BTreeMap<Vec<u8>, Option<String>>,
     raw: BTreeMap<Vec<u8>, Vec<u8>>,
-    _mount: Option<Unmount>,
 }
 
 impl Tree {

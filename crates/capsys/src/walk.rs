@@ -453,6 +453,17 @@ impl<'a> Walker<'a> {
                     }
                     CapRead::Absent
                 }
+                Err(Errno::OVERFLOW) => {
+                    sink.error(
+                        &full_path(),
+                        io::Error::other(
+                            "security.capability has a v3 rootid that is invalid or not mapped in \
+                             this user namespace: it cannot be read, and execve here ignores it \
+                             (EOVERFLOW)",
+                        ),
+                    );
+                    return;
+                }
                 Err(err) => {
                     sink.error(&full_path(), err.into());
                     return;

@@ -249,7 +249,7 @@ impl<'a> Walker<'a> {
         task: DirTask,
         sink: &'s dyn Sink,
     ) {
-        let opened = rustix::fs::openat(&*task.parent, &task.name, dir_flags(), Mode::empty());
+        let opened = open_retrying(&task.parent, &task.name);
         drop(task.parent);
         match opened {
             Ok(fd) => self.read_dir(scope, root, fd, task.path, task.mount, sink),
@@ -482,6 +482,21 @@ impl<'a> Walker<'a> {
     }
 }
 
+/// Opens a subdirectory; out of descriptors (other tasks hold their parents open), waits briefly for
+/// them to close some, a bounded number of times.
+fn open_retrying(parent: &OwnedFd, name: &CStr) -> Result<OwnedFd, Errno> {
+    let mut tries = 0;
+    loop {
+        match rustix::fs::openat(parent, name, dir_flags(), Mode::empty()) {
+            Err(Errno::MFILE | Errno::NFILE) if tries < 20 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            other => return other,
+        }
+    }
+}
+
 fn dir_flags() -> OFlags {
     OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC
 }
@@ -505,7 +520,8 @@ struct XattrArgs {
     flags: u32,
 }
 
-/// getxattrat(dir, name, AT_SYMLINK_NOFOLLOW, "security.capability"): no crate wraps it yet.
+/// getxattrat(dir, name, AT_SYMLINK_NOFOLLOW, "security.capability"). Neither rustix 1.1 nor libc 0.2
+/// wraps it (libc 0.2.191 does not even define its number for x86_64), so it is a raw syscall.
 fn getxattrat(dir: BorrowedFd<'_>, name: &CStr, buf: &mut [u8]) -> Result<usize, Errno> {
     let mut args = XattrArgs {
         value: buf.as_mut_ptr() as u64,

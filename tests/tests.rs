@@ -5,6 +5,7 @@ mod util;
 
 mod capdecode;
 mod capls;
+mod capscan;
 mod completions;
 mod libcap;
 mod spawn;

@@ -1,27 +1,30 @@
 //! capcore: Linux capabilities as data. Names and numbers, sets, hex masks, libcap's text form, securebits,
-//! the `security.capability` xattr, the capability lines of /proc/PID/status, and (later) the execve model.
+//! the `security.capability` xattr, /proc/PID/status, container ids, file-capability audits, baselines and
+//! restore scripts, and the execve model.
 //!
 //! Nothing here does I/O: what the running kernel knows (how many capabilities, which namespace) comes in as
 //! arguments, so every function can be tested and fuzzed alone.
 
+pub mod audit;
+pub mod baseline;
 pub mod cap;
-pub mod hex;
-pub mod set;
-pub mod text;
-
-pub use cap::{Cap, UnknownCap, CAP_BITS, NAMED_CAPS};
-pub use hex::{parse_mask, HexError};
-pub use set::CapSet;
-pub use text::{CapState, TextError};
-
 pub mod container;
+pub mod getcap;
+pub mod hex;
 pub mod procstatus;
+pub mod restore;
 pub mod securebits;
+pub mod set;
 pub mod status;
+pub mod text;
 pub mod xattr;
 
+pub use cap::{Cap, UnknownCap, CAP_BITS, NAMED_CAPS};
 pub use container::{Container, Runtime};
+pub use hex::{parse_mask, HexError};
 pub use procstatus::{Ids, TaskStatus};
 pub use securebits::Securebits;
+pub use set::CapSet;
 pub use status::{CapStatus, SeccompMode};
+pub use text::{CapState, TextError};
 pub use xattr::{ExecEffect, FileCaps, Revision, XattrError};

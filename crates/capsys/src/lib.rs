@@ -2,6 +2,8 @@
 //! running kernel (procfs, sysctl, xattrs, capget) and hands capcore the answers.
 
 pub mod kernel;
+pub mod mounts;
 pub mod net;
 pub mod proc;
 pub mod users;
+pub mod walk;

@@ -1,0 +1,95 @@
+//! capscan's command line, defined once with clap derive (completions are generated from it too).
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "capscan",
+    version,
+    about = "Find every file capability (and, with --setuid, every set-uid file) on a system, fast",
+    long_about = "Find every file that carries security.capability under the given paths (default /), in \
+parallel, without following symlinks or opening files. Pseudo filesystems (proc, sysfs, cgroup, …) and \
+remote ones (nfs, cifs, fuse.*, …) are skipped unless --all-fs is given; the decision comes from the \
+mount table.",
+    after_help = "Exit status: 0 done; 1 --audit found something or --baseline found drift; 2 usage or \
+fatal error. Unreadable paths are reported on stderr, counted, and never stop the scan."
+)]
+pub struct Args {
+    /// Directories or files to scan.
+    #[arg(value_name = "PATH", default_value = "/")]
+    pub paths: Vec<OsString>,
+
+    /// Print exactly what `getcap -r` prints (PATH TEXT), sorted by path.
+    #[arg(long, group = "format")]
+    pub getcap: bool,
+
+    /// With --getcap: append ` [rootid=N]` to v3 values, as `getcap -n` does.
+    #[arg(short = 'n', long, requires = "getcap")]
+    pub rootid: bool,
+
+    /// Print one JSON object per file (NDJSON).
+    #[arg(long, group = "format")]
+    pub json: bool,
+
+    /// Print a shell script of setcap commands that recreates every capability found.
+    #[arg(long, group = "format", conflicts_with_all = ["audit", "baseline"])]
+    pub restore: bool,
+
+    /// Mark dangerous hits (root-equivalent capabilities, interpreters and shells, files others can
+    /// replace, malformed values); exit 1 if there is any.
+    #[arg(long, conflicts_with = "getcap")]
+    pub audit: bool,
+
+    /// Compare with an earlier `--json` or `--getcap` output and print what was added, removed or
+    /// changed; exit 1 on any drift.
+    #[arg(long, value_name = "FILE", conflicts_with = "getcap")]
+    pub baseline: Option<PathBuf>,
+
+    /// Also list set-uid and set-gid files, with their owner.
+    #[arg(long)]
+    pub setuid: bool,
+
+    /// Skip paths that match GLOB (a name, or a whole path if it holds `/`; `**` crosses directories).
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<OsString>,
+
+    /// Stay on the filesystem of each starting path.
+    #[arg(short = 'x', long)]
+    pub one_file_system: bool,
+
+    /// Also enter pseudo (proc, sysfs, …) and remote (nfs, cifs, fuse.*, …) filesystems.
+    #[arg(long)]
+    pub all_fs: bool,
+
+    /// Show a live progress line on stderr (only when it is a terminal).
+    #[arg(long)]
+    pub progress: bool,
+
+    /// Number of threads (default: two per core, which keeps the disk busy when the cache is cold).
+    #[arg(short = 'j', long, value_name = "N")]
+    pub threads: Option<usize>,
+
+    /// Print a completion script for SHELL and exit.
+    #[arg(long, value_name = "SHELL", hide = true)]
+    pub generate_completions: Option<CompletionShell>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+impl From<CompletionShell> for clap_complete::Shell {
+    fn from(shell: CompletionShell) -> Self {
+        match shell {
+            CompletionShell::Bash => clap_complete::Shell::Bash,
+            CompletionShell::Zsh => clap_complete::Shell::Zsh,
+            CompletionShell::Fish => clap_complete::Shell::Fish,
+        }
+    }
+}

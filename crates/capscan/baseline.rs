@@ -1,0 +1,118 @@
+//! Loading a `--baseline` file: an earlier `capscan --json` (NDJSON) or `capscan --getcap` / `getcap -r`
+//! output, told apart line by line (a JSON record starts with `{`).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use capcore::baseline::Recorded;
+use capcore::getcap;
+use capcore::xattr::Revision;
+use capcore::{CapSet, FileCaps};
+use serde_json::Value as Json;
+
+/// A loaded baseline.
+pub struct Baseline {
+    pub recorded: BTreeMap<Vec<u8>, Recorded>,
+    /// Whether it can tell malformed values: getcap output reports them on stderr only, so a baseline
+    /// in getcap form says nothing about them and they are left out of the comparison.
+    pub knows_malformed: bool,
+}
+
+/// Reads a baseline: path → what was recorded. Any line that is neither form is a fatal error, since a
+/// half-read baseline would report false drift. An empty file is a JSON baseline with no hits.
+pub fn load(file: &Path, known_bits: u32) -> Result<Baseline, String> {
+    let bytes = std::fs::read(file).map_err(|err| format!("{}: {err}", file.display()))?;
+    let text = String::from_utf8_lossy(&bytes);
+    let mut out = BTreeMap::new();
+    let mut getcap_lines = 0;
+    let mut json_lines = 0;
+    for (number, line) in text.lines().enumerate() {
+        let where_ = || format!("{}:{}", file.display(), number + 1);
+        if line.trim().is_empty() {
+            continue;
+        }
+        if line.trim_start().starts_with('{') {
+            json_lines += 1;
+            let json: Json =
+                serde_json::from_str(line).map_err(|err| format!("{}: {err}", where_()))?;
+            if let Some((path, recorded)) =
+                from_json(&json).map_err(|err| format!("{}: {err}", where_()))?
+            {
+                out.insert(path, recorded);
+            }
+        } else {
+            getcap_lines += 1;
+            let parsed = getcap::parse_line(line, known_bits)
+                .map_err(|err| format!("{}: {err}", where_()))?;
+            out.insert(
+                parsed.path,
+                Recorded::Text {
+                    state: parsed.state,
+                    rootid: parsed.rootid,
+                },
+            );
+        }
+    }
+    Ok(Baseline {
+        recorded: out,
+        knows_malformed: json_lines > 0 || getcap_lines == 0,
+    })
+}
+
+/// A capscan JSON record; `None` for records without a capability value (set-uid files, drift lines).
+fn from_json(json: &Json) -> Result<Option<(Vec<u8>, Recorded)>, String> {
+    let path = match json.get("path") {
+        Some(Json::String(s)) => s.as_bytes().to_vec(),
+        Some(Json::Object(o)) => {
+            let hex = o
+                .get("bytes")
+                .and_then(Json::as_str)
+                .ok_or("path object without \"bytes\"")?;
+            capcore::hex::parse_bytes(hex).map_err(|err| format!("path bytes: {err}"))?
+        }
+        _ => return Err("no \"path\"".to_string()),
+    };
+    match json.get("kind").and_then(Json::as_str) {
+        Some("malformed") => {
+            let errno = json.get("error").and_then(Json::as_str).unwrap_or("EINVAL");
+            Ok(Some((path, Recorded::Malformed(errno.to_string()))))
+        }
+        Some("capabilities") => {
+            let version = json
+                .get("version")
+                .and_then(Json::as_u64)
+                .ok_or("no \"version\"")?;
+            let revision = match version {
+                1 => Revision::V1,
+                2 => Revision::V2,
+                3 => Revision::V3,
+                other => return Err(format!("unknown version {other}")),
+            };
+            let caps = FileCaps {
+                revision,
+                effective: json
+                    .get("effective")
+                    .and_then(Json::as_bool)
+                    .ok_or("no \"effective\"")?,
+                permitted: set(json, "permitted")?,
+                inheritable: set(json, "inheritable")?,
+                rootid: json
+                    .get("rootid")
+                    .and_then(Json::as_u64)
+                    .and_then(|r| u32::try_from(r).ok()),
+                stray_flags: 0,
+            };
+            Ok(Some((path, Recorded::Exact(caps))))
+        }
+        _ => Ok(None),
+    }
+}
+
+fn set(json: &Json, key: &str) -> Result<CapSet, String> {
+    let hex = json
+        .get(key)
+        .and_then(|s| s.get("hex"))
+        .and_then(Json::as_str)
+        .ok_or_else(|| format!("no \"{key}\".hex"))?;
+    capcore::parse_mask(hex).map_err(|err| format!("{key}: {err}"))
+}

@@ -1,0 +1,259 @@
+//! capscan: finds every file capability on a system (and, with `--setuid`, every set-uid file), in
+//! parallel and at the speed of the syscalls; replaces `getcap -r` and `filecap`.
+//!
+//! The walk lives in `capsys::walk`; this file wires the command line to it, collects the hits, audits
+//! or diffs them, and renders them in the chosen format. Errors on single paths are printed as they
+//! happen, counted, and summarised once at the end.
+
+mod args;
+mod baseline;
+mod glob;
+mod hits;
+mod render;
+
+use std::collections::BTreeMap;
+use std::error::Error;
+use std::io::{IsTerminal, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use capcli::{escape_bytes, Output, EXIT_FINDINGS, EXIT_OK};
+use capcore::baseline::Recorded;
+use capsys::mounts::MountTable;
+use capsys::walk::{Found, Sink, WalkOptions, WalkStats, Walker};
+use clap::{CommandFactory, Parser};
+
+use crate::args::Args;
+use crate::glob::Glob;
+use crate::hits::{Hit, Owners};
+use crate::render::Render;
+
+const PROG: &str = "capscan";
+
+fn main() -> ExitCode {
+    capcli::run(PROG, run)
+}
+
+fn run() -> Result<u8, Box<dyn Error>> {
+    let args = Args::parse();
+    if let Some(shell) = args.generate_completions {
+        let mut out = std::io::stdout().lock();
+        clap_complete::generate(
+            clap_complete::Shell::from(shell),
+            &mut Args::command(),
+            PROG,
+            &mut out,
+        );
+        out.flush()?;
+        return Ok(EXIT_OK);
+    }
+    let known_bits = capsys::kernel::known_caps_or_default();
+    let baseline = match &args.baseline {
+        Some(file) => Some(baseline::load(file, known_bits)?),
+        None => None,
+    };
+    let mounts = MountTable::read().unwrap_or_else(|err| {
+        capcli::output::warn(PROG, "/proc/self/mountinfo", &err);
+        MountTable::default()
+    });
+
+    let (mut hits, failures) = scan(&args, mounts)?;
+    hits.sort_by(|a, b| a.path.cmp(&b.path));
+    if args.audit {
+        hits::audit(&mut hits);
+    }
+    let owners = args.setuid.then(Owners::load);
+    let ctx = Render {
+        known_bits,
+        owners: owners.as_ref(),
+        audit: args.audit,
+    };
+
+    let mut out = Output::new();
+    let mut code = EXIT_OK;
+    if let Some(baseline) = &baseline {
+        let current: BTreeMap<Vec<u8>, _> = hits
+            .iter()
+            .filter_map(|hit| Some((hit.path.clone(), hit.recorded()?)))
+            .filter(|(_, r)| baseline.knows_malformed || !matches!(r, Recorded::Malformed(_)))
+            .collect();
+        let drift = capcore::baseline::diff(&baseline.recorded, &current);
+        render::drift(&mut out, &drift, &ctx, args.json)?;
+        if !drift.is_empty() {
+            code = EXIT_FINDINGS;
+        }
+    } else if args.getcap {
+        render::getcap(&mut out, &hits, &ctx, args.rootid)?;
+    } else if args.json {
+        render::json(&mut out, &hits, &ctx)?;
+    } else if args.restore {
+        render::restore_script(&mut out, &hits, &ctx)?;
+    } else {
+        render::table(&mut out, &hits, &ctx)?;
+    }
+    out.flush()?;
+
+    if args.audit {
+        let flagged = hits.iter().filter(|h| !h.findings.is_empty()).count();
+        if flagged > 0 {
+            let findings: usize = hits.iter().map(|h| h.findings.len()).sum();
+            capcli::output::warn(
+                PROG,
+                "audit",
+                &format!("{findings} finding(s) in {flagged} file(s)"),
+            );
+            code = EXIT_FINDINGS;
+        }
+    }
+    failures.summarise();
+    Ok(code)
+}
+
+/// Errors met during the walk, by cause.
+#[derive(Default)]
+struct Failures {
+    by_cause: Mutex<BTreeMap<String, u64>>,
+}
+
+impl Failures {
+    fn count(&self, cause: String) {
+        if let Ok(mut map) = self.by_cause.lock() {
+            *map.entry(cause).or_default() += 1;
+        }
+    }
+
+    /// One line on stderr if anything failed.
+    fn summarise(&self) {
+        let Ok(map) = self.by_cause.lock() else {
+            return;
+        };
+        let total: u64 = map.values().sum();
+        if total == 0 {
+            return;
+        }
+        let causes: Vec<String> = map.iter().map(|(c, n)| format!("{n} × {c}")).collect();
+        capcli::output::warn(
+            PROG,
+            &format!("{total} path(s) could not be read"),
+            &causes.join(", "),
+        );
+    }
+}
+
+/// Collects hits and reports errors for the walk.
+struct Collector<'a> {
+    hits: Mutex<Vec<Found>>,
+    failures: &'a Failures,
+    excludes: Vec<Glob>,
+    progress: bool,
+}
+
+impl Sink for Collector<'_> {
+    fn found(&self, found: Found) {
+        if let Ok(mut hits) = self.hits.lock() {
+            hits.push(found);
+        }
+    }
+
+    fn error(&self, path: &[u8], err: std::io::Error) {
+        let cause = cause_text(&err);
+        let mut stderr = std::io::stderr().lock();
+        let clear = if self.progress { "\r\x1b[K" } else { "" };
+        let _ = writeln!(stderr, "{clear}{PROG}: {}: {err}", escape_bytes(path));
+        self.failures.count(cause);
+    }
+
+    fn excluded(&self, path: &[u8], name: &[u8]) -> bool {
+        self.excludes.iter().any(|g| g.matches(path, name))
+    }
+}
+
+/// The cause without the `(os error N)` tail, for the summary.
+fn cause_text(err: &std::io::Error) -> String {
+    let text = err.to_string();
+    match text.find(" (os error") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}
+
+fn scan(args: &Args, mounts: MountTable) -> Result<(Vec<Hit>, Failures), Box<dyn Error>> {
+    let options = WalkOptions {
+        one_file_system: args.one_file_system,
+        all_filesystems: args.all_fs,
+        setuid: args.setuid,
+        exclusions: !args.exclude.is_empty(),
+    };
+    let roots: Vec<Vec<u8>> = args.paths.iter().map(|p| p.as_bytes().to_vec()).collect();
+    let stats = WalkStats::default();
+    let failures = Failures::default();
+    let show_progress = args.progress && std::io::stderr().is_terminal();
+    let collector = Collector {
+        hits: Mutex::new(Vec::new()),
+        failures: &failures,
+        excludes: args
+            .exclude
+            .iter()
+            .map(|g| Glob::new(g.as_bytes()))
+            .collect(),
+        progress: show_progress,
+    };
+    let walker = Walker::new(options, mounts, &stats);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.threads.unwrap_or_else(default_threads).max(1))
+        .build()?;
+    let done = Arc::new(AtomicBool::new(false));
+    std::thread::scope(|threads| {
+        if show_progress {
+            let done = Arc::clone(&done);
+            let stats = &stats;
+            threads.spawn(move || progress_line(stats, &done));
+        }
+        pool.install(|| walker.walk(&roots, &collector));
+        done.store(true, Ordering::Relaxed);
+    });
+    let found = collector.hits.into_inner().unwrap_or_default();
+    Ok((found.into_iter().map(Hit::from_found).collect(), failures))
+}
+
+/// Two threads per core. With a warm cache the walk is pure CPU and two per core cost a few percent;
+/// with a cold cache threads wait on the disk, and the extra ones keep its queue full (measured on /usr,
+/// 2 cores, after drop_caches: 1.43 s with 2 threads, 1.08 s with 4; warm: 164 ms and 170 ms).
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get() * 2)
+}
+
+/// Redraws `scanned N entries, H hits, R/s` on stderr until the walk is done, then clears it.
+fn progress_line(stats: &WalkStats, done: &AtomicBool) {
+    let start = Instant::now();
+    while !done.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(200));
+        let entries = stats.entries.load(Ordering::Relaxed);
+        let hits = stats.hits.load(Ordering::Relaxed);
+        let rate = entries as f64 / start.elapsed().as_secs_f64().max(0.001);
+        let _ = write!(
+            std::io::stderr().lock(),
+            "\r\x1b[K{PROG}: {entries} entries, {hits} hits, {rate:.0}/s"
+        );
+    }
+    let _ = write!(std::io::stderr().lock(), "\r\x1b[K");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cause_drops_the_os_error() {
+        let err = std::io::Error::from_raw_os_error(13);
+        assert_eq!(cause_text(&err), "Permission denied");
+    }
+
+    #[test]
+    fn command_line_is_consistent() {
+        Args::command().debug_assert();
+    }
+}

@@ -1,4 +1,10 @@
-//! The integration tests: every binary run for real against the live kernel.
+//! capkit's integration tests: every binary run for real against real files, processes and the
+//! reference tools it replaces. One test crate, so the binaries link once.
 
+mod util;
+
+mod capdecode;
 mod capls;
+mod completions;
+mod libcap;
 mod spawn;

@@ -1,1 +1,303 @@
-fn main() {}
+//! capdecode: decodes capability masks, names, libcap text, `security.capability` xattr values,
+//! /proc/PID/status blocks and securebits, the way `capsh --decode` does for masks, but exactly and for
+//! every form people paste.
+
+mod decode;
+mod detect;
+mod human;
+
+use std::error::Error;
+use std::ffi::OsString;
+use std::io::{self, BufRead, IsTerminal};
+use std::os::unix::ffi::OsStrExt;
+use std::process::ExitCode;
+
+use capcli::{output, ExternalBytes, Output, EXIT_FAILURE, EXIT_OK};
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
+
+use decode::{decode, decode_status, descriptions, Decoded, Record};
+use detect::{detect, status_label, Kind};
+use human::Style;
+
+const PROG: &str = "capdecode";
+
+const AFTER_HELP: &str = "\
+Each INPUT is recognised by its form (--as KIND, or an option such as --xattr HEX, forces a kind):
+  security.capability=0x…      an xattr value, as `getfattr -e hex` prints it
+  CapEff:  000001ffffffffff    /proc/PID/status lines (also after grep's `FILE:`); consecutive
+                               lines form one block
+  cap_net_raw+ep, =ep cap_x-e  libcap text (anything with =, + or -)
+  000001FF, FEFFFFFF           captest's two 32-bit words
+  cap_net_raw,SYS_ADMIN,13     names in any case, with or without cap_, and 1-2 digit numbers
+  24, 40 or 48 hex digits      an xattr value (v1, v2, v3)
+  anything else                a hex mask: 3fffffffff, 0x3fffffffff, 0000003fffffffff
+
+With no INPUT, lines are read from standard input (blank lines and # comments are skipped).
+A bad input is reported on stderr in one line and the others are still decoded; exit code 2.
+
+Examples:
+  capdecode 3fffffffff
+  capdecode --explain cap_net_raw,cap_sys_admin
+  grep Cap /proc/1/status | capdecode --text
+  getfattr -n security.capability -e hex /usr/bin/ping | capdecode
+  capdecode --securebits 0x2f";
+
+/// Decode Linux capability masks, names, libcap text, file capability xattrs, status lines and securebits.
+#[derive(Parser)]
+#[command(name = PROG, version, after_help = AFTER_HELP, max_term_width = 100)]
+struct Args {
+    /// Inputs to decode; with none, lines are read from standard input.
+    #[arg(value_name = "INPUT")]
+    inputs: Vec<OsString>,
+
+    /// Decode HEX as a capability mask.
+    #[arg(long, value_name = "HEX")]
+    mask: Vec<OsString>,
+    /// Decode LIST as capability names or numbers (cap_net_raw,SYS_ADMIN,13).
+    #[arg(long, value_name = "LIST")]
+    names: Vec<OsString>,
+    /// Decode TEXT as libcap text, with exactly cap_from_text's grammar.
+    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
+    libcap: Vec<OsString>,
+    /// Decode HEX as a security.capability value (as `getfattr -e hex` prints it, 0x optional).
+    #[arg(long, value_name = "HEX")]
+    xattr: Vec<OsString>,
+    /// Decode LINE as a /proc/PID/status line (CapEff:, NoNewPrivs:, Seccomp: …).
+    #[arg(long, value_name = "LINE")]
+    status: Vec<OsString>,
+    /// Decode VALUE as securebits: a number (0x2f, 47) or names (noroot,noroot_locked).
+    #[arg(long, value_name = "VALUE")]
+    securebits: Vec<OsString>,
+    /// Decode every INPUT and standard-input line as KIND instead of recognising its form.
+    #[arg(long = "as", value_enum, value_name = "KIND")]
+    as_kind: Option<Kind>,
+
+    /// Print one JSON object per input (NDJSON).
+    #[arg(long)]
+    json: bool,
+    /// Show what each capability (or securebit) grants.
+    #[arg(long)]
+    explain: bool,
+    /// Print sets in libcap text form (as getcap and getpcaps do) instead of hex and names.
+    #[arg(long)]
+    text: bool,
+
+    /// Print a completion script for a shell.
+    #[arg(long, value_name = "SHELL", hide = true)]
+    generate_completions: Option<clap_complete::Shell>,
+}
+
+/// The inputs in command-line order, each with the kind its option forces (none for a positional INPUT).
+fn ordered_inputs(matches: &ArgMatches) -> Vec<(Option<Kind>, OsString)> {
+    let options = [
+        ("inputs", None),
+        ("mask", Some(Kind::Mask)),
+        ("names", Some(Kind::Names)),
+        ("libcap", Some(Kind::Libcap)),
+        ("xattr", Some(Kind::Xattr)),
+        ("status", Some(Kind::Status)),
+        ("securebits", Some(Kind::Securebits)),
+    ];
+    let mut inputs = Vec::new();
+    for (id, kind) in options {
+        if let (Some(values), Some(indices)) =
+            (matches.get_many::<OsString>(id), matches.indices_of(id))
+        {
+            inputs.extend(
+                indices
+                    .zip(values)
+                    .map(|(at, value)| (at, kind, value.clone())),
+            );
+        }
+    }
+    inputs.sort_by_key(|(at, ..)| *at);
+    inputs
+        .into_iter()
+        .map(|(_, kind, value)| (kind, value))
+        .collect()
+}
+
+fn main() -> ExitCode {
+    capcli::run(PROG, real_main)
+}
+
+fn real_main() -> Result<u8, Box<dyn Error>> {
+    let matches = Args::command().get_matches();
+    let args = Args::from_arg_matches(&matches)?;
+    if let Some(shell) = args.generate_completions {
+        let mut out = io::stdout().lock();
+        clap_complete::generate(shell, &mut Args::command(), PROG, &mut out);
+        return Ok(EXIT_OK);
+    }
+    let mut decoder = Decoder {
+        kind: args.as_kind,
+        known: capsys::kernel::known_caps_or_default(),
+        json: args.json,
+        explain: args.explain,
+        style: Style {
+            explain: args.explain,
+            text: args.text,
+        },
+        out: Output::new(),
+        records: 0,
+        failures: 0,
+        block: StatusBlock::default(),
+        interactive: false,
+        from_stdin: false,
+    };
+    let inputs = ordered_inputs(&matches);
+    if inputs.is_empty() {
+        decoder.interactive = io::stdin().is_terminal();
+        decoder.from_stdin = true;
+        for line in io::stdin().lock().split(b'\n') {
+            let mut line = line?;
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            decoder.input(None, &line)?;
+        }
+    } else {
+        for (kind, input) in &inputs {
+            decoder.input(*kind, input.as_bytes())?;
+        }
+    }
+    decoder.finish()
+}
+
+/// Consecutive status lines waiting to be decoded as one block, and the file grep named for them.
+#[derive(Default)]
+struct StatusBlock {
+    source: Vec<u8>,
+    lines: Vec<String>,
+}
+
+struct Decoder {
+    kind: Option<Kind>,
+    known: u32,
+    json: bool,
+    explain: bool,
+    style: Style,
+    out: Output,
+    records: usize,
+    failures: usize,
+    block: StatusBlock,
+    /// Reading a terminal: show each result as soon as its line is entered.
+    interactive: bool,
+    /// Reading lines from standard input, where blank lines and comments are skipped.
+    from_stdin: bool,
+}
+
+impl Decoder {
+    fn input(&mut self, forced: Option<Kind>, raw: &[u8]) -> io::Result<()> {
+        let Ok(text) = std::str::from_utf8(raw) else {
+            self.flush_block()?;
+            self.fail(raw, "not valid UTF-8");
+            return Ok(());
+        };
+        let trimmed = text.trim();
+        let kind = forced.or(self.kind);
+        // An empty xattr value is meaningful (zero bytes); other empty inputs are blank lines.
+        let skip = trimmed.starts_with('#') || (trimmed.is_empty() && kind != Some(Kind::Xattr));
+        if skip && self.from_stdin {
+            return self.flush_block();
+        }
+        if trimmed.is_empty() && kind != Some(Kind::Xattr) {
+            self.flush_block()?;
+            self.fail(raw, "empty input");
+            return Ok(());
+        }
+        let kind = kind.unwrap_or_else(|| detect(trimmed));
+        if kind == Kind::Status {
+            return self.status_line(trimmed);
+        }
+        self.flush_block()?;
+        match decode(kind, trimmed, self.known) {
+            Ok(decoded) => self.emit(raw, decoded)?,
+            Err(why) => self.fail(raw, &why),
+        }
+        if self.interactive {
+            self.out.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Adds a status line to the current block, starting a new block when grep's file name changes or a
+    /// label repeats (a second process's lines).
+    fn status_line(&mut self, line: &str) -> io::Result<()> {
+        let (source, labelled) = status_label(line).unwrap_or(("", line));
+        let label = labelled.split(':').next().unwrap_or_default();
+        let repeated = self.block.lines.iter().any(|l| {
+            status_label(l).is_some_and(|(_, other)| other.split(':').next() == Some(label))
+        });
+        if !self.block.lines.is_empty() && (self.block.source != source.as_bytes() || repeated) {
+            self.flush_block()?;
+        }
+        self.block.source = source.as_bytes().to_vec();
+        self.block.lines.push(line.to_string());
+        Ok(())
+    }
+
+    fn flush_block(&mut self) -> io::Result<()> {
+        if self.block.lines.is_empty() {
+            return Ok(());
+        }
+        let block = std::mem::take(&mut self.block);
+        let lines: Vec<&str> = block.lines.iter().map(String::as_str).collect();
+        match decode_status(&lines, self.known) {
+            Ok(record) => self.emit(&block.source, Decoded::Status(record))?,
+            Err(why) => {
+                let name = if block.source.is_empty() {
+                    lines.join(" ")
+                } else {
+                    String::new()
+                };
+                let thing = if block.source.is_empty() {
+                    name.as_bytes()
+                } else {
+                    &block.source
+                };
+                self.fail(thing, &why);
+            }
+        }
+        if self.interactive {
+            self.out.flush()?;
+        }
+        Ok(())
+    }
+
+    fn emit(&mut self, input: &[u8], decoded: Decoded) -> io::Result<()> {
+        let record = Record {
+            input: ExternalBytes(input.to_vec()),
+            descriptions: self.explain.then(|| descriptions(decoded.all_caps())),
+            decoded,
+        };
+        if self.json {
+            self.out.json(&record)?;
+        } else {
+            if self.records > 0 {
+                self.out.line("")?;
+            }
+            let text = human::render(&record, self.style);
+            self.out.line(text.trim_end_matches('\n'))?;
+        }
+        self.records += 1;
+        Ok(())
+    }
+
+    fn fail(&mut self, input: &[u8], why: &str) {
+        self.failures += 1;
+        // Flush first so that errors and results stay in input order on a shared terminal.
+        let _ = self.out.flush();
+        output::warn(PROG, &capcli::escape_bytes(input), &why);
+    }
+
+    fn finish(mut self) -> Result<u8, Box<dyn Error>> {
+        self.flush_block()?;
+        self.out.flush()?;
+        Ok(if self.failures > 0 {
+            EXIT_FAILURE
+        } else {
+            EXIT_OK
+        })
+    }
+}

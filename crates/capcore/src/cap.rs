@@ -34,7 +34,7 @@ capability_table! {
     1 DAC_OVERRIDE "cap_dac_override" "bypass read, write and execute permission checks on files";
     2 DAC_READ_SEARCH "cap_dac_read_search" "bypass read checks on files and read/search checks on directories";
     3 FOWNER "cap_fowner" "act as the owner of any file (chmod, utime, set ACLs and flags)";
-    4 FSETID "cap_fsetid" "keep set-user/group-ID bits when a file is modified; set set-GID for other groups";
+    4 FSETID "cap_fsetid" "keep set-user/group-ID bits on modified files; set set-GID freely";
     5 KILL "cap_kill" "send signals to any process";
     6 SETGID "cap_setgid" "set any group IDs and supplementary groups; forge GIDs in credentials";
     7 SETUID "cap_setuid" "set any user IDs; forge UIDs in credentials";
@@ -51,9 +51,9 @@ capability_table! {
     18 SYS_CHROOT "cap_sys_chroot" "use chroot and change mount namespaces with setns";
     19 SYS_PTRACE "cap_sys_ptrace" "trace and inspect any process (ptrace, process_vm_readv, kcmp)";
     20 SYS_PACCT "cap_sys_pacct" "turn process accounting on and off";
-    21 SYS_ADMIN "cap_sys_admin" "a wide range of administration: mount, sethostname, quotas, bpf, and more";
+    21 SYS_ADMIN "cap_sys_admin" "wide-ranging administration: mount, sethostname, quotas, and much more";
     22 SYS_BOOT "cap_sys_boot" "reboot and load a new kernel for later execution (kexec)";
-    23 SYS_NICE "cap_sys_nice" "raise priorities, set real-time scheduling and CPU affinity of any process";
+    23 SYS_NICE "cap_sys_nice" "raise priority, set real-time scheduling and CPU affinity of any process";
     24 SYS_RESOURCE "cap_sys_resource" "exceed resource limits and quotas; raise hard limits";
     25 SYS_TIME "cap_sys_time" "set the system clock and the real-time clock";
     26 SYS_TTY_CONFIG "cap_sys_tty_config" "vhangup and privileged ioctls on virtual terminals";
@@ -207,6 +207,17 @@ mod tests {
         assert_eq!(Cap::parse_lenient("41").map(Cap::bit), Ok(41));
         for bad in ["", "64", "cap_41", "net-raw", "cap_", "-1", "0x0d"] {
             assert!(Cap::parse_lenient(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn descriptions_fit_a_line_beside_the_name() {
+        for cap in Cap::all_bits() {
+            assert!(
+                cap.description().len() <= 72,
+                "{cap}: {}",
+                cap.description().len()
+            );
         }
     }
 

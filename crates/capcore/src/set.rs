@@ -75,7 +75,12 @@ impl CapSet {
 
     /// The capabilities in the set, lowest bit first.
     pub fn iter(self) -> impl Iterator<Item = Cap> {
-        Cap::all_bits().filter(move |cap| self.contains(*cap))
+        let mut rest = self.0;
+        std::iter::from_fn(move || {
+            let bit = rest.trailing_zeros();
+            rest &= rest.wrapping_sub(1);
+            Cap::new(bit)
+        })
     }
 
     /// The 16 lower-case hex digits of the mask, as /proc/PID/status prints it.
@@ -179,6 +184,15 @@ mod tests {
             "cap_net_raw,41"
         );
         assert_eq!(CapSet::EMPTY.to_string(), "");
+    }
+
+    #[test]
+    fn iterates_set_bits_in_order() {
+        let set = CapSet::from_bits(1 | 1 << 13 | 1 << 63);
+        let bits: Vec<u32> = set.iter().map(Cap::bit).collect();
+        assert_eq!(bits, [0, 13, 63]);
+        assert_eq!(CapSet::EMPTY.iter().count(), 0);
+        assert_eq!(CapSet::from_bits(u64::MAX).iter().count(), 64);
     }
 
     #[test]

@@ -243,17 +243,15 @@ impl FileCaps {
         out
     }
 
-    /// What `setcap` writes for a libcap state: v2, or v3 when a rootid is given. libcap refuses an
-    /// effective set that is neither empty nor exactly permitted ∪ inheritable.
+    /// What `setcap` writes for a libcap state: v2, or v3 when a rootid is given. libcap (cap_file.c)
+    /// refuses an effective set that is not empty and does not cover permitted ∪ inheritable; any other
+    /// non-empty effective set just turns the file's effective bit on.
     pub fn from_state(state: CapState, rootid: Option<u32>) -> Result<FileCaps, EffectiveMismatch> {
         let union = state.permitted | state.inheritable;
-        let effective = if state.effective.is_empty() {
-            false
-        } else if state.effective == union {
-            true
-        } else {
+        let effective = !state.effective.is_empty();
+        if effective && !union.is_subset(state.effective) {
             return Err(EffectiveMismatch);
-        };
+        }
         Ok(FileCaps {
             revision: if rootid.is_some() {
                 Revision::V3
@@ -309,7 +307,7 @@ pub struct EffectiveMismatch;
 impl fmt::Display for EffectiveMismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(
-            "a file's effective set must be empty or exactly its permitted and inheritable sets together",
+            "a file's effective set must be empty or hold all of its permitted and inheritable sets",
         )
     }
 }
@@ -473,6 +471,8 @@ mod tests {
         assert_eq!(FileCaps::decode(&v3.encode()), Ok(v3));
         let mixed = CapState::from_text("cap_net_raw+ep cap_chown+p", 41).unwrap();
         assert_eq!(FileCaps::from_state(mixed, None), Err(EffectiveMismatch));
+        let wider = CapState::from_text("all=e cap_chown+p", 41).unwrap();
+        assert!(FileCaps::from_state(wider, None).unwrap().effective);
         let empty = FileCaps::from_state(CapState::EMPTY, None).unwrap();
         assert_eq!(empty.getcap_text(41), "=");
         assert!(Cap::new(13).is_some());

@@ -2,5 +2,6 @@
 //! running kernel (procfs, sysctl, xattrs, capget) and hands capcore the answers.
 
 pub mod kernel;
+pub mod net;
 pub mod proc;
 pub mod users;

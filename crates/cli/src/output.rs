@@ -50,8 +50,10 @@ impl Output {
     }
 }
 
-/// Prints a one-line warning about one thing (a path, a pid, an input) on stderr.
+/// Prints a one-line warning about one thing (a path, a pid, an input; already escaped) on stderr. The
+/// cause is escaped here, because causes quote their input.
 pub fn warn(prog: &str, thing: &str, cause: &dyn std::fmt::Display) {
+    let cause = crate::escape_str(&cause.to_string());
     let _ = writeln!(io::stderr().lock(), "{prog}: {thing}: {cause}");
 }
 
@@ -62,7 +64,8 @@ pub fn run(prog: &str, main: impl FnOnce() -> Result<u8, Box<dyn Error>>) -> Exi
         Ok(code) => ExitCode::from(code),
         Err(err) if is_broken_pipe(err.as_ref()) => ExitCode::from(EXIT_OK),
         Err(err) => {
-            let _ = writeln!(io::stderr().lock(), "{prog}: {err}");
+            let message = crate::escape_str(&err.to_string());
+            let _ = writeln!(io::stderr().lock(), "{prog}: {message}");
             ExitCode::from(EXIT_FAILURE)
         }
     }

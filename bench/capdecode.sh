@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# capdecode against `capsh --decode`, side by side: one mask per process, and 10,000 masks in one process.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. bench/lib.sh
+cargo build --release -q --bin capdecode
+capdecode=$PWD/target/release/capdecode
+capsh=$(command -v capsh) || { echo "capsh is not installed (apt-get install libcap2-bin)" >&2; exit 2; }
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+python3 - "$work" <<'PY'
+import random, sys
+random.seed(1)
+masks = [f"{random.getrandbits(64) & random.getrandbits(64):016x}" for _ in range(10000)]
+open(f"{sys.argv[1]}/masks", "w").write("\n".join(masks) + "\n")
+open(f"{sys.argv[1]}/capsh-args", "w").write("\n".join("--decode=" + m for m in masks) + "\n")
+PY
+
+bench_header
+bench_compare "one mask" "$capsh --decode=3fffffffff" "$capdecode 3fffffffff" -N
+# Both through xargs, so each pays the same for getting 10,000 arguments.
+bench_compare "10,000 masks as arguments" \
+  "xargs -a $work/capsh-args $capsh" "xargs -a $work/masks $capdecode --as mask"
+bench_compare "10,000 masks, --json" \
+  "xargs -a $work/capsh-args $capsh" "xargs -a $work/masks $capdecode --as mask --json"

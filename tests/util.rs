@@ -1,0 +1,128 @@
+//! Shared test helpers: running a capkit binary, finding the reference tools, and skipping politely when
+//! the machine cannot run a test (not root, a tool missing).
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The path of one of the package's binaries, built by cargo for the tests.
+pub fn bin(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_BIN_EXE_capdecode"))
+        .parent()
+        .expect("binaries live in a directory")
+        .to_path_buf();
+    dir.join(name)
+}
+
+/// What a finished command left behind.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(output: Output) -> Run {
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Each stdout line parsed as JSON.
+    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+        self.stdout
+            .lines()
+            .map(|line| {
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("bad JSON {line:?}: {e}"))
+            })
+            .collect()
+    }
+}
+
+/// Runs a capkit binary with arguments and optional standard input.
+pub fn run(name: &str, args: &[&str], stdin: Option<&[u8]>) -> Run {
+    run_cmd(Command::new(bin(name)).args(args), stdin)
+}
+
+pub fn run_cmd(cmd: &mut Command, stdin: Option<&[u8]>) -> Run {
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    if let Some(input) = stdin {
+        let mut pipe = child.stdin.take().expect("stdin is piped");
+        pipe.write_all(input).expect("write stdin");
+    }
+    Run::from(child.wait_with_output().expect("wait for child"))
+}
+
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// The path of a reference tool if it is installed.
+pub fn tool(name: &str) -> Option<PathBuf> {
+    ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
+        .iter()
+        .map(|dir| Path::new(dir).join(name))
+        .find(|path| path.is_file())
+}
+
+/// Returns early from a test, saying why, when `$cond` does not hold.
+#[macro_export]
+macro_rules! skip_unless {
+    ($cond:expr, $why:expr) => {
+        if !$cond {
+            eprintln!("skipped: {}", $why);
+            return;
+        }
+    };
+}
+
+/// A small deterministic random number generator (xorshift64*), so failures can be replayed from the seed.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.max(1))
+    }
+
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A mask biased towards the shapes that matter: empty, full, sparse, dense, and unknown bits.
+    pub fn mask(&mut self) -> u64 {
+        match self.next() % 8 {
+            0 => 0,
+            1 => (1 << 41) - 1,
+            2 => self.next() & self.next() & self.next(),
+            3 => self.next() | self.next(),
+            4 => ((1 << 41) - 1) & !(1 << (self.next() % 41)),
+            5 => self.next() & ((1 << 41) - 1),
+            _ => self.next(),
+        }
+    }
+
+    pub fn seed_from_env(default: u64) -> u64 {
+        std::env::var("CAPKIT_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(default)
+    }
+}

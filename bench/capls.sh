@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/capls.sh: capls against `pscap -a`, side by side in one run, with about 100 and about 5,000
 # processes on the machine. Idle `sleep` processes are spawned to reach each count and killed afterwards
-# (also on Ctrl-C). Prints the median of each command and capls's ratio to pscap.
+# (also on Ctrl-C). Prints the median of each command and the ratio pscap / command, as bench/lib.sh does:
+# above 1 means faster than pscap.
 #
 # Usage: bench/capls.sh [COUNT...]      (default: 100 5000)
 # Needs pscap (apt-get install libcap-ng-utils). Times with an interleaved loop (bash EPOCHREALTIME);
@@ -77,7 +78,7 @@ medians_ms() {
     done
 }
 
-printf '%-10s %-22s %12s %12s\n' processes command median_ms vs_pscap
+printf '%-10s %-22s %12s %10s\n' processes command median_ms ratio
 for count in "${counts[@]}"; do
     spawn_idle "$count"
     actual=$(process_count)
@@ -86,8 +87,8 @@ for count in "${counts[@]}"; do
     commands=("pscap -a" "$capls" "$capls -a" "$capls -a --json")
     mapfile -t times < <(medians_ms "$runs" "${commands[@]}")
     for i in "${!commands[@]}"; do
-        ratio=$(awk -v a="${times[i]}" -v b="${times[0]}" 'BEGIN {printf "%.2f", a / b}')
-        printf '%-10s %-22s %12.2f %12s\n' "$actual" "${commands[i]#target/release/}" "${times[i]}" "$ratio"
+        ratio=$(awk -v a="${times[i]}" -v b="${times[0]}" 'BEGIN {printf "%.2fx", b / a}')
+        printf '%-10s %-22s %12.2f %10s\n' "$actual" "${commands[i]#target/release/}" "${times[i]}" "$ratio"
     done
     cleanup
 done

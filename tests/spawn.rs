@@ -68,9 +68,7 @@ impl Drop for TestChild {
     }
 }
 
-pub fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
-}
+pub use crate::util::is_root;
 
 /// Returns early from a test, saying why, when not root.
 #[macro_export]

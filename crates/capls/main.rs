@@ -429,16 +429,30 @@ impl Tally {
     }
 
     fn report(&self) {
-        if self.vanished > 0 || self.vanished_threads > 0 {
+        let gone: Vec<String> = [
+            (self.vanished, "process", "processes"),
+            (self.vanished_threads, "thread", "threads"),
+        ]
+        .iter()
+        .filter(|(n, _, _)| *n > 0)
+        .map(|(n, one, many)| count(*n, one, many))
+        .collect();
+        if !gone.is_empty() {
             let message = format!(
-                "skipped {} processes and {} threads that exited while being read",
-                self.vanished, self.vanished_threads
+                "skipped {} that exited while being read",
+                gone.join(" and ")
             );
             capcli::output::warn(PROG, "note", &message);
         }
         if let Some(first) = &self.first_error {
-            let message = format!("{} processes unreadable, first: {first}", self.unreadable);
+            let what = count(self.unreadable, "process", "processes");
+            let message = format!("{what} could not be read, the first: {first}");
             capcli::output::warn(PROG, "warning", &message);
         }
     }
+}
+
+/// `1 process`, `3 processes`.
+fn count(n: u32, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }

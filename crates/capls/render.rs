@@ -15,20 +15,32 @@ use crate::summary::FEW;
 /// The capability column never gets narrower than this, even when a hostile name widens the others.
 const MIN_CAPS_WIDTH: usize = 30;
 
-/// Splits `text` into lines of at most `width` characters, breaking after a comma or at a space.
+/// Splits a capability list into lines of at most `width` characters, breaking after a comma or at a space.
 pub fn wrap_caps(text: &str, width: usize) -> Vec<String> {
+    wrap(text, width, &[',', ' '])
+}
+
+/// Splits `text` into lines of at most `width` characters, breaking after any of `breaks`; a piece longer
+/// than a line is cut where it must be.
+fn wrap(text: &str, width: usize, breaks: &[char]) -> Vec<String> {
     let width = width.max(1);
     let mut lines = Vec::new();
     let mut line = String::new();
-    for piece in pieces(text) {
+    for piece in pieces(text, breaks) {
         if !line.is_empty() && line.chars().count() + piece.trim_end().chars().count() > width {
             lines.push(line.trim_end().to_string());
             line.clear();
         }
-        if line.is_empty() {
-            line.push_str(piece.trim_start());
+        let piece = if line.is_empty() {
+            piece.trim_start()
         } else {
-            line.push_str(piece);
+            piece
+        };
+        for c in piece.chars() {
+            if line.chars().count() == width {
+                lines.push(std::mem::take(&mut line));
+            }
+            line.push(c);
         }
     }
     if !line.is_empty() || lines.is_empty() {
@@ -38,13 +50,14 @@ pub fn wrap_caps(text: &str, width: usize) -> Vec<String> {
 }
 
 /// `a,b c` -> `a,` `b ` `c`: the places a line may break.
-fn pieces(text: &str) -> Vec<&str> {
+fn pieces<'a>(text: &'a str, breaks: &[char]) -> Vec<&'a str> {
     let mut out = Vec::new();
     let mut start = 0;
     for (i, c) in text.char_indices() {
-        if c == ',' || c == ' ' {
-            out.push(&text[start..=i]);
-            start = i + 1;
+        if breaks.contains(&c) {
+            let end = i + c.len_utf8();
+            out.push(&text[start..end]);
+            start = end;
         }
     }
     if start < text.len() {
@@ -53,59 +66,84 @@ fn pieces(text: &str) -> Vec<&str> {
     out
 }
 
-/// One row per record: PID, [TID,] PPID, USER, FLAGS, COMMAND, CAPABILITIES.
+/// One column of the table before CAPABILITIES: a header and a function from a record to its cell.
+struct Column {
+    header: &'static str,
+    /// Ids are right-aligned, text left-aligned.
+    right: bool,
+    /// The widest the column is made; a longer cell (an escaped hostile name) pushes only its own row.
+    max_width: usize,
+    cell: fn(&Record) -> String,
+}
+
+const PID: Column = Column {
+    header: "PID",
+    right: true,
+    max_width: usize::MAX,
+    cell: |r| r.pid.to_string(),
+};
+const TID: Column = Column {
+    header: "TID",
+    right: true,
+    max_width: usize::MAX,
+    cell: |r| r.tid.to_string(),
+};
+const PPID: Column = Column {
+    header: "PPID",
+    right: true,
+    max_width: usize::MAX,
+    cell: |r| r.ppid.to_string(),
+};
+const USER: Column = Column {
+    header: "USER",
+    right: false,
+    max_width: usize::MAX,
+    cell: |r| r.user.clone().unwrap_or_else(|| r.euid.to_string()),
+};
+const FLAGS: Column = Column {
+    header: "FLAGS",
+    right: false,
+    max_width: usize::MAX,
+    cell: |r| r.flags.letters(),
+};
+/// A comm is at most 15 bytes; sized for that, one more for a backslash escape.
+const COMMAND: Column = Column {
+    header: "COMMAND",
+    right: false,
+    max_width: 16,
+    cell: |r| r.comm.escaped(),
+};
+
+/// One row per record: PID, [TID,] PPID, USER, FLAGS, COMMAND, then CAPABILITIES, wrapped under itself.
 pub fn table(out: &mut Output, records: &[Record], show_tid: bool) -> io::Result<()> {
-    let mut headers = vec!["PID"];
-    if show_tid {
-        headers.push("TID");
-    }
-    headers.extend(["PPID", "USER", "FLAGS", "COMMAND"]);
+    let columns: Vec<&Column> = if show_tid {
+        vec![&PID, &TID, &PPID, &USER, &FLAGS, &COMMAND]
+    } else {
+        vec![&PID, &PPID, &USER, &FLAGS, &COMMAND]
+    };
     let rows: Vec<Vec<String>> = records
         .iter()
-        .map(|r| {
-            let mut row = vec![r.pid.to_string()];
-            if show_tid {
-                row.push(r.tid.to_string());
-            }
-            row.push(r.ppid.to_string());
-            row.push(r.user.clone().unwrap_or_else(|| r.euid.to_string()));
-            row.push(r.flags.letters());
-            row.push(r.comm.escaped());
-            row
-        })
+        .map(|r| columns.iter().map(|c| (c.cell)(r)).collect())
         .collect();
-    let widths: Vec<usize> = (0..headers.len())
-        .map(|col| {
-            rows.iter()
-                .map(|row| row[col].chars().count())
-                .chain([headers[col].len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    // The command column is sized for real comms (15 bytes); an escaped hostile one may push its own row.
-    let widths: Vec<usize> = widths
+    let widths: Vec<usize> = columns
         .iter()
         .enumerate()
-        .map(|(col, w)| {
-            if col + 1 == headers.len() {
-                (*w).min(16)
-            } else {
-                *w
-            }
+        .map(|(i, column)| {
+            rows.iter()
+                .map(|row| row[i].chars().count())
+                .max()
+                .unwrap_or(0)
+                .min(column.max_width)
+                .max(column.header.len())
         })
         .collect();
     let caps_column: usize = widths.iter().map(|w| w + 1).sum();
     let caps_width = WIDTH.saturating_sub(caps_column).max(MIN_CAPS_WIDTH);
-    let mut header_cells: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
-    header_cells.push("CAPABILITIES".to_string());
-    let numeric = if show_tid { 3 } else { 2 };
-    out.line(&join_row(&header_cells, &widths, numeric))?;
-    for (row, record) in rows.into_iter().zip(records) {
+    let headers: Vec<String> = columns.iter().map(|c| c.header.to_string()).collect();
+    out.line(&join_row(&columns, &headers, &widths, "CAPABILITIES"))?;
+    for (row, record) in rows.iter().zip(records) {
         let lines = wrap_caps(&record.caps_text(), caps_width);
-        let mut cells = row;
-        cells.push(lines[0].clone());
-        out.line(&join_row(&cells, &widths, numeric))?;
+        out.line(&join_row(&columns, row, &widths, &lines[0]))?;
         for more in &lines[1..] {
             out.line(&format!("{}{more}", " ".repeat(caps_column)))?;
         }
@@ -113,17 +151,12 @@ pub fn table(out: &mut Output, records: &[Record], show_tid: bool) -> io::Result
     Ok(())
 }
 
-/// The id columns (the first `numeric` cells) right-aligned, the rest left-aligned, one space between; the
-/// last cell is not padded.
-fn join_row(cells: &[String], widths: &[usize], numeric: usize) -> String {
+/// The cells padded to their widths, one space between, then the last cell unpadded.
+fn join_row(columns: &[&Column], cells: &[String], widths: &[usize], last: &str) -> String {
     let mut line = String::new();
-    for (i, cell) in cells.iter().enumerate() {
-        let Some(width) = widths.get(i) else {
-            line.push_str(cell);
-            break;
-        };
+    for ((column, cell), width) in columns.iter().zip(cells).zip(widths) {
         let pad = " ".repeat(width.saturating_sub(cell.chars().count()));
-        if i < numeric {
+        if column.right {
             line.push_str(&pad);
             line.push_str(cell);
         } else {
@@ -132,11 +165,16 @@ fn join_row(cells: &[String], widths: &[usize], numeric: usize) -> String {
         }
         line.push(' ');
     }
+    line.push_str(last);
     line.trim_end().to_string()
 }
 
+/// The label column of the long form.
+const LABEL: usize = 15;
+
 /// One block per record with every set, the ids, the namespace, the cgroup and the container.
 pub fn long(out: &mut Output, records: &[Record], ctx: &Context) -> io::Result<()> {
+    let width = WIDTH - 2 - LABEL;
     for (i, r) in records.iter().enumerate() {
         if i > 0 {
             out.line("")?;
@@ -147,106 +185,126 @@ pub fn long(out: &mut Output, records: &[Record], ctx: &Context) -> io::Result<(
             format!("process {}", r.pid)
         };
         out.line(&format!("{what}: {}", r.comm.escaped()))?;
-        let field = |label: &str, value: String| format!("  {label:<15}{value}");
-        let command = match &r.cmdline {
-            None => "unknown (not readable)".to_string(),
-            Some(args) if args.is_empty() => "(none: kernel thread or zombie)".to_string(),
-            Some(args) => args
-                .iter()
-                .map(|a| a.escaped())
-                .collect::<Vec<_>>()
-                .join(" "),
-        };
-        for (i, line) in wrap_caps(&command, WIDTH - 17).into_iter().enumerate() {
-            out.line(&field(if i == 0 { "command" } else { "" }, line))?;
-        }
-        out.line(&field("ppid", r.ppid.to_string()))?;
-        let name = |uid: u32| format!("{uid} ({})", ctx.users.name_or_id(uid));
-        out.line(&field(
-            "uids",
-            format!(
-                "ruid {}, euid {}, suid {}, fsuid {}",
-                name(r.ruid),
-                name(r.euid),
-                name(r.suid),
-                name(r.fsuid)
-            ),
-        ))?;
-        let sets = [
+        let mut fields: Vec<(&str, Vec<String>)> = vec![
+            ("command", wrap(&command_text(r), width, &[' '])),
+            ("ppid", vec![r.ppid.to_string()]),
+            ("uids", wrap(&uids_text(r, ctx), width, &[' '])),
+        ];
+        for (label, set) in [
             ("effective", r.effective),
             ("permitted", r.permitted),
             ("inheritable", r.inheritable),
             ("bounding", r.bounding),
             ("ambient", r.ambient),
-        ];
-        for (label, set) in sets {
-            for (i, line) in set_lines(set, ctx.known).into_iter().enumerate() {
-                out.line(&field(if i == 0 { label } else { "" }, line))?;
-            }
+        ] {
+            fields.push((label, set_lines(set, ctx.known)));
         }
         if let Some(cmp) = &r.compare {
-            out.line(&field("compared", cmp.text()))?;
+            fields.push(("compared", wrap_caps(&cmp.text(), width)));
         }
-        let securebits = match r.securebits {
-            Some(bits) => bits.to_string(),
-            None if r.tid == ctx.own_pid => "unknown (prctl failed)".to_string(),
-            None => "unknown (the kernel shows securebits to a process itself only)".to_string(),
-        };
-        out.line(&field("securebits", securebits))?;
-        out.line(&field("no_new_privs", yes_no(r.no_new_privs)))?;
-        let seccomp = match (r.seccomp, r.seccomp_filters) {
-            (Some(SeccompMode::Filter), Some(1)) => "filter (1 filter)".to_string(),
-            (Some(SeccompMode::Filter), Some(n)) => format!("filter ({n} filters)"),
-            (Some(SeccompMode::Filter), None) => "filter".to_string(),
-            (Some(SeccompMode::Strict), _) => "strict".to_string(),
-            (Some(SeccompMode::Disabled), _) => "disabled".to_string(),
-            (None, _) => "unknown".to_string(),
-        };
-        out.line(&field("seccomp", seccomp))?;
-        let userns = match (r.userns.inode, r.userns.is_host) {
-            (Some(inode), Some(true)) => format!("{inode} (host)"),
-            (Some(inode), Some(false)) => format!("{inode} (not the host's)"),
-            (Some(inode), None) => format!("{inode} (host's unknown)"),
-            (None, _) => "unknown (hidden: not permitted to read the namespace link)".to_string(),
-        };
-        out.line(&field("user namespace", userns))?;
-        let cgroup = r
-            .cgroup
-            .as_deref()
-            .map_or_else(|| "unknown".to_string(), escape_str);
-        out.line(&field("cgroup", cgroup))?;
-        let container = match &r.container {
-            Some(c) => {
-                let mut text = format!("{} {}", c.runtime.name(), escape_str(&c.id));
-                if let Some(pod) = &c.pod {
-                    text.push_str(&format!(" (pod {})", escape_str(pod)));
-                }
-                text
+        fields.extend([
+            ("securebits", vec![securebits_text(r, ctx)]),
+            ("no_new_privs", vec![yes_no(r.no_new_privs)]),
+            ("seccomp", vec![seccomp_text(r)]),
+            ("user namespace", vec![userns_text(r)]),
+            ("cgroup", wrap(&cgroup_text(r), width, &['/'])),
+            ("container", wrap(&container_text(r), width, &[' '])),
+            ("threads", vec![threads_text(r)]),
+        ]);
+        for (label, lines) in fields {
+            for (i, line) in lines.iter().enumerate() {
+                let label = if i == 0 { label } else { "" };
+                out.line(&format!("  {label:<LABEL$}{line}"))?;
             }
-            None => "none".to_string(),
-        };
-        out.line(&field("container", container))?;
-        let threads = if r.is_thread() {
-            format!(
-                "{} in the process; this one's sets {}",
-                r.threads,
-                if r.threads_differ {
-                    "differ from the leader's"
-                } else {
-                    "match the leader's"
-                }
-            )
-        } else if r.threads_differ {
-            format!(
-                "{} (some differ from the leader: see their blocks)",
-                r.threads
-            )
-        } else {
-            r.threads.to_string()
-        };
-        out.line(&field("threads", threads))?;
+        }
     }
     Ok(())
+}
+
+fn command_text(r: &Record) -> String {
+    match &r.cmdline {
+        None => "unknown (not readable)".to_string(),
+        Some(args) if args.is_empty() => "(none: kernel thread or zombie)".to_string(),
+        Some(args) => args
+            .iter()
+            .map(|a| a.escaped())
+            .collect::<Vec<_>>()
+            .join(" "),
+    }
+}
+
+fn uids_text(r: &Record, ctx: &Context) -> String {
+    let name = |uid: u32| format!("{uid} ({})", ctx.users.name_or_id(uid));
+    format!(
+        "ruid {}, euid {}, suid {}, fsuid {}",
+        name(r.ruid),
+        name(r.euid),
+        name(r.suid),
+        name(r.fsuid)
+    )
+}
+
+fn securebits_text(r: &Record, ctx: &Context) -> String {
+    match r.securebits {
+        Some(bits) => bits.to_string(),
+        None if r.tid == ctx.own_pid => "unknown (prctl failed)".to_string(),
+        None => "unknown (the kernel shows securebits to a process itself only)".to_string(),
+    }
+}
+
+fn seccomp_text(r: &Record) -> String {
+    match (r.seccomp, r.seccomp_filters) {
+        (Some(SeccompMode::Filter), Some(1)) => "filter (1 filter)".to_string(),
+        (Some(SeccompMode::Filter), Some(n)) => format!("filter ({n} filters)"),
+        (Some(SeccompMode::Filter), None) => "filter".to_string(),
+        (Some(SeccompMode::Strict), _) => "strict".to_string(),
+        (Some(SeccompMode::Disabled), _) => "disabled".to_string(),
+        (None, _) => "unknown".to_string(),
+    }
+}
+
+fn userns_text(r: &Record) -> String {
+    match (r.userns.inode, r.userns.is_host) {
+        (Some(inode), Some(true)) => format!("{inode} (host)"),
+        (Some(inode), Some(false)) => format!("{inode} (not the host's)"),
+        (Some(inode), None) => format!("{inode} (host's unknown)"),
+        (None, _) => "unknown (hidden: not permitted to read the namespace link)".to_string(),
+    }
+}
+
+fn cgroup_text(r: &Record) -> String {
+    r.cgroup
+        .as_deref()
+        .map_or_else(|| "unknown".to_string(), escape_str)
+}
+
+fn container_text(r: &Record) -> String {
+    let Some(c) = &r.container else {
+        return "none".to_string();
+    };
+    let mut text = format!("{} {}", c.runtime.name(), escape_str(&c.id));
+    if let Some(pod) = &c.pod {
+        text.push_str(&format!(" (pod {})", escape_str(pod)));
+    }
+    text
+}
+
+fn threads_text(r: &Record) -> String {
+    if r.is_thread() {
+        let sets = if r.threads_differ {
+            "differ from the leader's"
+        } else {
+            "match the leader's"
+        };
+        format!("{} in the process; this one's sets {sets}", r.threads)
+    } else if r.threads_differ {
+        format!(
+            "{} (some differ from the leader: see their blocks)",
+            r.threads
+        )
+    } else {
+        r.threads.to_string()
+    }
 }
 
 /// `000001ffffffffff full (all 41)`, or the hex and the libcap names wrapped under each other.
@@ -266,7 +324,7 @@ fn set_lines(set: Option<CapSet>, known: u32) -> Vec<String> {
     if set.is_subset(all) && absent.len() <= FEW {
         return vec![format!("{hex} full -{absent} ({} of {known})", set.len())];
     }
-    let indent = 2 + 15 + hex.len() + 1;
+    let indent = 2 + LABEL + hex.len() + 1;
     let names = set.names().join(", ");
     let lines = wrap_caps(&names, WIDTH - indent);
     let mut out = vec![format!("{hex} {}", lines[0])];
@@ -370,7 +428,11 @@ impl Tree<'_> {
         label: &str,
     ) -> io::Result<()> {
         let indent = rest.chars().count() + 2;
-        let lines = wrap_caps(label, WIDTH.saturating_sub(indent).max(MIN_CAPS_WIDTH));
+        let lines = wrap(
+            label,
+            WIDTH.saturating_sub(indent).max(MIN_CAPS_WIDTH),
+            &[',', ' '],
+        );
         out.line(&format!("{first}{}", lines[0]))?;
         let bar = if has_children { "│ " } else { "  " };
         for more in &lines[1..] {
@@ -409,6 +471,15 @@ fn caps_with_flags(r: &Record) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cuts_what_cannot_break() {
+        assert_eq!(wrap("abcdefgh", 3, &[' ']), vec!["abc", "def", "gh"]);
+        assert_eq!(
+            wrap("/kubepods/burstable/pod1234", 12, &['/']),
+            vec!["/kubepods/", "burstable/", "pod1234"]
+        );
+    }
 
     #[test]
     fn wraps_after_commas() {

@@ -280,6 +280,25 @@ mod tests {
     }
 
     #[test]
+    fn flags_read_from_a_status() {
+        let mut status = TaskStatus::default();
+        status.caps.bounding = Some(CapSet::first_n(KNOWN));
+        status.caps.ambient = Some(CapSet::EMPTY);
+        status.caps.no_new_privs = Some(false);
+        assert_eq!(Flags::of(&status, KNOWN).letters(), "?");
+        status.caps.bounding = Some(CapSet::first_n(KNOWN) - set("sys_module"));
+        status.caps.ambient = Some(set("net_raw"));
+        status.caps.no_new_privs = Some(true);
+        status.caps.seccomp = Some(SeccompMode::Filter);
+        let mut flags = Flags::of(&status, KNOWN);
+        flags.other_userns = Some(false);
+        assert_eq!(flags.letters(), "abns");
+        // A bounding set wider than the kernel's (bits it does not know) is not narrowed.
+        status.caps.bounding = Some(CapSet::from_bits(u64::MAX));
+        assert!(!Flags::of(&status, KNOWN).narrow_bounding);
+    }
+
+    #[test]
     fn flag_letters_keep_their_order() {
         let flags = Flags {
             ambient: true,

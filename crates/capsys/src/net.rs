@@ -488,7 +488,8 @@ ffff0003: 00000003 00000000 00000000 0001 03 1003 @abstract\xff\n";
             .iter()
             .any(|s| s.local_port() == Some(port) && own.contains(&s.inode)));
         let start = unprivileged_port_start(Path::new("/proc/self")).expect("sysctl");
-        let direct = fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start").expect("sysctl");
+        let direct =
+            fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start").expect("sysctl");
         assert_eq!(start.to_string(), direct.trim());
     }
 }

@@ -121,6 +121,7 @@ fn run(args: Args) -> Result<u8, Box<dyn Error>> {
         users: Names::users(),
     };
     let mut namespaces = Namespaces::default();
+    let no_namespace = Namespace::default();
     let mut out = Output::new();
     if !args.json {
         out.line(&header())?;
@@ -140,7 +141,12 @@ fn run(args: Args) -> Result<u8, Box<dyn Error>> {
                 continue;
             }
         };
-        let ns = namespaces.of(process, args.unix, &mut tally);
+        // A process without sockets has nothing to match: its namespace need not be read for it.
+        let ns = if inodes.is_empty() {
+            &no_namespace
+        } else {
+            namespaces.of(process, args.unix, &mut tally)
+        };
         let sockets: Vec<&Socket> = inodes.iter().filter_map(|inode| ns.sockets.get(inode)).collect();
         let row = ProcessRow::new(process, &sockets, ns, &ctx);
         if args.unneeded && row.unneeded.is_empty() {
@@ -217,10 +223,18 @@ impl Namespaces {
             if port_start.is_none() {
                 tally.port_start_unknown += 1;
             }
+            // Interface names are needed only to name the interface a packet socket is bound to.
+            let bound_packet = sockets
+                .iter()
+                .any(|s| matches!(s.local, Endpoint::Packet { ifindex, .. } if ifindex != 0));
             Namespace {
                 sockets: sockets.into_iter().map(|s| (s.inode, s)).collect(),
                 port_start,
-                interfaces: net::read_interfaces(&dir).into_iter().collect(),
+                interfaces: if bound_packet {
+                    net::read_interfaces(&dir).into_iter().collect()
+                } else {
+                    BTreeMap::new()
+                },
             }
         };
         match process.netns {

@@ -5,6 +5,7 @@ mod util;
 
 mod capdecode;
 mod capls;
+mod capnet;
 mod capscan;
 mod completions;
 mod libcap;

@@ -45,7 +45,10 @@ impl Holder {
             return None;
         }
         let numbers: Vec<u32> = words[1..].iter().filter_map(|w| w.parse().ok()).collect();
-        let forked = args.contains(&"--fork").then(|| numbers.get(1).copied()).flatten();
+        let forked = args
+            .contains(&"--fork")
+            .then(|| numbers.get(1).copied())
+            .flatten();
         let ports_from = if forked.is_some() { 2 } else { 1 };
         Some(Holder {
             pid: numbers.first().copied().unwrap_or(0),
@@ -92,12 +95,18 @@ fn capnet_json(args: &[&str]) -> Vec<Value> {
 }
 
 fn names(value: &Value) -> Vec<&str> {
-    value.as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default()
+    value
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
 }
 
 #[test]
 fn privileged_listener_with_only_bind_service() {
-    skip_unless!(is_root(), "binding a port below 1024 and setting capabilities needs root");
+    skip_unless!(
+        is_root(),
+        "binding a port below 1024 and setting capabilities needs root"
+    );
     let holder = Holder::spawn_on_free_low_port("--tcp", &["--caps", "cap_net_bind_service"]);
     let port = holder.ports[0];
     let records = capnet_json(&["--pid", &holder.pid.to_string()]);
@@ -109,7 +118,10 @@ fn privileged_listener_with_only_bind_service() {
     assert_eq!(names(&listener["socket_needs"]), ["cap_net_bind_service"]);
     assert_eq!(names(&listener["needs"]), ["cap_net_bind_service"]);
     assert!(names(&listener["unneeded"]).is_empty());
-    assert_eq!(names(&listener["permitted"]["caps"]), ["cap_net_bind_service"]);
+    assert_eq!(
+        names(&listener["permitted"]["caps"]),
+        ["cap_net_bind_service"]
+    );
     assert_eq!(listener["netns"]["is_host"], true);
     let human = run("capnet", &["--pid", &holder.pid.to_string()], None);
     let row = human
@@ -117,14 +129,28 @@ fn privileged_listener_with_only_bind_service() {
         .lines()
         .find(|l| l.contains(&format!("127.0.0.1:{port}")))
         .unwrap_or_else(|| panic!("{}", human.stdout));
-    assert!(row.trim_start().starts_with("tcp") && row.ends_with("net_bind_service"), "{row}");
-    assert!(human.stdout.lines().all(|l| l.chars().count() <= 100), "{}", human.stdout);
+    assert!(
+        row.trim_start().starts_with("tcp") && row.ends_with("net_bind_service"),
+        "{row}"
+    );
+    assert!(
+        human.stdout.lines().all(|l| l.chars().count() <= 100),
+        "{}",
+        human.stdout
+    );
 }
 
 #[test]
 fn raw_packet_and_udp_sockets() {
     skip_unless!(is_root(), "raw and packet sockets need root");
-    let holder = Holder::spawn(&["--raw-icmp", "--packet", "--udp", "127.0.0.1:0", "--caps", "cap_net_raw"]);
+    let holder = Holder::spawn(&[
+        "--raw-icmp",
+        "--packet",
+        "--udp",
+        "127.0.0.1:0",
+        "--caps",
+        "cap_net_raw",
+    ]);
     let records = capnet_json(&["--pid", &holder.pid.to_string()]);
     let find = |proto: &str| {
         records
@@ -145,20 +171,36 @@ fn raw_packet_and_udp_sockets() {
     assert!(names(&raw["unneeded"]).is_empty());
     let only_udp = capnet_json(&["--pid", &holder.pid.to_string(), "--proto", "udp"]);
     assert!(only_udp.iter().all(|r| r["proto"] == "udp") && !only_udp.is_empty());
-    let listening = capnet_json(&["--pid", &holder.pid.to_string(), "--listening", "--proto", "raw"]);
+    let listening = capnet_json(&[
+        "--pid",
+        &holder.pid.to_string(),
+        "--listening",
+        "--proto",
+        "raw",
+    ]);
     assert_eq!(listening.len(), 1);
 }
 
 #[test]
 fn a_shared_socket_is_listed_under_every_owner() {
     skip_unless!(is_root(), "setting capabilities needs root");
-    let holder = Holder::spawn(&["--tcp", "127.0.0.1:0", "--caps", "cap_net_bind_service", "--fork"]);
+    let holder = Holder::spawn(&[
+        "--tcp",
+        "127.0.0.1:0",
+        "--caps",
+        "cap_net_bind_service",
+        "--fork",
+    ]);
     let forked = holder.forked.expect("the holder forked");
     let port = holder.ports[0];
     let pids = format!("{},{forked}", holder.pid);
     let records = capnet_json(&["--pid", &pids, "--port", &port.to_string()]);
     let owners: Vec<u64> = records.iter().filter_map(|r| r["pid"].as_u64()).collect();
-    assert_eq!(owners, [u64::from(holder.pid), u64::from(forked)], "{records:?}");
+    assert_eq!(
+        owners,
+        [u64::from(holder.pid), u64::from(forked)],
+        "{records:?}"
+    );
     assert_eq!(records[0]["inode"], records[1]["inode"]);
 }
 
@@ -182,17 +224,32 @@ fn a_listener_in_another_network_namespace() {
         assert_eq!(record["netns"]["is_host"], false);
         assert_eq!(record["netns"]["unprivileged_port_start"], 80);
     }
-    let https = records.iter().find(|r| r["local"] == "0.0.0.0:443").expect("443 listener");
-    assert!(names(&https["socket_needs"]).is_empty(), "443 is above the namespace's port start");
-    let low = records.iter().find(|r| r["local"] == "0.0.0.0:70").expect("70 listener");
+    let https = records
+        .iter()
+        .find(|r| r["local"] == "0.0.0.0:443")
+        .expect("443 listener");
+    assert!(
+        names(&https["socket_needs"]).is_empty(),
+        "443 is above the namespace's port start"
+    );
+    let low = records
+        .iter()
+        .find(|r| r["local"] == "0.0.0.0:70")
+        .expect("70 listener");
     assert_eq!(names(&low["socket_needs"]), ["cap_net_bind_service"]);
     assert_eq!(names(&low["unneeded"]), ["cap_net_admin"]);
     let human = run("capnet", &["--pid", &holder.pid.to_string()], None);
     let inode = records[0]["netns"]["inode"].as_u64().expect("netns inode");
-    assert!(human.stdout.contains(&format!("{inode}*")), "{}", human.stdout);
+    assert!(
+        human.stdout.contains(&format!("{inode}*")),
+        "{}",
+        human.stdout
+    );
     // The whole-system listing finds it too.
     let everything = capnet_json(&[]);
-    assert!(everything.iter().any(|r| r["pid"] == holder.pid && r["local"] == "0.0.0.0:443"));
+    assert!(everything
+        .iter()
+        .any(|r| r["pid"] == holder.pid && r["local"] == "0.0.0.0:443"));
 }
 
 #[test]
@@ -226,10 +283,13 @@ fn everything_netcap_prints_is_in_capnet() {
     for line in text.lines().skip(1) {
         // ppid pid acct command type port capabilities
         let fields: Vec<&str> = line.split_whitespace().collect();
-        let (Some(pid), Some(kind), Some(port)) = (fields.get(1), fields.get(4), fields.get(5)) else {
+        let (Some(pid), Some(kind), Some(port)) = (fields.get(1), fields.get(4), fields.get(5))
+        else {
             continue;
         };
-        let (Ok(pid), Ok(port)) = (pid.parse::<u64>(), port.parse::<u16>()) else { continue };
+        let (Ok(pid), Ok(port)) = (pid.parse::<u64>(), port.parse::<u16>()) else {
+            continue;
+        };
         let found = records.iter().any(|r| {
             let proto = r["proto"].as_str().unwrap_or("");
             let local = r["local"].as_str().unwrap_or("");

@@ -6,7 +6,6 @@
 
 mod record;
 mod render;
-mod summary;
 
 use std::collections::{BTreeMap, HashMap};
 use std::error::Error;
@@ -19,8 +18,8 @@ use capcore::CapSet;
 use capsys::proc::{self, Process, ReadError, ReadOptions, Reader};
 use capsys::users::Names;
 
+use capcli::summary::Preset;
 use record::{Context, Record};
-use summary::Preset;
 
 const PROG: &str = "capls";
 

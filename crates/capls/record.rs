@@ -8,7 +8,7 @@ use capsys::proc::Process;
 use capsys::users::Names;
 use serde::Serialize;
 
-use crate::summary::{sets_differ, summarise, Comparison, Flags, Preset};
+use capcli::summary::{sets_differ, summarise, Comparison, Flags, Preset};
 
 /// What every record is built against: the kernel's facts and what capls knows about itself.
 pub struct Context {

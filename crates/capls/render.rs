@@ -10,7 +10,7 @@ use capcli::{escape_bytes, escape_str, Output};
 use capcore::{CapSet, SeccompMode};
 
 use crate::record::{Context, Record};
-use crate::summary::FEW;
+use capcli::summary::FEW;
 
 /// The capability column never gets narrower than this, even when a hostile name widens the others.
 const MIN_CAPS_WIDTH: usize = 30;

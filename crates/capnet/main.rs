@@ -6,9 +6,6 @@
 //! the inodes behind /proc/PID/fd, so a socket shared by several processes is listed under each of them.
 
 mod needs;
-#[path = "../capls/summary.rs"]
-#[allow(dead_code)]
-mod summary;
 
 use std::collections::{BTreeMap, HashMap};
 use std::error::Error;
@@ -16,7 +13,7 @@ use std::io;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use capcli::{escape_bytes, output, ExternalBytes, Output, EXIT_OK};
+use capcli::{escape_bytes, output, summary, ExternalBytes, Output, EXIT_OK};
 use capcore::{CapSet, TaskStatus};
 use capsys::net::{self, Endpoint, Proto, Socket};
 use capsys::proc::{self, Process, ReadError, ReadOptions};
@@ -126,7 +123,11 @@ fn run(args: Args) -> Result<u8, Box<dyn Error>> {
     if !args.json {
         out.line(&header())?;
     }
-    for process in scan.processes.iter().filter(|p| filter.wants_process(p, args.all)) {
+    for process in scan
+        .processes
+        .iter()
+        .filter(|p| filter.wants_process(p, args.all))
+    {
         let inodes = match net::socket_inodes(&proc_dir(process.pid)) {
             Ok(inodes) => inodes,
             Err(err) if err.kind() == io::ErrorKind::NotFound => {
@@ -134,10 +135,13 @@ fn run(args: Args) -> Result<u8, Box<dyn Error>> {
                 continue;
             }
             Err(err) => {
-                tally.failed(process.pid, &ReadError::Io {
-                    path: proc_dir(process.pid).join("fd"),
-                    err,
-                });
+                tally.failed(
+                    process.pid,
+                    &ReadError::Io {
+                        path: proc_dir(process.pid).join("fd"),
+                        err,
+                    },
+                );
                 continue;
             }
         };
@@ -147,12 +151,18 @@ fn run(args: Args) -> Result<u8, Box<dyn Error>> {
         } else {
             namespaces.of(process, args.unix, &mut tally)
         };
-        let sockets: Vec<&Socket> = inodes.iter().filter_map(|inode| ns.sockets.get(inode)).collect();
+        let sockets: Vec<&Socket> = inodes
+            .iter()
+            .filter_map(|inode| ns.sockets.get(inode))
+            .collect();
         let row = ProcessRow::new(process, &sockets, ns, &ctx);
         if args.unneeded && row.unneeded.is_empty() {
             continue;
         }
-        let shown: Vec<&Socket> = sockets.into_iter().filter(|s| filter.wants_socket(s)).collect();
+        let shown: Vec<&Socket> = sockets
+            .into_iter()
+            .filter(|s| filter.wants_socket(s))
+            .collect();
         let keep_without_sockets = args.unneeded && filter.sockets_unfiltered();
         if shown.is_empty() && !keep_without_sockets {
             continue;
@@ -215,7 +225,13 @@ impl Namespaces {
             let sockets = match net::read_tables(&dir, unix) {
                 Ok(sockets) => sockets,
                 Err(err) => {
-                    tally.failed(process.pid, &ReadError::Io { path: dir.join("net"), err });
+                    tally.failed(
+                        process.pid,
+                        &ReadError::Io {
+                            path: dir.join("net"),
+                            err,
+                        },
+                    );
                     Vec::new()
                 }
             };
@@ -239,7 +255,10 @@ impl Namespaces {
         };
         match process.netns {
             Some(inode) => self.by_inode.entry(inode).or_insert_with(|| read(tally)),
-            None => self.hidden.entry(process.pid).or_insert_with(|| read(tally)),
+            None => self
+                .hidden
+                .entry(process.pid)
+                .or_insert_with(|| read(tally)),
         }
     }
 }
@@ -254,11 +273,16 @@ struct ProcessRow<'a> {
 }
 
 impl<'a> ProcessRow<'a> {
-    fn new(process: &'a Process, sockets: &[&Socket], ns: &Namespace, ctx: &Context) -> ProcessRow<'a> {
+    fn new(
+        process: &'a Process,
+        sockets: &[&Socket],
+        ns: &Namespace,
+        ctx: &Context,
+    ) -> ProcessRow<'a> {
         let port_start = ns.port_start.unwrap_or(DEFAULT_PORT_START);
-        let needs = sockets
-            .iter()
-            .fold(CapSet::EMPTY, |all, s| all | needs::socket_needs(s, port_start));
+        let needs = sockets.iter().fold(CapSet::EMPTY, |all, s| {
+            all | needs::socket_needs(s, port_start)
+        });
         let leader = &process.leader;
         ProcessRow {
             process,
@@ -274,7 +298,10 @@ impl<'a> ProcessRow<'a> {
 
     fn render(&self, ctx: &Context) -> String {
         let leader = &self.process.leader;
-        let user = self.user.clone().unwrap_or_else(|| leader.uids.effective.to_string());
+        let user = self
+            .user
+            .clone()
+            .unwrap_or_else(|| leader.uids.effective.to_string());
         let netns = match (self.process.netns, self.is_host) {
             (_, Some(true)) => "host".to_string(),
             (Some(inode), _) => format!("{inode}*"),
@@ -291,7 +318,10 @@ impl<'a> ProcessRow<'a> {
             caps
         );
         if !self.unneeded.is_empty() {
-            line.push_str(&format!("  unneeded: {}", summary::short_names(self.unneeded)));
+            line.push_str(&format!(
+                "  unneeded: {}",
+                summary::short_names(self.unneeded)
+            ));
         }
         line
     }
@@ -366,14 +396,29 @@ struct NetnsRecord {
 fn header() -> String {
     format!(
         "{:<7} {:<7} {:<9} {:<16} {:<12} {}\n{:6}{:<9}{:<12}{:<28} {:<24} {}",
-        "PID", "PPID", "USER", "COMMAND", "NETNS", "CAPABILITIES", "", "PROTO", "STATE", "LOCAL", "REMOTE", "NEEDS"
+        "PID",
+        "PPID",
+        "USER",
+        "COMMAND",
+        "NETNS",
+        "CAPABILITIES",
+        "",
+        "PROTO",
+        "STATE",
+        "LOCAL",
+        "REMOTE",
+        "NEEDS"
     )
 }
 
 fn render_socket(socket: &Socket, ns: &Namespace) -> String {
     let port_start = ns.port_start.unwrap_or(DEFAULT_PORT_START);
     let needs = needs::socket_needs(socket, port_start);
-    let needs = if needs.is_empty() { "-".to_string() } else { summary::short_names(needs) };
+    let needs = if needs.is_empty() {
+        "-".to_string()
+    } else {
+        summary::short_names(needs)
+    };
     format!(
         "{:6}{:<9}{:<12}{:<28} {:<24} {}",
         "",
@@ -399,7 +444,8 @@ fn local_text(socket: &Socket) -> Vec<u8> {
 
 /// REMOTE for JSON: null when there is no peer (an unconnected TCP, UDP or unix socket).
 fn remote_json(socket: &Socket, ns: &Namespace) -> Option<ExternalBytes> {
-    let has_remote = socket.remote.is_some() || matches!(socket.local, Endpoint::Raw(..) | Endpoint::Packet { .. });
+    let has_remote = socket.remote.is_some()
+        || matches!(socket.local, Endpoint::Raw(..) | Endpoint::Packet { .. });
     has_remote.then(|| ExternalBytes(remote_text(socket, ns)))
 }
 
@@ -458,7 +504,8 @@ impl Filter {
         let mut protos = Vec::new();
         let mut families = Vec::new();
         for name in &args.proto {
-            let proto = Proto::parse(name.trim()).ok_or_else(|| format!("--proto: unknown protocol '{name}'"))?;
+            let proto = Proto::parse(name.trim())
+                .ok_or_else(|| format!("--proto: unknown protocol '{name}'"))?;
             if matches!(proto, Proto::Tcp | Proto::Udp | Proto::Udplite | Proto::Raw) {
                 families.push(proto);
             }
@@ -485,7 +532,8 @@ impl Filter {
         let leader = &process.leader;
         let held = permitted(leader) | effective(leader);
         let holds_any = !held.is_empty() || leader.caps.ambient.is_some_and(|a| !a.is_empty());
-        (all || !self.pids.is_empty() || holds_any) && (self.caps.is_empty() || !(held & self.caps).is_empty())
+        (all || !self.pids.is_empty() || holds_any)
+            && (self.caps.is_empty() || !(held & self.caps).is_empty())
     }
 
     fn sockets_unfiltered(&self) -> bool {
@@ -495,8 +543,12 @@ impl Filter {
     fn wants_socket(&self, socket: &Socket) -> bool {
         let proto_ok = self.protos.is_empty()
             || self.protos.contains(&socket.proto)
-            || self.families.iter().any(|family| twin(*family) == Some(socket.proto));
-        let port_ok = self.ports.is_empty() || socket.local_port().is_some_and(|p| self.ports.contains(&p));
+            || self
+                .families
+                .iter()
+                .any(|family| twin(*family) == Some(socket.proto));
+        let port_ok =
+            self.ports.is_empty() || socket.local_port().is_some_and(|p| self.ports.contains(&p));
         let listening_ok = !self.listening || is_listening(socket);
         proto_ok && port_ok && listening_ok
     }
@@ -543,7 +595,10 @@ impl Tally {
 
     fn report(&self) {
         if self.vanished > 0 {
-            let message = format!("skipped {} processes that exited while being read", self.vanished);
+            let message = format!(
+                "skipped {} processes that exited while being read",
+                self.vanished
+            );
             output::warn(PROG, "note", &message);
         }
         if let Some(first) = &self.first_error {

@@ -11,7 +11,12 @@ use capcore::{Cap, CapSet};
 use capsys::net::{Proto, Socket};
 
 /// The capabilities this module reasons about.
-pub const NETWORK_CAPS: [Cap; 4] = [Cap::NET_BIND_SERVICE, Cap::NET_RAW, Cap::NET_ADMIN, Cap::NET_BROADCAST];
+pub const NETWORK_CAPS: [Cap; 4] = [
+    Cap::NET_BIND_SERVICE,
+    Cap::NET_RAW,
+    Cap::NET_ADMIN,
+    Cap::NET_BROADCAST,
+];
 
 pub fn network_caps() -> CapSet {
     CapSet::from_caps(NETWORK_CAPS)
@@ -62,12 +67,27 @@ mod tests {
     fn privileged_ports_and_raw_sockets() {
         let bind = CapSet::from(Cap::NET_BIND_SERVICE);
         assert_eq!(socket_needs(&socket(Proto::Tcp, "LISTEN", 80), 1024), bind);
-        assert_eq!(socket_needs(&socket(Proto::Tcp, "LISTEN", 8080), 1024), CapSet::EMPTY);
-        assert_eq!(socket_needs(&socket(Proto::Tcp, "LISTEN", 80), 80), CapSet::EMPTY);
-        assert_eq!(socket_needs(&socket(Proto::Tcp, "ESTABLISHED", 22), 1024), CapSet::EMPTY);
+        assert_eq!(
+            socket_needs(&socket(Proto::Tcp, "LISTEN", 8080), 1024),
+            CapSet::EMPTY
+        );
+        assert_eq!(
+            socket_needs(&socket(Proto::Tcp, "LISTEN", 80), 80),
+            CapSet::EMPTY
+        );
+        assert_eq!(
+            socket_needs(&socket(Proto::Tcp, "ESTABLISHED", 22), 1024),
+            CapSet::EMPTY
+        );
         assert_eq!(socket_needs(&socket(Proto::Udp6, "UNCONN", 53), 1024), bind);
-        assert_eq!(socket_needs(&socket(Proto::Udp, "UNCONN", 0), 1024), CapSet::EMPTY);
-        assert_eq!(socket_needs(&socket(Proto::Raw, "UNCONN", 0), 1024), Cap::NET_RAW.into());
+        assert_eq!(
+            socket_needs(&socket(Proto::Udp, "UNCONN", 0), 1024),
+            CapSet::EMPTY
+        );
+        assert_eq!(
+            socket_needs(&socket(Proto::Raw, "UNCONN", 0), 1024),
+            Cap::NET_RAW.into()
+        );
     }
 
     #[test]

@@ -39,7 +39,9 @@ fn main() {
         let action = args[i].as_str();
         let mut value = || {
             i += 1;
-            args.get(i).cloned().unwrap_or_else(|| fail(action, "needs a value"))
+            args.get(i)
+                .cloned()
+                .unwrap_or_else(|| fail(action, "needs a value"))
         };
         match action {
             "--unshare-net" => {
@@ -62,10 +64,20 @@ fn main() {
                 ports.push(socket.local_addr().map(|a| a.port()).unwrap_or(0));
                 keep.push(Box::new(socket));
             }
-            "--raw-icmp" => keep.push(Box::new(raw_socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP, action))),
+            "--raw-icmp" => keep.push(Box::new(raw_socket(
+                libc::AF_INET,
+                libc::SOCK_RAW,
+                libc::IPPROTO_ICMP,
+                action,
+            ))),
             "--packet" => {
                 let all = i32::from(u16::to_be(libc::ETH_P_ALL as u16));
-                keep.push(Box::new(raw_socket(libc::AF_PACKET, libc::SOCK_RAW, all, action)));
+                keep.push(Box::new(raw_socket(
+                    libc::AF_PACKET,
+                    libc::SOCK_RAW,
+                    all,
+                    action,
+                )));
             }
             "--caps" => {
                 let list = value();

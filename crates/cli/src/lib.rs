@@ -4,6 +4,7 @@
 pub mod escape;
 pub mod output;
 pub mod render;
+pub mod summary;
 
 pub use escape::{escape_bytes, escape_str, ExternalBytes};
 pub use output::{run, Output, EXIT_FAILURE, EXIT_FINDINGS, EXIT_OK};

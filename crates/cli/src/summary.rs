@@ -1,5 +1,5 @@
 //! The compact capability summary of one task, the flag letters beside it, and `--compare` against a
-//! preset. These are capls's own notation, documented in `--help` and docs/capls.md:
+//! preset, shared by capls and capnet. The notation is documented in `--help` and the README:
 //!
 //! - `full`: permitted and effective hold every capability the kernel knows;
 //! - `full -sys_module,(net_raw)`: all but a few (at most `FEW`); a plain name is not permitted, a name in

@@ -109,9 +109,7 @@ fn run(args: Args) -> Result<u8, Box<dyn Error>> {
     for (pid, err) in scan.failed {
         tally.failed(pid, &err);
     }
-    let host_netns = proc::namespace_inode(1, "net")
-        .or_else(|_| proc::namespace_inode(std::process::id(), "net"))
-        .ok();
+    let host_netns = proc::host_net_namespace();
     let ctx = Context {
         known,
         host_netns,

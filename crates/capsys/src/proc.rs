@@ -398,6 +398,13 @@ pub fn host_user_namespace() -> Option<u64> {
         .ok()
 }
 
+/// The initial network namespace as far as we can see it: PID 1's, or our own when PID 1's is hidden.
+pub fn host_net_namespace() -> Option<u64> {
+    namespace_inode_at("/proc/1/ns/net")
+        .or_else(|_| namespace_inode_at("/proc/self/ns/net"))
+        .ok()
+}
+
 /// This process's securebits: the kernel shows them to the process itself only (prctl), never in /proc.
 pub fn own_securebits() -> io::Result<Securebits> {
     let bits = rustix::thread::capabilities_secure_bits()?;

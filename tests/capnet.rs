@@ -263,6 +263,17 @@ fn unneeded_lists_a_process_with_net_admin_and_no_socket() {
         .unwrap_or_else(|| panic!("pid {} not listed by --unneeded", holder.pid));
     assert!(record["proto"].is_null());
     assert_eq!(names(&record["unneeded"]), ["cap_net_admin"]);
+    let human = run("capnet", &["--unneeded"], None);
+    assert!(
+        human.stdout.contains("unneeded: net_admin"),
+        "{}",
+        human.stdout
+    );
+    assert!(
+        human.stdout.lines().all(|l| l.chars().count() <= 100),
+        "{}",
+        human.stdout
+    );
     // Without --unneeded a process with no socket is not a row.
     let default = capnet_json(&["--pid", &holder.pid.to_string()]);
     assert!(default.is_empty(), "{default:?}");

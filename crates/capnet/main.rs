@@ -13,7 +13,7 @@ use std::io;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use capcli::{escape_bytes, output, summary, ExternalBytes, Output, EXIT_OK};
+use capcli::{escape_bytes, output, render, summary, ExternalBytes, Output, EXIT_OK};
 use capcore::{CapSet, TaskStatus};
 use capsys::net::{self, Endpoint, Proto, Socket};
 use capsys::proc::{self, Process, ReadError, ReadOptions};
@@ -307,19 +307,44 @@ impl<'a> ProcessRow<'a> {
         };
         let caps = summary::summarise(permitted(leader), effective(leader), ctx.known);
         let mut line = format!(
-            "{:<7} {:<7} {:<9} {:<16} {:<12} {}",
+            "{:<7} {:<7} {:<9} {:<16} {:<12} ",
             self.process.pid,
             leader.ppid,
             escape_bytes(user.as_bytes()),
             escape_bytes(&leader.name),
             netns,
-            caps
+        );
+        // The summary wraps at its commas under its own column; `unneeded` follows on the same line when it
+        // fits, else on a line of its own.
+        let at = line.chars().count();
+        let end = render::wrap_into(
+            &mut line,
+            caps.split_inclusive(','),
+            "",
+            at,
+            at,
+            render::WIDTH,
         );
         if !self.unneeded.is_empty() {
-            line.push_str(&format!(
-                "  unneeded: {}",
-                summary::short_names(self.unneeded)
-            ));
+            let names = summary::short_names(self.unneeded);
+            let start = if end + 2 + "unneeded: ".len() + names.len() <= render::WIDTH {
+                line.push_str("  ");
+                end + 2
+            } else {
+                line.push('\n');
+                line.push_str(&" ".repeat(at));
+                at
+            };
+            line.push_str("unneeded: ");
+            let indent = start + "unneeded: ".len();
+            render::wrap_into(
+                &mut line,
+                names.split_inclusive(','),
+                "",
+                indent,
+                indent,
+                render::WIDTH,
+            );
         }
         line
     }
@@ -600,7 +625,7 @@ impl Tally {
             output::warn(PROG, "note", &message);
         }
         if let Some(first) = &self.first_error {
-            let message = format!("{} processes unreadable, first: {first}", self.unreadable);
+            let message = format!("unreadable processes: {}, first: {first}", self.unreadable);
             output::warn(PROG, "warning", &message);
         }
         if self.port_start_unknown > 0 {

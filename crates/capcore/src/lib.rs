@@ -1,10 +1,11 @@
 //! capcore: Linux capabilities as data. Names and numbers, sets, hex masks, libcap's text form, securebits,
-//! the `security.capability` xattr, the capability lines of /proc/PID/status, and (later) the execve model.
+//! the `security.capability` xattr, the capability lines of /proc/PID/status, and the execve model.
 //!
 //! Nothing here does I/O: what the running kernel knows (how many capabilities, which namespace) comes in as
 //! arguments, so every function can be tested and fuzzed alone.
 
 pub mod cap;
+pub mod exec;
 pub mod hex;
 pub mod set;
 pub mod text;

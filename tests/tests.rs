@@ -4,5 +4,6 @@
 mod util;
 
 mod capdecode;
+mod capsim_kernel;
 mod completions;
 mod libcap;

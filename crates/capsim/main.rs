@@ -1,0 +1,2 @@
+//! capsim: predicts the capabilities after execve.
+fn main() {}

@@ -1,5 +1,6 @@
 //! capsys: what capkit reads from the live system. capcore models capabilities as data; this crate asks the
 //! running kernel (procfs, sysctl, xattrs, capget) and hands capcore the answers.
 
+pub mod creds;
 pub mod kernel;
 pub mod users;

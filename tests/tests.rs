@@ -4,6 +4,7 @@
 mod util;
 
 mod capdecode;
+mod capsim;
 mod capsim_kernel;
 mod completions;
 mod libcap;

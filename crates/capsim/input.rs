@@ -107,7 +107,7 @@ pub fn build(args: &Args) -> Result<Setup> {
     }
 
     let (file, credentials_from, scripts) =
-        build_file(args, file_name.as_ref(), &own.userns, known)?;
+        build_file(args, file_name.as_ref(), &own.userns, known, &mut warnings)?;
     let rules = match args.kernel_rules {
         Some(RulesArg::Current) => KernelRules::Current,
         Some(RulesArg::Legacy) => KernelRules::Legacy,
@@ -290,11 +290,15 @@ fn parse_mode(value: &str) -> Result<u32> {
 
 type FileParts = (FileState, Option<PathBuf>, Vec<PathBuf>);
 
+/// getxattr's errno for a namespaced value whose root this namespace cannot see.
+const EOVERFLOW: i32 = 75;
+
 fn build_file(
     args: &Args,
     path: Option<&PathBuf>,
     own_ns: &NsChain,
     known: u32,
+    notes: &mut Vec<String>,
 ) -> Result<FileParts> {
     let mut state = FileState::default();
     let mut credentials_from = None;
@@ -310,6 +314,14 @@ fn build_file(
         state.xattr = match file.xattr {
             XattrRead::Absent => None,
             XattrRead::Value(bytes) => Some(bytes),
+            XattrRead::Unreadable(_, errno) if errno == EOVERFLOW => {
+                notes.push(format!(
+                    "{}: getxattr reports EOVERFLOW: the value's rootid is not root of this user namespace \
+                     or an ancestor, so exec ignores it",
+                    capcli::escape_str(&file.path.display().to_string())
+                ));
+                None
+            }
             XattrRead::Unreadable(_, errno) => {
                 unreadable = Some((file.path.clone(), errno));
                 None

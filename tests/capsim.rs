@@ -669,3 +669,47 @@ fn errors_name_the_input_and_exit_2() {
     let out = capsim(&["--pid", "999999999"]);
     assert_eq!(out.code, 2);
 }
+
+#[test]
+fn live_process_in_a_user_namespace_is_seen_from_inside() {
+    skip_unless!(
+        is_root(),
+        "needs root to map uid 0 into a new user namespace"
+    );
+    let spawned = Command::new("unshare")
+        .args([
+            "--user",
+            "--map-user=1000",
+            "--map-group=1000",
+            "sleep",
+            "30",
+        ])
+        .spawn();
+    let Ok(mut child) = spawned else {
+        eprintln!("skipped: unshare is not available");
+        return;
+    };
+    // unshare execs sleep once the maps are written.
+    let pid = child.id();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::time::Instant::now() < deadline {
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if comm.trim() == "sleep" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let out = capsim(&["--json", "--pid", &pid.to_string()]);
+    let _ = child.kill();
+    let _ = child.wait();
+    if out.code != 0 && out.stderr.contains("map-user") {
+        eprintln!("skipped: this unshare has no --map-user");
+        return;
+    }
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v = &out.json_lines()[0];
+    // Kernel uid 0 is uid 1000 inside, where uid 0 (the namespace's root) is unmapped.
+    assert_eq!(v["before"]["ruid"], 1000);
+    assert_eq!(v["before"]["egid"], 1000);
+    assert_eq!(caps(v, "after", "permitted"), Vec::<String>::new());
+}

@@ -1905,6 +1905,37 @@ mod tests {
         }
     }
 
+    /// Every capability of every resulting set, and every one lost from the caller's sets, has a reason.
+    #[test]
+    fn every_scenario_explains_every_capability() {
+        for (name, caller, file, _) in scenarios() {
+            let sim = simulate(&caller, &file, Kernel::default());
+            let Ok(after) = &sim.result else { continue };
+            let old = &caller.creds;
+            let new = &after.creds;
+            for (set, before, after) in [
+                (Subject::Permitted, old.permitted, new.permitted),
+                (Subject::Effective, old.effective, new.effective),
+                (Subject::Ambient, old.ambient, new.ambient),
+                (Subject::Inheritable, old.inheritable, new.inheritable),
+                (Subject::Bounding, old.bounding, new.bounding),
+            ] {
+                for cap in (before | after).iter() {
+                    let why = sim.trace.caps.iter().find(|w| w.set == set && w.cap == cap);
+                    let why = why.unwrap_or_else(|| panic!("{name}: {set:?} {cap} unexplained"));
+                    let expected = match (before.contains(cap), after.contains(cap)) {
+                        (true, true) => Change::Kept,
+                        (false, true) => Change::Gained,
+                        (true, false) => Change::Lost,
+                        (false, false) => unreachable!(),
+                    };
+                    assert_eq!(why.change, expected, "{name}: {set:?} {cap}");
+                    assert!(!why.why.is_empty());
+                }
+            }
+        }
+    }
+
     #[test]
     fn explains_the_downgrade_and_bounding_denials() {
         let sim = simulate(

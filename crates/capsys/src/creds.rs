@@ -135,6 +135,11 @@ pub fn read_process(pid: Option<u32>) -> io::Result<ProcessCreds> {
     let uid_map = fs::read_to_string(dir.join("uid_map")).unwrap_or_default();
     let gid_map = fs::read_to_string(dir.join("gid_map")).unwrap_or_default();
     let userns = userns_of(&parse_id_map(&uid_map)?, &parse_id_map(&gid_map)?);
+    if pid.is_some() {
+        // Another process's status shows its ids as the reader's namespace sees them, and its maps from
+        // there reach the reader's ids: translate to the process's own view, where uid 0 is its root.
+        to_namespace_view(&mut creds, &userns);
+    }
     let securebits_known = pid.is_none();
     if securebits_known {
         creds.securebits = own_securebits()?;
@@ -144,6 +149,26 @@ pub fn read_process(pid: Option<u32>) -> io::Result<ProcessCreds> {
         userns,
         securebits_known,
     })
+}
+
+/// Rewrites ids seen from outside a namespace as the namespace sees them (ids it does not map stay).
+pub fn to_namespace_view(creds: &mut Creds, userns: &NsChain) {
+    if userns.is_initial() {
+        return;
+    }
+    let uid = |id: u32| userns.uid(id).unwrap_or(id);
+    let gid = |id: u32| userns.gid(id).unwrap_or(id);
+    let map = |ids: Ids, f: &dyn Fn(u32) -> u32| Ids {
+        real: f(ids.real),
+        effective: f(ids.effective),
+        saved: f(ids.saved),
+        fs: f(ids.fs),
+    };
+    creds.uid = map(creds.uid, &uid);
+    creds.gid = map(creds.gid, &gid);
+    for group in &mut creds.groups {
+        *group = gid(*group);
+    }
 }
 
 /// PR_GET_SECUREBITS of the calling thread.
@@ -347,6 +372,17 @@ mod tests {
         let map = parse_id_map("0 100000 65536\n").unwrap();
         let chain = userns_of(&map, &map);
         assert_eq!(chain.kuid(1000), Some(101_000));
+        let mut creds = Creds {
+            uid: Ids::all(100_000),
+            gid: Ids::all(101_000),
+            groups: vec![100_050, 7],
+            ..Creds::default()
+        };
+        to_namespace_view(&mut creds, &chain);
+        assert_eq!(
+            (creds.uid.real, creds.gid.fs, creds.groups),
+            (0, 1000, vec![50, 7])
+        );
     }
 
     #[test]

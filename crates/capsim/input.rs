@@ -329,6 +329,7 @@ fn build_file(
         };
         credentials_from = Some(file.path);
         scripts = file.scripts;
+        notes.extend(file.notes.iter().map(|n| capcli::escape_str(n)));
     }
     if let Some(text) = &args.file_caps {
         let caps =

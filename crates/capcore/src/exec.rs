@@ -420,6 +420,26 @@ pub fn simulate(caller: &Caller, file: &FileState, kernel: Kernel) -> Simulation
     let old = &caller.creds;
     let facts = Facts::gather(caller, file, kernel);
     let mut steps = facts.steps_until_file_caps();
+    if !old.ambient.is_subset(old.permitted & old.inheritable) {
+        // C0: the kernel's invariant check comes before it reads the file's capabilities.
+        let why = format!(
+            "the caller's ambient set has {} outside permitted ∩ inheritable, a state no thread can reach \
+             (cap_bprm_creds_from_file refuses it)",
+            set_text(old.ambient - (old.permitted & old.inheritable))
+        );
+        steps.truncate(2);
+        steps.push(step("commoncap.c:cap_bprm_creds_from_file", why.clone()));
+        return Simulation {
+            result: Err(ExecError {
+                errno: Errno::Eperm,
+                why,
+            }),
+            trace: Trace {
+                steps,
+                caps: Vec::new(),
+            },
+        };
+    }
     if let Err(err) = &facts.file_caps {
         return Simulation {
             result: Err(err.clone()),
@@ -2034,6 +2054,13 @@ mod tests {
             setxattr_stored(&words(&[0x0100_0001, NR as u32, 0]), &NsChain::default()),
             Err(XattrViewError::Einval)
         );
+    }
+
+    #[test]
+    fn impossible_ambient_is_refused_first() {
+        let caller = user(1000).caps(0, NR, NR, NR);
+        let sim = simulate(&caller, &file_xattr(Vec::new()), Kernel::default());
+        assert_eq!(sim.result.unwrap_err().errno, Errno::Eperm);
     }
 
     #[test]

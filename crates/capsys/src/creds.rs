@@ -217,13 +217,28 @@ pub struct ExecFile {
     pub group: u32,
     pub xattr: XattrRead,
     pub nosuid: bool,
+    /// What could not be checked, said once.
+    pub notes: Vec<String>,
 }
 
 /// Reads FILE, following `#!` lines to the final interpreter as the kernel does (up to 5 levels).
 pub fn read_exec_file(path: &Path) -> io::Result<ExecFile> {
     let mut current = path.to_path_buf();
     let mut scripts = Vec::new();
-    while let Some(interpreter) = interpreter_of(&current)? {
+    let mut notes = Vec::new();
+    loop {
+        let interpreter = match interpreter_of(&current) {
+            Ok(Some(interpreter)) => interpreter,
+            Ok(None) => break,
+            Err(err) if err.kind() == io::ErrorKind::PermissionDenied => {
+                notes.push(format!(
+                    "{}: cannot read it to look for a #! line ({err}); treating it as a binary",
+                    current.display()
+                ));
+                break;
+            }
+            Err(err) => return Err(err),
+        };
         if scripts.len() >= MAX_INTERPRETER_DEPTH {
             return Err(io::Error::other(format!(
                 "{}: more than {MAX_INTERPRETER_DEPTH} levels of #! interpreters: execve fails with ELOOP",
@@ -235,6 +250,18 @@ pub fn read_exec_file(path: &Path) -> io::Result<ExecFile> {
     }
     let meta = fs::metadata(&current)
         .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", current.display())))?;
+    if !meta.is_file() {
+        return Err(io::Error::other(format!(
+            "{}: not a regular file: execve fails with EACCES",
+            current.display()
+        )));
+    }
+    if meta.mode() & 0o111 == 0 {
+        notes.push(format!(
+            "{}: no execute bit is set: execve fails with EACCES before any of this applies",
+            current.display()
+        ));
+    }
     let real = fs::canonicalize(&current)?;
     let xattr = read_capability_xattr(&real)?;
     let nosuid = rustix::fs::statvfs(&real)
@@ -248,6 +275,7 @@ pub fn read_exec_file(path: &Path) -> io::Result<ExecFile> {
         group: meta.gid(),
         xattr,
         nosuid,
+        notes,
     })
 }
 
@@ -255,11 +283,21 @@ pub fn read_exec_file(path: &Path) -> io::Result<ExecFile> {
 fn interpreter_of(path: &Path) -> io::Result<Option<PathBuf>> {
     use std::io::Read;
     let mut head = [0u8; 256];
-    let mut file = fs::File::open(path)
-        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+    let with_path = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+    if !fs::metadata(path).map_err(with_path)?.is_file() {
+        return Err(io::Error::other(format!(
+            "{}: not a regular file: execve fails with EACCES",
+            path.display()
+        )));
+    }
+    let mut file = match fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => return Err(e),
+        Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
+    };
     let mut len = 0;
     while len < head.len() {
-        let n = file.read(&mut head[len..])?;
+        let n = file.read(&mut head[len..]).map_err(with_path)?;
         if n == 0 {
             break;
         }

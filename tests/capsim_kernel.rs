@@ -74,6 +74,8 @@ struct Scenario {
     /// Outermost first.
     userns: Vec<(u32, u32, u32)>,
     file: FileSpec,
+    /// Also run the capsim binary on the same state and file and compare it with the kernel.
+    via_tool: bool,
 }
 
 /// A file of the raw ext4 image.
@@ -539,6 +541,7 @@ fn check(
     worker: usize,
     scenario: &Scenario,
     kernel: Kernel,
+    tool_checks: &AtomicUsize,
 ) -> Result<&'static str, String> {
     let (path, file) = prepare(lab, worker, &scenario.file)
         .map_err(|why| format!("{}: cannot prepare the file: {why}", scenario.name))?;
@@ -584,6 +587,12 @@ fn check(
         ),
     };
     let model = simulate(&caller, &file, kernel);
+    let kernel_is_current = kernel == Kernel::default();
+    if scenario.via_tool && kernel_is_current && !matches!(report, Report::Failed { errno: 13, .. })
+    {
+        tool_check(scenario, &path, &caller, &file, &report)?;
+        tool_checks.fetch_add(1, Ordering::Relaxed);
+    }
     let summary = match (&model.result, &report) {
         (
             Ok(after),
@@ -614,6 +623,148 @@ fn check(
         "{}: MISMATCH {summary}\nscenario: {scenario:?}\nfile: {file:?}\nkernel: {report:?}\nmodel: {:?}\ntrace: {:#?}",
         scenario.name, model.result, model.trace.steps
     ))
+}
+
+/// Runs the capsim binary with the caller's state given as options on the real file, and compares its JSON
+/// with what the kernel did: this checks the tool's reading of files and options, not just the model.
+fn tool_check(
+    scenario: &Scenario,
+    path: &Path,
+    caller: &Caller,
+    file: &FileState,
+    report: &Report,
+) -> Result<(), String> {
+    let c = &caller.creds;
+    let ids = |ids: Ids| format!("{},{},{},{}", ids.real, ids.effective, ids.saved, ids.fs);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_capsim"));
+    cmd.arg("--json")
+        .arg("--uid")
+        .arg(ids(c.uid))
+        .arg("--gid")
+        .arg(ids(c.gid));
+    cmd.arg("--groups").arg(
+        c.groups
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+    );
+    for (flag, set) in [
+        ("--inh", c.inheritable),
+        ("--prm", c.permitted),
+        ("--eff", c.effective),
+        ("--bnd", c.bounding),
+        ("--amb", c.ambient),
+    ] {
+        cmd.arg(flag).arg(format!("0x{:x}", set.bits()));
+    }
+    cmd.arg("--securebits")
+        .arg(format!("0x{:x}", c.securebits.bits()));
+    if c.no_new_privs {
+        cmd.arg("--no-new-privs");
+    }
+    match caller.tracing {
+        Tracing::NotTraced => {}
+        Tracing::TracerCapable => {
+            cmd.arg("--traced=capable");
+        }
+        Tracing::TracerNotCapable => {
+            cmd.arg("--traced");
+        }
+    }
+    if caller.fs_shared {
+        cmd.arg("--fs-shared");
+    }
+    for (inside, outside, count) in &scenario.userns {
+        cmd.arg("--userns-map")
+            .arg(format!("{inside}:{outside}:{count}"));
+    }
+    let readable = file.xattr.as_deref().is_none_or(|raw| {
+        capcore::FileCaps::decode(raw).is_ok_and(|caps| caps.check_userspace().is_ok())
+    });
+    if !readable {
+        // getxattr refuses these values (v1, stray flags, wrong sizes, zero bytes); the tool needs them given.
+        let hex: String = file
+            .xattr
+            .iter()
+            .flatten()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        cmd.arg("--file-xattr").arg(hex);
+    }
+    cmd.arg(path);
+    let out = cmd.output().map_err(|e| format!("capsim: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let fail = |why: String| {
+        Err(format!(
+            "{}: TOOL MISMATCH {why}\ncommand: {cmd:?}\nstdout: {text}\nstderr: {}\nkernel: {report:?}",
+            scenario.name,
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    };
+    let Ok(record) = serde_json::from_str::<serde_json::Value>(text.trim()) else {
+        return fail("no JSON".to_string());
+    };
+    match report {
+        Report::Failed { errno, .. } => {
+            let want = match errno {
+                1 => "EPERM",
+                22 => "EINVAL",
+                34 => "ERANGE",
+                _ => "?",
+            };
+            if record["outcome"] != want {
+                return fail(format!("outcome {} vs errno {errno}", record["outcome"]));
+            }
+        }
+        Report::Exec { after, secure, .. } => {
+            let a = &record["after"];
+            let mut got = Creds::default();
+            let num = |key: &str| a[key].as_u64().unwrap_or(u64::MAX) as u32;
+            got.uid = Ids {
+                real: num("ruid"),
+                effective: num("euid"),
+                saved: num("suid"),
+                fs: num("fsuid"),
+            };
+            got.gid = Ids {
+                real: num("rgid"),
+                effective: num("egid"),
+                saved: num("sgid"),
+                fs: num("fsgid"),
+            };
+            got.groups = a["groups"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|g| g.as_u64())
+                .map(|g| g as u32)
+                .collect();
+            let set = |key: &str| {
+                CapSet::from_bits(
+                    u64::from_str_radix(a[key]["hex"].as_str().unwrap_or("x"), 16)
+                        .unwrap_or(u64::MAX),
+                )
+            };
+            got.inheritable = set("inheritable");
+            got.permitted = set("permitted");
+            got.effective = set("effective");
+            got.bounding = set("bounding");
+            got.ambient = set("ambient");
+            got.securebits =
+                Securebits::from_bits(a["securebits"]["value"].as_u64().unwrap_or(u64::MAX))
+                    .unwrap_or_default();
+            got.no_new_privs = a["no_new_privs"] == true;
+            let diff = creds_diff(&got, after);
+            if !diff.is_empty() || record["secure_exec"] != *secure {
+                return fail(format!(
+                    "{diff} secure {} vs {secure}",
+                    record["secure_exec"]
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The fields that differ, as `name model!=kernel`.
@@ -694,16 +845,18 @@ fn run_all(lab: &Lab, scenarios: &[Scenario], kernel: Kernel) -> Vec<String> {
     let next = AtomicUsize::new(0);
     let failures = Mutex::new(Vec::new());
     let outcomes = Mutex::new(std::collections::BTreeMap::<&str, usize>::new());
+    let tool_checks = AtomicUsize::new(0);
     let deadline = Instant::now() + Duration::from_secs(600);
     std::thread::scope(|scope| {
         for worker in 0..WORKERS {
-            let (next, failures, outcomes) = (&next, &failures, &outcomes);
+            let (next, failures, outcomes, tool_checks) =
+                (&next, &failures, &outcomes, &tool_checks);
             scope.spawn(move || loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= scenarios.len() || Instant::now() > deadline {
                     break;
                 }
-                match check(lab, worker, &scenarios[i], kernel) {
+                match check(lab, worker, &scenarios[i], kernel, tool_checks) {
                     Ok(outcome) => {
                         let mut outcomes = outcomes.lock().unwrap_or_else(|e| e.into_inner());
                         *outcomes.entry(outcome).or_default() += 1;
@@ -721,8 +874,9 @@ fn run_all(lab: &Lab, scenarios: &[Scenario], kernel: Kernel) -> Vec<String> {
         "the scenarios did not finish in time"
     );
     eprintln!(
-        "capsim_kernel: outcomes agreed on: {:?}",
-        outcomes.into_inner().unwrap_or_else(|e| e.into_inner())
+        "capsim_kernel: outcomes agreed on: {:?}; {} of them also through the capsim binary",
+        outcomes.into_inner().unwrap_or_else(|e| e.into_inner()),
+        tool_checks.load(Ordering::Relaxed)
     );
     failures.into_inner().unwrap_or_else(|e| e.into_inner())
 }
@@ -824,6 +978,7 @@ fn scenario(name: &str, creds: Creds, file: FileSpec) -> Scenario {
         fs_shared: false,
         userns: Vec::new(),
         file,
+        via_tool: true,
     }
 }
 
@@ -1228,12 +1383,27 @@ fn random_scenario(rng: &mut Rng, lab: &Lab, index: usize) -> Scenario {
         creds,
         trace,
         fs_shared: chance(rng, 15),
+        via_tool: index % 6 == 0 && userns.len() <= 1,
         userns,
         file,
     }
 }
 
 fn random_file(rng: &mut Rng, lab: &Lab, userns: &[(u32, u32, u32)]) -> FileSpec {
+    if chance(rng, 5) {
+        // A script: its own bits and capabilities must not count; its interpreter's do.
+        let interpreter = loop {
+            let candidate = random_file(rng, lab, userns);
+            if matches!(candidate, FileSpec::Pool { nosuid: false, .. }) {
+                break candidate;
+            }
+        };
+        return FileSpec::Script {
+            mode: pick(rng, &[0o755, 0o4755, 0o6755]),
+            xattr: chance(rng, 50).then(|| v2(true, NR | NA, 0)),
+            interpreter: Box::new(interpreter),
+        };
+    }
     if !lab.raw.is_empty() && chance(rng, 8) {
         let index = (rng.next() % lab.raw.len() as u64) as usize;
         return FileSpec::Raw {

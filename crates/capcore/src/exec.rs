@@ -305,7 +305,7 @@ pub struct Step {
     pub text: String,
 }
 
-/// Which part of the state an explanation is about.
+/// Which capability set an explanation is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Subject {
@@ -314,9 +314,6 @@ pub enum Subject {
     Inheritable,
     Bounding,
     Ambient,
-    Ids,
-    Securebits,
-    SecureExec,
 }
 
 impl Subject {
@@ -327,9 +324,6 @@ impl Subject {
             Subject::Inheritable => "inheritable",
             Subject::Bounding => "bounding",
             Subject::Ambient => "ambient",
-            Subject::Ids => "ids",
-            Subject::Securebits => "securebits",
-            Subject::SecureExec => "secure_exec",
         }
     }
 }
@@ -363,15 +357,15 @@ impl Change {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct CapWhy {
     pub set: Subject,
+    #[serde(serialize_with = "cap_name")]
     pub cap: Cap,
     pub change: Change,
     pub why: String,
 }
 
-impl Serialize for Cap {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
+/// A capability by its libcap name (kept local so that `Cap` itself stays free of a serde form).
+fn cap_name<S: serde::Serializer>(cap: &Cap, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(cap)
 }
 
 /// The rules that fired and the reason for every capability.

@@ -597,6 +597,8 @@ struct Facts {
     ids_text: String,
     gained: bool,
     downgrade_text: Option<String>,
+    /// Why the exec counts as unsafe, when the downgrade applied.
+    downgrade_cause: Option<&'static str>,
     euid_reverted: bool,
     ambient: CapSet,
     ambient_cleared: Option<String>,
@@ -763,6 +765,7 @@ impl Facts {
         let euid_setid = euid;
         let mut euid_reverted = false;
         let mut downgrade_text = None;
+        let mut downgrade_cause = None;
         if (privileged_ids || gained) && (unsafe_share || unsafe_nnp || !tracer_ok) {
             let cause = if unsafe_nnp {
                 "no_new_privs"
@@ -801,6 +804,7 @@ impl Facts {
             }
             permitted = permitted & old.permitted;
             downgrade_text = Some(text);
+            downgrade_cause = Some(cause);
         }
         let permitted_granted = permitted;
 
@@ -881,6 +885,7 @@ impl Facts {
             ids_text,
             gained,
             downgrade_text,
+            downgrade_cause,
             euid_reverted,
             ambient,
             ambient_cleared,
@@ -1010,19 +1015,19 @@ fn explain_caps(old: &Creds, new: &Creds, facts: &Facts) -> Vec<CapWhy> {
         let after = new.permitted.contains(cap);
         let why = if facts.permitted_granted.contains(cap) {
             let mut why = permitted_source(cap, old, facts);
-            if facts.downgrade_text.is_some() {
-                why.push_str(
-                    ", kept by the unsafe-exec downgrade because it was already permitted",
-                );
+            if let Some(cause) = facts.downgrade_cause {
+                why.push_str(&format!(
+                    ", kept by the unsafe-exec downgrade ({cause}) because it was already permitted"
+                ));
             }
             why
         } else if after {
             format!("ambient: P' = P | A' ({ambient_kept})")
         } else if facts.permitted_offered.contains(cap) {
             format!(
-                "{} but removed by the unsafe-exec downgrade (P & old permitted): {}",
+                "{}, but the unsafe-exec downgrade ({}) keeps only what was already permitted",
                 permitted_source(cap, old, facts),
-                facts.downgrade_text.as_deref().unwrap_or_default()
+                facts.downgrade_cause.unwrap_or("unsafe exec")
             )
         } else {
             permitted_absence(cap, old, facts)

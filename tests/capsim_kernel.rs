@@ -89,7 +89,8 @@ struct RawFile {
 struct Lab {
     _dir: tempfile::TempDir,
     suid: PathBuf,
-    nosuid: PathBuf,
+    /// A nosuid bind mount of `suid`, when mounting works here.
+    nosuid: Option<PathBuf>,
     raw_suid: Option<PathBuf>,
     raw_nosuid: Option<PathBuf>,
     raw: Vec<RawFile>,
@@ -214,28 +215,29 @@ fn build_lab() -> Result<Lab, String> {
         .map_err(|e| e.to_string())?;
     let mut lab = Lab {
         suid: base.join("suid"),
-        nosuid: base.join("nosuid"),
+        nosuid: None,
         raw_suid: None,
         raw_nosuid: None,
         raw: Vec::new(),
         mounts: Vec::new(),
         _dir: dir,
     };
-    for path in [&lab.suid, &lab.nosuid] {
+    let nosuid = base.join("nosuid");
+    for path in [&lab.suid, &nosuid] {
         std::fs::create_dir(path).map_err(|e| e.to_string())?;
     }
-    sh(Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "mode=0755,size=256m", "capsim-lab"])
-        .arg(&lab.suid))?;
-    lab.mounts.push(lab.suid.clone());
-    sh(Command::new("mount")
-        .arg("--bind")
-        .arg(&lab.suid)
-        .arg(&lab.nosuid))?;
-    lab.mounts.push(lab.nosuid.clone());
-    sh(Command::new("mount")
-        .args(["-o", "remount,bind,nosuid"])
-        .arg(&lab.nosuid))?;
+    match mount_pool(&mut lab, &nosuid) {
+        Ok(()) => lab.nosuid = Some(nosuid),
+        Err(why) => {
+            eprintln!(
+                "capsim_kernel: cannot mount the lab ({why}); using a plain directory, and scenarios on a \
+                 nosuid mount are skipped"
+            );
+            for mount in lab.mounts.drain(..).rev() {
+                let _ = Command::new("umount").arg("-l").arg(mount).status();
+            }
+        }
+    }
     for worker in 0..WORKERS {
         let pool = lab.suid.join(format!("pool{worker}"));
         std::fs::copy(probe(), &pool).map_err(|e| e.to_string())?;
@@ -246,6 +248,22 @@ fn build_lab() -> Result<Lab, String> {
         eprintln!("capsim_kernel: raw xattr values not tested: {why}");
     }
     Ok(lab)
+}
+
+/// A private tmpfs for the pool files, also reachable through a nosuid bind mount.
+fn mount_pool(lab: &mut Lab, nosuid: &Path) -> Result<(), String> {
+    sh(Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "mode=0755,size=256m", "capsim-lab"])
+        .arg(&lab.suid))?;
+    lab.mounts.push(lab.suid.clone());
+    sh(Command::new("mount")
+        .arg("--bind")
+        .arg(&lab.suid)
+        .arg(nosuid))?;
+    lab.mounts.push(nosuid.to_path_buf());
+    sh(Command::new("mount")
+        .args(["-o", "remount,bind,nosuid"])
+        .arg(nosuid))
 }
 
 /// An ext4 image holding the raw values, written with debugfs, mounted normally and nosuid.
@@ -261,6 +279,7 @@ fn build_raw_image(lab: &mut Lab, base: &Path) -> Result<(), String> {
         .arg(&image)
         .arg(blocks.to_string()))?;
     let mut commands = String::new();
+    let mut raw_files = Vec::new();
     for (name, bytes, mode) in &values {
         let value = base.join(format!("{name}.bin"));
         std::fs::write(&value, bytes).map_err(|e| e.to_string())?;
@@ -271,7 +290,7 @@ fn build_raw_image(lab: &mut Lab, base: &Path) -> Result<(), String> {
             value.display()
         );
         let _ = writeln!(commands, "sif {name} mode 0{:o}", 0o100_000 | mode);
-        lab.raw.push(RawFile {
+        raw_files.push(RawFile {
             name: name.clone(),
             bytes: bytes.clone(),
             mode: *mode,
@@ -305,7 +324,7 @@ fn build_raw_image(lab: &mut Lab, base: &Path) -> Result<(), String> {
         .args(["-o", "remount,bind,nosuid"])
         .arg(&raw_nosuid))?;
     // The image's files must read back exactly as written.
-    for raw in &lab.raw {
+    for raw in &raw_files {
         let got = xattr::get(raw_suid.join(&raw.name), "security.capability");
         if matches!(got, Ok(Some(ref v)) if v != &raw.bytes) {
             return Err(format!("{}: stored value differs", raw.name));
@@ -313,8 +332,12 @@ fn build_raw_image(lab: &mut Lab, base: &Path) -> Result<(), String> {
     }
     lab.raw_suid = Some(raw_suid);
     lab.raw_nosuid = Some(raw_nosuid);
+    lab.raw = raw_files;
     Ok(())
 }
+
+/// The `prepare` error of a scenario that needs a nosuid mount where none could be made.
+const SKIP_NOSUID: &str = "skipped: no nosuid mount";
 
 /// Configures the worker's pool file (or script) and returns the path to exec and the model's file state.
 fn prepare(lab: &Lab, worker: usize, spec: &FileSpec) -> Result<(PathBuf, FileState), String> {
@@ -329,7 +352,11 @@ fn prepare(lab: &Lab, worker: usize, spec: &FileSpec) -> Result<(PathBuf, FileSt
             let name = format!("pool{worker}");
             let path = lab.suid.join(&name);
             configure(&path, *mode, *owner, *group, value.as_deref())?;
-            let dir = if *nosuid { &lab.nosuid } else { &lab.suid };
+            let dir = if *nosuid {
+                lab.nosuid.as_ref().ok_or(SKIP_NOSUID)?
+            } else {
+                &lab.suid
+            };
             Ok((
                 dir.join(name),
                 FileState {
@@ -543,8 +570,11 @@ fn check(
     kernel: Kernel,
     tool_checks: &AtomicUsize,
 ) -> Result<&'static str, String> {
-    let (path, file) = prepare(lab, worker, &scenario.file)
-        .map_err(|why| format!("{}: cannot prepare the file: {why}", scenario.name))?;
+    let (path, file) = match prepare(lab, worker, &scenario.file) {
+        Ok(prepared) => prepared,
+        Err(why) if why == SKIP_NOSUID => return Ok(SKIP_NOSUID),
+        Err(why) => return Err(format!("{}: cannot prepare the file: {why}", scenario.name)),
+    };
     let report = launch(scenario, &path)
         .map_err(|why| format!("{}: launcher failed: {why}\n{scenario:#?}", scenario.name))?;
     let before = match &report {

@@ -150,8 +150,8 @@ pub fn human(setup: &Setup, sim: &Simulation, explain: bool) -> String {
     row(
         &mut out,
         "securebits",
-        before.securebits.to_string(),
-        after.map(|a| a.securebits.to_string()),
+        before.securebits.hex(),
+        after.map(|a| a.securebits.hex()),
     );
     let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
     row(
@@ -168,6 +168,20 @@ pub fn human(setup: &Setup, sim: &Simulation, explain: bool) -> String {
                 out,
                 "  {label:<12}{}",
                 describe_set(get(after), setup.kernel.known_caps, 14)
+            );
+        }
+        let names: Vec<String> = after
+            .securebits
+            .names()
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        if !names.is_empty() {
+            let _ = writeln!(
+                out,
+                "  {:<12}{}",
+                "securebits",
+                wrap(&names, ", ", 14, WIDTH).trim_start()
             );
         }
     }
@@ -274,24 +288,41 @@ fn row(out: &mut String, label: &str, before: String, after: Option<String>) {
     let _ = writeln!(out, "{}", line.trim_end());
 }
 
-/// `+cap_a,cap_b -cap_c` for what changed, shortened to counts when long.
+/// Room for the change column: what is left of the line after the label, the before column and a mask.
+const CHANGE_WIDTH: usize = WIDTH - LABEL - COLUMN - 16 - 2;
+
+/// `+cap_a,cap_b -cap_c` for what changed, shortened to counts when that does not fit the line.
 fn change_text(before: CapSet, after: CapSet) -> String {
     let gained = after - before;
     let lost = before - after;
-    let list = |set: CapSet, sign: char| -> String {
+    let join = |parts: [String; 2]| {
+        parts
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let names = |set: CapSet, sign: char| {
         if set.is_empty() {
             String::new()
-        } else if set.len() > 3 {
-            format!("{sign}{} caps", set.len())
         } else {
             format!("{sign}{set}")
         }
     };
-    [list(gained, '+'), list(lost, '-')]
-        .into_iter()
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
+    let counts = |set: CapSet, sign: char| match set.len() {
+        0 => String::new(),
+        1 => format!("{sign}1 cap"),
+        n => format!("{sign}{n} caps"),
+    };
+    let full = join([names(gained, '+'), names(lost, '-')]);
+    if full.chars().count() <= CHANGE_WIDTH {
+        return full;
+    }
+    let mixed = join([names(gained, '+'), counts(lost, '-')]);
+    if mixed.chars().count() <= CHANGE_WIDTH {
+        return mixed;
+    }
+    join([counts(gained, '+'), counts(lost, '-')])
 }
 
 /// A set's names, or "every capability except …" when that is shorter.

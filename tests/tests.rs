@@ -4,7 +4,9 @@
 mod util;
 
 mod capdecode;
+mod capls;
 mod capsim;
 mod capsim_kernel;
 mod completions;
 mod libcap;
+mod spawn;

@@ -15,10 +15,14 @@ pub use hex::{parse_mask, HexError};
 pub use set::CapSet;
 pub use text::{CapState, TextError};
 
+pub mod container;
+pub mod procstatus;
 pub mod securebits;
 pub mod status;
 pub mod xattr;
 
+pub use container::{Container, Runtime};
+pub use procstatus::{Ids, TaskStatus};
 pub use securebits::Securebits;
 pub use status::{CapStatus, SeccompMode};
 pub use xattr::{ExecEffect, FileCaps, Revision, XattrError};

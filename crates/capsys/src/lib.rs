@@ -3,4 +3,6 @@
 
 pub mod creds;
 pub mod kernel;
+pub mod net;
+pub mod proc;
 pub mod users;

@@ -1,0 +1,493 @@
+//! Processes and threads as procfs shows them: one `Process` record per thread group, holding the status of
+//! its leader and of every other thread, and, when asked, its command line, cgroup and namespace inodes.
+//!
+//! Speed decides the shape. The floor is one status read per task, so the leader's status is read from
+//! /proc/PID/status (the same text as /proc/PID/task/PID/status) and its `Threads:` line says whether the
+//! task directory needs listing at all: for the usual single-threaded process, that is one open, one read
+//! and one close. Status files are seq_files, which the kernel renders whole, so a read that does not fill
+//! the buffer has read everything and no second read is made to see the end. Direct reads beat the procfs
+//! crate here (it parses every status line into owned fields and reads the file again for each accessor
+//! call we would need); the measurements are in docs/capls.md.
+//!
+//! Processes come and go while they are read. A process or thread that is gone (ENOENT, ESRCH) is
+//! `ReadError::Vanished` or counted in `Process::vanished_threads`, never a failure. What permission hides
+//! (the namespace links of another user's process when not root) is `None`: unknown, not empty.
+
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use capcore::procstatus::{ProcStatusError, TaskStatus};
+use capcore::{CapSet, Securebits};
+
+/// What to read besides each task's status.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// Read the status of every thread, not only the leader's.
+    pub threads: bool,
+    /// Read /proc/PID/cmdline.
+    pub cmdline: bool,
+    /// Read /proc/PID/cgroup.
+    pub cgroup: bool,
+    /// Read the user namespace link.
+    pub userns: bool,
+    /// Read the network namespace link.
+    pub netns: bool,
+}
+
+/// One thread of a process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Task {
+    pub tid: u32,
+    pub status: TaskStatus,
+}
+
+/// One process: its leader's status and, when read, its other threads and per-process facts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Process {
+    pub pid: u32,
+    /// The thread-group leader's status (/proc/PID/status).
+    pub leader: TaskStatus,
+    /// The other threads, by tid, when `ReadOptions::threads` was set; the leader is not repeated here.
+    pub threads: Vec<Task>,
+    /// Threads that exited between listing and reading.
+    pub vanished_threads: u32,
+    /// The NUL-separated arguments; `None` when not read or not readable. Empty for kernel threads and
+    /// zombies.
+    pub cmdline: Option<Vec<u8>>,
+    /// The text of /proc/PID/cgroup; `None` when not read or not readable.
+    pub cgroup: Option<String>,
+    /// The user namespace's inode; `None` when not read or hidden.
+    pub userns: Option<u64>,
+    /// The network namespace's inode; `None` when not read or hidden.
+    pub netns: Option<u64>,
+}
+
+impl Process {
+    /// The leader and then every other thread that was read.
+    pub fn tasks(&self) -> impl Iterator<Item = (u32, &TaskStatus)> {
+        std::iter::once((self.pid, &self.leader))
+            .chain(self.threads.iter().map(|t| (t.tid, &t.status)))
+    }
+
+    /// Whether this is a kernel thread (a child of kthreadd, or kthreadd itself), which has no command line.
+    pub fn is_kernel_thread(&self) -> bool {
+        self.pid == 2 || self.leader.ppid == 2
+    }
+}
+
+/// Why a process could not be read.
+#[derive(Debug)]
+pub enum ReadError {
+    /// It exited (or never existed) before or while it was read.
+    Vanished,
+    /// It exists but its status could not be read.
+    Io { path: PathBuf, err: io::Error },
+    /// Its status did not parse: a kernel capkit does not understand.
+    Parse { path: PathBuf, err: ProcStatusError },
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::Vanished => f.write_str("process exited while being read"),
+            ReadError::Io { path, err } => write!(f, "{}: {err}", path.display()),
+            ReadError::Parse { path, err } => write!(f, "{}: {err}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for ReadError {}
+
+/// The ids in /proc, in ascending order: every process (thread-group leader) visible to us.
+pub fn pids() -> io::Result<Vec<u32>> {
+    let mut pids: Vec<u32> = fs::read_dir("/proc")?
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    pids.sort_unstable();
+    Ok(pids)
+}
+
+/// The kernel threads, when the kernel can say cheaply: the children of kthreadd (PID 2), from its
+/// `children` file (CONFIG_PROC_CHILDREN), with kthreadd itself. `None` when that file is missing or PID 2
+/// is not kthreadd (inside a PID namespace it is an ordinary process). A listing that leaves kernel threads
+/// out skips their status files this way: on a small machine they are most of /proc.
+pub fn kernel_threads() -> Option<Vec<u32>> {
+    let mut reader = Reader::new(ReadOptions::default());
+    let kthreadd = reader.task(2).ok()?;
+    if kthreadd.ppid != 0 || kthreadd.name != b"kthreadd" {
+        return None;
+    }
+    let children = fs::read_to_string("/proc/2/task/2/children").ok()?;
+    let mut pids: Vec<u32> = children
+        .split_whitespace()
+        .filter_map(|pid| pid.parse().ok())
+        .chain([2])
+        .collect();
+    pids.sort_unstable();
+    Some(pids)
+}
+
+/// Reads processes, reusing one buffer for every file.
+pub struct Reader {
+    options: ReadOptions,
+    buf: Vec<u8>,
+    path: String,
+}
+
+impl Reader {
+    pub fn new(options: ReadOptions) -> Reader {
+        Reader {
+            options,
+            buf: Vec::with_capacity(8192),
+            path: String::with_capacity(64),
+        }
+    }
+
+    /// Reads one process by its pid.
+    pub fn process(&mut self, pid: u32) -> Result<Process, ReadError> {
+        let leader = self.status(format_args!("/proc/{pid}/status"))?;
+        let mut process = Process {
+            pid,
+            leader,
+            threads: Vec::new(),
+            vanished_threads: 0,
+            cmdline: None,
+            cgroup: None,
+            userns: None,
+            netns: None,
+        };
+        if self.options.threads && process.leader.threads > 1 {
+            self.read_threads(&mut process)?;
+        }
+        self.fill(&mut process);
+        Ok(process)
+    }
+
+    /// Reads the per-process facts the options ask for and the process does not have yet. A fact that
+    /// cannot be read (the process exited, or permission hides it) stays `None`.
+    pub fn fill(&mut self, process: &mut Process) {
+        let pid = process.pid;
+        if self.options.cmdline && process.cmdline.is_none() {
+            // A kernel thread has no memory map, so no arguments: nothing to read.
+            process.cmdline = if process.is_kernel_thread() {
+                Some(Vec::new())
+            } else {
+                self.read_whole(format_args!("/proc/{pid}/cmdline")).ok()
+            };
+        }
+        if self.options.cgroup && process.cgroup.is_none() {
+            // Also a seq_file: one read.
+            self.set_path(format_args!("/proc/{pid}/cgroup"));
+            process.cgroup = read_seq_file(&self.path, &mut self.buf)
+                .ok()
+                .map(|()| String::from_utf8_lossy(&self.buf).into_owned());
+        }
+        if self.options.userns && process.userns.is_none() {
+            process.userns = namespace_inode(pid, "user").ok();
+        }
+        if self.options.netns && process.netns.is_none() {
+            process.netns = namespace_inode(pid, "net").ok();
+        }
+    }
+
+    /// Reads one task by its id (a pid or the tid of any thread): its own status and its thread group id.
+    pub fn task(&mut self, tid: u32) -> Result<TaskStatus, ReadError> {
+        self.status(format_args!("/proc/{tid}/status"))
+    }
+
+    fn read_threads(&mut self, process: &mut Process) -> Result<(), ReadError> {
+        let pid = process.pid;
+        let dir = format!("/proc/{pid}/task");
+        let entries = fs::read_dir(&dir).map_err(|err| classify(Path::new(&dir), err))?;
+        let mut tids: Vec<u32> = entries
+            .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+            .filter(|tid| *tid != pid)
+            .collect();
+        tids.sort_unstable();
+        for tid in tids {
+            match self.status(format_args!("/proc/{pid}/task/{tid}/status")) {
+                Ok(status) => process.threads.push(Task { tid, status }),
+                Err(ReadError::Vanished) => process.vanished_threads += 1,
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(())
+    }
+
+    fn status(&mut self, path: std::fmt::Arguments<'_>) -> Result<TaskStatus, ReadError> {
+        self.set_path(path);
+        read_seq_file(&self.path, &mut self.buf).map_err(|err| classify(&self.path, err))?;
+        TaskStatus::parse(&self.buf).map_err(|err| ReadError::Parse {
+            path: PathBuf::from(&self.path),
+            err,
+        })
+    }
+
+    fn read_whole(&mut self, path: std::fmt::Arguments<'_>) -> io::Result<Vec<u8>> {
+        self.set_path(path);
+        let mut bytes = Vec::new();
+        File::open(&self.path)?.read_to_end(&mut bytes)?;
+        Ok(bytes)
+    }
+
+    fn set_path(&mut self, path: std::fmt::Arguments<'_>) {
+        use std::fmt::Write;
+        self.path.clear();
+        let _ = self.path.write_fmt(path);
+    }
+}
+
+/// Processes read from a list of pids, in the list's order, and those that could not be read.
+#[derive(Debug, Default)]
+pub struct Scan {
+    pub processes: Vec<Process>,
+    /// Processes that exited before or while they were read.
+    pub vanished: u32,
+    /// Threads that exited while their process was read.
+    pub vanished_threads: u32,
+    /// Processes that exist but could not be read.
+    pub failed: Vec<(u32, ReadError)>,
+}
+
+/// Fewer pids than this are read on one thread: starting another costs more than it saves.
+const PARALLEL_FROM: usize = 128;
+
+/// How many threads share the reading: procfs reads are kernel work that scales with cores.
+fn workers(items: usize) -> usize {
+    if items < PARALLEL_FROM {
+        return 1;
+    }
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+}
+
+/// Reads every pid, spread over the machine's cores.
+pub fn scan(pids: &[u32], options: ReadOptions) -> Scan {
+    let workers = workers(pids.len());
+    // On a busy machine a new thread may wait milliseconds for a core: never start one without need.
+    if workers == 1 {
+        return scan_one_thread(pids, options);
+    }
+    let chunk = pids.len().div_ceil(workers).max(1);
+    let parts: Vec<Scan> = std::thread::scope(|scope| {
+        let handles: Vec<_> = pids
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || scan_one_thread(part, options)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    let mut all = Scan::default();
+    for part in parts {
+        all.processes.extend(part.processes);
+        all.vanished += part.vanished;
+        all.vanished_threads += part.vanished_threads;
+        all.failed.extend(part.failed);
+    }
+    all
+}
+
+fn scan_one_thread(pids: &[u32], options: ReadOptions) -> Scan {
+    let mut reader = Reader::new(options);
+    let mut scan = Scan::default();
+    for &pid in pids {
+        match reader.process(pid) {
+            Ok(process) => {
+                scan.vanished_threads += process.vanished_threads;
+                scan.processes.push(process);
+            }
+            Err(ReadError::Vanished) => scan.vanished += 1,
+            Err(err) => scan.failed.push((pid, err)),
+        }
+    }
+    scan
+}
+
+/// Reads, for processes already read, the facts `options` asks for, spread over the machine's cores: a
+/// listing can read the cheap status of everything first and these only for what it shows.
+pub fn fill_all(processes: &mut [&mut Process], options: ReadOptions) {
+    let workers = workers(processes.len());
+    if workers == 1 {
+        let mut reader = Reader::new(options);
+        for process in processes.iter_mut() {
+            reader.fill(process);
+        }
+        return;
+    }
+    let chunk = processes.len().div_ceil(workers).max(1);
+    std::thread::scope(|scope| {
+        for part in processes.chunks_mut(chunk) {
+            scope.spawn(move || {
+                let mut reader = Reader::new(options);
+                for process in part.iter_mut() {
+                    reader.fill(process);
+                }
+            });
+        }
+    });
+}
+
+/// Reads a seq_file whole. The kernel renders it into its own buffer before copying, so a read shorter
+/// than our buffer got everything; only a full buffer needs another read.
+fn read_seq_file(path: &str, buf: &mut Vec<u8>) -> io::Result<()> {
+    let mut file = File::open(path)?;
+    buf.clear();
+    loop {
+        if buf.capacity() - buf.len() < 4096 {
+            buf.reserve(8192);
+        }
+        let start = buf.len();
+        let room = buf.capacity() - start;
+        buf.resize(buf.capacity(), 0);
+        let n = match file.read(&mut buf[start..]) {
+            Ok(n) => n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => 0,
+            Err(err) => {
+                buf.truncate(start);
+                return Err(err);
+            }
+        };
+        buf.truncate(start + n);
+        if n == 0 || n < room {
+            return Ok(());
+        }
+    }
+}
+
+/// Gone (ENOENT, ESRCH) is `Vanished`; anything else keeps its cause.
+fn classify(path: impl AsRef<Path>, err: io::Error) -> ReadError {
+    const ESRCH: i32 = 3;
+    if err.kind() == io::ErrorKind::NotFound || err.raw_os_error() == Some(ESRCH) {
+        ReadError::Vanished
+    } else {
+        ReadError::Io {
+            path: path.as_ref().to_path_buf(),
+            err,
+        }
+    }
+}
+
+/// The inode of a namespace link (`user:[4026531837]`) of a process.
+pub fn namespace_inode(pid: u32, kind: &str) -> io::Result<u64> {
+    namespace_inode_at(&format!("/proc/{pid}/ns/{kind}"))
+}
+
+fn namespace_inode_at(path: &str) -> io::Result<u64> {
+    let target = fs::read_link(path)?;
+    parse_namespace_link(&target.to_string_lossy()).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{path}: unexpected link {}", target.display()),
+        )
+    })
+}
+
+/// `user:[4026531837]` -> 4026531837.
+pub fn parse_namespace_link(link: &str) -> Option<u64> {
+    let (_, rest) = link.split_once(":[")?;
+    rest.strip_suffix(']')?.parse().ok()
+}
+
+/// The initial user namespace as far as we can see it: PID 1's, or our own when PID 1's is hidden (we run
+/// inside a container, or without the right to look at PID 1).
+pub fn host_user_namespace() -> Option<u64> {
+    namespace_inode_at("/proc/1/ns/user")
+        .or_else(|_| namespace_inode_at("/proc/self/ns/user"))
+        .ok()
+}
+
+/// This process's securebits: the kernel shows them to the process itself only (prctl), never in /proc.
+pub fn own_securebits() -> io::Result<Securebits> {
+    let bits = rustix::thread::capabilities_secure_bits()?;
+    Securebits::from_bits(u64::from(bits.bits()))
+        .map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err.to_string()))
+}
+
+/// This thread's effective, permitted and inheritable sets by capget, every bit kept.
+pub fn own_capabilities() -> io::Result<(CapSet, CapSet, CapSet)> {
+    let sets = rustix::thread::capabilities(None)?;
+    Ok((
+        CapSet::from_bits(sets.effective.bits()),
+        CapSet::from_bits(sets.permitted.bits()),
+        CapSet::from_bits(sets.inheritable.bits()),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_our_own_process_and_threads() {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let handle = std::thread::spawn(move || {
+            let _ = rx.recv();
+        });
+        let pid = std::process::id();
+        let mut reader = Reader::new(ReadOptions {
+            threads: true,
+            cmdline: true,
+            cgroup: true,
+            userns: true,
+            netns: true,
+        });
+        let process = reader.process(pid).unwrap();
+        assert_eq!(process.leader.pid, pid);
+        assert_eq!(process.leader.tgid, pid);
+        assert!(process.leader.threads >= 2);
+        assert!(!process.threads.is_empty());
+        assert!(process.threads.iter().all(|t| t.status.tgid == pid));
+        assert!(process.cmdline.as_ref().is_some_and(|c| !c.is_empty()));
+        assert!(process.cgroup.is_some());
+        assert_eq!(process.userns, namespace_inode(pid, "user").ok());
+        assert!(process.netns.is_some());
+        let (effective, permitted, _) = own_capabilities().unwrap();
+        assert_eq!(process.leader.caps.effective, Some(effective));
+        assert_eq!(process.leader.caps.permitted, Some(permitted));
+        tx.send(()).unwrap();
+        handle.join().unwrap();
+    }
+
+    #[test]
+    fn a_missing_process_has_vanished() {
+        let mut reader = Reader::new(ReadOptions::default());
+        // pid_max is at most 2^22, so this pid never exists.
+        assert!(matches!(
+            reader.process(u32::MAX - 1),
+            Err(ReadError::Vanished)
+        ));
+    }
+
+    #[test]
+    fn a_scan_skips_and_counts_what_vanished() {
+        let mut gone = std::process::Command::new("true").spawn().unwrap();
+        let gone_pid = gone.id();
+        gone.wait().unwrap();
+        let scan = scan(&[gone_pid, std::process::id()], ReadOptions::default());
+        assert_eq!(scan.vanished, 1);
+        assert_eq!(scan.processes.len(), 1);
+        assert_eq!(scan.processes[0].pid, std::process::id());
+        assert!(scan.failed.is_empty());
+    }
+
+    #[test]
+    fn lists_pids_and_namespaces() {
+        let pids = pids().unwrap();
+        assert!(pids.contains(&std::process::id()));
+        assert!(pids.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(parse_namespace_link("user:[4026531837]"), Some(4026531837));
+        assert_eq!(parse_namespace_link("user:4026531837"), None);
+        assert!(host_user_namespace().is_some());
+        if let Some(kthreads) = kernel_threads() {
+            let mut reader = Reader::new(ReadOptions::default());
+            for pid in kthreads {
+                if let Ok(process) = reader.process(pid) {
+                    assert!(process.is_kernel_thread(), "{pid}");
+                }
+            }
+        }
+        assert!(own_securebits().is_ok());
+    }
+}

@@ -1,0 +1,658 @@
+//! capls against the kernel: test children in chosen states, and what /proc/PID/task/TID/status says.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::require_root;
+use crate::spawn::{is_root, status_value, task_status, TestChild};
+
+fn capls<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    Command::new(env!("CARGO_BIN_EXE_capls"))
+        .args(args)
+        .output()
+        .expect("run capls")
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "capls failed: {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).expect("capls prints UTF-8")
+}
+
+/// Every NDJSON record capls prints for `args`.
+fn json_records(args: &[&str]) -> Vec<Value> {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    stdout(&capls(&all))
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect()
+}
+
+fn record_for(records: &[Value], tid: u32) -> &Value {
+    records
+        .iter()
+        .find(|r| r["tid"] == tid)
+        .unwrap_or_else(|| panic!("no record for tid {tid} in {records:#?}"))
+}
+
+/// Checks that a record holds exactly what the task's status file holds.
+fn assert_matches_status(record: &Value, pid: u32, tid: u32) {
+    let status = task_status(pid, tid);
+    for (key, label) in [
+        ("inheritable", "CapInh"),
+        ("permitted", "CapPrm"),
+        ("effective", "CapEff"),
+        ("bounding", "CapBnd"),
+        ("ambient", "CapAmb"),
+    ] {
+        assert_eq!(
+            record[key]["hex"].as_str(),
+            Some(status_value(&status, label).as_str()),
+            "{key} of {pid}/{tid}: {record}"
+        );
+        let bits = u64::from_str_radix(&status_value(&status, label), 16).unwrap();
+        let names = record[key]["caps"].as_array().unwrap();
+        assert_eq!(names.len() as u32, bits.count_ones(), "{key}: {record}");
+        assert!(names
+            .iter()
+            .all(|n| n.as_str().unwrap().starts_with("cap_")));
+    }
+    assert_eq!(
+        record["no_new_privs"].as_bool(),
+        Some(status_value(&status, "NoNewPrivs") == "1")
+    );
+    let seccomp = match status_value(&status, "Seccomp").as_str() {
+        "0" => "disabled",
+        "1" => "strict",
+        _ => "filter",
+    };
+    assert_eq!(record["seccomp"].as_str(), Some(seccomp));
+    assert_eq!(
+        record["seccomp_filters"].to_string(),
+        status_value(&status, "Seccomp_filters")
+    );
+    let uids: Vec<String> = status_value(&status, "Uid")
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    for (key, uid) in ["ruid", "euid", "suid", "fsuid"].iter().zip(&uids) {
+        assert_eq!(&record[*key].to_string(), uid, "{key}: {record}");
+    }
+    assert_eq!(record["pid"], pid);
+    assert_eq!(record["tid"], tid);
+}
+
+#[test]
+fn reports_every_set_exactly_as_status_holds_it() {
+    require_root!();
+    let child = TestChild::spawn([
+        "--gid",
+        "10,11,12",
+        "--inheritable",
+        "net_raw,chown,sys_admin",
+        "--ambient",
+        "net_raw",
+        "--drop-bound",
+        "sys_module,bpf",
+        "--securebits",
+        "keep_caps",
+        "--no-new-privs",
+        "--seccomp",
+        "--effective",
+        "chown,net_raw,setuid,kill",
+        "--permitted",
+        "chown,net_raw,setuid,kill,setgid,sys_admin",
+    ]);
+    let records = json_records(&["-t", &child.pid.to_string()]);
+    assert_eq!(records.len(), 1, "{records:#?}");
+    let record = record_for(&records, child.pid);
+    assert_matches_status(record, child.pid, child.pid);
+    assert_eq!(
+        record["ambient"]["caps"],
+        serde_json::json!(["cap_net_raw"])
+    );
+    assert_eq!(record["comm"], "capkit-test-chi");
+    assert_eq!(
+        record["cmdline"][0]
+            .as_str()
+            .map(|s| s.ends_with("capkit-test-child")),
+        Some(true)
+    );
+    // Securebits are only visible to a process itself.
+    assert_eq!(record["securebits"], Value::Null);
+    assert_eq!(record["threads_differ"], false);
+
+    let table = stdout(&capls([child.pid.to_string()]));
+    let row = table.lines().nth(1).expect("a row");
+    assert!(row.contains("abns"), "flags: {table}");
+    assert!(
+        row.ends_with("chown,kill,(setgid),setuid,net_raw,(sys_admin)"),
+        "{table}"
+    );
+}
+
+#[test]
+fn flags_and_lists_the_thread_that_differs() {
+    require_root!();
+    // The second thread keeps everything; the main thread then drops all it can.
+    let child = TestChild::spawn([
+        "--thread",
+        "--name",
+        "keeper",
+        "--main",
+        "--permitted",
+        "none",
+        "--inheritable",
+        "none",
+    ]);
+    let tid = child.tid.expect("second thread");
+    let table = stdout(&capls([child.pid.to_string()]));
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    assert!(lines[0].contains("TID"), "{table}");
+    let leader: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(leader[..2], [child.pid.to_string(), child.pid.to_string()]);
+    assert!(leader[4].contains('t'), "leader flags: {table}");
+    assert!(lines[1].ends_with(" -"), "{table}");
+    let thread: Vec<&str> = lines[2].split_whitespace().collect();
+    assert_eq!(thread[1], tid.to_string(), "{table}");
+    assert!(lines[2].contains("keeper"), "{table}");
+
+    let records = json_records(&[&child.pid.to_string()]);
+    assert_eq!(records.len(), 2);
+    assert_matches_status(record_for(&records, child.pid), child.pid, child.pid);
+    assert_matches_status(record_for(&records, tid), child.pid, tid);
+    assert_eq!(record_for(&records, tid)["threads_differ"], true);
+    assert_eq!(record_for(&records, child.pid)["threads_differ"], true);
+    assert_eq!(record_for(&records, child.pid)["threads"], 2);
+
+    // pscap looks at the leader only and would miss this process; capls's default listing has it.
+    let everything = json_records(&[]);
+    assert!(
+        everything.iter().any(|r| r["tid"] == tid),
+        "the thread holding capabilities is missing from the default listing"
+    );
+    // A thread id on the command line selects its process and shows that thread.
+    let by_tid = json_records(&[&tid.to_string()]);
+    assert!(by_tid
+        .iter()
+        .any(|r| r["tid"] == tid && r["pid"] == child.pid));
+}
+
+#[test]
+fn threads_option_lists_every_thread_and_the_other_way_round() {
+    require_root!();
+    // Now the leader keeps and the second thread drops.
+    let child = TestChild::spawn(["--thread", "--effective", "none"]);
+    let tid = child.tid.expect("second thread");
+    let records = json_records(&["-t", &child.pid.to_string()]);
+    assert_eq!(records.len(), 2);
+    let thread = record_for(&records, tid);
+    assert_matches_status(thread, child.pid, tid);
+    assert_eq!(thread["effective"]["hex"], "0000000000000000");
+    let tree = stdout(&capls(["--tree", &child.pid.to_string()]));
+    assert!(tree.contains(&format!("{{{tid}}}")), "{tree}");
+    assert!(tree.contains(&format!("({})", child.pid)), "{tree}");
+}
+
+#[test]
+fn marks_a_process_in_another_user_namespace() {
+    require_root!();
+    let child = TestChild::spawn(["--userns"]);
+    let pid = child.pid.to_string();
+    let records = json_records(&[&pid]);
+    assert_eq!(records[0]["userns"]["is_host"], false, "{records:#?}");
+    let link = std::fs::read_link(format!("/proc/{pid}/ns/user")).unwrap();
+    assert_eq!(
+        format!("user:[{}]", records[0]["userns"]["inode"]),
+        link.to_string_lossy()
+    );
+    let table = stdout(&capls([&pid]));
+    let flags = table
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .nth(3)
+        .unwrap();
+    assert!(flags.contains('u'), "{table}");
+    let other = json_records(&["--userns", "other"]);
+    assert!(other.iter().any(|r| r["pid"] == child.pid));
+    let host = json_records(&["--userns", "host"]);
+    assert!(!host.iter().any(|r| r["pid"] == child.pid));
+}
+
+#[test]
+fn a_process_that_is_gone_is_reported_not_fatal() {
+    let mut child = TestChild::spawn(["--exit-after", "30"]);
+    let pid = child.pid.to_string();
+    child.kill();
+    let output = capls([&pid]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim(), format!("capls: {pid}: no such process"));
+}
+
+#[test]
+fn processes_exiting_during_a_scan_are_skipped() {
+    // Churn short-lived processes and threads while capls reads everything; every run must succeed and
+    // print whole records. Whether a process vanishes mid-read is up to the scheduler, so the count is
+    // checked only for its form.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let churn = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let start = Instant::now();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed)
+                && start.elapsed() < Duration::from_secs(20)
+            {
+                if let Ok(mut c) = Command::new("true").spawn() {
+                    let _ = c.wait();
+                }
+                let _ = std::thread::spawn(|| ()).join();
+            }
+        })
+    };
+    for _ in 0..15 {
+        let output = capls(["-a", "-t", "--json"]);
+        for line in stdout(&output).lines() {
+            let record: Value = serde_json::from_str(line).unwrap();
+            assert!(record["permitted"]["hex"].is_string());
+        }
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        for line in stderr.lines() {
+            assert!(
+                line.starts_with("capls: note: skipped "),
+                "unexpected stderr: {line}"
+            );
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    churn.join().unwrap();
+}
+
+#[test]
+fn hostile_names_are_escaped() {
+    // An escape sequence, a newline, a backslash and bytes that are not UTF-8.
+    let name = OsString::from_vec(b"a\\e[31m\\nb\xff\\\\".to_vec());
+    let child = TestChild::spawn([OsString::from("--name"), name]);
+    let pid = child.pid.to_string();
+    let output = capls(["-a", &pid]);
+    let table = stdout(&output);
+    assert!(table.contains("a\\x1b[31m\\nb\\xff\\\\"), "{table}");
+    assert!(!output.stdout.contains(&0x1b), "raw escape reached stdout");
+    assert_eq!(table.lines().count(), 2, "{table}");
+    let records = json_records(&["-a", &pid]);
+    // Not UTF-8: the exact bytes, in hex.
+    assert_eq!(
+        records[0]["comm"],
+        serde_json::json!({"bytes": "611b5b33316d0a62ff5c"})
+    );
+    let long = stdout(&capls(["-l", &pid]));
+    assert!(!long.contains('\x1b'));
+    let tree = stdout(&capls(["--tree", &pid]));
+    assert!(tree.contains("a\\x1b[31m\\nb\\xff\\\\"), "{tree}");
+
+    let utf8 = TestChild::spawn(["--name", "r\u{202e}x\\ty"]);
+    let records = json_records(&["-a", &utf8.pid.to_string()]);
+    assert_eq!(records[0]["comm"], "r\u{202e}x\ty");
+    let table = stdout(&capls(["-a", &utf8.pid.to_string()]));
+    assert!(table.contains("r\\u{202e}x\\ty"), "{table}");
+}
+
+#[test]
+fn json_has_every_documented_key() {
+    let records = json_records(&["-a"]);
+    assert!(records.len() > 1);
+    let keys = [
+        "pid",
+        "tid",
+        "ppid",
+        "comm",
+        "cmdline",
+        "ruid",
+        "euid",
+        "suid",
+        "fsuid",
+        "user",
+        "inheritable",
+        "permitted",
+        "effective",
+        "bounding",
+        "ambient",
+        "no_new_privs",
+        "seccomp",
+        "seccomp_filters",
+        "securebits",
+        "userns",
+        "cgroup",
+        "container",
+        "threads",
+        "threads_differ",
+    ];
+    for record in &records {
+        for key in keys {
+            assert!(record.get(key).is_some(), "{key} missing: {record}");
+        }
+    }
+    // capls itself is the one process whose securebits are known.
+    let own = records
+        .iter()
+        .filter(|r| r["securebits"].is_object())
+        .count();
+    assert_eq!(own, 1);
+    assert!(records.iter().any(|r| r["pid"] == 1));
+}
+
+#[test]
+fn filters_select_what_they_say() {
+    require_root!();
+    let child = TestChild::spawn([
+        "--keep-caps",
+        "--uid",
+        "4321,4321,4321",
+        "--permitted",
+        "net_raw,chown",
+        "--effective",
+        "net_raw,chown",
+    ]);
+    let pid = child.pid;
+    let has = |args: &[&str]| json_records(args).iter().any(|r| r["pid"] == pid);
+    assert!(has(&["--cap", "NET_RAW"]));
+    assert!(has(&["--cap", "sys_admin,13"]));
+    assert!(!has(&["--cap", "sys_admin"]));
+    assert!(has(&["-u", "4321"]));
+    assert!(!has(&["-u", "root"]));
+    assert!(!has(&["--container", "docker"]));
+    let compared = stdout(&capls(["--compare", "docker", &pid.to_string()]));
+    let row = compared.lines().nth(1).unwrap();
+    assert!(
+        row.contains(" docker -dac_override,fowner,fsetid,"),
+        "{compared}"
+    );
+    let docker = json_records(&["--compare", "docker", &pid.to_string()]);
+    assert_eq!(
+        docker[0]["compare"]["missing"]["caps"]
+            .as_array()
+            .unwrap()
+            .len(),
+        12
+    );
+    assert_eq!(docker[0]["compare"]["extra"]["hex"], "0000000000000000");
+    let oci = json_records(&["--compare", "oci", &pid.to_string()]);
+    assert_eq!(oci[0]["compare"]["preset"], "oci");
+    assert_eq!(
+        oci[0]["compare"]["extra"]["caps"],
+        serde_json::json!(["cap_chown", "cap_net_raw"])
+    );
+    let bad = capls(["--cap", "cap_nonsense"]);
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn long_form_shows_every_fact() {
+    let long = stdout(&capls(["-l", "1"]));
+    for label in [
+        "command",
+        "uids",
+        "effective",
+        "permitted",
+        "inheritable",
+        "bounding",
+        "ambient",
+        "securebits",
+        "no_new_privs",
+        "seccomp",
+        "user namespace",
+        "cgroup",
+        "container",
+        "threads",
+    ] {
+        assert!(
+            long.lines().any(|l| l.trim_start().starts_with(label)),
+            "{label} missing:\n{long}"
+        );
+    }
+    for line in long.lines() {
+        assert!(line.chars().count() <= 100, "too wide: {line}");
+    }
+}
+
+#[test]
+fn completions_are_generated() {
+    for shell in ["bash", "zsh", "fish"] {
+        let script = stdout(&capls(["--generate-completions", shell]));
+        assert!(script.contains("capls"), "{shell}");
+        assert!(script.contains("compare"), "{shell}");
+    }
+    let help = stdout(&capls(["--help"]));
+    assert!(!help.contains("generate-completions"));
+    assert!(help.contains("permitted but not effective"));
+}
+
+#[test]
+fn table_fits_in_100_columns() {
+    let table = stdout(&capls(["-a", "-t"]));
+    for line in table.lines() {
+        // A hostile name from another test may widen its own row; real rows stay within the width.
+        if line.contains('\\') {
+            continue;
+        }
+        assert!(line.chars().count() <= 100, "too wide: {line}");
+    }
+}
+
+/// One row of `pscap -a`: pid and the capability text without its markers.
+fn pscap_rows(text: &str) -> Vec<(u32, u32, String)> {
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let ppid = words.first()?.parse().ok()?;
+            let pid = words.get(1)?.parse().ok()?;
+            let mut end = words.len();
+            while end > 0 && ["+", "@"].contains(&words[end - 1]) {
+                end -= 1;
+            }
+            let mut start = end.checked_sub(1)?;
+            while start > 3 && words[start - 1].ends_with(',') {
+                start -= 1;
+            }
+            Some((ppid, pid, words[start..end].join(" ")))
+        })
+        .collect()
+}
+
+#[test]
+fn every_process_pscap_prints_is_listed_with_the_same_permitted_set() {
+    let Some(pscap) = crate::util::tool("pscap") else {
+        eprintln!("skipped: pscap is not installed (apt-get install libcap-ng-utils)");
+        return;
+    };
+    let pscap = Command::new(pscap).arg("-a").output().expect("run pscap");
+    let records = json_records(&[]);
+    let by_pid: HashMap<u64, &Value> = records
+        .iter()
+        .filter(|r| r["pid"] == r["tid"])
+        .map(|r| (r["pid"].as_u64().unwrap(), r))
+        .collect();
+    let known: u32 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .unwrap()
+        .trim()
+        .parse::<u32>()
+        .unwrap()
+        + 1;
+    let all_hex = format!("{:016x}", (1u64 << known) - 1);
+    let ours = std::process::id();
+    let mut compared = 0;
+    for (ppid, pid, caps) in pscap_rows(&String::from_utf8_lossy(&pscap.stdout)) {
+        // Children of this test binary change their sets while starting; processes that exited since are
+        // not there to compare.
+        if ppid == ours || !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let Some(record) = by_pid.get(&u64::from(pid)) else {
+            panic!("pscap lists {pid} ({caps}) but capls does not");
+        };
+        if caps == "full" {
+            assert_eq!(record["effective"]["hex"], all_hex.as_str(), "{pid}");
+        } else {
+            let names: Vec<String> = record["permitted"]["caps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n.as_str().unwrap().trim_start_matches("cap_").to_string())
+                .collect();
+            assert_eq!(caps, names.join(", "), "permitted set of {pid}");
+        }
+        compared += 1;
+    }
+    if is_root() {
+        assert!(compared > 0, "pscap printed nothing to compare");
+    }
+}
+
+#[test]
+fn what_permission_hides_is_unknown_not_empty() {
+    require_root!();
+    use std::os::unix::process::CommandExt;
+    // As nobody, the namespace links of root's processes cannot be read.
+    let as_nobody = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_capls"))
+            .args(args)
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .expect("run capls as nobody")
+    };
+    let json = stdout(&as_nobody(&["--json", "1"]));
+    let record: Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+    assert_eq!(record["userns"]["inode"], Value::Null, "{record}");
+    assert_eq!(record["userns"]["is_host"], Value::Null, "{record}");
+    assert!(record["permitted"]["hex"].is_string());
+    let table = stdout(&as_nobody(&["1"]));
+    let flags = table
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .nth(4)
+        .unwrap();
+    assert!(flags.contains('?'), "{table}");
+    let long = stdout(&as_nobody(&["-l", "1"]));
+    assert!(long.contains("user namespace unknown"), "{long}");
+}
+
+/// A cgroup named like a Docker container's, removed (with the test child in it killed) on drop.
+struct FakeContainer {
+    dirs: Vec<std::path::PathBuf>,
+}
+
+impl FakeContainer {
+    /// Makes `docker/<id>` in the cgroup v1 pids hierarchy, or `docker-<id>.scope` in a cgroup v2 root.
+    fn new(id: &str) -> Option<(FakeContainer, std::path::PathBuf)> {
+        let v1 = std::path::Path::new("/sys/fs/cgroup/pids");
+        let v2 = std::path::Path::new("/sys/fs/cgroup");
+        let mut dirs = Vec::new();
+        let leaf = if v1.join("cgroup.procs").exists() {
+            let parent = v1.join("docker");
+            if !parent.exists() {
+                std::fs::create_dir(&parent).ok()?;
+                dirs.push(parent.clone());
+            }
+            parent.join(id)
+        } else if v2.join("cgroup.controllers").exists() {
+            v2.join(format!("docker-{id}.scope"))
+        } else {
+            return None;
+        };
+        std::fs::create_dir(&leaf).ok()?;
+        dirs.push(leaf.clone());
+        Some((FakeContainer { dirs }, leaf))
+    }
+}
+
+impl Drop for FakeContainer {
+    fn drop(&mut self) {
+        for dir in self.dirs.iter().rev() {
+            // A cgroup can be removed once its last process has exited; the child is killed first.
+            for _ in 0..50 {
+                if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+#[test]
+fn names_the_container_from_the_cgroup_path() {
+    require_root!();
+    let id = format!("{:016x}", std::process::id()).repeat(4);
+    let Some((cgroup, leaf)) = FakeContainer::new(&id) else {
+        eprintln!("skipped: no writable cgroup hierarchy");
+        return;
+    };
+    let mut child = TestChild::spawn(["--name", "in-container"]);
+    std::fs::write(leaf.join("cgroup.procs"), child.pid.to_string()).expect("move child");
+    let records = json_records(&["--container", &id[..12]]);
+    let ours: Vec<&Value> = records.iter().filter(|r| r["pid"] == child.pid).collect();
+    assert_eq!(ours.len(), 1, "{records:#?}");
+    assert_eq!(ours[0]["container"]["runtime"], "docker");
+    assert_eq!(ours[0]["container"]["id"], id.as_str());
+    assert!(json_records(&["--container", "docker"])
+        .iter()
+        .any(|r| r["pid"] == child.pid));
+    assert!(!json_records(&["--container", "podman"])
+        .iter()
+        .any(|r| r["pid"] == child.pid));
+    let long = stdout(&capls(["-l", &child.pid.to_string()]));
+    assert!(
+        long.contains(&format!("container      docker {id}")),
+        "{long}"
+    );
+    child.kill();
+    drop(cgroup);
+}
+
+#[test]
+fn securebits_are_shown_for_capls_itself() {
+    require_root!();
+    // The child sets securebits and then becomes capls: keep_caps is cleared by exec, the rest survive.
+    let output = Command::new(env!("CARGO_BIN_EXE_capkit-test-child"))
+        .args(["--securebits", "noroot,noroot_locked,keep_caps", "--exec"])
+        .arg(env!("CARGO_BIN_EXE_capls"))
+        .args(["--json", "-a"])
+        .output()
+        .expect("run capls through the child");
+    let text = stdout(&output);
+    let own: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .filter(|r| !r["securebits"].is_null())
+        .collect();
+    assert_eq!(own.len(), 1, "{text}");
+    assert_eq!(
+        own[0]["securebits"],
+        serde_json::json!({"value": 3, "hex": "0x003", "bits": ["noroot", "noroot_locked"]})
+    );
+    // With noroot, root gained nothing at exec.
+    assert_eq!(own[0]["permitted"]["hex"], "0000000000000000");
+    assert_eq!(own[0]["comm"], "capls");
+}

@@ -145,14 +145,8 @@ impl NsChain {
     }
 }
 
-/// Real, effective, saved and filesystem ids.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
-pub struct Ids {
-    pub real: u32,
-    pub effective: u32,
-    pub saved: u32,
-    pub fs: u32,
-}
+/// Real, effective, saved and filesystem ids: the same type as a status file's `Uid:` and `Gid:` lines.
+pub use crate::procstatus::Ids;
 
 impl Ids {
     /// All four the same.

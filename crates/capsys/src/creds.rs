@@ -8,7 +8,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use capcore::exec::{Creds, IdRange, Ids, NsChain, UserNs};
-use capcore::{CapSet, Securebits};
+use capcore::CapSet;
 
 /// How many `#!` levels the kernel follows before failing with ELOOP (fs/exec.c, binfmt_script).
 pub const MAX_INTERPRETER_DEPTH: usize = 5;
@@ -142,7 +142,7 @@ pub fn read_process(pid: Option<u32>) -> io::Result<ProcessCreds> {
     }
     let securebits_known = pid.is_none();
     if securebits_known {
-        creds.securebits = own_securebits()?;
+        creds.securebits = crate::proc::own_securebits()?;
     }
     Ok(ProcessCreds {
         creds,
@@ -169,16 +169,6 @@ pub fn to_namespace_view(creds: &mut Creds, userns: &NsChain) {
     for group in &mut creds.groups {
         *group = gid(*group);
     }
-}
-
-/// PR_GET_SECUREBITS of the calling thread.
-pub fn own_securebits() -> io::Result<Securebits> {
-    // SAFETY: PR_GET_SECUREBITS takes no pointer arguments; the result is the bits or -1.
-    let bits = unsafe { libc::prctl(libc::PR_GET_SECUREBITS, 0, 0, 0, 0) };
-    if bits < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Securebits::from_bits(bits as u64).map_err(|e| invalid(e.to_string()))
 }
 
 /// The running kernel's version (major, minor), from /proc/sys/kernel/osrelease.
@@ -332,16 +322,14 @@ pub fn read_capability_xattr(path: &Path) -> io::Result<XattrRead> {
             Ok(XattrRead::Value(buf))
         }
         Err(rustix::io::Errno::NODATA) | Err(rustix::io::Errno::OPNOTSUPP) => Ok(XattrRead::Absent),
-        Err(err @ (rustix::io::Errno::INVAL | rustix::io::Errno::OVERFLOW)) => {
-            let err = io::Error::from(err);
-            Ok(XattrRead::Unreadable(
-                err.kind(),
-                err.raw_os_error().unwrap_or(0),
-            ))
-        }
-        Err(rustix::io::Errno::RANGE) => {
-            Ok(XattrRead::Unreadable(io::ErrorKind::Other, libc::ERANGE))
-        }
+        Err(
+            err @ (rustix::io::Errno::INVAL
+            | rustix::io::Errno::OVERFLOW
+            | rustix::io::Errno::RANGE),
+        ) => Ok(XattrRead::Unreadable(
+            io::Error::from(err).kind(),
+            err.raw_os_error(),
+        )),
         Err(err) => Err(io::Error::new(
             io::Error::from(err).kind(),
             format!(

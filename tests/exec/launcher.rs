@@ -415,7 +415,9 @@ fn become_and_exec(plan: &Plan, handshake: (i32, i32)) -> ! {
     let _ = io::stdout().write_all(out.as_bytes());
     let _ = io::stdout().flush();
 
-    let sibling_pipe = plan.fs_shared.then(|| {
+    // The sibling shares our fs_struct until the exec closes the pipe's write end (O_CLOEXEC), which tells
+    // it to leave: it exists exactly while the kernel counts fs users (LSM_UNSAFE_SHARE).
+    if plan.fs_shared {
         let (r, w) = pipe();
         // SAFETY: a raw clone with CLONE_FS behaves like fork but shares the fs_struct; the child only
         // calls async-signal-safe functions (close, read, _exit).
@@ -445,9 +447,7 @@ fn become_and_exec(plan: &Plan, handshake: (i32, i32)) -> ! {
             }
         }
         close(r);
-        w
-    });
-    let _ = sibling_pipe;
+    }
     if plan.nnp {
         prctl("no_new_privs", libc::PR_SET_NO_NEW_PRIVS, 1, 0);
     }

@@ -1036,12 +1036,15 @@ fn explain_caps(old: &Creds, new: &Creds, facts: &Facts) -> Vec<CapWhy> {
         let why = if after && facts.effective_flag {
             format!("E' = P' because {}", facts.effective_reason)
         } else if after {
-            format!("E' = A': {}", facts.effective_reason)
+            format!(
+                "ambient: E' = A' ({}, and the new euid is not root)",
+                facts.effective_reason
+            )
         } else if !new.permitted.contains(cap) {
             "no longer permitted".to_string()
         } else {
             format!(
-                "E' = A' (ambient only): {}, and the new euid is not root",
+                "permitted but not ambient, and E' = A' ({}, and the new euid is not root)",
                 facts.effective_reason
             )
         };

@@ -3,7 +3,7 @@
 //!
 //! Usage: `capkit-test-launcher [--userns IN:OUT:COUNT]... [--uid R,E,S,FS] [--gid R,E,S,FS] [--groups G,..]
 //! [--inh HEX] [--prm HEX] [--eff HEX] [--amb HEX] [--bnd HEX] [--securebits HEX] [--nnp]
-//! [--trace none|traceme|seize] [--fs-shared] -- FILE`
+//! [--trace none|traceme|seize] [--fs-shared] [--env KEY=VALUE]... -- FILE`
 //!
 //! The order follows spec §10's recipe: in each requested user namespace (outermost first) a child unshares
 //! and its parent writes the maps; the innermost child sets I while it still holds everything, drops the
@@ -31,6 +31,8 @@ struct Plan {
     nnp: bool,
     trace: Trace,
     fs_shared: bool,
+    /// `KEY=VALUE` strings: the exec'd program's whole environment.
+    env: Vec<String>,
     file: String,
 }
 
@@ -113,6 +115,7 @@ fn parse() -> Plan {
             "--securebits" => plan.securebits = hex(&value()) as u32,
             "--nnp" => plan.nnp = true,
             "--fs-shared" => plan.fs_shared = true,
+            "--env" => plan.env.push(value()),
             "--trace" => {
                 plan.trace = match value().as_str() {
                     "none" => Trace::None,
@@ -467,7 +470,7 @@ fn become_and_exec(plan: &Plan, handshake: (i32, i32)) -> ! {
     }
     close(ready);
     close(go);
-    exec(&plan.file)
+    exec(&plan.file, &plan.env)
 }
 
 fn is_reported(line: &str) -> bool {
@@ -486,12 +489,20 @@ fn is_reported(line: &str) -> bool {
     .any(|key| line.starts_with(key))
 }
 
-fn exec(file: &str) -> ! {
+fn exec(file: &str, env: &[String]) -> ! {
     let Ok(path) = CString::new(file) else {
         usage("FILE has a NUL byte")
     };
     let argv = [path.as_ptr(), std::ptr::null()];
-    let envp = [std::ptr::null()];
+    let env: Vec<CString> = env
+        .iter()
+        .map(|var| CString::new(var.as_str()).unwrap_or_else(|_| usage("--env has a NUL byte")))
+        .collect();
+    let envp: Vec<*const libc::c_char> = env
+        .iter()
+        .map(|var| var.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
     let mut errno = 0;
     // A file just configured by another test thread may briefly be open for writing in a forked child.
     for _ in 0..50 {

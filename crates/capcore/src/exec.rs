@@ -110,16 +110,22 @@ impl NsChain {
         self.0.is_empty()
     }
 
+    // (uid_t)-1 is never an id: no map can cover it, and the kernel reads it as "invalid".
     fn up(&self, id: u32, level: usize, pick: fn(&UserNs) -> &[IdRange]) -> Option<u32> {
         self.0[level..]
             .iter()
             .try_fold(id, |id, ns| pick(ns).iter().find_map(|range| range.up(id)))
+            .filter(|&id| id != u32::MAX)
     }
 
     fn down(&self, id: u32, pick: fn(&UserNs) -> &[IdRange]) -> Option<u32> {
-        self.0.iter().rev().try_fold(id, |id, ns| {
-            pick(ns).iter().find_map(|range| range.down(id))
-        })
+        self.0
+            .iter()
+            .rev()
+            .try_fold(id, |id, ns| {
+                pick(ns).iter().find_map(|range| range.down(id))
+            })
+            .filter(|&id| id != u32::MAX)
     }
 
     /// The kernel uid of a uid of the caller's namespace.
@@ -2002,6 +2008,7 @@ mod tests {
         assert!(chain.is_root_of_some_level(0));
         assert!(!chain.is_root_of_some_level(200_000));
         assert_eq!(NsChain::default().uid(7), Some(7));
+        assert_eq!(NsChain::default().uid(u32::MAX), None);
     }
 
     /// X1 and X2: the userspace views of a namespaced value.
@@ -2019,6 +2026,11 @@ mod tests {
         );
         assert_eq!(
             getxattr_view(&stored, &ns(200_000)),
+            Err(XattrViewError::Eoverflow)
+        );
+        // A rootid of -1 is no uid at all (verified: EOVERFLOW).
+        assert_eq!(
+            getxattr_view(&v3(u32::MAX), &NsChain::default()),
             Err(XattrViewError::Eoverflow)
         );
         // v1, stray flags and zero bytes are refused by getxattr though exec takes the first two.

@@ -7,6 +7,8 @@ mod capdecode;
 mod capls;
 mod capnet;
 mod capscan;
+mod capsim;
+mod capsim_kernel;
 mod completions;
 mod libcap;
 mod spawn;

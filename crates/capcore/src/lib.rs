@@ -9,6 +9,7 @@ pub mod audit;
 pub mod baseline;
 pub mod cap;
 pub mod container;
+pub mod exec;
 pub mod getcap;
 pub mod hex;
 pub mod procstatus;

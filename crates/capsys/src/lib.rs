@@ -1,6 +1,7 @@
 //! capsys: what capkit reads from the live system. capcore models capabilities as data; this crate asks the
 //! running kernel (procfs, sysctl, xattrs, capget) and hands capcore the answers.
 
+pub mod creds;
 pub mod kernel;
 pub mod mounts;
 pub mod net;

@@ -1,0 +1,40 @@
+complete -c capsim -l pid -d 'Start from a live process\'s state (its securebits cannot be read: 0 is assumed)' -r
+complete -c capsim -l uid -d 'Real, effective, saved and filesystem uid (names or numbers; missing ones copy the last given)' -r
+complete -c capsim -l gid -d 'Real, effective, saved and filesystem gid' -r
+complete -c capsim -l groups -d 'Supplementary groups (an empty value for none)' -r
+complete -c capsim -l inh -d 'Inheritable set' -r
+complete -c capsim -l prm -d 'Permitted set' -r
+complete -c capsim -l eff -d 'Effective set' -r
+complete -c capsim -l bnd -d 'Bounding set' -r
+complete -c capsim -l amb -d 'Ambient set' -r
+complete -c capsim -l securebits -d 'Securebits: a number (0x2f) or names (noroot,noroot_locked)' -r
+complete -c capsim -l traced -d 'The caller is traced; `=capable` when the tracer holds CAP_SYS_PTRACE' -r -f -a "yes\t''
+capable\t''"
+complete -c capsim -l userns-map -d 'The caller is in a user namespace with this uid and gid map line (repeatable)' -r
+complete -c capsim -l file-caps -d 'The file\'s capabilities as libcap text (cap_net_raw+ep), instead of its xattr' -r
+complete -c capsim -l file-xattr -d 'The raw security.capability value in hex (as `getfattr -e hex` prints it; empty for zero bytes)' -r
+complete -c capsim -l mode -d 'The file\'s mode in octal (4755)' -r
+complete -c capsim -l owner -d 'The file\'s owner (kernel uid or name)' -r
+complete -c capsim -l group -d 'The file\'s group (kernel gid or name)' -r
+complete -c capsim -l rootid -d 'Make the file capabilities v3 with this rootid (namespaced file capabilities)' -r
+complete -c capsim -l cap-add -d 'With --docker: add a capability (repeatable; `all`)' -r
+complete -c capsim -l cap-drop -d 'With --docker: drop a capability (repeatable; `all`)' -r
+complete -c capsim -l user -d 'With --docker: run as UID[:GID]' -r
+complete -c capsim -l systemd -d 'Start from the state systemd gives this unit\'s main process (User=, Group=, CapabilityBoundingSet=, AmbientCapabilities=, NoNewPrivileges=, SecureBits=; FILE defaults to ExecStart=)' -r -F
+complete -c capsim -l kernel-rules -d 'Which kernel rules to apply: current (Linux 6.16+) or legacy; default: the running kernel\'s' -r -f -a "current\t''
+legacy\t''"
+complete -c capsim -l generate-completions -d 'Print a completion script for a shell' -r -f -a "bash\t''
+elvish\t''
+fish\t''
+powershell\t''
+zsh\t''"
+complete -c capsim -l no-new-privs -d 'The caller has set no_new_privs'
+complete -c capsim -l fs-shared -d 'Another process shares the caller\'s fs (created with CLONE_FS)'
+complete -c capsim -l nosuid -d 'The file is on a nosuid mount'
+complete -c capsim -l docker -d 'Start from the state Docker gives a container\'s first process'
+complete -c capsim -l privileged -d 'With --docker: a privileged container (every capability)'
+complete -c capsim -l no-new-privileges -d 'With --docker: --security-opt no-new-privileges'
+complete -c capsim -l explain -d 'For every capability in every resulting set, the rule that put it there, and for every one lost, the rule that removed it'
+complete -c capsim -l json -d 'Print one JSON object'
+complete -c capsim -s h -l help -d 'Print help'
+complete -c capsim -s V -l version -d 'Print version'

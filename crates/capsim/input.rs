@@ -1,0 +1,421 @@
+//! Turns the command line into the model's inputs: the caller (own process, a live process, a preset, then
+//! every override), the file (on disk, `#!` followed, then every override) and the kernel's rules.
+
+use std::path::PathBuf;
+
+use capcore::exec::{
+    Caller, FileState, IdRange, Ids, Kernel, KernelRules, NsChain, Tracing, UserNs,
+};
+use capcore::xattr::FileCaps;
+use capcore::{CapSet, CapState, Securebits};
+use capsys::creds::XattrRead;
+
+use crate::presets;
+use crate::{Args, RulesArg};
+
+/// Everything the simulation and the report need.
+pub struct Setup {
+    pub caller: Caller,
+    pub file: FileState,
+    pub kernel: Kernel,
+    /// Where the caller's state came from, for the report.
+    pub caller_source: String,
+    /// The file as named, and the file whose credentials count.
+    pub file_name: Option<PathBuf>,
+    pub credentials_from: Option<PathBuf>,
+    pub scripts: Vec<PathBuf>,
+    pub warnings: Vec<String>,
+}
+
+type Result<T> = std::result::Result<T, String>;
+
+pub fn build(args: &Args) -> Result<Setup> {
+    let known = capsys::kernel::known_caps_or_default();
+    let mut warnings = Vec::new();
+    let own = capsys::creds::read_process(None).map_err(|e| format!("/proc/self: {e}"))?;
+    let mut file_name = args.file.clone();
+    let (mut caller, caller_source) = if let Some(pid) = args.pid {
+        let process =
+            capsys::creds::read_process(Some(pid)).map_err(|e| format!("pid {pid}: {e}"))?;
+        if args.securebits.is_none() {
+            warnings.push(format!(
+                "the securebits of another process cannot be read (no /proc field or syscall shows them): \
+                 assuming 0 for pid {pid}; give them with --securebits"
+            ));
+        }
+        (
+            Caller {
+                creds: process.creds,
+                userns: process.userns,
+                ..Caller::default()
+            },
+            format!("pid {pid}"),
+        )
+    } else if args.docker {
+        let options = presets::DockerOptions {
+            cap_add: args.cap_add.clone(),
+            cap_drop: args.cap_drop.clone(),
+            user: args.user.as_deref().map(parse_docker_user).transpose()?,
+            privileged: args.privileged,
+            no_new_privileges: args.no_new_privileges,
+        };
+        let creds = presets::docker(&options, known)?;
+        (
+            Caller {
+                creds,
+                ..Caller::default()
+            },
+            "docker run (moby defaults)".to_string(),
+        )
+    } else if let Some(unit_path) = &args.systemd {
+        let unit = presets::read_unit(unit_path, known)?;
+        if file_name.is_none() {
+            file_name = unit.exec_start.clone();
+        }
+        let creds = presets::systemd(&unit, known)?;
+        (
+            Caller {
+                creds,
+                ..Caller::default()
+            },
+            format!("systemd unit {}", unit_path.display()),
+        )
+    } else {
+        (
+            Caller {
+                creds: own.creds.clone(),
+                userns: own.userns.clone(),
+                ..Caller::default()
+            },
+            format!("capsim's own process (pid {})", std::process::id()),
+        )
+    };
+    apply_caller_overrides(args, &mut caller, known)?;
+    let creds = &caller.creds;
+    if !creds.ambient.is_subset(creds.permitted & creds.inheritable) {
+        warnings.push(
+            "the ambient set is not within permitted ∩ inheritable: no thread can be in this state (capset \
+             and prctl keep ambient ⊆ P ∩ I), and the kernel refuses such an exec with EPERM"
+                .to_string(),
+        );
+    }
+    if !creds.effective.is_subset(creds.permitted) {
+        warnings.push(
+            "the effective set is not within the permitted set: no thread can be in this state"
+                .to_string(),
+        );
+    }
+
+    let (file, credentials_from, scripts) =
+        build_file(args, file_name.as_ref(), &own.userns, known, &mut warnings)?;
+    let rules = match args.kernel_rules {
+        Some(RulesArg::Current) => KernelRules::Current,
+        Some(RulesArg::Legacy) => KernelRules::Legacy,
+        None => match capsys::creds::kernel_version() {
+            Ok((major, minor)) => KernelRules::for_version(major, minor),
+            Err(_) => KernelRules::Current,
+        },
+    };
+    Ok(Setup {
+        caller,
+        file,
+        kernel: Kernel {
+            rules,
+            known_caps: known,
+        },
+        caller_source,
+        file_name,
+        credentials_from,
+        scripts,
+        warnings,
+    })
+}
+
+fn parse_docker_user(value: &str) -> Result<(u32, u32)> {
+    let (user, group) = match value.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (value, None),
+    };
+    let uid = user
+        .parse()
+        .or_else(|_| presets::resolve_user(user))
+        .map_err(|e| format!("--user {value}: {e}"))?;
+    let gid = match group {
+        Some(g) => g
+            .parse()
+            .or_else(|_| presets::resolve_group(g))
+            .map_err(|e| format!("--user {value}: {e}"))?,
+        None => 0,
+    };
+    Ok((uid, gid))
+}
+
+/// `R[,E,S[,FS]]`: missing ids copy the last one given.
+fn parse_ids(value: &str, resolve: fn(&str) -> Result<u32>) -> Result<Ids> {
+    let ids: Vec<u32> = value
+        .split(',')
+        .map(|part| {
+            let part = part.trim();
+            part.parse().or_else(|_| resolve(part))
+        })
+        .collect::<Result<_>>()?;
+    match ids[..] {
+        [r] => Ok(Ids::all(r)),
+        [r, e] => Ok(Ids {
+            real: r,
+            effective: e,
+            saved: e,
+            fs: e,
+        }),
+        [r, e, s] => Ok(Ids {
+            real: r,
+            effective: e,
+            saved: s,
+            fs: e,
+        }),
+        [r, e, s, fs] => Ok(Ids {
+            real: r,
+            effective: e,
+            saved: s,
+            fs,
+        }),
+        _ => Err(format!("'{value}': give 1 to 4 ids, R[,E,S[,FS]]")),
+    }
+}
+
+/// A set given as hex, names, `all` or `none`.
+pub fn parse_set(value: &str, known: u32) -> Result<CapSet> {
+    let word = value.trim();
+    match word.to_ascii_lowercase().as_str() {
+        "all" => return Ok(CapSet::first_n(known)),
+        "none" | "" => return Ok(CapSet::EMPTY),
+        _ => {}
+    }
+    let looks_hex = word.starts_with("0x")
+        || word.chars().all(|c| c.is_ascii_hexdigit())
+            && (word.len() > 2 || word.chars().any(|c| c.is_ascii_alphabetic()));
+    if looks_hex {
+        if let Ok(set) = capcore::parse_mask(word) {
+            return Ok(set);
+        }
+    }
+    CapSet::parse_list(word)
+        .map_err(|e| format!("'{value}': {e} (or give a hex mask, `all` or `none`)"))
+}
+
+fn apply_caller_overrides(args: &Args, caller: &mut Caller, known: u32) -> Result<()> {
+    let creds = &mut caller.creds;
+    if let Some(uid) = &args.uid {
+        creds.uid = parse_ids(uid, presets::resolve_user).map_err(|e| format!("--uid: {e}"))?;
+    }
+    if let Some(gid) = &args.gid {
+        creds.gid = parse_ids(gid, presets::resolve_group).map_err(|e| format!("--gid: {e}"))?;
+    }
+    if let Some(groups) = &args.groups {
+        creds.groups = groups
+            .split(',')
+            .filter(|g| !g.trim().is_empty())
+            .map(|g| {
+                g.trim()
+                    .parse()
+                    .or_else(|_| presets::resolve_group(g.trim()))
+            })
+            .collect::<Result<_>>()
+            .map_err(|e| format!("--groups: {e}"))?;
+    }
+    for (flag, value, target) in [
+        ("--inh", &args.inh, &mut creds.inheritable),
+        ("--prm", &args.prm, &mut creds.permitted),
+        ("--eff", &args.eff, &mut creds.effective),
+        ("--bnd", &args.bnd, &mut creds.bounding),
+        ("--amb", &args.amb, &mut creds.ambient),
+    ] {
+        if let Some(value) = value {
+            *target = parse_set(value, known).map_err(|e| format!("{flag}: {e}"))?;
+        }
+    }
+    if let Some(bits) = &args.securebits {
+        creds.securebits = Securebits::parse(bits).map_err(|e| format!("--securebits: {e}"))?;
+    }
+    if args.no_new_privs {
+        creds.no_new_privs = true;
+    }
+    if let Some(traced) = &args.traced {
+        caller.tracing = if traced == "capable" {
+            Tracing::TracerCapable
+        } else {
+            Tracing::TracerNotCapable
+        };
+    }
+    if args.fs_shared {
+        caller.fs_shared = true;
+    }
+    if !args.userns_map.is_empty() {
+        let ranges = args
+            .userns_map
+            .iter()
+            .map(|line| parse_map_line(line))
+            .collect::<Result<Vec<_>>>()?;
+        caller.userns = NsChain(vec![UserNs::mapping(&ranges)]);
+    }
+    Ok(())
+}
+
+fn parse_map_line(line: &str) -> Result<IdRange> {
+    let parts: Vec<u32> = line
+        .split(':')
+        .map(|p| {
+            p.trim()
+                .parse()
+                .map_err(|_| format!("--userns-map '{line}': not a number"))
+        })
+        .collect::<Result<_>>()?;
+    match parts[..] {
+        [inside, outside, count] if count > 0 => Ok(IdRange {
+            inside,
+            outside,
+            count,
+        }),
+        _ => Err(format!("--userns-map '{line}': give INSIDE:OUTSIDE:COUNT")),
+    }
+}
+
+fn parse_mode(value: &str) -> Result<u32> {
+    let digits = value.trim().trim_start_matches("0o");
+    u32::from_str_radix(digits, 8)
+        .ok()
+        .filter(|mode| *mode <= 0o7777)
+        .ok_or_else(|| format!("--mode '{value}': give an octal mode such as 4755"))
+}
+
+type FileParts = (FileState, Option<PathBuf>, Vec<PathBuf>);
+
+/// getxattr's errno for a namespaced value whose root this namespace cannot see.
+const EOVERFLOW: i32 = 75;
+
+fn build_file(
+    args: &Args,
+    path: Option<&PathBuf>,
+    own_ns: &NsChain,
+    known: u32,
+    notes: &mut Vec<String>,
+) -> Result<FileParts> {
+    let mut state = FileState::default();
+    let mut credentials_from = None;
+    let mut scripts = Vec::new();
+    let mut unreadable = None;
+    if let Some(path) = path {
+        let file = capsys::creds::read_exec_file(path).map_err(|e| e.to_string())?;
+        // stat shows ids as capsim's own namespace sees them; the model wants kernel ids.
+        state.mode = file.mode;
+        state.owner = own_ns.kuid(file.owner).unwrap_or(u32::MAX);
+        state.group = own_ns.kuid(file.group).unwrap_or(u32::MAX);
+        state.nosuid = file.nosuid;
+        state.xattr = match file.xattr {
+            XattrRead::Absent => None,
+            XattrRead::Value(bytes) => Some(bytes),
+            XattrRead::Unreadable(_, errno) if errno == EOVERFLOW => {
+                notes.push(format!(
+                    "{}: getxattr reports EOVERFLOW: the value's rootid is not root of this user namespace \
+                     or an ancestor, so exec ignores it",
+                    capcli::escape_str(&file.path.display().to_string())
+                ));
+                None
+            }
+            XattrRead::Unreadable(_, errno) => {
+                unreadable = Some((file.path.clone(), errno));
+                None
+            }
+        };
+        credentials_from = Some(file.path);
+        scripts = file.scripts;
+        notes.extend(file.notes.iter().map(|n| capcli::escape_str(n)));
+    }
+    if let Some(text) = &args.file_caps {
+        let caps =
+            CapState::from_text(text, known).map_err(|e| format!("--file-caps '{text}': {e}"))?;
+        let caps = FileCaps::from_state(caps, args.rootid)
+            .map_err(|e| format!("--file-caps '{text}': {e}"))?;
+        state.xattr = Some(caps.encode());
+        unreadable = None;
+    } else if let Some(hex) = &args.file_xattr {
+        state.xattr =
+            Some(capcore::hex::parse_bytes(hex).map_err(|e| format!("--file-xattr '{hex}': {e}"))?);
+        unreadable = None;
+    } else if let Some(rootid) = args.rootid {
+        let raw = state
+            .xattr
+            .as_ref()
+            .ok_or("--rootid needs file capabilities (on the file, or from --file-caps)")?;
+        let mut caps =
+            FileCaps::decode(raw).map_err(|e| format!("--rootid: the file's value: {e}"))?;
+        caps.revision = capcore::Revision::V3;
+        caps.rootid = Some(rootid);
+        state.xattr = Some(caps.encode());
+    }
+    if let Some((path, errno)) = unreadable {
+        return Err(format!(
+            "{}: security.capability cannot be read (getxattr fails with {}): it is a v1 value, has flag bits \
+             besides the effective bit, or is malformed. exec honours the first two and fails with EINVAL on \
+             the last, and userspace cannot tell which; give its bytes with --file-xattr HEX",
+            capcli::escape_str(&path.display().to_string()),
+            std::io::Error::from_raw_os_error(errno)
+        ));
+    }
+    if let Some(mode) = &args.mode {
+        state.mode = 0o100_000 | parse_mode(mode)?;
+    }
+    if let Some(owner) = &args.owner {
+        state.owner = owner
+            .parse()
+            .or_else(|_| presets::resolve_user(owner))
+            .map_err(|e| format!("--owner: {e}"))?;
+    }
+    if let Some(group) = &args.group {
+        state.group = group
+            .parse()
+            .or_else(|_| presets::resolve_group(group))
+            .map_err(|e| format!("--group: {e}"))?;
+    }
+    if args.nosuid {
+        state.nosuid = true;
+    }
+    Ok((state, credentials_from, scripts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sets_in_every_form() {
+        assert_eq!(parse_set("all", 41).unwrap().bits(), 0x1ff_ffff_ffff);
+        assert_eq!(parse_set("none", 41).unwrap(), CapSet::EMPTY);
+        assert_eq!(parse_set("2000", 41).unwrap().bits(), 0x2000);
+        assert_eq!(parse_set("0x2000", 41).unwrap().bits(), 0x2000);
+        assert_eq!(parse_set("net_raw,CAP_CHOWN", 41).unwrap().bits(), 0x2001);
+        assert_eq!(parse_set("13", 41).unwrap().bits(), 0x2000);
+        assert_eq!(
+            parse_set("000001fffeffffff", 41).unwrap().bits(),
+            0x1ff_feff_ffff
+        );
+        assert!(parse_set("cap_bogus", 41).is_err());
+    }
+
+    #[test]
+    fn ids_fill_from_the_last() {
+        let none = |_: &str| Err("no names".to_string());
+        assert_eq!(parse_ids("1000", none).unwrap(), Ids::all(1000));
+        let ids = parse_ids("1000,0", none).unwrap();
+        assert_eq!(
+            (ids.real, ids.effective, ids.saved, ids.fs),
+            (1000, 0, 0, 0)
+        );
+        let ids = parse_ids("1,2,3,4", none).unwrap();
+        assert_eq!((ids.real, ids.effective, ids.saved, ids.fs), (1, 2, 3, 4));
+        assert!(parse_ids("1,2,3,4,5", none).is_err());
+        assert!(
+            parse_mode("4755").is_ok() && parse_mode("9").is_err() && parse_mode("17777").is_err()
+        );
+    }
+}

@@ -1,0 +1,431 @@
+//! Live credentials and executable files, read for capsim's execve model: a process's ids, groups, five
+//! capability sets, no_new_privs, securebits (own process only) and user namespace; a file's mode, owner,
+//! raw `security.capability`, mount flags, and the `#!` interpreter chain the kernel would follow.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use capcore::exec::{Creds, IdRange, Ids, NsChain, UserNs};
+use capcore::CapSet;
+
+/// How many `#!` levels the kernel follows before failing with ELOOP (fs/exec.c, binfmt_script).
+pub const MAX_INTERPRETER_DEPTH: usize = 5;
+
+/// A process's credentials as /proc shows them, with what could not be read.
+#[derive(Clone, Debug)]
+pub struct ProcessCreds {
+    pub creds: Creds,
+    pub userns: NsChain,
+    /// False for another process: the kernel offers no way to read another thread's securebits.
+    pub securebits_known: bool,
+}
+
+fn invalid(what: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what)
+}
+
+/// Parses the Uid, Gid, Groups, Cap* and NoNewPrivs lines of a /proc/PID/status text.
+pub fn parse_status(text: &str) -> io::Result<Creds> {
+    let mut creds = Creds::default();
+    let mut seen = 0;
+    for line in text.lines() {
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
+        let value = value.trim();
+        let numbers = || -> io::Result<Vec<u32>> {
+            value
+                .split_whitespace()
+                .map(|n| {
+                    n.parse()
+                        .map_err(|_| invalid(format!("bad status line {line:?}")))
+                })
+                .collect()
+        };
+        let ids = || -> io::Result<Ids> {
+            match numbers()?[..] {
+                [real, effective, saved, fs] => Ok(Ids {
+                    real,
+                    effective,
+                    saved,
+                    fs,
+                }),
+                _ => Err(invalid(format!("bad status line {line:?}"))),
+            }
+        };
+        let mask = || -> io::Result<CapSet> {
+            u64::from_str_radix(value, 16)
+                .map(CapSet::from_bits)
+                .map_err(|_| invalid(format!("bad status line {line:?}")))
+        };
+        match key {
+            "Uid" => creds.uid = ids()?,
+            "Gid" => creds.gid = ids()?,
+            "Groups" => creds.groups = numbers()?,
+            "CapInh" => creds.inheritable = mask()?,
+            "CapPrm" => creds.permitted = mask()?,
+            "CapEff" => creds.effective = mask()?,
+            "CapBnd" => creds.bounding = mask()?,
+            "CapAmb" => creds.ambient = mask()?,
+            "NoNewPrivs" => creds.no_new_privs = value == "1",
+            _ => continue,
+        }
+        seen += 1;
+    }
+    if seen < 9 {
+        return Err(invalid(
+            "missing Uid, Gid, Groups, Cap* or NoNewPrivs lines".to_string(),
+        ));
+    }
+    Ok(creds)
+}
+
+/// Parses a `uid_map` or `gid_map`.
+pub fn parse_id_map(text: &str) -> io::Result<Vec<IdRange>> {
+    text.lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| {
+            let fields: Vec<u32> = line
+                .split_whitespace()
+                .map(|n| {
+                    n.parse()
+                        .map_err(|_| invalid(format!("bad id map line {line:?}")))
+                })
+                .collect::<io::Result<_>>()?;
+            match fields[..] {
+                [inside, outside, count] => Ok(IdRange {
+                    inside,
+                    outside,
+                    count,
+                }),
+                _ => Err(invalid(format!("bad id map line {line:?}"))),
+            }
+        })
+        .collect()
+}
+
+/// The process's user namespace as its maps show it: the initial namespace when the uid map is the identity
+/// `0 0 4294967295`, else one level (a reader sees only the map to its own namespace).
+pub fn userns_of(uid_map: &[IdRange], gid_map: &[IdRange]) -> NsChain {
+    let identity = [IdRange {
+        inside: 0,
+        outside: 0,
+        count: u32::MAX,
+    }];
+    if uid_map == identity {
+        NsChain::default()
+    } else {
+        NsChain(vec![UserNs {
+            uid_map: uid_map.to_vec(),
+            gid_map: gid_map.to_vec(),
+        }])
+    }
+}
+
+/// Reads a process's credentials; `None` is the calling process (whose securebits can be read).
+pub fn read_process(pid: Option<u32>) -> io::Result<ProcessCreds> {
+    let dir = match pid {
+        Some(pid) => PathBuf::from(format!("/proc/{pid}")),
+        None => PathBuf::from("/proc/self"),
+    };
+    let status = fs::read_to_string(dir.join("status"))?;
+    let mut creds = parse_status(&status)?;
+    let uid_map = fs::read_to_string(dir.join("uid_map")).unwrap_or_default();
+    let gid_map = fs::read_to_string(dir.join("gid_map")).unwrap_or_default();
+    let userns = userns_of(&parse_id_map(&uid_map)?, &parse_id_map(&gid_map)?);
+    if pid.is_some() {
+        // Another process's status shows its ids as the reader's namespace sees them, and its maps from
+        // there reach the reader's ids: translate to the process's own view, where uid 0 is its root.
+        to_namespace_view(&mut creds, &userns);
+    }
+    let securebits_known = pid.is_none();
+    if securebits_known {
+        creds.securebits = crate::proc::own_securebits()?;
+    }
+    Ok(ProcessCreds {
+        creds,
+        userns,
+        securebits_known,
+    })
+}
+
+/// Rewrites ids seen from outside a namespace as the namespace sees them (ids it does not map stay).
+pub fn to_namespace_view(creds: &mut Creds, userns: &NsChain) {
+    if userns.is_initial() {
+        return;
+    }
+    let uid = |id: u32| userns.uid(id).unwrap_or(id);
+    let gid = |id: u32| userns.gid(id).unwrap_or(id);
+    let map = |ids: Ids, f: &dyn Fn(u32) -> u32| Ids {
+        real: f(ids.real),
+        effective: f(ids.effective),
+        saved: f(ids.saved),
+        fs: f(ids.fs),
+    };
+    creds.uid = map(creds.uid, &uid);
+    creds.gid = map(creds.gid, &gid);
+    for group in &mut creds.groups {
+        *group = gid(*group);
+    }
+}
+
+/// The running kernel's version (major, minor), from /proc/sys/kernel/osrelease.
+pub fn kernel_version() -> io::Result<(u32, u32)> {
+    let release = fs::read_to_string("/proc/sys/kernel/osrelease")?;
+    parse_release(&release).ok_or_else(|| invalid(format!("kernel release {release:?}")))
+}
+
+fn parse_release(release: &str) -> Option<(u32, u32)> {
+    let mut parts = release.trim().split(|c: char| !c.is_ascii_digit());
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+/// What the raw xattr read gave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum XattrRead {
+    Absent,
+    Value(Vec<u8>),
+    /// getxattr refused the value (EINVAL): a v1 value, one with flag bits besides the effective bit, or a
+    /// malformed one. Exec honours the first two and fails on the last, and userspace cannot tell which.
+    Unreadable(io::ErrorKind, i32),
+}
+
+/// A file as exec would use it.
+#[derive(Clone, Debug)]
+pub struct ExecFile {
+    /// The file whose credentials count: FILE itself or its final `#!` interpreter.
+    pub path: PathBuf,
+    /// The scripts passed through on the way, outermost first.
+    pub scripts: Vec<PathBuf>,
+    pub mode: u32,
+    /// As the caller's namespace sees them (65534 for an unmapped id).
+    pub owner: u32,
+    pub group: u32,
+    pub xattr: XattrRead,
+    pub nosuid: bool,
+    /// What could not be checked, said once.
+    pub notes: Vec<String>,
+}
+
+/// Reads FILE, following `#!` lines to the final interpreter as the kernel does (up to 5 levels).
+pub fn read_exec_file(path: &Path) -> io::Result<ExecFile> {
+    let mut current = path.to_path_buf();
+    let mut scripts = Vec::new();
+    let mut notes = Vec::new();
+    loop {
+        let interpreter = match interpreter_of(&current) {
+            Ok(Some(interpreter)) => interpreter,
+            Ok(None) => break,
+            Err(err) if err.kind() == io::ErrorKind::PermissionDenied => {
+                notes.push(format!(
+                    "{}: cannot read it to look for a #! line ({err}); treating it as a binary",
+                    current.display()
+                ));
+                break;
+            }
+            Err(err) => return Err(err),
+        };
+        if scripts.len() >= MAX_INTERPRETER_DEPTH {
+            return Err(io::Error::other(format!(
+                "{}: more than {MAX_INTERPRETER_DEPTH} levels of #! interpreters: execve fails with ELOOP",
+                path.display()
+            )));
+        }
+        scripts.push(current);
+        current = interpreter;
+    }
+    let meta = fs::metadata(&current)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", current.display())))?;
+    if !meta.is_file() {
+        return Err(io::Error::other(format!(
+            "{}: not a regular file: execve fails with EACCES",
+            current.display()
+        )));
+    }
+    if meta.mode() & 0o111 == 0 {
+        notes.push(format!(
+            "{}: no execute bit is set: execve fails with EACCES before any of this applies",
+            current.display()
+        ));
+    }
+    let real = fs::canonicalize(&current)?;
+    let xattr = read_capability_xattr(&real)?;
+    let nosuid = rustix::fs::statvfs(&real)
+        .map(|vfs| vfs.f_flag.contains(rustix::fs::StatVfsMountFlags::NOSUID))
+        .map_err(io::Error::from)?;
+    Ok(ExecFile {
+        path: current,
+        scripts,
+        mode: meta.mode(),
+        owner: meta.uid(),
+        group: meta.gid(),
+        xattr,
+        nosuid,
+        notes,
+    })
+}
+
+/// The interpreter named by a `#!` line, if the file starts with one.
+fn interpreter_of(path: &Path) -> io::Result<Option<PathBuf>> {
+    use std::io::Read;
+    let mut head = [0u8; 256];
+    let with_path = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+    if !fs::metadata(path).map_err(with_path)?.is_file() {
+        return Err(io::Error::other(format!(
+            "{}: not a regular file: execve fails with EACCES",
+            path.display()
+        )));
+    }
+    let mut file = match fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => return Err(e),
+        Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
+    };
+    let mut len = 0;
+    while len < head.len() {
+        let n = file.read(&mut head[len..]).map_err(with_path)?;
+        if n == 0 {
+            break;
+        }
+        len += n;
+    }
+    Ok(parse_shebang(&head[..len]).map(|interp| {
+        PathBuf::from(std::ffi::OsStr::new(
+            std::str::from_utf8(interp).unwrap_or_default(),
+        ))
+    }))
+    .map(|p| p.filter(|p| !p.as_os_str().is_empty()))
+}
+
+/// The interpreter path of a `#!` line (binfmt_script: spaces and tabs skipped, ends at blank or newline).
+pub fn parse_shebang(head: &[u8]) -> Option<&[u8]> {
+    let rest = head.strip_prefix(b"#!")?;
+    let start = rest.iter().position(|&b| b != b' ' && b != b'\t')?;
+    let rest = &rest[start..];
+    let end = rest
+        .iter()
+        .position(|&b| b == b' ' || b == b'\t' || b == b'\n' || b == 0)
+        .unwrap_or(rest.len());
+    (end > 0).then(|| &rest[..end])
+}
+
+/// The raw `security.capability` value through lgetxattr (on the resolved path).
+pub fn read_capability_xattr(path: &Path) -> io::Result<XattrRead> {
+    let mut buf = vec![0u8; 64];
+    match rustix::fs::lgetxattr(path, "security.capability", &mut buf[..]) {
+        Ok(len) => {
+            buf.truncate(len);
+            Ok(XattrRead::Value(buf))
+        }
+        Err(rustix::io::Errno::NODATA) | Err(rustix::io::Errno::OPNOTSUPP) => Ok(XattrRead::Absent),
+        Err(
+            err @ (rustix::io::Errno::INVAL
+            | rustix::io::Errno::OVERFLOW
+            | rustix::io::Errno::RANGE),
+        ) => Ok(XattrRead::Unreadable(
+            io::Error::from(err).kind(),
+            err.raw_os_error(),
+        )),
+        Err(err) => Err(io::Error::new(
+            io::Error::from(err).kind(),
+            format!(
+                "{}: security.capability: {}",
+                path.display(),
+                io::Error::from(err)
+            ),
+        )),
+    }
+}
+
+/// A user's primary gid from /etc/passwd, and supplementary groups from /etc/group (as initgroups gives them).
+pub fn user_groups(user: &str, uid: u32) -> (Option<u32>, Vec<u32>) {
+    let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let mut name = None;
+    let mut primary = None;
+    for line in passwd.lines() {
+        let fields: Vec<&str> = line.split(':').collect();
+        if fields.len() >= 4 && (fields[0] == user || fields[2].parse() == Ok(uid)) {
+            name = Some(fields[0].to_string());
+            primary = fields[3].parse().ok();
+            break;
+        }
+    }
+    let group = fs::read_to_string("/etc/group").unwrap_or_default();
+    let mut groups: Vec<u32> = primary.into_iter().collect();
+    if let Some(name) = name {
+        for line in group.lines() {
+            let fields: Vec<&str> = line.split(':').collect();
+            if fields.len() >= 4 && fields[3].split(',').any(|member| member == name) {
+                if let Ok(gid) = fields[2].parse() {
+                    if !groups.contains(&gid) {
+                        groups.push(gid);
+                    }
+                }
+            }
+        }
+    }
+    groups.sort_unstable();
+    (primary, groups)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_status() {
+        let text = "Name:\tx\nUid:\t1000\t0\t0\t0\nGid:\t5\t5\t5\t6\nGroups:\t4 24 \nCapInh:\t0000000000000000\n\
+                    CapPrm:\t0000000000002000\nCapEff:\t0000000000002000\nCapBnd:\t000001ffffffffff\n\
+                    CapAmb:\t0000000000000000\nNoNewPrivs:\t1\n";
+        let creds = parse_status(text).unwrap();
+        assert_eq!(creds.uid.real, 1000);
+        assert_eq!(creds.uid.effective, 0);
+        assert_eq!(creds.gid.fs, 6);
+        assert_eq!(creds.groups, [4, 24]);
+        assert_eq!(creds.permitted.bits(), 0x2000);
+        assert!(creds.no_new_privs);
+        assert!(parse_status("Uid:\t1\n").is_err());
+    }
+
+    #[test]
+    fn identity_map_is_the_initial_namespace() {
+        let identity = parse_id_map("         0          0 4294967295\n").unwrap();
+        assert!(userns_of(&identity, &identity).is_initial());
+        let map = parse_id_map("0 100000 65536\n").unwrap();
+        let chain = userns_of(&map, &map);
+        assert_eq!(chain.kuid(1000), Some(101_000));
+        let mut creds = Creds {
+            uid: Ids::all(100_000),
+            gid: Ids::all(101_000),
+            groups: vec![100_050, 7],
+            ..Creds::default()
+        };
+        to_namespace_view(&mut creds, &chain);
+        assert_eq!(
+            (creds.uid.real, creds.gid.fs, creds.groups),
+            (0, 1000, vec![50, 7])
+        );
+    }
+
+    #[test]
+    fn shebang_lines() {
+        assert_eq!(parse_shebang(b"#!/bin/sh -e\n"), Some(&b"/bin/sh"[..]));
+        assert_eq!(
+            parse_shebang(b"#! \t/usr/bin/env python3\n"),
+            Some(&b"/usr/bin/env"[..])
+        );
+        assert_eq!(parse_shebang(b"#!\n"), None);
+        assert_eq!(parse_shebang(b"\x7fELF"), None);
+    }
+
+    #[test]
+    fn release_versions() {
+        assert_eq!(parse_release("6.18.44-fc-v669\n"), Some((6, 18)));
+        assert_eq!(parse_release("5.15.0-91-generic"), Some((5, 15)));
+        assert_eq!(parse_release("junk"), None);
+    }
+}

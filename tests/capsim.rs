@@ -1,0 +1,715 @@
+//! capsim, the binary: its own process as the caller (checked against a real exec of the same file),
+//! overrides, real files (set-id bits, xattrs, nosuid, `#!`), the Docker and systemd presets against their
+//! documented effects, the JSON shape, and errors.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::skip_unless;
+use crate::util::{is_root, run, Run};
+
+const NR_V2_EP: [u8; 20] = [
+    1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+];
+
+/// Docker's documented default capabilities (docs.docker.com, "Runtime privilege and Linux capabilities").
+const DOCKER_DEFAULT: [&str; 14] = [
+    "cap_chown",
+    "cap_dac_override",
+    "cap_fowner",
+    "cap_fsetid",
+    "cap_kill",
+    "cap_setgid",
+    "cap_setuid",
+    "cap_setpcap",
+    "cap_net_bind_service",
+    "cap_net_raw",
+    "cap_sys_chroot",
+    "cap_mknod",
+    "cap_audit_write",
+    "cap_setfcap",
+];
+
+fn capsim(args: &[&str]) -> Run {
+    run("capsim", args, None)
+}
+
+/// Runs capsim with --json and returns its one record.
+fn capsim_json(args: &[&str]) -> Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let out = capsim(&all);
+    assert_eq!(out.code, 0, "capsim {args:?}: {}", out.stderr);
+    let mut lines = out.json_lines();
+    assert_eq!(lines.len(), 1, "{}", out.stdout);
+    lines.remove(0)
+}
+
+fn caps(value: &Value, state: &str, set: &str) -> Vec<String> {
+    value[state][set]["caps"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{state}.{set} in {value}"))
+        .iter()
+        .map(|c| c.as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn hex(value: &Value, state: &str, set: &str) -> String {
+    value[state][set]["hex"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// A temporary directory others can enter, with a copy of the test probe in it.
+fn probe_copy(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+        .expect("chmod dir");
+    let path = dir.path().join(name);
+    std::fs::copy(env!("CARGO_BIN_EXE_capkit-test-probe"), &path).expect("copy probe");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    (dir, path)
+}
+
+fn path_str(path: &Path) -> &str {
+    path.to_str().expect("utf-8 temp path")
+}
+
+/// The probe's report of its own state after exec: `Key -> value`.
+fn probe_report(path: &Path) -> std::collections::HashMap<String, String> {
+    let out = Command::new(path).output().expect("run probe");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| line.split_once(':'))
+        .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+        .collect()
+}
+
+#[test]
+fn own_process_prediction_matches_a_real_exec() {
+    skip_unless!(
+        is_root(),
+        "needs root to set file capabilities and set-id owners"
+    );
+    let (_dir, path) = probe_copy("probe");
+    type Setup = fn(&Path);
+    let setups: [(&str, Setup); 5] = [
+        ("plain", |_| {}),
+        ("cap_net_raw+ep", |p| {
+            xattr::set(p, "security.capability", &NR_V2_EP).expect("setxattr")
+        }),
+        ("setuid 1000", |p| {
+            std::os::unix::fs::chown(p, Some(1000), Some(1000)).expect("chown");
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o6755)).expect("chmod");
+        }),
+        ("v3 rootid 100000", |p| {
+            let mut raw = NR_V2_EP.to_vec();
+            raw[3] = 3;
+            raw.extend_from_slice(&100_000u32.to_le_bytes());
+            xattr::set(p, "security.capability", &raw).expect("setxattr");
+        }),
+        ("all-zero v2", |p| {
+            xattr::set(
+                p,
+                "security.capability",
+                &[0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            )
+            .expect("setxattr")
+        }),
+    ];
+    for (name, setup) in setups {
+        let _ = xattr::remove(&path, "security.capability");
+        std::os::unix::fs::chown(&path, Some(0), Some(0)).expect("chown");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        setup(&path);
+        let predicted = capsim_json(&[path_str(&path)]);
+        let kernel = probe_report(&path);
+        assert_eq!(predicted["outcome"], "ok", "{name}");
+        let after = &predicted["after"];
+        for (key, set) in [
+            ("CapInh", "inheritable"),
+            ("CapPrm", "permitted"),
+            ("CapEff", "effective"),
+            ("CapBnd", "bounding"),
+            ("CapAmb", "ambient"),
+        ] {
+            assert_eq!(kernel[key], after[set]["hex"], "{name}: {set}");
+        }
+        let uids: Vec<String> = ["ruid", "euid", "suid", "fsuid"]
+            .iter()
+            .map(|k| after[k].to_string())
+            .collect();
+        assert_eq!(
+            kernel["Uid"].split_whitespace().collect::<Vec<_>>(),
+            uids,
+            "{name}: uids"
+        );
+        let gids: Vec<String> = ["rgid", "egid", "sgid", "fsgid"]
+            .iter()
+            .map(|k| after[k].to_string())
+            .collect();
+        assert_eq!(
+            kernel["Gid"].split_whitespace().collect::<Vec<_>>(),
+            gids,
+            "{name}: gids"
+        );
+        assert_eq!(
+            kernel["AtSecure"] == "1",
+            predicted["secure_exec"],
+            "{name}: AT_SECURE"
+        );
+        assert_eq!(
+            kernel["Securebits"],
+            after["securebits"]["value"].to_string(),
+            "{name}: securebits"
+        );
+    }
+}
+
+#[test]
+fn overrides_describe_the_caller_and_the_file() {
+    // S4: an unprivileged caller and a cap_net_raw+ep file.
+    let v = capsim_json(&[
+        "--uid",
+        "1000",
+        "--gid",
+        "1000",
+        "--groups",
+        "",
+        "--prm",
+        "none",
+        "--eff",
+        "none",
+        "--inh",
+        "none",
+        "--amb",
+        "none",
+        "--bnd",
+        "000001fffeffffff",
+        "--securebits",
+        "0",
+        "--file-caps",
+        "cap_net_raw+ep",
+    ]);
+    assert_eq!(v["outcome"], "ok");
+    assert_eq!(caps(&v, "after", "permitted"), ["cap_net_raw"]);
+    assert_eq!(caps(&v, "after", "effective"), ["cap_net_raw"]);
+    assert_eq!(v["secure_exec"], true);
+    // S8: a capability-dumb file.
+    let v = capsim_json(&[
+        "--uid",
+        "1000",
+        "--bnd",
+        "000001fffeffffff",
+        "--file-caps",
+        "cap_sys_resource+ep",
+    ]);
+    assert_eq!(v["outcome"], "EPERM");
+    assert_eq!(v["after"], Value::Null);
+    // S11: set-uid root.
+    let v = capsim_json(&[
+        "--uid", "1000", "--prm", "none", "--eff", "none", "--inh", "none", "--amb", "none",
+        "--bnd", "all", "--mode", "4755", "--owner", "0",
+    ]);
+    assert_eq!(v["after"]["euid"], 0);
+    assert_eq!(hex(&v, "after", "permitted"), "000001ffffffffff");
+    // S48: a zero-length xattr.
+    assert_eq!(
+        capsim_json(&["--uid", "1000", "--file-xattr", ""])["outcome"],
+        "EINVAL"
+    );
+    // S16: nosuid.
+    let v = capsim_json(&[
+        "--uid", "1000", "--prm", "none", "--eff", "none", "--mode", "4755", "--nosuid",
+    ]);
+    assert_eq!(v["after"]["euid"], 1000);
+    // U2: a v3 rootid honoured inside the namespace whose root it is.
+    let v = capsim_json(&[
+        "--uid",
+        "1000",
+        "--prm",
+        "none",
+        "--eff",
+        "none",
+        "--inh",
+        "none",
+        "--amb",
+        "none",
+        "--bnd",
+        "all",
+        "--userns-map",
+        "0:100000:65536",
+        "--file-caps",
+        "cap_net_raw+ep",
+        "--rootid",
+        "100000",
+    ]);
+    assert_eq!(caps(&v, "after", "permitted"), ["cap_net_raw"]);
+    // S28 and S29: traced by a tracer without and with CAP_SYS_PTRACE.
+    let base = [
+        "--uid",
+        "1000",
+        "--prm",
+        "none",
+        "--eff",
+        "none",
+        "--file-caps",
+        "cap_net_raw+ep",
+    ];
+    let v = capsim_json(&[&base[..], &["--traced"]].concat());
+    assert_eq!(caps(&v, "after", "permitted"), Vec::<String>::new());
+    let v = capsim_json(&[&base[..], &["--traced=capable"]].concat());
+    assert_eq!(caps(&v, "after", "permitted"), ["cap_net_raw"]);
+    // S32: a CLONE_FS sibling reverts set-uid root.
+    let v = capsim_json(&[
+        "--uid",
+        "1000",
+        "--prm",
+        "none",
+        "--eff",
+        "none",
+        "--mode",
+        "4755",
+        "--fs-shared",
+    ]);
+    assert_eq!(v["after"]["euid"], 1000);
+}
+
+#[test]
+fn kernel_rules_switch() {
+    // S44: ruid 1000, euid 0, ambient cap_net_raw; before 6.16 the ambient set is cleared.
+    let args = [
+        "--uid",
+        "1000,0,0",
+        "--gid",
+        "0",
+        "--inh",
+        "net_raw",
+        "--amb",
+        "net_raw",
+        "--prm",
+        "000001fffeffffff",
+        "--eff",
+        "000001fffeffffff",
+        "--bnd",
+        "000001fffeffffff",
+        "--kernel-rules",
+    ];
+    let current = capsim_json(&[&args[..], &["current"]].concat());
+    assert_eq!(caps(&current, "after", "ambient"), ["cap_net_raw"]);
+    let legacy = capsim_json(&[&args[..], &["legacy"]].concat());
+    assert_eq!(caps(&legacy, "after", "ambient"), Vec::<String>::new());
+}
+
+#[test]
+fn json_has_exactly_the_documented_shape() {
+    let v = capsim_json(&[
+        "--uid",
+        "1000",
+        "--prm",
+        "none",
+        "--eff",
+        "none",
+        "--file-caps",
+        "cap_net_raw+p",
+    ]);
+    // serde_json's map sorts keys, so compare sorted lists; the printed order is checked below.
+    let sorted = |mut keys: Vec<&'static str>| {
+        keys.sort_unstable();
+        keys
+    };
+    let keys: Vec<&str> = v
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        sorted(vec!["outcome", "before", "after", "secure_exec", "explain"])
+    );
+    let out = capsim(&["--json", "--uid", "1000"]);
+    let positions: Vec<usize> = [
+        "\"outcome\"",
+        "\"before\"",
+        "\"after\"",
+        "\"secure_exec\"",
+        "\"explain\"",
+    ]
+    .iter()
+    .map(|key| out.stdout.find(key).expect("key printed"))
+    .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{}", out.stdout);
+    for state in ["before", "after"] {
+        let keys: Vec<&str> = v[state]
+            .as_object()
+            .expect("state")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            sorted(vec![
+                "ruid",
+                "euid",
+                "suid",
+                "fsuid",
+                "rgid",
+                "egid",
+                "sgid",
+                "fsgid",
+                "groups",
+                "inheritable",
+                "permitted",
+                "effective",
+                "bounding",
+                "ambient",
+                "securebits",
+                "no_new_privs"
+            ])
+        );
+        for set in [
+            "inheritable",
+            "permitted",
+            "effective",
+            "bounding",
+            "ambient",
+        ] {
+            assert!(
+                v[state][set]["hex"].as_str().is_some_and(|h| h.len() == 16),
+                "{state}.{set}"
+            );
+            assert!(v[state][set]["caps"].is_array());
+        }
+    }
+    let explain = v["explain"].as_array().expect("explain");
+    assert!(explain
+        .iter()
+        .any(|e| e["rule"] == "commoncap.c:bprm_caps_from_vfs_caps"));
+    assert!(explain.iter().any(|e| e["set"] == "permitted"
+        && e["cap"] == "cap_net_raw"
+        && e["change"] == "gained"
+        && e["why"] == "file permitted ∩ bounding"));
+}
+
+#[test]
+fn explain_names_the_rule_for_every_capability() {
+    let out = capsim(&[
+        "--explain",
+        "--uid",
+        "1000",
+        "--inh",
+        "net_raw",
+        "--prm",
+        "net_raw",
+        "--eff",
+        "net_raw",
+        "--amb",
+        "net_raw",
+        "--file-caps",
+        "cap_net_admin+p",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for needle in [
+        "rules, in kernel order:",
+        "commoncap.c:handle_privileged_root",
+        "gained  cap_net_admin",
+        "= file permitted ∩ bounding",
+        "lost    cap_net_raw",
+        "ambient cleared: the file has capabilities",
+        "= exec never changes the bounding set",
+    ] {
+        assert!(
+            out.stdout.contains(needle),
+            "missing {needle:?} in\n{}",
+            out.stdout
+        );
+    }
+    for line in out.stdout.lines() {
+        assert!(line.chars().count() <= 100, "too wide: {line}");
+    }
+}
+
+#[test]
+fn files_on_disk_scripts_and_nosuid_mounts() {
+    skip_unless!(is_root(), "needs root to set file capabilities and mount");
+    let (dir, interp) = probe_copy("interp");
+    xattr::set(&interp, "security.capability", &NR_V2_EP).expect("setxattr");
+    let script = dir.path().join("script");
+    std::fs::write(&script, format!("#!{}\n", interp.display())).expect("script");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o4755)).expect("chmod");
+    // S60: the interpreter's capabilities count, the script's set-uid bit does not.
+    let v = capsim_json(&[
+        "--uid",
+        "1000",
+        "--prm",
+        "none",
+        "--eff",
+        "none",
+        path_str(&script),
+    ]);
+    assert_eq!(caps(&v, "after", "permitted"), ["cap_net_raw"]);
+    let out = capsim(&["--uid", "1000", path_str(&script)]);
+    assert!(
+        out.stdout.contains("from the interpreter"),
+        "{}",
+        out.stdout
+    );
+
+    // S17: a nosuid mount ignores file capabilities.
+    let mnt = dir.path().join("mnt");
+    std::fs::create_dir(&mnt).expect("mkdir");
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "nosuid,mode=0755", "capsim-test"])
+        .arg(&mnt)
+        .status()
+        .is_ok_and(|s| s.success());
+    skip_unless!(mounted, "cannot mount a tmpfs");
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(mnt.clone());
+    let file = mnt.join("probe");
+    std::fs::copy(&interp, &file).expect("copy");
+    xattr::set(&file, "security.capability", &NR_V2_EP).expect("setxattr");
+    let v = capsim_json(&[
+        "--uid",
+        "1000",
+        "--inh",
+        "net_admin",
+        "--prm",
+        "net_admin",
+        "--eff",
+        "net_admin",
+        "--amb",
+        "net_admin",
+        path_str(&file),
+    ]);
+    assert_eq!(caps(&v, "after", "permitted"), ["cap_net_admin"]);
+    assert_eq!(caps(&v, "after", "ambient"), ["cap_net_admin"]);
+    let out = capsim(&["--uid", "1000", path_str(&file)]);
+    assert!(out.stdout.contains("nosuid mount"), "{}", out.stdout);
+}
+
+#[test]
+fn docker_preset_matches_the_documented_defaults() {
+    let v = capsim_json(&["--docker"]);
+    let mut expected: Vec<String> = DOCKER_DEFAULT.iter().map(|s| s.to_string()).collect();
+    let order = |name: &String| {
+        capcore::Cap::parse_lenient(name)
+            .map(|c| c.bit())
+            .unwrap_or(99)
+    };
+    expected.sort_by_key(order);
+    for set in ["bounding", "permitted", "effective"] {
+        assert_eq!(caps(&v, "before", set), expected, "before {set}");
+    }
+    assert_eq!(v["before"]["euid"], 0);
+    // Root in the container: after exec of a plain file, P = E = the bounding set.
+    assert_eq!(caps(&v, "after", "permitted"), expected);
+    assert_eq!(caps(&v, "after", "effective"), expected);
+    // A non-root user gets nothing from a plain file, but a file capability within the bounding set works.
+    let v = capsim_json(&["--docker", "--user", "1000:1000"]);
+    assert_eq!(caps(&v, "after", "permitted"), Vec::<String>::new());
+    assert_eq!(caps(&v, "before", "bounding"), expected);
+    let v = capsim_json(&[
+        "--docker",
+        "--user",
+        "1000",
+        "--file-caps",
+        "cap_net_raw+ep",
+    ]);
+    assert_eq!(caps(&v, "after", "effective"), ["cap_net_raw"]);
+    // ... and one outside it makes the file capability-dumb.
+    assert_eq!(
+        capsim_json(&[
+            "--docker",
+            "--user",
+            "1000",
+            "--file-caps",
+            "cap_net_admin+ep"
+        ])["outcome"],
+        "EPERM"
+    );
+    let v = capsim_json(&[
+        "--docker",
+        "--cap-drop",
+        "all",
+        "--cap-add",
+        "NET_BIND_SERVICE",
+    ]);
+    assert_eq!(caps(&v, "after", "permitted"), ["cap_net_bind_service"]);
+    let v = capsim_json(&[
+        "--docker",
+        "--cap-add",
+        "net_admin",
+        "--cap-drop",
+        "CAP_NET_RAW",
+    ]);
+    let bounding = caps(&v, "before", "bounding");
+    assert!(
+        bounding.contains(&"cap_net_admin".to_string())
+            && !bounding.contains(&"cap_net_raw".to_string())
+    );
+    let v = capsim_json(&["--docker", "--privileged"]);
+    assert_eq!(
+        caps(&v, "before", "bounding").len(),
+        capsys::kernel::known_caps_or_default() as usize
+    );
+    let v = capsim_json(&[
+        "--docker",
+        "--no-new-privileges",
+        "--user",
+        "1000",
+        "--mode",
+        "4755",
+        "--owner",
+        "0",
+    ]);
+    assert_eq!(v["after"]["euid"], 1000);
+    assert_eq!(v["after"]["no_new_privs"], true);
+}
+
+#[test]
+fn systemd_preset_matches_the_documented_effect() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // systemd.exec(5): a non-root service gets capabilities only through AmbientCapabilities=; they are
+    // permitted, effective, inheritable and ambient in the started program, and CapabilityBoundingSet=
+    // limits the bounding set.
+    let unit = dir.path().join("web.service");
+    std::fs::write(
+        &unit,
+        "[Unit]\nDescription=test\n\n[Service]\nUser=nobody\nExecStart=/bin/true --serve\n\
+         CapabilityBoundingSet=CAP_NET_BIND_SERVICE CAP_NET_RAW\nAmbientCapabilities=CAP_NET_BIND_SERVICE\n\
+         NoNewPrivileges=yes\n",
+    )
+    .expect("unit");
+    let v = capsim_json(&["--systemd", path_str(&unit)]);
+    assert_eq!(v["outcome"], "ok");
+    assert_eq!(v["after"]["euid"], 65534);
+    for set in ["permitted", "effective", "inheritable", "ambient"] {
+        assert_eq!(caps(&v, "after", set), ["cap_net_bind_service"], "{set}");
+    }
+    assert_eq!(
+        caps(&v, "after", "bounding"),
+        ["cap_net_bind_service", "cap_net_raw"]
+    );
+    assert_eq!(v["after"]["no_new_privs"], true);
+    // A root service gets its bounding set as permitted and effective.
+    let unit = dir.path().join("root.service");
+    std::fs::write(
+        &unit,
+        "[Service]\nCapabilityBoundingSet=CAP_CHOWN CAP_KILL\nSecureBits=keep-caps\n",
+    )
+    .expect("unit");
+    let v = capsim_json(&["--systemd", path_str(&unit)]);
+    assert_eq!(caps(&v, "after", "permitted"), ["cap_chown", "cap_kill"]);
+    assert_eq!(caps(&v, "after", "effective"), ["cap_chown", "cap_kill"]);
+    assert_eq!(v["before"]["securebits"]["value"], 0x10);
+    assert_eq!(v["after"]["securebits"]["value"], 0);
+}
+
+#[test]
+fn live_process_by_pid() {
+    let mut child = Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .expect("spawn sleep");
+    let pid = child.id().to_string();
+    let out = capsim(&["--json", "--pid", &pid]);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("securebits of another process cannot be read"),
+        "{}",
+        out.stderr
+    );
+    let v = &out.json_lines()[0];
+    let status = std::fs::read_to_string("/proc/self/status").expect("status");
+    let prm = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapPrm:"))
+        .map(str::trim)
+        .unwrap_or_default();
+    assert_eq!(v["before"]["permitted"]["hex"], prm);
+}
+
+#[test]
+fn errors_name_the_input_and_exit_2() {
+    let out = capsim(&["--prm", "cap_bogus"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.starts_with("capsim: --prm:"), "{}", out.stderr);
+    let out = capsim(&["/nonexistent/capsim-file"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("/nonexistent/capsim-file"),
+        "{}",
+        out.stderr
+    );
+    let out = capsim(&["--cap-add", "net_admin"]);
+    assert_eq!(out.code, 2, "--cap-add needs --docker");
+    let out = capsim(&["--file-caps", "cap_net_raw=e i"]);
+    assert_eq!(out.code, 2);
+    let out = capsim(&["--userns-map", "0:100000"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("INSIDE:OUTSIDE:COUNT"),
+        "{}",
+        out.stderr
+    );
+    let out = capsim(&["--pid", "999999999"]);
+    assert_eq!(out.code, 2);
+}
+
+#[test]
+fn live_process_in_a_user_namespace_is_seen_from_inside() {
+    skip_unless!(
+        is_root(),
+        "needs root to map uid 0 into a new user namespace"
+    );
+    let spawned = Command::new("unshare")
+        .args([
+            "--user",
+            "--map-user=1000",
+            "--map-group=1000",
+            "sleep",
+            "30",
+        ])
+        .spawn();
+    let Ok(mut child) = spawned else {
+        eprintln!("skipped: unshare is not available");
+        return;
+    };
+    // unshare execs sleep once the maps are written.
+    let pid = child.id();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::time::Instant::now() < deadline {
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if comm.trim() == "sleep" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let out = capsim(&["--json", "--pid", &pid.to_string()]);
+    let _ = child.kill();
+    let _ = child.wait();
+    if out.code != 0 && out.stderr.contains("map-user") {
+        eprintln!("skipped: this unshare has no --map-user");
+        return;
+    }
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v = &out.json_lines()[0];
+    // Kernel uid 0 is uid 1000 inside, where uid 0 (the namespace's root) is unmapped.
+    assert_eq!(v["before"]["ruid"], 1000);
+    assert_eq!(v["before"]["egid"], 1000);
+    assert_eq!(caps(v, "after", "permitted"), Vec::<String>::new());
+}

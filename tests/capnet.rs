@@ -2,10 +2,7 @@
 //! listener in a network namespace of its own, each opened by `capkit-test-sockets` in a chosen
 //! capability state; and, where netcap is installed, everything netcap prints.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
 
 use serde_json::Value;
 
@@ -30,14 +27,7 @@ impl Holder {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn capkit-test-sockets");
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx.recv_timeout(Duration::from_secs(10)).unwrap_or_default();
+        let line = crate::util::first_line(&mut child);
         let words: Vec<&str> = line.split_whitespace().collect();
         if words.first() != Some(&"ready") {
             let _ = child.kill();

@@ -2,10 +2,7 @@
 //! test fails), and a few readers of /proc to compare tools against the kernel's own words.
 
 use std::ffi::OsStr;
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
 
 /// A running test child; dropping it kills and reaps it.
 pub struct TestChild {
@@ -29,14 +26,7 @@ impl TestChild {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn capkit-test-child");
-        let stdout = child.stdout.take().expect("child stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx.recv_timeout(Duration::from_secs(10)).unwrap_or_default();
+        let line = crate::util::first_line(&mut child);
         let mut guard = TestChild {
             pid: child.id(),
             child,

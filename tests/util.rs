@@ -78,6 +78,23 @@ pub fn tool(name: &str) -> Option<PathBuf> {
         .find(|path| path.is_file())
 }
 
+/// Waits (at most 10 s) for the first line a spawned test process prints on its piped stdout; the empty
+/// string when it printed nothing in time.
+pub fn first_line(child: &mut std::process::Child) -> String {
+    use std::io::{BufRead, BufReader};
+    let Some(stdout) = child.stdout.take() else {
+        return String::new();
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(10))
+        .unwrap_or_default()
+}
+
 /// Returns early from a test, saying why, when `$cond` does not hold.
 #[macro_export]
 macro_rules! skip_unless {

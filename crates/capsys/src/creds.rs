@@ -8,7 +8,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use capcore::exec::{Creds, IdRange, Ids, NsChain, UserNs};
-use capcore::CapSet;
+use capcore::TaskStatus;
 
 /// How many `#!` levels the kernel follows before failing with ELOOP (fs/exec.c, binfmt_script).
 pub const MAX_INTERPRETER_DEPTH: usize = 5;
@@ -26,60 +26,35 @@ fn invalid(what: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, what)
 }
 
-/// Parses the Uid, Gid, Groups, Cap* and NoNewPrivs lines of a /proc/PID/status text.
+/// Parses the Uid, Gid, Groups, Cap* and NoNewPrivs lines of a /proc/PID/status text, with capcore's status
+/// parser (the one capls uses) and the Groups line, which only capsim needs.
 pub fn parse_status(text: &str) -> io::Result<Creds> {
-    let mut creds = Creds::default();
-    let mut seen = 0;
-    for line in text.lines() {
-        let Some((key, value)) = line.split_once(':') else {
-            continue;
-        };
-        let value = value.trim();
-        let numbers = || -> io::Result<Vec<u32>> {
-            value
-                .split_whitespace()
-                .map(|n| {
-                    n.parse()
-                        .map_err(|_| invalid(format!("bad status line {line:?}")))
-                })
-                .collect()
-        };
-        let ids = || -> io::Result<Ids> {
-            match numbers()?[..] {
-                [real, effective, saved, fs] => Ok(Ids {
-                    real,
-                    effective,
-                    saved,
-                    fs,
-                }),
-                _ => Err(invalid(format!("bad status line {line:?}"))),
-            }
-        };
-        let mask = || -> io::Result<CapSet> {
-            u64::from_str_radix(value, 16)
-                .map(CapSet::from_bits)
-                .map_err(|_| invalid(format!("bad status line {line:?}")))
-        };
-        match key {
-            "Uid" => creds.uid = ids()?,
-            "Gid" => creds.gid = ids()?,
-            "Groups" => creds.groups = numbers()?,
-            "CapInh" => creds.inheritable = mask()?,
-            "CapPrm" => creds.permitted = mask()?,
-            "CapEff" => creds.effective = mask()?,
-            "CapBnd" => creds.bounding = mask()?,
-            "CapAmb" => creds.ambient = mask()?,
-            "NoNewPrivs" => creds.no_new_privs = value == "1",
-            _ => continue,
-        }
-        seen += 1;
-    }
-    if seen < 9 {
-        return Err(invalid(
-            "missing Uid, Gid, Groups, Cap* or NoNewPrivs lines".to_string(),
-        ));
-    }
-    Ok(creds)
+    let status = TaskStatus::parse(text.as_bytes()).map_err(|e| invalid(e.to_string()))?;
+    let missing = |label: &str| invalid(format!("no {label} line"));
+    let groups_line = text
+        .lines()
+        .find_map(|line| line.strip_prefix("Groups:"))
+        .ok_or_else(|| missing("Groups"))?;
+    let groups = groups_line
+        .split_whitespace()
+        .map(|n| {
+            n.parse()
+                .map_err(|_| invalid(format!("bad Groups line {groups_line:?}")))
+        })
+        .collect::<io::Result<Vec<u32>>>()?;
+    let caps = status.caps;
+    Ok(Creds {
+        uid: status.uids,
+        gid: status.gids,
+        groups,
+        inheritable: caps.inheritable.ok_or_else(|| missing("CapInh"))?,
+        permitted: caps.permitted.ok_or_else(|| missing("CapPrm"))?,
+        effective: caps.effective.ok_or_else(|| missing("CapEff"))?,
+        bounding: caps.bounding.ok_or_else(|| missing("CapBnd"))?,
+        ambient: caps.ambient.ok_or_else(|| missing("CapAmb"))?,
+        no_new_privs: caps.no_new_privs.ok_or_else(|| missing("NoNewPrivs"))?,
+        ..Creds::default()
+    })
 }
 
 /// Parses a `uid_map` or `gid_map`.
@@ -378,7 +353,7 @@ mod tests {
 
     #[test]
     fn parses_status() {
-        let text = "Name:\tx\nUid:\t1000\t0\t0\t0\nGid:\t5\t5\t5\t6\nGroups:\t4 24 \nCapInh:\t0000000000000000\n\
+        let text = "Name:\tx\nPid:\t42\nUid:\t1000\t0\t0\t0\nGid:\t5\t5\t5\t6\nGroups:\t4 24 \nCapInh:\t0000000000000000\n\
                     CapPrm:\t0000000000002000\nCapEff:\t0000000000002000\nCapBnd:\t000001ffffffffff\n\
                     CapAmb:\t0000000000000000\nNoNewPrivs:\t1\n";
         let creds = parse_status(text).unwrap();

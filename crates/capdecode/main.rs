@@ -246,17 +246,13 @@ impl Decoder {
         match decode_status(&lines, self.known) {
             Ok(record) => self.emit(&block.source, Decoded::Status(record))?,
             Err(why) => {
-                let name = if block.source.is_empty() {
-                    lines.join(" ")
-                } else {
-                    String::new()
-                };
+                // Name the block by grep's file name, or else by its lines.
                 let thing = if block.source.is_empty() {
-                    name.as_bytes()
+                    lines.join(" ").into_bytes()
                 } else {
-                    &block.source
+                    block.source.clone()
                 };
-                self.fail(thing, &why);
+                self.fail(&thing, &why);
             }
         }
         if self.interactive {

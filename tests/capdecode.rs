@@ -182,6 +182,24 @@ fn status_block_from_stdin() {
 }
 
 #[test]
+fn a_bad_status_block_is_named_and_the_rest_decoded() {
+    let input = "/proc/7/status:CapEff:\t00000000000000zz\n3fffffffff\nCapPrm:\t0x1x\n";
+    let out = run("capdecode", &["--json"], Some(input.as_bytes()));
+    assert_eq!(out.code, 2);
+    assert_eq!(out.json_lines().len(), 1, "the mask still decodes");
+    let errors: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors[0].starts_with("capdecode: /proc/7/status: CapEff: "),
+        "{errors:?}"
+    );
+    assert!(
+        errors[1].starts_with("capdecode: CapPrm:\\t0x1x: CapPrm: "),
+        "{errors:?}"
+    );
+}
+
+#[test]
 fn grep_output_of_several_processes_splits_into_blocks() {
     let input = "/proc/1/status:CapEff:\t0000000000000000\n/proc/1/status:CapPrm:\t0000000000000000\n\
                  /proc/2/status:CapEff:\t0000000000002000\n/proc/2/status:CapPrm:\t0000000000002000\n";

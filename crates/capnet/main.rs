@@ -100,15 +100,22 @@ fn run(args: Args) -> Result<u8, Box<dyn Error>> {
     } else {
         args.pid.clone()
     };
-    let options = ReadOptions {
-        netns: true,
-        ..ReadOptions::default()
-    };
-    let scan = proc::scan(&pids, options);
+    // Status first, for every process; the namespace link only for those the filter keeps.
+    let scan = proc::scan(&pids, ReadOptions::default());
     tally.vanished += scan.vanished;
     for (pid, err) in scan.failed {
         tally.failed(pid, &err);
     }
+    let mut processes: Vec<Process> = scan
+        .processes
+        .into_iter()
+        .filter(|p| filter.wants_process(p, args.all))
+        .collect();
+    let netns_only = ReadOptions {
+        netns: true,
+        ..ReadOptions::default()
+    };
+    proc::fill_all(&mut processes.iter_mut().collect::<Vec<_>>(), netns_only);
     let host_netns = proc::host_net_namespace();
     let ctx = Context {
         known,
@@ -121,11 +128,7 @@ fn run(args: Args) -> Result<u8, Box<dyn Error>> {
     if !args.json {
         out.line(&header())?;
     }
-    for process in scan
-        .processes
-        .iter()
-        .filter(|p| filter.wants_process(p, args.all))
-    {
+    for process in &processes {
         let inodes = match net::socket_inodes(&proc_dir(process.pid)) {
             Ok(inodes) => inodes,
             Err(err) if err.kind() == io::ErrorKind::NotFound => {

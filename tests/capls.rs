@@ -481,7 +481,7 @@ fn pscap_rows(text: &str) -> Vec<(u32, u32, String)> {
 #[test]
 fn every_process_pscap_prints_is_listed_with_the_same_permitted_set() {
     let Some(pscap) = crate::util::tool("pscap") else {
-        eprintln!("skipped: pscap is not installed (apt-get install libcap-ng-utils)");
+        crate::util::skipped("pscap is not installed (apt-get install libcap-ng-utils)");
         return;
     };
     let pscap = Command::new(pscap).arg("-a").output().expect("run pscap");
@@ -606,7 +606,7 @@ fn names_the_container_from_the_cgroup_path() {
     require_root!();
     let id = format!("{:016x}", std::process::id()).repeat(4);
     let Some((cgroup, leaf)) = FakeContainer::new(&id) else {
-        eprintln!("skipped: no writable cgroup hierarchy");
+        crate::util::skipped("no writable cgroup hierarchy");
         return;
     };
     let mut child = TestChild::spawn(["--name", "in-container"]);

@@ -273,7 +273,7 @@ fn unneeded_lists_a_process_with_net_admin_and_no_socket() {
 fn everything_netcap_prints_is_in_capnet() {
     skip_unless!(is_root(), "opening sockets with capabilities needs root");
     let Some(netcap) = tool("netcap") else {
-        eprintln!("skipped: netcap is not installed (apt-get install libcap-ng-utils)");
+        crate::util::skipped("netcap is not installed (apt-get install libcap-ng-utils)");
         return;
     };
     let _holder = Holder::spawn(&["--raw-icmp", "--udp", "127.0.0.1:0", "--tcp", "127.0.0.1:0"]);

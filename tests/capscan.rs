@@ -242,7 +242,7 @@ fn assert_no_control_bytes(what: &str, bytes: &[u8]) {
 }
 
 fn skip(reason: &str) {
-    eprintln!("skipped: {reason}");
+    crate::util::skipped(reason);
 }
 
 #[test]

@@ -686,7 +686,7 @@ fn live_process_in_a_user_namespace_is_seen_from_inside() {
         ])
         .spawn();
     let Ok(mut child) = spawned else {
-        eprintln!("skipped: unshare is not available");
+        crate::util::skipped("unshare is not available");
         return;
     };
     // unshare execs sleep once the maps are written.
@@ -703,7 +703,7 @@ fn live_process_in_a_user_namespace_is_seen_from_inside() {
     let _ = child.kill();
     let _ = child.wait();
     if out.code != 0 && out.stderr.contains("map-user") {
-        eprintln!("skipped: this unshare has no --map-user");
+        crate::util::skipped("this unshare has no --map-user");
         return;
     }
     assert_eq!(out.code, 0, "{}", out.stderr);

@@ -229,10 +229,10 @@ fn build_lab() -> Result<Lab, String> {
     match mount_pool(&mut lab, &nosuid) {
         Ok(()) => lab.nosuid = Some(nosuid),
         Err(why) => {
-            eprintln!(
+            crate::util::skipped(&format!(
                 "capsim_kernel: cannot mount the lab ({why}); using a plain directory, and scenarios on a \
                  nosuid mount are skipped"
-            );
+            ));
             for mount in lab.mounts.drain(..).rev() {
                 let _ = Command::new("umount").arg("-l").arg(mount).status();
             }
@@ -1202,7 +1202,7 @@ fn spec_section_10_matches_the_kernel() {
     let lab = match build_lab() {
         Ok(lab) => lab,
         Err(why) => {
-            eprintln!("skipped: cannot build the lab: {why}");
+            crate::util::skipped(&format!("cannot build the lab: {why}"));
             return;
         }
     };
@@ -1231,7 +1231,7 @@ fn legacy_rules_disagree_with_this_kernel() {
     let lab = match build_lab() {
         Ok(lab) => lab,
         Err(why) => {
-            eprintln!("skipped: cannot build the lab: {why}");
+            crate::util::skipped(&format!("cannot build the lab: {why}"));
             return;
         }
     };
@@ -1273,7 +1273,7 @@ fn random_scenarios_match_the_kernel() {
     let lab = match build_lab() {
         Ok(lab) => lab,
         Err(why) => {
-            eprintln!("skipped: cannot build the lab: {why}");
+            crate::util::skipped(&format!("cannot build the lab: {why}"));
             return;
         }
     };
@@ -1532,7 +1532,7 @@ fn spec_x1_x2_xattr_views_match_the_kernel() {
     let lab = match build_lab() {
         Ok(lab) => lab,
         Err(why) => {
-            eprintln!("skipped: cannot build the lab: {why}");
+            crate::util::skipped(&format!("cannot build the lab: {why}"));
             return;
         }
     };

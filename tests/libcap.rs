@@ -20,7 +20,7 @@ fn known() -> u32 {
 #[test]
 fn hex_decode_matches_capsh() {
     let Some(capsh) = tool("capsh") else {
-        eprintln!("skipped: capsh is not installed (apt-get install libcap2-bin)");
+        crate::util::skipped("capsh is not installed (apt-get install libcap2-bin)");
         return;
     };
     let seed = Rng::seed_from_env(0x5eed_0001);
@@ -47,7 +47,7 @@ fn hex_decode_matches_capsh() {
 #[test]
 fn capdecode_matches_capsh_through_the_binary() {
     let Some(capsh) = tool("capsh") else {
-        eprintln!("skipped: capsh is not installed");
+        crate::util::skipped("capsh is not installed");
         return;
     };
     let mut rng = Rng::new(Rng::seed_from_env(0x5eed_0002));
@@ -95,7 +95,7 @@ fn cap_to_text_matches_getcap_on_real_xattrs() {
         "writing security.capability needs CAP_SETFCAP (run as root)"
     );
     let Some(getcap) = tool("getcap") else {
-        eprintln!("skipped: getcap is not installed (apt-get install libcap2-bin)");
+        crate::util::skipped("getcap is not installed (apt-get install libcap2-bin)");
         return;
     };
     let seed = Rng::seed_from_env(0x5eed_0003);
@@ -174,7 +174,7 @@ fn random_text(rng: &mut Rng) -> String {
 fn cap_from_text_matches_setcap() {
     skip_unless!(is_root(), "setcap needs CAP_SETFCAP (run as root)");
     let Some(setcap) = tool("setcap") else {
-        eprintln!("skipped: setcap is not installed (apt-get install libcap2-bin)");
+        crate::util::skipped("setcap is not installed (apt-get install libcap2-bin)");
         return;
     };
     let seed = Rng::seed_from_env(0x5eed_0004);

@@ -143,3 +143,27 @@ impl Rng {
             .unwrap_or(default)
     }
 }
+
+/// Says why a test cannot run here and records it, so `.ci/run` can count skips: cargo shows a passing
+/// test's stderr to nobody, and a skipped test passes. The record goes to the file `CAPKIT_SKIP_LOG`
+/// names, one line per skip: the test thread's name, a tab, the reason.
+pub fn skipped(reason: &str) {
+    crate::util::skipped(&format!("{reason}"));
+    let Some(log) = std::env::var_os("CAPKIT_SKIP_LOG") else {
+        return;
+    };
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("?");
+    let line = format!("{test}\t{}\n", reason.replace('\n', " "));
+    let appended = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .and_then(|mut file| file.write_all(line.as_bytes()));
+    if let Err(e) = appended {
+        eprintln!(
+            "cannot record the skip in {}: {e}",
+            Path::new(&log).display()
+        );
+    }
+}

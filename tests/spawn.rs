@@ -65,7 +65,7 @@ pub use crate::util::is_root;
 macro_rules! require_root {
     () => {
         if !$crate::spawn::is_root() {
-            crate::util::skipped("needs root (CI runs as root)");
+            $crate::util::skipped("needs root (CI runs as root)");
             return;
         }
     };

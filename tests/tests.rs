@@ -10,5 +10,6 @@ mod capscan;
 mod capsim;
 mod capsim_kernel;
 mod completions;
+mod json;
 mod libcap;
 mod spawn;

@@ -8,8 +8,9 @@
 //!   characters) become `\u{NNNN}`.
 //!
 //! Every escape starts with `\` and a literal `\` is `\\`, so the original bytes can always be recovered.
-//! In JSON, text that is valid UTF-8 is a plain string (JSON's own escapes keep it safe); bytes that are not
-//! are written as `{"bytes": "<hex>"}`.
+//! In JSON, text that is valid UTF-8 is a plain string, written with JSON's own escapes and `\uXXXX` for
+//! DEL and these invisible characters (see `json`); bytes that are not UTF-8 are written as
+//! `{"bytes": "<hex>"}`.
 
 use std::fmt::Write;
 
@@ -54,7 +55,7 @@ fn escape_into(out: &mut String, text: &str) {
 
 /// Characters that move the cursor, reorder text or print as nothing: C1 controls, the soft hyphen,
 /// zero-width and bidirectional formatting characters, line and paragraph separators, and the BOM.
-fn is_invisible(c: char) -> bool {
+pub(crate) fn is_invisible(c: char) -> bool {
     matches!(c as u32,
         0x80..=0x9f | 0xad | 0x061c | 0x180e | 0x200b..=0x200f | 0x2028..=0x202e
         | 0x2060..=0x206f | 0xfeff | 0xfff9..=0xfffb)

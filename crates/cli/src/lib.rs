@@ -2,6 +2,7 @@
 //! NDJSON and line output, error messages, and the mapping of outcomes to exit codes.
 
 pub mod escape;
+pub mod json;
 pub mod output;
 pub mod render;
 pub mod summary;

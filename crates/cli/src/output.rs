@@ -41,7 +41,7 @@ impl Output {
 
     /// Writes one NDJSON record.
     pub fn json<T: Serialize>(&mut self, record: &T) -> io::Result<()> {
-        serde_json::to_writer(&mut self.out, record).map_err(io::Error::from)?;
+        crate::json::to_writer(&mut self.out, record)?;
         self.out.write_all(b"\n")
     }
 

@@ -330,7 +330,14 @@ fn json_has_exactly_the_documented_shape() {
         .collect();
     assert_eq!(
         keys,
-        sorted(vec!["outcome", "before", "after", "secure_exec", "explain"])
+        sorted(vec![
+            "outcome",
+            "before",
+            "after",
+            "secure_exec",
+            "notes",
+            "explain"
+        ])
     );
     let out = capsim(&["--json", "--uid", "1000"]);
     let positions: Vec<usize> = [
@@ -338,6 +345,7 @@ fn json_has_exactly_the_documented_shape() {
         "\"before\"",
         "\"after\"",
         "\"secure_exec\"",
+        "\"notes\"",
         "\"explain\"",
     ]
     .iter()

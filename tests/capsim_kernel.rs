@@ -739,8 +739,12 @@ fn tool_check(
         Report::Failed { errno, .. } => {
             let want = match errno {
                 1 => "EPERM",
+                2 => "ENOENT",
+                8 => "ENOEXEC",
+                13 => "EACCES",
                 22 => "EINVAL",
                 34 => "ERANGE",
+                40 => "ELOOP",
                 _ => "?",
             };
             if record["outcome"] != want {
@@ -1617,4 +1621,151 @@ fn spec_x1_x2_xattr_views_match_the_kernel() {
         checked += 1;
     }
     eprintln!("capsim_kernel: {checked} getxattr and setxattr views checked against the kernel, 0 mismatches");
+}
+
+/// A `#!` case: its name, the script's bytes, and the outcome the kernel must give (checked too, so a
+/// wrong expectation cannot hide a wrong tool).
+type ScriptCase = (&'static str, Vec<u8>, &'static str);
+
+/// binfmt_script's rules, byte for byte: each script is exec'd for real by an unprivileged caller and
+/// capsim must agree with the kernel on the outcome and, when it runs, on the sets. The interpreter
+/// carries `cap_net_raw+ep`, so following the wrong file changes the answer.
+#[test]
+fn shebang_lines_match_the_kernel() {
+    use std::os::unix::ffi::OsStrExt;
+    skip_unless!(is_root(), "the #! check execs as another user: needs root");
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let base = dir.path().as_os_str().as_bytes().to_vec();
+    let copy = |name: &[u8], caps: bool| -> Vec<u8> {
+        let mut path = base.clone();
+        path.push(b'/');
+        path.extend_from_slice(name);
+        let target = PathBuf::from(std::ffi::OsStr::from_bytes(&path));
+        std::fs::copy(probe(), &target).expect("copy probe");
+        configure(
+            &target,
+            0o755,
+            0,
+            0,
+            caps.then(|| v2(true, NR, 0)).as_deref(),
+        )
+        .expect("configure");
+        path
+    };
+    let interp = copy(b"interp", true);
+    // Not UTF-8, and a name that differs from `interp` only by a carriage return (without capabilities).
+    let odd = copy(b"interp-\xff\xfe", true);
+    copy(b"interp\r", false);
+    let line = |parts: &[&[u8]]| parts.concat();
+    // A name of exactly 253 bytes (slashes pad it) whose newline is the buffer's last byte, and one byte
+    // longer, where the kernel sees no end to the name.
+    let padded = |len: usize| {
+        let mut name = vec![b'/'; len - interp.len()];
+        name.extend_from_slice(&interp);
+        name
+    };
+    let mut cases: Vec<ScriptCase> = vec![
+        ("plain", line(&[b"#!", &interp, b"\n"]), "ok"),
+        ("not utf-8", line(&[b"#!", &odd, b"\n"]), "ok"),
+        ("carriage return", line(&[b"#!", &interp, b"\r\n"]), "ok"),
+        (
+            "tabs and argument",
+            line(&[b"#!\t ", &interp, b" \t-x y \t\n"]),
+            "ok",
+        ),
+        ("no newline", line(&[b"#!", &interp]), "ok"),
+        (
+            "nul ends the name",
+            line(&[b"#!", &interp, b"\0junk\n"]),
+            "ok",
+        ),
+        ("blanks only", b"#!  \t \nexit 0\n".to_vec(), "ENOEXEC"),
+        ("bare #!", b"#!".to_vec(), "EACCES"),
+        (
+            "blanks then nul",
+            line(&[b"#!  \0", &interp, b"\n"]),
+            "EACCES",
+        ),
+        (
+            "missing",
+            b"#!/nonexistent/capkit-interp\n".to_vec(),
+            "ENOENT",
+        ),
+        ("directory", line(&[b"#!", &base, b"\n"]), "EACCES"),
+        ("253-byte name", line(&[b"#!", &padded(253), b"\n"]), "ok"),
+        (
+            "254-byte name",
+            line(&[b"#!", &padded(254), b"\n"]),
+            "ENOEXEC",
+        ),
+        (
+            "long argument",
+            line(&[b"#!", &interp, b" ", &[b'a'; 400], b"\n"]),
+            "ok",
+        ),
+    ];
+    // Five scripts in a chain run; a sixth is one too many. The case's own script is the outermost.
+    for (inner, name, want) in [(4, "five scripts", "ok"), (5, "six scripts", "ELOOP")] {
+        let mut target = interp.clone();
+        for level in 0..inner {
+            let mut path = base.clone();
+            path.extend_from_slice(format!("/chain{inner}-{level}").as_bytes());
+            let fs_path = PathBuf::from(std::ffi::OsStr::from_bytes(&path));
+            std::fs::write(&fs_path, line(&[b"#!", &target, b"\n"])).expect("write chain");
+            std::fs::set_permissions(&fs_path, std::fs::Permissions::from_mode(0o755))
+                .expect("chmod chain");
+            target = path;
+        }
+        cases.push((name, line(&[b"#!", &target, b"\n"]), want));
+    }
+    let mut failures = Vec::new();
+    for (index, (name, bytes, want)) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("script{index}"));
+        std::fs::write(&path, bytes).expect("write script");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let s = scenario(name, user(1000), plain());
+        let report = match launch(&s, &path) {
+            Ok(report) => report,
+            Err(why) => {
+                failures.push(format!("{name}: launcher: {why}"));
+                continue;
+            }
+        };
+        let kernel = match &report {
+            Report::Exec { after, .. } if after.permitted == set(NR) => "ok",
+            Report::Exec { .. } => "ok without the interpreter's capabilities",
+            Report::Failed { errno, .. } => match errno {
+                2 => "ENOENT",
+                8 => "ENOEXEC",
+                13 => "EACCES",
+                40 => "ELOOP",
+                _ => "other errno",
+            },
+        };
+        let want = if *name == "carriage return" {
+            "ok without the interpreter's capabilities"
+        } else {
+            want
+        };
+        if kernel != want {
+            failures.push(format!(
+                "{name}: the kernel gave {kernel}, the test expected {want}: {report:?}"
+            ));
+            continue;
+        }
+        let caller = Caller {
+            creds: s.creds.clone(),
+            ..Caller::default()
+        };
+        if let Err(why) = tool_check(&s, &path, &caller, &FileState::default(), &report) {
+            failures.push(why);
+        }
+    }
+    eprintln!(
+        "capsim_kernel: {} #! cases exec'd, {} disagreements",
+        cases.len(),
+        failures.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }

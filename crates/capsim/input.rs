@@ -8,7 +8,7 @@ use capcore::exec::{
 };
 use capcore::xattr::FileCaps;
 use capcore::{CapSet, CapState, Securebits};
-use capsys::creds::XattrRead;
+use capsys::exec_file::{ExecFailure, ExecTarget, XattrRead};
 
 use crate::presets;
 use crate::{Args, RulesArg};
@@ -24,7 +24,16 @@ pub struct Setup {
     pub file_name: Option<PathBuf>,
     pub credentials_from: Option<PathBuf>,
     pub scripts: Vec<PathBuf>,
+    /// execve fails before any credential rule runs (a `#!` line the kernel refuses, a missing
+    /// interpreter, too many scripts).
+    pub failure: Option<ExecFailure>,
     pub warnings: Vec<String>,
+}
+
+/// A path for a message: escaped bytes, so a name that is not UTF-8 is shown as it is.
+pub fn show_path(path: &std::path::Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    capcli::escape_bytes(path.as_os_str().as_bytes())
 }
 
 type Result<T> = std::result::Result<T, String>;
@@ -106,7 +115,7 @@ pub fn build(args: &Args) -> Result<Setup> {
         );
     }
 
-    let (file, credentials_from, scripts) =
+    let (file, credentials_from, scripts, failure) =
         build_file(args, file_name.as_ref(), &own.userns, known, &mut warnings)?;
     let rules = match args.kernel_rules {
         Some(RulesArg::Current) => KernelRules::Current,
@@ -127,6 +136,7 @@ pub fn build(args: &Args) -> Result<Setup> {
         file_name,
         credentials_from,
         scripts,
+        failure,
         warnings,
     })
 }
@@ -288,7 +298,12 @@ fn parse_mode(value: &str) -> Result<u32> {
         .ok_or_else(|| format!("--mode '{value}': give an octal mode such as 4755"))
 }
 
-type FileParts = (FileState, Option<PathBuf>, Vec<PathBuf>);
+type FileParts = (
+    FileState,
+    Option<PathBuf>,
+    Vec<PathBuf>,
+    Option<ExecFailure>,
+);
 
 /// getxattr's errno for a namespaced value whose root this namespace cannot see.
 const EOVERFLOW: i32 = 75;
@@ -305,7 +320,19 @@ fn build_file(
     let mut scripts = Vec::new();
     let mut unreadable = None;
     if let Some(path) = path {
-        let file = capsys::creds::read_exec_file(path).map_err(|e| e.to_string())?;
+        let file = match capsys::exec_file::read_exec_file(path).map_err(|e| e.to_string())? {
+            ExecTarget::Runs(file) => file,
+            ExecTarget::Fails(failed) => {
+                notes.extend(
+                    failed
+                        .notes
+                        .iter()
+                        .map(|n| format!("{}: {}", show_path(&n.path), n.text)),
+                );
+                let scripts = failed.scripts.clone();
+                return Ok((state, None, scripts, Some(failed)));
+            }
+        };
         // stat shows ids as capsim's own namespace sees them; the model wants kernel ids.
         state.mode = file.mode;
         state.owner = own_ns.kuid(file.owner).unwrap_or(u32::MAX);
@@ -318,7 +345,7 @@ fn build_file(
                 notes.push(format!(
                     "{}: getxattr reports EOVERFLOW: the value's rootid is not root of this user namespace \
                      or an ancestor, so exec ignores it",
-                    capcli::escape_str(&file.path.display().to_string())
+                    show_path(&file.path)
                 ));
                 None
             }
@@ -329,7 +356,11 @@ fn build_file(
         };
         credentials_from = Some(file.path);
         scripts = file.scripts;
-        notes.extend(file.notes.iter().map(|n| capcli::escape_str(n)));
+        notes.extend(
+            file.notes
+                .iter()
+                .map(|n| format!("{}: {}", show_path(&n.path), n.text)),
+        );
     }
     if let Some(text) = &args.file_caps {
         let caps =
@@ -358,7 +389,7 @@ fn build_file(
             "{}: security.capability cannot be read (getxattr fails with {}): it is a v1 value, has flag bits \
              besides the effective bit, or is malformed. exec honours the first two and fails with EINVAL on \
              the last, and userspace cannot tell which; give its bytes with --file-xattr HEX",
-            capcli::escape_str(&path.display().to_string()),
+            show_path(&path),
             std::io::Error::from_raw_os_error(errno)
         ));
     }
@@ -380,7 +411,7 @@ fn build_file(
     if args.nosuid {
         state.nosuid = true;
     }
-    Ok((state, credentials_from, scripts))
+    Ok((state, credentials_from, scripts, None))
 }
 
 #[cfg(test)]

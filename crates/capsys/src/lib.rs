@@ -2,6 +2,7 @@
 //! running kernel (procfs, sysctl, xattrs, capget) and hands capcore the answers.
 
 pub mod creds;
+pub mod exec_file;
 pub mod kernel;
 pub mod mounts;
 pub mod net;

@@ -24,6 +24,8 @@ pub struct Setup {
     pub file_name: Option<PathBuf>,
     pub credentials_from: Option<PathBuf>,
     pub scripts: Vec<PathBuf>,
+    /// The live process's tracer (`--pid`), if it is traced.
+    pub tracer: Option<capsys::trace::Tracer>,
     /// execve fails before any credential rule runs (a `#!` line the kernel refuses, a missing
     /// interpreter, too many scripts).
     pub failure: Option<ExecFailure>,
@@ -43,6 +45,7 @@ pub fn build(args: &Args) -> Result<Setup> {
     let mut warnings = Vec::new();
     let own = capsys::creds::read_process(None).map_err(|e| format!("/proc/self: {e}"))?;
     let mut file_name = args.file.clone();
+    let mut traced_by = None;
     let (mut caller, caller_source) = if let Some(pid) = args.pid {
         let process =
             capsys::creds::read_process(Some(pid)).map_err(|e| format!("pid {pid}: {e}"))?;
@@ -52,10 +55,21 @@ pub fn build(args: &Args) -> Result<Setup> {
                  assuming 0 for pid {pid}; give them with --securebits"
             ));
         }
+        let tracer =
+            capsys::trace::tracer_of(pid).map_err(|e| format!("pid {pid}: tracer: {e}"))?;
+        let tracing = match &tracer {
+            None => Tracing::NotTraced,
+            // When the two readings differ, assume the one that lets the exec gain more: a prediction
+            // that shows a privilege the kernel withholds is safer than one that hides it.
+            Some(t) if t.capable_now || (t.is_parent && t.tracee_capable) => Tracing::TracerCapable,
+            Some(_) => Tracing::TracerNotCapable,
+        };
+        traced_by = tracer;
         (
             Caller {
                 creds: process.creds,
                 userns: process.userns,
+                tracing,
                 ..Caller::default()
             },
             format!("pid {pid}"),
@@ -136,6 +150,7 @@ pub fn build(args: &Args) -> Result<Setup> {
         file_name,
         credentials_from,
         scripts,
+        tracer: traced_by.filter(|_| args.traced.is_none()),
         failure,
         warnings,
     })

@@ -183,6 +183,45 @@ pub enum RulesArg {
     Legacy,
 }
 
+/// What the prediction assumes about a live process's tracer, and what the other reading would give.
+fn tracer_note(
+    setup: &input::Setup,
+    tracer: &capsys::trace::Tracer,
+    sim: &capcore::exec::Simulation,
+) -> String {
+    use capcore::exec::Tracing;
+    let capable = setup.caller.tracing == Tracing::TracerCapable;
+    let mut note = format!(
+        "traced by pid {}, whose credentials {} CAP_SYS_PTRACE in the traced process's user namespace now; \
+         the kernel checks them as they were when it attached, which /proc does not show",
+        tracer.pid,
+        if tracer.capable_now { "hold" } else { "lack" }
+    );
+    if tracer.ambiguous() {
+        let mut other = setup.caller.clone();
+        other.tracing = if capable {
+            Tracing::TracerNotCapable
+        } else {
+            Tracing::TracerCapable
+        };
+        let alternative = capcore::exec::simulate(&other, &setup.file, setup.kernel);
+        note.push_str(&format!(
+            ". The tracer is the parent, so the process may have called PTRACE_TRACEME, and then the kernel \
+             checks the process's own credentials from that moment instead (which {} CAP_SYS_PTRACE now)",
+            if tracer.tracee_capable { "hold" } else { "lack" }
+        ));
+        if alternative.result != sim.result {
+            note.push_str(&format!(
+                "; that would change the prediction, which assumes the tracer {} it: give --traced{} for the \
+                 other case",
+                if capable { "holds" } else { "lacks" },
+                if capable { "" } else { "=capable" }
+            ));
+        }
+    }
+    note
+}
+
 fn main() -> ExitCode {
     capcli::run(PROG, real_main)
 }
@@ -194,11 +233,15 @@ fn real_main() -> Result<u8, Box<dyn Error>> {
         clap_complete::generate(shell, &mut Args::command(), PROG, &mut out);
         return Ok(EXIT_OK);
     }
-    let setup = input::build(&args)?;
+    let mut setup = input::build(&args)?;
+    let sim = capcore::exec::simulate(&setup.caller, &setup.file, setup.kernel);
+    if let Some(tracer) = &setup.tracer {
+        let note = tracer_note(&setup, tracer, &sim);
+        setup.warnings.push(note);
+    }
     for note in &setup.warnings {
         capcli::output::warn(PROG, "note", note);
     }
-    let sim = capcore::exec::simulate(&setup.caller, &setup.file, setup.kernel);
     let mut out = Output::new();
     if args.json {
         out.json(&render::record(&setup, &sim))?;

@@ -287,11 +287,17 @@ fn header(out: &mut String, setup: &Setup, sim: &Simulation) {
     let mut caller = escape_str(&setup.caller_source);
     match c.tracing {
         capcore::exec::Tracing::NotTraced => {}
-        capcore::exec::Tracing::TracerCapable => {
-            caller.push_str(", traced (tracer has CAP_SYS_PTRACE)")
-        }
+        capcore::exec::Tracing::TracerCapable => caller.push_str(", traced"),
+        capcore::exec::Tracing::TracerNotCapable => caller.push_str(", traced"),
+    }
+    if let Some(tracer) = &setup.tracer {
+        let _ = write!(caller, " by pid {}", tracer.pid);
+    }
+    match c.tracing {
+        capcore::exec::Tracing::NotTraced => {}
+        capcore::exec::Tracing::TracerCapable => caller.push_str(" (tracer has CAP_SYS_PTRACE)"),
         capcore::exec::Tracing::TracerNotCapable => {
-            caller.push_str(", traced (tracer lacks CAP_SYS_PTRACE)")
+            caller.push_str(" (tracer lacks CAP_SYS_PTRACE)")
         }
     }
     if c.fs_shared {

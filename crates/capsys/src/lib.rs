@@ -7,5 +7,6 @@ pub mod kernel;
 pub mod mounts;
 pub mod net;
 pub mod proc;
+pub mod trace;
 pub mod users;
 pub mod walk;

@@ -24,12 +24,24 @@ pub struct Setup {
     pub file_name: Option<PathBuf>,
     pub credentials_from: Option<PathBuf>,
     pub scripts: Vec<PathBuf>,
+    /// Settings of a `--systemd` unit that shape the credentials but are not modelled.
+    pub unmodelled: Vec<Unmodelled>,
     /// The live process's tracer (`--pid`), if it is traced.
     pub tracer: Option<capsys::trace::Tracer>,
     /// execve fails before any credential rule runs (a `#!` line the kernel refuses, a missing
     /// interpreter, too many scripts).
     pub failure: Option<ExecFailure>,
     pub warnings: Vec<String>,
+}
+
+/// A unit setting that shapes the credentials but is not modelled, for the JSON record.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Unmodelled {
+    pub setting: String,
+    pub why: &'static str,
+    /// `FILE:LINE` of the assignment in force.
+    #[serde(rename = "where")]
+    pub origin: String,
 }
 
 /// A path for a message: escaped bytes, so a name that is not UTF-8 is shown as it is.
@@ -46,6 +58,7 @@ pub fn build(args: &Args) -> Result<Setup> {
     let own = capsys::creds::read_process(None).map_err(|e| format!("/proc/self: {e}"))?;
     let mut file_name = args.file.clone();
     let mut traced_by = None;
+    let mut unmodelled = Vec::new();
     let (mut caller, caller_source) = if let Some(pid) = args.pid {
         let process =
             capsys::creds::read_process(Some(pid)).map_err(|e| format!("pid {pid}: {e}"))?;
@@ -91,17 +104,42 @@ pub fn build(args: &Args) -> Result<Setup> {
             "docker run (moby defaults)".to_string(),
         )
     } else if let Some(unit_path) = &args.systemd {
-        let unit = presets::read_unit(unit_path, known)?;
+        let loaded = crate::systemd::load(unit_path, &args.unit_path)?;
         if file_name.is_none() {
-            file_name = unit.exec_start.clone();
+            use std::os::unix::ffi::OsStrExt;
+            file_name = loaded
+                .service
+                .exec_start
+                .as_ref()
+                .map(|e| PathBuf::from(std::ffi::OsStr::from_bytes(e.path.as_bytes())));
         }
-        let creds = presets::systemd(&unit, known)?;
+        let (creds, notes) = crate::systemd::creds(&loaded, known)?;
+        warnings.extend(notes);
+        unmodelled = loaded
+            .service
+            .unmodelled
+            .iter()
+            .map(|u| Unmodelled {
+                setting: u.key.clone(),
+                why: u.why,
+                origin: u.origin.clone(),
+            })
+            .collect();
+        let dropins = loaded.files.len() - 1;
         (
             Caller {
                 creds,
                 ..Caller::default()
             },
-            format!("systemd unit {}", unit_path.display()),
+            if dropins == 0 {
+                format!("systemd unit {}", show_path(unit_path))
+            } else {
+                format!(
+                    "systemd unit {} with {dropins} drop-in{}",
+                    show_path(unit_path),
+                    if dropins == 1 { "" } else { "s" }
+                )
+            },
         )
     } else {
         (
@@ -151,6 +189,7 @@ pub fn build(args: &Args) -> Result<Setup> {
         credentials_from,
         scripts,
         tracer: traced_by.filter(|_| args.traced.is_none()),
+        unmodelled,
         failure,
         warnings,
     })

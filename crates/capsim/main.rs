@@ -6,6 +6,7 @@
 mod input;
 mod presets;
 mod render;
+mod systemd;
 
 use std::error::Error;
 use std::io;
@@ -150,9 +151,11 @@ pub struct Args {
     /// With --docker: --security-opt no-new-privileges.
     #[arg(long, requires = "docker", help_heading = "Presets")]
     pub no_new_privileges: bool,
-    /// Start from the state systemd gives this unit's main process (User=, Group=,
-    /// CapabilityBoundingSet=, AmbientCapabilities=, NoNewPrivileges=, SecureBits=; FILE defaults to
-    /// ExecStart=).
+    /// Start from the state systemd gives this service's main process: the unit file and its drop-ins
+    /// (UNIT.d/*.conf, template and `-` prefix directories, service.d), read as systemd reads them, with
+    /// User=, Group=, SupplementaryGroups=, DynamicUser=, CapabilityBoundingSet=, AmbientCapabilities=,
+    /// SecureBits=, NoNewPrivileges= and the settings that imply it, and ExecStart='s `+` and `!`
+    /// prefixes; FILE defaults to ExecStart=. Settings it does not model are named.
     #[arg(
         long,
         value_name = "UNIT_FILE",
@@ -160,6 +163,15 @@ pub struct Args {
         help_heading = "Presets"
     )]
     pub systemd: Option<PathBuf>,
+    /// With --systemd: look for drop-ins in these directories (highest priority first) instead of the
+    /// unit file's own directory and systemd's search path (repeatable).
+    #[arg(
+        long,
+        value_name = "DIR",
+        requires = "systemd",
+        help_heading = "Presets"
+    )]
+    pub unit_path: Vec<PathBuf>,
 
     /// Which kernel rules to apply: current (Linux 6.16+) or legacy; default: the running kernel's.
     #[arg(long, value_enum, value_name = "RULES")]

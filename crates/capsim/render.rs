@@ -11,10 +11,10 @@ use capcore::CapSet;
 use capsys::users::Names;
 use serde::Serialize;
 
-use crate::input::{show_path, Setup};
+use crate::input::{show_path, Setup, Unmodelled};
 use capsys::exec_file::ExecFailure;
 
-/// The JSON record: `{"outcome", "before", "after", "secure_exec", "notes", "explain"}`.
+/// The JSON record: `{"outcome", "before", "after", "secure_exec", "notes", "unmodelled", "explain"}`.
 #[derive(Serialize)]
 pub struct Record<'a> {
     outcome: String,
@@ -22,6 +22,7 @@ pub struct Record<'a> {
     after: Option<&'a Creds>,
     secure_exec: bool,
     notes: &'a [String],
+    unmodelled: &'a [Unmodelled],
     explain: Vec<Explain<'a>>,
 }
 
@@ -42,6 +43,7 @@ pub fn record<'a>(setup: &'a Setup, sim: &'a Simulation) -> Record<'a> {
             after: None,
             secure_exec: false,
             notes: &setup.warnings,
+            unmodelled: &setup.unmodelled,
             explain: vec![Explain::Failure(failure_step(failure))],
         };
     }
@@ -58,6 +60,7 @@ pub fn record<'a>(setup: &'a Setup, sim: &'a Simulation) -> Record<'a> {
         after: sim.result.as_ref().ok().map(|after| &after.creds),
         secure_exec: sim.result.as_ref().is_ok_and(|after| after.secure_exec),
         notes: &setup.warnings,
+        unmodelled: &setup.unmodelled,
         explain,
     }
 }

@@ -132,11 +132,11 @@ pub fn build(args: &Args) -> Result<Setup> {
                 ..Caller::default()
             },
             if dropins == 0 {
-                format!("systemd unit {}", show_path(unit_path))
+                format!("systemd unit {}", unit_path.display())
             } else {
                 format!(
                     "systemd unit {} with {dropins} drop-in{}",
-                    show_path(unit_path),
+                    unit_path.display(),
                     if dropins == 1 { "" } else { "s" }
                 )
             },
@@ -381,7 +381,7 @@ fn build_file(
                     failed
                         .notes
                         .iter()
-                        .map(|n| format!("{}: {}", show_path(&n.path), n.text)),
+                        .map(|n| format!("{}: {}", n.path.display(), n.text)),
                 );
                 let scripts = failed.scripts.clone();
                 return Ok((state, None, scripts, Some(failed)));
@@ -399,7 +399,7 @@ fn build_file(
                 notes.push(format!(
                     "{}: getxattr reports EOVERFLOW: the value's rootid is not root of this user namespace \
                      or an ancestor, so exec ignores it",
-                    show_path(&file.path)
+                    file.path.display()
                 ));
                 None
             }
@@ -413,7 +413,7 @@ fn build_file(
         notes.extend(
             file.notes
                 .iter()
-                .map(|n| format!("{}: {}", show_path(&n.path), n.text)),
+                .map(|n| format!("{}: {}", n.path.display(), n.text)),
         );
     }
     if let Some(text) = &args.file_caps {
@@ -443,7 +443,7 @@ fn build_file(
             "{}: security.capability cannot be read (getxattr fails with {}): it is a v1 value, has flag bits \
              besides the effective bit, or is malformed. exec honours the first two and fails with EINVAL on \
              the last, and userspace cannot tell which; give its bytes with --file-xattr HEX",
-            show_path(&path),
+            path.display(),
             std::io::Error::from_raw_os_error(errno)
         ));
     }

@@ -25,7 +25,9 @@ SET is a hex mask (3fffffffff, 0x2000), a comma list of names or numbers (cap_ne
 The caller is capsim's own process unless --pid, --docker or --systemd says otherwise; every option of
 the caller and of the file then overrides one part. File owner and group are kernel ids (as the initial
 user namespace sees them). For a `#!` script the credentials come from the final interpreter, as the
-kernel does, and FILE's own set-id bits and capabilities are ignored.
+kernel does, and FILE's own set-id bits and capabilities are ignored; the #! line is read byte for byte as
+binfmt_script reads it, and where the chain stops the exec (ENOEXEC, EACCES, ENOENT, ELOOP), that is the
+outcome. Notes on stderr (and `notes` in JSON) say what the prediction assumes.
 
 Examples:
   capsim /usr/bin/ping
@@ -42,7 +44,8 @@ pub struct Args {
     #[arg(value_name = "FILE")]
     pub file: Option<PathBuf>,
 
-    /// Start from a live process's state (its securebits cannot be read: 0 is assumed).
+    /// Start from a live process's state (its securebits cannot be read: 0 is assumed). When it is traced,
+    /// its tracer's CAP_SYS_PTRACE in its user namespace decides, as the kernel's ptracer_capable does.
     #[arg(long, value_name = "PID", conflicts_with_all = ["docker", "systemd"], help_heading = "Caller")]
     pub pid: Option<u32>,
     /// Real, effective, saved and filesystem uid (names or numbers; missing ones copy the last given).
@@ -75,7 +78,8 @@ pub struct Args {
     /// The caller has set no_new_privs.
     #[arg(long, help_heading = "Caller")]
     pub no_new_privs: bool,
-    /// The caller is traced; `=capable` when the tracer holds CAP_SYS_PTRACE.
+    /// The caller is traced; `=capable` when the tracer holds CAP_SYS_PTRACE (with --pid, instead of what
+    /// /proc shows).
     #[arg(long, value_name = "capable", num_args = 0..=1, require_equals = true,
           default_missing_value = "yes", value_parser = ["yes", "capable"], help_heading = "Caller")]
     pub traced: Option<String>,

@@ -10,7 +10,6 @@ use capcore::service::{Privileges, Service, Unmodelled, DYNAMIC_UID_MIN};
 use capcore::{Cap, CapSet, Securebits};
 use rustix::fs::{FileType, Mode, OFlags};
 
-use crate::input::show_path;
 use crate::presets::{resolve_group, resolve_user};
 
 /// systemd's unit search path for the system manager, highest priority first (lookup-paths.c).
@@ -45,7 +44,7 @@ pub struct Loaded {
 
 /// What reading one file gave: its bytes, or nothing for /dev/null (a masking symlink).
 fn read_bounded(path: &Path) -> Result<Option<Vec<u8>>, String> {
-    let fail = |e: &dyn std::fmt::Display| format!("{}: {e}", show_path(path));
+    let fail = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
     let fd = rustix::fs::open(
         path,
         OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
@@ -174,7 +173,7 @@ fn dropins(unit: &str, dirs: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
             if chosen.len() >= MAX_DROPINS {
                 return Err(format!(
                     "{}: more than {MAX_DROPINS} drop-ins",
-                    show_path(&candidate)
+                    candidate.display()
                 ));
             }
             chosen.push((bytes.to_vec(), entry.path()));
@@ -191,13 +190,13 @@ pub fn load(path: &Path, unit_path: &[PathBuf]) -> Result<Loaded, String> {
     let Ok(name) = std::str::from_utf8(name_bytes) else {
         return Err(format!(
             "{}: a unit name is ASCII, systemd cannot load this one",
-            show_path(path)
+            path.display()
         ));
     };
     if !name.ends_with(".service") {
         return Err(format!(
             "{}: not a .service unit (only services have an ExecStart= to predict)",
-            show_path(path)
+            path.display()
         ));
     }
     let fragment = match read_bounded(path)? {
@@ -205,7 +204,7 @@ pub fn load(path: &Path, unit_path: &[PathBuf]) -> Result<Loaded, String> {
         _ => {
             return Err(format!(
                 "{}: the unit is masked (empty or /dev/null): systemd will not start it",
-                show_path(path)
+                path.display()
             ))
         }
     };
@@ -226,8 +225,9 @@ pub fn load(path: &Path, unit_path: &[PathBuf]) -> Result<Loaded, String> {
 }
 
 fn apply(service: &mut Service, path: &Path, bytes: &[u8], unit: &str) -> Result<(), String> {
-    let parsed = capcore::unit::parse(bytes).map_err(|e| format!("{}: {e}", show_path(path)))?;
-    let origin = show_path(path);
+    let parsed = capcore::unit::parse(bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    // Notes are plain text: they are escaped once, where they are printed.
+    let origin = path.display().to_string();
     for warning in &parsed.warnings {
         service
             .notes

@@ -47,7 +47,7 @@ pub const SECCOMP_SETTINGS: [&str; 15] = [
 ];
 
 /// Settings that change the credentials, or which file runs on which mount, in ways capsim does not model.
-pub const UNMODELLED: [(&str, &str); 17] = [
+pub const UNMODELLED: [(&str, &str); 16] = [
     ("PrivateUsers", "runs the service in a user namespace"),
     (
         "PAMName",
@@ -75,7 +75,6 @@ pub const UNMODELLED: [(&str, &str); 17] = [
         "ExecPaths",
         "may mount the file noexec (execve then fails with EACCES)",
     ),
-    ("ProtectSystem", "may remount the file's filesystem"),
     (
         "SELinuxContext",
         "changes the SELinux domain, which can deny or restrict the exec",

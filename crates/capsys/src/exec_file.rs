@@ -246,6 +246,15 @@ pub fn read_exec_file(path: &Path) -> io::Result<ExecTarget> {
             }
         }
     };
+    if let Some(handlers) = binfmt_misc_handlers() {
+        notes.push(FileNote {
+            path: path.to_path_buf(),
+            text: format!(
+                "binfmt_misc handlers are registered ({handlers}); the kernel tries them before #! and ELF, \
+                 and when one matches, its interpreter runs instead of what is predicted here"
+            ),
+        });
+    }
     if meta.mode() & 0o111 == 0 {
         notes.push(FileNote {
             path: current.clone(),
@@ -268,6 +277,29 @@ pub fn read_exec_file(path: &Path) -> io::Result<ExecTarget> {
         nosuid,
         notes,
     }))
+}
+
+/// The enabled binfmt_misc entries, by name, when there are any (the kernel checks them first).
+fn binfmt_misc_handlers() -> Option<String> {
+    let dir = Path::new("/proc/sys/fs/binfmt_misc");
+    let status = fs::read_to_string(dir.join("status")).ok()?;
+    if status.trim() != "enabled" {
+        return None;
+    }
+    let mut names = Vec::new();
+    for entry in fs::read_dir(dir).ok()?.flatten().take(1000) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name == "status" || name == "register" {
+            continue;
+        }
+        let enabled = fs::read_to_string(entry.path())
+            .is_ok_and(|text| text.lines().next() == Some("enabled"));
+        if enabled {
+            names.push(name);
+        }
+    }
+    names.sort();
+    (!names.is_empty()).then(|| names.join(", "))
 }
 
 /// The largest value an xattr can have (XATTR_SIZE_MAX): the bound on what is read.

@@ -1946,11 +1946,34 @@ fn traced_live_process_matches_the_kernel() {
         ),
         (Tracer::Strace { unprivileged: true }, false),
         (Tracer::TraceMe, false),
+        // The same parent seize inside a user namespace: the tracer is root of that namespace.
+        (
+            Tracer::ParentSeize {
+                unprivileged: false,
+            },
+            true,
+        ),
     ];
-    for (tracer, capable) in cases {
+    for (index, (tracer, capable)) in cases.into_iter().enumerate() {
+        let namespaced = index == 5;
         for file in [&fcaps_file, &suid_file] {
-            let name = format!("{tracer:?} {}", file.display());
+            if namespaced && file == &suid_file {
+                // A root-owned set-uid file means nothing inside the namespace (its owner is unmapped).
+                continue;
+            }
+            let name = format!(
+                "{tracer:?} {}{}",
+                file.display(),
+                if namespaced {
+                    " in a user namespace"
+                } else {
+                    ""
+                }
+            );
             let mut s = scenario(&name, user(1000), plain());
+            if namespaced {
+                s = in_ns(s, &[NS1]);
+            }
             if let Tracer::TraceMe = tracer {
                 s.trace = Trace::Me;
             } else if let Tracer::ParentSeize { .. } = tracer {

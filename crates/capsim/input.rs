@@ -106,12 +106,11 @@ pub fn build(args: &Args) -> Result<Setup> {
     } else if let Some(unit_path) = &args.systemd {
         let loaded = crate::systemd::load(unit_path, &args.unit_path)?;
         if file_name.is_none() {
-            use std::os::unix::ffi::OsStrExt;
             file_name = loaded
                 .service
                 .exec_start
                 .as_ref()
-                .map(|e| PathBuf::from(std::ffi::OsStr::from_bytes(e.path.as_bytes())));
+                .map(|e| crate::systemd::executable(&e.path));
         }
         let (creds, notes) = crate::systemd::creds(&loaded, known)?;
         warnings.extend(notes);

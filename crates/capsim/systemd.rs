@@ -183,6 +183,30 @@ fn dropins(unit: &str, dirs: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     Ok(chosen.into_iter().map(|(_, path)| path).collect())
 }
 
+/// The directories systemd searches for an ExecStart= command that is not an absolute path
+/// (path-util.c:find_executable with the manager's default PATH).
+const DEFAULT_PATH: [&str; 6] = [
+    "/usr/local/sbin",
+    "/usr/local/bin",
+    "/usr/sbin",
+    "/usr/bin",
+    "/sbin",
+    "/bin",
+];
+
+/// ExecStart='s program as systemd finds it: an absolute path as it is, a bare name in the default PATH.
+pub fn executable(program: &str) -> PathBuf {
+    let path = PathBuf::from(program);
+    if path.is_absolute() || program.contains('/') {
+        return path;
+    }
+    DEFAULT_PATH
+        .iter()
+        .map(|dir| Path::new(dir).join(program))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or(path)
+}
+
 /// Loads a unit file and its drop-ins.
 pub fn load(path: &Path, unit_path: &[PathBuf]) -> Result<Loaded, String> {
     use std::os::unix::ffi::OsStrExt;

@@ -329,7 +329,11 @@ impl Service {
                 if value.is_empty() {
                     self.exec_start = None;
                 } else if self.exec_start.is_none() {
-                    self.exec_start = Some(exec_start(value, a.line));
+                    let mut exec = exec_start(value, a.line);
+                    if exec.path.contains('%') {
+                        exec.path = expand(&exec.path, unit);
+                    }
+                    self.exec_start = Some(exec);
                 }
             }
             _ => {}

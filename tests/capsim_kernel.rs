@@ -1669,6 +1669,13 @@ fn shebang_lines_match_the_kernel() {
     // Not UTF-8, and a name that differs from `interp` only by a carriage return (without capabilities).
     let odd = copy(b"interp-\xff\xfe", true);
     copy(b"interp\r", false);
+    // No execute bit at all: nobody may execute it, root included.
+    let unexecutable = copy(b"interp-0644", true);
+    std::fs::set_permissions(
+        std::ffi::OsStr::from_bytes(&unexecutable),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .expect("chmod 0644");
     let line = |parts: &[&[u8]]| parts.concat();
     // A name of exactly 253 bytes (slashes pad it) whose newline is the buffer's last byte, and one byte
     // longer, where the kernel sees no end to the name.
@@ -1705,6 +1712,11 @@ fn shebang_lines_match_the_kernel() {
             "ENOENT",
         ),
         ("directory", line(&[b"#!", &base, b"\n"]), "EACCES"),
+        (
+            "interpreter without execute bits",
+            line(&[b"#!", &unexecutable, b"\n"]),
+            "EACCES",
+        ),
         ("253-byte name", line(&[b"#!", &padded(253), b"\n"]), "ok"),
         (
             "254-byte name",

@@ -99,6 +99,13 @@ fn open_exec(path: &Path) -> Result<fs::Metadata, (i32, String)> {
     if !meta.is_file() {
         return Err((libc::EACCES, "not a regular file".to_string()));
     }
+    if meta.mode() & 0o111 == 0 {
+        // generic_permission: without any execute bit, not even CAP_DAC_OVERRIDE may execute it.
+        return Err((
+            libc::EACCES,
+            "no execute bit is set, so nobody may execute it (not even root)".to_string(),
+        ));
+    }
     let noexec = rustix::fs::statvfs(path)
         .map(|vfs| vfs.f_flag.contains(rustix::fs::StatVfsMountFlags::NOEXEC))
         .unwrap_or(false);
@@ -253,13 +260,6 @@ pub fn read_exec_file(path: &Path) -> io::Result<ExecTarget> {
                 "binfmt_misc handlers are registered ({handlers}); the kernel tries them before #! and ELF, \
                  and when one matches, its interpreter runs instead of what is predicted here"
             ),
-        });
-    }
-    if meta.mode() & 0o111 == 0 {
-        notes.push(FileNote {
-            path: current.clone(),
-            text: "no execute bit is set: execve fails with EACCES before any of this applies"
-                .to_string(),
         });
     }
     let real = fs::canonicalize(&current)?;

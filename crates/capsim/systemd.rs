@@ -167,6 +167,13 @@ fn dropins(unit: &str, dirs: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
             if !bytes.ends_with(b".conf") || bytes.starts_with(b".") {
                 continue;
             }
+            // conf-files.c takes regular files and symlinks only (dirent_is_file_with_suffix).
+            let listed = entry
+                .file_type()
+                .is_ok_and(|t| t.is_file() || t.is_symlink());
+            if !listed {
+                continue;
+            }
             if chosen.iter().any(|(name, _)| name == bytes) {
                 continue;
             }

@@ -846,6 +846,13 @@ fn systemd_applies_dropins_in_systemds_order() {
         high.join("app-web@blue.service.d/30-masked.conf"),
     )
     .expect("mask");
+    // A FIFO among the drop-ins is not a file systemd lists: skipped, never opened.
+    let fifo = low.join("app-web@blue.service.d/70-fifo.conf");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo")
+        .success());
     let v = capsim_json(&[
         "--systemd",
         path_str(&unit),

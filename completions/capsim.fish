@@ -1,4 +1,4 @@
-complete -c capsim -l pid -d 'Start from a live process\'s state (its securebits cannot be read: 0 is assumed)' -r
+complete -c capsim -l pid -d 'Start from a live process\'s state (its securebits cannot be read: 0 is assumed). When it is traced, its tracer\'s CAP_SYS_PTRACE in its user namespace decides, as the kernel\'s ptracer_capable does' -r
 complete -c capsim -l uid -d 'Real, effective, saved and filesystem uid (names or numbers; missing ones copy the last given)' -r
 complete -c capsim -l gid -d 'Real, effective, saved and filesystem gid' -r
 complete -c capsim -l groups -d 'Supplementary groups (an empty value for none)' -r
@@ -8,7 +8,7 @@ complete -c capsim -l eff -d 'Effective set' -r
 complete -c capsim -l bnd -d 'Bounding set' -r
 complete -c capsim -l amb -d 'Ambient set' -r
 complete -c capsim -l securebits -d 'Securebits: a number (0x2f) or names (noroot,noroot_locked)' -r
-complete -c capsim -l traced -d 'The caller is traced; `=capable` when the tracer holds CAP_SYS_PTRACE' -r -f -a "yes\t''
+complete -c capsim -l traced -d 'The caller is traced; `=capable` when the tracer holds CAP_SYS_PTRACE (with --pid, instead of what /proc shows)' -r -f -a "yes\t''
 capable\t''"
 complete -c capsim -l userns-map -d 'The caller is in a user namespace with this uid and gid map line (repeatable)' -r
 complete -c capsim -l file-caps -d 'The file\'s capabilities as libcap text (cap_net_raw+ep), instead of its xattr' -r
@@ -20,7 +20,8 @@ complete -c capsim -l rootid -d 'Make the file capabilities v3 with this rootid 
 complete -c capsim -l cap-add -d 'With --docker: add a capability (repeatable; `all`)' -r
 complete -c capsim -l cap-drop -d 'With --docker: drop a capability (repeatable; `all`)' -r
 complete -c capsim -l user -d 'With --docker: run as UID[:GID]' -r
-complete -c capsim -l systemd -d 'Start from the state systemd gives this unit\'s main process (User=, Group=, CapabilityBoundingSet=, AmbientCapabilities=, NoNewPrivileges=, SecureBits=; FILE defaults to ExecStart=)' -r -F
+complete -c capsim -l systemd -d 'Start from the state systemd gives this service\'s main process: the unit file and its drop-ins (UNIT.d/*.conf, template and `-` prefix directories, service.d), read as systemd reads them, with User=, Group=, SupplementaryGroups=, DynamicUser=, CapabilityBoundingSet=, AmbientCapabilities=, SecureBits=, NoNewPrivileges= and the settings that imply it, and ExecStart=\'s `+` and `!` prefixes; FILE defaults to ExecStart=. Settings it does not model are named' -r -F
+complete -c capsim -l unit-path -d 'With --systemd: look for drop-ins in these directories (highest priority first) instead of the unit file\'s own directory and systemd\'s search path (repeatable)' -r -F
 complete -c capsim -l kernel-rules -d 'Which kernel rules to apply: current (Linux 6.16+) or legacy; default: the running kernel\'s' -r -f -a "current\t''
 legacy\t''"
 complete -c capsim -l generate-completions -d 'Print a completion script for a shell' -r -f -a "bash\t''

@@ -330,7 +330,15 @@ fn json_has_exactly_the_documented_shape() {
         .collect();
     assert_eq!(
         keys,
-        sorted(vec!["outcome", "before", "after", "secure_exec", "explain"])
+        sorted(vec![
+            "outcome",
+            "before",
+            "after",
+            "secure_exec",
+            "notes",
+            "unmodelled",
+            "explain"
+        ])
     );
     let out = capsim(&["--json", "--uid", "1000"]);
     let positions: Vec<usize> = [
@@ -338,6 +346,8 @@ fn json_has_exactly_the_documented_shape() {
         "\"before\"",
         "\"after\"",
         "\"secure_exec\"",
+        "\"notes\"",
+        "\"unmodelled\"",
         "\"explain\"",
     ]
     .iter()
@@ -712,4 +722,248 @@ fn live_process_in_a_user_namespace_is_seen_from_inside() {
     assert_eq!(v["before"]["ruid"], 1000);
     assert_eq!(v["before"]["egid"], 1000);
     assert_eq!(caps(v, "after", "permitted"), Vec::<String>::new());
+}
+
+/// Writes files under `dir` (parents created), and returns `dir/first`.
+fn unit_files(dir: &Path, files: &[(&str, &str)]) -> PathBuf {
+    for (name, text) in files {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&path, text).expect("write unit");
+    }
+    dir.join(files[0].0)
+}
+
+/// Runs `capsim --json --systemd UNIT` with only the test's directories searched for drop-ins.
+fn systemd_json(unit: &Path, extra: &[&str]) -> Value {
+    let dir = unit.parent().expect("unit dir");
+    let mut args = vec!["--systemd", path_str(unit), "--unit-path", path_str(dir)];
+    args.extend_from_slice(extra);
+    capsim_json(&args)
+}
+
+#[test]
+fn systemd_reads_lines_as_systemd_does() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A comment ending in a backslash does not swallow the next line, a comment inside a continuation is
+    // skipped, CRLF ends lines, and an escaped backslash does not continue.
+    let unit = unit_files(
+        dir.path(),
+        &[(
+            "lines.service",
+            "[Service]\r\nUser=nobody\r\n# the bounding set follows \\\r\nCapabilityBoundingSet=CAP_NET_RAW CAP_CHOWN\r\n\
+             AmbientCapabilities=CAP_NET_RAW \\\n; CAP_SYS_ADMIN is not wanted\n   CAP_CHOWN\n\
+             ExecStart=/bin/true\n",
+        )],
+    );
+    let v = systemd_json(&unit, &[]);
+    assert_eq!(caps(&v, "before", "bounding"), ["cap_chown", "cap_net_raw"]);
+    assert_eq!(caps(&v, "before", "ambient"), ["cap_chown", "cap_net_raw"]);
+    assert_eq!(caps(&v, "after", "permitted"), ["cap_chown", "cap_net_raw"]);
+    // `CapabilityBoundingSet=` empty is the empty set (not every capability); `~` inverts.
+    let unit = unit_files(
+        dir.path(),
+        &[(
+            "empty.service",
+            "[Service]\nCapabilityBoundingSet=CAP_KILL\nCapabilityBoundingSet=\nExecStart=/bin/true\n",
+        )],
+    );
+    assert_eq!(
+        hex(&systemd_json(&unit, &[]), "before", "bounding"),
+        "0000000000000000"
+    );
+    let unit = unit_files(
+        dir.path(),
+        &[(
+            "inverted.service",
+            "[Service]\nCapabilityBoundingSet=~CAP_SYS_ADMIN\nCapabilityBoundingSet=~CAP_KILL\nExecStart=/bin/true\n",
+        )],
+    );
+    let bounding = caps(&systemd_json(&unit, &[]), "before", "bounding");
+    assert!(!bounding
+        .iter()
+        .any(|c| c == "cap_sys_admin" || c == "cap_kill"));
+    assert_eq!(bounding.len(), 39);
+    // A broken section header fails the load, as it does for systemd.
+    let unit = unit_files(
+        dir.path(),
+        &[("broken.service", "[Service\nExecStart=/bin/true\n")],
+    );
+    let out = capsim(&[
+        "--systemd",
+        path_str(&unit),
+        "--unit-path",
+        path_str(dir.path()),
+    ]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("section header"), "{}", out.stderr);
+}
+
+#[test]
+fn systemd_applies_dropins_in_systemds_order() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let high = root.path().join("etc");
+    let low = root.path().join("lib");
+    let unit = unit_files(
+        &low,
+        &[
+            (
+                "app-web@blue.service",
+                "[Service]\nUser=nobody\nAmbientCapabilities=CAP_CHOWN\nExecStart=/bin/true\n",
+            ),
+            // Applied by file name across all directories: 10, 20, 30, 40, 50.
+            (
+                "app-web@.service.d/20-template.conf",
+                "[Service]\nAmbientCapabilities=CAP_KILL\n",
+            ),
+            (
+                "app-.service.d/10-prefix.conf",
+                "[Service]\nAmbientCapabilities=CAP_NET_RAW\n",
+            ),
+            ("service.d/40-all.conf", "[Service]\nSecureBits=noroot\n"),
+            // Masked by the higher-priority directory's file of the same name.
+            (
+                "app-web@blue.service.d/30-masked.conf",
+                "[Service]\nUser=root\n",
+            ),
+            (
+                "app-web@blue.service.d/50-last.conf",
+                "[Service]\nCapabilityBoundingSet=CAP_CHOWN CAP_KILL CAP_NET_RAW CAP_NET_ADMIN\n",
+            ),
+            (
+                "app-web@blue.service.d/.hidden.conf",
+                "[Service]\nUser=root\n",
+            ),
+            (
+                "app-web@blue.service.d/60-not-conf.txt",
+                "[Service]\nUser=root\n",
+            ),
+        ],
+    );
+    std::fs::create_dir_all(high.join("app-web@blue.service.d")).expect("mkdir");
+    std::os::unix::fs::symlink(
+        "/dev/null",
+        high.join("app-web@blue.service.d/30-masked.conf"),
+    )
+    .expect("mask");
+    // A FIFO among the drop-ins is not a file systemd lists: skipped, never opened.
+    let fifo = low.join("app-web@blue.service.d/70-fifo.conf");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo")
+        .success());
+    let v = capsim_json(&[
+        "--systemd",
+        path_str(&unit),
+        "--unit-path",
+        path_str(&high),
+        "--unit-path",
+        path_str(&low),
+    ]);
+    assert_eq!(v["before"]["ruid"], 65534);
+    assert_eq!(
+        caps(&v, "before", "ambient"),
+        ["cap_chown", "cap_kill", "cap_net_raw"]
+    );
+    assert_eq!(v["before"]["securebits"]["value"], 1);
+    assert_eq!(caps(&v, "before", "bounding").len(), 4);
+}
+
+#[test]
+fn systemd_no_new_privs_and_dynamic_users() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let setuid_file = "ExecStart=/usr/bin/su\n";
+    let case = |name: &str, body: &str| -> Value {
+        let unit = unit_files(
+            dir.path(),
+            &[(name, &format!("[Service]\n{body}{setuid_file}"))],
+        );
+        systemd_json(&unit, &[])
+    };
+    // A filter that blocks setuid makes systemd set no_new_privs for a non-root service...
+    let v = case("filter.service", "User=nobody\nSystemCallFilter=~setuid\n");
+    assert_eq!(v["before"]["no_new_privs"], true);
+    // ...but not for root, which holds CAP_SYS_ADMIN.
+    let v = case(
+        "root.service",
+        "ProtectKernelTunables=yes\nSystemCallFilter=~setuid\n",
+    );
+    assert_eq!(v["before"]["no_new_privs"], false);
+    // Without a filter systemd keeps CAP_SYS_ADMIN to install the others, and says so.
+    let v = case("realtime.service", "User=nobody\nRestrictRealtime=yes\n");
+    assert_eq!(v["before"]["no_new_privs"], false);
+    assert!(v["notes"].to_string().contains("RestrictRealtime="), "{v}");
+    // DynamicUser=yes always implies it, with a non-root dynamic uid.
+    let v = case("capkit-dynamic-test.service", "DynamicUser=yes\n");
+    assert_eq!(v["before"]["no_new_privs"], true);
+    assert_eq!(v["before"]["ruid"], 61184);
+    assert!(v["notes"].to_string().contains("DynamicUser"), "{v}");
+    // `+` runs the command with full privileges whatever User= says.
+    let v = case(
+        "plus.service",
+        "User=nobody\nNoNewPrivileges=yes\nExecStart=+/usr/bin/true\n",
+    );
+    assert_eq!(v["before"]["ruid"], 0);
+    assert_eq!(v["before"]["no_new_privs"], false);
+    // Settings that shape credentials but are not modelled are named, with where they are.
+    let v = case(
+        "users.service",
+        "User=nobody\nPrivateUsers=yes\nPAMName=login\n",
+    );
+    let unmodelled = v["unmodelled"].as_array().expect("unmodelled");
+    let names: Vec<&str> = unmodelled
+        .iter()
+        .filter_map(|u| u["setting"].as_str())
+        .collect();
+    assert_eq!(names, ["PrivateUsers", "PAMName"]);
+    assert!(unmodelled[0]["where"]
+        .as_str()
+        .is_some_and(|w| w.ends_with("users.service:3")));
+}
+
+#[test]
+fn systemd_unit_files_that_are_not_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fifo = dir.path().join("fifo.service");
+    let status = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(status.success());
+    let zero = dir.path().join("zero.service");
+    std::os::unix::fs::symlink("/dev/zero", &zero).expect("symlink");
+    let masked = dir.path().join("masked.service");
+    std::os::unix::fs::symlink("/dev/null", &masked).expect("symlink");
+    let empty = dir.path().join("empty.service");
+    std::fs::write(&empty, "").expect("empty");
+    let dropin_dir = dir.path().join("ok.service.d");
+    std::fs::create_dir_all(&dropin_dir).expect("mkdir");
+    std::os::unix::fs::symlink("/dev/zero", dropin_dir.join("zero.conf")).expect("symlink");
+    let ok = dir.path().join("ok.service");
+    std::fs::write(&ok, "[Service]\nExecStart=/bin/true\n").expect("unit");
+    for unit in [&fifo, &zero, &masked, &empty, &ok] {
+        let mut child = Command::new(crate::util::bin("capsim"))
+            .args([
+                "--systemd",
+                path_str(unit),
+                "--unit-path",
+                path_str(dir.path()),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn capsim");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break Some(status);
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let status = status.unwrap_or_else(|| panic!("capsim hung on {}", unit.display()));
+        assert_eq!(status.code(), Some(2), "{}", unit.display());
+    }
 }

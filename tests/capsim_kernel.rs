@@ -518,6 +518,14 @@ fn parse_report(stdout: &str) -> Result<Report, String> {
 }
 
 fn launch(scenario: &Scenario, path: &Path) -> Result<Report, String> {
+    let mut cmd = launcher_command(scenario, path, &[]);
+    let out = cmd.output().map_err(|e| format!("launcher: {e}"))?;
+    parse_report(&String::from_utf8_lossy(&out.stdout))
+        .map_err(|e| format!("{e} (stderr {:?})", String::from_utf8_lossy(&out.stderr)))
+}
+
+/// The launcher's command line for a scenario, with `extra` options before the file.
+fn launcher_command(scenario: &Scenario, path: &Path, extra: &[&str]) -> Command {
     let c = &scenario.creds;
     let ids = |ids: Ids| format!("{},{},{},{}", ids.real, ids.effective, ids.saved, ids.fs);
     let mut cmd = Command::new(launcher());
@@ -556,10 +564,9 @@ fn launch(scenario: &Scenario, path: &Path) -> Result<Report, String> {
         Trace::Me => "traceme",
         Trace::Seize => "seize",
     });
+    cmd.args(extra);
     cmd.arg("--").arg(path);
-    let out = cmd.output().map_err(|e| format!("launcher: {e}"))?;
-    parse_report(&String::from_utf8_lossy(&out.stdout))
-        .map_err(|e| format!("{e} (stderr {:?})", String::from_utf8_lossy(&out.stderr)))
+    cmd
 }
 
 /// Runs one scenario; returns the outcome both agree on, or a description of the mismatch.
@@ -735,16 +742,25 @@ fn tool_check(
     let Ok(record) = serde_json::from_str::<serde_json::Value>(text.trim()) else {
         return fail("no JSON".to_string());
     };
+    record_matches(&record, report).or_else(fail)
+}
+
+/// Compares a capsim JSON record with what the kernel did: `Err` names the difference.
+fn record_matches(record: &serde_json::Value, report: &Report) -> Result<(), String> {
     match report {
         Report::Failed { errno, .. } => {
             let want = match errno {
                 1 => "EPERM",
+                2 => "ENOENT",
+                8 => "ENOEXEC",
+                13 => "EACCES",
                 22 => "EINVAL",
                 34 => "ERANGE",
+                40 => "ELOOP",
                 _ => "?",
             };
             if record["outcome"] != want {
-                return fail(format!("outcome {} vs errno {errno}", record["outcome"]));
+                return Err(format!("outcome {} vs errno {errno}", record["outcome"]));
             }
         }
         Report::Exec { after, secure, .. } => {
@@ -787,7 +803,7 @@ fn tool_check(
             got.no_new_privs = a["no_new_privs"] == true;
             let diff = creds_diff(&got, after);
             if !diff.is_empty() || record["secure_exec"] != *secure {
-                return fail(format!(
+                return Err(format!(
                     "{diff} secure {} vs {secure}",
                     record["secure_exec"]
                 ));
@@ -1617,4 +1633,413 @@ fn spec_x1_x2_xattr_views_match_the_kernel() {
         checked += 1;
     }
     eprintln!("capsim_kernel: {checked} getxattr and setxattr views checked against the kernel, 0 mismatches");
+}
+
+/// A `#!` case: its name, the script's bytes, and the outcome the kernel must give (checked too, so a
+/// wrong expectation cannot hide a wrong tool).
+type ScriptCase = (&'static str, Vec<u8>, &'static str);
+
+/// binfmt_script's rules, byte for byte: each script is exec'd for real by an unprivileged caller and
+/// capsim must agree with the kernel on the outcome and, when it runs, on the sets. The interpreter
+/// carries `cap_net_raw+ep`, so following the wrong file changes the answer.
+#[test]
+fn shebang_lines_match_the_kernel() {
+    use std::os::unix::ffi::OsStrExt;
+    skip_unless!(is_root(), "the #! check execs as another user: needs root");
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let base = dir.path().as_os_str().as_bytes().to_vec();
+    let copy = |name: &[u8], caps: bool| -> Vec<u8> {
+        let mut path = base.clone();
+        path.push(b'/');
+        path.extend_from_slice(name);
+        let target = PathBuf::from(std::ffi::OsStr::from_bytes(&path));
+        std::fs::copy(probe(), &target).expect("copy probe");
+        configure(
+            &target,
+            0o755,
+            0,
+            0,
+            caps.then(|| v2(true, NR, 0)).as_deref(),
+        )
+        .expect("configure");
+        path
+    };
+    let interp = copy(b"interp", true);
+    // Not UTF-8, and a name that differs from `interp` only by a carriage return (without capabilities).
+    let odd = copy(b"interp-\xff\xfe", true);
+    copy(b"interp\r", false);
+    // No execute bit at all: nobody may execute it, root included.
+    let unexecutable = copy(b"interp-0644", true);
+    std::fs::set_permissions(
+        std::ffi::OsStr::from_bytes(&unexecutable),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .expect("chmod 0644");
+    let line = |parts: &[&[u8]]| parts.concat();
+    // A name of exactly 253 bytes (slashes pad it) whose newline is the buffer's last byte, and one byte
+    // longer, where the kernel sees no end to the name.
+    let padded = |len: usize| {
+        let mut name = vec![b'/'; len - interp.len()];
+        name.extend_from_slice(&interp);
+        name
+    };
+    let mut cases: Vec<ScriptCase> = vec![
+        ("plain", line(&[b"#!", &interp, b"\n"]), "ok"),
+        ("not utf-8", line(&[b"#!", &odd, b"\n"]), "ok"),
+        ("carriage return", line(&[b"#!", &interp, b"\r\n"]), "ok"),
+        (
+            "tabs and argument",
+            line(&[b"#!\t ", &interp, b" \t-x y \t\n"]),
+            "ok",
+        ),
+        ("no newline", line(&[b"#!", &interp]), "ok"),
+        (
+            "nul ends the name",
+            line(&[b"#!", &interp, b"\0junk\n"]),
+            "ok",
+        ),
+        ("blanks only", b"#!  \t \nexit 0\n".to_vec(), "ENOEXEC"),
+        ("bare #!", b"#!".to_vec(), "EACCES"),
+        (
+            "blanks then nul",
+            line(&[b"#!  \0", &interp, b"\n"]),
+            "EACCES",
+        ),
+        (
+            "missing",
+            b"#!/nonexistent/capkit-interp\n".to_vec(),
+            "ENOENT",
+        ),
+        ("directory", line(&[b"#!", &base, b"\n"]), "EACCES"),
+        (
+            "interpreter without execute bits",
+            line(&[b"#!", &unexecutable, b"\n"]),
+            "EACCES",
+        ),
+        ("253-byte name", line(&[b"#!", &padded(253), b"\n"]), "ok"),
+        (
+            "254-byte name",
+            line(&[b"#!", &padded(254), b"\n"]),
+            "ENOEXEC",
+        ),
+        (
+            "long argument",
+            line(&[b"#!", &interp, b" ", &[b'a'; 400], b"\n"]),
+            "ok",
+        ),
+    ];
+    // Five scripts in a chain run; a sixth is one too many. The case's own script is the outermost.
+    for (inner, name, want) in [(4, "five scripts", "ok"), (5, "six scripts", "ELOOP")] {
+        let mut target = interp.clone();
+        for level in 0..inner {
+            let mut path = base.clone();
+            path.extend_from_slice(format!("/chain{inner}-{level}").as_bytes());
+            let fs_path = PathBuf::from(std::ffi::OsStr::from_bytes(&path));
+            std::fs::write(&fs_path, line(&[b"#!", &target, b"\n"])).expect("write chain");
+            std::fs::set_permissions(&fs_path, std::fs::Permissions::from_mode(0o755))
+                .expect("chmod chain");
+            target = path;
+        }
+        cases.push((name, line(&[b"#!", &target, b"\n"]), want));
+    }
+    let mut failures = Vec::new();
+    for (index, (name, bytes, want)) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("script{index}"));
+        std::fs::write(&path, bytes).expect("write script");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let s = scenario(name, user(1000), plain());
+        let report = match launch(&s, &path) {
+            Ok(report) => report,
+            Err(why) => {
+                failures.push(format!("{name}: launcher: {why}"));
+                continue;
+            }
+        };
+        let kernel = match &report {
+            Report::Exec { after, .. } if after.permitted == set(NR) => "ok",
+            Report::Exec { .. } => "ok without the interpreter's capabilities",
+            Report::Failed { errno, .. } => match errno {
+                2 => "ENOENT",
+                8 => "ENOEXEC",
+                13 => "EACCES",
+                40 => "ELOOP",
+                _ => "other errno",
+            },
+        };
+        let want = if *name == "carriage return" {
+            "ok without the interpreter's capabilities"
+        } else {
+            want
+        };
+        if kernel != want {
+            failures.push(format!(
+                "{name}: the kernel gave {kernel}, the test expected {want}: {report:?}"
+            ));
+            continue;
+        }
+        let caller = Caller {
+            creds: s.creds.clone(),
+            ..Caller::default()
+        };
+        if let Err(why) = tool_check(&s, &path, &caller, &FileState::default(), &report) {
+            failures.push(why);
+        }
+    }
+    eprintln!(
+        "capsim_kernel: {} #! cases exec'd, {} disagreements",
+        cases.len(),
+        failures.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// Who traces the held process in a `--pid` case.
+#[derive(Clone, Copy, Debug)]
+enum Tracer {
+    /// The launcher's parent seizes it, as root with every capability or as uid 1000 with none.
+    ParentSeize { unprivileged: bool },
+    /// The process calls PTRACE_TRACEME: its root parent becomes the tracer, its own cred is recorded.
+    TraceMe,
+    /// strace attaches from outside (not the parent), as root or as uid 1000.
+    Strace { unprivileged: bool },
+}
+
+/// What one `capsim --pid` run on a held process said, and what the kernel then did.
+struct Held {
+    record: serde_json::Value,
+    stderr: String,
+    report: Report,
+}
+
+/// Waits (bounded) until `pid`'s status shows a tracer.
+fn wait_traced(pid: u32) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        if status
+            .lines()
+            .any(|l| l.starts_with("TracerPid:") && l.trim_end() != "TracerPid:\t0")
+        {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Err(format!("pid {pid} was never traced"))
+}
+
+/// Starts the launcher holding the process before its exec, traced as asked; runs `capsim --json --pid`
+/// on it with `extra` options; releases it and collects the kernel's result.
+fn held_run(
+    scenario: &Scenario,
+    tracer: Tracer,
+    path: &Path,
+    extra: &[&str],
+) -> Result<Held, String> {
+    use std::io::BufRead;
+    use std::process::Stdio;
+    let mut launcher_args = vec!["--hold"];
+    if let Tracer::ParentSeize { unprivileged: true } = tracer {
+        launcher_args.extend(["--tracer-id", "1000"]);
+    }
+    let mut cmd = launcher_command(scenario, path, &launcher_args);
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|e| format!("launcher: {e}"))?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let mut text = String::new();
+    let mut pid = None;
+    for line in lines.by_ref().take(100) {
+        let line = line.map_err(|e| format!("launcher output: {e}"))?;
+        if let Some(n) = line.strip_prefix("HOLD ") {
+            pid = n.trim().parse::<u32>().ok();
+            break;
+        }
+        text.push_str(&line);
+        text.push('\n');
+    }
+    let Some(pid) = pid else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(format!("the launcher did not hold: {text}"));
+    };
+    let mut strace = None;
+    if let Tracer::Strace { unprivileged } = tracer {
+        let mut cmd = if unprivileged {
+            let mut cmd = Command::new("setpriv");
+            cmd.args([
+                "--reuid",
+                "1000",
+                "--regid",
+                "1000",
+                "--clear-groups",
+                "strace",
+            ]);
+            cmd
+        } else {
+            Command::new("strace")
+        };
+        cmd.args(["-o", "/dev/null", "-p", &pid.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        strace = Some(cmd.spawn().map_err(|e| format!("strace: {e}"))?);
+    }
+    let traced = match tracer {
+        Tracer::Strace { .. } => wait_traced(pid),
+        _ => Ok(()),
+    };
+    let capsim = traced.and_then(|()| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_capsim"));
+        cmd.arg("--json").arg("--pid").arg(pid.to_string());
+        cmd.args(extra).arg(path);
+        cmd.output().map_err(|e| format!("capsim: {e}"))
+    });
+    // Release the held process whatever happened, and collect everything.
+    drop(child.stdin.take());
+    for line in lines.by_ref().take(200) {
+        let line = line.map_err(|e| format!("launcher output: {e}"))?;
+        text.push_str(&line);
+        text.push('\n');
+    }
+    let _ = child.wait();
+    if let Some(mut strace) = strace {
+        let _ = strace.kill();
+        let _ = strace.wait();
+    }
+    let capsim = capsim?;
+    let report = parse_report(&text)?;
+    let stdout = String::from_utf8_lossy(&capsim.stdout);
+    let record = serde_json::from_str(stdout.trim())
+        .map_err(|e| format!("capsim printed no JSON ({e}): {stdout}"))?;
+    Ok(Held {
+        record,
+        stderr: String::from_utf8_lossy(&capsim.stderr).into_owned(),
+        report,
+    })
+}
+
+/// `capsim --pid` of a traced process predicts what the kernel does when that process execs a file with
+/// capabilities or a set-uid-root file: the tracer's CAP_SYS_PTRACE (in the process's namespace) decides
+/// whether the gain is kept. A parent tracer that may be a PTRACE_TRACEME is named as an assumption.
+#[test]
+fn traced_live_process_matches_the_kernel() {
+    skip_unless!(is_root(), "tracing a process of another user needs root");
+    skip_unless!(
+        crate::util::tool("strace").is_some() && crate::util::tool("setpriv").is_some(),
+        "strace and setpriv are needed to attach from outside"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let fcaps_file = dir.path().join("netraw");
+    std::fs::copy(probe(), &fcaps_file).expect("copy probe");
+    configure(&fcaps_file, 0o755, 0, 0, Some(&v2(true, NR, 0))).expect("configure");
+    let suid_file = dir.path().join("suid");
+    std::fs::copy(probe(), &suid_file).expect("copy probe");
+    configure(&suid_file, 0o4755, 0, 0, None).expect("configure");
+
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    let cases = [
+        (
+            Tracer::ParentSeize {
+                unprivileged: false,
+            },
+            true,
+        ),
+        (Tracer::ParentSeize { unprivileged: true }, false),
+        (
+            Tracer::Strace {
+                unprivileged: false,
+            },
+            true,
+        ),
+        (Tracer::Strace { unprivileged: true }, false),
+        (Tracer::TraceMe, false),
+        // The same parent seize inside a user namespace: the tracer is root of that namespace.
+        (
+            Tracer::ParentSeize {
+                unprivileged: false,
+            },
+            true,
+        ),
+    ];
+    for (index, (tracer, capable)) in cases.into_iter().enumerate() {
+        let namespaced = index == 5;
+        for file in [&fcaps_file, &suid_file] {
+            if namespaced && file == &suid_file {
+                // A root-owned set-uid file means nothing inside the namespace (its owner is unmapped).
+                continue;
+            }
+            let name = format!(
+                "{tracer:?} {}{}",
+                file.display(),
+                if namespaced {
+                    " in a user namespace"
+                } else {
+                    ""
+                }
+            );
+            let mut s = scenario(&name, user(1000), plain());
+            if namespaced {
+                s = in_ns(s, &[NS1]);
+            }
+            if let Tracer::TraceMe = tracer {
+                s.trace = Trace::Me;
+            } else if let Tracer::ParentSeize { .. } = tracer {
+                s.trace = Trace::Seize;
+            }
+            let held = match held_run(&s, tracer, file, &[]) {
+                Ok(held) => held,
+                Err(why) => {
+                    failures.push(format!("{name}: {why}"));
+                    continue;
+                }
+            };
+            checked += 1;
+            // The kernel must have done what the case is about: a gain only with a capable tracer.
+            let gained = match &held.report {
+                Report::Exec { after, .. } => !after.permitted.is_empty(),
+                Report::Failed { .. } => false,
+            };
+            if gained != capable {
+                failures.push(format!(
+                    "{name}: the kernel gained {gained}: {:?}",
+                    held.report
+                ));
+                continue;
+            }
+            let parent_note = held.stderr.contains("PTRACE_TRACEME");
+            let parent = !matches!(tracer, Tracer::Strace { .. });
+            if parent_note != (parent && capable || matches!(tracer, Tracer::TraceMe)) {
+                failures.push(format!("{name}: unexpected notes: {}", held.stderr));
+            }
+            if let Tracer::TraceMe = tracer {
+                // /proc cannot tell TRACEME from a seize by the parent: capsim assumes the reading that
+                // gains more, says so, and names the option that gives the other one.
+                if !held.stderr.contains("--traced ") {
+                    failures.push(format!("{name}: no hint to use --traced: {}", held.stderr));
+                }
+                match held_run(&s, tracer, file, &["--traced"]) {
+                    Ok(again) => {
+                        if let Err(why) = record_matches(&again.record, &again.report) {
+                            failures.push(format!("{name} --traced: {why}"));
+                        }
+                    }
+                    Err(why) => failures.push(format!("{name} --traced: {why}")),
+                }
+                continue;
+            }
+            if let Err(why) = record_matches(&held.record, &held.report) {
+                failures.push(format!("{name}: {why}\nstderr: {}", held.stderr));
+            }
+        }
+    }
+    eprintln!(
+        "capsim_kernel: {checked} traced --pid cases exec'd, {} disagreements",
+        failures.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }

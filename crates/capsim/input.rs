@@ -8,7 +8,7 @@ use capcore::exec::{
 };
 use capcore::xattr::FileCaps;
 use capcore::{CapSet, CapState, Securebits};
-use capsys::creds::XattrRead;
+use capsys::exec_file::{ExecFailure, ExecTarget, XattrRead};
 
 use crate::presets;
 use crate::{Args, RulesArg};
@@ -24,7 +24,30 @@ pub struct Setup {
     pub file_name: Option<PathBuf>,
     pub credentials_from: Option<PathBuf>,
     pub scripts: Vec<PathBuf>,
+    /// Settings of a `--systemd` unit that shape the credentials but are not modelled.
+    pub unmodelled: Vec<Unmodelled>,
+    /// The live process's tracer (`--pid`), if it is traced.
+    pub tracer: Option<capsys::trace::Tracer>,
+    /// execve fails before any credential rule runs (a `#!` line the kernel refuses, a missing
+    /// interpreter, too many scripts).
+    pub failure: Option<ExecFailure>,
     pub warnings: Vec<String>,
+}
+
+/// A unit setting that shapes the credentials but is not modelled, for the JSON record.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Unmodelled {
+    pub setting: String,
+    pub why: &'static str,
+    /// `FILE:LINE` of the assignment in force.
+    #[serde(rename = "where")]
+    pub origin: String,
+}
+
+/// A path for a message: escaped bytes, so a name that is not UTF-8 is shown as it is.
+pub fn show_path(path: &std::path::Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    capcli::escape_bytes(path.as_os_str().as_bytes())
 }
 
 type Result<T> = std::result::Result<T, String>;
@@ -34,6 +57,8 @@ pub fn build(args: &Args) -> Result<Setup> {
     let mut warnings = Vec::new();
     let own = capsys::creds::read_process(None).map_err(|e| format!("/proc/self: {e}"))?;
     let mut file_name = args.file.clone();
+    let mut traced_by = None;
+    let mut unmodelled = Vec::new();
     let (mut caller, caller_source) = if let Some(pid) = args.pid {
         let process =
             capsys::creds::read_process(Some(pid)).map_err(|e| format!("pid {pid}: {e}"))?;
@@ -43,10 +68,21 @@ pub fn build(args: &Args) -> Result<Setup> {
                  assuming 0 for pid {pid}; give them with --securebits"
             ));
         }
+        let tracer =
+            capsys::trace::tracer_of(pid).map_err(|e| format!("pid {pid}: tracer: {e}"))?;
+        let tracing = match &tracer {
+            None => Tracing::NotTraced,
+            // When the two readings differ, assume the one that lets the exec gain more: a prediction
+            // that shows a privilege the kernel withholds is safer than one that hides it.
+            Some(t) if t.capable_now || (t.is_parent && t.tracee_capable) => Tracing::TracerCapable,
+            Some(_) => Tracing::TracerNotCapable,
+        };
+        traced_by = tracer;
         (
             Caller {
                 creds: process.creds,
                 userns: process.userns,
+                tracing,
                 ..Caller::default()
             },
             format!("pid {pid}"),
@@ -68,17 +104,41 @@ pub fn build(args: &Args) -> Result<Setup> {
             "docker run (moby defaults)".to_string(),
         )
     } else if let Some(unit_path) = &args.systemd {
-        let unit = presets::read_unit(unit_path, known)?;
+        let loaded = crate::systemd::load(unit_path, &args.unit_path)?;
         if file_name.is_none() {
-            file_name = unit.exec_start.clone();
+            file_name = loaded
+                .service
+                .exec_start
+                .as_ref()
+                .map(|e| crate::systemd::executable(&e.path));
         }
-        let creds = presets::systemd(&unit, known)?;
+        let (creds, notes) = crate::systemd::creds(&loaded, known)?;
+        warnings.extend(notes);
+        unmodelled = loaded
+            .service
+            .unmodelled
+            .iter()
+            .map(|u| Unmodelled {
+                setting: u.key.clone(),
+                why: u.why,
+                origin: u.origin.clone(),
+            })
+            .collect();
+        let dropins = loaded.files.len() - 1;
         (
             Caller {
                 creds,
                 ..Caller::default()
             },
-            format!("systemd unit {}", unit_path.display()),
+            if dropins == 0 {
+                format!("systemd unit {}", unit_path.display())
+            } else {
+                format!(
+                    "systemd unit {} with {dropins} drop-in{}",
+                    unit_path.display(),
+                    if dropins == 1 { "" } else { "s" }
+                )
+            },
         )
     } else {
         (
@@ -106,7 +166,7 @@ pub fn build(args: &Args) -> Result<Setup> {
         );
     }
 
-    let (file, credentials_from, scripts) =
+    let (file, credentials_from, scripts, failure) =
         build_file(args, file_name.as_ref(), &own.userns, known, &mut warnings)?;
     let rules = match args.kernel_rules {
         Some(RulesArg::Current) => KernelRules::Current,
@@ -127,6 +187,9 @@ pub fn build(args: &Args) -> Result<Setup> {
         file_name,
         credentials_from,
         scripts,
+        tracer: traced_by.filter(|_| args.traced.is_none()),
+        unmodelled,
+        failure,
         warnings,
     })
 }
@@ -288,7 +351,12 @@ fn parse_mode(value: &str) -> Result<u32> {
         .ok_or_else(|| format!("--mode '{value}': give an octal mode such as 4755"))
 }
 
-type FileParts = (FileState, Option<PathBuf>, Vec<PathBuf>);
+type FileParts = (
+    FileState,
+    Option<PathBuf>,
+    Vec<PathBuf>,
+    Option<ExecFailure>,
+);
 
 /// getxattr's errno for a namespaced value whose root this namespace cannot see.
 const EOVERFLOW: i32 = 75;
@@ -305,7 +373,19 @@ fn build_file(
     let mut scripts = Vec::new();
     let mut unreadable = None;
     if let Some(path) = path {
-        let file = capsys::creds::read_exec_file(path).map_err(|e| e.to_string())?;
+        let file = match capsys::exec_file::read_exec_file(path).map_err(|e| e.to_string())? {
+            ExecTarget::Runs(file) => file,
+            ExecTarget::Fails(failed) => {
+                notes.extend(
+                    failed
+                        .notes
+                        .iter()
+                        .map(|n| format!("{}: {}", n.path.display(), n.text)),
+                );
+                let scripts = failed.scripts.clone();
+                return Ok((state, None, scripts, Some(failed)));
+            }
+        };
         // stat shows ids as capsim's own namespace sees them; the model wants kernel ids.
         state.mode = file.mode;
         state.owner = own_ns.kuid(file.owner).unwrap_or(u32::MAX);
@@ -318,7 +398,7 @@ fn build_file(
                 notes.push(format!(
                     "{}: getxattr reports EOVERFLOW: the value's rootid is not root of this user namespace \
                      or an ancestor, so exec ignores it",
-                    capcli::escape_str(&file.path.display().to_string())
+                    file.path.display()
                 ));
                 None
             }
@@ -329,7 +409,11 @@ fn build_file(
         };
         credentials_from = Some(file.path);
         scripts = file.scripts;
-        notes.extend(file.notes.iter().map(|n| capcli::escape_str(n)));
+        notes.extend(
+            file.notes
+                .iter()
+                .map(|n| format!("{}: {}", n.path.display(), n.text)),
+        );
     }
     if let Some(text) = &args.file_caps {
         let caps =
@@ -358,7 +442,7 @@ fn build_file(
             "{}: security.capability cannot be read (getxattr fails with {}): it is a v1 value, has flag bits \
              besides the effective bit, or is malformed. exec honours the first two and fails with EINVAL on \
              the last, and userspace cannot tell which; give its bytes with --file-xattr HEX",
-            capcli::escape_str(&path.display().to_string()),
+            path.display(),
             std::io::Error::from_raw_os_error(errno)
         ));
     }
@@ -380,7 +464,7 @@ fn build_file(
     if args.nosuid {
         state.nosuid = true;
     }
-    Ok((state, credentials_from, scripts))
+    Ok((state, credentials_from, scripts, None))
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 mod input;
 mod presets;
 mod render;
+mod systemd;
 
 use std::error::Error;
 use std::io;
@@ -24,7 +25,9 @@ SET is a hex mask (3fffffffff, 0x2000), a comma list of names or numbers (cap_ne
 The caller is capsim's own process unless --pid, --docker or --systemd says otherwise; every option of
 the caller and of the file then overrides one part. File owner and group are kernel ids (as the initial
 user namespace sees them). For a `#!` script the credentials come from the final interpreter, as the
-kernel does, and FILE's own set-id bits and capabilities are ignored.
+kernel does, and FILE's own set-id bits and capabilities are ignored; the #! line is read byte for byte as
+binfmt_script reads it, and where the chain stops the exec (ENOEXEC, EACCES, ENOENT, ELOOP), that is the
+outcome. Notes on stderr (and `notes` in JSON) say what the prediction assumes.
 
 Examples:
   capsim /usr/bin/ping
@@ -41,7 +44,8 @@ pub struct Args {
     #[arg(value_name = "FILE")]
     pub file: Option<PathBuf>,
 
-    /// Start from a live process's state (its securebits cannot be read: 0 is assumed).
+    /// Start from a live process's state (its securebits cannot be read: 0 is assumed). When it is traced,
+    /// its tracer's CAP_SYS_PTRACE in its user namespace decides, as the kernel's ptracer_capable does.
     #[arg(long, value_name = "PID", conflicts_with_all = ["docker", "systemd"], help_heading = "Caller")]
     pub pid: Option<u32>,
     /// Real, effective, saved and filesystem uid (names or numbers; missing ones copy the last given).
@@ -74,7 +78,8 @@ pub struct Args {
     /// The caller has set no_new_privs.
     #[arg(long, help_heading = "Caller")]
     pub no_new_privs: bool,
-    /// The caller is traced; `=capable` when the tracer holds CAP_SYS_PTRACE.
+    /// The caller is traced; `=capable` when the tracer holds CAP_SYS_PTRACE (with --pid, instead of what
+    /// /proc shows).
     #[arg(long, value_name = "capable", num_args = 0..=1, require_equals = true,
           default_missing_value = "yes", value_parser = ["yes", "capable"], help_heading = "Caller")]
     pub traced: Option<String>,
@@ -150,9 +155,11 @@ pub struct Args {
     /// With --docker: --security-opt no-new-privileges.
     #[arg(long, requires = "docker", help_heading = "Presets")]
     pub no_new_privileges: bool,
-    /// Start from the state systemd gives this unit's main process (User=, Group=,
-    /// CapabilityBoundingSet=, AmbientCapabilities=, NoNewPrivileges=, SecureBits=; FILE defaults to
-    /// ExecStart=).
+    /// Start from the state systemd gives this service's main process: the unit file and its drop-ins
+    /// (UNIT.d/*.conf, template and `-` prefix directories, service.d), read as systemd reads them, with
+    /// User=, Group=, SupplementaryGroups=, DynamicUser=, CapabilityBoundingSet=, AmbientCapabilities=,
+    /// SecureBits=, NoNewPrivileges= and the settings that imply it, and ExecStart='s `+` and `!`
+    /// prefixes; FILE defaults to ExecStart=. Settings it does not model are named.
     #[arg(
         long,
         value_name = "UNIT_FILE",
@@ -160,6 +167,15 @@ pub struct Args {
         help_heading = "Presets"
     )]
     pub systemd: Option<PathBuf>,
+    /// With --systemd: look for drop-ins in these directories (highest priority first) instead of the
+    /// unit file's own directory and systemd's search path (repeatable).
+    #[arg(
+        long,
+        value_name = "DIR",
+        requires = "systemd",
+        help_heading = "Presets"
+    )]
+    pub unit_path: Vec<PathBuf>,
 
     /// Which kernel rules to apply: current (Linux 6.16+) or legacy; default: the running kernel's.
     #[arg(long, value_enum, value_name = "RULES")]
@@ -183,6 +199,45 @@ pub enum RulesArg {
     Legacy,
 }
 
+/// What the prediction assumes about a live process's tracer, and what the other reading would give.
+fn tracer_note(
+    setup: &input::Setup,
+    tracer: &capsys::trace::Tracer,
+    sim: &capcore::exec::Simulation,
+) -> String {
+    use capcore::exec::Tracing;
+    let capable = setup.caller.tracing == Tracing::TracerCapable;
+    let mut note = format!(
+        "traced by pid {}, whose credentials {} CAP_SYS_PTRACE in the traced process's user namespace now; \
+         the kernel checks them as they were when it attached, which /proc does not show",
+        tracer.pid,
+        if tracer.capable_now { "hold" } else { "lack" }
+    );
+    if tracer.ambiguous() {
+        let mut other = setup.caller.clone();
+        other.tracing = if capable {
+            Tracing::TracerNotCapable
+        } else {
+            Tracing::TracerCapable
+        };
+        let alternative = capcore::exec::simulate(&other, &setup.file, setup.kernel);
+        note.push_str(&format!(
+            ". The tracer is the parent, so the process may have called PTRACE_TRACEME, and then the kernel \
+             checks the process's own credentials from that moment instead (which {} CAP_SYS_PTRACE now)",
+            if tracer.tracee_capable { "hold" } else { "lack" }
+        ));
+        if alternative.result != sim.result {
+            note.push_str(&format!(
+                "; that would change the prediction, which assumes the tracer {} it: give --traced{} for the \
+                 other case",
+                if capable { "holds" } else { "lacks" },
+                if capable { "" } else { "=capable" }
+            ));
+        }
+    }
+    note
+}
+
 fn main() -> ExitCode {
     capcli::run(PROG, real_main)
 }
@@ -194,11 +249,15 @@ fn real_main() -> Result<u8, Box<dyn Error>> {
         clap_complete::generate(shell, &mut Args::command(), PROG, &mut out);
         return Ok(EXIT_OK);
     }
-    let setup = input::build(&args)?;
+    let mut setup = input::build(&args)?;
+    let sim = capcore::exec::simulate(&setup.caller, &setup.file, setup.kernel);
+    if let Some(tracer) = &setup.tracer {
+        let note = tracer_note(&setup, tracer, &sim);
+        setup.warnings.push(note);
+    }
     for note in &setup.warnings {
         capcli::output::warn(PROG, "note", note);
     }
-    let sim = capcore::exec::simulate(&setup.caller, &setup.file, setup.kernel);
     let mut out = Output::new();
     if args.json {
         out.json(&render::record(&setup, &sim))?;

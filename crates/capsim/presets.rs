@@ -1,8 +1,5 @@
 //! The caller states that container runtimes and service managers give the first process they start:
-//! Docker (moby's defaults as runc applies them) and a systemd unit's [Service] settings.
-
-use std::fs;
-use std::path::{Path, PathBuf};
+//! Docker (moby's defaults as runc applies them); systemd services are in `systemd.rs`.
 
 use capcore::exec::{Creds, Ids};
 use capcore::{Cap, CapSet, Securebits};
@@ -92,154 +89,6 @@ pub fn docker(options: &DockerOptions, known: u32) -> Result<Creds, String> {
     })
 }
 
-/// The settings of a unit's [Service] section that shape the credentials.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Unit {
-    pub user: Option<String>,
-    pub group: Option<String>,
-    /// `None`: not set, so every capability.
-    pub bounding: Option<CapSet>,
-    /// `None`: not set, so none.
-    pub ambient: Option<CapSet>,
-    pub no_new_privileges: bool,
-    pub securebits: u32,
-    pub exec_start: Option<PathBuf>,
-}
-
-/// Parses a unit file. Capability lists follow systemd.exec(5): space-separated names, `~` inverts the
-/// list, several lines are merged (ORed; with `~`, ANDed), and an empty assignment resets.
-pub fn parse_unit(text: &str, known: u32) -> Result<Unit, String> {
-    let mut unit = Unit::default();
-    let every = CapSet::first_n(known);
-    let mut section = String::new();
-    let mut lines = text.lines().peekable();
-    while let Some(raw) = lines.next() {
-        let mut line = raw.trim().to_string();
-        while line.ends_with('\\') {
-            line.pop();
-            line.push(' ');
-            line.push_str(lines.next().unwrap_or_default().trim());
-        }
-        if line.starts_with('#') || line.starts_with(';') || line.is_empty() {
-            continue;
-        }
-        if line.starts_with('[') {
-            section = line.trim_matches(|c| c == '[' || c == ']').to_string();
-            continue;
-        }
-        if section != "Service" {
-            continue;
-        }
-        let Some((key, value)) = line.split_once('=') else {
-            continue;
-        };
-        let value = value.trim();
-        match key.trim() {
-            "User" => unit.user = (!value.is_empty()).then(|| value.to_string()),
-            "Group" => unit.group = (!value.is_empty()).then(|| value.to_string()),
-            "CapabilityBoundingSet" => unit.bounding = merge_caps(unit.bounding, value, every)?,
-            "AmbientCapabilities" => unit.ambient = merge_caps(unit.ambient, value, every)?,
-            "NoNewPrivileges" => unit.no_new_privileges = parse_bool(value)?,
-            "SecureBits" => unit.securebits = parse_securebits(value, unit.securebits)?,
-            "ExecStart" if unit.exec_start.is_none() => unit.exec_start = exec_start_path(value),
-            _ => {}
-        }
-    }
-    Ok(unit)
-}
-
-/// One assignment of a capability list onto the current value (`None`: never assigned, or reset by an empty
-/// assignment).
-fn merge_caps(
-    current: Option<CapSet>,
-    value: &str,
-    every: CapSet,
-) -> Result<Option<CapSet>, String> {
-    if value.is_empty() {
-        return Ok(None);
-    }
-    let (invert, list) = match value.strip_prefix('~') {
-        Some(rest) => (true, rest),
-        None => (false, value),
-    };
-    let mut set = CapSet::EMPTY;
-    for word in list.split_whitespace() {
-        set = set.with(Cap::parse_lenient(word).map_err(|e| format!("{word}: {e}"))?);
-    }
-    Ok(Some(if invert {
-        current.unwrap_or(every) - set
-    } else {
-        current.unwrap_or(CapSet::EMPTY) | set
-    }))
-}
-
-fn parse_bool(value: &str) -> Result<bool, String> {
-    match value.to_ascii_lowercase().as_str() {
-        "1" | "yes" | "true" | "on" => Ok(true),
-        "0" | "no" | "false" | "off" => Ok(false),
-        other => Err(format!("'{other}' is not a boolean")),
-    }
-}
-
-fn parse_securebits(value: &str, current: u32) -> Result<u32, String> {
-    if value.is_empty() {
-        return Ok(0);
-    }
-    let mut bits = current;
-    for word in value.split_whitespace() {
-        let bits_of = Securebits::parse(&word.replace('-', "_")).map_err(|e| e.to_string())?;
-        bits |= bits_of.bits();
-    }
-    Ok(bits)
-}
-
-/// The program of an ExecStart= line, without systemd's prefixes (`@ - : + !`).
-fn exec_start_path(value: &str) -> Option<PathBuf> {
-    let word = value.split_whitespace().next()?;
-    let program = word.trim_start_matches(['@', '-', ':', '+', '!']);
-    (!program.is_empty()).then(|| PathBuf::from(program))
-}
-
-/// The state systemd gives a service's main process just before it execs ExecStart= (exec-invoke.c): the
-/// bounding set reduced; for root, everything permitted and effective; for another user, the uid changed
-/// with KEEP_CAPS only when ambient capabilities are wanted, the ambient ones added to the inheritable set
-/// and raised; securebits and no_new_privs as configured.
-pub fn systemd(unit: &Unit, known: u32) -> Result<Creds, String> {
-    let every = CapSet::first_n(known);
-    let bounding = unit.bounding.unwrap_or(every);
-    let uid = match &unit.user {
-        None => 0,
-        Some(user) => resolve_user(user)?,
-    };
-    let (primary, groups) = match &unit.user {
-        Some(user) => capsys::creds::user_groups(user, uid),
-        None => (Some(0), Vec::new()),
-    };
-    let gid = match &unit.group {
-        Some(group) => resolve_group(group)?,
-        None => primary.unwrap_or(0),
-    };
-    let root = uid == 0;
-    let ambient = unit.ambient.unwrap_or(CapSet::EMPTY) & bounding;
-    let permitted = if root || !ambient.is_empty() {
-        every
-    } else {
-        CapSet::EMPTY
-    };
-    Ok(Creds {
-        uid: Ids::all(uid),
-        gid: Ids::all(gid),
-        groups,
-        inheritable: ambient,
-        permitted,
-        effective: if root { every } else { ambient },
-        bounding,
-        ambient,
-        securebits: Securebits::from_bits(u64::from(unit.securebits)).map_err(|e| e.to_string())?,
-        no_new_privs: unit.no_new_privileges,
-    })
-}
-
 pub fn resolve_user(user: &str) -> Result<u32, String> {
     capsys::users::Names::users()
         .id_of(user)
@@ -250,11 +99,6 @@ pub fn resolve_group(group: &str) -> Result<u32, String> {
     capsys::users::Names::groups()
         .id_of(group)
         .ok_or_else(|| format!("unknown group '{group}'"))
-}
-
-pub fn read_unit(path: &Path, known: u32) -> Result<Unit, String> {
-    let text = fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    parse_unit(&text, known).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 #[cfg(test)]
@@ -274,24 +118,5 @@ mod tests {
         options.cap_add = vec!["ALL".into()];
         options.cap_drop = vec!["sys_admin".into()];
         assert_eq!(docker_caps(&options, 41).unwrap().len(), 40);
-    }
-
-    #[test]
-    fn unit_capability_lists() {
-        let unit = parse_unit(
-            "[Unit]\nUser=ignored\n[Service]\nUser=nobody\nCapabilityBoundingSet=CAP_NET_RAW CAP_CHOWN\n\
-             CapabilityBoundingSet=cap_kill\nAmbientCapabilities=CAP_NET_BIND_SERVICE\nNoNewPrivileges=yes\n\
-             SecureBits=keep-caps noroot-locked\nExecStart=-/usr/bin/foo --flag\n",
-            41,
-        )
-        .unwrap();
-        assert_eq!(unit.user.as_deref(), Some("nobody"));
-        assert_eq!(unit.bounding.map(CapSet::len), Some(3));
-        assert_eq!(unit.ambient, Some(Cap::NET_BIND_SERVICE.into()));
-        assert!(unit.no_new_privileges);
-        assert_eq!(unit.securebits, 0x12);
-        assert_eq!(unit.exec_start, Some(PathBuf::from("/usr/bin/foo")));
-        let unit = parse_unit("[Service]\nCapabilityBoundingSet=~CAP_SYS_ADMIN\n", 41).unwrap();
-        assert_eq!(unit.bounding.map(CapSet::len), Some(40));
     }
 }

@@ -11,15 +11,18 @@ use capcore::CapSet;
 use capsys::users::Names;
 use serde::Serialize;
 
-use crate::input::Setup;
+use crate::input::{show_path, Setup, Unmodelled};
+use capsys::exec_file::ExecFailure;
 
-/// The JSON record: `{"outcome", "before", "after", "secure_exec", "explain"}`.
+/// The JSON record: `{"outcome", "before", "after", "secure_exec", "notes", "unmodelled", "explain"}`.
 #[derive(Serialize)]
 pub struct Record<'a> {
-    outcome: &'static str,
+    outcome: String,
     before: &'a Creds,
     after: Option<&'a Creds>,
     secure_exec: bool,
+    notes: &'a [String],
+    unmodelled: &'a [Unmodelled],
     explain: Vec<Explain<'a>>,
 }
 
@@ -28,10 +31,22 @@ pub struct Record<'a> {
 #[serde(untagged)]
 enum Explain<'a> {
     Rule(&'a Step),
+    Failure(Step),
     Cap(&'a CapWhy),
 }
 
 pub fn record<'a>(setup: &'a Setup, sim: &'a Simulation) -> Record<'a> {
+    if let Some(failure) = &setup.failure {
+        return Record {
+            outcome: errno_name(failure.errno),
+            before: &setup.caller.creds,
+            after: None,
+            secure_exec: false,
+            notes: &setup.warnings,
+            unmodelled: &setup.unmodelled,
+            explain: vec![Explain::Failure(failure_step(failure))],
+        };
+    }
     let explain = sim
         .trace
         .steps
@@ -44,15 +59,36 @@ pub fn record<'a>(setup: &'a Setup, sim: &'a Simulation) -> Record<'a> {
         before: &setup.caller.creds,
         after: sim.result.as_ref().ok().map(|after| &after.creds),
         secure_exec: sim.result.as_ref().is_ok_and(|after| after.secure_exec),
+        notes: &setup.warnings,
+        unmodelled: &setup.unmodelled,
         explain,
     }
 }
 
-fn outcome(sim: &Simulation) -> &'static str {
+fn outcome(sim: &Simulation) -> String {
     match &sim.result {
-        Ok(_) => "ok",
-        Err(err) => err.errno.name(),
+        Ok(_) => "ok".to_string(),
+        Err(err) => err.errno.name().to_string(),
     }
+}
+
+fn errno_name(errno: i32) -> String {
+    capsys::exec_file::errno_name(errno).map_or_else(|| format!("errno {errno}"), str::to_string)
+}
+
+/// The rule that stops the exec before credentials are computed.
+fn failure_step(failure: &ExecFailure) -> Step {
+    let rule = match failure.errno {
+        libc::ENOEXEC => "binfmt_script.c:load_script",
+        libc::ELOOP => "exec.c:exec_binprm",
+        _ => "exec.c:open_exec",
+    };
+    let mut text = format!("{}: {}", show_path(&failure.path), failure.why);
+    if !failure.scripts.is_empty() {
+        let chain: Vec<String> = failure.scripts.iter().map(|p| show_path(p)).collect();
+        text.push_str(&format!(" (reached through {})", chain.join(" → ")));
+    }
+    Step { rule, text }
 }
 
 /// A row of ids: its label, how to read it, and whether it is a uid (for the name).
@@ -67,7 +103,12 @@ pub fn human(setup: &Setup, sim: &Simulation, explain: bool) -> String {
     let mut out = String::new();
     header(&mut out, setup, sim);
     let before = &setup.caller.creds;
-    let after = sim.result.as_ref().ok().map(|a| &a.creds);
+    let after = sim
+        .result
+        .as_ref()
+        .ok()
+        .filter(|_| setup.failure.is_none())
+        .map(|a| &a.creds);
     let names = setup
         .caller
         .userns
@@ -186,14 +227,22 @@ pub fn human(setup: &Setup, sim: &Simulation, explain: bool) -> String {
         }
     }
     if explain {
-        explain_text(&mut out, sim, setup.kernel.known_caps);
+        if let Some(failure) = &setup.failure {
+            let step = failure_step(failure);
+            let _ = writeln!(out, "\nrules, in kernel order:\n  {}", step.rule);
+            let mut text = String::from("      ");
+            capcli::render::wrap_into(&mut text, step.text.split(' '), " ", 6, 6, WIDTH);
+            let _ = writeln!(out, "{text}");
+        } else {
+            explain_text(&mut out, sim, setup.kernel.known_caps);
+        }
     }
     out
 }
 
 fn header(out: &mut String, setup: &Setup, sim: &Simulation) {
     let file = match &setup.file_name {
-        Some(path) => escape_str(&path.display().to_string()),
+        Some(path) => show_path(path),
         None => "(no file: described by the options)".to_string(),
     };
     let _ = writeln!(out, "file:         {file}");
@@ -202,7 +251,7 @@ fn header(out: &mut String, setup: &Setup, sim: &Simulation) {
             let _ = writeln!(
                 out,
                 "credentials:  from the interpreter {} (#! scripts' own set-id bits and capabilities are ignored)",
-                escape_str(&interp.display().to_string())
+                show_path(interp)
             );
         }
     }
@@ -224,24 +273,34 @@ fn header(out: &mut String, setup: &Setup, sim: &Simulation) {
             Err(err) => format!("security.capability malformed ({} bytes): {err}", raw.len()),
         },
     };
-    let _ = writeln!(
-        out,
-        "file state:   mode {:04o}, owner {}, group {}, {}{}",
-        f.mode & 0o7777,
-        f.owner,
-        f.group,
-        xattr,
-        if f.nosuid { ", nosuid mount" } else { "" }
-    );
+    if setup.failure.is_some() {
+        // The exec stops before a file supplies credentials: there is no file state to show.
+    } else {
+        let _ = writeln!(
+            out,
+            "file state:   mode {:04o}, owner {}, group {}, {}{}",
+            f.mode & 0o7777,
+            f.owner,
+            f.group,
+            xattr,
+            if f.nosuid { ", nosuid mount" } else { "" }
+        );
+    }
     let c = &setup.caller;
     let mut caller = escape_str(&setup.caller_source);
     match c.tracing {
         capcore::exec::Tracing::NotTraced => {}
-        capcore::exec::Tracing::TracerCapable => {
-            caller.push_str(", traced (tracer has CAP_SYS_PTRACE)")
-        }
+        capcore::exec::Tracing::TracerCapable => caller.push_str(", traced"),
+        capcore::exec::Tracing::TracerNotCapable => caller.push_str(", traced"),
+    }
+    if let Some(tracer) = &setup.tracer {
+        let _ = write!(caller, " by pid {}", tracer.pid);
+    }
+    match c.tracing {
+        capcore::exec::Tracing::NotTraced => {}
+        capcore::exec::Tracing::TracerCapable => caller.push_str(" (tracer has CAP_SYS_PTRACE)"),
         capcore::exec::Tracing::TracerNotCapable => {
-            caller.push_str(", traced (tracer lacks CAP_SYS_PTRACE)")
+            caller.push_str(" (tracer lacks CAP_SYS_PTRACE)")
         }
     }
     if c.fs_shared {
@@ -265,6 +324,17 @@ fn header(out: &mut String, setup: &Setup, sim: &Simulation) {
             capcore::exec::KernelRules::Legacy => "before Linux 6.16",
         }
     );
+    if let Some(failure) = &setup.failure {
+        let mut text = String::from("outcome:      ");
+        let words = format!(
+            "{}: execve fails and nothing changes: {}",
+            errno_name(failure.errno),
+            failure_step(failure).text
+        );
+        capcli::render::wrap_into(&mut text, words.split(' '), " ", 14, 14, WIDTH);
+        let _ = writeln!(out, "{text}");
+        return;
+    }
     match &sim.result {
         Ok(after) => {
             let _ = writeln!(out, "outcome:      ok");

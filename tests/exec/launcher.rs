@@ -3,7 +3,7 @@
 //!
 //! Usage: `capkit-test-launcher [--userns IN:OUT:COUNT]... [--uid R,E,S,FS] [--gid R,E,S,FS] [--groups G,..]
 //! [--inh HEX] [--prm HEX] [--eff HEX] [--amb HEX] [--bnd HEX] [--securebits HEX] [--nnp]
-//! [--trace none|traceme|seize] [--fs-shared] [--env KEY=VALUE]... -- FILE`
+//! [--trace none|traceme|seize] [--tracer-id ID] [--hold] [--fs-shared] [--env KEY=VALUE]... -- FILE`
 //!
 //! The order follows spec §10's recipe: in each requested user namespace (outermost first) a child unshares
 //! and its parent writes the maps; the innermost child sets I while it still holds everything, drops the
@@ -11,6 +11,11 @@
 //! finally capset(E, P, I); then a CLONE_FS sibling, no_new_privs and PTRACE_TRACEME as asked. It prints its
 //! own /proc/self/status (`BEFORE` block) and execs FILE. Its parent stays as the tracer and reaper.
 //! Failures print `LAUNCH_ERROR step errno` (exit 3); a failed execve prints `EXEC_ERROR errno` (exit 4).
+//!
+//! `--tracer-id ID` makes the seizing parent drop to uid and gid ID (no capabilities, so no CAP_SYS_PTRACE)
+//! before it seizes. `--hold` stops the child just before the exec, traced as asked: it prints
+//! `HOLD <pid>` and execs only when a byte (or end of file) arrives on its standard input, so a test can
+//! look at the process (`capsim --pid`) in exactly the state that execs.
 
 use std::ffi::CString;
 use std::io::{self, Write};
@@ -30,6 +35,8 @@ struct Plan {
     securebits: u32,
     nnp: bool,
     trace: Trace,
+    tracer_id: Option<u32>,
+    hold: bool,
     fs_shared: bool,
     /// `KEY=VALUE` strings: the exec'd program's whole environment.
     env: Vec<String>,
@@ -114,6 +121,11 @@ fn parse() -> Plan {
             "--bnd" => plan.bnd = Some(hex(&value())),
             "--securebits" => plan.securebits = hex(&value()) as u32,
             "--nnp" => plan.nnp = true,
+            "--hold" => plan.hold = true,
+            "--tracer-id" => {
+                let v = value();
+                plan.tracer_id = Some(v.parse().unwrap_or_else(|_| usage(&v)));
+            }
             "--fs-shared" => plan.fs_shared = true,
             "--env" => plan.env.push(value()),
             "--trace" => {
@@ -218,6 +230,17 @@ fn spawn_level(plan: &Plan, level: usize) -> ! {
     }
     if plan.trace == Trace::Seize {
         receive(to_parent_r);
+        if let Some(id) = plan.tracer_id {
+            // SAFETY: integer arguments and an empty group list.
+            let dropped = unsafe {
+                libc::setgroups(0, std::ptr::null()) == 0
+                    && libc::setresgid(id, id, id) == 0
+                    && libc::setresuid(id, id, id) == 0
+            };
+            if !dropped {
+                fail("tracer_id");
+            }
+        }
         // SAFETY: PTRACE_SEIZE takes no pointers; pid is our child.
         if unsafe { libc::ptrace(libc::PTRACE_SEIZE, pid, 0, 0) } != 0 {
             fail("ptrace_seize");
@@ -470,6 +493,17 @@ fn become_and_exec(plan: &Plan, handshake: (i32, i32)) -> ! {
     }
     close(ready);
     close(go);
+    if plan.hold {
+        // Let a tracer with the same ids attach while held (changing ids made the process non-dumpable).
+        prctl("dumpable", libc::PR_SET_DUMPABLE, 1, 0);
+        // SAFETY: getpid has no arguments.
+        let pid = unsafe { libc::getpid() };
+        let _ = writeln!(io::stdout(), "HOLD {pid}");
+        let _ = io::stdout().flush();
+        let mut byte = 0u8;
+        // SAFETY: reads at most one byte into a live local; EOF releases the hold too.
+        unsafe { libc::read(0, (&mut byte as *mut u8).cast(), 1) };
+    }
     exec(&plan.file, &plan.env)
 }
 

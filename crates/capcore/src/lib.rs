@@ -1,6 +1,7 @@
 //! capcore: Linux capabilities as data. Names and numbers, sets, hex masks, libcap's text form, securebits,
 //! the `security.capability` xattr, /proc/PID/status, container ids, file-capability audits, baselines and
-//! restore scripts, and the execve model.
+//! restore scripts, the `#!` line as binfmt_script reads it, systemd unit files as systemd reads them, and
+//! the execve model.
 //!
 //! Nothing here does I/O: what the running kernel knows (how many capabilities, which namespace) comes in as
 //! arguments, so every function can be tested and fuzzed alone.
@@ -14,10 +15,13 @@ pub mod getcap;
 pub mod hex;
 pub mod procstatus;
 pub mod restore;
+pub mod script;
 pub mod securebits;
+pub mod service;
 pub mod set;
 pub mod status;
 pub mod text;
+pub mod unit;
 pub mod xattr;
 
 pub use cap::{Cap, UnknownCap, CAP_BITS, NAMED_CAPS};

@@ -1,17 +1,12 @@
-//! Live credentials and executable files, read for capsim's execve model: a process's ids, groups, five
-//! capability sets, no_new_privs, securebits (own process only) and user namespace; a file's mode, owner,
-//! raw `security.capability`, mount flags, and the `#!` interpreter chain the kernel would follow.
+//! Live credentials, read for capsim's execve model: a process's ids, groups, five capability sets,
+//! no_new_privs, securebits (own process only) and user namespace. The file side is in `exec_file`.
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use capcore::exec::{Creds, IdRange, Ids, NsChain, UserNs};
 use capcore::TaskStatus;
-
-/// How many `#!` levels the kernel follows before failing with ELOOP (fs/exec.c, binfmt_script).
-pub const MAX_INTERPRETER_DEPTH: usize = 5;
 
 /// A process's credentials as /proc shows them, with what could not be read.
 #[derive(Clone, Debug)]
@@ -159,163 +154,6 @@ fn parse_release(release: &str) -> Option<(u32, u32)> {
     Some((major, minor))
 }
 
-/// What the raw xattr read gave.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum XattrRead {
-    Absent,
-    Value(Vec<u8>),
-    /// getxattr refused the value (EINVAL): a v1 value, one with flag bits besides the effective bit, or a
-    /// malformed one. Exec honours the first two and fails on the last, and userspace cannot tell which.
-    Unreadable(io::ErrorKind, i32),
-}
-
-/// A file as exec would use it.
-#[derive(Clone, Debug)]
-pub struct ExecFile {
-    /// The file whose credentials count: FILE itself or its final `#!` interpreter.
-    pub path: PathBuf,
-    /// The scripts passed through on the way, outermost first.
-    pub scripts: Vec<PathBuf>,
-    pub mode: u32,
-    /// As the caller's namespace sees them (65534 for an unmapped id).
-    pub owner: u32,
-    pub group: u32,
-    pub xattr: XattrRead,
-    pub nosuid: bool,
-    /// What could not be checked, said once.
-    pub notes: Vec<String>,
-}
-
-/// Reads FILE, following `#!` lines to the final interpreter as the kernel does (up to 5 levels).
-pub fn read_exec_file(path: &Path) -> io::Result<ExecFile> {
-    let mut current = path.to_path_buf();
-    let mut scripts = Vec::new();
-    let mut notes = Vec::new();
-    loop {
-        let interpreter = match interpreter_of(&current) {
-            Ok(Some(interpreter)) => interpreter,
-            Ok(None) => break,
-            Err(err) if err.kind() == io::ErrorKind::PermissionDenied => {
-                notes.push(format!(
-                    "{}: cannot read it to look for a #! line ({err}); treating it as a binary",
-                    current.display()
-                ));
-                break;
-            }
-            Err(err) => return Err(err),
-        };
-        if scripts.len() >= MAX_INTERPRETER_DEPTH {
-            return Err(io::Error::other(format!(
-                "{}: more than {MAX_INTERPRETER_DEPTH} levels of #! interpreters: execve fails with ELOOP",
-                path.display()
-            )));
-        }
-        scripts.push(current);
-        current = interpreter;
-    }
-    let meta = fs::metadata(&current)
-        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", current.display())))?;
-    if !meta.is_file() {
-        return Err(io::Error::other(format!(
-            "{}: not a regular file: execve fails with EACCES",
-            current.display()
-        )));
-    }
-    if meta.mode() & 0o111 == 0 {
-        notes.push(format!(
-            "{}: no execute bit is set: execve fails with EACCES before any of this applies",
-            current.display()
-        ));
-    }
-    let real = fs::canonicalize(&current)?;
-    let xattr = read_capability_xattr(&real)?;
-    let nosuid = rustix::fs::statvfs(&real)
-        .map(|vfs| vfs.f_flag.contains(rustix::fs::StatVfsMountFlags::NOSUID))
-        .map_err(io::Error::from)?;
-    Ok(ExecFile {
-        path: current,
-        scripts,
-        mode: meta.mode(),
-        owner: meta.uid(),
-        group: meta.gid(),
-        xattr,
-        nosuid,
-        notes,
-    })
-}
-
-/// The interpreter named by a `#!` line, if the file starts with one.
-fn interpreter_of(path: &Path) -> io::Result<Option<PathBuf>> {
-    use std::io::Read;
-    let mut head = [0u8; 256];
-    let with_path = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
-    if !fs::metadata(path).map_err(with_path)?.is_file() {
-        return Err(io::Error::other(format!(
-            "{}: not a regular file: execve fails with EACCES",
-            path.display()
-        )));
-    }
-    let mut file = match fs::File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => return Err(e),
-        Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
-    };
-    let mut len = 0;
-    while len < head.len() {
-        let n = file.read(&mut head[len..]).map_err(with_path)?;
-        if n == 0 {
-            break;
-        }
-        len += n;
-    }
-    Ok(parse_shebang(&head[..len]).map(|interp| {
-        PathBuf::from(std::ffi::OsStr::new(
-            std::str::from_utf8(interp).unwrap_or_default(),
-        ))
-    }))
-    .map(|p| p.filter(|p| !p.as_os_str().is_empty()))
-}
-
-/// The interpreter path of a `#!` line (binfmt_script: spaces and tabs skipped, ends at blank or newline).
-pub fn parse_shebang(head: &[u8]) -> Option<&[u8]> {
-    let rest = head.strip_prefix(b"#!")?;
-    let start = rest.iter().position(|&b| b != b' ' && b != b'\t')?;
-    let rest = &rest[start..];
-    let end = rest
-        .iter()
-        .position(|&b| b == b' ' || b == b'\t' || b == b'\n' || b == 0)
-        .unwrap_or(rest.len());
-    (end > 0).then(|| &rest[..end])
-}
-
-/// The raw `security.capability` value through lgetxattr (on the resolved path).
-pub fn read_capability_xattr(path: &Path) -> io::Result<XattrRead> {
-    let mut buf = vec![0u8; 64];
-    match rustix::fs::lgetxattr(path, "security.capability", &mut buf[..]) {
-        Ok(len) => {
-            buf.truncate(len);
-            Ok(XattrRead::Value(buf))
-        }
-        Err(rustix::io::Errno::NODATA) | Err(rustix::io::Errno::OPNOTSUPP) => Ok(XattrRead::Absent),
-        Err(
-            err @ (rustix::io::Errno::INVAL
-            | rustix::io::Errno::OVERFLOW
-            | rustix::io::Errno::RANGE),
-        ) => Ok(XattrRead::Unreadable(
-            io::Error::from(err).kind(),
-            err.raw_os_error(),
-        )),
-        Err(err) => Err(io::Error::new(
-            io::Error::from(err).kind(),
-            format!(
-                "{}: security.capability: {}",
-                path.display(),
-                io::Error::from(err)
-            ),
-        )),
-    }
-}
-
 /// A user's primary gid from /etc/passwd, and supplementary groups from /etc/group (as initgroups gives them).
 pub fn user_groups(user: &str, uid: u32) -> (Option<u32>, Vec<u32>) {
     let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
@@ -384,17 +222,6 @@ mod tests {
             (creds.uid.real, creds.gid.fs, creds.groups),
             (0, 1000, vec![50, 7])
         );
-    }
-
-    #[test]
-    fn shebang_lines() {
-        assert_eq!(parse_shebang(b"#!/bin/sh -e\n"), Some(&b"/bin/sh"[..]));
-        assert_eq!(
-            parse_shebang(b"#! \t/usr/bin/env python3\n"),
-            Some(&b"/usr/bin/env"[..])
-        );
-        assert_eq!(parse_shebang(b"#!\n"), None);
-        assert_eq!(parse_shebang(b"\x7fELF"), None);
     }
 
     #[test]

@@ -2,9 +2,11 @@
 //! running kernel (procfs, sysctl, xattrs, capget) and hands capcore the answers.
 
 pub mod creds;
+pub mod exec_file;
 pub mod kernel;
 pub mod mounts;
 pub mod net;
 pub mod proc;
+pub mod trace;
 pub mod users;
 pub mod walk;

@@ -86,7 +86,11 @@ fn run() -> Result<u8, Box<dyn Error>> {
             code = EXIT_FINDINGS;
         }
     } else if args.getcap {
-        render::getcap(&mut out, &hits, &ctx, args.rootid)?;
+        // Raw bytes into a pipe or a file, as getcap (and GNU ls) write names; escaped on a terminal.
+        let stdout = std::io::stdout();
+        let escape = stdout.is_terminal();
+        let mut raw = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
+        render::getcap(&mut raw, &hits, &ctx, args.rootid, escape)?;
     } else if args.json {
         render::json(&mut out, &hits, &ctx)?;
     } else if args.restore {
@@ -164,6 +168,16 @@ impl Sink for Collector<'_> {
         let clear = if self.progress { "\r\x1b[K" } else { "" };
         let _ = writeln!(stderr, "{clear}{PROG}: {}: {err}", escape_bytes(path));
         self.failures.count(cause);
+    }
+
+    fn note(&self, path: &[u8], text: &str) {
+        let clear = if self.progress { "\r\x1b[K" } else { "" };
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "{clear}{PROG}: {}: {}",
+            escape_bytes(path),
+            capcli::escape_str(text)
+        );
     }
 
     fn excluded(&self, path: &[u8], name: &[u8]) -> bool {

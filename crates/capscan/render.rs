@@ -313,21 +313,43 @@ pub fn json(out: &mut Output, hits: &[Hit], ctx: &Render) -> io::Result<()> {
     Ok(())
 }
 
-/// A shell script of setcap commands; malformed values are listed as comments (they cannot be read).
+/// A shell script that restores every value found (setcap, or setfattr where setcap cannot write it
+/// exactly), and names each value it cannot restore (malformed or unreadable ones) when it runs.
 pub fn restore_script(out: &mut Output, hits: &[Hit], ctx: &Render) -> io::Result<()> {
-    out.line(restore::HEADER)?;
+    let (mut setcap, mut setfattr) = (0, 0);
     for hit in hits {
-        match &hit.value {
-            Value::Caps(caps) => {
-                for line in restore::restore_lines(&hit.path, caps, ctx.known_bits) {
-                    out.line(&line)?;
-                }
+        if let Value::Caps(caps) = &hit.value {
+            match restore::tool_for(caps, ctx.known_bits, hit.kind == FileKind::Regular) {
+                restore::Tool::Setcap => setcap += 1,
+                restore::Tool::Setfattr => setfattr += 1,
             }
-            Value::Malformed(errno) | Value::Unreadable(errno) => out.line(&format!(
-                "# not restored: {}: malformed security.capability ({errno})",
-                escape_bytes(&hit.path)
-            ))?,
-            Value::None => {}
+        }
+    }
+    for line in restore::header(setcap, setfattr) {
+        out.line(&line)?;
+    }
+    for hit in hits {
+        let lines = match &hit.value {
+            Value::Caps(caps) => restore::restore_lines(
+                &hit.path,
+                caps,
+                ctx.known_bits,
+                hit.kind == FileKind::Regular,
+            ),
+            Value::Malformed(errno) => restore::unrestorable_lines(
+                &hit.path,
+                &format!(
+                    "malformed security.capability ({errno}): the kernel does not give its bytes"
+                ),
+            ),
+            Value::Unreadable(errno) => restore::unrestorable_lines(
+                &hit.path,
+                &format!("security.capability unreadable here ({errno}): {UNREADABLE_WHY}"),
+            ),
+            Value::None => Vec::new(),
+        };
+        for line in lines {
+            out.line(&line)?;
         }
     }
     out.line(restore::FOOTER)

@@ -783,7 +783,7 @@ fn values_on_every_file_type_are_listed_with_their_type() {
     let root = dir.path();
     let value = v2_net_raw();
     let node = |name: &str, kind: FileType, dev: u64| {
-        mknodat(CWD, &root.join(name), kind, Mode::from_raw_mode(0o644), dev).expect("mknod");
+        mknodat(CWD, root.join(name), kind, Mode::from_raw_mode(0o644), dev).expect("mknod");
     };
     node("fifo", FileType::Fifo, 0);
     node("char", FileType::CharacterDevice, rustix::fs::makedev(1, 3));
@@ -1113,7 +1113,8 @@ fn via_fd(fd: &std::os::fd::OwnedFd, name: &[u8]) -> PathBuf {
 fn restore_cases(dir: &std::os::fd::OwnedFd) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
     use rustix::fs::{mkdirat, mknodat, symlinkat, FileType, Mode};
     let effective_empty = caps(Revision::V2, true, 0, 0, None).encode();
-    let cases: Vec<(&[u8], &str, Option<Vec<u8>>)> = vec![
+    type Case<'a> = (&'a [u8], &'a str, Option<Vec<u8>>);
+    let cases: Vec<Case> = vec![
         (b"v2", "file", Some(v2_net_raw())),
         (b"v3", "file", Some(v3(NET_RAW, 1000))),
         (b"v3_high", "file", Some(v3(NET_RAW, (1 << 31) + 5))),

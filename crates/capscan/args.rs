@@ -15,9 +15,11 @@ pub const MAX_THREADS: u16 = 64;
     version,
     about = "Find every file capability (and, with --setuid, every set-uid file) on a system, fast",
     long_about = "Find every file that carries security.capability under the given paths (default /), in \
-parallel, without following symlinks or opening files. Pseudo filesystems (proc, sysfs, cgroup, …) and \
+parallel, without following symlinks or opening files. Every kind of file that can hold the value is \
+listed, with its type. Filesystems whose files the kernel makes up (proc, sysfs, cgroup, debugfs, …) and \
 remote ones (nfs, cifs, fuse.*, …) are skipped unless --all-fs is given; the decision comes from the \
-mount table.",
+mount table. Every other filesystem (devtmpfs, tmpfs, overlay, disks) is walked wherever it is mounted, \
+also below a skipped one.",
     after_help = "Exit status: 0 done; 1 --audit found something or --baseline found drift; 2 usage or \
 fatal error. Unreadable paths are reported on stderr, counted, and never stop the scan."
 )]
@@ -26,11 +28,13 @@ pub struct Args {
     #[arg(value_name = "PATH", default_value = "/")]
     pub paths: Vec<OsString>,
 
-    /// Print exactly what `getcap -r` prints (PATH TEXT), sorted by path.
+    /// Print exactly what `getcap -r` prints (PATH TEXT), sorted by path: names as raw bytes into a pipe
+    /// or a file, byte for byte getcap's; escaped on a terminal.
     #[arg(long, group = "format")]
     pub getcap: bool,
 
-    /// With --getcap: append ` [rootid=N]` to v3 values, as `getcap -n` does.
+    /// With --getcap: append ` [rootid=N]` to v3 values, as `getcap -n` does (signed, as getcap prints
+    /// it: a rootid of 2^31 or more comes out negative).
     #[arg(short = 'n', long, requires = "getcap")]
     pub rootid: bool,
 
@@ -38,7 +42,8 @@ pub struct Args {
     #[arg(long, group = "format")]
     pub json: bool,
 
-    /// Print a shell script of setcap commands that recreates every capability found.
+    /// Print a shell script that recreates every value found, byte for byte (setcap; setfattr from the
+    /// attr package where setcap cannot), and names each one it cannot restore.
     #[arg(long, group = "format", conflicts_with_all = ["audit", "baseline"])]
     pub restore: bool,
 
@@ -56,7 +61,8 @@ pub struct Args {
     #[arg(long)]
     pub setuid: bool,
 
-    /// Skip paths that match GLOB (a name, or a whole path if it holds `/`; `**` crosses directories).
+    /// Skip paths that match GLOB (a name, or a whole path if it holds `/`; `**` as a whole component
+    /// crosses directories; `{a,b}` alternatives). Matched in linear time.
     #[arg(long, value_name = "GLOB")]
     pub exclude: Vec<OsString>,
 

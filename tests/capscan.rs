@@ -745,11 +745,38 @@ fn devtmpfs_tmpfs_and_mounts_below_a_skipped_one_are_walked() {
         return skip("could not mount a tmpfs below sysfs");
     };
     file_with(&dir.path().join("sys/kernel/planted"), Some(&v2_net_raw()));
+    // A single file bind-mounted over a sysfs file (as containers mask /proc/kcore) is read too.
+    let source = tempfile::NamedTempFile::new().unwrap();
+    file_with(source.path(), Some(&v3(NET_RAW, 1000)));
+    let masked = ["power", "fs", "block", "firmware"]
+        .iter()
+        .filter_map(|sub| fs::read_dir(dir.path().join("sys").join(sub)).ok())
+        .flat_map(|entries| entries.flatten())
+        .map(|entry| entry.path())
+        .find(|path| fs::symlink_metadata(path).is_ok_and(|m| m.is_file()))
+        .unwrap_or_else(|| dir.path().join("sys/none"));
+    let bound = Command::new("mount")
+        .arg("--bind")
+        .arg(source.path())
+        .arg(&masked)
+        .status()
+        .is_ok_and(|s| s.success());
+    let _masked = bound.then(|| Unmount(masked.clone()));
+    assert!(
+        bound || !masked.is_file(),
+        "could not bind-mount over {masked:?}"
+    );
     let out = capscan(dir.path(), &[os("--json"), os(".")]);
     let found = records(&out.stdout);
+    let mut expected = vec![b"./sys/kernel/planted".to_vec()];
+    if bound {
+        let rel = masked.strip_prefix(dir.path()).unwrap();
+        expected.push([b"./", rel.as_os_str().as_bytes()].concat());
+        expected.sort();
+    }
     assert_eq!(
         found.keys().cloned().collect::<Vec<_>>(),
-        vec![b"./sys/kernel/planted".to_vec()],
+        expected,
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );

@@ -372,9 +372,11 @@ impl<'a> Walker<'a> {
     }
 
     /// Opens the mount point of an island from the starting directory, passing through the skipped
-    /// filesystems above it without listing them. No symlink is followed on the way, and the directory
+    /// filesystems above it without listing them. No symlink is followed on the way, and what is
     /// reached must be the root of that very mount (a mount hidden under a later one is not reachable,
-    /// and is not walked). Every directory on the way is checked against `--exclude`.
+    /// and is not walked). Every directory on the way is checked against `--exclude`. A mount of a
+    /// single file (a container masks `/proc/kcore` with `/dev/null`) is checked here, as an entry of
+    /// its parent, and `None` is returned.
     fn open_island(
         &self,
         start: &OwnedFd,
@@ -383,6 +385,7 @@ impl<'a> Walker<'a> {
         index: usize,
         sink: &dyn Sink,
     ) -> Option<OwnedFd> {
+        let full = || join(start_path, rel);
         if self.options.exclusions {
             let mut path = start_path.to_vec();
             for name in rel.split(|&b| b == b'/') {
@@ -395,30 +398,50 @@ impl<'a> Walker<'a> {
         let how = rustix::fs::ResolveFlags::NO_SYMLINKS
             | rustix::fs::ResolveFlags::NO_MAGICLINKS
             | rustix::fs::ResolveFlags::BENEATH;
-        let fd = match rustix::fs::openat2(start, rel, dir_flags(), Mode::empty(), how) {
-            Ok(fd) => fd,
+        let path_flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let reached =
+            rustix::fs::openat2(start, rel, path_flags, Mode::empty(), how).and_then(|fd| {
+                let mask = rustix::fs::StatxFlags::MNT_ID | rustix::fs::StatxFlags::TYPE;
+                let statx = rustix::fs::statx(&fd, c"", AtFlags::EMPTY_PATH, mask)?;
+                Ok((fd, statx))
+            });
+        let (fd, statx) = match reached {
+            Ok(reached) => reached,
             Err(err) => {
-                sink.error(&join(start_path, rel), err.into());
+                sink.error(&full(), err.into());
                 return None;
             }
         };
-        let want = self.mounts.mounts()[index].id;
-        match rustix::fs::statx(
-            &fd,
-            c"",
-            AtFlags::EMPTY_PATH,
-            rustix::fs::StatxFlags::MNT_ID,
-        ) {
-            Ok(statx) if statx.stx_mnt_id == want => Some(fd),
-            Ok(_) => {
-                self.stats.skipped_mounts.fetch_add(1, Ordering::Relaxed);
-                None
-            }
-            Err(err) => {
-                sink.error(&join(start_path, rel), err.into());
-                None
-            }
+        if statx.stx_mnt_id != self.mounts.mounts()[index].id {
+            self.stats.skipped_mounts.fetch_add(1, Ordering::Relaxed);
+            return None;
         }
+        let kind = FileKind::of(FileType::from_raw_mode(u32::from(statx.stx_mode)))?;
+        if kind == FileKind::Directory {
+            return match rustix::fs::openat(&fd, c".", dir_flags(), Mode::empty()) {
+                Ok(dir) => Some(dir),
+                Err(err) => {
+                    sink.error(&full(), err.into());
+                    None
+                }
+            };
+        }
+        // A file mount: read it by name from its parent directory, which the same rules reach.
+        let cut = rel.iter().rposition(|&b| b == b'/')?;
+        let (parent, name) = (&rel[..cut], &rel[cut + 1..]);
+        let parent_flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let parent = rustix::fs::openat2(start, parent, parent_flags, Mode::empty(), how).ok()?;
+        let name = CString::new(name).ok()?;
+        self.stats.entries.fetch_add(1, Ordering::Relaxed);
+        let entry = Entry {
+            dir: parent.as_fd(),
+            name: &name,
+            kind,
+            mount: Some(index),
+            meta: None,
+        };
+        self.check(&entry, full, sink);
+        None
     }
 
     fn open_dir<'s>(
@@ -434,7 +457,7 @@ impl<'a> Walker<'a> {
                 drop(task.parent);
                 self.read_dir(scope, root, fd, task.path, task.mount, sink)
             }
-            Err(err) => {
+            Err(err @ (Errno::ACCESS | Errno::PERM)) => {
                 // A directory that cannot be read may still carry a value; reading it needs no access.
                 let entry = Entry {
                     dir: task.parent.as_fd(),
@@ -446,6 +469,7 @@ impl<'a> Walker<'a> {
                 self.check(&entry, || task.path.clone(), sink);
                 sink.error(&task.path, err.into());
             }
+            Err(err) => sink.error(&task.path, err.into()),
         }
     }
 
@@ -669,7 +693,10 @@ impl<'a> Walker<'a> {
             .iter()
             .rposition(|m| m.mount_point == real);
         if let Some(m) = own.or(mount) {
-            if !self.no_xattrs[m].swap(true, Ordering::Relaxed) {
+            let walked = self.options.all_filesystems
+                || fs_kind(&self.mounts.mounts()[m].fs_type) == FsKind::Local;
+            // A namespace file bind-mounted into /run is nothing to note.
+            if !self.no_xattrs[m].swap(true, Ordering::Relaxed) && walked {
                 let point = &self.mounts.mounts()[m].mount_point;
                 sink.note(
                     point,

@@ -866,6 +866,16 @@ fn values_on_every_file_type_are_listed_with_their_type() {
         let stderr = String::from_utf8_lossy(&ours.stderr);
         assert!(stderr.contains("./dir: a directory carries"), "{stderr}");
         assert!(stderr.contains("./link: a symlink carries"), "{stderr}");
+        // A getcap-form baseline knows nothing of the directory and the symlink: no false drift.
+        let base = tempfile::NamedTempFile::new().unwrap();
+        fs::write(base.path(), &theirs.stdout).unwrap();
+        let drift = capscan(root, &[os("--baseline"), base.path().as_os_str(), os(".")]);
+        assert_eq!(
+            drift.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&drift.stdout)
+        );
     }
 }
 

@@ -14,7 +14,8 @@ use serde_json::Value as Json;
 pub struct Baseline {
     pub recorded: BTreeMap<Vec<u8>, Recorded>,
     /// Whether it can tell malformed values: getcap output reports them on stderr only, so a baseline
-    /// in getcap form says nothing about them and they are left out of the comparison.
+    /// in getcap form says nothing about them (nor about values on directories and symlinks, which
+    /// getcap -r does not list) and they are left out of the comparison.
     pub knows_malformed: bool,
 }
 

@@ -955,6 +955,26 @@ fn getcap_output_is_byte_for_byte_getcaps() {
         sorted_ours.sort_unstable();
         assert_eq!(sorted_ours, recursive);
     }
+    // Starting paths are joined as nftw joins them (trailing slashes dropped).
+    let parent = dir.path().parent().unwrap();
+    let name = dir
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    for start in [format!("{name}//"), format!(".//{name}/")] {
+        let mut ours = capscan(parent, &[os("--getcap"), os(&start)]).stdout;
+        let mut theirs = Command::new("getcap")
+            .args(["-r", &start])
+            .current_dir(parent)
+            .output()
+            .unwrap()
+            .stdout;
+        ours.sort_unstable();
+        theirs.sort_unstable();
+        assert_eq!(ours, theirs, "{start}");
+    }
     let high = capscan(dir.path(), &[os("--getcap"), os("-n"), os("rootid_high")]);
     assert_eq!(
         String::from_utf8_lossy(&high.stdout),

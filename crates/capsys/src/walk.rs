@@ -331,11 +331,7 @@ impl<'a> Walker<'a> {
         let canonical = canonical(path);
         let mount = self.mounts.index_of(&canonical);
         let root = Root {
-            rel_offset: if path.ends_with(b"/") {
-                path.len()
-            } else {
-                path.len() + 1
-            },
+            rel_offset: join(path, b"").len(),
             mounts_below: self.mounts.below(&canonical),
             root_dev: mount.map(|i| self.mounts.mounts()[i].dev),
         };
@@ -767,13 +763,14 @@ fn dir_flags() -> OFlags {
     OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC
 }
 
-/// `dir/name`, without doubling a trailing slash (as nftw and so `getcap -r` join them).
+/// `dir/name` as nftw (and so `getcap -r`) joins them: the directory's trailing slashes are dropped
+/// (all but one when it is nothing but slashes), then one `/` and the name follow.
 pub fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
+    let kept = dir.len() - dir.iter().rev().take_while(|&&b| b == b'/').count();
+    let dir = &dir[..kept];
     let mut out = Vec::with_capacity(dir.len() + 1 + name.len());
     out.extend_from_slice(dir);
-    if !dir.ends_with(b"/") {
-        out.push(b'/');
-    }
+    out.push(b'/');
     out.extend_from_slice(name);
     out
 }
@@ -849,7 +846,10 @@ mod tests {
     #[test]
     fn joins_like_nftw() {
         assert_eq!(join(b"/", b"usr"), b"/usr");
+        assert_eq!(join(b"///", b"usr"), b"/usr");
         assert_eq!(join(b"a/", b"b"), b"a/b");
+        assert_eq!(join(b"a//", b"b"), b"a/b");
+        assert_eq!(join(b".//", b"b"), b"./b");
         assert_eq!(join(b"a", b"b"), b"a/b");
     }
 

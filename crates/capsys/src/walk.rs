@@ -661,8 +661,12 @@ impl<'a> Walker<'a> {
         let caps = match read {
             Ok(caps) => caps,
             Err(Errno::NODATA) => CapRead::Absent,
+            // Only a regular file speaks for its filesystem: one that keeps no xattrs on symlinks or
+            // special files may still keep them on regular files.
             Err(Errno::OPNOTSUPP) => {
-                self.no_xattrs_at(&full_path(), mount, sink);
+                if kind == FileKind::Regular {
+                    self.no_xattrs_at(&full_path(), mount, sink);
+                }
                 CapRead::Absent
             }
             Err(err) => return sink.error(&full_path(), err.into()),

@@ -3,23 +3,29 @@
 # files with a few hundred capability files, warm and cold (after drop_caches); syscalls per entry with
 # strace; peak RSS on the big tree. Prints medians and ratios.
 #
-#   bench/capscan.sh [--keep] [--runs N] [--big-runs N] [--tree DIR]
+#   bench/capscan.sh [--keep] [--runs N] [--big-runs N] [--tree DIR] [--usr-only] [--before BIN]
 #
 # The big tree is made once under /var/tmp (reused when present) and removed at the end unless --keep.
-# Cold runs need root (echo 3 > /proc/sys/vm/drop_caches); they are skipped otherwise.
+# Cold runs need root (echo 3 > /proc/sys/vm/drop_caches); they are skipped otherwise. --usr-only runs
+# the /usr warm row alone. --before BIN adds a column for another capscan build (an earlier commit),
+# run in turn with the others, so a change to the walk is measured against the same load.
 set -euo pipefail
 
 keep=0
 runs=7
 big_runs=3
 tree=/var/tmp/capscan-bench-1m
+usr_only=0
+before=
 while [ $# -gt 0 ]; do
     case "$1" in
         --keep) keep=1 ;;
         --runs) runs=$2; shift ;;
         --big-runs) big_runs=$2; shift ;;
         --tree) tree=$2; shift ;;
-        *) echo "usage: $0 [--keep] [--runs N] [--big-runs N] [--tree DIR]" >&2; exit 2 ;;
+        --usr-only) usr_only=1 ;;
+        --before) before=$2; shift ;;
+        *) echo "usage: $0 [--keep] [--runs N] [--big-runs N] [--tree DIR] [--usr-only] [--before BIN]" >&2; exit 2 ;;
     esac
     shift
 done
@@ -82,27 +88,40 @@ row() {
     local label=$1 dir=$2 cold=$3 n=$4
     [ "$cold" = 1 ] && [ "$can_drop" = 0 ] && return
     [ "$cold" = 0 ] && { getcap -r "$dir" >/dev/null 2>&1 || true; }
-    local gt=() ft=() ct=()
+    local gt=() ft=() ct=() bt=()
     for _ in $(seq "$n"); do
         gt+=("$(time_once "$cold" getcap -r "$dir")")
         ft+=("$(time_once "$cold" filecap "$dir")")
         ct+=("$(time_once "$cold" "$capscan" "$dir")")
+        [ -n "$before" ] && bt+=("$(time_once "$cold" "$before" "$dir")")
     done
     local g f c
     g=$(printf '%s\n' "${gt[@]}" | median)
     f=$(printf '%s\n' "${ft[@]}" | median)
     c=$(printf '%s\n' "${ct[@]}" | median)
-    printf '| %-14s | %9s | %8s | %8s | %8.2fx | %9.2fx |\n' "$label" "$g" "$f" "$c" \
+    printf '| %-14s | %9s | %8s | %8s | %8.2fx | %9.2fx |' "$label" "$g" "$f" "$c" \
         "$(echo "$g / $c" | bc -l)" "$(echo "$f / $c" | bc -l)"
+    if [ -n "$before" ]; then
+        local b
+        b=$(printf '%s\n' "${bt[@]}" | median)
+        printf ' %8s | %8.2fx |' "$b" "$(echo "$g / $b" | bc -l)"
+    fi
+    echo
 }
 
-make_tree
+[ "$usr_only" = 1 ] || make_tree
 echo "capscan bench: $(nproc) cores, $(uname -r), median wall seconds of $runs runs (/usr), $big_runs (1M tree)"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine slows every tool)"
 echo
-echo "| tree           | getcap -r |  filecap |  capscan | vs getcap | vs filecap |"
-echo "|----------------|----------:|---------:|---------:|----------:|-----------:|"
+if [ -n "$before" ]; then
+    echo "| tree           | getcap -r |  filecap |  capscan | vs getcap | vs filecap |   before | vs getcap |"
+    echo "|----------------|----------:|---------:|---------:|----------:|-----------:|---------:|----------:|"
+else
+    echo "| tree           | getcap -r |  filecap |  capscan | vs getcap | vs filecap |"
+    echo "|----------------|----------:|---------:|---------:|----------:|-----------:|"
+fi
 row "/usr warm" /usr 0 "$runs"
+if [ "$usr_only" = 1 ]; then exit 0; fi
 row "/usr cold" /usr 1 "$runs"
 row "1M files warm" "$tree" 0 "$big_runs"
 row "1M files cold" "$tree" 1 "$big_runs"

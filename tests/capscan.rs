@@ -411,10 +411,13 @@ fn check_restore(tree: &Tree, raw: &BTreeMap<Vec<u8>, Vec<u8>>) {
         .current_dir(copy.path())
         .output()
         .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
+    // The malformed value cannot be restored: the script names it and exits 1.
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr.trim_end(),
+        "capscan restore: not restored: ./bad/zero_length: malformed security.capability (EINVAL): \
+         the kernel does not give its bytes"
     );
     for (rel, bytes) in raw {
         let path = copy.path().join(OsStr::from_bytes(rel));
@@ -571,10 +574,10 @@ fn setuid_excludes_symlinks_and_hostile_names() {
         .all(|p| !p.starts_with(b"./names/") && !p.starts_with(b"./deep/a/b/c")));
     assert!(found.contains_key(b"./caps/v2_ep".as_slice()));
 
-    // No format lets a control byte through.
+    // No format lets a control byte through (but --getcap into a pipe, which writes names raw, as getcap
+    // does; see getcap_output_on_a_terminal_is_escaped).
     for args in [
         vec![os(".")],
-        vec![os("--getcap"), os(".")],
         vec![os("--json"), os(".")],
         vec![os("--restore"), os(".")],
         vec![os("--audit"), os("--setuid"), os(".")],
@@ -653,4 +656,683 @@ fn missing_paths_and_bad_usage() {
     let out = capscan(dir.path(), &[os("--generate-completions"), os("bash")]);
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("capscan"));
+}
+
+// ---- issue 9: exact on a hostile machine ----
+
+/// A v3 value with a rootid.
+fn v3(p: u64, rootid: u32) -> Vec<u8> {
+    caps(Revision::V3, true, p, 0, Some(rootid)).encode()
+}
+
+fn v2_net_raw() -> Vec<u8> {
+    caps(Revision::V2, true, NET_RAW, 0, None).encode()
+}
+
+/// Runs a command and kills it if it has not finished within `limit`; `None` when it was killed.
+fn run_bounded(command: &mut Command, limit: std::time::Duration) -> Option<Output> {
+    use std::process::Stdio;
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let start = std::time::Instant::now();
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            return Some(child.wait_with_output().expect("output"));
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Removes files the test made outside its temp dir (in /dev), however it ends.
+struct RemoveFiles(Vec<PathBuf>);
+
+impl Drop for RemoveFiles {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            let _ = fs::remove_file(path);
+        }
+    }
+}
+
+fn mount(fs_type: &str, point: &Path) -> Option<Unmount> {
+    fs::create_dir_all(point).ok()?;
+    let ok = Command::new("mount")
+        .args(["-t", fs_type, "-o", "nosuid", "capscan-test"])
+        .arg(point)
+        .status()
+        .is_ok_and(|s| s.success());
+    ok.then(|| Unmount(point.to_path_buf()))
+}
+
+#[test]
+fn devtmpfs_tmpfs_and_mounts_below_a_skipped_one_are_walked() {
+    if !is_root() {
+        return skip("needs root to mount and to set security.capability");
+    }
+    // Files on the real devtmpfs (/dev) and on /dev/shm, made and removed by this test.
+    let tag = format!("capscan-test-{}", std::process::id());
+    let on_dev = PathBuf::from(format!("/dev/{tag}"));
+    let on_shm = PathBuf::from(format!("/dev/shm/{tag}"));
+    let _cleanup = RemoveFiles(vec![on_dev.clone(), on_shm.clone()]);
+    file_with(&on_dev, Some(&v2_net_raw()));
+    let shm = Path::new("/dev/shm").is_dir();
+    if shm {
+        file_with(&on_shm, Some(&v2_net_raw()));
+    }
+    let found = records(&capscan(Path::new("/"), &[os("--json"), os("/dev")]).stdout);
+    assert!(
+        found.contains_key(on_dev.as_os_str().as_bytes()),
+        "{found:?}"
+    );
+    if shm {
+        assert!(found.contains_key(on_shm.as_os_str().as_bytes()));
+    }
+
+    // A tmpfs mounted below sysfs: sysfs is passed through, not listed; the tmpfs is walked.
+    let dir = tempfile::tempdir().unwrap();
+    let Some(_sys) = mount("sysfs", &dir.path().join("sys")) else {
+        return skip("could not mount sysfs");
+    };
+    let Some(_inner) = mount("tmpfs", &dir.path().join("sys/kernel")) else {
+        return skip("could not mount a tmpfs below sysfs");
+    };
+    file_with(&dir.path().join("sys/kernel/planted"), Some(&v2_net_raw()));
+    // A single file bind-mounted over a sysfs file (as containers mask /proc/kcore) is read too.
+    let source = tempfile::NamedTempFile::new().unwrap();
+    file_with(source.path(), Some(&v3(NET_RAW, 1000)));
+    let masked = ["power", "fs", "block", "firmware"]
+        .iter()
+        .filter_map(|sub| fs::read_dir(dir.path().join("sys").join(sub)).ok())
+        .flat_map(|entries| entries.flatten())
+        .map(|entry| entry.path())
+        .find(|path| fs::symlink_metadata(path).is_ok_and(|m| m.is_file()))
+        .unwrap_or_else(|| dir.path().join("sys/none"));
+    let bound = Command::new("mount")
+        .arg("--bind")
+        .arg(source.path())
+        .arg(&masked)
+        .status()
+        .is_ok_and(|s| s.success());
+    let _masked = bound.then(|| Unmount(masked.clone()));
+    assert!(
+        bound || !masked.is_file(),
+        "could not bind-mount over {masked:?}"
+    );
+    let out = capscan(dir.path(), &[os("--json"), os(".")]);
+    let found = records(&out.stdout);
+    let mut expected = vec![b"./sys/kernel/planted".to_vec()];
+    if bound {
+        let rel = masked.strip_prefix(dir.path()).unwrap();
+        expected.push([b"./", rel.as_os_str().as_bytes()].concat());
+        expected.sort();
+    }
+    assert_eq!(
+        found.keys().cloned().collect::<Vec<_>>(),
+        expected,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // -x stays on the starting filesystem; --exclude covers the way there.
+    for args in [
+        vec![os("--json"), os("-x"), os(".")],
+        vec![os("--json"), os("--exclude"), os("sys"), os(".")],
+        vec![os("--json"), os("--exclude"), os("./sys/**"), os(".")],
+    ] {
+        let out = capscan(dir.path(), &args);
+        assert!(
+            out.stdout.is_empty(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}
+
+#[test]
+fn values_on_every_file_type_are_listed_with_their_type() {
+    if !is_root() {
+        return skip("needs root to make device nodes and set security.capability");
+    }
+    use rustix::fs::{mknodat, FileType, Mode, CWD};
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let value = v2_net_raw();
+    let node = |name: &str, kind: FileType, dev: u64| {
+        mknodat(CWD, root.join(name), kind, Mode::from_raw_mode(0o644), dev).expect("mknod");
+    };
+    node("fifo", FileType::Fifo, 0);
+    node("char", FileType::CharacterDevice, rustix::fs::makedev(1, 3));
+    node("block", FileType::BlockDevice, rustix::fs::makedev(7, 0));
+    let _socket = std::os::unix::net::UnixListener::bind(root.join("socket")).unwrap();
+    fs::create_dir(root.join("dir")).unwrap();
+    file_with(&root.join("file"), None);
+    symlink("file", root.join("link")).unwrap();
+    for name in ["fifo", "char", "block", "socket", "dir", "link", "file"] {
+        xattr::set(root.join(name), XATTR, &value).expect("setxattr (no dereference)");
+    }
+    let found = records(&capscan(root, &[os("--json"), os(".")]).stdout);
+    let types: BTreeMap<String, String> = found
+        .iter()
+        .map(|(p, r)| {
+            let name = String::from_utf8_lossy(&p[2..]).into_owned();
+            (name, r["type"].as_str().unwrap_or("?").to_string())
+        })
+        .collect();
+    let expected: BTreeMap<String, String> = [
+        ("block", "block_device"),
+        ("char", "char_device"),
+        ("dir", "directory"),
+        ("fifo", "fifo"),
+        ("file", "file"),
+        ("link", "symlink"),
+        ("socket", "socket"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(types, expected);
+    let table = String::from_utf8_lossy(&capscan(root, &[os(".")]).stdout).into_owned();
+    assert!(table.contains("cap_net_raw=ep [on a fifo]"), "{table}");
+    assert!(table.contains("[on a char device]"), "{table}");
+    // --getcap lists what getcap -r lists, and says on stderr what getcap -r leaves out.
+    if have("getcap") {
+        let ours = capscan(root, &[os("--getcap"), os(".")]);
+        let theirs = Command::new("getcap")
+            .args(["-r", "."])
+            .current_dir(root)
+            .output()
+            .unwrap();
+        let sorted = |bytes: &[u8]| {
+            let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+            lines.sort();
+            lines.join(&b'\n')
+        };
+        assert_eq!(
+            String::from_utf8_lossy(&sorted(&ours.stdout)),
+            String::from_utf8_lossy(&sorted(&theirs.stdout))
+        );
+        let stderr = String::from_utf8_lossy(&ours.stderr);
+        assert!(stderr.contains("./dir: a directory carries"), "{stderr}");
+        assert!(stderr.contains("./link: a symlink carries"), "{stderr}");
+        // A getcap-form baseline knows nothing of the directory and the symlink: no false drift.
+        let base = tempfile::NamedTempFile::new().unwrap();
+        fs::write(base.path(), &theirs.stdout).unwrap();
+        let drift = capscan(root, &[os("--baseline"), base.path().as_os_str(), os(".")]);
+        assert_eq!(
+            drift.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&drift.stdout)
+        );
+    }
+}
+
+/// A tree of hostile names and large rootids, for the getcap comparison: relative path → value.
+fn hostile_tree(root: &Path) -> Vec<Vec<u8>> {
+    let names: [&[u8]; 9] = [
+        b"plain",
+        b"new\nline",
+        b"esc\x1b[31mred",
+        b"bad\xff\xfeutf8",
+        b"back\\slash \\n",
+        b"tab\there",
+        b"-dash",
+        b"rootid_high",
+        b"rootid_max",
+    ];
+    let mut made = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let value = match *name {
+            b"rootid_high" => v3(NET_RAW, 1 << 31),
+            b"rootid_max" => v3(NET_RAW | 1, u32::MAX - 1),
+            _ if i % 2 == 0 => v3(1 << 12, 1000 + i as u32),
+            _ => v2_net_raw(),
+        };
+        file_with(&root.join(OsStr::from_bytes(name)), Some(&value));
+        made.push([b"./", *name].concat());
+    }
+    made
+}
+
+#[test]
+fn getcap_output_is_byte_for_byte_getcaps() {
+    if !is_root() || !have("getcap") {
+        return skip("needs root and getcap");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut paths = hostile_tree(dir.path());
+    paths.sort();
+    for rootid in [false, true] {
+        let mut args = vec![os("--getcap")];
+        let mut getcap_args: Vec<&OsStr> = Vec::new();
+        if rootid {
+            args.push(os("-n"));
+            getcap_args.push(os("-n"));
+        }
+        args.push(os("."));
+        let ours = capscan(dir.path(), &args);
+        assert_eq!(ours.status.code(), Some(0));
+        // getcap on each file, in sorted order, is what the sorted scan must print.
+        let mut expected = Vec::new();
+        for path in &paths {
+            let one = Command::new("getcap")
+                .args(&getcap_args)
+                .arg(OsStr::from_bytes(path))
+                .current_dir(dir.path())
+                .output()
+                .unwrap();
+            expected.extend_from_slice(&one.stdout);
+        }
+        assert_eq!(
+            ours.stdout,
+            expected,
+            "\nours:\n{}\ngetcap:\n{}",
+            String::from_utf8_lossy(&ours.stdout),
+            String::from_utf8_lossy(&expected)
+        );
+        // And the same bytes as `getcap -r`, in another order.
+        let mut recursive = Command::new("getcap")
+            .args(&getcap_args)
+            .args(["-r", "."])
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+            .stdout;
+        let mut sorted_ours = ours.stdout.clone();
+        recursive.sort_unstable();
+        sorted_ours.sort_unstable();
+        assert_eq!(sorted_ours, recursive);
+    }
+    // Starting paths are joined as nftw joins them (trailing slashes dropped).
+    let parent = dir.path().parent().unwrap();
+    let name = dir
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    for start in [format!("{name}//"), format!(".//{name}/")] {
+        let mut ours = capscan(parent, &[os("--getcap"), os(&start)]).stdout;
+        let mut theirs = Command::new("getcap")
+            .args(["-r", &start])
+            .current_dir(parent)
+            .output()
+            .unwrap()
+            .stdout;
+        ours.sort_unstable();
+        theirs.sort_unstable();
+        assert_eq!(ours, theirs, "{start}");
+    }
+    let high = capscan(dir.path(), &[os("--getcap"), os("-n"), os("rootid_high")]);
+    assert_eq!(
+        String::from_utf8_lossy(&high.stdout),
+        "rootid_high cap_net_raw=ep [rootid=-2147483648]\n"
+    );
+    // capscan's own formats keep the kernel's uid.
+    let json = records(&capscan(dir.path(), &[os("--json"), os(".")]).stdout);
+    assert_eq!(json[&b"./rootid_high".to_vec()]["rootid"], 2147483648u64);
+    assert_eq!(json[&b"./rootid_max".to_vec()]["rootid"], 4294967294u64);
+    // A getcap-format baseline written by --getcap (raw names, signed rootids) reads back exactly.
+    let base = tempfile::NamedTempFile::new().unwrap();
+    let raw = capscan(dir.path(), &[os("--getcap"), os("-n"), os(".")]);
+    fs::write(base.path(), &raw.stdout).unwrap();
+    let drift = capscan(
+        dir.path(),
+        &[os("--baseline"), base.path().as_os_str(), os(".")],
+    );
+    assert_eq!(
+        drift.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&drift.stdout),
+        String::from_utf8_lossy(&drift.stderr)
+    );
+}
+
+#[test]
+fn getcap_output_on_a_terminal_is_escaped() {
+    if !is_root() || !have("script") {
+        return skip("needs root and script (util-linux) for a pty");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    hostile_tree(dir.path());
+    let command = format!(
+        "cd '{}' && '{}' --getcap .",
+        dir.path().display(),
+        env!("CARGO_BIN_EXE_capscan")
+    );
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n");
+    assert!(text.contains("./new\\nline cap_net_raw=ep"), "{text}");
+    assert!(text.contains("./esc\\x1b[31mred "), "{text}");
+    assert!(text.contains("./bad\\xff\\xfeutf8 "), "{text}");
+    assert_no_control_bytes("pty", text.as_bytes());
+}
+
+#[test]
+fn unreadable_values_have_a_record_in_every_format() {
+    if !is_root() || !have("unshare") {
+        return skip("needs root and unshare");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    // rootid 1000 is not mapped in a user namespace that maps only root: getxattr answers EOVERFLOW.
+    file_with(&dir.path().join("nsd"), Some(&v3(NET_RAW, 1000)));
+    file_with(&dir.path().join("ping"), Some(&v2_net_raw()));
+    let base = dir.path().join("base.json");
+    let json = capscan(dir.path(), &[os("--json"), os(".")]);
+    fs::write(&base, &json.stdout).unwrap();
+    let in_userns = |args: &[&str]| {
+        let out = Command::new("unshare")
+            .args(["--user", "--map-root-user", "--"])
+            .arg(env!("CARGO_BIN_EXE_capscan"))
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, table, stderr) = in_userns(&["."]);
+    if code != Some(0) || !table.contains("./ping") {
+        return skip("cannot run capscan in a new user namespace here");
+    }
+    assert!(
+        table.contains("./nsd") && table.contains("UNREADABLE (EOVERFLOW)"),
+        "{table}{stderr}"
+    );
+    let (_, json, _) = in_userns(&["--json", "."]);
+    let found = records(json.as_bytes());
+    let nsd = &found[&b"./nsd".to_vec()];
+    assert_eq!(
+        (nsd["kind"].as_str(), nsd["error"].as_str()),
+        (Some("unreadable"), Some("EOVERFLOW"))
+    );
+    assert_eq!(nsd["type"], "file");
+    let (_, getcap, stderr) = in_userns(&["--getcap", "."]);
+    assert_eq!(getcap, "./ping cap_net_raw=ep\n");
+    assert!(
+        stderr.contains("./nsd: security.capability cannot be read"),
+        "{stderr}"
+    );
+    let (_, script, _) = in_userns(&["--restore", "."]);
+    assert!(script.contains("fail './nsd'"), "{script}");
+    let (code, drift, _) = in_userns(&["--baseline", "base.json", "."]);
+    assert_eq!(code, Some(1));
+    assert!(
+        drift.contains("changed  ./nsd") && drift.contains("UNREADABLE (EOVERFLOW)"),
+        "{drift}"
+    );
+}
+
+#[test]
+fn a_value_rewritten_while_it_is_read_is_not_called_malformed() {
+    if !is_root() {
+        return skip("needs root to set security.capability");
+    }
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<PathBuf> = (0..16).map(|i| dir.path().join(format!("f{i}"))).collect();
+    for file in &files {
+        file_with(file, Some(&v2_net_raw()));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let stop = Arc::clone(&stop);
+        let files = files.clone();
+        // Flips every file between a valid v2 and a valid v3 value (20 and 24 bytes), bounded.
+        std::thread::spawn(move || {
+            let (a, b) = (v2_net_raw(), v3(NET_RAW, 1000));
+            for round in 0..20_000_000u64 {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let value = if round % 2 == 0 { &a } else { &b };
+                for file in &files {
+                    let _ = xattr::set(file, XATTR, value);
+                }
+            }
+        })
+    };
+    let start = std::time::Instant::now();
+    let mut malformed = Vec::new();
+    for _ in 0..200 {
+        if start.elapsed() > std::time::Duration::from_secs(40) {
+            break;
+        }
+        let out = capscan(dir.path(), &[os("--json"), os(".")]);
+        for (path, record) in records(&out.stdout) {
+            if record["kind"] != "capabilities" {
+                malformed.push((String::from_utf8_lossy(&path).into_owned(), record));
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    assert!(
+        malformed.is_empty(),
+        "{} valid value(s) reported as {:?}",
+        malformed.len(),
+        malformed.first()
+    );
+}
+
+/// A directory chain deeper than PATH_MAX, made with descriptors (no path is ever too long).
+fn deep_dir(root: &Path, levels: usize) -> (std::os::fd::OwnedFd, Vec<u8>) {
+    use rustix::fs::{mkdirat, openat, Mode, OFlags, CWD};
+    let mut fd = openat(CWD, root, OFlags::DIRECTORY | OFlags::RDONLY, Mode::empty()).unwrap();
+    let mut rel = b".".to_vec();
+    for level in 0..levels {
+        let name = format!("{level:03}").repeat(60);
+        mkdirat(&fd, name.as_str(), Mode::from_raw_mode(0o755)).unwrap();
+        fd = openat(
+            &fd,
+            name.as_str(),
+            OFlags::DIRECTORY | OFlags::RDONLY,
+            Mode::empty(),
+        )
+        .unwrap();
+        rel.push(b'/');
+        rel.extend_from_slice(name.as_bytes());
+    }
+    (fd, rel)
+}
+
+/// `/proc/self/fd/N/name`: a short path to a file in a deep directory (for xattr calls).
+fn via_fd(fd: &std::os::fd::OwnedFd, name: &[u8]) -> PathBuf {
+    use std::os::fd::AsRawFd;
+    let mut path = format!("/proc/self/fd/{}/", fd.as_raw_fd()).into_bytes();
+    path.extend_from_slice(name);
+    PathBuf::from(OsStr::from_bytes(&path))
+}
+
+/// Makes files of every kind with every kind of value in `dir`; name → value (None: malformed).
+fn restore_cases(dir: &std::os::fd::OwnedFd) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+    use rustix::fs::{mkdirat, mknodat, symlinkat, FileType, Mode};
+    let effective_empty = caps(Revision::V2, true, 0, 0, None).encode();
+    type Case<'a> = (&'a [u8], &'a str, Option<Vec<u8>>);
+    let cases: Vec<Case> = vec![
+        (b"v2", "file", Some(v2_net_raw())),
+        (b"v3", "file", Some(v3(NET_RAW, 1000))),
+        (b"v3_high", "file", Some(v3(NET_RAW, (1 << 31) + 5))),
+        (b"effective_empty", "file", Some(effective_empty)),
+        (b"-dash \n\xff'q", "file", Some(v2_net_raw())),
+        (b"fifo", "fifo", Some(v3(1 << 12, 2000))),
+        (b"link", "link", Some(v2_net_raw())),
+        (b"dir", "dir", Some(v2_net_raw())),
+        (b"zero_length", "file", None),
+    ];
+    let mut out = Vec::new();
+    for (name, kind, value) in cases {
+        let name_os = OsStr::from_bytes(name);
+        match kind {
+            "fifo" => mknodat(dir, name_os, FileType::Fifo, Mode::from_raw_mode(0o644), 0).unwrap(),
+            "link" => symlinkat("v2", dir, name_os).unwrap(),
+            "dir" => mkdirat(dir, name_os, Mode::from_raw_mode(0o755)).unwrap(),
+            _ => fs::write(via_fd(dir, name), b"#!/bin/sh\n").unwrap(),
+        }
+        xattr::set(via_fd(dir, name), XATTR, value.as_deref().unwrap_or(b"")).unwrap();
+        out.push((name.to_vec(), value));
+    }
+    out
+}
+
+#[test]
+fn restore_script_restores_long_paths_and_every_kind_of_value() {
+    if !is_root() || !have("setcap") || !have("setfattr") {
+        return skip("needs root, setcap and setfattr");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::create_dir(dir.path().join("short")).unwrap();
+    let (short_fd, _) = deep_dir(&dir.path().join("short"), 0);
+    let (deep_fd, deep_rel) = deep_dir(dir.path(), 30);
+    assert!(deep_rel.len() > 5000);
+    let mut expected = Vec::new();
+    for (fd, prefix) in [
+        (&short_fd, b"./short".to_vec()),
+        (&deep_fd, deep_rel.clone()),
+    ] {
+        for (name, value) in restore_cases(fd) {
+            expected.push((fd, name.clone(), [&prefix[..], b"/", &name].concat(), value));
+        }
+    }
+    let script = capscan(dir.path(), &[os("--restore"), os(".")]);
+    assert_eq!(
+        script.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&script.stderr)
+    );
+    assert_no_control_bytes("restore", &script.stdout);
+    let text = String::from_utf8_lossy(&script.stdout).into_owned();
+    assert!(
+        text.contains("# Needs setcap (package libcap2-bin)"),
+        "{}",
+        &text[..400.min(text.len())]
+    );
+    assert!(text.contains("# Needs setfattr (package attr)"));
+    let script_path = dir.path().join("restore.sh");
+    fs::write(&script_path, &script.stdout).unwrap();
+
+    let strip = || {
+        for (fd, name, _, _) in &expected {
+            let _ = xattr::remove(via_fd(fd, name), XATTR);
+            assert_eq!(xattr::get(via_fd(fd, name), XATTR).unwrap(), None);
+        }
+    };
+    // With setfattr missing from PATH, each value that needs it is named, and the script fails.
+    strip();
+    let run = Command::new("/bin/sh")
+        .arg(&script_path)
+        .current_dir(dir.path())
+        .env("PATH", "/usr/sbin:/sbin")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("setfattr not found (install attr)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("/fifo: setfattr failed or is missing"),
+        "{stderr}"
+    );
+    let setcap_restored = xattr::get(via_fd(&deep_fd, b"v2"), XATTR).unwrap();
+    assert_eq!(setcap_restored, Some(v2_net_raw()), "{stderr}");
+
+    strip();
+    let run = Command::new("sh")
+        .arg(&script_path)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
+    // Only the malformed values fail, and they are named.
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    let failures: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("not restored:"))
+        .collect();
+    assert_eq!(failures.len(), 2, "{stderr}");
+    assert!(
+        failures
+            .iter()
+            .all(|l| l.contains("/zero_length: malformed")),
+        "{stderr}"
+    );
+    for (fd, name, path, value) in &expected {
+        let Some(value) = value else { continue };
+        let got = xattr::get(via_fd(fd, name), XATTR).unwrap();
+        assert_eq!(
+            got.as_deref(),
+            Some(value.as_slice()),
+            "{} ({} bytes)",
+            String::from_utf8_lossy(&path[path.len().saturating_sub(40)..]),
+            path.len()
+        );
+    }
+}
+
+#[test]
+fn many_double_stars_in_exclude_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    // 400 levels of one-letter directories.
+    let mut path = dir.path().to_path_buf();
+    for _ in 0..400 {
+        path.push("d");
+    }
+    fs::create_dir_all(&path).unwrap();
+    fs::write(path.join("y"), b"").unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_capscan"));
+    command
+        .args([
+            "--exclude",
+            "**/**/**/**/**/**/**/**/**/**/x",
+            "--exclude",
+            "/**/d/**/d/**/d/**/z",
+            ".",
+        ])
+        .current_dir(dir.path());
+    let out = run_bounded(&mut command, std::time::Duration::from_secs(60))
+        .expect("capscan --exclude with many ** ran for over 60 s");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn threads_are_capped() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = capscan(dir.path(), &[os("-j"), os("10000"), os(".")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("10000 is not in 1..=64"));
+    let out = capscan(dir.path(), &[os("-j"), os("64"), os(".")]);
+    assert_eq!(out.status.code(), Some(0));
+    let help = capscan(dir.path(), &[os("--help")]);
+    assert!(String::from_utf8_lossy(&help.stdout).contains("1 to 64"));
 }

@@ -14,49 +14,84 @@ use serde_json::Value as Json;
 pub struct Baseline {
     pub recorded: BTreeMap<Vec<u8>, Recorded>,
     /// Whether it can tell malformed values: getcap output reports them on stderr only, so a baseline
-    /// in getcap form says nothing about them and they are left out of the comparison.
+    /// in getcap form says nothing about them (nor about values on directories and symlinks, which
+    /// getcap -r does not list) and they are left out of the comparison.
     pub knows_malformed: bool,
 }
 
+/// The most lines one getcap record may span (a name holding newlines).
+const MAX_RECORD_LINES: usize = 64;
+
 /// Reads a baseline: path → what was recorded. Any line that is neither form is a fatal error, since a
 /// half-read baseline would report false drift. An empty file is a JSON baseline with no hits.
+///
+/// getcap lines are read as bytes, names as getcap wrote them. A name with a newline spans lines: a line
+/// that does not parse is joined with the next ones until the record does. (getcap's format cannot tell
+/// every such name from a forged record; a JSON baseline can.)
 pub fn load(file: &Path, known_bits: u32) -> Result<Baseline, String> {
     let bytes = std::fs::read(file).map_err(|err| format!("{}: {err}", file.display()))?;
-    let text = String::from_utf8_lossy(&bytes);
+    let lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
     let mut out = BTreeMap::new();
     let mut getcap_lines = 0;
     let mut json_lines = 0;
-    for (number, line) in text.lines().enumerate() {
+    let mut number = 0;
+    while number < lines.len() {
+        let line = lines[number];
         let where_ = || format!("{}:{}", file.display(), number + 1);
-        if line.trim().is_empty() {
+        if line.trim_ascii().is_empty() {
+            number += 1;
             continue;
         }
-        if line.trim_start().starts_with('{') {
+        if line.trim_ascii_start().starts_with(b"{") {
             json_lines += 1;
             let json: Json =
-                serde_json::from_str(line).map_err(|err| format!("{}: {err}", where_()))?;
+                serde_json::from_slice(line).map_err(|err| format!("{}: {err}", where_()))?;
             if let Some((path, recorded)) =
                 from_json(&json).map_err(|err| format!("{}: {err}", where_()))?
             {
                 out.insert(path, recorded);
             }
-        } else {
-            getcap_lines += 1;
-            let parsed = getcap::parse_line(line, known_bits)
-                .map_err(|err| format!("{}: {err}", where_()))?;
-            out.insert(
-                parsed.path,
-                Recorded::Text {
-                    state: parsed.state,
-                    rootid: parsed.rootid,
-                },
-            );
+            number += 1;
+            continue;
         }
+        getcap_lines += 1;
+        let (parsed, used) = getcap_record(&lines[number..], known_bits)
+            .map_err(|err| format!("{}: {err}", where_()))?;
+        out.insert(
+            parsed.path,
+            Recorded::Text {
+                state: parsed.state,
+                rootid: parsed.rootid,
+            },
+        );
+        number += used;
     }
     Ok(Baseline {
         recorded: out,
         knows_malformed: json_lines > 0 || getcap_lines == 0,
     })
+}
+
+/// The getcap record that starts at `lines[0]`, and how many lines it spans.
+fn getcap_record(
+    lines: &[&[u8]],
+    known_bits: u32,
+) -> Result<(getcap::GetcapLine, usize), getcap::GetcapLineError> {
+    let mut record = lines[0].to_vec();
+    let mut first_error = None;
+    for used in 1..=lines.len().min(MAX_RECORD_LINES) {
+        if used > 1 {
+            record.push(b'\n');
+            record.extend_from_slice(lines[used - 1]);
+        }
+        match getcap::parse_line(&record, known_bits) {
+            Ok(parsed) => return Ok((parsed, used)),
+            Err(err) => {
+                first_error.get_or_insert(err);
+            }
+        }
+    }
+    Err(first_error.unwrap_or(getcap::GetcapLineError::NoText))
 }
 
 /// A capscan JSON record; `None` for records without a capability value (set-uid files, drift lines).
@@ -73,7 +108,7 @@ fn from_json(json: &Json) -> Result<Option<(Vec<u8>, Recorded)>, String> {
         _ => return Err("no \"path\"".to_string()),
     };
     match json.get("kind").and_then(Json::as_str) {
-        Some("malformed") => {
+        Some("malformed" | "unreadable") => {
             let errno = json.get("error").and_then(Json::as_str).unwrap_or("EINVAL");
             Ok(Some((path, Recorded::Malformed(errno.to_string()))))
         }

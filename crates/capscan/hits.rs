@@ -11,15 +11,19 @@ use capcore::audit::{self, PathPerm, ProgramKind};
 use capcore::baseline::Recorded;
 use capcore::{CapSet, FileCaps};
 use capsys::users::Names;
-use capsys::walk::{CapRead, FileMeta, Found};
+use capsys::walk::{CapRead, FileKind, FileMeta, Found};
 use serde::Serialize;
 
 /// What a file's `security.capability` holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Value {
     Caps(FileCaps),
-    /// The kernel refuses the value (EINVAL, ERANGE); every execve of the file fails with it.
+    /// The kernel refuses the value (EINVAL, ERANGE) on every read; every execve of the file fails
+    /// with it.
     Malformed(&'static str),
+    /// A value is there but cannot be read here (EOVERFLOW: a v3 rootid that is invalid or not mapped
+    /// in this user namespace); execve here ignores it.
+    Unreadable(&'static str),
     None,
 }
 
@@ -27,6 +31,7 @@ pub enum Value {
 #[derive(Clone, Debug)]
 pub struct Hit {
     pub path: Vec<u8>,
+    pub kind: FileKind,
     pub value: Value,
     /// Set-uid or set-gid (with --setuid).
     pub meta: Option<FileMeta>,
@@ -38,6 +43,7 @@ impl Hit {
         let value = match found.caps {
             CapRead::Absent => Value::None,
             CapRead::Invalid(errno) => Value::Malformed(errno_name(errno)),
+            CapRead::Unreadable(_) => Value::Unreadable("EOVERFLOW"),
             CapRead::Value(bytes) => match FileCaps::decode(&bytes) {
                 Ok(caps) if caps.check_userspace().is_ok() => Value::Caps(caps),
                 Ok(_) | Err(_) => Value::Malformed("EINVAL"),
@@ -45,6 +51,7 @@ impl Hit {
         };
         Hit {
             path: found.path,
+            kind: found.kind,
             value,
             meta: found.meta,
             findings: Vec::new(),
@@ -55,7 +62,9 @@ impl Hit {
     pub fn recorded(&self) -> Option<Recorded> {
         match &self.value {
             Value::Caps(caps) => Some(Recorded::Exact(*caps)),
-            Value::Malformed(errno) => Some(Recorded::Malformed(errno.to_string())),
+            Value::Malformed(errno) | Value::Unreadable(errno) => {
+                Some(Recorded::Malformed(errno.to_string()))
+            }
             Value::None => None,
         }
     }
@@ -72,6 +81,7 @@ fn errno_name(errno: rustix::io::Errno) -> &'static str {
 pub fn errno_text(name: &str) -> &'static str {
     match name {
         "ERANGE" => "Numerical result out of range",
+        "EOVERFLOW" => "Value too large for defined data type",
         _ => "Invalid argument",
     }
 }
@@ -157,6 +167,10 @@ pub fn audit(hits: &mut [Hit]) {
     let mut dirs: HashMap<Vec<u8>, Option<PathPerm>> = HashMap::new();
     for hit in hits.iter_mut() {
         let mut findings = Vec::new();
+        // Only a regular file's value counts at execve.
+        if hit.kind != FileKind::Regular {
+            continue;
+        }
         if let Value::Caps(caps) = &hit.value {
             let root = audit::root_equivalent(caps.permitted, caps.inheritable);
             if !root.is_empty() {

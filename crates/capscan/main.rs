@@ -27,7 +27,7 @@ use capsys::walk::{Found, Sink, WalkOptions, WalkStats, Walker};
 use clap::{CommandFactory, Parser};
 
 use crate::args::Args;
-use crate::glob::Glob;
+use crate::glob::Excludes;
 use crate::hits::{Hit, Owners};
 use crate::render::Render;
 
@@ -75,8 +75,11 @@ fn run() -> Result<u8, Box<dyn Error>> {
     let mut out = Output::new();
     let mut code = EXIT_OK;
     if let Some(baseline) = &baseline {
+        // A getcap-form baseline cannot know malformed or unreadable values, nor values on
+        // directories and symlinks (getcap -r lists neither): those are left out of the comparison.
         let current: BTreeMap<Vec<u8>, _> = hits
             .iter()
+            .filter(|hit| baseline.knows_malformed || hit.kind.getcap_lists())
             .filter_map(|hit| Some((hit.path.clone(), hit.recorded()?)))
             .filter(|(_, r)| baseline.knows_malformed || !matches!(r, Recorded::Malformed(_)))
             .collect();
@@ -86,7 +89,11 @@ fn run() -> Result<u8, Box<dyn Error>> {
             code = EXIT_FINDINGS;
         }
     } else if args.getcap {
-        render::getcap(&mut out, &hits, &ctx, args.rootid)?;
+        // Raw bytes into a pipe or a file, as getcap (and GNU ls) write names; escaped on a terminal.
+        let stdout = std::io::stdout();
+        let escape = stdout.is_terminal();
+        let mut raw = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
+        render::getcap(&mut raw, &hits, &ctx, args.rootid, escape)?;
     } else if args.json {
         render::json(&mut out, &hits, &ctx)?;
     } else if args.restore {
@@ -147,7 +154,7 @@ impl Failures {
 struct Collector<'a> {
     hits: Mutex<Vec<Found>>,
     failures: &'a Failures,
-    excludes: Vec<Glob>,
+    excludes: Excludes,
     progress: bool,
 }
 
@@ -166,8 +173,18 @@ impl Sink for Collector<'_> {
         self.failures.count(cause);
     }
 
+    fn note(&self, path: &[u8], text: &str) {
+        let clear = if self.progress { "\r\x1b[K" } else { "" };
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "{clear}{PROG}: {}: {}",
+            escape_bytes(path),
+            capcli::escape_str(text)
+        );
+    }
+
     fn excluded(&self, path: &[u8], name: &[u8]) -> bool {
-        self.excludes.iter().any(|g| g.matches(path, name))
+        self.excludes.matches(path, name)
     }
 }
 
@@ -181,11 +198,12 @@ fn cause_text(err: &std::io::Error) -> String {
 }
 
 fn scan(args: &Args, mounts: MountTable) -> Result<(Vec<Hit>, Failures), Box<dyn Error>> {
+    let excludes = Excludes::new(&args.exclude)?;
     let options = WalkOptions {
         one_file_system: args.one_file_system,
         all_filesystems: args.all_fs,
         setuid: args.setuid,
-        exclusions: !args.exclude.is_empty(),
+        exclusions: !excludes.is_empty(),
     };
     let roots: Vec<Vec<u8>> = args.paths.iter().map(|p| p.as_bytes().to_vec()).collect();
     let stats = WalkStats::default();
@@ -194,16 +212,12 @@ fn scan(args: &Args, mounts: MountTable) -> Result<(Vec<Hit>, Failures), Box<dyn
     let collector = Collector {
         hits: Mutex::new(Vec::new()),
         failures: &failures,
-        excludes: args
-            .exclude
-            .iter()
-            .map(|g| Glob::new(g.as_bytes()))
-            .collect(),
+        excludes,
         progress: show_progress,
     };
     let walker = Walker::new(options, mounts, &stats);
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(args.threads.unwrap_or_else(default_threads).max(1))
+        .num_threads(args.threads.map_or_else(default_threads, usize::from))
         .build()?;
     let done = Arc::new(AtomicBool::new(false));
     std::thread::scope(|threads| {
@@ -223,7 +237,8 @@ fn scan(args: &Args, mounts: MountTable) -> Result<(Vec<Hit>, Failures), Box<dyn
 /// with a cold cache threads wait on the disk, and the extra ones keep its queue full (measured on /usr,
 /// 2 cores, after drop_caches: 1.43 s with 2 threads, 1.08 s with 4; warm: 164 ms and 170 ms).
 fn default_threads() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get() * 2)
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores * 2).min(usize::from(args::MAX_THREADS))
 }
 
 /// Redraws `scanned N entries, H hits, R/s` on stderr until the walk is done, then clears it.

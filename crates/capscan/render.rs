@@ -1,7 +1,7 @@
 //! The output formats, each a function of the sorted hits: the aligned table, getcap lines, NDJSON
 //! records, the restore script, and the drift report of `--baseline`.
 
-use std::io;
+use std::io::{self, Write};
 
 use capcli::render::WIDTH;
 use capcli::{escape_bytes, ExternalBytes, Output};
@@ -9,7 +9,13 @@ use capcore::baseline::{Drift, Recorded};
 use capcore::{restore, CapSet, FileCaps};
 use serde::Serialize;
 
+use capsys::walk::FileKind;
+
 use crate::hits::{errno_text, FindingRecord, Hit, Owners, Value};
+
+/// Why a value cannot be read, for every format.
+const UNREADABLE_WHY: &str =
+    "a v3 rootid that is invalid or not mapped in this user namespace; execve here ignores it";
 
 /// The widest path column before rows stop being padded.
 const MAX_PATH_COLUMN: usize = 60;
@@ -58,6 +64,10 @@ fn value_text(value: &Value, known_bits: u32) -> (String, String) {
             "-".to_string(),
             format!("MALFORMED ({errno}): every execve of this file fails"),
         ),
+        Value::Unreadable(errno) => (
+            "-".to_string(),
+            format!("UNREADABLE ({errno}): {UNREADABLE_WHY}"),
+        ),
         Value::None => ("-".to_string(), String::new()),
     }
 }
@@ -70,6 +80,9 @@ pub fn table(out: &mut Output, hits: &[Hit], ctx: &Render) -> io::Result<()> {
         .iter()
         .map(|hit| {
             let (version, mut text) = value_text(&hit.value, ctx.known_bits);
+            if hit.kind != FileKind::Regular {
+                text = format!("{text} [on a {}]", hit.kind.name());
+            }
             if let Some(setid) = setid_text(hit, ctx.owners) {
                 text = if text.is_empty() {
                     setid
@@ -137,35 +150,66 @@ fn wrap_text(text: &str, start: usize, indent: usize) -> String {
     out
 }
 
-/// `PATH TEXT` as getcap prints it; malformed values go to stderr, as getcap reports them.
-pub fn getcap(out: &mut Output, hits: &[Hit], ctx: &Render, rootid: bool) -> io::Result<()> {
+/// `PATH TEXT` as `getcap -r` prints it, sorted. The path is written as its raw bytes, as getcap and GNU
+/// ls write names into a pipe or a file, so the output is byte for byte getcap's; on a terminal
+/// (`escape`) it is escaped instead. With `rootid`, ` [rootid=N]` follows a v3 value as `getcap -n`
+/// prints it: as a signed number. Values getcap reports on stderr (malformed, unreadable) are reported
+/// there, and so are values on directories and symlinks, which `getcap -r` never lists.
+pub fn getcap(
+    out: &mut dyn Write,
+    hits: &[Hit],
+    ctx: &Render,
+    rootid: bool,
+    escape: bool,
+) -> io::Result<()> {
+    let warn =
+        |hit: &Hit, what: &str| capcli::output::warn("capscan", &escape_bytes(&hit.path), &what);
     for hit in hits {
         match &hit.value {
-            Value::Caps(caps) => {
-                let mut line = format!(
-                    "{} {}",
-                    escape_bytes(&hit.path),
-                    caps.getcap_text(ctx.known_bits)
+            Value::Caps(_) | Value::Malformed(_) | Value::Unreadable(_)
+                if !hit.kind.getcap_lists() =>
+            {
+                warn(
+                    hit,
+                    &format!(
+                        "a {} carries security.capability; getcap -r does not list it",
+                        hit.kind.name()
+                    ),
                 );
+            }
+            Value::Caps(caps) => {
+                if escape {
+                    out.write_all(escape_bytes(&hit.path).as_bytes())?;
+                } else {
+                    out.write_all(&hit.path)?;
+                }
+                write!(out, " {}", caps.getcap_text(ctx.known_bits))?;
                 if rootid {
                     if let Some(id) = caps.rootid.filter(|&id| id != 0 && id != u32::MAX) {
-                        line.push_str(&format!(" [rootid={id}]"));
+                        // getcap prints the uid_t with %d.
+                        write!(out, " [rootid={}]", id as i32)?;
                     }
                 }
-                out.line(&line)?;
+                out.write_all(b"\n")?;
             }
-            Value::Malformed(errno) => capcli::output::warn(
-                "capscan",
-                &escape_bytes(&hit.path),
+            Value::Malformed(errno) => warn(
+                hit,
                 &format!(
                     "malformed security.capability: {} ({errno}); every execve of this file fails",
+                    errno_text(errno)
+                ),
+            ),
+            Value::Unreadable(errno) => warn(
+                hit,
+                &format!(
+                    "security.capability cannot be read: {} ({errno}): {UNREADABLE_WHY}",
                     errno_text(errno)
                 ),
             ),
             Value::None => {}
         }
     }
-    Ok(())
+    out.flush()
 }
 
 /// The capability fields of a JSON record.
@@ -204,7 +248,10 @@ struct Owner {
 #[derive(Serialize)]
 struct HitRecord {
     path: ExternalBytes,
-    /// `capabilities`, `malformed` or `setid`.
+    /// `file`, `directory`, `symlink`, `fifo`, `socket`, `char_device`, `block_device`.
+    #[serde(rename = "type")]
+    file_type: &'static str,
+    /// `capabilities`, `malformed`, `unreadable` or `setid`.
     kind: &'static str,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     caps: Option<CapFields>,
@@ -230,6 +277,7 @@ fn hit_record(hit: &Hit, ctx: &Render) -> HitRecord {
             None,
         ),
         Value::Malformed(errno) => ("malformed", None, Some(*errno)),
+        Value::Unreadable(errno) => ("unreadable", None, Some(*errno)),
         Value::None => ("setid", None, None),
     };
     let owner = hit.meta.map(|meta| Owner {
@@ -244,6 +292,7 @@ fn hit_record(hit: &Hit, ctx: &Render) -> HitRecord {
     });
     HitRecord {
         path: ExternalBytes(hit.path.clone()),
+        file_type: hit.kind.json_name(),
         kind,
         caps,
         error,
@@ -264,21 +313,43 @@ pub fn json(out: &mut Output, hits: &[Hit], ctx: &Render) -> io::Result<()> {
     Ok(())
 }
 
-/// A shell script of setcap commands; malformed values are listed as comments (they cannot be read).
+/// A shell script that restores every value found (setcap, or setfattr where setcap cannot write it
+/// exactly), and names each value it cannot restore (malformed or unreadable ones) when it runs.
 pub fn restore_script(out: &mut Output, hits: &[Hit], ctx: &Render) -> io::Result<()> {
-    out.line(restore::HEADER)?;
+    let (mut setcap, mut setfattr) = (0, 0);
     for hit in hits {
-        match &hit.value {
-            Value::Caps(caps) => {
-                for line in restore::restore_lines(&hit.path, caps, ctx.known_bits) {
-                    out.line(&line)?;
-                }
+        if let Value::Caps(caps) = &hit.value {
+            match restore::tool_for(caps, ctx.known_bits, hit.kind == FileKind::Regular) {
+                restore::Tool::Setcap => setcap += 1,
+                restore::Tool::Setfattr => setfattr += 1,
             }
-            Value::Malformed(errno) => out.line(&format!(
-                "# not restored: {}: malformed security.capability ({errno})",
-                escape_bytes(&hit.path)
-            ))?,
-            Value::None => {}
+        }
+    }
+    for line in restore::header(setcap, setfattr) {
+        out.line(&line)?;
+    }
+    for hit in hits {
+        let lines = match &hit.value {
+            Value::Caps(caps) => restore::restore_lines(
+                &hit.path,
+                caps,
+                ctx.known_bits,
+                hit.kind == FileKind::Regular,
+            ),
+            Value::Malformed(errno) => restore::unrestorable_lines(
+                &hit.path,
+                &format!(
+                    "malformed security.capability ({errno}): the kernel does not give its bytes"
+                ),
+            ),
+            Value::Unreadable(errno) => restore::unrestorable_lines(
+                &hit.path,
+                &format!("security.capability unreadable here ({errno}): {UNREADABLE_WHY}"),
+            ),
+            Value::None => Vec::new(),
+        };
+        for line in lines {
+            out.line(&line)?;
         }
     }
     out.line(restore::FOOTER)
@@ -295,6 +366,7 @@ fn recorded_text(recorded: Option<&Recorded>, known_bits: u32) -> String {
             Some(id) => format!("{} [rootid={id}]", state.to_text(known_bits)),
             None => state.to_text(known_bits),
         },
+        Some(Recorded::Malformed(errno)) if errno == "EOVERFLOW" => format!("UNREADABLE ({errno})"),
         Some(Recorded::Malformed(errno)) => format!("MALFORMED ({errno})"),
     }
 }

@@ -3,8 +3,8 @@
 //!
 //! A path may hold spaces, and libcap text too, so the line is split where the text starts: libcap's
 //! printer puts `=` in its first clause and never in a later one, so the text begins at the last
-//! space-separated word that holds a `=`. capscan escapes paths (see capcli's escape module); `unescape`
-//! undoes that, and leaves a backslash that starts no known escape as it is (as getcap prints it).
+//! space-separated word that holds a `=`. The path is the raw bytes getcap wrote (as `capscan --getcap`
+//! writes them into a file); a name holding a newline spans lines, which the caller joins.
 
 use std::fmt;
 
@@ -39,24 +39,29 @@ impl fmt::Display for GetcapLineError {
 
 impl std::error::Error for GetcapLineError {}
 
-/// Parses one getcap line for a kernel that knows `known_bits` capabilities.
-pub fn parse_line(line: &str, known_bits: u32) -> Result<GetcapLine, GetcapLineError> {
-    let mut line = line.trim_end_matches(['\n', '\r']);
+/// Parses one getcap line for a kernel that knows `known_bits` capabilities. The path is taken as the
+/// raw bytes getcap wrote; the capability text must be ASCII (libcap's printer writes nothing else).
+pub fn parse_line(line: &[u8], known_bits: u32) -> Result<GetcapLine, GetcapLineError> {
+    let mut line = line;
+    while let Some((&last, rest)) = line.split_last() {
+        if last != b'\n' && last != b'\r' {
+            break;
+        }
+        line = rest;
+    }
     let mut rootid = None;
-    if let Some(start) = line.rfind(" [rootid=") {
-        if line.ends_with(']') {
-            let number = &line[start + " [rootid=".len()..line.len() - 1];
-            rootid = Some(
-                number
-                    .parse::<u32>()
-                    .map_err(|_| GetcapLineError::BadRootid(number.to_string()))?,
-            );
+    const SUFFIX: &[u8] = b" [rootid=";
+    if line.ends_with(b"]") {
+        if let Some(start) = line.windows(SUFFIX.len()).rposition(|w| w == SUFFIX) {
+            let number = &line[start + SUFFIX.len()..line.len() - 1];
+            rootid = Some(parse_rootid(number)?);
             line = &line[..start];
         }
     }
     let split = text_start(line).ok_or(GetcapLineError::NoText)?;
-    let path = unescape(&line[..split - 1]);
-    let state = CapState::from_text(&line[split..], known_bits).map_err(GetcapLineError::Text)?;
+    let path = line[..split - 1].to_vec();
+    let text = std::str::from_utf8(&line[split..]).map_err(|_| GetcapLineError::NoText)?;
+    let state = CapState::from_text(text, known_bits).map_err(GetcapLineError::Text)?;
     Ok(GetcapLine {
         path,
         state,
@@ -64,73 +69,34 @@ pub fn parse_line(line: &str, known_bits: u32) -> Result<GetcapLine, GetcapLineE
     })
 }
 
+/// `getcap -n` prints the rootid with `%d`, so one at or above 2^31 comes out negative; capscan's own
+/// formats print the kernel's uid. Both are read back as the uid.
+fn parse_rootid(number: &[u8]) -> Result<u32, GetcapLineError> {
+    let bad = || GetcapLineError::BadRootid(String::from_utf8_lossy(number).into_owned());
+    let value: i64 = std::str::from_utf8(number)
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(bad)?;
+    if let Ok(uid) = u32::try_from(value) {
+        Ok(uid)
+    } else if let Ok(signed) = i32::try_from(value) {
+        Ok(signed as u32)
+    } else {
+        Err(bad())
+    }
+}
+
 /// Byte offset of the first word of the text: the last word holding `=`, which must not be the first word.
-fn text_start(line: &str) -> Option<usize> {
+fn text_start(line: &[u8]) -> Option<usize> {
     let mut start = None;
     let mut offset = 0;
-    for word in line.split(' ') {
-        if offset > 0 && word.contains('=') {
+    for word in line.split(|&b| b == b' ') {
+        if offset > 0 && word.contains(&b'=') {
             start = Some(offset);
         }
         offset += word.len() + 1;
     }
     start
-}
-
-/// Undoes capcli's escaping (`\\`, `\t`, `\n`, `\r`, `\xNN`, `\u{NNNN}`); anything else stays as written.
-pub fn unescape(text: &str) -> Vec<u8> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] != b'\\' || i + 1 >= bytes.len() {
-            out.push(bytes[i]);
-            i += 1;
-            continue;
-        }
-        let (decoded, used) = match bytes[i + 1] {
-            b'\\' => (Some(vec![b'\\']), 2),
-            b't' => (Some(vec![b'\t']), 2),
-            b'n' => (Some(vec![b'\n']), 2),
-            b'r' => (Some(vec![b'\r']), 2),
-            b'x' => (hex_byte(bytes.get(i + 2..i + 4)).map(|b| vec![b]), 4),
-            b'u' => unicode_escape(&text[i..]),
-            _ => (None, 0),
-        };
-        match decoded {
-            Some(decoded) => {
-                out.extend_from_slice(&decoded);
-                i += used;
-            }
-            None => {
-                out.push(b'\\');
-                i += 1;
-            }
-        }
-    }
-    out
-}
-
-fn hex_byte(digits: Option<&[u8]>) -> Option<u8> {
-    let digits = std::str::from_utf8(digits?).ok()?;
-    u8::from_str_radix(digits, 16).ok()
-}
-
-/// `\u{NNNN}` at the start of `text`: the character's UTF-8 bytes and the escape's length.
-fn unicode_escape(text: &str) -> (Option<Vec<u8>>, usize) {
-    let Some(rest) = text.strip_prefix("\\u{") else {
-        return (None, 0);
-    };
-    let Some(end) = rest.find('}') else {
-        return (None, 0);
-    };
-    let c = u32::from_str_radix(&rest[..end], 16)
-        .ok()
-        .and_then(char::from_u32);
-    match c {
-        Some(c) => (Some(c.to_string().into_bytes()), 3 + end + 1),
-        None => (None, 0),
-    }
 }
 
 #[cfg(test)]
@@ -140,7 +106,7 @@ mod tests {
 
     #[test]
     fn parses_plain_lines() {
-        let line = parse_line("/usr/bin/ping cap_net_raw=ep\n", 41).unwrap();
+        let line = parse_line(b"/usr/bin/ping cap_net_raw=ep\n", 41).unwrap();
         assert_eq!(line.path, b"/usr/bin/ping");
         assert_eq!(line.state.permitted, CapSet::from_bits(1 << 13));
         assert_eq!(line.state.to_text(41), "cap_net_raw=ep");
@@ -149,41 +115,47 @@ mod tests {
 
     #[test]
     fn spaces_and_equals_in_paths() {
-        let line = parse_line("/a b=c/x y cap_net_raw=ep 41+ep", 41).unwrap();
+        let line = parse_line(b"/a b=c/x y cap_net_raw=ep 41+ep", 41).unwrap();
         assert_eq!(line.path, b"/a b=c/x y");
         assert_eq!(line.state.to_text(41), "cap_net_raw=ep 41+ep");
-        let line = parse_line("/x = cap_chown=p", 41).unwrap();
+        let line = parse_line(b"/x = cap_chown=p", 41).unwrap();
         assert_eq!(line.path, b"/x =");
-        let line = parse_line("/x =", 41).unwrap();
+        let line = parse_line(b"/x =", 41).unwrap();
         assert_eq!(line.path, b"/x");
         assert_eq!(line.state, CapState::default());
     }
 
     #[test]
     fn rootid_suffix() {
-        let line = parse_line("gx/a cap_kill=ei [rootid=1000]", 41).unwrap();
+        let line = parse_line(b"gx/a cap_kill=ei [rootid=1000]", 41).unwrap();
         assert_eq!(line.rootid, Some(1000));
         assert_eq!(line.path, b"gx/a");
         assert!(matches!(
-            parse_line("a =p [rootid=x]", 41),
+            parse_line(b"a =p [rootid=x]", 41),
             Err(GetcapLineError::BadRootid(_))
         ));
     }
 
     #[test]
     fn rejects_non_lines() {
-        assert_eq!(parse_line("no text here", 41), Err(GetcapLineError::NoText));
-        assert_eq!(parse_line("=ep", 41), Err(GetcapLineError::NoText));
+        assert_eq!(
+            parse_line(b"no text here", 41),
+            Err(GetcapLineError::NoText)
+        );
+        assert_eq!(parse_line(b"=ep", 41), Err(GetcapLineError::NoText));
         assert!(matches!(
-            parse_line("/x cap_bogus=ep", 41),
+            parse_line(b"/x cap_bogus=ep", 41),
             Err(GetcapLineError::Text(_))
         ));
     }
 
     #[test]
-    fn unescapes_capcli_escapes() {
-        assert_eq!(unescape(r"a\nb\tc\\d\x1b\xff"), b"a\nb\tc\\d\x1b\xff");
-        assert_eq!(unescape(r"r\u{202e}x"), "r\u{202e}x".as_bytes());
-        assert_eq!(unescape(r"odd\q\x\u{zz}\"), b"odd\\q\\x\\u{zz}\\");
+    fn raw_names_and_signed_rootids() {
+        let line = parse_line(b"d/a\\nb\xff c cap_kill=ei [rootid=-2147483648]", 41).unwrap();
+        assert_eq!(line.path, b"d/a\\nb\xff c");
+        assert_eq!(line.rootid, Some(1 << 31));
+        let line = parse_line(b"x =ep [rootid=4294967294]", 41).unwrap();
+        assert_eq!(line.rootid, Some(u32::MAX - 1));
+        assert!(parse_line(b"x =ep [rootid=-2147483649]", 41).is_err());
     }
 }

@@ -1,11 +1,12 @@
 //! The mount table, read from /proc/self/mountinfo, and the decision a file scan makes at every mount
-//! point: go in, or skip a pseudo filesystem (proc, sysfs, …), a remote one (nfs, cifs, …) or, with
-//! `-x`, any other filesystem.
+//! point: go in, or skip a filesystem whose files the kernel makes up (proc, sysfs, …), a remote one
+//! (nfs, cifs, fuse.*, …) or, with `-x`, any other filesystem.
 //!
 //! The decision is made from the mount table and the filesystem type, never from path names: `/proc` is
 //! skipped because procfs is mounted there, and a procfs mounted at `/srv/chroot/proc` is skipped as well.
-//! Looking a directory's path up in the table costs no syscall, so the walk never stats a directory to
-//! learn its device.
+//! Skipping a filesystem skips its own files only: a tmpfs mounted below sysfs (`/sys/fs/cgroup`) is
+//! still scanned (the walk starts again at its mount point). Looking a directory's path up in the table
+//! costs no syscall, so the walk never stats a directory to learn its device.
 
 use std::collections::HashMap;
 use std::fs;
@@ -14,6 +15,8 @@ use std::io;
 /// One line of mountinfo.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Mount {
+    /// The mount id (mountinfo's first field, statx's `stx_mnt_id`).
+    pub id: u64,
     /// The device number `major:minor` of the filesystem, as `stat` reports it for its root.
     pub dev: (u32, u32),
     /// Where it is mounted, with mountinfo's octal escapes undone.
@@ -24,22 +27,25 @@ pub struct Mount {
 /// Why a filesystem is left out of a scan by default.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FsKind {
-    /// An ordinary local filesystem: scanned.
+    /// A filesystem whose files users make (disk, tmpfs, devtmpfs, ramfs, overlay, …): scanned.
     Local,
-    /// A kernel interface (proc, sysfs, cgroup, …): its files never carry capabilities.
+    /// A kernel interface (proc, sysfs, cgroup, …): the kernel makes up its files, which never carry
+    /// capabilities.
     Pseudo,
     /// A network or user-space filesystem: slow, may hang, and not this machine's to audit.
     Remote,
 }
 
-/// Kernel pseudo filesystems. Their files cannot hold `security.capability`, and walking them is slow or
-/// has side effects (autofs mounts on access).
+/// Filesystems whose files the kernel generates. No user can put a file carrying `security.capability`
+/// there, and walking them is slow or has side effects (autofs mounts on access). Filesystems where
+/// users create files are walked even when they cannot hold xattrs today (ramfs, mqueue, hugetlbfs
+/// answer EOPNOTSUPP on 6.18, which the walk notes once per mount): a later kernel may let them.
+/// devtmpfs is walked: root can make any node there, and /dev is where a planted file hides.
 const PSEUDO: &[&str] = &[
     "proc",
     "sysfs",
     "cgroup",
     "cgroup2",
-    "devtmpfs",
     "devpts",
     "debugfs",
     "tracefs",
@@ -49,8 +55,6 @@ const PSEUDO: &[&str] = &[
     "efivarfs",
     "configfs",
     "fusectl",
-    "mqueue",
-    "hugetlbfs",
     "binfmt_misc",
     "autofs",
     "rpc_pipefs",
@@ -172,10 +176,12 @@ fn parse_line(line: &[u8]) -> Option<Mount> {
     if separator < 6 || fields.len() < separator + 2 {
         return None;
     }
+    let id = std::str::from_utf8(fields[0]).ok()?.parse().ok()?;
     let dev = std::str::from_utf8(fields[2]).ok()?;
     let (major, minor) = dev.split_once(':')?;
     let fs_type = std::str::from_utf8(fields[separator + 1]).ok()?;
     Some(Mount {
+        id,
         dev: (major.parse().ok()?, minor.parse().ok()?),
         mount_point: unescape_octal(fields[4]),
         fs_type: String::from_utf8(unescape_octal(fs_type.as_bytes())).ok()?,
@@ -222,6 +228,7 @@ garbage line\n";
         let table = MountTable::parse(SAMPLE);
         assert_eq!(table.mounts().len(), 5);
         assert_eq!(table.mounts()[0].dev, (0, 21));
+        assert_eq!(table.mounts()[0].id, 22);
         assert_eq!(table.mounts()[2].mount_point, b"/mnt/my disk");
         assert_eq!(table.mounts()[2].fs_type, "nfs4");
     }
@@ -255,6 +262,9 @@ garbage line\n";
         assert_eq!(fs_kind("fuse.sshfs"), FsKind::Remote);
         assert_eq!(fs_kind("ext4"), FsKind::Local);
         assert_eq!(fs_kind("tmpfs"), FsKind::Local);
+        assert_eq!(fs_kind("devtmpfs"), FsKind::Local);
+        assert_eq!(fs_kind("ramfs"), FsKind::Local);
+        assert_eq!(fs_kind("debugfs"), FsKind::Pseudo);
         assert_eq!(fs_kind("overlay"), FsKind::Local);
     }
 

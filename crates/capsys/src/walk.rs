@@ -1,18 +1,21 @@
-//! The parallel file walk behind capscan: finds every regular file that carries `security.capability`
-//! (and, when asked, every set-uid or set-gid file) with as few syscalls as the kernel allows.
+//! The parallel file walk behind capscan: finds every file that carries `security.capability` (and,
+//! when asked, every set-uid or set-gid file) with as few syscalls as the kernel allows.
 //!
 //! Per directory: one `openat` relative to its parent's descriptor (`O_DIRECTORY|O_NOFOLLOW`, so no path
-//! is resolved twice and a symlink swapped in is refused), `getdents64` into a per-thread buffer, one
-//! `close`. Per regular file: one `getxattrat(2)` relative to the directory descriptor, with
-//! `AT_SYMLINK_NOFOLLOW` (Linux 6.13+; older kernels fall back to `lgetxattr` on the full path). The entry
-//! type comes from `d_type`; a file is stat'ed only when the filesystem does not fill it in, or when
-//! set-uid files are wanted. No regular file is ever opened and no symlink is ever followed.
+//! is resolved twice and a symlink swapped in is refused), one `fgetxattr` on it, `getdents64` into a
+//! per-thread buffer, one `close`. Per entry of any other kind (regular file, symlink, device, FIFO,
+//! socket: the kernel lets each hold the value): one `getxattrat(2)` relative to the directory
+//! descriptor, with `AT_SYMLINK_NOFOLLOW` (Linux 6.13+; older kernels fall back to `lgetxattr` on the
+//! full path). The entry type comes from `d_type`; a file is stat'ed only when the filesystem does not
+//! fill it in, or when set-uid files are wanted. No file is ever opened but directories, and no symlink
+//! is ever followed.
 //!
 //! Directories are rayon tasks: each spawns one task per subdirectory, and work stealing keeps every core
 //! busy until the last directory. Only hits are kept; the tree is never held in memory. A task holds its
 //! parent's descriptor (shared) until it has opened its own directory.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::ffi::{CStr, CString, OsStr};
 use std::io;
 use std::mem::MaybeUninit;
@@ -33,9 +36,69 @@ pub enum CapRead {
     Absent,
     /// The value, as getxattr returned it (the kernel has already checked its shape).
     Value(Vec<u8>),
-    /// The kernel refused to return the value: EINVAL (zero length, v1, a wrong size, stray flags) or
-    /// ERANGE (longer than 24 bytes). execve of this file fails with the same error.
+    /// The kernel refused to return the value, on every one of several reads: EINVAL (zero length, v1,
+    /// a wrong size, stray flags) or ERANGE (longer than 24 bytes). execve of this file fails with the
+    /// same error.
     Invalid(Errno),
+    /// There is a value, but it cannot be read here: EOVERFLOW, a v3 rootid that is invalid or not
+    /// mapped in this user namespace (execve here ignores it).
+    Unreadable(Errno),
+}
+
+/// The kind of file a value was found on. Every kind but the regular file is only reported when it
+/// carries a value: the kernel lets any inode hold `security.capability` (directories, symlinks,
+/// devices, FIFOs and sockets too, checked on 6.18), and only a regular file's value counts at execve.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FileKind {
+    Regular,
+    Directory,
+    Symlink,
+    Fifo,
+    Socket,
+    CharDevice,
+    BlockDevice,
+}
+
+impl FileKind {
+    /// The name used in the table.
+    pub const fn name(self) -> &'static str {
+        match self {
+            FileKind::Regular => "file",
+            FileKind::Directory => "directory",
+            FileKind::Symlink => "symlink",
+            FileKind::Fifo => "fifo",
+            FileKind::Socket => "socket",
+            FileKind::CharDevice => "char device",
+            FileKind::BlockDevice => "block device",
+        }
+    }
+
+    /// The name used in JSON (`"type"`).
+    pub const fn json_name(self) -> &'static str {
+        match self {
+            FileKind::CharDevice => "char_device",
+            FileKind::BlockDevice => "block_device",
+            other => other.name(),
+        }
+    }
+
+    /// Whether `getcap -r` lists this kind (nftw's FTW_F: anything but a directory or a symlink).
+    pub const fn getcap_lists(self) -> bool {
+        !matches!(self, FileKind::Directory | FileKind::Symlink)
+    }
+
+    fn of(file_type: FileType) -> Option<FileKind> {
+        Some(match file_type {
+            FileType::RegularFile => FileKind::Regular,
+            FileType::Directory => FileKind::Directory,
+            FileType::Symlink => FileKind::Symlink,
+            FileType::Fifo => FileKind::Fifo,
+            FileType::Socket => FileKind::Socket,
+            FileType::CharacterDevice => FileKind::CharDevice,
+            FileType::BlockDevice => FileKind::BlockDevice,
+            FileType::Unknown => return None,
+        })
+    }
 }
 
 /// Owner and mode of a file, for set-uid and set-gid reporting.
@@ -70,6 +133,7 @@ impl FileMeta {
 pub struct Found {
     /// The path, built from the starting path as given.
     pub path: Vec<u8>,
+    pub kind: FileKind,
     pub caps: CapRead,
     /// Set when set-uid files were asked for and this one is set-uid or set-gid.
     pub meta: Option<FileMeta>,
@@ -80,6 +144,10 @@ pub trait Sink: Sync {
     fn found(&self, found: Found);
     /// A path that could not be read; the walk goes on.
     fn error(&self, path: &[u8], err: io::Error);
+    /// Something worth saying about a path that is not a failure (a filesystem without xattrs).
+    fn note(&self, path: &[u8], text: &str) {
+        self.error(path, io::Error::other(text.to_string()));
+    }
     /// Whether a path (with its last component `name`) is excluded; directories are then not entered.
     fn excluded(&self, _path: &[u8], _name: &[u8]) -> bool {
         false
@@ -113,6 +181,11 @@ const XATTR_NAME: &CStr = c"security.capability";
 const SYS_GETXATTRAT: libc::c_long = 464;
 /// getdents64 buffer per thread: big enough that most directories take one call (plus the empty one).
 const DIRENT_BUFFER: usize = 32 * 1024;
+/// Reads of a value the kernel refused before it is called malformed. A value rewritten while it is
+/// read (v2 to v3 and back) can come back EINVAL or ERANGE once; a malformed one does every time.
+const INVALID_READS: usize = 8;
+/// Read buffer: larger than any valid value (24 bytes), so ERANGE means the kernel refused it.
+const VALUE_BUFFER: usize = 32;
 
 static NO_GETXATTRAT: AtomicBool = AtomicBool::new(false);
 
@@ -135,9 +208,20 @@ struct Root {
     /// Length of the starting path plus its separator: what follows is the path relative to it.
     rel_offset: usize,
     /// Mounts strictly below the starting directory, by relative path: index into the table.
-    mounts_below: std::collections::HashMap<Vec<u8>, usize>,
+    mounts_below: HashMap<Vec<u8>, usize>,
     /// The device of the starting filesystem, for `-x`.
     root_dev: Option<(u32, u32)>,
+}
+
+/// A starting directory, opened.
+struct Start {
+    root: Root,
+    fd: OwnedFd,
+    path: Vec<u8>,
+    mount: Option<usize>,
+    /// Mounts to walk that the walk from the root cannot reach, because a skipped filesystem lies
+    /// between (a tmpfs below sysfs): relative path and index, each walked from its mount point.
+    islands: Vec<(Vec<u8>, usize)>,
 }
 
 /// A directory to read: its parent's descriptor and its name there.
@@ -146,6 +230,15 @@ struct DirTask {
     name: CString,
     path: Vec<u8>,
     mount: Option<usize>,
+}
+
+/// How to read one entry's value: where it is, and what to call it.
+struct Entry<'p> {
+    dir: BorrowedFd<'p>,
+    name: &'p CStr,
+    kind: FileKind,
+    mount: Option<usize>,
+    meta: Option<FileMeta>,
 }
 
 impl<'a> Walker<'a> {
@@ -171,24 +264,29 @@ impl<'a> Walker<'a> {
     /// Walks every starting path, in parallel, on the current rayon pool.
     pub fn walk(&self, roots: &[Vec<u8>], sink: &dyn Sink) {
         raise_fd_limit();
-        let mut starts = Vec::new();
-        let mut dirs = Vec::new();
-        for path in roots {
-            if let Some((root, fd, mount)) = self.start(path, sink) {
-                starts.push(root);
-                dirs.push((fd, mount, path.clone()));
-            }
-        }
+        let (starts, dirs): (Vec<Root>, Vec<_>) = roots
+            .iter()
+            .filter_map(|path| self.start(path, sink))
+            .map(|s| (s.root, (s.fd, s.path, s.mount, s.islands)))
+            .unzip();
         rayon::scope(|scope| {
-            for (root, (fd, mount, path)) in starts.iter().zip(dirs) {
+            for (root, (fd, path, mount, islands)) in starts.iter().zip(dirs) {
+                for (rel, index) in islands {
+                    if let Some(fd) = self.open_island(&fd, &path, &rel, index, sink) {
+                        let island_path = join(&path, &rel);
+                        scope.spawn(move |scope| {
+                            self.read_dir(scope, root, fd, island_path, Some(index), sink)
+                        });
+                    }
+                }
                 scope.spawn(move |scope| self.read_dir(scope, root, fd, path, mount, sink));
             }
         });
     }
 
-    /// Looks at a starting path: a regular file is checked at once; a directory is opened and returned
-    /// with what its walk needs to know about the mounts below it.
-    fn start(&self, path: &[u8], sink: &dyn Sink) -> Option<(Root, OwnedFd, Option<usize>)> {
+    /// Looks at a starting path: anything but a directory is checked at once; a directory is opened and
+    /// returned with what its walk needs to know about the mounts below it.
+    fn start(&self, path: &[u8], sink: &dyn Sink) -> Option<Start> {
         let Ok(cpath) = CString::new(path) else {
             sink.error(path, io::Error::from(io::ErrorKind::InvalidInput));
             return None;
@@ -201,45 +299,145 @@ impl<'a> Walker<'a> {
             }
         };
         self.stats.entries.fetch_add(1, Ordering::Relaxed);
-        match FileType::from_raw_mode(stat.st_mode) {
-            FileType::RegularFile => {
-                let meta = self.options.setuid.then(|| FileMeta::from_stat(&stat));
-                self.check_file(CWD, &cpath, path, None, meta, sink);
-                None
-            }
-            FileType::Directory => {
-                let fd = match rustix::fs::openat(CWD, &cpath, dir_flags(), Mode::empty()) {
-                    Ok(fd) => fd,
-                    Err(err) => {
-                        sink.error(path, err.into());
-                        return None;
-                    }
-                };
-                let canonical = std::fs::canonicalize(OsStr::from_bytes(path))
-                    .map(|p| p.into_os_string().into_vec())
-                    .unwrap_or_else(|_| path.to_vec());
-                let mount = self.mounts.index_of(&canonical);
-                let root = Root {
-                    rel_offset: if path.ends_with(b"/") {
-                        path.len()
-                    } else {
-                        path.len() + 1
-                    },
-                    mounts_below: self.mounts.below(&canonical),
-                    root_dev: mount.map(|i| self.mounts.mounts()[i].dev),
-                };
-                Some((root, fd, mount))
-            }
-            // A symlink given as a starting path is not followed either.
-            FileType::Symlink => {
+        let file_type = FileType::from_raw_mode(stat.st_mode);
+        let kind = FileKind::of(file_type)?;
+        if kind != FileKind::Directory {
+            let meta = (self.options.setuid && kind == FileKind::Regular)
+                .then(|| FileMeta::from_stat(&stat));
+            let entry = Entry {
+                dir: CWD,
+                name: &cpath,
+                kind,
+                mount: None,
+                meta,
+            };
+            self.check(&entry, || path.to_vec(), sink);
+            if kind == FileKind::Symlink {
+                // A symlink given as a starting path is not followed either.
                 sink.error(
                     path,
                     io::Error::other("a symbolic link; not followed (give its target)"),
                 );
-                None
             }
-            _ => None,
+            return None;
         }
+        let fd = match rustix::fs::openat(CWD, &cpath, dir_flags(), Mode::empty()) {
+            Ok(fd) => fd,
+            Err(err) => {
+                sink.error(path, err.into());
+                return None;
+            }
+        };
+        let canonical = canonical(path);
+        let mount = self.mounts.index_of(&canonical);
+        let root = Root {
+            rel_offset: join(path, b"").len(),
+            mounts_below: self.mounts.below(&canonical),
+            root_dev: mount.map(|i| self.mounts.mounts()[i].dev),
+        };
+        let islands = self.islands(&root);
+        Some(Start {
+            root,
+            fd,
+            path: path.to_vec(),
+            mount,
+            islands,
+        })
+    }
+
+    /// The mounts below a root that are walked but that the walk from the root does not reach: their
+    /// nearest enclosing mount below the root is one it skips. Each is walked from its own mount
+    /// point; one below it that the walk from it reaches is not listed again. With `-x` there are none:
+    /// the walk stays on the starting filesystem.
+    fn islands(&self, root: &Root) -> Vec<(Vec<u8>, usize)> {
+        if self.options.one_file_system {
+            return Vec::new();
+        }
+        let mut out: Vec<(Vec<u8>, usize)> = root
+            .mounts_below
+            .iter()
+            .filter(|&(rel, &index)| {
+                self.enters_mount(root, index)
+                    && enclosing(&root.mounts_below, rel)
+                        .is_some_and(|outer| !self.enters_mount(root, outer))
+            })
+            .map(|(rel, &index)| (rel.clone(), index))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Opens the mount point of an island from the starting directory, passing through the skipped
+    /// filesystems above it without listing them. No symlink is followed on the way, and what is
+    /// reached must be the root of that very mount (a mount hidden under a later one is not reachable,
+    /// and is not walked). Every directory on the way is checked against `--exclude`. A mount of a
+    /// single file (a container masks `/proc/kcore` with `/dev/null`) is checked here, as an entry of
+    /// its parent, and `None` is returned.
+    fn open_island(
+        &self,
+        start: &OwnedFd,
+        start_path: &[u8],
+        rel: &[u8],
+        index: usize,
+        sink: &dyn Sink,
+    ) -> Option<OwnedFd> {
+        let full = || join(start_path, rel);
+        if self.options.exclusions {
+            let mut path = start_path.to_vec();
+            for name in rel.split(|&b| b == b'/') {
+                path = join(&path, name);
+                if sink.excluded(&path, name) {
+                    return None;
+                }
+            }
+        }
+        let how = rustix::fs::ResolveFlags::NO_SYMLINKS
+            | rustix::fs::ResolveFlags::NO_MAGICLINKS
+            | rustix::fs::ResolveFlags::BENEATH;
+        let path_flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let reached =
+            rustix::fs::openat2(start, rel, path_flags, Mode::empty(), how).and_then(|fd| {
+                let mask = rustix::fs::StatxFlags::MNT_ID | rustix::fs::StatxFlags::TYPE;
+                let statx = rustix::fs::statx(&fd, c"", AtFlags::EMPTY_PATH, mask)?;
+                Ok((fd, statx))
+            });
+        let (fd, statx) = match reached {
+            Ok(reached) => reached,
+            Err(err) => {
+                sink.error(&full(), err.into());
+                return None;
+            }
+        };
+        if statx.stx_mnt_id != self.mounts.mounts()[index].id {
+            self.stats.skipped_mounts.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        let kind = FileKind::of(FileType::from_raw_mode(u32::from(statx.stx_mode)))?;
+        if kind == FileKind::Directory {
+            return match rustix::fs::openat(&fd, c".", dir_flags(), Mode::empty()) {
+                Ok(dir) => Some(dir),
+                Err(err) => {
+                    sink.error(&full(), err.into());
+                    None
+                }
+            };
+        }
+        // A file mount: read it by name from its parent directory, which the same rules reach.
+        let cut = rel.iter().rposition(|&b| b == b'/')?;
+        let (parent, name) = (&rel[..cut], &rel[cut + 1..]);
+        let parent_flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let parent = rustix::fs::openat2(start, parent, parent_flags, Mode::empty(), how).ok()?;
+        let name = CString::new(name).ok()?;
+        self.stats.entries.fetch_add(1, Ordering::Relaxed);
+        let entry = Entry {
+            dir: parent.as_fd(),
+            name: &name,
+            kind,
+            mount: Some(index),
+            meta: None,
+        };
+        self.check(&entry, full, sink);
+        None
     }
 
     fn open_dir<'s>(
@@ -250,9 +448,23 @@ impl<'a> Walker<'a> {
         sink: &'s dyn Sink,
     ) {
         let opened = open_retrying(&task.parent, &task.name);
-        drop(task.parent);
         match opened {
-            Ok(fd) => self.read_dir(scope, root, fd, task.path, task.mount, sink),
+            Ok(fd) => {
+                drop(task.parent);
+                self.read_dir(scope, root, fd, task.path, task.mount, sink)
+            }
+            Err(err @ (Errno::ACCESS | Errno::PERM)) => {
+                // A directory that cannot be read may still carry a value; reading it needs no access.
+                let entry = Entry {
+                    dir: task.parent.as_fd(),
+                    name: &task.name,
+                    kind: FileKind::Directory,
+                    mount: task.mount,
+                    meta: None,
+                };
+                self.check(&entry, || task.path.clone(), sink);
+                sink.error(&task.path, err.into());
+            }
             Err(err) => sink.error(&task.path, err.into()),
         }
     }
@@ -266,6 +478,7 @@ impl<'a> Walker<'a> {
         mount: Option<usize>,
         sink: &'s dyn Sink,
     ) {
+        self.check_dir(fd.as_fd(), &path, mount, sink);
         let fd = Arc::new(fd);
         let mut entries = 0u64;
         DIRENTS.with(|cell| {
@@ -310,21 +523,27 @@ impl<'a> Walker<'a> {
                         }
                     }
                 }
-                match file_type {
-                    FileType::Directory => {
-                        self.enter_dir(scope, root, &fd, name, &path, mount, sink);
-                    }
-                    FileType::RegularFile => {
-                        if self.options.exclusions {
-                            let full = join(&path, bytes);
-                            if sink.excluded(&full, bytes) {
-                                continue;
-                            }
-                        }
-                        self.file_in_dir(fd.as_fd(), name, &path, mount, meta, sink);
-                    }
-                    _ => {}
+                let Some(kind) = FileKind::of(file_type) else {
+                    continue;
+                };
+                if kind == FileKind::Directory {
+                    self.enter_dir(scope, root, &fd, name, &path, mount, sink);
+                    continue;
                 }
+                if self.options.exclusions {
+                    let full = join(&path, bytes);
+                    if sink.excluded(&full, bytes) {
+                        continue;
+                    }
+                }
+                let entry = Entry {
+                    dir: fd.as_fd(),
+                    name,
+                    kind,
+                    mount,
+                    meta,
+                };
+                self.file_in_dir(entry, &path, sink);
             }
         });
         self.stats.entries.fetch_add(entries, Ordering::Relaxed);
@@ -374,112 +593,159 @@ impl<'a> Walker<'a> {
         self.options.all_filesystems || fs_kind(&mount.fs_type) == FsKind::Local
     }
 
-    fn file_in_dir(
-        &self,
-        dir: BorrowedFd<'_>,
-        name: &CStr,
-        path: &[u8],
-        mount: Option<usize>,
-        mut meta: Option<FileMeta>,
-        sink: &dyn Sink,
-    ) {
-        if self.options.setuid && meta.is_none() {
-            match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
-                Ok(stat) => meta = Some(FileMeta::from_stat(&stat)),
-                Err(err) => return sink.error(&join(path, name.to_bytes()), err.into()),
+    fn file_in_dir(&self, mut entry: Entry<'_>, path: &[u8], sink: &dyn Sink) {
+        let wants_meta = self.options.setuid && entry.kind == FileKind::Regular;
+        if wants_meta && entry.meta.is_none() {
+            match rustix::fs::statat(entry.dir, entry.name, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(stat) => entry.meta = Some(FileMeta::from_stat(&stat)),
+                Err(err) => return sink.error(&join(path, entry.name.to_bytes()), err.into()),
             }
         }
-        if !self.options.setuid {
-            meta = None;
+        if !wants_meta {
+            entry.meta = None;
         }
-        let full = || join(path, name.to_bytes());
-        self.check_file_with(dir, name, full, mount, meta, sink);
+        self.check(&entry, || join(path, entry.name.to_bytes()), sink);
     }
 
-    fn check_file(
-        &self,
-        dir: BorrowedFd<'_>,
-        name: &CStr,
-        path: &[u8],
-        mount: Option<usize>,
-        meta: Option<FileMeta>,
-        sink: &dyn Sink,
-    ) {
-        self.check_file_with(dir, name, || path.to_vec(), mount, meta, sink);
+    /// Reads the value of an open directory (fgetxattr: no path, no race).
+    fn check_dir(&self, fd: BorrowedFd<'_>, path: &[u8], mount: Option<usize>, sink: &dyn Sink) {
+        if mount.is_some_and(|m| self.no_xattrs[m].load(Ordering::Relaxed)) {
+            return;
+        }
+        let read = read_value(|buf| rustix::fs::fgetxattr(fd, XATTR_NAME, buf));
+        self.report(
+            read,
+            FileKind::Directory,
+            mount,
+            None,
+            || path.to_vec(),
+            sink,
+        );
     }
 
-    /// Reads the xattr of one regular file and reports it if it has one (or is set-uid/set-gid).
-    fn check_file_with(
-        &self,
-        dir: BorrowedFd<'_>,
-        name: &CStr,
-        full_path: impl Fn() -> Vec<u8>,
-        mount: Option<usize>,
-        meta: Option<FileMeta>,
-        sink: &dyn Sink,
-    ) {
-        let no_xattrs = mount.is_some_and(|m| self.no_xattrs[m].load(Ordering::Relaxed));
-        let caps = if no_xattrs {
-            CapRead::Absent
+    /// Reads the value of one entry (never following a symlink) and reports it if it has one (or is
+    /// set-uid/set-gid).
+    fn check(&self, entry: &Entry<'_>, full_path: impl Fn() -> Vec<u8>, sink: &dyn Sink) {
+        let no_xattrs = entry
+            .mount
+            .is_some_and(|m| self.no_xattrs[m].load(Ordering::Relaxed));
+        let read = if no_xattrs {
+            Err(Errno::NODATA)
         } else {
-            let mut buf = [0u8; 32];
-            let read = if NO_GETXATTRAT.load(Ordering::Relaxed) {
-                lgetxattr_path(&full_path(), &mut buf)
-            } else {
-                match getxattrat(dir, name, &mut buf) {
+            read_value(|buf| {
+                if NO_GETXATTRAT.load(Ordering::Relaxed) {
+                    return lgetxattr_path(&full_path(), buf);
+                }
+                match getxattrat(entry.dir, entry.name, buf) {
                     Err(Errno::NOSYS) => {
                         NO_GETXATTRAT.store(true, Ordering::Relaxed);
-                        lgetxattr_path(&full_path(), &mut buf)
+                        lgetxattr_path(&full_path(), buf)
                     }
                     other => other,
                 }
-            };
-            match read {
-                Ok(len) => CapRead::Value(buf[..len.min(buf.len())].to_vec()),
-                Err(Errno::NODATA) => CapRead::Absent,
-                Err(err @ (Errno::INVAL | Errno::RANGE)) => CapRead::Invalid(err),
-                Err(Errno::OPNOTSUPP) => {
-                    if let Some(m) = mount {
-                        if !self.no_xattrs[m].swap(true, Ordering::Relaxed) {
-                            let point = &self.mounts.mounts()[m].mount_point;
-                            sink.error(
-                                point,
-                                io::Error::other(
-                                    "the filesystem has no extended attributes, so no file \
-                                     capabilities (Operation not supported)",
-                                ),
-                            );
-                        }
-                    }
-                    CapRead::Absent
+            })
+        };
+        self.report(read, entry.kind, entry.mount, entry.meta, full_path, sink);
+    }
+
+    /// Turns a read into a hit, an error, or nothing.
+    fn report(
+        &self,
+        read: Result<CapRead, Errno>,
+        kind: FileKind,
+        mount: Option<usize>,
+        meta: Option<FileMeta>,
+        full_path: impl Fn() -> Vec<u8>,
+        sink: &dyn Sink,
+    ) {
+        let caps = match read {
+            Ok(caps) => caps,
+            Err(Errno::NODATA) => CapRead::Absent,
+            // Only a regular file speaks for its filesystem: one that keeps no xattrs on symlinks or
+            // special files may still keep them on regular files.
+            Err(Errno::OPNOTSUPP) => {
+                if kind == FileKind::Regular {
+                    self.no_xattrs_at(&full_path(), mount, sink);
                 }
-                Err(Errno::OVERFLOW) => {
-                    sink.error(
-                        &full_path(),
-                        io::Error::other(
-                            "security.capability has a v3 rootid that is invalid or not mapped in \
-                             this user namespace: it cannot be read, and execve here ignores it \
-                             (EOVERFLOW)",
-                        ),
-                    );
-                    return;
-                }
-                Err(err) => {
-                    sink.error(&full_path(), err.into());
-                    return;
-                }
+                CapRead::Absent
             }
+            Err(err) => return sink.error(&full_path(), err.into()),
         };
         let special = meta.filter(|m| m.is_setuid() || m.is_setgid());
         if caps != CapRead::Absent || special.is_some() {
             self.stats.hits.fetch_add(1, Ordering::Relaxed);
             sink.found(Found {
                 path: full_path(),
+                kind,
                 caps,
                 meta: special,
             });
         }
     }
+
+    /// A filesystem answered EOPNOTSUPP: note it once, and ask it no more. A file that is itself a
+    /// mount point (a bind-mounted namespace file) speaks for its own mount, not the directory's.
+    fn no_xattrs_at(&self, path: &[u8], mount: Option<usize>, sink: &dyn Sink) {
+        let real = canonical(path);
+        let own = self
+            .mounts
+            .mounts()
+            .iter()
+            .rposition(|m| m.mount_point == real);
+        if let Some(m) = own.or(mount) {
+            let walked = self.options.all_filesystems
+                || fs_kind(&self.mounts.mounts()[m].fs_type) == FsKind::Local;
+            // A namespace file bind-mounted into /run is nothing to note.
+            if !self.no_xattrs[m].swap(true, Ordering::Relaxed) && walked {
+                let point = &self.mounts.mounts()[m].mount_point;
+                sink.note(
+                    point,
+                    "the filesystem has no extended attributes, so no file capabilities \
+                     (Operation not supported)",
+                );
+            }
+        }
+    }
+}
+
+/// Reads a value with `read`, again when the kernel refuses it: only a value refused on every read is
+/// malformed. NODATA, OPNOTSUPP and other errors are passed on as they are.
+fn read_value(mut read: impl FnMut(&mut [u8]) -> Result<usize, Errno>) -> Result<CapRead, Errno> {
+    let mut buf = [0u8; VALUE_BUFFER];
+    let mut last = Errno::INVAL;
+    for attempt in 0..INVALID_READS {
+        match read(&mut buf) {
+            Ok(len) => return Ok(CapRead::Value(buf[..len.min(buf.len())].to_vec())),
+            Err(err @ (Errno::INVAL | Errno::RANGE)) => {
+                last = err;
+                if attempt > 0 {
+                    std::thread::yield_now();
+                }
+            }
+            Err(Errno::OVERFLOW) => return Ok(CapRead::Unreadable(Errno::OVERFLOW)),
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(CapRead::Invalid(last))
+}
+
+/// The absolute path without symlinks, or the path itself when it cannot be resolved.
+fn canonical(path: &[u8]) -> Vec<u8> {
+    std::fs::canonicalize(OsStr::from_bytes(path))
+        .map(|p| p.into_os_string().into_vec())
+        .unwrap_or_else(|_| path.to_vec())
+}
+
+/// The nearest mount strictly above `rel` that is itself below the root, if any.
+fn enclosing(below: &HashMap<Vec<u8>, usize>, rel: &[u8]) -> Option<usize> {
+    let mut rest = rel;
+    while let Some(cut) = rest.iter().rposition(|&b| b == b'/') {
+        rest = &rest[..cut];
+        if let Some(&index) = below.get(rest) {
+            return Some(index);
+        }
+    }
+    None
 }
 
 /// Opens a subdirectory; out of descriptors (other tasks hold their parents open), waits briefly for
@@ -501,13 +767,14 @@ fn dir_flags() -> OFlags {
     OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC
 }
 
-/// `dir/name`, without doubling a trailing slash (as nftw and so `getcap -r` join them).
+/// `dir/name` as nftw (and so `getcap -r`) joins them: the directory's trailing slashes are dropped
+/// (all but one when it is nothing but slashes), then one `/` and the name follow.
 pub fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
+    let kept = dir.len() - dir.iter().rev().take_while(|&&b| b == b'/').count();
+    let dir = &dir[..kept];
     let mut out = Vec::with_capacity(dir.len() + 1 + name.len());
     out.extend_from_slice(dir);
-    if !dir.ends_with(b"/") {
-        out.push(b'/');
-    }
+    out.push(b'/');
     out.extend_from_slice(name);
     out
 }
@@ -569,11 +836,9 @@ fn raise_fd_limit() {
 
 /// Reads a single path's capability value without following a symlink (for audits and tests).
 pub fn read_caps(path: &[u8]) -> io::Result<CapRead> {
-    let mut buf = [0u8; 32];
-    match lgetxattr_path(path, &mut buf) {
-        Ok(len) => Ok(CapRead::Value(buf[..len.min(buf.len())].to_vec())),
-        Err(Errno::NODATA) | Err(Errno::OPNOTSUPP) => Ok(CapRead::Absent),
-        Err(err @ (Errno::INVAL | Errno::RANGE)) => Ok(CapRead::Invalid(err)),
+    match read_value(|buf| lgetxattr_path(path, buf)) {
+        Ok(read) => Ok(read),
+        Err(Errno::NODATA | Errno::OPNOTSUPP) => Ok(CapRead::Absent),
         Err(err) => Err(err.into()),
     }
 }
@@ -585,7 +850,10 @@ mod tests {
     #[test]
     fn joins_like_nftw() {
         assert_eq!(join(b"/", b"usr"), b"/usr");
+        assert_eq!(join(b"///", b"usr"), b"/usr");
         assert_eq!(join(b"a/", b"b"), b"a/b");
+        assert_eq!(join(b"a//", b"b"), b"a/b");
+        assert_eq!(join(b".//", b"b"), b"./b");
         assert_eq!(join(b"a", b"b"), b"a/b");
     }
 

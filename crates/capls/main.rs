@@ -4,6 +4,7 @@
 //! differ from their leader's (which those tools hide or misreport), marks what they do not (ambient,
 //! narrowed bounding set, no_new_privs, seccomp, other user namespaces), and prints NDJSON on request.
 
+mod ecs;
 mod record;
 mod render;
 
@@ -59,7 +60,7 @@ struct Args {
     all: bool,
 
     /// All five sets, securebits, no_new_privs, seccomp, uids, user namespace, cgroup and container.
-    #[arg(short, long, conflicts_with_all = ["tree", "json"])]
+    #[arg(short, long, conflicts_with_all = ["tree", "json", "ecs"])]
     long: bool,
 
     /// One row per thread.
@@ -67,7 +68,7 @@ struct Args {
     threads: bool,
 
     /// Draw the process tree, each process with its summary.
-    #[arg(long, conflicts_with = "json")]
+    #[arg(long, conflicts_with_all = ["json", "ecs"])]
     tree: bool,
 
     /// Only processes whose effective uid is one of these (names or numbers, comma separated).
@@ -94,6 +95,20 @@ struct Args {
     /// NDJSON: one object per process (per thread with -t).
     #[arg(long)]
     json: bool,
+
+    /// NDJSON in the Elastic Common Schema: one document per process (per thread with -t), for log
+    /// pipelines.
+    ///
+    /// Each line is an ECS 8.10+ document with `event.kind: state`, `event.category: [process]`,
+    /// `@timestamp` (when capls read /proc, UTC), `host.name`, `process.pid`, `process.name`,
+    /// `process.args`, `process.parent.pid`, `process.thread.id`, `process.thread.name`, `user.id` and
+    /// `user.name` (the effective uid), `process.real_user.id`, `process.saved_user.id`, `container.id` and
+    /// `container.runtime`, and the permitted and effective sets as `process.thread.capabilities.permitted`
+    /// and `.effective` (upper-case `CAP_*` names). What ECS has no field for is under `capkit.process`:
+    /// the inheritable, bounding and ambient sets as `{"hex", "caps"}`, no_new_privs, seccomp, securebits,
+    /// the user namespace, the cgroup. Same selection as the listing.
+    #[arg(long, conflicts_with = "json")]
+    ecs: bool,
 
     /// Print a shell completion script.
     #[arg(long, value_name = "SHELL", hide = true)]
@@ -144,10 +159,12 @@ fn run(args: Args) -> Result<u8, Box<dyn Error>> {
     } else {
         without_kernel_threads(pids)
     };
+    let read_at = std::time::SystemTime::now();
     let scan = proc::scan(&pids, first);
     tally.absorb(scan.vanished, scan.vanished_threads, scan.failed);
     let mut processes = scan.processes;
-    let keep = keep_and_fill(&mut processes, everything, &filter, args.json || args.long);
+    let detailed = args.json || args.long || args.ecs;
+    let keep = keep_and_fill(&mut processes, everything, &filter, detailed);
     let shown: Vec<&Process> = processes
         .iter()
         .zip(&keep)
@@ -164,6 +181,8 @@ fn run(args: Args) -> Result<u8, Box<dyn Error>> {
         for r in &records {
             out.json(r)?;
         }
+    } else if args.ecs {
+        ecs::print(&mut out, &records, read_at)?;
     } else if args.long {
         render::long(&mut out, &records, &ctx)?;
     } else if args.tree {

@@ -42,6 +42,19 @@ pub struct Args {
     #[arg(long, group = "format")]
     pub json: bool,
 
+    /// Print one Elastic Common Schema document per file (NDJSON), for log pipelines.
+    ///
+    /// Each line is an ECS 8.10+ document with `event.kind: state`, `event.category: [file]`, `@timestamp`
+    /// (when the scan started, UTC), `host.name`, `file.path`, `file.name`, `file.directory`, `file.type`,
+    /// and `file.mode` (octal), `file.uid`, `file.gid`, `file.owner`, `file.group`, `file.inode`. The mode
+    /// and owner come from a second look at the file, and are left out (with a warning) when the file at
+    /// the path is no longer the one the scan read. ECS has no fields for file capabilities: they are under
+    /// `capkit.file` as in `--json` (`kind`, `capabilities` with `text`, `version`, `effective`, `permitted`
+    /// and `inheritable` as `{"hex", "caps"}`, `rootid`; or `malformed`), and `--audit` findings under
+    /// `capkit.findings`.
+    #[arg(long, group = "format", conflicts_with = "baseline")]
+    pub ecs: bool,
+
     /// Print a shell script that recreates every value found, byte for byte (setcap; setfattr from the
     /// attr package where setcap cannot), and names each one it cannot restore.
     #[arg(long, group = "format", conflicts_with_all = ["audit", "baseline"])]

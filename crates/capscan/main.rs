@@ -7,6 +7,7 @@
 
 mod args;
 mod baseline;
+mod ecs;
 mod glob;
 mod hits;
 mod render;
@@ -60,6 +61,7 @@ fn run() -> Result<u8, Box<dyn Error>> {
         MountTable::default()
     });
 
+    let read_at = std::time::SystemTime::now();
     let (mut hits, failures) = scan(&args, mounts)?;
     hits.sort_by(|a, b| a.path.cmp(&b.path));
     if args.audit {
@@ -96,6 +98,8 @@ fn run() -> Result<u8, Box<dyn Error>> {
         render::getcap(&mut raw, &hits, &ctx, args.rootid, escape)?;
     } else if args.json {
         render::json(&mut out, &hits, &ctx)?;
+    } else if args.ecs {
+        ecs::print(&mut out, &hits, &ctx, read_at)?;
     } else if args.restore {
         render::restore_script(&mut out, &hits, &ctx)?;
     } else {

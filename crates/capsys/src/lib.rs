@@ -7,6 +7,7 @@ pub mod kernel;
 pub mod mounts;
 pub mod net;
 pub mod proc;
+pub mod recheck;
 pub mod trace;
 pub mod users;
 pub mod walk;

@@ -87,7 +87,7 @@ impl FileKind {
         !matches!(self, FileKind::Directory | FileKind::Symlink)
     }
 
-    fn of(file_type: FileType) -> Option<FileKind> {
+    pub(crate) fn of(file_type: FileType) -> Option<FileKind> {
         Some(match file_type {
             FileType::RegularFile => FileKind::Regular,
             FileType::Directory => FileKind::Directory,
@@ -119,7 +119,7 @@ impl FileMeta {
         self.mode & 0o2010 == 0o2010
     }
 
-    fn from_stat(stat: &rustix::fs::Stat) -> FileMeta {
+    pub(crate) fn from_stat(stat: &rustix::fs::Stat) -> FileMeta {
         FileMeta {
             mode: stat.st_mode,
             uid: stat.st_uid,
@@ -836,7 +836,14 @@ fn raise_fd_limit() {
 
 /// Reads a single path's capability value without following a symlink (for audits and tests).
 pub fn read_caps(path: &[u8]) -> io::Result<CapRead> {
-    match read_value(|buf| lgetxattr_path(path, buf)) {
+    read_caps_with(|buf| lgetxattr_path(path, buf))
+}
+
+/// `read_caps` with another way to getxattr the value (through a descriptor, for `recheck`).
+pub(crate) fn read_caps_with(
+    read: impl FnMut(&mut [u8]) -> Result<usize, Errno>,
+) -> io::Result<CapRead> {
+    match read_value(read) {
         Ok(read) => Ok(read),
         Err(Errno::NODATA | Errno::OPNOTSUPP) => Ok(CapRead::Absent),
         Err(err) => Err(err.into()),

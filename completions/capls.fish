@@ -15,5 +15,6 @@ complete -c capls -s l -l long -d 'All five sets, securebits, no_new_privs, secc
 complete -c capls -s t -l threads -d 'One row per thread'
 complete -c capls -l tree -d 'Draw the process tree, each process with its summary'
 complete -c capls -l json -d 'NDJSON: one object per process (per thread with -t)'
+complete -c capls -l ecs -d 'NDJSON in the Elastic Common Schema: one document per process (per thread with -t), for log pipelines'
 complete -c capls -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c capls -s V -l version -d 'Print version'

@@ -23,7 +23,7 @@ _capscan() {
 
     case "${cmd}" in
         capscan)
-            opts="-n -x -j -h -V --getcap --rootid --json --restore --audit --baseline --setuid --exclude --one-file-system --all-fs --progress --threads --generate-completions --help --version"
+            opts="-n -x -j -h -V --getcap --rootid --json --ecs --restore --audit --baseline --setuid --exclude --one-file-system --all-fs --progress --threads --generate-completions --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -10,6 +10,7 @@ mod capscan;
 mod capsim;
 mod capsim_kernel;
 mod completions;
+mod ecs;
 mod json;
 mod libcap;
 mod spawn;

@@ -7,6 +7,7 @@ fish\t''"
 complete -c capscan -l getcap -d 'Print exactly what `getcap -r` prints (PATH TEXT), sorted by path: names as raw bytes into a pipe or a file, byte for byte getcap\'s; escaped on a terminal'
 complete -c capscan -s n -l rootid -d 'With --getcap: append ` [rootid=N]` to v3 values, as `getcap -n` does (signed, as getcap prints it: a rootid of 2^31 or more comes out negative)'
 complete -c capscan -l json -d 'Print one JSON object per file (NDJSON)'
+complete -c capscan -l ecs -d 'Print one Elastic Common Schema document per file (NDJSON), for log pipelines'
 complete -c capscan -l restore -d 'Print a shell script that recreates every value found, byte for byte (setcap; setfattr from the attr package where setcap cannot), and names each one it cannot restore'
 complete -c capscan -l audit -d 'Mark dangerous hits (root-equivalent capabilities, interpreters and shells, files others can replace, malformed values); exit 1 if there is any'
 complete -c capscan -l setuid -d 'Also list set-uid and set-gid files, with their owner'

@@ -449,9 +449,22 @@ fn capscan_documents_are_ecs() {
         rootid: None,
         stray_flags: 0,
     };
-    for path in [&ping, &odd] {
+    // A directory and a symlink may carry a value too; each is listed with its own type.
+    let sub = dir.path().join("sub");
+    let link = dir.path().join("link");
+    fs::create_dir(&sub).expect("mkdir");
+    fs::set_permissions(&sub, fs::Permissions::from_mode(0o711)).expect("chmod");
+    std::os::unix::fs::symlink("ping", &link).expect("symlink");
+    for path in [&ping, &odd, &sub] {
         xattr::set(path, "security.capability", &net_raw.encode()).expect("setxattr");
     }
+    rustix::fs::lsetxattr(
+        &link,
+        "security.capability",
+        &net_raw.encode(),
+        rustix::fs::XattrFlags::empty(),
+    )
+    .expect("lsetxattr on the symlink");
     let before = SystemTime::now();
     let run = run_cmd(
         Command::new(bin("capscan"))
@@ -466,7 +479,7 @@ fn capscan_documents_are_ecs() {
         run.stderr
     );
     let docs = ndjson(run.stdout.as_bytes());
-    assert_eq!(docs.len(), 3, "{docs:#?}");
+    assert_eq!(docs.len(), 5, "{docs:#?}");
     for reference in references() {
         reference.assert_valid(&docs);
     }
@@ -499,6 +512,17 @@ fn capscan_documents_are_ecs() {
         odd_doc["capkit"]["file"]["path"]["bytes"],
         Value::from(hex(odd.as_os_str().as_bytes()))
     );
+    assert_eq!(by_name["sub"]["file"]["type"], "dir");
+    assert_eq!(by_name["sub"]["file"]["mode"], "0711");
+    assert_eq!(by_name["link"]["file"]["type"], "symlink");
+    assert_eq!(
+        by_name["link"]["file"]["inode"],
+        fs::symlink_metadata(&link)
+            .expect("lstat")
+            .ino()
+            .to_string()
+    );
+    assert_eq!(by_name["link"]["capkit"]["file"]["kind"], "capabilities");
     let su_doc = by_name["bash"];
     assert_eq!(su_doc["file"]["mode"], "4755");
     assert_eq!(su_doc["capkit"]["file"]["kind"], "setid");

@@ -50,7 +50,7 @@ pub struct Args {
     /// and owner come from a second look at the file, and are left out (with a warning) when the file at
     /// the path is no longer the one the scan read. ECS has no fields for file capabilities: they are under
     /// `capkit.file` as in `--json` (`kind`, `capabilities` with `text`, `version`, `effective`, `permitted`
-    /// and `inheritable` as `{"hex", "caps"}`, `rootid`; or `malformed`), and `--audit` findings under
+    /// and `inheritable` as `{"hex", "caps"}`, `rootid`; or `error`), and `--audit` findings under
     /// `capkit.findings`.
     #[arg(long, group = "format", conflicts_with = "baseline")]
     pub ecs: bool,

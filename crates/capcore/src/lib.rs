@@ -13,6 +13,7 @@ pub mod exec;
 pub mod getcap;
 pub mod hex;
 pub mod procstatus;
+pub mod quote;
 pub mod restore;
 pub mod securebits;
 pub mod set;

@@ -15,11 +15,16 @@ use std::process::ExitCode;
 use capcli::{output, ExternalBytes, Output, EXIT_FAILURE, EXIT_OK};
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
 
-use decode::{decode, decode_status, descriptions, Decoded, Record};
+use capcore::quote::{excerpt_bytes, trim_c_space};
+use decode::{decode, decode_status, descriptions, reading, Decoded, Origin, Record};
 use detect::{detect, status_label, Kind};
 use human::Style;
 
 const PROG: &str = "capdecode";
+
+/// The longest input (argument or standard-input line) decoded. The longest real one, libcap text naming every
+/// capability with its own flags, is under 2 KiB; a longer line is reported and skipped without being kept.
+const MAX_INPUT: usize = 64 * 1024;
 
 const AFTER_HELP: &str = "\
 Each INPUT is recognised by its form (--as KIND, or an option such as --xattr HEX, forces a kind):
@@ -149,19 +154,64 @@ fn real_main() -> Result<u8, Box<dyn Error>> {
     if inputs.is_empty() {
         decoder.interactive = io::stdin().is_terminal();
         decoder.from_stdin = true;
-        for line in io::stdin().lock().split(b'\n') {
-            let mut line = line?;
-            if line.last() == Some(&b'\r') {
+        let mut stdin = io::stdin().lock();
+        let mut line = Vec::new();
+        while let Some(length) = read_line(&mut stdin, &mut line, MAX_INPUT)? {
+            if line.last() == Some(&b'\r') && length == line.len() {
                 line.pop();
             }
-            decoder.input(None, &line)?;
+            if length > MAX_INPUT {
+                decoder.too_long(&line, length)?;
+            } else {
+                decoder.input(None, &line)?;
+            }
         }
     } else {
         for (kind, input) in &inputs {
-            decoder.input(*kind, input.as_bytes())?;
+            let bytes = input.as_bytes();
+            if bytes.len() > MAX_INPUT {
+                decoder.too_long(bytes, bytes.len())?;
+            } else {
+                decoder.input(*kind, bytes)?;
+            }
         }
     }
     decoder.finish()
+}
+
+/// Reads one line (without its newline) into `line`, keeping at most `max + 1` bytes of it and skipping the
+/// rest; returns the line's whole length, or `None` at the end of the input.
+fn read_line(
+    input: &mut impl BufRead,
+    line: &mut Vec<u8>,
+    max: usize,
+) -> io::Result<Option<usize>> {
+    line.clear();
+    let mut length = 0usize;
+    let mut any = false;
+    loop {
+        let buf = match input.fill_buf() {
+            Ok(buf) => buf,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
+        if buf.is_empty() {
+            return Ok(any.then_some(length));
+        }
+        any = true;
+        let (chunk, done) = match buf.iter().position(|&b| b == b'\n') {
+            Some(at) => (&buf[..at], true),
+            None => (buf, false),
+        };
+        let room = (max + 1).saturating_sub(line.len());
+        line.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        length += chunk.len();
+        let used = chunk.len() + usize::from(done);
+        input.consume(used);
+        if done {
+            return Ok(Some(length));
+        }
+    }
 }
 
 /// Consecutive status lines waiting to be decoded as one block, and the file grep named for them.
@@ -194,25 +244,31 @@ impl Decoder {
             self.fail(raw, "not valid UTF-8");
             return Ok(());
         };
-        let trimmed = text.trim();
+        // Only C's white space is skipped, as libcap and capsh skip it; a Unicode space is part of the input.
+        let trimmed = trim_c_space(text);
         let kind = forced.or(self.kind);
-        // An empty xattr value is meaningful (zero bytes); other empty inputs are blank lines.
-        let skip = trimmed.starts_with('#') || (trimmed.is_empty() && kind != Some(Kind::Xattr));
-        if skip && self.from_stdin {
+        if self.from_stdin && (trimmed.is_empty() || trimmed.starts_with('#')) {
             return self.flush_block();
         }
-        if trimmed.is_empty() && kind != Some(Kind::Xattr) {
+        // Empty libcap text is the empty state, and an empty xattr value a value (a bad one); anything else
+        // empty is nothing at all.
+        if trimmed.is_empty() && !matches!(kind, Some(Kind::Libcap | Kind::Xattr)) {
             self.flush_block()?;
             self.fail(raw, "empty input");
             return Ok(());
         }
+        let origin = if kind.is_some() {
+            Origin::Asked
+        } else {
+            Origin::Recognised
+        };
         let kind = kind.unwrap_or_else(|| detect(trimmed));
         if kind == Kind::Status {
             return self.status_line(trimmed);
         }
         self.flush_block()?;
-        match decode(kind, trimmed, self.known) {
-            Ok(decoded) => self.emit(raw, decoded)?,
+        match decode(kind, text, self.known, origin) {
+            Ok(decoded) => self.emit(raw, reading(kind, text, origin), decoded)?,
             Err(why) => self.fail(raw, &why),
         }
         if self.interactive {
@@ -243,12 +299,16 @@ impl Decoder {
         }
         let block = std::mem::take(&mut self.block);
         let lines: Vec<&str> = block.lines.iter().map(String::as_str).collect();
+        let input = lines.join("\n");
         match decode_status(&lines, self.known) {
-            Ok(record) => self.emit(&block.source, Decoded::Status(record))?,
+            Ok(record) => {
+                let read_as = format!("{} ({})", Kind::Status.reading(), lines.len());
+                self.emit(input.as_bytes(), read_as, Decoded::Status(record))?;
+            }
             Err(why) => {
                 // Name the block by grep's file name, or else by its lines.
                 let thing = if block.source.is_empty() {
-                    lines.join(" ").into_bytes()
+                    input.into_bytes()
                 } else {
                     block.source.clone()
                 };
@@ -261,9 +321,10 @@ impl Decoder {
         Ok(())
     }
 
-    fn emit(&mut self, input: &[u8], decoded: Decoded) -> io::Result<()> {
+    fn emit(&mut self, input: &[u8], read_as: String, decoded: Decoded) -> io::Result<()> {
         let record = Record {
             input: ExternalBytes(input.to_vec()),
+            read_as,
             descriptions: self.explain.then(|| descriptions(decoded.all_caps())),
             decoded,
         };
@@ -280,11 +341,29 @@ impl Decoder {
         Ok(())
     }
 
+    /// Reports an input longer than MAX_INPUT, of which `kept` is the start.
+    fn too_long(&mut self, kept: &[u8], length: usize) -> io::Result<()> {
+        self.flush_block()?;
+        let why = format!("longer than the {MAX_INPUT} bytes an input may have");
+        self.report(kept, length, &why);
+        Ok(())
+    }
+
     fn fail(&mut self, input: &[u8], why: &str) {
+        self.report(input, input.len(), why);
+    }
+
+    /// Reports a bad input of `length` bytes, of which `input` is the start, quoting at most an excerpt.
+    fn report(&mut self, input: &[u8], length: usize, why: &str) {
         self.failures += 1;
         // Flush first so that errors and results stay in input order on a shared terminal.
         let _ = self.out.flush();
-        output::warn(PROG, &capcli::escape_bytes(input), &why);
+        let (kept, cut) = excerpt_bytes(input);
+        let mut thing = capcli::escape_bytes(kept);
+        if cut.is_some() || length > input.len() {
+            thing.push_str(&format!("… ({length} bytes)"));
+        }
+        output::warn(PROG, &thing, &why);
     }
 
     fn finish(mut self) -> Result<u8, Box<dyn Error>> {

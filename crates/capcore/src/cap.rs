@@ -162,7 +162,10 @@ pub struct UnknownCap {
 impl fmt::Display for UnknownCap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.input.is_empty() {
-            write!(f, "empty capability name")
+            write!(
+                f,
+                "empty capability name (a ',' at an end, or two in a row)"
+            )
         } else {
             write!(
                 f,

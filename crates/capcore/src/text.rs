@@ -309,6 +309,8 @@ impl Parser<'_> {
                 return Err(self.error(TextErrorKind::ExpectedOperator(self.peek_char())));
             }
         };
+        // Where the operator that needs flags is, for the error when they are missing.
+        let mut op_at = self.pos - 1;
         let mut flags = 0u8;
         loop {
             match self.peek() {
@@ -318,7 +320,7 @@ impl Parser<'_> {
                 }
                 // Only a bare '=' may have no flags: "cap_x=" clears cap_x.
                 _ if op != Op::Assign => {
-                    return Err(self.error(TextErrorKind::MissingFlags(op_char)))
+                    return Err(self.error_at(op_at, TextErrorKind::MissingFlags(op_char)))
                 }
                 _ => {}
             }
@@ -327,6 +329,7 @@ impl Parser<'_> {
                 if !listed {
                     return Err(self.error(TextErrorKind::ListRequired(char::from(b))));
                 }
+                op_at = self.pos;
                 op_char = self.advance(char::from(b));
                 op = if b == b'+' { Op::Raise } else { Op::Lower };
                 flags = 0;
@@ -337,7 +340,7 @@ impl Parser<'_> {
                             self.error(TextErrorKind::BadFlag(self.peek_char().unwrap_or('?')))
                         )
                     }
-                    _ => return Err(self.error(TextErrorKind::MissingFlags(op_char))),
+                    _ => return Err(self.error_at(op_at, TextErrorKind::MissingFlags(op_char))),
                 }
             }
             if self.peek().is_none_or(is_space) {
@@ -441,11 +444,12 @@ impl Parser<'_> {
     }
 
     fn error(&self, kind: TextErrorKind) -> TextError {
-        let column = self
-            .text
-            .get(..self.pos)
-            .map_or(self.pos, |s| s.chars().count())
-            + 1;
+        self.error_at(self.pos, kind)
+    }
+
+    /// An error at byte `pos`, reported as a 1-based column in characters.
+    fn error_at(&self, pos: usize, kind: TextErrorKind) -> TextError {
+        let column = self.text.get(..pos).map_or(pos, |s| s.chars().count()) + 1;
         TextError { column, kind }
     }
 }

@@ -313,3 +313,72 @@ pub fn seccomp_text(mode: SeccompMode, filters: Option<u32>) -> String {
         (SeccompMode::Filter, None) => "filter".to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::detect;
+
+    /// Pieces of every form, joined at random: no input may panic, whatever it is read as.
+    #[test]
+    fn no_input_panics() {
+        const PIECES: [&str; 28] = [
+            "0",
+            "1",
+            "9",
+            "f",
+            "F",
+            "x",
+            "0x",
+            ",",
+            ", ",
+            " ",
+            "\t",
+            "\u{a0}",
+            "\u{3000}",
+            "\0",
+            "=",
+            "+",
+            "-",
+            "e",
+            "i",
+            "p",
+            "cap_",
+            "net_raw",
+            "all",
+            "CapEff:",
+            ":",
+            "security.capability=",
+            "é",
+            "_",
+        ];
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..20_000 {
+            let mut input = String::new();
+            for _ in 0..next() % 12 {
+                input.push_str(PIECES[(next() % PIECES.len() as u64) as usize]);
+            }
+            let kind = detect(capcore::quote::trim_c_space(&input));
+            for kind in [
+                kind,
+                Kind::Mask,
+                Kind::Names,
+                Kind::Libcap,
+                Kind::Xattr,
+                Kind::Status,
+                Kind::Securebits,
+            ] {
+                for origin in [Origin::Asked, Origin::Recognised] {
+                    let _ = decode(kind, &input, 41, origin);
+                    let _ = reading(kind, &input, origin);
+                }
+            }
+        }
+    }
+}

@@ -27,21 +27,29 @@ const PROG: &str = "capdecode";
 const MAX_INPUT: usize = 64 * 1024;
 
 const AFTER_HELP: &str = "\
-Each INPUT is recognised by its form (--as KIND, or an option such as --xattr HEX, forces a kind):
-  security.capability=0x…      an xattr value, as `getfattr -e hex` prints it
+Each INPUT is recognised by its form, in this order (--as KIND, or an option such as --xattr HEX,
+forces a kind); the output's `read as` row says how each was read:
+  security.capability=0x…      an xattr value, as `getfattr -e hex` prints it (else use --xattr)
   CapEff:  000001ffffffffff    /proc/PID/status lines (also after grep's `FILE:`); consecutive
                                lines form one block
   cap_net_raw+ep, =ep cap_x-e  libcap text (anything with =, + or -)
-  000001FF, FEFFFFFF           captest's two 32-bit words
-  cap_net_raw,SYS_ADMIN,13     names in any case, with or without cap_, and 1-2 digit numbers
-  24, 40 or 48 hex digits      an xattr value (v1, v2, v3)
-  anything else                a hex mask: 3fffffffff, 0x3fffffffff, 0000003fffffffff
+  3fffffffff, 0x3f, 20, 010    hex digits are a hex mask, always, as `capsh --decode` reads them:
+                               20 is cap_kill (0x20), never capability 20 (that is --names 20)
+  000001FF, FEFFFFFF           captest's two 32-bit words (8 hex digits each)
+  cap_net_raw,SYS_ADMIN        capability names in any case, with or without cap_
+
+Numbers other than masks (capability numbers in --names and libcap text, --securebits values)
+are read as libcap reads them, with C's strtoul in base 0: 0x1f is hex, 017 octal, 15 decimal.
+Only C's white space (space, \\t, \\n, \\v, \\f, \\r) around an input is skipped; U+00A0 and
+other Unicode spaces are rejected, as libcap rejects them.
 
 With no INPUT, lines are read from standard input (blank lines and # comments are skipped).
+An input (argument or line) may be at most 64 KiB.
 A bad input is reported on stderr in one line and the others are still decoded; exit code 2.
 
 Examples:
   capdecode 3fffffffff
+  capdecode --names 13,21
   capdecode --explain cap_net_raw,cap_sys_admin
   grep Cap /proc/1/status | capdecode --text
   getfattr -n security.capability -e hex /usr/bin/ping | capdecode
@@ -58,7 +66,7 @@ struct Args {
     /// Decode HEX as a capability mask.
     #[arg(long, value_name = "HEX")]
     mask: Vec<OsString>,
-    /// Decode LIST as capability names or numbers (cap_net_raw,SYS_ADMIN,13).
+    /// Decode LIST as capability names or numbers (cap_net_raw,SYS_ADMIN,13; 0x0d and 015 are 13 too).
     #[arg(long, value_name = "LIST")]
     names: Vec<OsString>,
     /// Decode TEXT as libcap text, with exactly cap_from_text's grammar.
@@ -70,7 +78,7 @@ struct Args {
     /// Decode LINE as a /proc/PID/status line (CapEff:, NoNewPrivs:, Seccomp: …).
     #[arg(long, value_name = "LINE")]
     status: Vec<OsString>,
-    /// Decode VALUE as securebits: a number (0x2f, 47) or names (noroot,noroot_locked).
+    /// Decode VALUE as securebits: a number (0x2f, 47, 057) or names (noroot,noroot_locked).
     #[arg(long, value_name = "VALUE")]
     securebits: Vec<OsString>,
     /// Decode every INPUT and standard-input line as KIND instead of recognising its form.

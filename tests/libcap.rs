@@ -586,14 +586,24 @@ fn cap_to_text_in_process_agrees_on_random_states() {
     }
 }
 
-/// A mask printed in one of the hex forms `capsh --decode` (strtoull base 16) reads: any case, with or
-/// without 0x, padded with zeros to any width (24, 40 and 48 digits too, once taken for xattr values), with
-/// white space before it.
+/// A mask printed in one of the hex forms `capsh --decode` (strtoull base 16) reads: any case, mixed
+/// too, with or without 0x, padded with zeros to any width (24, 40 and 48 digits too, once taken for xattr
+/// values), with white space before it.
 fn capsh_form(rng: &mut Rng, mask: u64) -> String {
-    let digits = match rng.next() % 4 {
+    let digits = match rng.next() % 5 {
         0 => format!("{mask:x}"),
         1 => format!("{mask:X}"),
-        2 => format!("{mask:016x}"),
+        2 => format!("{mask:x}")
+            .chars()
+            .map(|c| {
+                if rng.next() % 2 == 0 {
+                    c.to_ascii_uppercase()
+                } else {
+                    c
+                }
+            })
+            .collect(),
+        3 => format!("{mask:016x}"),
         _ => {
             let width = pick(rng, &["17", "20", "24", "32", "40", "48", "60"]);
             let width: usize = width.parse().unwrap_or(16);

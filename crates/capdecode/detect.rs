@@ -50,7 +50,8 @@ pub fn detect(text: &str) -> Kind {
     if text.starts_with(XATTR_PREFIX) {
         return Kind::Xattr;
     }
-    if status_label(text).is_some() {
+    // Every status label ends in ':'; checking for one first keeps the common case (a mask) cheap.
+    if text.contains(':') && status_label(text).is_some() {
         return Kind::Status;
     }
     if text.contains(['=', '+', '-']) {

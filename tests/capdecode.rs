@@ -316,10 +316,10 @@ fn bad_inputs_are_reported_and_the_rest_decoded() {
     assert_eq!(
         errors,
         [
-            "capdecode: 3ffg: 'g' at column 4 is not a hex digit",
-            "capdecode: 0x1ffffffffffffffff: wider than 64 bits: the digit at column 3 does not fit in a capability mask",
-            "capdecode: cap_foo+e: unknown capability name 'cap_foo' at column 1",
-            "capdecode: net_raw+ep: unknown capability name 'net_raw' at column 1 (libcap text needs the full name: cap_net_raw)",
+            "capdecode: 3ffg: read as hex mask: 'g' at column 4 is not a hex digit",
+            "capdecode: 0x1ffffffffffffffff: read as hex mask: wider than 64 bits: the digit at column 3 does not fit in a capability mask",
+            "capdecode: cap_foo+e: read as libcap text (cap_from_text): unknown capability name 'cap_foo' at column 1",
+            "capdecode: net_raw+ep: read as libcap text (cap_from_text): unknown capability name 'net_raw' at column 1 (libcap text needs the full name: cap_net_raw)",
         ]
     );
     assert_eq!(decode(&["--json", "--names", "64"]).code, 2);
@@ -479,10 +479,10 @@ fn errors_come_from_the_form_the_input_looks_like() {
     assert_eq!(
         errors,
         [
-            "capdecode: cap_net_raw,: empty capability name (a ',' at an end, or two in a row)",
-            "capdecode: 3ffg: 'g' at column 4 is not a hex digit",
-            "capdecode: cap_net_raw+: '+' at column 12 needs flags (e, i, p) after it",
-            "capdecode: kill,: empty capability name (a ',' at an end, or two in a row)",
+            "capdecode: cap_net_raw,: read as capability names: empty capability name (a ',' at an end, or two in a row)",
+            "capdecode: 3ffg: read as hex mask: 'g' at column 4 is not a hex digit",
+            "capdecode: cap_net_raw+: read as libcap text (cap_from_text): '+' at column 12 needs flags (e, i, p) after it",
+            "capdecode: kill,: read as capability names: empty capability name (a ',' at an end, or two in a row)",
         ]
     );
 }

@@ -277,6 +277,10 @@ impl Decoder {
         self.flush_block()?;
         match decode(kind, text, self.known, origin) {
             Ok(decoded) => self.emit(raw, reading(kind, text, origin), decoded)?,
+            // Say what the input was taken for, so a surprising reading shows in the error too.
+            Err(why) if origin == Origin::Recognised => {
+                self.fail(raw, &format!("read as {}: {why}", kind.reading()));
+            }
             Err(why) => self.fail(raw, &why),
         }
         if self.interactive {

@@ -1,9 +1,9 @@
 complete -c capdecode -l mask -d 'Decode HEX as a capability mask' -r
-complete -c capdecode -l names -d 'Decode LIST as capability names or numbers (cap_net_raw,SYS_ADMIN,13)' -r
+complete -c capdecode -l names -d 'Decode LIST as capability names or numbers (cap_net_raw,SYS_ADMIN,13; 0x0d and 015 are 13 too)' -r
 complete -c capdecode -l libcap -d 'Decode TEXT as libcap text, with exactly cap_from_text\'s grammar' -r
 complete -c capdecode -l xattr -d 'Decode HEX as a security.capability value (as `getfattr -e hex` prints it, 0x optional)' -r
 complete -c capdecode -l status -d 'Decode LINE as a /proc/PID/status line (CapEff:, NoNewPrivs:, Seccomp: …)' -r
-complete -c capdecode -l securebits -d 'Decode VALUE as securebits: a number (0x2f, 47) or names (noroot,noroot_locked)' -r
+complete -c capdecode -l securebits -d 'Decode VALUE as securebits: a number (0x2f, 47, 057) or names (noroot,noroot_locked)' -r
 complete -c capdecode -l as -d 'Decode every INPUT and standard-input line as KIND instead of recognising its form' -r -f -a "mask\t''
 names\t''
 libcap\t''

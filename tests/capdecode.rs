@@ -10,9 +10,9 @@ fn decode(args: &[&str]) -> crate::util::Run {
 fn hex_mask_to_names() {
     let out = decode(&["3fffffffff"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out
-        .stdout
-        .starts_with("3fffffffff\n  caps         0000003fffffffff  cap_chown,"));
+    assert!(out.stdout.starts_with(
+        "3fffffffff\n  read as      hex mask\n  caps         0000003fffffffff  cap_chown,"
+    ));
     assert!(out.stdout.contains("cap_audit_read (38)"), "{}", out.stdout);
     for form in ["0x3fffffffff", "0000003fffffffff", "0000003F, FFFFFFFF"] {
         let json = decode(&["--json", form]).json_lines();
@@ -26,6 +26,7 @@ fn human_layout_is_exact() {
     let out = decode(&["3fffffffff", "cap_net_raw+ep"]);
     let expected = "\
 3fffffffff
+  read as      hex mask
   caps         0000003fffffffff  cap_chown, cap_dac_override, cap_dac_read_search, cap_fowner,
                                  cap_fsetid, cap_kill, cap_setgid, cap_setuid, cap_setpcap,
                                  cap_linux_immutable, cap_net_bind_service, cap_net_broadcast,
@@ -38,6 +39,7 @@ fn human_layout_is_exact() {
                                  cap_block_suspend, cap_audit_read (38)
 
 cap_net_raw+ep
+  read as      libcap text (cap_from_text)
   text         cap_net_raw=ep
   effective    0000000000002000  cap_net_raw
   inheritable  0000000000000000  (none)
@@ -47,6 +49,7 @@ cap_net_raw+ep
     let text = decode(&["--text", "000001fffeffffff"]);
     let expected = "\
 000001fffeffffff
+  read as      hex mask
   caps         cap_chown,cap_dac_override,cap_dac_read_search,cap_fowner,cap_fsetid,cap_kill,
                cap_setgid,cap_setuid,cap_setpcap,cap_linux_immutable,cap_net_bind_service,
                cap_net_broadcast,cap_net_admin,cap_net_raw,cap_ipc_lock,cap_ipc_owner,
@@ -65,7 +68,9 @@ fn names_to_mask() {
         "--json",
         "cap_net_raw,cap_sys_admin",
         "NET_RAW",
+        "--names",
         "13",
+        "--names",
         "41,Cap_Chown",
     ])
     .json_lines();
@@ -83,6 +88,9 @@ fn names_to_mask() {
         ]
     );
     assert!(json.iter().all(|r| r["kind"] == "names"));
+    // Numbers in libcap's bases (C's strtoul, base 0), as cap_from_text reads them.
+    let bases = decode(&["--json", "--names", "0xd,015,13"]).json_lines();
+    assert_eq!(bases[0]["set"]["caps"], serde_json::json!(["cap_net_raw"]));
     assert_eq!(
         json[3]["set"]["caps"],
         serde_json::json!(["cap_chown", "41"])
@@ -119,15 +127,9 @@ fn xattr_values_and_what_exec_does() {
         "security.capability=0x0100000200200000000000000000000000000000",
         "--xattr",
         "0x0100000300200000000000000000000000000000a0860100",
-        "--xattr",
-        "",
-        "--xattr",
-        "01000002002000000000000000000000000000000000",
-        "--xattr",
-        "0x01000001002000000000000000",
     ])
     .json_lines();
-    assert_eq!(json.len(), 5);
+    assert_eq!(json.len(), 2);
     assert_eq!(
         (json[0]["version"].as_u64(), json[0]["effective"].as_bool()),
         (Some(2), Some(true))
@@ -136,16 +138,32 @@ fn xattr_values_and_what_exec_does() {
     assert_eq!(json[0]["exec"]["outcome"], "honoured");
     assert_eq!(json[1]["rootid"], 100_000);
     assert_eq!(json[1]["exec"]["outcome"], "ignored");
-    assert_eq!(json[2]["size"], 0);
-    assert_eq!(json[2]["exec"]["outcome"], "EINVAL");
-    assert_eq!(json[3]["exec"]["outcome"], "EINVAL");
-    assert_eq!(json[4]["exec"]["outcome"], "EINVAL");
     // A v1 value runs at exec but getcap cannot read it.
     let v1 = decode(&["--json", "--xattr", "010000010020000000000000"]).json_lines();
     assert_eq!(v1[0]["exec"]["outcome"], "honoured");
     assert!(v1[0]["getcap"].is_null());
-    let too_long = decode(&["--json", "--xattr", &"01000002".repeat(7)]).json_lines();
-    assert_eq!(too_long[0]["exec"]["outcome"], "ERANGE");
+}
+
+#[test]
+fn an_xattr_value_execve_fails_on_is_a_bad_input() {
+    for (value, cause) in [
+        ("0x01", "1 bytes is shorter than the 4-byte header"),
+        ("", "the value is empty"),
+        ("01000002002000000000000000000000000000000000", "22 bytes"),
+        ("0x01000001002000000000000000", "13 bytes"),
+        (&"01000002".repeat(7), "ERANGE"),
+        ("0x05000000", "unknown revision"),
+    ] {
+        let out = decode(&["--xattr", value]);
+        assert_eq!(out.code, 2, "{value}: {}", out.stdout);
+        assert!(out.stdout.is_empty(), "{value}: {}", out.stdout);
+        assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+        assert!(
+            out.stderr.contains("not a security.capability value") && out.stderr.contains(cause),
+            "{value}: {}",
+            out.stderr
+        );
+    }
 }
 
 #[test]
@@ -205,7 +223,11 @@ fn grep_output_of_several_processes_splits_into_blocks() {
                  /proc/2/status:CapEff:\t0000000000002000\n/proc/2/status:CapPrm:\t0000000000002000\n";
     let json = run("capdecode", &["--json"], Some(input.as_bytes())).json_lines();
     assert_eq!(json.len(), 2);
-    assert_eq!(json[0]["input"], "/proc/1/status");
+    assert_eq!(json[0]["source"], "/proc/1/status");
+    assert_eq!(
+        json[0]["input"],
+        "/proc/1/status:CapEff:\t0000000000000000\n/proc/1/status:CapPrm:\t0000000000000000"
+    );
     assert_eq!(
         json[1]["effective"]["caps"],
         serde_json::json!(["cap_net_raw"])
@@ -294,13 +316,13 @@ fn bad_inputs_are_reported_and_the_rest_decoded() {
     assert_eq!(
         errors,
         [
-            "capdecode: 3ffg: 'g' at column 4 is not a hex digit",
-            "capdecode: 0x1ffffffffffffffff: wider than 64 bits: the digit at column 3 does not fit in a capability mask",
-            "capdecode: cap_foo+e: unknown capability name 'cap_foo' at column 1",
-            "capdecode: net_raw+ep: unknown capability name 'net_raw' at column 1 (libcap text needs the full name: cap_net_raw)",
+            "capdecode: 3ffg: read as hex mask: 'g' at column 4 is not a hex digit",
+            "capdecode: 0x1ffffffffffffffff: read as hex mask: wider than 64 bits: the digit at column 3 does not fit in a capability mask",
+            "capdecode: cap_foo+e: read as libcap text (cap_from_text): unknown capability name 'cap_foo' at column 1",
+            "capdecode: net_raw+ep: read as libcap text (cap_from_text): unknown capability name 'net_raw' at column 1 (libcap text needs the full name: cap_net_raw)",
         ]
     );
-    assert_eq!(decode(&["--json", "64"]).code, 2);
+    assert_eq!(decode(&["--json", "--names", "64"]).code, 2);
     assert_eq!(decode(&["--bogus-flag"]).code, 2);
 }
 
@@ -385,4 +407,195 @@ fn broken_pipe_ends_quietly() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn a_number_alone_is_a_hex_mask_as_capsh_reads_it() {
+    // Every input of only hex digits is a mask, whatever its length or leading zeros.
+    let json = decode(&[
+        "--json",
+        "20",
+        "13",
+        "010",
+        "0x20",
+        "0100000000000000000000000000000000000001",
+        "000000000000000000000001",
+    ])
+    .json_lines();
+    let hexes: Vec<&str> = json
+        .iter()
+        .map(|r| r["set"]["hex"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(json.len(), 5, "the 40-digit value is too wide for a mask");
+    assert!(json.iter().all(|r| r["kind"] == "mask"));
+    assert_eq!(
+        hexes,
+        [
+            "0000000000000020",
+            "0000000000000013",
+            "0000000000000010",
+            "0000000000000020",
+            "0000000000000001"
+        ]
+    );
+    // The human output says how the input was read, and what to type for the other reading.
+    let human = decode(&["20"]);
+    assert!(
+        human.stdout.starts_with(
+            "20\n  read as      hex mask (for capability 20, use --names 20)\n  caps         0000000000000020  cap_kill\n"
+        ),
+        "{}",
+        human.stdout
+    );
+    let names = decode(&["--names", "20"]);
+    assert!(
+        names
+            .stdout
+            .contains("  read as      capability names and numbers\n")
+            && names.stdout.contains("cap_sys_pacct"),
+        "{}",
+        names.stdout
+    );
+    // A number in a list recognised by its names is not silently a capability number.
+    let out = decode(&["net_raw,21"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("use --names") || out.stderr.contains("only with --names"),
+        "{}",
+        out.stderr
+    );
+    // Neither is a comma list of numbers a pair of captest words.
+    let out = decode(&["13,21"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("--names"), "{}", out.stderr);
+    let out = decode(&["0100000200200000000000000000000000000000"]);
+    assert!(out.stderr.contains("use --xattr"), "{}", out.stderr);
+}
+
+#[test]
+fn errors_come_from_the_form_the_input_looks_like() {
+    let out = decode(&["cap_net_raw,", "3ffg", "cap_net_raw+", "kill,"]);
+    let errors: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(
+        errors,
+        [
+            "capdecode: cap_net_raw,: read as capability names: empty capability name (a ',' at an end, or two in a row)",
+            "capdecode: 3ffg: read as hex mask: 'g' at column 4 is not a hex digit",
+            "capdecode: cap_net_raw+: read as libcap text (cap_from_text): '+' at column 12 needs flags (e, i, p) after it",
+            "capdecode: kill,: read as capability names: empty capability name (a ',' at an end, or two in a row)",
+        ]
+    );
+}
+
+#[test]
+fn libcap_text_is_read_as_cap_from_text_reads_it() {
+    // `all` replaces the list before it; empty text is the empty state.
+    let json = decode(&["--json", "63,all+p", "all,63+p", "--libcap", ""]).json_lines();
+    assert_eq!(json[0]["text"], "=p");
+    assert_eq!(json[0]["permitted"]["hex"], "000001ffffffffff");
+    assert_eq!(json[1]["text"], "=p 63+p");
+    assert_eq!(json[2]["text"], "=");
+    // Unicode white space is not C's: libcap rejects it around the text, and so does capdecode.
+    for text in [
+        "\u{a0}cap_chown+e",
+        "cap_chown+e\u{3000}",
+        "\u{85}=ep",
+        "=ep\u{2028}",
+    ] {
+        for args in [vec![text], vec!["--libcap", text]] {
+            let out = decode(&args);
+            assert_eq!(out.code, 2, "{text:?}: {}", out.stdout);
+            assert!(out.stderr.contains("U+"), "{}", out.stderr);
+        }
+    }
+    // C's white space around it is skipped, as libcap skips it.
+    let out = decode(&["--json", "\t\x0bcap_chown+e \x0c"]);
+    assert_eq!(out.json_lines()[0]["text"], "cap_chown=e");
+}
+
+#[test]
+fn one_rule_for_numbers() {
+    // 010 is octal in libcap text, and so in --securebits and --names: C's strtoul, base 0.
+    let json = decode(&[
+        "--json",
+        "010+e",
+        "--securebits",
+        "010",
+        "--names",
+        "010",
+        "--securebits",
+        "0x10",
+        "--securebits",
+        "16",
+    ])
+    .json_lines();
+    assert_eq!(
+        json[0]["effective"]["caps"],
+        serde_json::json!(["cap_setpcap"])
+    );
+    assert_eq!(json[1]["value"], 8);
+    assert_eq!(json[2]["set"]["caps"], serde_json::json!(["cap_setpcap"]));
+    assert_eq!(json[3]["value"], 16);
+    assert_eq!(json[4]["value"], 16);
+    let out = decode(&["--securebits", "0b11"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("strtoul"), "{}", out.stderr);
+}
+
+#[test]
+fn status_records_keep_their_input() {
+    let out = decode(&["--json", "--status", "CapEff:\t0000000000002000"]);
+    let json = out.json_lines();
+    assert_eq!(json[0]["input"], "CapEff:\t0000000000002000");
+    assert!(json[0]["source"].is_null());
+    let piped = run("capdecode", &["--json"], Some(b"CapEff:\t0\nCapPrm:\t1\n"));
+    assert_eq!(piped.json_lines()[0]["input"], "CapEff:\t0\nCapPrm:\t1");
+}
+
+#[test]
+fn errors_quote_a_bounded_excerpt_escaped_once() {
+    // A long argument (under the input limit): the message quotes its start and says how long it was.
+    let long = format!("cap_{}+e", "x".repeat(60_000));
+    let out = decode(&[&long]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.len() < 400, "{}", out.stderr);
+    assert!(out.stderr.contains("… (60006 bytes)"), "{}", out.stderr);
+    // A NUL is named once, not escaped twice.
+    let out = run("capdecode", &[], Some(b"cap_chown+\0e\n"));
+    assert_eq!(out.code, 2);
+    assert!(!out.stderr.contains("\\\\"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("NUL byte at column 11"),
+        "{}",
+        out.stderr
+    );
+    let out = decode(&["--libcap", "cap_chown+\u{a0}"]);
+    assert!(out.stderr.contains("U+00A0 at column 11"), "{}", out.stderr);
+}
+
+#[test]
+fn no_input_is_read_without_a_bound() {
+    // A 100 MB line is skipped with a one-line error of bounded size, and the next line still decodes.
+    let mut input = vec![b'f'; 100 * 1024 * 1024];
+    input.extend_from_slice(b"\n3f\n");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("long");
+    std::fs::write(&file, &input).expect("write the input");
+    drop(input);
+    let output = std::process::Command::new(crate::util::bin("capdecode"))
+        .arg("--json")
+        .stdin(std::fs::File::open(&file).expect("open the input"))
+        .output()
+        .expect("run capdecode");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.len() < 300, "{stderr}");
+    assert!(stderr.contains("… (104857600 bytes)"), "{stderr}");
+    assert!(stdout.contains("\"hex\":\"000000000000003f\""), "{stdout}");
+    // An argument longer than the limit is refused the same way.
+    let out = decode(&[&"f".repeat(100_000)]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("… (100000 bytes)"), "{}", out.stderr);
 }

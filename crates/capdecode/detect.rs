@@ -6,10 +6,15 @@
 //! 2. `Label:` for a /proc/PID/status capability label (`CapEff:`), optionally after a file name and a colon as
 //!    `grep` prints it (`/proc/1/status:CapEff:`), is a status line.
 //! 3. Anything with `=`, `+` or `-` is libcap text.
-//! 4. Two comma-separated 8-digit hex words are captest's form of a mask.
-//! 5. A comma list of names and one- or two-digit numbers is a list of capabilities (`13` is cap_net_raw).
-//! 6. 24, 40 or 48 hex digits (12, 20 or 24 bytes) are an xattr value.
-//! 7. Anything else is a hex mask (and if it is not one, the error says which character is wrong).
+//! 4. Hex digits, with or without `0x`, are a hex mask: always, as `capsh --decode` reads them, so `20` is
+//!    bit 5 (cap_kill), never capability 20, and `010` is 0x10. Capability numbers are asked for with `--names`,
+//!    and xattr values without their `security.capability=` with `--xattr`.
+//! 5. Two comma-separated hex words are captest's form of a mask (the parser wants 8 digits each).
+//! 6. Anything with a letter that is not a hex digit, or an underscore, is a list of capability names.
+//! 7. Anything else is a hex mask, and the error says which character is wrong.
+//!
+//! A wrong input is thus reported by the parser of the form it looks most like: `cap_net_raw,` by the name
+//! list, not by the hex parser.
 
 use capcore::status::LABELS;
 
@@ -24,34 +29,58 @@ pub enum Kind {
     Securebits,
 }
 
+impl Kind {
+    /// How an input of this kind was read, for the human output's `read as` row.
+    pub fn reading(self) -> &'static str {
+        match self {
+            Kind::Mask => "hex mask",
+            Kind::Names => "capability names",
+            Kind::Libcap => "libcap text (cap_from_text)",
+            Kind::Xattr => "security.capability value",
+            Kind::Status => "/proc/PID/status lines",
+            Kind::Securebits => "securebits",
+        }
+    }
+}
+
 pub const XATTR_PREFIX: &str = "security.capability=";
 
-pub fn detect(input: &str) -> Kind {
-    let text = input.trim();
+/// The kind of a C-white-space-trimmed input.
+pub fn detect(text: &str) -> Kind {
     if text.starts_with(XATTR_PREFIX) {
         return Kind::Xattr;
     }
-    if status_label(text).is_some() {
+    // Every status label ends in ':'; checking for one first keeps the common case (a mask) cheap.
+    if text.contains(':') && status_label(text).is_some() {
         return Kind::Status;
     }
     if text.contains(['=', '+', '-']) {
         return Kind::Libcap;
     }
-    let elements: Vec<&str> = text.split(',').map(str::trim).collect();
-    if elements.len() == 2 && elements.iter().all(|w| w.len() == 8 && is_hex(w)) {
+    if is_hex(strip_0x(text)) || text.eq_ignore_ascii_case("0x") {
         return Kind::Mask;
     }
-    if !text.is_empty() && elements.iter().all(|w| is_name(w) || is_cap_number(w)) {
+    let words: Vec<&str> = text.split(',').map(capcore::quote::trim_c_space).collect();
+    if words.len() == 2 && words.iter().all(|w| is_hex(w)) {
+        return Kind::Mask;
+    }
+    if words.iter().any(|w| looks_like_name(w)) {
         return Kind::Names;
     }
-    let digits = text
-        .strip_prefix("0x")
-        .or_else(|| text.strip_prefix("0X"))
-        .unwrap_or(text);
-    if matches!(digits.len(), 24 | 40 | 48) && is_hex(digits) {
-        return Kind::Xattr;
-    }
     Kind::Mask
+}
+
+/// A word that starts with a letter or `_` and has an underscore, two letters that are not hex digits, or is
+/// a capability's name. A mask with a typo (`3ffg`, `fffffffz`) does not, so its error comes from the hex
+/// parser; `cap_net_raw,` does, so its error comes from the name list.
+fn looks_like_name(word: &str) -> bool {
+    let starts_like_name = word.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_');
+    let non_hex = word
+        .bytes()
+        .filter(|b| b.is_ascii_alphabetic() && !b.is_ascii_hexdigit())
+        .count();
+    starts_like_name
+        && (word.contains('_') || non_hex >= 2 || capcore::Cap::parse_lenient(word).is_ok())
 }
 
 /// Where a status line's label starts: at 0, or after `SOURCE:` as grep prints it. Returns the source
@@ -70,17 +99,14 @@ pub fn status_label(line: &str) -> Option<(&str, &str)> {
     })
 }
 
-fn is_hex(word: &str) -> bool {
+pub fn strip_0x(text: &str) -> &str {
+    text.strip_prefix("0x")
+        .or_else(|| text.strip_prefix("0X"))
+        .unwrap_or(text)
+}
+
+pub fn is_hex(word: &str) -> bool {
     !word.is_empty() && word.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-/// A word of letters and underscores that is not also a hex number (no capability name is).
-fn is_name(word: &str) -> bool {
-    !word.is_empty() && word.bytes().all(|b| b.is_ascii_alphabetic() || b == b'_') && !is_hex(word)
-}
-
-fn is_cap_number(word: &str) -> bool {
-    (1..=2).contains(&word.len()) && word.bytes().all(|b| b.is_ascii_digit())
 }
 
 #[cfg(test)]
@@ -92,13 +118,29 @@ mod tests {
         for (input, kind) in [
             ("3fffffffff", Kind::Mask),
             ("0x3fffffffff", Kind::Mask),
+            ("0X3FFFFFFFFF", Kind::Mask),
             ("0000003fffffffff", Kind::Mask),
             ("000001FF, FEFFFFFF", Kind::Mask),
             ("100", Kind::Mask),
             ("cafe", Kind::Mask),
             ("3ffg", Kind::Mask),
-            ("13", Kind::Names),
+            ("fffffffz", Kind::Mask),
+            ("0xzz", Kind::Mask),
+            ("bpf", Kind::Names),
+            ("kill", Kind::Names),
+            ("xyz", Kind::Names),
+            // Only hex digits: a mask, whatever else the digits could mean.
+            ("13", Kind::Mask),
+            ("20", Kind::Mask),
+            ("010", Kind::Mask),
+            ("0x", Kind::Mask),
+            ("0100000200200000000000000000000000000000", Kind::Mask),
+            ("0x010000010020000000000000", Kind::Mask),
+            ("13,21", Kind::Mask),
+            ("1,2,3", Kind::Mask),
+            ("\u{a0}3f", Kind::Mask),
             ("cap_net_raw,cap_sys_admin", Kind::Names),
+            ("cap_net_raw,", Kind::Names),
             ("NET_RAW", Kind::Names),
             ("net_raw, 21", Kind::Names),
             ("cap_net_raw+ep", Kind::Libcap),
@@ -108,8 +150,6 @@ mod tests {
                 "security.capability=0x0100000200200000000000000000000000000000",
                 Kind::Xattr,
             ),
-            ("0100000200200000000000000000000000000000", Kind::Xattr),
-            ("0x010000010020000000000000", Kind::Xattr),
             ("CapEff:\t000001ffffffffff", Kind::Status),
             ("/proc/1/status:CapBnd:\t000001ffffffffff", Kind::Status),
             ("NoNewPrivs:\t0", Kind::Status),

@@ -107,14 +107,16 @@ fn comma_list(set: CapSet) -> String {
 }
 
 pub fn render(record: &Record, style: Style) -> String {
+    // A status block is named by grep's file name when it has one; its lines are shown decoded below.
     let header = match &record.decoded {
-        Decoded::Status(_) if record.input.0.is_empty() => "status".to_string(),
+        Decoded::Status(s) => s.source.as_deref().map_or("status".to_string(), escape_str),
         _ => escape_bytes(&record.input.0),
     };
     let mut rows = Rows {
         out: format!("{header}\n"),
         style,
     };
+    rows.plain("read as", &record.read_as);
     match &record.decoded {
         Decoded::Mask { set } | Decoded::Names { set } => rows.lone_set("caps", *set),
         Decoded::Libcap {
@@ -131,25 +133,18 @@ pub fn render(record: &Record, style: Style) -> String {
             }
         }
         Decoded::Xattr(x) => {
-            let version = x.version.map_or("-".to_string(), |v| format!("v{v}"));
-            rows.plain("version", &format!("{version} ({} bytes)", x.size));
-            if let Some(effective) = x.effective {
-                rows.plain(
-                    "effective",
-                    if effective {
-                        "yes (raise permitted at exec)"
-                    } else {
-                        "no"
-                    },
-                );
-            }
+            rows.plain("version", &format!("v{} ({} bytes)", x.version, x.size));
+            rows.plain(
+                "effective",
+                if x.effective {
+                    "yes (raise permitted at exec)"
+                } else {
+                    "no"
+                },
+            );
             if !style.text || style.explain {
-                if let Some(permitted) = x.permitted {
-                    rows.set("permitted", permitted);
-                }
-                if let Some(inheritable) = x.inheritable {
-                    rows.set("inheritable", inheritable);
-                }
+                rows.set("permitted", x.permitted);
+                rows.set("inheritable", x.inheritable);
             }
             if let Some(rootid) = x.rootid {
                 rows.plain("rootid", &rootid.to_string());

@@ -15,28 +15,41 @@ use std::process::ExitCode;
 use capcli::{output, ExternalBytes, Output, EXIT_FAILURE, EXIT_OK};
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
 
-use decode::{decode, decode_status, descriptions, Decoded, Record};
+use capcore::quote::{excerpt_bytes, trim_c_space};
+use decode::{decode, decode_status, descriptions, reading, Decoded, Origin, Record};
 use detect::{detect, status_label, Kind};
 use human::Style;
 
 const PROG: &str = "capdecode";
 
+/// The longest input (argument or standard-input line) decoded. The longest real one, libcap text naming every
+/// capability with its own flags, is under 2 KiB; a longer line is reported and skipped without being kept.
+const MAX_INPUT: usize = 64 * 1024;
+
 const AFTER_HELP: &str = "\
-Each INPUT is recognised by its form (--as KIND, or an option such as --xattr HEX, forces a kind):
-  security.capability=0x…      an xattr value, as `getfattr -e hex` prints it
+Each INPUT is recognised by its form, in this order (--as KIND, or an option such as --xattr HEX,
+forces a kind); the output's `read as` row says how each was read:
+  security.capability=0x…      an xattr value, as `getfattr -e hex` prints it (else use --xattr)
   CapEff:  000001ffffffffff    /proc/PID/status lines (also after grep's `FILE:`); consecutive
                                lines form one block
   cap_net_raw+ep, =ep cap_x-e  libcap text (anything with =, + or -)
-  000001FF, FEFFFFFF           captest's two 32-bit words
-  cap_net_raw,SYS_ADMIN,13     names in any case, with or without cap_, and 1-2 digit numbers
-  24, 40 or 48 hex digits      an xattr value (v1, v2, v3)
-  anything else                a hex mask: 3fffffffff, 0x3fffffffff, 0000003fffffffff
+  3fffffffff, 0x3f, 20, 010    hex digits are a hex mask, always, as `capsh --decode` reads them:
+                               20 is cap_kill (0x20), never capability 20 (that is --names 20)
+  000001FF, FEFFFFFF           captest's two 32-bit words (8 hex digits each)
+  cap_net_raw,SYS_ADMIN        capability names in any case, with or without cap_
+
+Numbers other than masks (capability numbers in --names and libcap text, --securebits values)
+are read as libcap reads them, with C's strtoul in base 0: 0x1f is hex, 017 octal, 15 decimal.
+Only C's white space (space, \\t, \\n, \\v, \\f, \\r) around an input is skipped; U+00A0 and
+other Unicode spaces are rejected, as libcap rejects them.
 
 With no INPUT, lines are read from standard input (blank lines and # comments are skipped).
+An input (argument or line) may be at most 64 KiB.
 A bad input is reported on stderr in one line and the others are still decoded; exit code 2.
 
 Examples:
   capdecode 3fffffffff
+  capdecode --names 13,21
   capdecode --explain cap_net_raw,cap_sys_admin
   grep Cap /proc/1/status | capdecode --text
   getfattr -n security.capability -e hex /usr/bin/ping | capdecode
@@ -53,7 +66,7 @@ struct Args {
     /// Decode HEX as a capability mask.
     #[arg(long, value_name = "HEX")]
     mask: Vec<OsString>,
-    /// Decode LIST as capability names or numbers (cap_net_raw,SYS_ADMIN,13).
+    /// Decode LIST as capability names or numbers (cap_net_raw,SYS_ADMIN,13; 0x0d and 015 are 13 too).
     #[arg(long, value_name = "LIST")]
     names: Vec<OsString>,
     /// Decode TEXT as libcap text, with exactly cap_from_text's grammar.
@@ -65,7 +78,7 @@ struct Args {
     /// Decode LINE as a /proc/PID/status line (CapEff:, NoNewPrivs:, Seccomp: …).
     #[arg(long, value_name = "LINE")]
     status: Vec<OsString>,
-    /// Decode VALUE as securebits: a number (0x2f, 47) or names (noroot,noroot_locked).
+    /// Decode VALUE as securebits: a number (0x2f, 47, 057) or names (noroot,noroot_locked).
     #[arg(long, value_name = "VALUE")]
     securebits: Vec<OsString>,
     /// Decode every INPUT and standard-input line as KIND instead of recognising its form.
@@ -149,19 +162,64 @@ fn real_main() -> Result<u8, Box<dyn Error>> {
     if inputs.is_empty() {
         decoder.interactive = io::stdin().is_terminal();
         decoder.from_stdin = true;
-        for line in io::stdin().lock().split(b'\n') {
-            let mut line = line?;
-            if line.last() == Some(&b'\r') {
+        let mut stdin = io::stdin().lock();
+        let mut line = Vec::new();
+        while let Some(length) = read_line(&mut stdin, &mut line, MAX_INPUT)? {
+            if line.last() == Some(&b'\r') && length == line.len() {
                 line.pop();
             }
-            decoder.input(None, &line)?;
+            if length > MAX_INPUT {
+                decoder.too_long(&line, length)?;
+            } else {
+                decoder.input(None, &line)?;
+            }
         }
     } else {
         for (kind, input) in &inputs {
-            decoder.input(*kind, input.as_bytes())?;
+            let bytes = input.as_bytes();
+            if bytes.len() > MAX_INPUT {
+                decoder.too_long(bytes, bytes.len())?;
+            } else {
+                decoder.input(*kind, bytes)?;
+            }
         }
     }
     decoder.finish()
+}
+
+/// Reads one line (without its newline) into `line`, keeping at most `max + 1` bytes of it and skipping the
+/// rest; returns the line's whole length, or `None` at the end of the input.
+fn read_line(
+    input: &mut impl BufRead,
+    line: &mut Vec<u8>,
+    max: usize,
+) -> io::Result<Option<usize>> {
+    line.clear();
+    let mut length = 0usize;
+    let mut any = false;
+    loop {
+        let buf = match input.fill_buf() {
+            Ok(buf) => buf,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
+        if buf.is_empty() {
+            return Ok(any.then_some(length));
+        }
+        any = true;
+        let (chunk, done) = match buf.iter().position(|&b| b == b'\n') {
+            Some(at) => (&buf[..at], true),
+            None => (buf, false),
+        };
+        let room = (max + 1).saturating_sub(line.len());
+        line.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        length += chunk.len();
+        let used = chunk.len() + usize::from(done);
+        input.consume(used);
+        if done {
+            return Ok(Some(length));
+        }
+    }
 }
 
 /// Consecutive status lines waiting to be decoded as one block, and the file grep named for them.
@@ -194,25 +252,35 @@ impl Decoder {
             self.fail(raw, "not valid UTF-8");
             return Ok(());
         };
-        let trimmed = text.trim();
+        // Only C's white space is skipped, as libcap and capsh skip it; a Unicode space is part of the input.
+        let trimmed = trim_c_space(text);
         let kind = forced.or(self.kind);
-        // An empty xattr value is meaningful (zero bytes); other empty inputs are blank lines.
-        let skip = trimmed.starts_with('#') || (trimmed.is_empty() && kind != Some(Kind::Xattr));
-        if skip && self.from_stdin {
+        if self.from_stdin && (trimmed.is_empty() || trimmed.starts_with('#')) {
             return self.flush_block();
         }
-        if trimmed.is_empty() && kind != Some(Kind::Xattr) {
+        // Empty libcap text is the empty state, and an empty xattr value a value (a bad one); anything else
+        // empty is nothing at all.
+        if trimmed.is_empty() && !matches!(kind, Some(Kind::Libcap | Kind::Xattr)) {
             self.flush_block()?;
             self.fail(raw, "empty input");
             return Ok(());
         }
+        let origin = if kind.is_some() {
+            Origin::Asked
+        } else {
+            Origin::Recognised
+        };
         let kind = kind.unwrap_or_else(|| detect(trimmed));
         if kind == Kind::Status {
             return self.status_line(trimmed);
         }
         self.flush_block()?;
-        match decode(kind, trimmed, self.known) {
-            Ok(decoded) => self.emit(raw, decoded)?,
+        match decode(kind, text, self.known, origin) {
+            Ok(decoded) => self.emit(raw, reading(kind, text, origin), decoded)?,
+            // Say what the input was taken for, so a surprising reading shows in the error too.
+            Err(why) if origin == Origin::Recognised => {
+                self.fail(raw, &format!("read as {}: {why}", kind.reading()));
+            }
             Err(why) => self.fail(raw, &why),
         }
         if self.interactive {
@@ -243,12 +311,16 @@ impl Decoder {
         }
         let block = std::mem::take(&mut self.block);
         let lines: Vec<&str> = block.lines.iter().map(String::as_str).collect();
+        let input = lines.join("\n");
         match decode_status(&lines, self.known) {
-            Ok(record) => self.emit(&block.source, Decoded::Status(record))?,
+            Ok(record) => {
+                let read_as = format!("{} ({})", Kind::Status.reading(), lines.len());
+                self.emit(input.as_bytes(), read_as, Decoded::Status(record))?;
+            }
             Err(why) => {
                 // Name the block by grep's file name, or else by its lines.
                 let thing = if block.source.is_empty() {
-                    lines.join(" ").into_bytes()
+                    input.into_bytes()
                 } else {
                     block.source.clone()
                 };
@@ -261,9 +333,10 @@ impl Decoder {
         Ok(())
     }
 
-    fn emit(&mut self, input: &[u8], decoded: Decoded) -> io::Result<()> {
+    fn emit(&mut self, input: &[u8], read_as: String, decoded: Decoded) -> io::Result<()> {
         let record = Record {
             input: ExternalBytes(input.to_vec()),
+            read_as,
             descriptions: self.explain.then(|| descriptions(decoded.all_caps())),
             decoded,
         };
@@ -280,11 +353,29 @@ impl Decoder {
         Ok(())
     }
 
+    /// Reports an input longer than MAX_INPUT, of which `kept` is the start.
+    fn too_long(&mut self, kept: &[u8], length: usize) -> io::Result<()> {
+        self.flush_block()?;
+        let why = format!("longer than the {MAX_INPUT} bytes an input may have");
+        self.report(kept, length, &why);
+        Ok(())
+    }
+
     fn fail(&mut self, input: &[u8], why: &str) {
+        self.report(input, input.len(), why);
+    }
+
+    /// Reports a bad input of `length` bytes, of which `input` is the start, quoting at most an excerpt.
+    fn report(&mut self, input: &[u8], length: usize, why: &str) {
         self.failures += 1;
         // Flush first so that errors and results stay in input order on a shared terminal.
         let _ = self.out.flush();
-        output::warn(PROG, &capcli::escape_bytes(input), &why);
+        let (kept, cut) = excerpt_bytes(input);
+        let mut thing = capcli::escape_bytes(kept);
+        if cut.is_some() || length > input.len() {
+            thing.push_str(&format!("… ({length} bytes)"));
+        }
+        output::warn(PROG, &thing, &why);
     }
 
     fn finish(mut self) -> Result<u8, Box<dyn Error>> {

@@ -1,4 +1,4 @@
-//! Hex masks and hex byte strings: never panic, and whatever parses prints back to the same value.
+//! Hex masks, hex byte strings and C numbers: never panic, and whatever parses prints back to the same value.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -12,4 +12,10 @@ fuzz_target!(|data: &[u8]| {
         let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(capcore::hex::parse_bytes(&hex), Ok(bytes));
     }
+    if let Ok(n) = capcore::hex::parse_c_number(text) {
+        for printed in [format!("{n}"), format!("{n:#x}"), format!("0{n:o}")] {
+            assert_eq!(capcore::hex::parse_c_number(&printed), Ok(n), "{text:?}");
+        }
+    }
+    let _ = capcore::quote::excerpt(text);
 });

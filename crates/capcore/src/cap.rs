@@ -5,6 +5,9 @@
 
 use std::fmt;
 
+use crate::hex::parse_c_number;
+use crate::quote::{excerpt, trim_c_space};
+
 /// One capability bit, 0 to 63.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Cap(u8);
@@ -119,16 +122,16 @@ impl Cap {
     }
 
     /// Parses what a person types: a name in any case with or without `cap_` (`NET_RAW`, `cap_net_raw`), or a
-    /// decimal bit number below 64 (`13`, `41`).
+    /// bit number below 64 read as libcap reads one (C's strtoul, base 0): `13`, `0xd` and `015` are all 13.
     pub fn parse_lenient(input: &str) -> Result<Cap, UnknownCap> {
-        let word = input.trim();
+        let word = trim_c_space(input);
         let unknown = || UnknownCap {
             input: word.to_string(),
         };
-        if !word.is_empty() && word.bytes().all(|b| b.is_ascii_digit()) {
-            return word
-                .parse::<u32>()
+        if word.starts_with(|c: char| c.is_ascii_digit()) {
+            return parse_c_number(word)
                 .ok()
+                .and_then(|n| u32::try_from(n).ok())
                 .and_then(Cap::new)
                 .ok_or_else(unknown);
         }
@@ -159,12 +162,15 @@ pub struct UnknownCap {
 impl fmt::Display for UnknownCap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.input.is_empty() {
-            write!(f, "empty capability name")
+            write!(
+                f,
+                "empty capability name (a ',' at an end, or two in a row)"
+            )
         } else {
             write!(
                 f,
                 "unknown capability '{}' (expected a name such as cap_net_raw or a number from 0 to 63)",
-                self.input
+                excerpt(&self.input)
             )
         }
     }
@@ -205,7 +211,29 @@ mod tests {
             assert_eq!(Cap::parse_lenient(input), Ok(Cap::NET_RAW), "{input}");
         }
         assert_eq!(Cap::parse_lenient("41").map(Cap::bit), Ok(41));
-        for bad in ["", "64", "cap_41", "net-raw", "cap_", "-1", "0x0d"] {
+        // Numbers in libcap's bases: 0x hex, leading-zero octal, else decimal.
+        for (text, bit) in [
+            ("0x0d", 13),
+            ("015", 13),
+            ("0", 0),
+            ("077", 63),
+            ("0x3F", 63),
+        ] {
+            assert_eq!(Cap::parse_lenient(text).map(Cap::bit), Ok(bit), "{text}");
+        }
+        for bad in [
+            "",
+            "64",
+            "cap_41",
+            "net-raw",
+            "cap_",
+            "-1",
+            "08",
+            "0x",
+            "0100",
+            "\u{a0}13",
+            "13\u{3000}",
+        ] {
             assert!(Cap::parse_lenient(bad).is_err(), "{bad}");
         }
     }

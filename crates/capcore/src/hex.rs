@@ -1,12 +1,20 @@
-//! Hex capability masks as people paste them: `3fffffffff`, `0x3fffffffff`, `0000003fffffffff` from
-//! /proc/PID/status, and captest's two 32-bit words `000001FF, FEFFFFFF`.
+//! Numbers as people paste them. Capability masks are always hex (`3fffffffff`, `0x3fffffffff`,
+//! `0000003fffffffff` from /proc/PID/status, captest's two 32-bit words `000001FF, FEFFFFFF`), as `capsh
+//! --decode` reads them. Every other number (a capability number, a securebits value) is read as C's
+//! `strtoul(s, &end, 0)` reads it, which is what libcap's `cap_from_text` does: `0x` hex, a leading `0` octal,
+//! otherwise decimal.
 //!
 //! capsh decodes garbage as 0 and saturates overflow without a word. Here every rejection says which
-//! character is wrong, counted from 1 in the input as given.
+//! character is wrong, counted from 1 in the input as given. Only C's white space (`isspace`) around a value
+//! is skipped; a Unicode space such as U+00A0 is a wrong character like any other.
 
 use std::fmt;
 
+use crate::quote::{char_name, excerpt, is_c_space};
 use crate::set::CapSet;
+
+/// How many hex digits captest prints for each 32-bit word.
+const CAPTEST_DIGITS: usize = 8;
 
 /// Why a string is not a hex mask, and where.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,9 +29,10 @@ pub enum HexError {
     TooWide {
         column: usize,
     },
-    /// A captest word with more than 32 bits.
-    WordTooWide {
+    /// A word of captest's form that is not 8 hex digits.
+    CaptestWord {
         column: usize,
+        digits: usize,
     },
 }
 
@@ -32,15 +41,16 @@ impl fmt::Display for HexError {
         match self {
             HexError::Empty => write!(f, "empty hex mask"),
             HexError::InvalidDigit { found, column } => {
-                write!(f, "{found:?} at column {column} is not a hex digit")
+                write!(f, "{} at column {column} is not a hex digit", char_name(*found))
             }
             HexError::TooWide { column } => write!(
                 f,
                 "wider than 64 bits: the digit at column {column} does not fit in a capability mask"
             ),
-            HexError::WordTooWide { column } => write!(
+            HexError::CaptestWord { column, digits } => write!(
                 f,
-                "wider than 32 bits: the digit at column {column} does not fit in a captest word"
+                "the word at column {column} has {digits} hex digits: captest's form is two words of \
+                 {CAPTEST_DIGITS} (000001FF, FEFFFFFF)"
             ),
         }
     }
@@ -57,26 +67,47 @@ pub fn parse_mask(input: &str) -> Result<CapSet, HexError> {
     }
     if let Some(comma) = chars[start..end].iter().position(|&c| c == ',') {
         let comma = start + comma;
-        let high = parse_word(&chars, start, comma)?;
-        let low = parse_word(&chars, comma + 1, end)?;
+        let (high_start, high_end) = trim_span(&chars, start, comma);
+        let (low_start, low_end) = trim_span(&chars, comma + 1, end);
+        let words = [(high_start, high_end), (low_start, low_end)];
+        // Every character is checked before the word lengths, so a stray one is named first.
+        if let Some(i) = words
+            .iter()
+            .flat_map(|&(start, end)| start..end)
+            .find(|&i| !chars[i].is_ascii_hexdigit())
+        {
+            return Err(HexError::InvalidDigit {
+                found: chars[i],
+                column: i + 1,
+            });
+        }
+        if let Some(&(start, end)) = words
+            .iter()
+            .find(|(start, end)| end - start != CAPTEST_DIGITS)
+        {
+            return Err(HexError::CaptestWord {
+                column: start + 1,
+                digits: end - start,
+            });
+        }
+        let high = parse_digits(&chars, high_start, high_end, 32, false)?;
+        let low = parse_digits(&chars, low_start, low_end, 32, false)?;
         return Ok(CapSet::from_bits(high << 32 | low));
     }
-    parse_digits(&chars, start, end, 64).map(CapSet::from_bits)
+    parse_digits(&chars, start, end, 64, true).map(CapSet::from_bits)
 }
 
-/// Parses one of captest's 32-bit words between `start` and `end`, ignoring surrounding spaces.
-fn parse_word(chars: &[char], start: usize, end: usize) -> Result<u64, HexError> {
-    let (start, end) = trim_span(chars, start, end);
-    parse_digits(chars, start, end, 32).map_err(|err| match err {
-        HexError::TooWide { column } => HexError::WordTooWide { column },
-        other => other,
-    })
-}
-
-/// Parses `chars[start..end]`, an optional `0x` and then hex digits, into a value of at most `bits` bits.
-fn parse_digits(chars: &[char], start: usize, end: usize, bits: u32) -> Result<u64, HexError> {
+/// Parses `chars[start..end]`, hex digits after an optional `0x` (when `prefix` allows it), into a value of
+/// at most `bits` bits.
+fn parse_digits(
+    chars: &[char],
+    start: usize,
+    end: usize,
+    bits: u32,
+    prefix: bool,
+) -> Result<u64, HexError> {
     let mut first = start;
-    if end - start >= 2 && chars[start] == '0' && matches!(chars[start + 1], 'x' | 'X') {
+    if prefix && end - start >= 2 && chars[start] == '0' && matches!(chars[start + 1], 'x' | 'X') {
         first += 2;
     }
     if first == end {
@@ -98,7 +129,9 @@ fn parse_digits(chars: &[char], start: usize, end: usize, bits: u32) -> Result<u
             first_significant = i;
         }
         significant += 1;
-        value = value << 4 | u64::from(digit);
+        if significant <= max_digits {
+            value = value << 4 | u64::from(digit);
+        }
     }
     if significant > max_digits {
         // Checked after the loop so that a stray character is named before the width.
@@ -109,14 +142,77 @@ fn parse_digits(chars: &[char], start: usize, end: usize, bits: u32) -> Result<u
     Ok(value)
 }
 
+fn is_space(c: char) -> bool {
+    c.is_ascii() && is_c_space(c as u8)
+}
+
 fn trim_span(chars: &[char], mut start: usize, mut end: usize) -> (usize, usize) {
-    while start < end && chars[start].is_whitespace() {
+    while start < end && is_space(chars[start]) {
         start += 1;
     }
-    while end > start && chars[end - 1].is_whitespace() {
+    while end > start && is_space(chars[end - 1]) {
         end -= 1;
     }
     (start, end)
+}
+
+/// Why a string is not a number.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NumberError {
+    /// Not the whole of the text is a number in C's rules.
+    NotANumber(String),
+    /// More than 64 bits.
+    TooLarge(String),
+}
+
+impl fmt::Display for NumberError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NumberError::NotANumber(text) => write!(
+                f,
+                "'{}' is not a number (decimal, 0x hex, or octal with a leading 0, as C's strtoul reads it)",
+                excerpt(text)
+            ),
+            NumberError::TooLarge(text) => write!(f, "{} is larger than 64 bits", excerpt(text)),
+        }
+    }
+}
+
+impl std::error::Error for NumberError {}
+
+/// How `strtoul(s, &end, 0)` reads the number at the start of `bytes`, which starts with a digit: the radix,
+/// where the digits start (after `0x`) and where they end. `0x` counts as a prefix only before a hex digit
+/// (`0x` alone is the number 0 followed by `x`), and a leading `0` makes the number octal (`08` is 0, then `8`).
+pub fn c_number_span(bytes: &[u8]) -> (u32, usize, usize) {
+    let hex = bytes.len() > 2
+        && bytes[0] == b'0'
+        && matches!(bytes[1], b'x' | b'X')
+        && bytes[2].is_ascii_hexdigit();
+    let (radix, skip) = match bytes.first() {
+        _ if hex => (16, 2),
+        Some(b'0') => (8, 0),
+        _ => (10, 0),
+    };
+    let digits = bytes[skip..]
+        .iter()
+        .take_while(|b| char::from(**b).is_digit(radix))
+        .count();
+    (radix, skip, skip + digits)
+}
+
+/// Parses the whole of `text` (no sign, no white space) as `strtoul(text, &end, 0)` would, requiring `end` to
+/// reach the end.
+pub fn parse_c_number(text: &str) -> Result<u64, NumberError> {
+    let bytes = text.as_bytes();
+    if !bytes.first().is_some_and(u8::is_ascii_digit) {
+        return Err(NumberError::NotANumber(text.to_string()));
+    }
+    let (radix, start, end) = c_number_span(bytes);
+    if end != bytes.len() {
+        return Err(NumberError::NotANumber(text.to_string()));
+    }
+    u64::from_str_radix(&text[start..end], radix)
+        .map_err(|_| NumberError::TooLarge(text.to_string()))
 }
 
 /// Parses a byte string written in hex, as `getfattr -e hex` prints a value (`0x01000002…`): an optional
@@ -131,7 +227,7 @@ pub fn parse_bytes(input: &str) -> Result<Vec<u8>, BytesError> {
     let mut bytes = Vec::with_capacity((end - start) / 2);
     let mut high: Option<(u8, usize)> = None;
     for (i, &c) in chars.iter().enumerate().take(end).skip(start) {
-        if c.is_whitespace() {
+        if is_space(c) {
             if let Some((_, column)) = high {
                 return Err(BytesError::OddDigits { column });
             }
@@ -169,7 +265,7 @@ impl fmt::Display for BytesError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             BytesError::InvalidDigit { found, column } => {
-                write!(f, "{found:?} at column {column} is not a hex digit")
+                write!(f, "{} at column {column} is not a hex digit", char_name(*found))
             }
             BytesError::OddDigits { column } => write!(
                 f,
@@ -239,8 +335,19 @@ mod tests {
             Err(HexError::TooWide { column: 4 })
         );
         assert_eq!(
-            parse_mask("1FFFFFFFF, 0"),
-            Err(HexError::WordTooWide { column: 1 })
+            parse_mask("1FFFFFFFF, 00000000"),
+            Err(HexError::CaptestWord {
+                column: 1,
+                digits: 9
+            })
+        );
+        // A comma list of short numbers is not captest's form: "13,21" is not read as two words.
+        assert_eq!(
+            parse_mask("13,21"),
+            Err(HexError::CaptestWord {
+                column: 1,
+                digits: 2
+            })
         );
         assert_eq!(
             parse_mask("1,2,3"),
@@ -249,7 +356,52 @@ mod tests {
                 column: 4
             })
         );
-        assert_eq!(parse_mask("1,"), Err(HexError::Empty));
+        assert!(matches!(
+            parse_mask("00000001,"),
+            Err(HexError::CaptestWord { digits: 0, .. })
+        ));
+    }
+
+    #[test]
+    fn only_c_white_space_is_skipped() {
+        assert_eq!(ok(" \t3f\n"), 0x3f);
+        for spaced in ["\u{a0}3f", "3f\u{3000}", "\u{85}3f", "3f\u{2028}"] {
+            assert!(
+                matches!(parse_mask(spaced), Err(HexError::InvalidDigit { .. })),
+                "{spaced:?}"
+            );
+        }
+        let err = parse_mask("3f\u{a0}").unwrap_err().to_string();
+        assert_eq!(err, "U+00A0 at column 3 is not a hex digit");
+        let err = parse_mask("3f\0").unwrap_err().to_string();
+        assert_eq!(err, "U+0000 at column 3 is not a hex digit");
+    }
+
+    #[test]
+    fn numbers_as_strtoul_reads_them() {
+        for (text, value) in [
+            ("0", 0),
+            ("13", 13),
+            ("015", 13),
+            ("0x0d", 13),
+            ("0XD", 13),
+            ("00", 0),
+            ("18446744073709551615", u64::MAX),
+        ] {
+            assert_eq!(parse_c_number(text), Ok(value), "{text}");
+        }
+        for bad in [
+            "", "0x", "08", "0b11", "0o17", "+1", "-1", " 1", "1 ", "1e3", "0x1g",
+        ] {
+            assert!(
+                matches!(parse_c_number(bad), Err(NumberError::NotANumber(_))),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            parse_c_number("18446744073709551616"),
+            Err(NumberError::TooLarge(_))
+        ));
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod exec;
 pub mod getcap;
 pub mod hex;
 pub mod procstatus;
+pub mod quote;
 pub mod restore;
 pub mod script;
 pub mod securebits;

@@ -5,6 +5,9 @@ use std::fmt;
 
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 
+use crate::hex::{parse_c_number, NumberError};
+use crate::quote::{excerpt, trim_c_space};
+
 /// One flag and its lock: the flag is bit `bit`, its lock bit `bit + 1`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SecureFlag {
@@ -69,7 +72,7 @@ pub struct Securebits(u32);
 pub enum SecurebitsError {
     UnknownBits(u64),
     UnknownName(String),
-    BadNumber(String),
+    BadNumber(NumberError),
 }
 
 impl fmt::Display for SecurebitsError {
@@ -82,10 +85,11 @@ impl fmt::Display for SecurebitsError {
             ),
             SecurebitsError::UnknownName(name) => write!(
                 f,
-                "unknown securebit '{name}' (known: noroot, no_setuid_fixup, keep_caps, \
-                 no_cap_ambient_raise, exec_restrict_file, exec_deny_interactive, each also with _locked)"
+                "unknown securebit '{}' (known: noroot, no_setuid_fixup, keep_caps, \
+                 no_cap_ambient_raise, exec_restrict_file, exec_deny_interactive, each also with _locked)",
+                excerpt(name)
             ),
-            SecurebitsError::BadNumber(word) => write!(f, "'{word}' is not a number"),
+            SecurebitsError::BadNumber(err) => write!(f, "{err}"),
         }
     }
 }
@@ -104,15 +108,17 @@ impl Securebits {
         self.0
     }
 
-    /// Parses a number (decimal, `0x` hex, `0o` octal, `0b` binary) or a comma list of flag names, in any
-    /// case, with or without `secbit_` (`noroot,noroot_locked`).
+    /// Parses a number, read as every number but a mask is (C's strtoul, base 0: `47`, `0x2f`, `057`), or a
+    /// comma list of flag names, in any case, with or without `secbit_` (`noroot,noroot_locked`).
     pub fn parse(input: &str) -> Result<Securebits, SecurebitsError> {
-        let word = input.trim();
+        let word = trim_c_space(input);
         if word.starts_with(|c: char| c.is_ascii_digit()) {
-            return Securebits::from_bits(parse_number(word)?);
+            return Securebits::from_bits(
+                parse_c_number(word).map_err(SecurebitsError::BadNumber)?,
+            );
         }
         word.split(',')
-            .map(|name| bit_named(name.trim()))
+            .map(|name| bit_named(trim_c_space(name)))
             .try_fold(0u32, |acc, bit| Ok(acc | 1 << bit?))
             .map(Securebits)
     }
@@ -141,21 +147,6 @@ impl Securebits {
     pub fn hex(self) -> String {
         format!("{:#05x}", self.0)
     }
-}
-
-fn parse_number(word: &str) -> Result<u64, SecurebitsError> {
-    let bad = || SecurebitsError::BadNumber(word.to_string());
-    let lower = word.to_ascii_lowercase();
-    let (digits, radix) = if let Some(rest) = lower.strip_prefix("0x") {
-        (rest, 16)
-    } else if let Some(rest) = lower.strip_prefix("0o") {
-        (rest, 8)
-    } else if let Some(rest) = lower.strip_prefix("0b") {
-        (rest, 2)
-    } else {
-        (lower.as_str(), 10)
-    };
-    u64::from_str_radix(digits, radix).map_err(|_| bad())
 }
 
 fn bit_named(name: &str) -> Result<u32, SecurebitsError> {
@@ -204,8 +195,13 @@ mod tests {
     fn parses_numbers_and_names() {
         assert_eq!(Securebits::parse("0x2f").map(Securebits::bits), Ok(0x2f));
         assert_eq!(Securebits::parse("47").map(Securebits::bits), Ok(0x2f));
-        assert_eq!(Securebits::parse("0b11").map(Securebits::bits), Ok(3));
-        assert_eq!(Securebits::parse("0o17").map(Securebits::bits), Ok(0xf));
+        // One rule for every number but a mask: C's strtoul, base 0, as libcap text reads capability numbers.
+        assert_eq!(Securebits::parse("010").map(Securebits::bits), Ok(8));
+        assert_eq!(Securebits::parse("057").map(Securebits::bits), Ok(0x2f));
+        assert_eq!(Securebits::parse("0X2F").map(Securebits::bits), Ok(0x2f));
+        for bad in ["0b11", "0o17", "08", "0x", "-1", "\u{a0}1"] {
+            assert!(Securebits::parse(bad).is_err(), "{bad}");
+        }
         assert_eq!(
             Securebits::parse("NOROOT, secbit_noroot_locked,keep_caps").map(Securebits::bits),
             Ok(0x13)

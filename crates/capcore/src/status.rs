@@ -7,6 +7,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::hex::{parse_mask, HexError};
+use crate::quote::{excerpt, trim_c_space};
 use crate::set::CapSet;
 
 /// The seccomp mode of a task.
@@ -64,14 +65,17 @@ impl fmt::Display for StatusError {
         let label = &self.label;
         match &self.kind {
             StatusErrorKind::Mask(err) => write!(f, "{label}: {err}"),
-            StatusErrorKind::Flag(v) => write!(f, "{label}: expected 0 or 1, found '{v}'"),
-            StatusErrorKind::Seccomp(v) => {
-                write!(
-                    f,
-                    "{label}: expected 0, 1 or 2 (disabled, strict, filter), found '{v}'"
-                )
+            StatusErrorKind::Flag(v) => {
+                write!(f, "{label}: expected 0 or 1, found '{}'", excerpt(v))
             }
-            StatusErrorKind::Count(v) => write!(f, "{label}: expected a count, found '{v}'"),
+            StatusErrorKind::Seccomp(v) => write!(
+                f,
+                "{label}: expected 0, 1 or 2 (disabled, strict, filter), found '{}'",
+                excerpt(v)
+            ),
+            StatusErrorKind::Count(v) => {
+                write!(f, "{label}: expected a count, found '{}'", excerpt(v))
+            }
         }
     }
 }
@@ -93,11 +97,11 @@ pub const LABELS: [&str; 8] = [
 /// Parses one line; `None` when it is not one of the capability lines.
 pub fn parse_line(line: &str) -> Option<Result<StatusField, StatusError>> {
     let (label, value) = line.split_once(':')?;
-    let label = label.trim();
+    let label = trim_c_space(label);
     if !LABELS.contains(&label) {
         return None;
     }
-    let value = value.trim();
+    let value = trim_c_space(value);
     let error = |kind| StatusError {
         label: label.to_string(),
         kind,
@@ -120,6 +124,10 @@ pub fn parse_line(line: &str) -> Option<Result<StatusField, StatusError>> {
             "2" => Ok(StatusField::Seccomp(SeccompMode::Filter)),
             _ => Err(error(StatusErrorKind::Seccomp(value.to_string()))),
         },
+        // The kernel prints the count in decimal; a sign or a space inside is not its form.
+        _ if !value.bytes().all(|b| b.is_ascii_digit()) => {
+            Err(error(StatusErrorKind::Count(value.to_string())))
+        }
         _ => value
             .parse()
             .map(StatusField::SeccompFilters)
@@ -185,6 +193,8 @@ mod tests {
         assert!(CapStatus::parse("NoNewPrivs: 2").is_err());
         assert!(CapStatus::parse("Seccomp: 3").is_err());
         assert!(CapStatus::parse("Seccomp_filters: -1").is_err());
+        assert!(CapStatus::parse("Seccomp_filters: +1").is_err());
+        assert!(CapStatus::parse("CapEff:\u{a0}0000000000000000").is_err());
         assert!(CapStatus::parse("Nothing here").unwrap().is_empty());
     }
 

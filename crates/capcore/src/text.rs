@@ -10,6 +10,8 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::cap::{Cap, CAP_BITS};
+use crate::hex::c_number_span;
+use crate::quote::{char_name, excerpt, is_c_space};
 use crate::set::CapSet;
 
 /// The effective, inheritable and permitted sets together: what one libcap text describes.
@@ -41,6 +43,8 @@ pub enum TextErrorKind {
     ExpectedOperator(Option<char>),
     BadFlag(char),
     MissingFlags(char),
+    /// A NUL byte, where C's string (and so libcap's reading) ends: what follows would be silently ignored.
+    Nul,
 }
 
 impl fmt::Display for TextError {
@@ -48,14 +52,14 @@ impl fmt::Display for TextError {
         let column = self.column;
         match &self.kind {
             TextErrorKind::UnknownName(name) => {
-                write!(f, "unknown capability name '{name}' at column {column}")?;
+                write!(f, "unknown capability name '{}' at column {column}", excerpt(name))?;
                 if Cap::from_libcap_name(&format!("cap_{name}")).is_some() {
                     write!(f, " (libcap text needs the full name: cap_{})", name.to_ascii_lowercase())?;
                 }
                 Ok(())
             }
             TextErrorKind::NumberTooLarge(number) => {
-                write!(f, "capability number {number} at column {column} is not below 64")
+                write!(f, "capability number {} at column {column} is not below 64", excerpt(number))
             }
             TextErrorKind::ExpectedCapAfterComma => {
                 write!(f, "expected a capability after ',' at column {column}")
@@ -65,17 +69,23 @@ impl fmt::Display for TextError {
                 "'{op}' at column {column} needs a list of capabilities before it (only '=' may stand alone)"
             ),
             TextErrorKind::ExpectedOperator(Some(c)) => {
-                write!(f, "expected '=', '+' or '-' at column {column}, found {c:?}")
+                write!(f, "expected '=', '+' or '-' at column {column}, found {}", char_name(*c))
             }
             TextErrorKind::ExpectedOperator(None) => {
                 write!(f, "expected '=', '+' or '-' at column {column}, found the end")
             }
-            TextErrorKind::BadFlag(c) => {
-                write!(f, "{c:?} at column {column} is not a flag (e, i or p, lower case)")
-            }
+            TextErrorKind::BadFlag(c) => write!(
+                f,
+                "{} at column {column} is not a flag (e, i or p, lower case)",
+                char_name(*c)
+            ),
             TextErrorKind::MissingFlags(op) => {
                 write!(f, "'{op}' at column {column} needs flags (e, i, p) after it")
             }
+            TextErrorKind::Nul => write!(
+                f,
+                "a NUL byte at column {column}: libcap would stop reading there and ignore the rest"
+            ),
         }
     }
 }
@@ -101,7 +111,15 @@ impl CapState {
     };
 
     /// Parses libcap text exactly as `cap_from_text` does on a kernel that knows `known_bits` capabilities.
+    /// The empty text (or only white space) is the empty state, as for libcap. The one difference: a NUL byte,
+    /// which ends a C string, is rejected rather than read as the end.
     pub fn from_text(text: &str, known_bits: u32) -> Result<CapState, TextError> {
+        if let Some(at) = text.find('\0') {
+            return Err(TextError {
+                column: text[..at].chars().count() + 1,
+                kind: TextErrorKind::Nul,
+            });
+        }
         Parser {
             text,
             bytes: text.as_bytes(),
@@ -229,13 +247,19 @@ fn letters(t: u8) -> String {
     s
 }
 
-/// C's `isspace` in the C locale, which is what libcap uses between clauses.
+/// C's `isspace` in the C locale, which is what libcap uses between clauses; no Unicode space is one.
 fn is_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+    is_c_space(b)
 }
 
 fn starts_list(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// One element of a capability list.
+enum Listed {
+    All,
+    One(Cap),
 }
 
 struct Parser<'a> {
@@ -285,6 +309,8 @@ impl Parser<'_> {
                 return Err(self.error(TextErrorKind::ExpectedOperator(self.peek_char())));
             }
         };
+        // Where the operator that needs flags is, for the error when they are missing.
+        let mut op_at = self.pos - 1;
         let mut flags = 0u8;
         loop {
             match self.peek() {
@@ -294,7 +320,7 @@ impl Parser<'_> {
                 }
                 // Only a bare '=' may have no flags: "cap_x=" clears cap_x.
                 _ if op != Op::Assign => {
-                    return Err(self.error(TextErrorKind::MissingFlags(op_char)))
+                    return Err(self.error_at(op_at, TextErrorKind::MissingFlags(op_char)))
                 }
                 _ => {}
             }
@@ -303,6 +329,7 @@ impl Parser<'_> {
                 if !listed {
                     return Err(self.error(TextErrorKind::ListRequired(char::from(b))));
                 }
+                op_at = self.pos;
                 op_char = self.advance(char::from(b));
                 op = if b == b'+' { Op::Raise } else { Op::Lower };
                 flags = 0;
@@ -313,7 +340,7 @@ impl Parser<'_> {
                             self.error(TextErrorKind::BadFlag(self.peek_char().unwrap_or('?')))
                         )
                     }
-                    _ => return Err(self.error(TextErrorKind::MissingFlags(op_char))),
+                    _ => return Err(self.error_at(op_at, TextErrorKind::MissingFlags(op_char))),
                 }
             }
             if self.peek().is_none_or(is_space) {
@@ -337,11 +364,15 @@ impl Parser<'_> {
         c
     }
 
-    /// `cap(,cap)*` where cap is `all`, a name, or a number below 64.
+    /// `cap(,cap)*` where cap is `all`, a name, or a number below 64. Like libcap's `forceall`, `all` replaces
+    /// what the list gathered before it: `63,all` is the known capabilities, `all,63` those and bit 63.
     fn cap_list(&mut self) -> Result<CapSet, TextError> {
         let mut list = CapSet::EMPTY;
         loop {
-            list = list | self.one_cap()?;
+            list = match self.one_cap()? {
+                Listed::All => self.all,
+                Listed::One(cap) => list.with(cap),
+            };
             if self.peek() != Some(b',') {
                 return Ok(list);
             }
@@ -352,7 +383,7 @@ impl Parser<'_> {
         }
     }
 
-    fn one_cap(&mut self) -> Result<CapSet, TextError> {
+    fn one_cap(&mut self) -> Result<Listed, TextError> {
         let start = self.pos;
         if self.bytes[start].is_ascii_digit() {
             return self.number(start);
@@ -370,42 +401,27 @@ impl Parser<'_> {
             .is_some_and(starts_list);
         if word.eq_ignore_ascii_case("all") && whole_word {
             self.pos += len;
-            return Ok(self.all);
+            return Ok(Listed::All);
         }
         match Cap::from_libcap_name(word) {
             Some(cap) if len > 0 => {
                 self.pos += len;
-                Ok(cap.into())
+                Ok(Listed::One(cap))
             }
             _ => Err(self.error(TextErrorKind::UnknownName(word.to_string()))),
         }
     }
 
     /// A number as C's `strtoul(s, &end, 0)` reads it: `0x` hex, leading-zero octal, or decimal.
-    fn number(&mut self, start: usize) -> Result<CapSet, TextError> {
-        let rest = &self.bytes[start..];
-        let hex_prefix = rest.len() > 2
-            && rest[0] == b'0'
-            && matches!(rest[1], b'x' | b'X')
-            && rest[2].is_ascii_hexdigit();
-        let (radix, skip) = if hex_prefix {
-            (16, 2)
-        } else if rest[0] == b'0' {
-            (8, 0)
-        } else {
-            (10, 0)
-        };
-        let digits = rest[skip..]
-            .iter()
-            .take_while(|b| char::from(**b).is_digit(radix))
-            .count();
-        let end = start + skip + digits;
+    fn number(&mut self, start: usize) -> Result<Listed, TextError> {
+        let (radix, digits, end) = c_number_span(&self.bytes[start..]);
+        let (digits, end) = (start + digits, start + end);
         let number = &self.text[start..end];
-        let value = u64::from_str_radix(&self.text[start + skip..end], radix).unwrap_or(u64::MAX);
+        let value = u64::from_str_radix(&self.text[digits..end], radix).unwrap_or(u64::MAX);
         match u32::try_from(value).ok().and_then(Cap::new) {
             Some(cap) => {
                 self.pos = end;
-                Ok(cap.into())
+                Ok(Listed::One(cap))
             }
             None => Err(self.error(TextErrorKind::NumberTooLarge(number.to_string()))),
         }
@@ -428,11 +444,12 @@ impl Parser<'_> {
     }
 
     fn error(&self, kind: TextErrorKind) -> TextError {
-        let column = self
-            .text
-            .get(..self.pos)
-            .map_or(self.pos, |s| s.chars().count())
-            + 1;
+        self.error_at(self.pos, kind)
+    }
+
+    /// An error at byte `pos`, reported as a 1-based column in characters.
+    fn error_at(&self, pos: usize, kind: TextErrorKind) -> TextError {
+        let column = self.text.get(..pos).map_or(pos, |s| s.chars().count()) + 1;
         TextError { column, kind }
     }
 }
@@ -510,6 +527,47 @@ mod tests {
                 "{bad} should be rejected"
             );
         }
+    }
+
+    #[test]
+    fn all_replaces_the_list_before_it() {
+        // libcap's forceall sets the list to the known bits: what came before `all` is dropped.
+        assert_eq!(canon("63,all+p"), "=p");
+        assert_eq!(canon("all,63+p"), "=p 63+p");
+        assert_eq!(canon("63,ALL,62+p"), "=p 62+p");
+        assert_eq!(canon("cap_chown,all=e"), "=e");
+    }
+
+    #[test]
+    fn only_c_white_space_separates_and_surrounds() {
+        assert_eq!(canon(""), "=");
+        assert_eq!(canon(" \t\n\x0b\x0c\r"), "=");
+        assert_eq!(canon("\x0bcap_chown+e\x0c"), "cap_chown=e");
+        for bad in [
+            "\u{a0}cap_chown+e",
+            "cap_chown+e\u{a0}",
+            "cap_chown+e\u{3000}",
+            "\u{85}cap_chown+e",
+            "cap_chown+e\u{2028}cap_kill+e",
+            "cap_chown+e\0",
+        ] {
+            assert!(CapState::from_text(bad, KNOWN).is_err(), "{bad:?}");
+        }
+        let err = CapState::from_text("cap_chown+e\0junk", KNOWN).unwrap_err();
+        assert_eq!((err.column, err.kind), (12, TextErrorKind::Nul));
+        let err = CapState::from_text("cap_chown+\u{a0}", KNOWN).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "U+00A0 at column 11 is not a flag (e, i or p, lower case)"
+        );
+    }
+
+    #[test]
+    fn errors_quote_a_bounded_excerpt() {
+        let long = format!("cap_{}+e", "x".repeat(1_000_000));
+        let err = CapState::from_text(&long, KNOWN).unwrap_err().to_string();
+        assert!(err.len() < 200, "{err}");
+        assert!(err.contains("… (1000004 bytes)"), "{err}");
     }
 
     #[test]

@@ -3,10 +3,13 @@
 
 pub mod ecs;
 pub mod escape;
+pub mod generate;
 pub mod json;
 pub mod output;
 pub mod render;
 pub mod summary;
+pub mod term;
+pub mod words;
 
 pub use escape::{escape_bytes, escape_str, ExternalBytes};
 pub use output::{run, Output, EXIT_FAILURE, EXIT_FINDINGS, EXIT_OK};

@@ -4,7 +4,8 @@ use std::borrow::Cow;
 
 use capcore::{Cap, CapSet};
 
-/// The width every human output fits in.
+/// The fixed width human output used to fit in. Being replaced by `crate::term::width()`, which is the
+/// terminal's width, or unbounded into a pipe.
 pub const WIDTH: usize = 100;
 
 /// Appends `words` to `out`, joined by `sep` (whose trailing space becomes the break between words),
@@ -24,7 +25,7 @@ pub fn wrap_into<W: AsRef<str>>(
     let mut first = true;
     while let Some(word) = words.next() {
         let word = word.as_ref();
-        let piece_len = word.chars().count()
+        let piece_len = crate::term::display_width(word)
             + if words.peek().is_some() {
                 glue.len()
             } else {
@@ -86,11 +87,11 @@ pub fn push_set_names(out: &mut String, set: CapSet, column: usize, indent: usiz
         ", ",
         column,
         indent,
-        WIDTH,
+        crate::term::width(),
     );
     if set.len() > 1 {
         let count = format!("({})", set.len());
-        if end + 1 + count.len() > WIDTH {
+        if end.saturating_add(1 + count.len()) > crate::term::width() {
             out.push('\n');
             out.extend(std::iter::repeat_n(' ', indent));
         } else {
@@ -113,7 +114,7 @@ pub fn set_names(set: CapSet, indent: usize) -> String {
             ", ",
             indent,
             indent,
-            WIDTH,
+            crate::term::width(),
         );
     }
     out
@@ -125,12 +126,18 @@ mod tests {
 
     #[test]
     fn wraps_at_the_width() {
-        let text = set_names(CapSet::first_n(41), 10);
+        let names: Vec<String> = CapSet::first_n(41)
+            .iter()
+            .map(|c| cap_name(c).into_owned())
+            .collect();
+        let text = wrap(&names, ", ", 10, 100);
         for (i, line) in text.lines().enumerate() {
             let start = if i == 0 { 10 } else { 0 };
-            assert!(start + line.len() <= WIDTH, "{line}");
+            assert!(start + line.len() <= 100, "{line}");
         }
         assert!(text.lines().count() > 3);
+        // Into a pipe (the terminal was never set up) nothing wraps.
+        assert_eq!(set_names(CapSet::first_n(41), 10).lines().count(), 1);
         assert_eq!(
             set_names(CapSet::from_bits(0x2001), 0),
             "cap_chown, cap_net_raw"

@@ -16,12 +16,84 @@ use capcore::{Cap, CapSet, SeccompMode, TaskStatus};
 /// At most this many exceptions are listed after `full -`; more and the permitted names are listed.
 pub const FEW: u32 = 8;
 
-/// A capability's name without `cap_`.
+/// A capability's name without `cap_`, in the danger colour when it is root-equivalent and colour is on.
 pub fn short_name(cap: Cap) -> String {
-    match cap.name() {
+    let name = match cap.name() {
         Some(name) => name.strip_prefix("cap_").unwrap_or(name).to_string(),
         None => cap.bit().to_string(),
+    };
+    painted(cap, name)
+}
+
+/// A capability's full libcap name, coloured as `short_name` is.
+pub fn long_name(cap: Cap) -> String {
+    painted(cap, crate::render::cap_name(cap).into_owned())
+}
+
+/// `name` in the danger colour when `cap` gives root away (capcore's audit list) and colour is on.
+fn painted(cap: Cap, name: String) -> String {
+    if capcore::audit::ROOT_EQUIVALENT.contains(cap) {
+        crate::term::paint(crate::term::Style::Danger, &name).into_owned()
+    } else {
+        name
     }
+}
+
+/// The short form of one set, for a table cell: `full`, `full -sys_module,net_raw`, `chown,setuid`, or
+/// `-` for the empty set (the notation of `summarise`, with nothing marked as not effective).
+pub fn short(set: CapSet, known: u32) -> String {
+    summarise(set, set, known)
+}
+
+/// The long form of one set, for detail views: `full (all 41)`, `full -cap_sys_module (40 of 41)`,
+/// `cap_chown, cap_setuid (2 of 41)`, or `none`. Bits the kernel does not know follow as `+42` (their
+/// numbers) and are counted.
+pub fn long(set: CapSet, known: u32) -> String {
+    long_words(set, known).join(" ")
+}
+
+/// The long form as the words a renderer may wrap between: each name keeps its trailing comma.
+pub fn long_words(set: CapSet, known: u32) -> Vec<String> {
+    if set.is_empty() {
+        return vec!["none".to_string()];
+    }
+    let all = CapSet::first_n(known);
+    let absent = all - set;
+    let beyond = set - all;
+    let listed = |set: CapSet, words: &mut Vec<String>| {
+        let names: Vec<String> = set.iter().map(long_name).collect();
+        let last = names.len().saturating_sub(1);
+        for (i, name) in names.into_iter().enumerate() {
+            words.push(if i < last { format!("{name},") } else { name });
+        }
+    };
+    let mut words = Vec::new();
+    if absent.is_empty() && beyond.is_empty() {
+        return vec!["full".to_string(), format!("(all {known})")];
+    }
+    if absent.len() <= FEW && absent.len() < all.len() {
+        words.push("full".to_string());
+        if !absent.is_empty() {
+            let mut minus = Vec::new();
+            listed(absent, &mut minus);
+            if let Some(first) = minus.first_mut() {
+                first.insert(0, '-');
+            }
+            words.extend(minus);
+        }
+    } else {
+        listed(set & all, &mut words);
+    }
+    if !beyond.is_empty() {
+        let mut plus = Vec::new();
+        listed(beyond, &mut plus);
+        if let Some(first) = plus.first_mut() {
+            first.insert(0, '+');
+        }
+        words.extend(plus);
+    }
+    words.push(format!("({} of {known})", set.len()));
+    words
 }
 
 /// The names of a set without `cap_`, comma separated.
@@ -219,6 +291,30 @@ pub fn sets_differ(a: &TaskStatus, b: &TaskStatus) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_short_and_one_long_form() {
+        let all = CapSet::first_n(41);
+        let no_resource = all - CapSet::from_caps([Cap::SYS_RESOURCE]);
+        assert_eq!(short(all, 41), "full");
+        assert_eq!(short(no_resource, 41), "full -sys_resource");
+        assert_eq!(short(CapSet::EMPTY, 41), "-");
+        assert_eq!(long(all, 41), "full (all 41)");
+        assert_eq!(long(no_resource, 41), "full -cap_sys_resource (40 of 41)");
+        assert_eq!(
+            long(CapSet::from_bits(0x2001), 41),
+            "cap_chown, cap_net_raw (2 of 41)"
+        );
+        assert_eq!(long(CapSet::EMPTY, 41), "none");
+        assert_eq!(
+            long(CapSet::from_bits(1 | 1 << 41), 41),
+            "cap_chown +41 (2 of 41)"
+        );
+        assert_eq!(
+            long(all | CapSet::from_bits(1 << 41), 41),
+            "full +41 (42 of 41)"
+        );
+    }
 
     const KNOWN: u32 = 41;
 

@@ -635,7 +635,7 @@ fn names_the_container_from_the_cgroup_path() {
 fn securebits_are_shown_for_capls_itself() {
     require_root!();
     // The child sets securebits and then becomes capls: keep_caps is cleared by exec, the rest survive.
-    let output = Command::new(env!("CARGO_BIN_EXE_capkit-test-child"))
+    let output = Command::new(crate::util::helper("capkit-test-child"))
         .args(["--securebits", "noroot,noroot_locked,keep_caps", "--exec"])
         .arg(env!("CARGO_BIN_EXE_capls"))
         .args(["--json", "-a"])

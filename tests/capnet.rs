@@ -20,7 +20,7 @@ struct Holder {
 impl Holder {
     /// Spawns the holder and waits (at most 10 s) for its `ready` line; `None` if an action failed.
     fn try_spawn(args: &[&str]) -> Option<Holder> {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_capkit-test-sockets"))
+        let mut child = Command::new(crate::util::helper("capkit-test-sockets"))
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

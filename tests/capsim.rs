@@ -70,7 +70,7 @@ fn probe_copy(name: &str) -> (tempfile::TempDir, PathBuf) {
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
         .expect("chmod dir");
     let path = dir.path().join(name);
-    std::fs::copy(env!("CARGO_BIN_EXE_capkit-test-probe"), &path).expect("copy probe");
+    std::fs::copy(crate::util::helper("capkit-test-probe"), &path).expect("copy probe");
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     (dir, path)
 }

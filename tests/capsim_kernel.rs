@@ -118,11 +118,11 @@ fn sh(cmd: &mut Command) -> Result<(), String> {
 }
 
 fn probe() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_capkit-test-probe"))
+    crate::util::helper("capkit-test-probe")
 }
 
 fn launcher() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_capkit-test-launcher"))
+    crate::util::helper("capkit-test-launcher")
 }
 
 fn words(words: &[u32]) -> Vec<u8> {

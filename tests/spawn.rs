@@ -19,7 +19,7 @@ impl TestChild {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_capkit-test-child"))
+        let mut child = Command::new(crate::util::helper("capkit-test-child"))
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

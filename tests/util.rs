@@ -167,3 +167,53 @@ pub fn skipped(reason: &str) {
         );
     }
 }
+
+/// The path of one of the test processes (`capkit-test-child`, `-sockets`, `-launcher`, `-probe`). They
+/// live in the workspace package `capkit-testbins`, outside the root package so that `cargo install`
+/// installs only the tools; the first call builds that package with the cargo running the tests, in the
+/// same target directory and profile.
+pub fn helper(name: &str) -> PathBuf {
+    static BUILT: std::sync::OnceLock<Result<Vec<(String, PathBuf)>, String>> =
+        std::sync::OnceLock::new();
+    let built = BUILT.get_or_init(build_testbins);
+    let executables = built
+        .as_ref()
+        .unwrap_or_else(|why| panic!("cannot build the test processes: {why}"));
+    executables
+        .iter()
+        .find(|(bin, _)| bin == name)
+        .map(|(_, path)| path.clone())
+        .unwrap_or_else(|| panic!("capkit-testbins has no binary {name}"))
+}
+
+/// Builds `capkit-testbins` and returns each binary's name and path, as cargo reports them.
+fn build_testbins() -> Result<Vec<(String, PathBuf)>, String> {
+    let release = bin("capdecode")
+        .components()
+        .any(|c| c.as_os_str() == "release");
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["build", "--quiet", "--package", "capkit-testbins", "--bins"])
+        .arg("--message-format=json-render-diagnostics")
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit());
+    if release {
+        cmd.arg("--release");
+    }
+    let output = cmd.output().map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("cargo build failed: {}", output.status));
+    }
+    let mut executables = Vec::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let name = message["target"]["name"].as_str();
+        let path = message["executable"].as_str();
+        if let (Some(name), Some(path)) = (name, path) {
+            executables.push((name.to_string(), PathBuf::from(path)));
+        }
+    }
+    Ok(executables)
+}

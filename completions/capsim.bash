@@ -23,7 +23,7 @@ _capsim() {
 
     case "${cmd}" in
         capsim)
-            opts="-h -V --pid --uid --gid --groups --inh --prm --eff --bnd --amb --securebits --no-new-privs --traced --fs-shared --userns-map --file-caps --file-xattr --mode --owner --group --nosuid --rootid --docker --cap-add --cap-drop --user --privileged --no-new-privileges --systemd --unit-path --kernel-rules --explain --json --generate-completions --help --version"
+            opts="-h -V --pid --uid --gid --groups --inh --prm --eff --bnd --amb --secbits --no-new-privs --traced --fs-shared --userns-map --file-caps --file-xattr --mode --owner --group --nosuid --rootid --docker --cap-add --cap-drop --user --privileged --no-new-privileges --systemd --unit-path --kernel-rules --explain --json --color --generate --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -65,7 +65,7 @@ _capsim() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --securebits)
+                --secbits)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -125,8 +125,12 @@ _capsim() {
                     COMPREPLY=($(compgen -W "current legacy" -- "${cur}"))
                     return 0
                     ;;
-                --generate-completions)
-                    COMPREPLY=($(compgen -W "bash elvish fish powershell zsh" -- "${cur}"))
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --generate)
+                    COMPREPLY=($(compgen -W "bash zsh fish man" -- "${cur}"))
                     return 0
                     ;;
                 *)

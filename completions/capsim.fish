@@ -1,4 +1,4 @@
-complete -c capsim -l pid -d 'Start from a live process\'s state (its securebits cannot be read: 0 is assumed). When it is traced, its tracer\'s CAP_SYS_PTRACE in its user namespace decides, as the kernel\'s ptracer_capable does' -r
+complete -c capsim -l pid -d 'Start from a live process\'s state' -r
 complete -c capsim -l uid -d 'Real, effective, saved and filesystem uid (names or numbers; missing ones copy the last given)' -r
 complete -c capsim -l gid -d 'Real, effective, saved and filesystem gid' -r
 complete -c capsim -l groups -d 'Supplementary groups (an empty value for none)' -r
@@ -7,7 +7,7 @@ complete -c capsim -l prm -d 'Permitted set' -r
 complete -c capsim -l eff -d 'Effective set' -r
 complete -c capsim -l bnd -d 'Bounding set' -r
 complete -c capsim -l amb -d 'Ambient set' -r
-complete -c capsim -l securebits -d 'Securebits: a number (0x2f) or names (noroot,noroot_locked)' -r
+complete -c capsim -l secbits -d 'Securebits: a number (0x2f) or names (noroot,noroot_locked), as capsh --secbits sets them' -r
 complete -c capsim -l traced -d 'The caller is traced; `=capable` when the tracer holds CAP_SYS_PTRACE (with --pid, instead of what /proc shows)' -r -f -a "yes\t''
 capable\t''"
 complete -c capsim -l userns-map -d 'The caller is in a user namespace with this uid and gid map line (repeatable)' -r
@@ -20,22 +20,24 @@ complete -c capsim -l rootid -d 'Make the file capabilities v3 with this rootid 
 complete -c capsim -l cap-add -d 'With --docker: add a capability (repeatable; `all`)' -r
 complete -c capsim -l cap-drop -d 'With --docker: drop a capability (repeatable; `all`)' -r
 complete -c capsim -l user -d 'With --docker: run as UID[:GID]' -r
-complete -c capsim -l systemd -d 'Start from the state systemd gives this service\'s main process: the unit file and its drop-ins (UNIT.d/*.conf, template and `-` prefix directories, service.d), read as systemd reads them, with User=, Group=, SupplementaryGroups=, DynamicUser=, CapabilityBoundingSet=, AmbientCapabilities=, SecureBits=, NoNewPrivileges= and the settings that imply it, and ExecStart=\'s `+` and `!` prefixes; FILE defaults to ExecStart=. Settings it does not model are named' -r -F
+complete -c capsim -l systemd -d 'Start from the state systemd gives this service\'s main process; FILE defaults to ExecStart=' -r -F
 complete -c capsim -l unit-path -d 'With --systemd: look for drop-ins in these directories (highest priority first) instead of the unit file\'s own directory and systemd\'s search path (repeatable)' -r -F
 complete -c capsim -l kernel-rules -d 'Which kernel rules to apply: current (Linux 6.16+) or legacy; default: the running kernel\'s' -r -f -a "current\t''
 legacy\t''"
-complete -c capsim -l generate-completions -d 'Print a completion script for a shell' -r -f -a "bash\t''
-elvish\t''
+complete -c capsim -l color -d 'When to colour: auto (a terminal, and NO_COLOR unset), always or never' -r -f -a "auto\t'Colour on a terminal, unless NO_COLOR is set to anything but the empty string'
+always\t'Always colour, also into a pipe'
+never\t'Never colour'"
+complete -c capsim -l generate -d 'Print a completion script (bash, zsh, fish) or the man page (man)' -r -f -a "bash\t''
+zsh\t''
 fish\t''
-powershell\t''
-zsh\t''"
+man\t'A roff man page for section 1'"
 complete -c capsim -l no-new-privs -d 'The caller has set no_new_privs'
 complete -c capsim -l fs-shared -d 'Another process shares the caller\'s fs (created with CLONE_FS)'
 complete -c capsim -l nosuid -d 'The file is on a nosuid mount'
 complete -c capsim -l docker -d 'Start from the state Docker gives a container\'s first process'
 complete -c capsim -l privileged -d 'With --docker: a privileged container (every capability)'
 complete -c capsim -l no-new-privileges -d 'With --docker: --security-opt no-new-privileges'
-complete -c capsim -l explain -d 'For every capability in every resulting set, the rule that put it there, and for every one lost, the rule that removed it'
+complete -c capsim -l explain -d 'The kernel rules in order, and why each capability is in each set or gone'
 complete -c capsim -l json -d 'Print one JSON object'
-complete -c capsim -s h -l help -d 'Print help'
+complete -c capsim -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c capsim -s V -l version -d 'Print version'

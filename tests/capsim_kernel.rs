@@ -695,7 +695,7 @@ fn tool_check(
     ] {
         cmd.arg(flag).arg(format!("0x{:x}", set.bits()));
     }
-    cmd.arg("--securebits")
+    cmd.arg("--secbits")
         .arg(format!("0x{:x}", c.securebits.bits()));
     if c.no_new_privs {
         cmd.arg("--no-new-privs");

@@ -52,24 +52,74 @@ pub fn show_path(path: &std::path::Path) -> String {
 
 type Result<T> = std::result::Result<T, String>;
 
-pub fn build(args: &Args) -> Result<Setup> {
+/// Why no prediction can be made.
+#[derive(Debug)]
+pub enum Failure {
+    /// Operands named on the command line (a PID, FILE) that do not exist or cannot be read: each is the
+    /// operand, already escaped, and the cause. All of them are found before this is returned.
+    Operands(Vec<(String, String)>),
+    /// Anything else: a value that does not parse, an unreadable unit file.
+    Other(String),
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure::Other(message)
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(message: &str) -> Failure {
+        Failure::Other(message.to_string())
+    }
+}
+
+/// The cause of a failed read of `/proc/PID`: a process that is not there is one, whether /proc said so
+/// with ENOENT or, when it went away while being read, ESRCH.
+fn process_cause(err: &std::io::Error) -> String {
+    if err.kind() == std::io::ErrorKind::NotFound || err.raw_os_error() == Some(libc::ESRCH) {
+        "no such process".to_string()
+    } else {
+        err.to_string()
+    }
+}
+
+pub fn build(args: &Args) -> std::result::Result<Setup, Failure> {
     let known = capsys::kernel::known_caps_or_default();
     let mut warnings = Vec::new();
+    let mut missing = Vec::new();
     let own = capsys::creds::read_process(None).map_err(|e| format!("/proc/self: {e}"))?;
     let mut file_name = args.file.clone();
     let mut traced_by = None;
     let mut unmodelled = Vec::new();
     let (mut caller, caller_source) = if let Some(pid) = args.pid {
-        let process =
-            capsys::creds::read_process(Some(pid)).map_err(|e| format!("pid {pid}: {e}"))?;
-        if args.securebits.is_none() {
+        let process = match capsys::creds::read_process(Some(pid)) {
+            Ok(process) => process,
+            Err(err) => {
+                // Look at FILE too before giving up, so that every missing operand is named at once.
+                missing.push((pid.to_string(), process_cause(&err)));
+                own.clone()
+            }
+        };
+        if args.secbits.is_none() && missing.is_empty() {
             warnings.push(format!(
                 "the securebits of another process cannot be read (no /proc field or syscall shows them): \
-                 assuming 0 for pid {pid}; give them with --securebits"
+                 assuming 0 for pid {pid}; give them with --secbits"
             ));
         }
-        let tracer =
-            capsys::trace::tracer_of(pid).map_err(|e| format!("pid {pid}: tracer: {e}"))?;
+        let tracer = if missing.is_empty() {
+            capsys::trace::tracer_of(pid).map_err(|e| match e.kind() {
+                // The process went away after its status was read (not its tracer).
+                std::io::ErrorKind::NotFound
+                    if !std::path::Path::new(&format!("/proc/{pid}")).exists() =>
+                {
+                    Failure::Operands(vec![(pid.to_string(), "no such process".to_string())])
+                }
+                _ => Failure::Other(format!("{pid}: tracer: {e}")),
+            })?
+        } else {
+            None
+        };
         let tracing = match &tracer {
             None => Tracing::NotTraced,
             // When the two readings differ, assume the one that lets the exec gain more: a prediction
@@ -134,9 +184,9 @@ pub fn build(args: &Args) -> Result<Setup> {
                 format!("systemd unit {}", unit_path.display())
             } else {
                 format!(
-                    "systemd unit {} with {dropins} drop-in{}",
+                    "systemd unit {} with {}",
                     unit_path.display(),
-                    if dropins == 1 { "" } else { "s" }
+                    capcli::words::counted(dropins as u64, "drop-in")
                 )
             },
         )
@@ -166,8 +216,19 @@ pub fn build(args: &Args) -> Result<Setup> {
         );
     }
 
-    let (file, credentials_from, scripts, failure) =
-        build_file(args, file_name.as_ref(), &own.userns, known, &mut warnings)?;
+    let built = build_file(args, file_name.as_ref(), &own.userns, known, &mut warnings);
+    let (file, credentials_from, scripts, failure) = match built {
+        Ok(parts) => parts,
+        Err(Failure::Operands(more)) => {
+            missing.extend(more);
+            return Err(Failure::Operands(missing));
+        }
+        Err(other) if missing.is_empty() => return Err(other),
+        Err(_) => return Err(Failure::Operands(missing)),
+    };
+    if !missing.is_empty() {
+        return Err(Failure::Operands(missing));
+    }
     let rules = match args.kernel_rules {
         Some(RulesArg::Current) => KernelRules::Current,
         Some(RulesArg::Legacy) => KernelRules::Legacy,
@@ -297,8 +358,8 @@ fn apply_caller_overrides(args: &Args, caller: &mut Caller, known: u32) -> Resul
             *target = parse_set(value, known).map_err(|e| format!("{flag}: {e}"))?;
         }
     }
-    if let Some(bits) = &args.securebits {
-        creds.securebits = Securebits::parse(bits).map_err(|e| format!("--securebits: {e}"))?;
+    if let Some(bits) = &args.secbits {
+        creds.securebits = Securebits::parse(bits).map_err(|e| format!("--secbits: {e}"))?;
     }
     if args.no_new_privs {
         creds.no_new_privs = true;
@@ -367,13 +428,21 @@ fn build_file(
     own_ns: &NsChain,
     known: u32,
     notes: &mut Vec<String>,
-) -> Result<FileParts> {
+) -> std::result::Result<FileParts, Failure> {
     let mut state = FileState::default();
     let mut credentials_from = None;
     let mut scripts = Vec::new();
     let mut unreadable = None;
     if let Some(path) = path {
-        let file = match capsys::exec_file::read_exec_file(path).map_err(|e| e.to_string())? {
+        let target = capsys::exec_file::read_exec_file(path).map_err(|err| {
+            // capsys names the file in its message; the form `PATH: cause (os error N)` wants the errno,
+            // which asking again for the file's metadata gives.
+            match std::fs::metadata(path) {
+                Err(cause) => Failure::Operands(vec![(show_path(path), cause.to_string())]),
+                Ok(_) => Failure::Other(err.to_string()),
+            }
+        })?;
+        let file = match target {
             ExecTarget::Runs(file) => file,
             ExecTarget::Fails(failed) => {
                 notes.extend(
@@ -438,13 +507,13 @@ fn build_file(
         state.xattr = Some(caps.encode());
     }
     if let Some((path, errno)) = unreadable {
-        return Err(format!(
+        return Err(Failure::Other(format!(
             "{}: security.capability cannot be read (getxattr fails with {}): it is a v1 value, has flag bits \
              besides the effective bit, or is malformed. exec honours the first two and fails with EINVAL on \
              the last, and userspace cannot tell which; give its bytes with --file-xattr HEX",
             path.display(),
             std::io::Error::from_raw_os_error(errno)
-        ));
+        )));
     }
     if let Some(mode) = &args.mode {
         state.mode = 0o100_000 | parse_mode(mode)?;

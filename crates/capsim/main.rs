@@ -9,43 +9,88 @@ mod render;
 mod systemd;
 
 use std::error::Error;
-use std::io;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use capcli::{Output, EXIT_OK};
+use capcli::generate::Generate;
+use capcli::term::ColorChoice;
+use capcli::{Output, EXIT_FAILURE, EXIT_OK};
 use clap::{CommandFactory, Parser, ValueEnum};
 
 const PROG: &str = "capsim";
 
+const ABOUT: &str =
+    "Predict the capabilities, ids and AT_SECURE a process gets when it executes a file.";
+
+const LONG_ABOUT: &str = "\
+Predict the capabilities, ids and AT_SECURE a process gets when it executes a file, exactly as the \
+kernel computes them: the eight uids and gids, the five capability sets, securebits and AT_SECURE after \
+execve, or the errno it fails with, and with --explain the kernel rule behind every capability.
+
+The caller is capsim's own process unless --pid, --docker or --systemd says otherwise; every caller and \
+file option then overrides one part of that state. The file is FILE as it is on disk: its mode, owner, \
+raw security.capability value and mount, and for a `#!` script its final interpreter (a script's own \
+set-id bits and capabilities never count; the #! line is read byte for byte as binfmt_script reads it, \
+and where the chain stops the exec, with ENOEXEC, EACCES, ENOENT or ELOOP, that is the outcome). File \
+owner and group are kernel ids, as the initial user namespace sees them.
+
+Notes on stderr (and `notes` in JSON) say what the prediction assumes. Exit status: 0 when the \
+prediction was made, whatever its outcome; 2 for a usage error, a process or file that does not exist, \
+or an input that cannot be read.";
+
 const AFTER_HELP: &str = "\
-SET is a hex mask (3fffffffff, 0x2000), a comma list of names or numbers (cap_net_raw,SYS_ADMIN,13),
-`all` (every capability the running kernel knows) or `none`.
+SET is a hex mask (3fffffffff, 0x2000), a comma list of names or numbers (cap_net_raw,SYS_ADMIN,13), \
+`all` or `none`. Use --help for more, with examples.";
 
-The caller is capsim's own process unless --pid, --docker or --systemd says otherwise; every option of
-the caller and of the file then overrides one part. File owner and group are kernel ids (as the initial
-user namespace sees them). For a `#!` script the credentials come from the final interpreter, as the
-kernel does, and FILE's own set-id bits and capabilities are ignored; the #! line is read byte for byte as
-binfmt_script reads it, and where the chain stops the exec (ENOEXEC, EACCES, ENOENT, ELOOP), that is the
-outcome. Notes on stderr (and `notes` in JSON) say what the prediction assumes.
+const AFTER_LONG_HELP: &str = "\
+SET is a hex mask (3fffffffff, 0x2000), a comma list of names or numbers (cap_net_raw,SYS_ADMIN,13; one- \
+and two-digit numbers are capability numbers), `all` (every capability the running kernel knows) or \
+`none`.
 
-Examples:
+Into a pipe or a file every line is whole (nothing is wrapped); on a terminal the report fits its width. \
+Capability sets are written as `full (all 41)`, `full -cap_sys_resource (40 of 41)`, `cap_chown, \
+cap_setuid (2 of 41)` or `none`; the change column as `gains net_raw` and `loses full -sys_resource`.
+
+EXAMPLES
+
   capsim /usr/bin/ping
-  capsim --uid 1000 --prm none --eff none --explain /usr/bin/ping
-  capsim --docker --user 1000 --cap-add NET_ADMIN --file-caps cap_net_admin+ep
-  capsim --systemd /lib/systemd/system/systemd-networkd.service
-  capsim --pid 1234 --no-new-privs --json ./server";
+      What capsim's own process would hold after executing ping.
 
-/// Predict the capabilities, ids and AT_SECURE a process gets when it executes a file.
+  capsim --uid 1000 --prm none --eff none --explain /usr/bin/ping
+      The same for an unprivileged user, with the rule behind each capability.
+
+  capsim --docker --user 1000 --cap-add NET_ADMIN --file-caps cap_net_admin+ep
+      A container's first process, uid 1000, running a cap_net_admin+ep file.
+
+  capsim --systemd /lib/systemd/system/systemd-networkd.service
+      The service's main process, from its unit file and drop-ins.
+
+  capsim --pid 1234 --secbits noroot --json ./server
+      Process 1234 executing ./server with SECBIT_NOROOT set, as JSON.";
+
 #[derive(Parser, Debug)]
-#[command(name = PROG, version, after_help = AFTER_HELP, max_term_width = 100)]
+#[command(
+    name = PROG,
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    after_help = AFTER_HELP,
+    after_long_help = AFTER_LONG_HELP,
+    max_term_width = 100
+)]
 pub struct Args {
-    /// The file to execute; with none, the file options describe it (default 0755 root:root, no xattr).
+    /// The file to execute; with none, the file options describe it.
+    ///
+    /// Without FILE the file is 0755 root:root on an ordinary mount, with no security.capability, and the
+    /// file options change that.
     #[arg(value_name = "FILE")]
     pub file: Option<PathBuf>,
 
-    /// Start from a live process's state (its securebits cannot be read: 0 is assumed). When it is traced,
-    /// its tracer's CAP_SYS_PTRACE in its user namespace decides, as the kernel's ptracer_capable does.
+    /// Start from a live process's state.
+    ///
+    /// The kernel shows no other process's securebits: 0 is assumed (give them with --secbits). When the
+    /// process is traced, its tracer's CAP_SYS_PTRACE in the process's user namespace decides, as the
+    /// kernel's ptracer_capable does. A process that does not exist is an error (exit 2).
     #[arg(long, value_name = "PID", conflicts_with_all = ["docker", "systemd"], help_heading = "Caller")]
     pub pid: Option<u32>,
     /// Real, effective, saved and filesystem uid (names or numbers; missing ones copy the last given).
@@ -72,9 +117,14 @@ pub struct Args {
     /// Ambient set.
     #[arg(long, value_name = "SET", help_heading = "Caller")]
     pub amb: Option<String>,
-    /// Securebits: a number (0x2f) or names (noroot,noroot_locked).
-    #[arg(long, value_name = "V", help_heading = "Caller")]
-    pub securebits: Option<String>,
+    /// Securebits: a number (0x2f) or names (noroot,noroot_locked), as capsh --secbits sets them.
+    #[arg(
+        long = "secbits",
+        alias = "securebits",
+        value_name = "V",
+        help_heading = "Caller"
+    )]
+    pub secbits: Option<String>,
     /// The caller has set no_new_privs.
     #[arg(long, help_heading = "Caller")]
     pub no_new_privs: bool,
@@ -155,11 +205,12 @@ pub struct Args {
     /// With --docker: --security-opt no-new-privileges.
     #[arg(long, requires = "docker", help_heading = "Presets")]
     pub no_new_privileges: bool,
-    /// Start from the state systemd gives this service's main process: the unit file and its drop-ins
-    /// (UNIT.d/*.conf, template and `-` prefix directories, service.d), read as systemd reads them, with
-    /// User=, Group=, SupplementaryGroups=, DynamicUser=, CapabilityBoundingSet=, AmbientCapabilities=,
-    /// SecureBits=, NoNewPrivileges= and the settings that imply it, and ExecStart='s `+` and `!`
-    /// prefixes; FILE defaults to ExecStart=. Settings it does not model are named.
+    /// Start from the state systemd gives this service's main process; FILE defaults to ExecStart=.
+    ///
+    /// The unit file and its drop-ins (UNIT.d/*.conf, template and `-` prefix directories, service.d) are
+    /// read as systemd reads them, with User=, Group=, SupplementaryGroups=, DynamicUser=,
+    /// CapabilityBoundingSet=, AmbientCapabilities=, SecureBits=, NoNewPrivileges= and the settings that
+    /// imply it, and ExecStart='s `+` and `!` prefixes. Settings it does not model are named.
     #[arg(
         long,
         value_name = "UNIT_FILE",
@@ -180,17 +231,31 @@ pub struct Args {
     /// Which kernel rules to apply: current (Linux 6.16+) or legacy; default: the running kernel's.
     #[arg(long, value_enum, value_name = "RULES")]
     pub kernel_rules: Option<RulesArg>,
-    /// For every capability in every resulting set, the rule that put it there, and for every one lost,
-    /// the rule that removed it.
+    /// The kernel rules in order, and why each capability is in each set or gone.
+    ///
+    /// For every capability in every resulting set, the rule that put it there; for every one lost, the
+    /// rule that removed it; for every one the file offered but did not get, why.
     #[arg(long)]
     pub explain: bool,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// When to colour: auto (a terminal, and NO_COLOR unset), always or never.
+    ///
+    /// Root-equivalent capabilities the exec gains are bold red, an exec that fails is yellow. JSON is
+    /// never coloured.
+    #[arg(long, value_enum, default_value_t, value_name = "WHEN")]
+    pub color: ColorChoice,
 
-    /// Print a completion script for a shell.
-    #[arg(long, value_name = "SHELL", hide = true)]
-    pub generate_completions: Option<clap_complete::Shell>,
+    /// Print a completion script (bash, zsh, fish) or the man page (man).
+    #[arg(
+        long,
+        alias = "generate-completions",
+        value_enum,
+        value_name = "KIND",
+        hide = true
+    )]
+    pub generate: Option<Generate>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -244,12 +309,26 @@ fn main() -> ExitCode {
 
 fn real_main() -> Result<u8, Box<dyn Error>> {
     let args = Args::parse();
-    if let Some(shell) = args.generate_completions {
-        let mut out = io::stdout().lock();
-        clap_complete::generate(shell, &mut Args::command(), PROG, &mut out);
+    if let Some(kind) = args.generate {
+        capcli::generate::print(kind, Args::command())?;
         return Ok(EXIT_OK);
     }
-    let mut setup = input::build(&args)?;
+    // JSON is never coloured; the explain texts inside it are built by the same renderers.
+    capcli::term::init(if args.json {
+        ColorChoice::Never
+    } else {
+        args.color
+    });
+    let mut setup = match input::build(&args) {
+        Ok(setup) => setup,
+        Err(input::Failure::Operands(missing)) => {
+            for (operand, cause) in &missing {
+                capcli::output::warn(PROG, operand, cause);
+            }
+            return Ok(EXIT_FAILURE);
+        }
+        Err(input::Failure::Other(message)) => return Err(message.into()),
+    };
     let sim = capcore::exec::simulate(&setup.caller, &setup.file, setup.kernel);
     if let Some(tracer) = &setup.tracer {
         let note = tracer_note(&setup, tracer, &sim);

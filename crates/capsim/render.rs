@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use capcli::escape_str;
-use capcli::render::{set_names, wrap, WIDTH};
+use capcli::render::{wrap, wrap_into};
+use capcli::summary;
+use capcli::term::{self, Style};
 use capcore::exec::{CapWhy, Change, Creds, Simulation, Step, Subject};
 use capcore::CapSet;
 use capsys::users::Names;
@@ -30,8 +32,7 @@ pub struct Record<'a> {
 #[derive(Serialize)]
 #[serde(untagged)]
 enum Explain<'a> {
-    Rule(&'a Step),
-    Failure(Step),
+    Rule(Step),
     Cap(&'a CapWhy),
 }
 
@@ -44,14 +45,20 @@ pub fn record<'a>(setup: &'a Setup, sim: &'a Simulation) -> Record<'a> {
             secure_exec: false,
             notes: &setup.warnings,
             unmodelled: &setup.unmodelled,
-            explain: vec![Explain::Failure(failure_step(failure))],
+            explain: vec![Explain::Rule(failure_step(failure))],
         };
     }
+    let known = setup.kernel.known_caps;
     let explain = sim
         .trace
         .steps
         .iter()
-        .map(Explain::Rule)
+        .map(|step| {
+            Explain::Rule(Step {
+                rule: step.rule,
+                text: restate_sets(&step.text, known),
+            })
+        })
         .chain(sim.trace.caps.iter().map(Explain::Cap))
         .collect();
     Record {
@@ -96,8 +103,12 @@ type IdRow = (&'static str, fn(&Creds) -> u32, bool);
 /// A row of a capability set.
 type SetRow = (&'static str, fn(&Creds) -> CapSet);
 
+/// The width of the label column.
 const LABEL: usize = 14;
+/// The most the before column takes.
 const COLUMN: usize = 30;
+/// The width of a mask, `000001ffffffffff`.
+const MASK: usize = 16;
 
 pub fn human(setup: &Setup, sim: &Simulation, explain: bool) -> String {
     let mut out = String::new();
@@ -114,18 +125,6 @@ pub fn human(setup: &Setup, sim: &Simulation, explain: bool) -> String {
         .userns
         .is_initial()
         .then(|| (Names::users(), Names::groups()));
-    let _ = writeln!(out);
-    let _ = writeln!(
-        out,
-        "{:<LABEL$}{:<COLUMN$}{}",
-        "",
-        "before",
-        if after.is_some() {
-            "after"
-        } else {
-            "after (unchanged: the exec fails)"
-        }
-    );
     let id = |id: u32, user: bool| -> String {
         match &names {
             Some((users, groups)) => {
@@ -148,17 +147,47 @@ pub fn human(setup: &Setup, sim: &Simulation, explain: bool) -> String {
         ("sgid", |c| c.gid.saved, false),
         ("fsgid", |c| c.gid.fs, false),
     ];
-    for (label, get, user) in rows {
-        row(
-            &mut out,
-            label,
-            id(get(before), user),
-            after.map(|a| id(get(a), user)),
-        );
+    let id_rows: Vec<(&str, String, Option<String>)> = rows
+        .iter()
+        .map(|&(label, get, user)| {
+            (
+                label,
+                id(get(before), user),
+                after.map(|a| id(get(a), user)),
+            )
+        })
+        .collect();
+    // The before column is as wide as its ids need, within bounds: a mask always fits, a long user name
+    // does not widen the table past COLUMN.
+    let column = id_rows
+        .iter()
+        .map(|(_, before, _)| term::display_width(before) + 2)
+        .max()
+        .unwrap_or(0)
+        .clamp(MASK + 2, COLUMN);
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "{:<LABEL$}{}{:<pad$}{}",
+        "",
+        term::paint(Style::Header, "before"),
+        "",
+        term::paint(
+            Style::Header,
+            if after.is_some() {
+                "after"
+            } else {
+                "after (unchanged: the exec fails)"
+            }
+        ),
+        pad = column - "before".len(),
+    );
+    for (label, before, after) in id_rows {
+        row(&mut out, column, label, before, after);
     }
     let groups = |c: &Creds| {
         if c.groups.is_empty() {
-            "(none)".to_string()
+            "none".to_string()
         } else {
             c.groups
                 .iter()
@@ -167,7 +196,13 @@ pub fn human(setup: &Setup, sim: &Simulation, explain: bool) -> String {
                 .join(",")
         }
     };
-    row(&mut out, "groups", groups(before), after.map(groups));
+    row(
+        &mut out,
+        column,
+        "groups",
+        groups(before),
+        after.map(groups),
+    );
     let sets: [SetRow; 5] = [
         ("inheritable", |c| c.inheritable),
         ("permitted", |c| c.permitted),
@@ -175,10 +210,12 @@ pub fn human(setup: &Setup, sim: &Simulation, explain: bool) -> String {
         ("bounding", |c| c.bounding),
         ("ambient", |c| c.ambient),
     ];
+    let known = setup.kernel.known_caps;
     for (label, get) in sets {
         let mut after_text = after.map(|a| get(a).hex());
         if let Some(a) = after {
-            let change = change_text(get(before), get(a));
+            let room = term::width().saturating_sub(LABEL + column + MASK + 2);
+            let change = change_text(get(before), get(a), known, room);
             if let Some(text) = after_text.as_mut() {
                 if !change.is_empty() {
                     text.push_str("  ");
@@ -186,10 +223,11 @@ pub fn human(setup: &Setup, sim: &Simulation, explain: bool) -> String {
                 }
             }
         }
-        row(&mut out, label, get(before).hex(), after_text);
+        row(&mut out, column, label, get(before).hex(), after_text);
     }
     row(
         &mut out,
+        column,
         "securebits",
         before.securebits.hex(),
         after.map(|a| a.securebits.hex()),
@@ -197,6 +235,7 @@ pub fn human(setup: &Setup, sim: &Simulation, explain: bool) -> String {
     let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
     row(
         &mut out,
+        column,
         "no_new_privs",
         yes_no(before.no_new_privs),
         after.map(|a| yes_no(a.no_new_privs)),
@@ -205,11 +244,9 @@ pub fn human(setup: &Setup, sim: &Simulation, explain: bool) -> String {
     if let Some(after) = after {
         let _ = writeln!(out, "\nafter the exec:");
         for (label, get) in sets {
-            let _ = writeln!(
-                out,
-                "  {label:<12}{}",
-                describe_set(get(after), setup.kernel.known_caps, 14)
-            );
+            let mut line = format!("  {label:<12}");
+            push_long(&mut line, get(after), known, 14);
+            let _ = writeln!(out, "{line}");
         }
         let names: Vec<String> = after
             .securebits
@@ -222,7 +259,7 @@ pub fn human(setup: &Setup, sim: &Simulation, explain: bool) -> String {
                 out,
                 "  {:<12}{}",
                 "securebits",
-                wrap(&names, ", ", 14, WIDTH).trim_start()
+                wrap(&names, ", ", 14, term::width()).trim_start()
             );
         }
     }
@@ -230,11 +267,9 @@ pub fn human(setup: &Setup, sim: &Simulation, explain: bool) -> String {
         if let Some(failure) = &setup.failure {
             let step = failure_step(failure);
             let _ = writeln!(out, "\nrules, in kernel order:\n  {}", step.rule);
-            let mut text = String::from("      ");
-            capcli::render::wrap_into(&mut text, step.text.split(' '), " ", 6, 6, WIDTH);
-            let _ = writeln!(out, "{text}");
+            let _ = writeln!(out, "{}", indented(step.text.split(' '), 6, 6));
         } else {
-            explain_text(&mut out, sim, setup.kernel.known_caps);
+            explain_text(&mut out, sim, known);
         }
     }
     out
@@ -248,11 +283,16 @@ fn header(out: &mut String, setup: &Setup, sim: &Simulation) {
     let _ = writeln!(out, "file:         {file}");
     if !setup.scripts.is_empty() {
         if let Some(interp) = &setup.credentials_from {
-            let _ = writeln!(
-                out,
-                "credentials:  from the interpreter {} (#! scripts' own set-id bits and capabilities are ignored)",
-                show_path(interp)
-            );
+            let words = ["from", "the", "interpreter"]
+                .into_iter()
+                .map(str::to_string)
+                .chain([show_path(interp)])
+                .chain(
+                    "(#! scripts' own set-id bits and capabilities are ignored)"
+                        .split(' ')
+                        .map(str::to_string),
+                );
+            labelled(out, "credentials:", words);
         }
     }
     let f = &setup.file;
@@ -276,15 +316,15 @@ fn header(out: &mut String, setup: &Setup, sim: &Simulation) {
     if setup.failure.is_some() {
         // The exec stops before a file supplies credentials: there is no file state to show.
     } else {
-        let _ = writeln!(
-            out,
-            "file state:   mode {:04o}, owner {}, group {}, {}{}",
+        let state = format!(
+            "mode {:04o}, owner {}, group {}, {}{}",
             f.mode & 0o7777,
             f.owner,
             f.group,
             xattr,
             if f.nosuid { ", nosuid mount" } else { "" }
         );
+        labelled(out, "file state:", state.split(' '));
     }
     let c = &setup.caller;
     let mut caller = escape_str(&setup.caller_source);
@@ -314,7 +354,7 @@ fn header(out: &mut String, setup: &Setup, sim: &Simulation) {
             .collect();
         let _ = write!(caller, ", user namespace {}", maps.join(","));
     }
-    let _ = writeln!(out, "caller:       {caller}");
+    labelled(out, "caller:", caller.split(' '));
     let _ = writeln!(
         out,
         "kernel rules: {} ({})",
@@ -325,14 +365,8 @@ fn header(out: &mut String, setup: &Setup, sim: &Simulation) {
         }
     );
     if let Some(failure) = &setup.failure {
-        let mut text = String::from("outcome:      ");
-        let words = format!(
-            "{}: execve fails and nothing changes: {}",
-            errno_name(failure.errno),
-            failure_step(failure).text
-        );
-        capcli::render::wrap_into(&mut text, words.split(' '), " ", 14, 14, WIDTH);
-        let _ = writeln!(out, "{text}");
+        let text = failure_step(failure).text;
+        failed(out, &errno_name(failure.errno), text.split(' '));
         return;
     }
     match &sim.result {
@@ -340,89 +374,203 @@ fn header(out: &mut String, setup: &Setup, sim: &Simulation) {
             let _ = writeln!(out, "outcome:      ok");
             let _ = writeln!(out, "AT_SECURE:    {}", u8::from(after.secure_exec));
         }
-        Err(err) => {
-            let mut text = String::from("outcome:      ");
-            let words = format!(
-                "{}: execve fails and nothing changes: {}",
-                err.errno, err.why
-            );
-            capcli::render::wrap_into(&mut text, words.split(' '), " ", 14, 14, WIDTH);
-            let _ = writeln!(out, "{text}");
-        }
+        Err(err) => failed(
+            out,
+            &err.errno.to_string(),
+            restated_words(&err.why, setup.kernel.known_caps),
+        ),
     }
 }
 
-fn row(out: &mut String, label: &str, before: String, after: Option<String>) {
+/// A line of the report's head: its label, then `words` wrapped under each other at column 14.
+fn labelled<W: AsRef<str>>(out: &mut String, label: &str, words: impl IntoIterator<Item = W>) {
+    let mut line = format!("{label:<14}");
+    wrap_into(&mut line, words, " ", 14, 14, term::width());
+    let _ = writeln!(out, "{line}");
+}
+
+/// The outcome line of an exec that fails: the errno and "execve fails" stand out as a finding.
+fn failed<W: AsRef<str>>(out: &mut String, errno: &str, why: impl IntoIterator<Item = W>) {
+    let mut text = String::from("outcome:      ");
+    let verdict = term::paint(Style::Finding, &format!("{errno}: execve fails")).into_owned();
+    let words = [verdict.as_str(), "and", "nothing", "changes:"]
+        .into_iter()
+        .map(str::to_string)
+        .chain(why.into_iter().map(|w| w.as_ref().to_string()));
+    wrap_into(&mut text, words, " ", 14, 14, term::width());
+    let _ = writeln!(out, "{text}");
+}
+
+/// `words` wrapped to the terminal, the first line starting at column `first` (spaces included), the
+/// others at `rest`; into a pipe, one line.
+fn indented<W: AsRef<str>>(
+    words: impl IntoIterator<Item = W>,
+    first: usize,
+    rest: usize,
+) -> String {
+    let mut out = " ".repeat(first);
+    wrap_into(&mut out, words, " ", first, rest, term::width());
+    out
+}
+
+/// Appends a set's long form (`full -cap_sys_resource (40 of 41)`), wrapped between its names.
+fn push_long(out: &mut String, set: CapSet, known: u32, indent: usize) {
+    let column = term::display_width(out);
+    wrap_into(
+        out,
+        summary::long_words(set, known),
+        " ",
+        column,
+        indent,
+        term::width(),
+    );
+}
+
+/// Rewrites each set the model's texts spell `HEX (name,name,...)` into the long form, `HEX (cap_chown,
+/// cap_setuid (2 of 41))`, and `HEX (none)` into the mask alone, which says all there is to say. Only a
+/// mask followed by exactly its own names is touched, so no text can make this show a set other than the
+/// mask beside it.
+pub fn restate_sets(text: &str, known: u32) -> String {
+    restated_words(text, known).join(" ")
+}
+
+/// `restate_sets` as the words a renderer may wrap between: a set's count, `(2 of 41)`, stays whole.
+fn restated_words(text: &str, known: u32) -> Vec<String> {
+    const HEX_LEN: usize = 16;
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut rest = text;
+    while let Some((start, end, set)) = next_set(rest, HEX_LEN) {
+        push_text(&mut words, &mut word, &rest[..start + HEX_LEN]);
+        rest = &rest[end..];
+        if set.is_empty() {
+            continue;
+        }
+        words.push(std::mem::take(&mut word));
+        word.push('(');
+        for (i, long) in summary::long_words(set, known).into_iter().enumerate() {
+            if i > 0 {
+                words.push(std::mem::take(&mut word));
+            }
+            word.push_str(&long);
+        }
+        word.push(')');
+    }
+    push_text(&mut words, &mut word, rest);
+    words.push(word);
+    words
+}
+
+/// Appends `text` to the words: its first piece continues `word`, each space starts a new one.
+fn push_text(words: &mut Vec<String>, word: &mut String, text: &str) {
+    for (i, piece) in text.split(' ').enumerate() {
+        if i > 0 {
+            words.push(std::mem::take(word));
+        }
+        word.push_str(piece);
+    }
+}
+
+/// The first `HEX (names)` in `text` whose names are exactly the mask: where it starts and ends, and the set.
+fn next_set(text: &str, hex_len: usize) -> Option<(usize, usize, CapSet)> {
+    let bytes = text.as_bytes();
+    for (open, _) in text.match_indices(" (") {
+        let Some(start) = open.checked_sub(hex_len) else {
+            continue;
+        };
+        let hex = &bytes[start..open];
+        let alone = start == 0 || !bytes[start - 1].is_ascii_alphanumeric();
+        if !alone || !hex.iter().all(u8::is_ascii_hexdigit) {
+            continue;
+        }
+        let inner_start = open + 2;
+        let Some(len) = text[inner_start..].find(')') else {
+            continue;
+        };
+        let inner = &text[inner_start..inner_start + len];
+        if inner.contains([' ', '(']) {
+            continue;
+        }
+        let Ok(mask) = capcore::parse_mask(&text[start..open]) else {
+            continue;
+        };
+        let named = if inner == "none" {
+            Ok(CapSet::EMPTY)
+        } else {
+            CapSet::parse_list(inner)
+        };
+        if named.is_ok_and(|named| named == mask) {
+            return Some((start, inner_start + len + 1, mask));
+        }
+    }
+    None
+}
+
+fn row(out: &mut String, column: usize, label: &str, before: String, after: Option<String>) {
     let after = after.unwrap_or_default();
-    let line = format!("{label:<LABEL$}{before:<COLUMN$}{after}");
+    let line = format!("{label:<LABEL$}{before:<column$}{after}");
     let _ = writeln!(out, "{}", line.trim_end());
 }
 
-/// Room for the change column: what is left of the line after the label, the before column and a mask.
-const CHANGE_WIDTH: usize = WIDTH - LABEL - COLUMN - 16 - 2;
-
-/// `+cap_a,cap_b -cap_c` for what changed, shortened to counts when that does not fit the line.
-fn change_text(before: CapSet, after: CapSet) -> String {
+/// `gains net_raw,sys_admin; loses chown` for what an exec changed in one set (each part in the short
+/// form), shortened to counts when that does not fit in `room` columns. When what it gains includes a
+/// root-equivalent capability, the `gains` part is painted as a danger.
+fn change_text(before: CapSet, after: CapSet, known: u32, room: usize) -> String {
     let gained = after - before;
     let lost = before - after;
-    let join = |parts: [String; 2]| {
-        parts
+    let named = |set: CapSet| plain(&summary::short(set, known));
+    let counted = |set: CapSet| capcli::words::count(set.len(), "capability", "capabilities");
+    let clauses = |gains: Option<String>, loses: Option<String>| {
+        let gains = gains.filter(|_| !gained.is_empty()).map(|g| {
+            let text = format!("gains {g}");
+            if !(gained & capcore::audit::ROOT_EQUIVALENT).is_empty() {
+                term::paint(Style::Danger, &text).into_owned()
+            } else {
+                text
+            }
+        });
+        let loses = loses
+            .filter(|_| !lost.is_empty())
+            .map(|l| format!("loses {l}"));
+        [gains, loses]
             .into_iter()
-            .filter(|s| !s.is_empty())
+            .flatten()
             .collect::<Vec<_>>()
-            .join(" ")
+            .join("; ")
     };
-    let names = |set: CapSet, sign: char| {
-        if set.is_empty() {
-            String::new()
-        } else {
-            format!("{sign}{set}")
-        }
-    };
-    let counts = |set: CapSet, sign: char| match set.len() {
-        0 => String::new(),
-        1 => format!("{sign}1 cap"),
-        n => format!("{sign}{n} caps"),
-    };
-    let full = join([names(gained, '+'), names(lost, '-')]);
-    if full.chars().count() <= CHANGE_WIDTH {
-        return full;
+    let forms = [
+        clauses(Some(named(gained)), Some(named(lost))),
+        clauses(Some(named(gained)), Some(counted(lost))),
+        clauses(Some(counted(gained)), Some(counted(lost))),
+    ];
+    // The first form that fits; on a terminal too narrow for any, the shortest.
+    let width = |text: &String| term::display_width(text);
+    match forms.iter().position(|form| width(form) <= room) {
+        Some(i) => forms[i].clone(),
+        None => forms.into_iter().min_by_key(width).unwrap_or_default(),
     }
-    let mixed = join([names(gained, '+'), counts(lost, '-')]);
-    if mixed.chars().count() <= CHANGE_WIDTH {
-        return mixed;
-    }
-    join([counts(gained, '+'), counts(lost, '-')])
 }
 
-/// A set's names, or "every capability except …" when that is shorter.
-fn describe_set(set: CapSet, known: u32, indent: usize) -> String {
-    let every = CapSet::first_n(known);
-    if set.is_empty() {
-        return "(none)".to_string();
-    }
-    let missing = every - set;
-    if set.is_subset(every) && set.len() > 20 {
-        if missing.is_empty() {
-            return format!("all {} capabilities", every.len());
+/// `text` without colour codes: the change column paints whole clauses, not single names.
+fn plain(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_escape = false;
+    for c in text.chars() {
+        match (in_escape, c) {
+            (false, '\x1b') => in_escape = true,
+            (true, 'm') => in_escape = false,
+            (true, _) => {}
+            (false, c) => out.push(c),
         }
-        let names: Vec<String> = missing.names();
-        return format!(
-            "all {} capabilities except {}",
-            every.len(),
-            wrap(&names, ", ", indent, WIDTH).trim_start()
-        );
     }
-    set_names(set, indent)
+    out
 }
 
 fn explain_text(out: &mut String, sim: &Simulation, known: u32) {
     let _ = writeln!(out, "\nrules, in kernel order:");
     for step in &sim.trace.steps {
         let _ = writeln!(out, "  {}", step.rule);
-        let mut text = String::from("      ");
-        capcli::render::wrap_into(&mut text, step.text.split(' '), " ", 6, 6, WIDTH);
-        let _ = writeln!(out, "{text}");
+        let _ = writeln!(out, "{}", indented(restated_words(&step.text, known), 6, 6));
     }
     if sim.trace.caps.is_empty() {
         return;
@@ -446,30 +594,95 @@ fn explain_text(out: &mut String, sim: &Simulation, known: u32) {
         let _ = writeln!(out, "  {}:", subject.name());
         for ((change, why), caps) in groups {
             let mut text = format!("    {:<7} ", change.name());
-            if caps.len() > 20 {
-                text.push_str(&describe_set(caps, known, 12));
-            } else {
-                let names: Vec<String> = caps.names();
-                capcli::render::wrap_into(
-                    &mut text,
-                    names.iter().map(String::as_str),
-                    ", ",
-                    12,
-                    12,
-                    WIDTH,
-                );
-            }
+            push_long(&mut text, caps, known, 12);
             let _ = writeln!(out, "{text}");
-            let mut reason = String::from("            ");
-            capcli::render::wrap_into(
-                &mut reason,
-                format!("= {why}").split(' '),
-                " ",
-                12,
-                14,
-                WIDTH,
-            );
-            let _ = writeln!(out, "{reason}");
+            let reason = std::iter::once("=".to_string()).chain(restated_words(why, known));
+            let _ = writeln!(out, "{}", indented(reason, 12, 14));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sets_in_rule_texts_take_the_long_form() {
+        assert_eq!(
+            restate_sets(
+                "fP 0000000000002001 (cap_chown,cap_net_raw), fI 0000000000000000 (none), fE set",
+                41
+            ),
+            "fP 0000000000002001 (cap_chown, cap_net_raw (2 of 41)), fI 0000000000000000, fE set"
+        );
+        assert_eq!(
+            restate_sets(
+                "A' = A = 0000000000000000 (none) (no file capabilities)",
+                41
+            ),
+            "A' = A = 0000000000000000 (no file capabilities)"
+        );
+        let all = format!(
+            "P = {} ({})",
+            CapSet::first_n(41).hex(),
+            CapSet::first_n(41)
+        );
+        assert_eq!(
+            restate_sets(&all, 41),
+            "P = 000001ffffffffff (full (all 41))"
+        );
+        // Bits the kernel has no name for are numbers, in the model's text and in the long form.
+        assert_eq!(
+            restate_sets("x 0000020000000001 (cap_chown,41)", 41),
+            "x 0000020000000001 (cap_chown +41 (2 of 41))"
+        );
+    }
+
+    #[test]
+    fn only_a_mask_with_exactly_its_names_is_restated() {
+        for text in [
+            // Names that are not the mask's, a mask too short or inside a longer word, no names at all.
+            "0000000000002000 (cap_chown)",
+            "000000000002000 (cap_net_raw)",
+            "x0000000000002000 (cap_net_raw)",
+            "0000000000002000 (cap_net_raw",
+            "0000000000002000 (the net_raw capability)",
+            "0000000000002000 ()",
+            "0000000000002000",
+            "ééééééééééééééé (none) ∩ 0000000000000000 ((none)",
+        ] {
+            assert_eq!(restate_sets(text, 41), text);
+        }
+    }
+
+    #[test]
+    fn the_change_column_names_or_counts() {
+        let set = |list: &str| CapSet::parse_list(list).unwrap_or_default();
+        let before = set("chown,kill");
+        let after = set("kill,net_raw");
+        assert_eq!(
+            change_text(before, after, 41, usize::MAX),
+            "gains net_raw; loses chown"
+        );
+        // Too narrow for any form: the shortest.
+        assert_eq!(
+            change_text(before, after, 41, 0),
+            "gains net_raw; loses chown"
+        );
+        let many = set("chown,dac_override,fowner,fsetid,kill");
+        assert_eq!(
+            change_text(many, after, 41, 40),
+            "gains net_raw; loses 4 capabilities"
+        );
+        assert_eq!(
+            change_text(many, set("block_suspend,checkpoint_restore"), 41, 45),
+            "gains 2 capabilities; loses 5 capabilities"
+        );
+        assert_eq!(change_text(after, after, 41, 0), "");
+        let all = CapSet::first_n(41);
+        assert_eq!(
+            change_text(CapSet::EMPTY, all - set("sys_resource"), 41, usize::MAX),
+            "gains full -sys_resource"
+        );
     }
 }

@@ -632,3 +632,46 @@ fn generate_and_its_old_spelling_print_completions() {
     let man = run("capnet", &["--generate", "man"], None);
     assert!(man.stdout.contains(".TH capnet"), "{}", man.stdout);
 }
+
+#[test]
+fn processes_exiting_during_a_scan_are_counted_not_errors() {
+    // Short-lived processes come and go while capnet scans every process: whichever it catches exiting
+    // are summed up in one note and leave the exit status alone. Bounded: at most 400 spawns or 10 s.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let churn = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            for _ in 0..400 {
+                if stop.load(std::sync::atomic::Ordering::Relaxed)
+                    || started.elapsed() > std::time::Duration::from_secs(10)
+                {
+                    break;
+                }
+                let _ = Command::new("true").status();
+            }
+        })
+    };
+    for _ in 0..3 {
+        let out = run("capnet", &["-a"], None);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        for line in out.stderr.lines() {
+            assert!(!line.contains("no such process"), "{line}");
+            if let Some(rest) = line.strip_prefix("capnet: note: skipped ") {
+                let n: u32 = rest
+                    .split(' ')
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .expect("a count");
+                let noun = if n == 1 {
+                    "1 process that"
+                } else {
+                    "processes that"
+                };
+                assert!(rest.contains(noun), "{line}");
+            }
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = churn.join();
+}

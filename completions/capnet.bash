@@ -23,14 +23,14 @@ _capnet() {
 
     case "${cmd}" in
         capnet)
-            opts="-a -h -V --all --unix --listening --proto --port --pid --cap --unneeded --json --generate-completions --help --version"
+            opts="-a -h -V --all --unix --listening --proto --port --pid --cap --unneeded --json --color --generate --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --proto)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "tcp tcp6 udp udp6 udplite udplite6 raw raw6 packet unix" -- "${cur}"))
                     return 0
                     ;;
                 --port)
@@ -45,8 +45,12 @@ _capnet() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --generate-completions)
-                    COMPREPLY=($(compgen -W "bash elvish fish powershell zsh" -- "${cur}"))
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --generate)
+                    COMPREPLY=($(compgen -W "bash zsh fish man" -- "${cur}"))
                     return 0
                     ;;
                 *)

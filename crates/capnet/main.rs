@@ -6,44 +6,76 @@
 //! the inodes behind /proc/PID/fd, so a socket shared by several processes is listed under each of them.
 
 mod needs;
+mod table;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::error::Error;
-use std::io;
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::OnceLock;
 
-use capcli::{escape_bytes, output, render, summary, ExternalBytes, Output, EXIT_OK};
-use capcore::{CapSet, TaskStatus};
+use capcli::generate::{self, Generate};
+use capcli::term::{self, ColorChoice, Style};
+use capcli::{
+    escape_bytes, escape_str, output, summary, words, ExternalBytes, Output, EXIT_FAILURE,
+    EXIT_FINDINGS, EXIT_OK,
+};
+use capcore::{Cap, CapSet, TaskStatus};
 use capsys::net::{self, Endpoint, Proto, Socket};
-use capsys::proc::{self, Process, ReadError, ReadOptions};
+use capsys::proc::{self, Process, ReadOptions};
 use capsys::users::Names;
-use clap::{CommandFactory, Parser};
-use clap_complete::Shell;
+use clap::{CommandFactory, Parser, ValueEnum};
 use serde::Serialize;
 
 const PROG: &str = "capnet";
 
-const AFTER_HELP: &str = "\
-Each process is a line (PID, PPID, USER, COMMAND, NETNS, capabilities as capls summarises them), and each
-of its sockets a line below it: PROTO, STATE, LOCAL, REMOTE (the interface for packet sockets, the IP
-protocol for raw ones) and NEEDS, the capability binding or opening that socket took. NETNS is `host`, or
-the namespace's inode with `*`. A process holding network capabilities its sockets do not need ends its
-line with `unneeded: ...`.
+const ABOUT: &str =
+    "Show the sockets of processes with capabilities, in every network namespace, and what they need.";
 
-NEEDS: a TCP listener or a UDP socket bound below the namespace's net.ipv4.ip_unprivileged_port_start needs
-cap_net_bind_service; a raw or packet socket needs cap_net_raw. cap_net_admin and cap_net_broadcast are
-never needed by a socket alone.
+const LONG_ABOUT: &str = "\
+Show the sockets of processes with capabilities, in every network namespace, and which network capabilities \
+those sockets needed, so that capabilities a daemon holds for nothing stand out.
 
-Examples:
-  capnet                      processes holding capabilities, and their sockets
-  capnet --unneeded           processes holding network capabilities they do not use
+Each process is a line: PID, PPID, USER, COMMAND, NETNS (`host`, or the namespace's inode with `*`) and \
+CAPABILITIES, its permitted set (`full`, `full -sys_resource`, `chown,setuid`, or `-` for none). A process \
+holding network capabilities that its sockets do not need ends its line with `unneeded: ...`. Each of its \
+sockets is a line below it that starts with the same PID: PROTO, STATE, LOCAL, REMOTE (the IP protocol of a \
+raw socket, the interface of a packet socket) and NEEDS.
+
+NEEDS: a TCP listener, or a UDP or UDP-Lite socket, bound below the namespace's \
+net.ipv4.ip_unprivileged_port_start needed cap_net_bind_service; a raw or packet socket needed cap_net_raw. \
+cap_net_admin and cap_net_broadcast are never needed by a socket alone.
+
+Into a pipe or a file every line is a whole record and nothing wraps; on a terminal long lines continue on \
+indented lines. Seeing another user's sockets needs root (cap_sys_ptrace).
+
+Exit status: 0 done; 1 `--unneeded` listed a process; 2 an error, such as a `--pid` that does not exist \
+(reported after the other processes are listed).";
+
+const EXAMPLES: &str = "\
+EXAMPLES:
+  capnet
+      Processes holding capabilities, and their sockets.
+  capnet --unneeded
+      Processes holding network capabilities none of their sockets needs.
   capnet -a --listening --proto tcp,udp
-  capnet --json --port 53";
+      Every process's TCP and UDP listeners, IPv4 and IPv6.
+  capnet --pid 1234,5678 --unix
+      Two processes' sockets, unix sockets included.
+  capnet --json --port 53 | jq -c .unneeded.caps
+      What the holders of port 53 hold without needing it.";
 
 /// Show the sockets of processes with capabilities, in every network namespace, and what they need.
 #[derive(Parser)]
-#[command(name = PROG, version, after_help = AFTER_HELP, max_term_width = 100)]
+#[command(
+    name = PROG,
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    after_long_help = EXAMPLES,
+    max_term_width = 100
+)]
 struct Args {
     /// Every process, not only those holding capabilities.
     #[arg(short, long)]
@@ -54,28 +86,86 @@ struct Args {
     /// Only listening sockets: TCP and unix listeners, and UDP, raw and packet sockets not connected.
     #[arg(long)]
     listening: bool,
-    /// Only these protocols (tcp, tcp6, udp, udp6, udplite, udplite6, raw, raw6, packet, unix; `tcp` also
-    /// matches tcp6, and so on).
-    #[arg(long, value_name = "PROTO", value_delimiter = ',')]
-    proto: Vec<String>,
-    /// Only sockets with this local port.
+    /// Only these protocols, comma separated.
+    ///
+    /// `tcp` also matches tcp6, `udp` udp6, `udplite` udplite6 and `raw` raw6; `unix` needs `--unix`.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "PROTO",
+        value_delimiter = ',',
+        ignore_case = true
+    )]
+    proto: Vec<ProtoArg>,
+    /// Only sockets with this local port (repeatable).
     #[arg(long, value_name = "N")]
     port: Vec<u16>,
-    /// Only these processes.
+    /// Only these processes, comma separated.
+    ///
+    /// They are listed whether or not they hold capabilities. A PID that does not exist is an error (exit
+    /// status 2), reported after the others are listed.
     #[arg(long, value_name = "PID", value_delimiter = ',')]
     pid: Vec<u32>,
     /// Only processes holding one of these capabilities (permitted or effective).
     #[arg(long, value_name = "CAP[,CAP]")]
     cap: Option<String>,
     /// Only processes holding network capabilities that none of their sockets needs.
+    ///
+    /// A process listed this way may hold no socket at all. The exit status is 1 when any process is
+    /// listed, so that a check can fail on it.
     #[arg(long)]
     unneeded: bool,
     /// One JSON object per (process, socket) (NDJSON).
+    ///
+    /// Capability sets are `{"hex", "caps"}` objects; the keys are described in docs/capnet.md.
     #[arg(long)]
     json: bool,
-    /// Print a completion script for a shell.
-    #[arg(long, value_name = "SHELL", hide = true)]
-    generate_completions: Option<Shell>,
+    /// When to colour: root-equivalent capabilities and unneeded ones stand out.
+    ///
+    /// `auto` colours on a terminal unless NO_COLOR is set; JSON is never coloured.
+    #[arg(long, value_enum, default_value_t, value_name = "WHEN")]
+    color: ColorChoice,
+    /// Print a completion script or the man page.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "KIND",
+        hide = true,
+        alias = "generate-completions"
+    )]
+    generate: Option<Generate>,
+}
+
+/// `--proto`'s values: the socket tables capnet reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ProtoArg {
+    Tcp,
+    Tcp6,
+    Udp,
+    Udp6,
+    Udplite,
+    Udplite6,
+    Raw,
+    Raw6,
+    Packet,
+    Unix,
+}
+
+impl ProtoArg {
+    fn proto(self) -> Proto {
+        match self {
+            ProtoArg::Tcp => Proto::Tcp,
+            ProtoArg::Tcp6 => Proto::Tcp6,
+            ProtoArg::Udp => Proto::Udp,
+            ProtoArg::Udp6 => Proto::Udp6,
+            ProtoArg::Udplite => Proto::Udplite,
+            ProtoArg::Udplite6 => Proto::Udplite6,
+            ProtoArg::Raw => Proto::Raw,
+            ProtoArg::Raw6 => Proto::Raw6,
+            ProtoArg::Packet => Proto::Packet,
+            ProtoArg::Unix => Proto::Unix,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -83,29 +173,31 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<u8, Box<dyn Error>> {
-    if let Some(shell) = args.generate_completions {
-        let mut out = io::stdout().lock();
-        clap_complete::generate(shell, &mut Args::command(), PROG, &mut out);
+    if let Some(kind) = args.generate {
+        generate::print(kind, Args::command())?;
         return Ok(EXIT_OK);
     }
+    term::init(args.color);
     let filter = Filter::from_args(&args)?;
     let known = capsys::kernel::known_caps_or_default();
     let mut tally = Tally::default();
-    let pids = if args.pid.is_empty() {
+    let named = named_pids(&args.pid);
+    let pids = if named.is_empty() {
         let mut pids = proc::pids()?;
         if let Some(kernel) = proc::kernel_threads() {
             pids.retain(|pid| kernel.binary_search(pid).is_err());
         }
         pids
     } else {
-        args.pid.clone()
+        named.clone()
     };
     // Status first, for every process; the namespace link only for those the filter keeps.
     let scan = proc::scan(&pids, ReadOptions::default());
     tally.vanished += scan.vanished;
     for (pid, err) in scan.failed {
-        tally.failed(pid, &err);
+        tally.failed(pid, err.to_string());
     }
+    tally.seen = scan.processes.iter().map(|p| p.pid).collect();
     let mut processes: Vec<Process> = scan
         .processes
         .into_iter()
@@ -125,24 +217,13 @@ fn run(args: Args) -> Result<u8, Box<dyn Error>> {
     let mut namespaces = Namespaces::default();
     let no_namespace = Namespace::default();
     let mut out = Output::new();
-    if !args.json {
-        out.line(&header())?;
-    }
+    let mut blocks = Vec::new();
+    let mut listed = 0u32;
     for process in &processes {
         let inodes = match net::socket_inodes(&proc_dir(process.pid)) {
             Ok(inodes) => inodes,
-            Err(err) if err.kind() == io::ErrorKind::NotFound => {
-                tally.vanished += 1;
-                continue;
-            }
             Err(err) => {
-                tally.failed(
-                    process.pid,
-                    &ReadError::Io {
-                        path: proc_dir(process.pid).join("fd"),
-                        err,
-                    },
-                );
+                tally.fd_error(process.pid, err);
                 continue;
             }
         };
@@ -168,6 +249,7 @@ fn run(args: Args) -> Result<u8, Box<dyn Error>> {
         if shown.is_empty() && !keep_without_sockets {
             continue;
         }
+        listed += 1;
         if args.json {
             if shown.is_empty() {
                 out.json(&row.record(None, ns))?;
@@ -176,15 +258,32 @@ fn run(args: Args) -> Result<u8, Box<dyn Error>> {
                 out.json(&row.record(Some(socket), ns))?;
             }
         } else {
-            out.line(&row.render(&ctx))?;
-            for socket in &shown {
-                out.line(&render_socket(socket, ns))?;
-            }
+            blocks.push(row.block(&shown, ns, &ctx));
+        }
+    }
+    if !args.json {
+        for line in table::render(&blocks, term::width()) {
+            out.line(&line)?;
         }
     }
     out.flush()?;
-    tally.report();
-    Ok(EXIT_OK)
+    let missing = tally.report(&named);
+    Ok(if missing {
+        EXIT_FAILURE
+    } else if args.unneeded && listed > 0 {
+        EXIT_FINDINGS
+    } else {
+        EXIT_OK
+    })
+}
+
+/// The PIDs named by `--pid`, each once, in the order given.
+fn named_pids(pids: &[u32]) -> Vec<u32> {
+    let mut seen = std::collections::HashSet::new();
+    pids.iter()
+        .copied()
+        .filter(|pid| seen.insert(*pid))
+        .collect()
 }
 
 fn proc_dir(pid: u32) -> PathBuf {
@@ -226,13 +325,8 @@ impl Namespaces {
             let sockets = match net::read_tables(&dir, unix) {
                 Ok(sockets) => sockets,
                 Err(err) => {
-                    tally.failed(
-                        process.pid,
-                        &ReadError::Io {
-                            path: dir.join("net"),
-                            err,
-                        },
-                    );
+                    let path = dir.join("net");
+                    tally.failed(process.pid, format!("{}: {err}", path.display()));
                     Vec::new()
                 }
             };
@@ -297,7 +391,8 @@ impl<'a> ProcessRow<'a> {
         }
     }
 
-    fn render(&self, ctx: &Context) -> String {
+    /// The process and its shown sockets as table cells, escaped and painted.
+    fn block(&self, shown: &[&Socket], ns: &Namespace, ctx: &Context) -> table::Block {
         let leader = &self.process.leader;
         let user = self
             .user
@@ -308,48 +403,27 @@ impl<'a> ProcessRow<'a> {
             (Some(inode), _) => format!("{inode}*"),
             (None, _) => "?".to_string(),
         };
-        let caps = summary::summarise(permitted(leader), effective(leader), ctx.known);
-        let mut line = format!(
-            "{:<7} {:<7} {:<9} {:<16} {:<12} ",
-            self.process.pid,
-            leader.ppid,
-            escape_bytes(user.as_bytes()),
-            escape_bytes(&leader.name),
-            netns,
-        );
-        // The summary wraps at its commas under its own column; `unneeded` follows on the same line when it
-        // fits, else on a line of its own.
-        let at = line.chars().count();
-        let end = render::wrap_into(
-            &mut line,
-            caps.split_inclusive(','),
-            "",
-            at,
-            at,
-            render::WIDTH,
-        );
-        if !self.unneeded.is_empty() {
-            let names = summary::short_names(self.unneeded);
-            let start = if end + 2 + "unneeded: ".len() + names.len() <= render::WIDTH {
-                line.push_str("  ");
-                end + 2
-            } else {
-                line.push('\n');
-                line.push_str(&" ".repeat(at));
-                at
-            };
-            line.push_str("unneeded: ");
-            let indent = start + "unneeded: ".len();
-            render::wrap_into(
-                &mut line,
-                names.split_inclusive(','),
-                "",
-                indent,
-                indent,
-                render::WIDTH,
-            );
+        let held = summary::short(permitted(leader) | effective(leader), ctx.known);
+        let mut unneeded = findings(self.unneeded, ctx.known);
+        if let Some(first) = unneeded.first_mut() {
+            let label = term::paint(Style::Finding, "unneeded:");
+            *first = format!("{label} {first}");
         }
-        line
+        table::Block {
+            process: [
+                self.process.pid.to_string(),
+                leader.ppid.to_string(),
+                escape_bytes(user.as_bytes()),
+                escape_bytes(&leader.name),
+                netns,
+            ],
+            caps: held.split_inclusive(',').map(str::to_string).collect(),
+            unneeded,
+            sockets: shown
+                .iter()
+                .map(|socket| socket_cells(socket, ns, ctx.known))
+                .collect(),
+        }
     }
 
     fn record(&self, socket: Option<&Socket>, ns: &Namespace) -> SocketRecord {
@@ -370,11 +444,11 @@ impl<'a> ProcessRow<'a> {
             local: socket.map(|s| ExternalBytes(local_text(s))),
             remote: socket.and_then(|s| remote_json(s, ns)),
             inode: socket.map(|s| s.inode),
-            socket_needs: socket.map(|s| names(needs::socket_needs(s, port_start))),
+            socket_needs: socket.map(|s| needs::socket_needs(s, port_start)),
             effective: leader.caps.effective,
             permitted: leader.caps.permitted,
-            needs: names(self.needs),
-            unneeded: names(self.unneeded),
+            needs: self.needs,
+            unneeded: self.unneeded,
         }
     }
 }
@@ -387,8 +461,22 @@ fn effective(status: &TaskStatus) -> CapSet {
     status.caps.effective.unwrap_or_default()
 }
 
-fn names(set: CapSet) -> Vec<String> {
-    set.names()
+/// A set's short form in pieces a line may break after, painted as findings; root-equivalent names keep
+/// their danger colour.
+fn findings(set: CapSet, known: u32) -> Vec<String> {
+    if set.is_empty() {
+        return Vec::new();
+    }
+    summary::short(set, known)
+        .split_inclusive(',')
+        .map(|piece| {
+            if piece.contains('\x1b') {
+                piece.to_string()
+            } else {
+                term::paint(Style::Finding, piece).into_owned()
+            }
+        })
+        .collect()
 }
 
 /// One (process, socket) pair as `--json` prints it; the socket fields are null for a process listed by
@@ -405,11 +493,11 @@ struct SocketRecord {
     local: Option<ExternalBytes>,
     remote: Option<ExternalBytes>,
     inode: Option<u64>,
-    socket_needs: Option<Vec<String>>,
+    socket_needs: Option<CapSet>,
     effective: Option<CapSet>,
     permitted: Option<CapSet>,
-    needs: Vec<String>,
-    unneeded: Vec<String>,
+    needs: CapSet,
+    unneeded: CapSet,
 }
 
 #[derive(Serialize)]
@@ -419,41 +507,16 @@ struct NetnsRecord {
     unprivileged_port_start: Option<u16>,
 }
 
-fn header() -> String {
-    format!(
-        "{:<7} {:<7} {:<9} {:<16} {:<12} {}\n{:6}{:<9}{:<12}{:<28} {:<24} {}",
-        "PID",
-        "PPID",
-        "USER",
-        "COMMAND",
-        "NETNS",
-        "CAPABILITIES",
-        "",
-        "PROTO",
-        "STATE",
-        "LOCAL",
-        "REMOTE",
-        "NEEDS"
-    )
-}
-
-fn render_socket(socket: &Socket, ns: &Namespace) -> String {
+/// PROTO, STATE, LOCAL, REMOTE and NEEDS of one socket, escaped.
+fn socket_cells(socket: &Socket, ns: &Namespace, known: u32) -> [String; 5] {
     let port_start = ns.port_start.unwrap_or(DEFAULT_PORT_START);
-    let needs = needs::socket_needs(socket, port_start);
-    let needs = if needs.is_empty() {
-        "-".to_string()
-    } else {
-        summary::short_names(needs)
-    };
-    format!(
-        "{:6}{:<9}{:<12}{:<28} {:<24} {}",
-        "",
-        socket.proto,
-        socket.state,
+    [
+        socket.proto.to_string(),
+        socket.state.to_string(),
         escape_bytes(&local_text(socket)),
         escape_bytes(&remote_text(socket, ns)),
-        needs
-    )
+        summary::short(needs::socket_needs(socket, port_start), known),
+    ]
 }
 
 /// LOCAL: the address and port; the address of a raw socket; the ethertype of a packet socket; the path of a
@@ -529,9 +592,7 @@ impl Filter {
     fn from_args(args: &Args) -> Result<Filter, Box<dyn Error>> {
         let mut protos = Vec::new();
         let mut families = Vec::new();
-        for name in &args.proto {
-            let proto = Proto::parse(name.trim())
-                .ok_or_else(|| format!("--proto: unknown protocol '{name}'"))?;
+        for proto in args.proto.iter().map(|p| p.proto()) {
             if matches!(proto, Proto::Tcp | Proto::Udp | Proto::Udplite | Proto::Raw) {
                 families.push(proto);
             }
@@ -598,45 +659,142 @@ fn is_listening(socket: &Socket) -> bool {
     }
 }
 
-/// Partial failures, counted and summarised once.
+/// What went wrong on the way. A PID named with `--pid` that could not be read is an error of its own;
+/// problems with processes found by the scan are counted and summarised once.
 #[derive(Default)]
 struct Tally {
+    /// The processes whose status was read.
+    seen: HashSet<u32>,
+    /// Why each process that could not be read was not, by PID (first cause only).
+    causes: HashMap<u32, String>,
     vanished: u32,
     unreadable: u32,
-    port_start_unknown: u32,
     first_error: Option<String>,
+    /// Processes whose descriptors we may not read.
+    hidden: u32,
+    port_start_unknown: u32,
 }
 
 impl Tally {
-    fn failed(&mut self, pid: u32, err: &ReadError) {
-        if matches!(err, ReadError::Vanished) {
-            self.vanished += 1;
-            return;
-        }
+    fn failed(&mut self, pid: u32, cause: String) {
         self.unreadable += 1;
         if self.first_error.is_none() {
-            self.first_error = Some(format!("{pid}: {err}"));
+            self.first_error = Some(format!("{pid}: {cause}"));
+        }
+        self.causes.entry(pid).or_insert(cause);
+    }
+
+    /// Reading /proc/PID/fd failed: the process exited, or we may not look.
+    fn fd_error(&mut self, pid: u32, err: io::Error) {
+        match err.kind() {
+            io::ErrorKind::NotFound => {
+                self.vanished += 1;
+                self.seen.remove(&pid);
+            }
+            io::ErrorKind::PermissionDenied if !may_read_any_fd() => {
+                self.hidden += 1;
+                let path = proc_dir(pid).join("fd");
+                self.causes
+                    .entry(pid)
+                    .or_insert(format!("{}: {err}", path.display()));
+            }
+            _ => {
+                let path = proc_dir(pid).join("fd");
+                self.failed(pid, format!("{}: {err}", path.display()));
+            }
         }
     }
 
-    fn report(&self) {
-        if self.vanished > 0 {
-            let message = format!(
-                "skipped {} processes that exited while being read",
-                self.vanished
-            );
-            output::warn(PROG, "note", &message);
+    /// Prints the errors about named PIDs, in the order named, then the summary; true if any named PID
+    /// could not be read.
+    fn report(&self, named: &[u32]) -> bool {
+        let mut errors = false;
+        for pid in named {
+            let cause = match self.causes.get(pid) {
+                Some(cause) => cause.as_str(),
+                None if !self.seen.contains(pid) => "no such process",
+                None => continue,
+            };
+            output::warn(PROG, &pid.to_string(), &cause);
+            errors = true;
         }
-        if let Some(first) = &self.first_error {
-            let message = format!("unreadable processes: {}, first: {first}", self.unreadable);
-            output::warn(PROG, "warning", &message);
+        for message in self.summary(!named.is_empty()) {
+            let _ = writeln!(io::stderr().lock(), "{PROG}: {message}");
+        }
+        errors
+    }
+
+    /// The summary lines: for a scan, everything counted; for named PIDs (each already reported), only
+    /// what the messages above do not say.
+    fn summary(&self, named: bool) -> Vec<String> {
+        let mut lines = Vec::new();
+        if self.hidden > 0 {
+            lines.push(format!(
+                "note: root is needed to see other processes' sockets ({} not shown)",
+                words::count(self.hidden, "process", "processes")
+            ));
+        }
+        if !named && self.vanished > 0 {
+            lines.push(format!(
+                "note: skipped {} that exited while being read",
+                words::count(self.vanished, "process", "processes")
+            ));
+        }
+        if let Some(first) = self.first_error.as_ref().filter(|_| !named) {
+            lines.push(format!(
+                "warning: could not read {} (first: {first})",
+                words::count(self.unreadable, "process", "processes")
+            ));
         }
         if self.port_start_unknown > 0 {
-            let message = format!(
-                "{} network namespaces could not be entered to read ip_unprivileged_port_start; assumed 1024",
-                self.port_start_unknown
-            );
-            output::warn(PROG, "note", &message);
+            lines.push(format!(
+                "note: could not enter {} to read ip_unprivileged_port_start; assumed {DEFAULT_PORT_START}",
+                words::count(self.port_start_unknown, "network namespace", "network namespaces")
+            ));
         }
+        lines.into_iter().map(|l| escape_str(&l)).collect()
+    }
+}
+
+/// Whether we hold cap_sys_ptrace, which lets procfs show any process's descriptors: without it, another
+/// user's are hidden from us, and root is what it takes to see them.
+fn may_read_any_fd() -> bool {
+    static MAY: OnceLock<bool> = OnceLock::new();
+    *MAY.get_or_init(|| {
+        proc::own_capabilities().is_ok_and(|(effective, _, _)| effective.contains(Cap::SYS_PTRACE))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_counts_in_words() {
+        let mut tally = Tally {
+            vanished: 1,
+            hidden: 2,
+            port_start_unknown: 1,
+            ..Tally::default()
+        };
+        tally.failed(7, "/proc/7/fd: Input/output error".to_string());
+        assert_eq!(
+            tally.summary(false),
+            [
+                "note: root is needed to see other processes' sockets (2 processes not shown)",
+                "note: skipped 1 process that exited while being read",
+                "warning: could not read 1 process (first: 7: /proc/7/fd: Input/output error)",
+                "note: could not enter 1 network namespace to read ip_unprivileged_port_start; \
+                 assumed 1024",
+            ]
+        );
+        tally.vanished = 3;
+        assert!(tally.summary(false)[1].contains("skipped 3 processes"));
+        assert_eq!(tally.summary(true).len(), 2);
+    }
+
+    #[test]
+    fn named_pids_are_kept_once_in_order() {
+        assert_eq!(named_pids(&[5, 3, 5, 1, 3]), [5, 3, 1]);
     }
 }

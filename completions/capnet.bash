@@ -23,7 +23,7 @@ _capnet() {
 
     case "${cmd}" in
         capnet)
-            opts="-a -h -V --all --unix --listening --proto --port --pid --cap --unneeded --json --color --generate --help --version"
+            opts="-a -h -V --all --unix --listening --proto --port --pid --cap --unneeded --json --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -47,10 +47,6 @@ _capnet() {
                     ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
-                    return 0
-                    ;;
-                --generate)
-                    COMPREPLY=($(compgen -W "bash zsh fish man" -- "${cur}"))
                     return 0
                     ;;
                 *)

@@ -14,10 +14,6 @@ complete -c capnet -l cap -d 'Only processes holding one of these capabilities (
 complete -c capnet -l color -d 'When to colour: root-equivalent capabilities and unneeded ones stand out' -r -f -a "auto\t'Colour on a terminal, unless NO_COLOR is set to anything but the empty string'
 always\t'Always colour, also into a pipe'
 never\t'Never colour'"
-complete -c capnet -l generate -d 'Print a completion script or the man page' -r -f -a "bash\t''
-zsh\t''
-fish\t''
-man\t'A roff man page for section 1'"
 complete -c capnet -s a -l all -d 'Every process, not only those holding capabilities'
 complete -c capnet -l unix -d 'Include unix sockets'
 complete -c capnet -l listening -d 'Only listening sockets: TCP and unix listeners, and UDP, raw and packet sockets not connected'

@@ -27,10 +27,6 @@ legacy\t''"
 complete -c capsim -l color -d 'When to colour: auto (a terminal, and NO_COLOR unset), always or never' -r -f -a "auto\t'Colour on a terminal, unless NO_COLOR is set to anything but the empty string'
 always\t'Always colour, also into a pipe'
 never\t'Never colour'"
-complete -c capsim -l generate -d 'Print a completion script (bash, zsh, fish) or the man page (man)' -r -f -a "bash\t''
-zsh\t''
-fish\t''
-man\t'A roff man page for section 1'"
 complete -c capsim -l no-new-privs -d 'The caller has set no_new_privs'
 complete -c capsim -l fs-shared -d 'Another process shares the caller\'s fs (created with CLONE_FS)'
 complete -c capsim -l nosuid -d 'The file is on a nosuid mount'

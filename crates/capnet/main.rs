@@ -15,7 +15,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::OnceLock;
 
-use capcli::generate::{self, Generate};
 use capcli::term::{self, ColorChoice, Style};
 use capcli::{
     escape_bytes, escape_str, output, summary, words, ExternalBytes, Output, EXIT_FAILURE,
@@ -125,15 +124,6 @@ struct Args {
     /// `auto` colours on a terminal unless NO_COLOR is set; JSON is never coloured.
     #[arg(long, value_enum, default_value_t, value_name = "WHEN")]
     color: ColorChoice,
-    /// Print a completion script or the man page.
-    #[arg(
-        long,
-        value_enum,
-        value_name = "KIND",
-        hide = true,
-        alias = "generate-completions"
-    )]
-    generate: Option<Generate>,
 }
 
 /// `--proto`'s values: the socket tables capnet reads.
@@ -169,14 +159,13 @@ impl ProtoArg {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = capcli::generate::intercept(PROG, Args::command) {
+        return code;
+    }
     capcli::run(PROG, || run(Args::parse()))
 }
 
 fn run(args: Args) -> Result<u8, Box<dyn Error>> {
-    if let Some(kind) = args.generate {
-        generate::print(kind, Args::command())?;
-        return Ok(EXIT_OK);
-    }
     term::init(args.color);
     let filter = Filter::from_args(&args)?;
     let known = capsys::kernel::known_caps_or_default();

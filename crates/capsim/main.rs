@@ -12,7 +12,6 @@ use std::error::Error;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use capcli::generate::Generate;
 use capcli::term::ColorChoice;
 use capcli::{Output, EXIT_FAILURE, EXIT_OK};
 use clap::{CommandFactory, Parser, ValueEnum};
@@ -246,16 +245,6 @@ pub struct Args {
     /// never coloured.
     #[arg(long, value_enum, default_value_t, value_name = "WHEN")]
     pub color: ColorChoice,
-
-    /// Print a completion script (bash, zsh, fish) or the man page (man).
-    #[arg(
-        long,
-        alias = "generate-completions",
-        value_enum,
-        value_name = "KIND",
-        hide = true
-    )]
-    pub generate: Option<Generate>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -304,15 +293,14 @@ fn tracer_note(
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = capcli::generate::intercept(PROG, Args::command) {
+        return code;
+    }
     capcli::run(PROG, real_main)
 }
 
 fn real_main() -> Result<u8, Box<dyn Error>> {
     let args = Args::parse();
-    if let Some(kind) = args.generate {
-        capcli::generate::print(kind, Args::command())?;
-        return Ok(EXIT_OK);
-    }
     // JSON is never coloured; the explain texts inside it are built by the same renderers.
     capcli::term::init(if args.json {
         ColorChoice::Never

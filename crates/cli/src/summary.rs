@@ -16,26 +16,39 @@ use capcore::{Cap, CapSet, SeccompMode, TaskStatus};
 /// At most this many exceptions are listed after `full -`; more and the permitted names are listed.
 pub const FEW: u32 = 8;
 
-/// A capability's name without `cap_`, in the danger colour when it is root-equivalent and colour is on.
+/// A capability's name without `cap_`.
 pub fn short_name(cap: Cap) -> String {
-    let name = match cap.name() {
+    match cap.name() {
         Some(name) => name.strip_prefix("cap_").unwrap_or(name).to_string(),
         None => cap.bit().to_string(),
-    };
-    painted(cap, name)
+    }
 }
 
-/// A capability's full libcap name, coloured as `short_name` is.
-pub fn long_name(cap: Cap) -> String {
+/// The short name of a capability that is held: in the danger colour when it gives root away (capcore's
+/// audit list) and colour is on. Names of capabilities that are not held (after `full -`) stay plain.
+fn held_short(cap: Cap) -> String {
+    painted(cap, short_name(cap))
+}
+
+/// The full libcap name of a capability that is held, coloured as `held_short`.
+fn held_long(cap: Cap) -> String {
     painted(cap, crate::render::cap_name(cap).into_owned())
 }
 
-/// `name` in the danger colour when `cap` gives root away (capcore's audit list) and colour is on.
 fn painted(cap: Cap, name: String) -> String {
     if capcore::audit::ROOT_EQUIVALENT.contains(cap) {
         crate::term::paint(crate::term::Style::Danger, &name).into_owned()
     } else {
         name
+    }
+}
+
+/// `full`, in the danger colour when what it stands for includes a root-equivalent capability.
+fn full_word(held: CapSet) -> String {
+    if (held & capcore::audit::ROOT_EQUIVALENT).is_empty() {
+        "full".to_string()
+    } else {
+        crate::term::paint(crate::term::Style::Danger, "full").into_owned()
     }
 }
 
@@ -61,7 +74,16 @@ pub fn long_words(set: CapSet, known: u32) -> Vec<String> {
     let absent = all - set;
     let beyond = set - all;
     let listed = |set: CapSet, words: &mut Vec<String>| {
-        let names: Vec<String> = set.iter().map(long_name).collect();
+        let names: Vec<String> = set
+            .iter()
+            .map(|cap| {
+                if absent.contains(cap) {
+                    crate::render::cap_name(cap).into_owned()
+                } else {
+                    held_long(cap)
+                }
+            })
+            .collect();
         let last = names.len().saturating_sub(1);
         for (i, name) in names.into_iter().enumerate() {
             words.push(if i < last { format!("{name},") } else { name });
@@ -69,10 +91,10 @@ pub fn long_words(set: CapSet, known: u32) -> Vec<String> {
     };
     let mut words = Vec::new();
     if absent.is_empty() && beyond.is_empty() {
-        return vec!["full".to_string(), format!("(all {known})")];
+        return vec![full_word(set), format!("(all {known})")];
     }
     if absent.len() <= FEW && absent.len() < all.len() {
-        words.push("full".to_string());
+        words.push(full_word(set));
         if !absent.is_empty() {
             let mut minus = Vec::new();
             listed(absent, &mut minus);
@@ -118,15 +140,17 @@ pub fn summarise(permitted: CapSet, effective: CapSet, known: u32) -> String {
     let absent = all - permitted;
     let beyond = permitted - all;
     let mark = |cap: Cap| {
-        if inactive.contains(cap) {
-            format!("({})", short_name(cap))
-        } else {
+        if absent.contains(cap) {
             short_name(cap)
+        } else if inactive.contains(cap) {
+            format!("({})", held_short(cap))
+        } else {
+            held_short(cap)
         }
     };
     let exceptions = absent | (inactive & all);
     let mut text = if exceptions.len() <= FEW && absent.len() < all.len() {
-        let mut text = "full".to_string();
+        let mut text = full_word(permitted);
         if !exceptions.is_empty() {
             let listed: Vec<String> = exceptions.iter().map(mark).collect();
             text.push_str(" -");
@@ -224,7 +248,8 @@ impl Comparison {
         }
         if !self.extra.is_empty() {
             text.push_str(" +");
-            text.push_str(&short_names(self.extra));
+            let extra: Vec<String> = self.extra.iter().map(held_short).collect();
+            text.push_str(&extra.join(","));
         }
         text
     }

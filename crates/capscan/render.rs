@@ -585,12 +585,17 @@ pub fn drift(out: &mut Output, drift: &[Drift], ctx: &Render, as_json: bool) -> 
         pad(&term::paint(Style::Header, "WAS"), was_width),
         term::paint(Style::Header, "NOW")
     ))?;
+    // On a terminal NOW wraps under its column; into a pipe a record stays one line.
+    let now_column = 7 + 2 + path_width + 2 + was_width + 2;
     for (d, (path, was, now)) in drift.iter().zip(&rows) {
+        let start =
+            7 + 2 + display_width(path).max(path_width) + 2 + display_width(was).max(was_width) + 2;
         out.line(&format!(
-            "{}  {}  {}  {now}",
+            "{}  {}  {}  {}",
             pad(&term::paint(Style::Finding, d.kind.name()), 7),
             pad(path, path_width),
             pad(was, was_width),
+            wrap_text(now, start, now_column, term::width()),
         ))?;
     }
     Ok(())

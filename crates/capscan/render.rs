@@ -178,7 +178,7 @@ fn unbroken_words(text: &str) -> Vec<String> {
         if word.starts_with('(') {
             open = true;
         }
-        if word.ends_with(')') {
+        if word.contains(')') {
             open = false;
         }
     }

@@ -23,7 +23,7 @@ _capscan() {
 
     case "${cmd}" in
         capscan)
-            opts="-n -x -j -h -V --getcap --rootid --json --ecs --restore --audit --baseline --setuid --exclude --one-file-system --all-fs --progress --threads --generate-completions --help --version"
+            opts="-n -x -j -h -V --getcap --show-rootid --json --ecs --restore --audit --baseline --setuid --exclude --one-file-system --all-fs --progress --jobs --color --generate --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -37,7 +37,7 @@ _capscan() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --threads)
+                --jobs)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -45,8 +45,12 @@ _capscan() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --generate-completions)
-                    COMPREPLY=($(compgen -W "bash zsh fish" -- "${cur}"))
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --generate)
+                    COMPREPLY=($(compgen -W "bash zsh fish man" -- "${cur}"))
                     return 0
                     ;;
                 *)

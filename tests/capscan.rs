@@ -272,7 +272,9 @@ fn finds_exactly_what_the_tree_holds() {
     let v3 = &found[&b"./caps/v3_rootid".to_vec()];
     assert_eq!(v3["version"], 3);
     assert_eq!(v3["rootid"], 1000);
-    assert_eq!(v3["effective"], true);
+    // The file's effective flag is a boolean under its own name: `effective` is always a set in JSON.
+    assert_eq!(v3["effective_flag"], true);
+    assert!(v3.get("effective").is_none(), "{v3}");
     assert_eq!(v3["inheritable"]["caps"][0], "cap_kill");
     let high = &found[&b"./caps/unknown_bits".to_vec()];
     assert_eq!(high["permitted"]["hex"], "8000020000002000");
@@ -440,7 +442,29 @@ fn baseline_reports_each_kind_of_drift() {
     let getcap = capscan(root, &[os("--getcap"), os("-n"), os(".")]);
     fs::write(root.join("base.json"), &json.stdout).unwrap();
     fs::write(root.join("base.getcap"), &getcap.stdout).unwrap();
-    for base in ["base.json", "base.getcap"] {
+    // A baseline written by a capscan from before `effective_flag` has the flag under `effective`.
+    let text = String::from_utf8(json.stdout.clone()).unwrap();
+    assert!(text.contains("\"effective_flag\":true"), "{text}");
+    let old = text.replace("\"effective_flag\":", "\"effective\":");
+    fs::write(root.join("base.old.json"), &old).unwrap();
+    // The old key is read, not defaulted: a flag flipped in it is drift.
+    let flipped: Vec<String> = old
+        .lines()
+        .map(|line| {
+            if line.starts_with("{\"path\":\"./caps/v2_ep\"") {
+                line.replace("\"effective\":true", "\"effective\":false")
+            } else {
+                line.to_string()
+            }
+        })
+        .collect();
+    fs::write(root.join("base.flipped.json"), flipped.join("\n")).unwrap();
+    let drift = capscan(root, &[os("--baseline"), os("base.flipped.json"), os(".")]);
+    assert_eq!(drift.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&drift.stdout);
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert!(text.contains("changed  ./caps/v2_ep"), "{text}");
+    for base in ["base.json", "base.old.json", "base.getcap"] {
         let same = capscan(root, &[os("--baseline"), os(base), os(".")]);
         assert_eq!(
             same.status.code(),
@@ -636,7 +660,7 @@ fn unreadable_directories_are_counted_and_the_scan_finishes() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("1 path(s) could not be read: 1 × Permission denied"),
+        stderr.contains("capscan: 1 path could not be read: 1 × Permission denied"),
         "{stderr}"
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -645,17 +669,18 @@ fn unreadable_directories_are_counted_and_the_scan_finishes() {
 }
 
 #[test]
-fn missing_paths_and_bad_usage() {
+fn bad_usage() {
     let dir = tempfile::tempdir().unwrap();
-    let out = capscan(dir.path(), &[os("does-not-exist")]);
-    assert_eq!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stderr)
-        .contains("capscan: does-not-exist: No such file or directory"));
     let out = capscan(dir.path(), &[os("--json"), os("--getcap")]);
     assert_eq!(out.status.code(), Some(2));
-    let out = capscan(dir.path(), &[os("--generate-completions"), os("bash")]);
-    assert_eq!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("capscan"));
+    for flag in ["--generate", "--generate-completions"] {
+        let out = capscan(dir.path(), &[os(flag), os("bash")]);
+        assert_eq!(out.status.code(), Some(0), "{flag}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("capscan"));
+    }
+    let man = capscan(dir.path(), &[os("--generate"), os("man")]);
+    assert_eq!(man.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&man.stdout).contains(".TH capscan"));
 }
 
 // ---- issue 9: exact on a hostile machine ----
@@ -1335,4 +1360,324 @@ fn threads_are_capped() {
     assert_eq!(out.status.code(), Some(0));
     let help = capscan(dir.path(), &[os("--help")]);
     assert!(String::from_utf8_lossy(&help.stdout).contains("1 to 64"));
+}
+
+// ---- issue 10: ship like a Linux tool ----
+
+/// Runs capscan in `dir` through `sh -c`, stderr into the same pipe as stdout, so the order in which
+/// the two were written is kept.
+fn capscan_merged(dir: &Path, args: &str) -> (Option<i32>, String) {
+    let out = Command::new("sh")
+        .args([
+            "-c",
+            &format!("'{}' {args} 2>&1", env!("CARGO_BIN_EXE_capscan")),
+        ])
+        .current_dir(dir)
+        .output()
+        .expect("run sh");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// A directory with `ping` (cap_net_raw=ep, nothing to flag) and `python3` holding 18 capabilities,
+/// cap_setuid among them: a long text, and two audit findings.
+const MANY: u64 = 0x3_ffff;
+
+fn convention_tree() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    file_with(&dir.path().join("ping"), Some(&v2_net_raw()));
+    let many = caps(Revision::V2, true, MANY, 0, None);
+    file_with(&dir.path().join("python3"), Some(&many.encode()));
+    dir
+}
+
+/// Removes colour codes.
+fn strip_sgr(text: &str) -> String {
+    let mut out = String::new();
+    let mut in_escape = false;
+    for c in text.chars() {
+        match (in_escape, c) {
+            (false, '\x1b') => in_escape = true,
+            (true, 'm') => in_escape = false,
+            (true, _) => {}
+            (false, c) => out.push(c),
+        }
+    }
+    out
+}
+
+#[test]
+fn a_missing_operand_is_an_error_said_after_the_others() {
+    if !is_root() {
+        return skip("needs root to set security.capability");
+    }
+    let dir = convention_tree();
+    let missing = "capscan: missing: No such file or directory (os error 2)";
+    for (args, row) in [
+        ("missing .", "./ping "),
+        ("--json missing .", "{\"path\":\"./ping\""),
+        ("--getcap missing .", "./ping cap_net_raw=ep"),
+    ] {
+        let (code, text) = capscan_merged(dir.path(), args);
+        assert_eq!(code, Some(2), "{args}: {text}");
+        let lines: Vec<&str> = text.lines().collect();
+        let at_row = lines.iter().position(|l| l.starts_with(row));
+        let at_error = lines.iter().position(|l| *l == missing);
+        assert!(
+            at_row.is_some() && at_error.is_some() && at_row < at_error,
+            "{args}: the scan of . is printed, then the error: {text}"
+        );
+        // Said once, and not counted again among the paths of the walk.
+        assert_eq!(text.matches("missing").count(), 1, "{args}: {text}");
+        assert!(!text.contains("could not be read"), "{args}: {text}");
+    }
+    // An error outranks findings; findings alone are 1.
+    let (code, text) = capscan_merged(dir.path(), "--audit . missing");
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("! root_equivalent:"), "{text}");
+    assert!(text.ends_with(&format!("{missing}\n")), "{text}");
+    assert_eq!(capscan_merged(dir.path(), "--audit .").0, Some(1));
+    assert_eq!(capscan_merged(dir.path(), "./ping").0, Some(0));
+}
+
+#[test]
+fn into_a_pipe_each_record_is_one_line_without_colour() {
+    if !is_root() {
+        return skip("needs root to set security.capability");
+    }
+    let dir = convention_tree();
+    // COLUMNS says how wide a terminal is; a pipe is never wrapped whatever it says.
+    let out = capscan_env(
+        dir.path(),
+        &[os("--audit"), os(".")],
+        Some(("COLUMNS", "60")),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!out.stdout.contains(&0x1b), "no colour into a pipe");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "a header and two records: {text}");
+    // What `capscan --audit . | grep python3` prints: the whole record, value and findings.
+    let python: Vec<&&str> = lines.iter().filter(|l| l.contains("python3")).collect();
+    assert_eq!(python.len(), 1, "{text}");
+    let row = python[0];
+    let full_text = caps(Revision::V2, true, MANY, 0, None).getcap_text(41);
+    assert!(full_text.len() > 250, "{full_text}");
+    assert!(row.starts_with("./python3  v2   "), "{row}");
+    assert!(row.contains(&full_text), "{row}");
+    assert!(
+        row.contains("  ! root_equivalent: grants root-equivalent "),
+        "{row}"
+    );
+    assert!(row.contains("  ! program: an interpreter"), "{row}");
+}
+
+#[test]
+fn color_always_marks_root_equivalent_capabilities_and_findings() {
+    if !is_root() {
+        return skip("needs root to set security.capability");
+    }
+    let dir = convention_tree();
+    let out = capscan(
+        dir.path(),
+        &[os("--color"), os("always"), os("--audit"), os(".")],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let python = text.lines().find(|l| l.contains("python3")).unwrap();
+    assert!(python.contains("\x1b[1;31mcap_setuid\x1b[0m"), "{python:?}");
+    assert!(python.contains("\x1b[33m! program:\x1b[0m"), "{python:?}");
+    let ping = text.lines().find(|l| l.contains("ping")).unwrap();
+    assert!(
+        !ping.contains('\x1b'),
+        "cap_net_raw is not root-equivalent: {ping:?}"
+    );
+    // Never colour: machine formats, and --color never.
+    for args in [
+        vec!["--json", "--audit"],
+        vec!["--ecs"],
+        vec!["--getcap"],
+        vec!["--restore"],
+    ] {
+        let mut args: Vec<&OsStr> = args.into_iter().map(os).collect();
+        args.extend([os("--color"), os("always"), os(".")]);
+        let out = capscan(dir.path(), &args);
+        assert!(!out.stdout.contains(&0x1b), "{args:?}");
+    }
+    let never = capscan(dir.path(), &[os("--color"), os("never"), os(".")]);
+    assert!(!never.stdout.contains(&0x1b));
+}
+
+/// Runs capscan on a pseudo-terminal (script from util-linux), with the given environment.
+fn capscan_on_a_pty(dir: &Path, env: &str, args: &str) -> String {
+    let command = format!(
+        "cd '{}' && {env} '{}' {args}",
+        dir.display(),
+        env!("CARGO_BIN_EXE_capscan")
+    );
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env_remove("NO_COLOR")
+        .env_remove("COLUMNS")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run script");
+    String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n")
+}
+
+#[test]
+fn on_a_terminal_the_table_fits_its_width_and_no_color_is_honoured() {
+    if !is_root() || !have("script") {
+        return skip("needs root and script (util-linux) for a pty");
+    }
+    let dir = convention_tree();
+    for columns in [60, 100] {
+        let text = capscan_on_a_pty(dir.path(), &format!("COLUMNS={columns}"), "--audit .");
+        assert!(
+            text.contains("\x1b[1;31mcap_setuid\x1b[0m"),
+            "colour on a terminal: {text:?}"
+        );
+        let plain = strip_sgr(&text);
+        let lines: Vec<&str> = plain.lines().collect();
+        assert!(
+            lines.len() > 6,
+            "the long text and the findings wrap: {plain}"
+        );
+        for line in &lines {
+            assert!(line.chars().count() <= columns, "{columns}: {line:?}");
+        }
+        // Continuation lines are indented under their column; joined, the value is whole.
+        let value: String = lines
+            .iter()
+            .skip_while(|l| !l.starts_with("./python3"))
+            .take_while(|l| !l.trim_start().starts_with('!'))
+            .map(|l| l.trim_start_matches("./python3").trim())
+            .collect::<Vec<_>>()
+            .join(" ")
+            .replacen("v2 ", "", 1)
+            .replace(", ", ",");
+        let full_text = caps(Revision::V2, true, MANY, 0, None).getcap_text(41);
+        assert_eq!(value.trim(), full_text, "{plain}");
+    }
+    let text = capscan_on_a_pty(dir.path(), "NO_COLOR=1 COLUMNS=60", "--audit .");
+    assert!(text.contains("python3"), "{text}");
+    assert!(!text.contains('\x1b'), "NO_COLOR: {text:?}");
+    let forced = capscan_on_a_pty(dir.path(), "NO_COLOR=1", "--color always .");
+    assert!(
+        forced.contains('\x1b'),
+        "--color always outranks NO_COLOR: {forced:?}"
+    );
+}
+
+#[test]
+fn renamed_flags_and_their_hidden_aliases() {
+    if !is_root() {
+        return skip("needs root to set security.capability");
+    }
+    let dir = convention_tree();
+    file_with(&dir.path().join("nsd"), Some(&v3(NET_RAW, 1000)));
+    let same = |sets: &[&[&str]]| {
+        let outs: Vec<Output> = sets
+            .iter()
+            .map(|args| {
+                let args: Vec<&OsStr> = args.iter().copied().map(os).collect();
+                capscan(dir.path(), &args)
+            })
+            .collect();
+        for (args, out) in sets.iter().zip(&outs) {
+            assert_eq!(out.status.code(), Some(0), "{args:?}: {out:?}");
+            assert_eq!(out.stdout, outs[0].stdout, "{args:?}");
+        }
+        String::from_utf8_lossy(&outs[0].stdout).into_owned()
+    };
+    let text = same(&[
+        &["--getcap", "-n", "."],
+        &["--getcap", "--show-rootid", "."],
+        &["--getcap", "--rootid", "."],
+    ]);
+    assert!(
+        text.contains("./nsd cap_net_raw=ep [rootid=1000]"),
+        "{text}"
+    );
+    same(&[
+        &["-j", "2", "."],
+        &["--jobs", "2", "."],
+        &["--threads", "2", "."],
+        &["--jobs=2", "."],
+    ]);
+    let bad = capscan(dir.path(), &[os("--jobs"), os("65"), os(".")]);
+    assert_eq!(bad.status.code(), Some(2));
+    // The old spellings are nowhere to be seen: not in the help, not in the completions.
+    let help = capscan(dir.path(), &[os("--help")]);
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("--show-rootid") && help.contains("--jobs <N>"),
+        "{help}"
+    );
+    for shell in ["bash", "zsh", "fish"] {
+        let out = capscan(dir.path(), &[os("--generate"), os(shell)]);
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(script.contains("show-rootid"), "{shell}");
+        for old in ["--threads", "--rootid", "-l threads", "-l rootid"] {
+            assert!(!script.contains(old), "{shell} lists {old}");
+        }
+    }
+    for old in ["--threads", "--rootid", "--generate"] {
+        assert!(!help.contains(old), "--help lists {old}");
+    }
+}
+
+#[test]
+fn long_help_ends_with_examples_and_short_help_is_shorter() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = capscan(dir.path(), &[os("--help")]);
+    let short = capscan(dir.path(), &[os("-h")]);
+    let (long, short) = (
+        String::from_utf8_lossy(&long.stdout).into_owned(),
+        String::from_utf8_lossy(&short.stdout).into_owned(),
+    );
+    assert!(short.len() * 2 < long.len(), "{short}");
+    assert!(!short.contains("EXAMPLES"), "{short}");
+    let (_, examples) = long
+        .split_once("\nEXAMPLES:\n")
+        .expect("an EXAMPLES section");
+    assert!(
+        !examples.contains("--help"),
+        "the section comes last: {examples}"
+    );
+    let commands = examples
+        .lines()
+        .filter(|l| l.starts_with("  capscan"))
+        .count();
+    assert!((3..=6).contains(&commands), "{examples}");
+    // Each example is followed by its explanation, the last line included.
+    let last = examples.trim_end().lines().last().unwrap();
+    assert!(last.starts_with("      "), "{last:?}");
+}
+
+#[test]
+fn summaries_say_one_finding_and_one_file() {
+    if !is_root() {
+        return skip("needs root to set security.capability");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    file_with(
+        &dir.path().join("tool"),
+        Some(&caps(Revision::V2, true, 1 << 7, 0, None).encode()),
+    );
+    let out = capscan(dir.path(), &[os("--audit"), os(".")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("capscan: audit: 1 finding in 1 file\n"),
+        "{stderr}"
+    );
+    let many = caps(Revision::V2, true, 1 << 7, 0, None).encode();
+    file_with(&dir.path().join("python3"), Some(&many));
+    let out = capscan(dir.path(), &[os("--audit"), os(".")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("capscan: audit: 3 findings in 2 files\n"),
+        "{stderr}"
+    );
 }

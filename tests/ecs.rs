@@ -503,6 +503,9 @@ fn capscan_documents_are_ecs() {
     let caps = &ping_doc["capkit"]["file"]["capabilities"];
     assert_eq!(ping_doc["capkit"]["file"]["kind"], "capabilities");
     assert_eq!(caps["text"], "cap_net_raw=ep");
+    // The file's effective flag is a boolean under its own name: `effective` is always a set.
+    assert_eq!(caps["effective_flag"], true);
+    assert!(caps.get("effective").is_none(), "{caps}");
     assert_eq!(
         caps["permitted"],
         serde_json::json!({"hex": "0000000000002000", "caps": ["cap_net_raw"]})

@@ -1,13 +1,51 @@
-//! capscan's command line, defined once with clap derive (completions are generated from it too).
+//! capscan's command line, defined once with clap derive (completions and the man page are generated from
+//! it too).
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::{Parser, ValueEnum};
+use capcli::generate::Generate;
+use capcli::term::ColorChoice;
+use clap::Parser;
 
 /// The most threads `-j` accepts. Every thread costs a stack and a start-up; past a few dozen none of
 /// them has work (`-j 10000` took 85 s on 30 files).
-pub const MAX_THREADS: u16 = 64;
+pub const MAX_JOBS: u16 = 64;
+
+/// The exit status, in both helps.
+macro_rules! exit_status {
+    () => {
+        "Exit status: 0 done; 1 --audit found something or --baseline found \
+drift; 2 an error: a PATH that cannot be read (reported after the others are scanned), a usage error, \
+or a baseline that cannot be read. An error outranks findings. Paths deep in the walk that cannot be \
+read are reported, counted and summarised on stderr, and leave the status alone."
+    };
+}
+
+/// The end of `--help`.
+macro_rules! examples {
+    () => {
+        "EXAMPLES:
+
+  capscan
+      Every file capability on the system, as a table.
+
+  capscan --audit --setuid /usr /opt
+      Set-uid files too; flag what gives root away; exit 1 on any finding.
+
+  capscan --getcap -n / > caps.txt
+      What `getcap -r -n /` prints, byte for byte, sorted by path.
+
+  capscan --json / > base.json; capscan --baseline base.json /
+      Record every value; later, list what changed since (exit 1 on drift).
+
+  capscan --restore / > restore-caps.sh
+      A script that puts every value back after a copy or reinstall lost them.
+
+  capscan --exclude '/home/**' -x / | grep python
+      Every python with a capability, its whole record; / only, /home skipped."
+    };
+}
 
 #[derive(Parser, Debug)]
 #[command(
@@ -16,27 +54,32 @@ pub const MAX_THREADS: u16 = 64;
     about = "Find every file capability (and, with --setuid, every set-uid file) on a system, fast",
     long_about = "Find every file that carries security.capability under the given paths (default /), in \
 parallel, without following symlinks or opening files. Every kind of file that can hold the value is \
-listed, with its type. Filesystems whose files the kernel makes up (proc, sysfs, cgroup, debugfs, …) and \
-remote ones (nfs, cifs, fuse.*, …) are skipped unless --all-fs is given; the decision comes from the \
+listed, with its type.\n\nFilesystems whose files the kernel makes up (proc, sysfs, cgroup, debugfs, …) \
+and remote ones (nfs, cifs, fuse.*, …) are skipped unless --all-fs is given; the decision comes from the \
 mount table. Every other filesystem (devtmpfs, tmpfs, overlay, disks) is walked wherever it is mounted, \
-also below a skipped one.",
-    after_help = "Exit status: 0 done; 1 --audit found something or --baseline found drift; 2 usage or \
-fatal error. Unreadable paths are reported on stderr, counted, and never stop the scan."
+also below a skipped one.\n\nThe table is one record per line into a pipe or a file (never wrapped, never \
+coloured), and fitted to the width of a terminal, with root-equivalent capabilities, findings and \
+malformed values in colour.",
+    after_help = exit_status!(),
+    after_long_help = concat!(exit_status!(), "\n\n", examples!()),
 )]
 pub struct Args {
     /// Directories or files to scan.
     #[arg(value_name = "PATH", default_value = "/")]
     pub paths: Vec<OsString>,
 
-    /// Print exactly what `getcap -r` prints (PATH TEXT), sorted by path: names as raw bytes into a pipe
-    /// or a file, byte for byte getcap's; escaped on a terminal.
+    /// Print exactly what `getcap -r` prints (PATH TEXT), sorted by path.
+    ///
+    /// Names are raw bytes into a pipe or a file, byte for byte getcap's, and escaped on a terminal, as
+    /// GNU ls writes them. Never coloured.
     #[arg(long, group = "format")]
     pub getcap: bool,
 
-    /// With --getcap: append ` [rootid=N]` to v3 values, as `getcap -n` does (signed, as getcap prints
-    /// it: a rootid of 2^31 or more comes out negative).
-    #[arg(short = 'n', long, requires = "getcap")]
-    pub rootid: bool,
+    /// With --getcap: append ` [rootid=N]` to v3 values, as `getcap -n` does.
+    ///
+    /// The rootid is printed signed, as getcap prints it: a rootid of 2^31 or more comes out negative.
+    #[arg(short = 'n', long, alias = "rootid", requires = "getcap")]
+    pub show_rootid: bool,
 
     /// Print one JSON object per file (NDJSON).
     #[arg(long, group = "format")]
@@ -49,24 +92,30 @@ pub struct Args {
     /// and `file.mode` (octal), `file.uid`, `file.gid`, `file.owner`, `file.group`, `file.inode`. The mode
     /// and owner come from a second look at the file, and are left out (with a warning) when the file at
     /// the path is no longer the one the scan read. ECS has no fields for file capabilities: they are under
-    /// `capkit.file` as in `--json` (`kind`, `capabilities` with `text`, `version`, `effective`, `permitted`
-    /// and `inheritable` as `{"hex", "caps"}`, `rootid`; or `error`), and `--audit` findings under
-    /// `capkit.findings`.
+    /// `capkit.file` as in `--json` (`kind`, `capabilities` with `text`, `version`, `effective_flag`,
+    /// `permitted` and `inheritable` as `{"hex", "caps"}`, `rootid`; or `error`), and `--audit` findings
+    /// under `capkit.findings`.
     #[arg(long, group = "format", conflicts_with = "baseline")]
     pub ecs: bool,
 
-    /// Print a shell script that recreates every value found, byte for byte (setcap; setfattr from the
-    /// attr package where setcap cannot), and names each one it cannot restore.
+    /// Print a shell script that recreates every value found, byte for byte.
+    ///
+    /// The script uses setcap, and setfattr from the attr package where setcap cannot write a value
+    /// exactly, and names each value it cannot restore.
     #[arg(long, group = "format", conflicts_with_all = ["audit", "baseline"])]
     pub restore: bool,
 
-    /// Mark dangerous hits (root-equivalent capabilities, interpreters and shells, files others can
-    /// replace, malformed values); exit 1 if there is any.
+    /// Mark dangerous hits; exit 1 if there is any.
+    ///
+    /// Dangerous: root-equivalent capabilities, interpreters and shells, files others can replace,
+    /// malformed values.
     #[arg(long, conflicts_with = "getcap")]
     pub audit: bool,
 
-    /// Compare with an earlier `--json` or `--getcap` output and print what was added, removed or
-    /// changed; exit 1 on any drift.
+    /// Compare with an earlier `--json` or `--getcap` output; exit 1 on any drift.
+    ///
+    /// Prints what was added, removed or changed. A JSON baseline written by an older capscan (with the
+    /// effective flag under `effective`) is read too.
     #[arg(long, value_name = "FILE", conflicts_with = "getcap")]
     pub baseline: Option<PathBuf>,
 
@@ -74,8 +123,10 @@ pub struct Args {
     #[arg(long)]
     pub setuid: bool,
 
-    /// Skip paths that match GLOB (a name, or a whole path if it holds `/`; `**` as a whole component
-    /// crosses directories; `{a,b}` alternatives). Matched in linear time.
+    /// Skip paths that match GLOB (repeatable).
+    ///
+    /// A pattern without `/` is matched against each name, one with `/` against the whole path; `**` as
+    /// a whole component crosses directories; `{a,b}` alternatives. Matched in linear time.
     #[arg(long, value_name = "GLOB")]
     pub exclude: Vec<OsString>,
 
@@ -91,30 +142,33 @@ pub struct Args {
     #[arg(long)]
     pub progress: bool,
 
-    /// Number of threads, 1 to 64 (default: two per core, which keeps the disk busy when the cache is
-    /// cold). More would only cost time to start and memory: a walk never waits on more than a few
-    /// disk requests at once.
-    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=MAX_THREADS as i64))]
-    pub threads: Option<u16>,
+    /// Number of threads, 1 to 64 (default: two per core).
+    ///
+    /// Two per core keep the disk busy when the cache is cold. More would only cost time to start and
+    /// memory: a walk never waits on more than a few disk requests at once.
+    #[arg(
+        short = 'j',
+        long,
+        alias = "threads",
+        value_name = "N",
+        value_parser = clap::value_parser!(u16).range(1..=MAX_JOBS as i64)
+    )]
+    pub jobs: Option<u16>,
 
-    /// Print a completion script for SHELL and exit.
-    #[arg(long, value_name = "SHELL", hide = true)]
-    pub generate_completions: Option<CompletionShell>,
-}
+    /// When to colour the table and the drift report.
+    ///
+    /// Root-equivalent capabilities, findings, drift and malformed values stand out. JSON, ECS, the
+    /// restore script and --getcap are never coloured.
+    #[arg(long, value_enum, default_value_t, value_name = "WHEN")]
+    pub color: ColorChoice,
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum CompletionShell {
-    Bash,
-    Zsh,
-    Fish,
-}
-
-impl From<CompletionShell> for clap_complete::Shell {
-    fn from(shell: CompletionShell) -> Self {
-        match shell {
-            CompletionShell::Bash => clap_complete::Shell::Bash,
-            CompletionShell::Zsh => clap_complete::Shell::Zsh,
-            CompletionShell::Fish => clap_complete::Shell::Fish,
-        }
-    }
+    /// Print a completion script (bash, zsh, fish) or the man page, and exit.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "KIND",
+        alias = "generate-completions",
+        hide = true
+    )]
+    pub generate: Option<Generate>,
 }

@@ -125,10 +125,7 @@ fn from_json(json: &Json) -> Result<Option<(Vec<u8>, Recorded)>, String> {
             };
             let caps = FileCaps {
                 revision,
-                effective: json
-                    .get("effective")
-                    .and_then(Json::as_bool)
-                    .ok_or("no \"effective\"")?,
+                effective: effective_flag(json)?,
                 permitted: set(json, "permitted")?,
                 inheritable: set(json, "inheritable")?,
                 rootid: json
@@ -143,6 +140,20 @@ fn from_json(json: &Json) -> Result<Option<(Vec<u8>, Recorded)>, String> {
     }
 }
 
+/// The file's effective flag: `effective_flag`, or, in a baseline written by a capscan from before
+/// `effective` became a set everywhere, a boolean `effective`.
+fn effective_flag(json: &Json) -> Result<bool, String> {
+    if let Some(flag) = json.get("effective_flag") {
+        return flag
+            .as_bool()
+            .ok_or_else(|| "\"effective_flag\" is not a boolean".to_string());
+    }
+    match json.get("effective") {
+        Some(Json::Bool(flag)) => Ok(*flag),
+        _ => Err("no \"effective_flag\"".to_string()),
+    }
+}
+
 fn set(json: &Json, key: &str) -> Result<CapSet, String> {
     let hex = json
         .get(key)
@@ -150,4 +161,36 @@ fn set(json: &Json, key: &str) -> Result<CapSet, String> {
         .and_then(Json::as_str)
         .ok_or_else(|| format!("no \"{key}\".hex"))?;
     capcore::parse_mask(hex).map_err(|err| format!("{key}: {err}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(effective: &str) -> Json {
+        let text = format!(
+            r#"{{"path":"p","kind":"capabilities","version":2,{effective}"permitted":{{"hex":"0000000000002000","caps":[]}},"inheritable":{{"hex":"0","caps":[]}}}}"#
+        );
+        serde_json::from_str(&text).unwrap()
+    }
+
+    fn flag(json: &Json) -> Result<bool, String> {
+        match from_json(json)? {
+            Some((_, Recorded::Exact(caps))) => Ok(caps.effective),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Today's key, and the boolean `effective` of a baseline written by an older capscan.
+    #[test]
+    fn the_effective_flag_is_read_under_either_name() {
+        assert_eq!(flag(&record(r#""effective_flag":true,"#)), Ok(true));
+        assert_eq!(flag(&record(r#""effective_flag":false,"#)), Ok(false));
+        assert_eq!(flag(&record(r#""effective":true,"#)), Ok(true));
+        assert_eq!(flag(&record(r#""effective":false,"#)), Ok(false));
+        assert!(flag(&record("")).is_err());
+        assert!(flag(&record(r#""effective_flag":"yes","#)).is_err());
+        // A set under `effective` is not a flag.
+        assert!(flag(&record(r#""effective":{"hex":"0","caps":[]},"#)).is_err());
+    }
 }

@@ -107,7 +107,8 @@ struct CapkitFile {
 struct Capabilities {
     text: String,
     version: u32,
-    effective: bool,
+    /// The file's effective flag, as in `--json`.
+    effective_flag: bool,
     permitted: CapSet,
     inheritable: CapSet,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -131,7 +132,7 @@ fn document<'a>(
             Some(Capabilities {
                 text: caps.getcap_text(ctx.known_bits),
                 version: caps.revision.number(),
-                effective: caps.effective,
+                effective_flag: caps.effective,
                 permitted: caps.permitted,
                 inheritable: caps.inheritable,
                 rootid: caps.rootid,

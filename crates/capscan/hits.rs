@@ -6,7 +6,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use capcli::{escape_bytes, ExternalBytes};
+use capcli::{escape_bytes, summary, ExternalBytes};
 use capcore::audit::{self, PathPerm, ProgramKind};
 use capcore::baseline::Recorded;
 use capcore::{CapSet, FileCaps};
@@ -89,16 +89,20 @@ pub fn errno_text(name: &str) -> &'static str {
 /// Something `--audit` flags.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Finding {
-    RootEquivalent(CapSet),
+    /// The root-equivalent capabilities, and how many the kernel knows (for the long form).
+    RootEquivalent(CapSet, u32),
     Program(ProgramKind),
-    Writable { path: Vec<u8>, by: audit::Writer },
+    Writable {
+        path: Vec<u8>,
+        by: audit::Writer,
+    },
     Malformed(&'static str),
 }
 
 impl Finding {
     pub fn rule(&self) -> &'static str {
         match self {
-            Finding::RootEquivalent(_) => "root_equivalent",
+            Finding::RootEquivalent(..) => "root_equivalent",
             Finding::Program(_) => "program",
             Finding::Writable { .. } => "writable",
             Finding::Malformed(_) => "malformed",
@@ -108,8 +112,8 @@ impl Finding {
     /// One line for a person; paths escaped.
     pub fn detail(&self) -> String {
         match self {
-            Finding::RootEquivalent(caps) => {
-                format!("grants root-equivalent {}", caps.names().join(", "))
+            Finding::RootEquivalent(caps, known) => {
+                format!("grants root-equivalent {}", summary::long(*caps, *known))
             }
             Finding::Program(kind) => {
                 let article = if kind.name().starts_with(['a', 'e', 'i', 'o', 'u']) {
@@ -147,7 +151,7 @@ impl From<&Finding> for FindingRecord {
             rule: finding.rule(),
             detail: finding.detail(),
             caps: match finding {
-                Finding::RootEquivalent(caps) => Some(*caps),
+                Finding::RootEquivalent(caps, _) => Some(*caps),
                 _ => None,
             },
             kind: match finding {
@@ -163,7 +167,7 @@ impl From<&Finding> for FindingRecord {
 }
 
 /// Fills in every hit's findings. Owners and modes of files and their directories are looked up once each.
-pub fn audit(hits: &mut [Hit]) {
+pub fn audit(hits: &mut [Hit], known_bits: u32) {
     let mut dirs: HashMap<Vec<u8>, Option<PathPerm>> = HashMap::new();
     for hit in hits.iter_mut() {
         let mut findings = Vec::new();
@@ -174,7 +178,7 @@ pub fn audit(hits: &mut [Hit]) {
         if let Value::Caps(caps) = &hit.value {
             let root = audit::root_equivalent(caps.permitted, caps.inheritable);
             if !root.is_empty() {
-                findings.push(Finding::RootEquivalent(root));
+                findings.push(Finding::RootEquivalent(root, known_bits));
             }
         }
         if let Value::Malformed(errno) = hit.value {

@@ -21,7 +21,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use capcli::{escape_bytes, Output, EXIT_FINDINGS, EXIT_OK};
+use capcli::term::{self, ColorChoice};
+use capcli::{escape_bytes, words, Output, EXIT_FAILURE, EXIT_FINDINGS, EXIT_OK};
 use capcore::baseline::Recorded;
 use capsys::mounts::MountTable;
 use capsys::walk::{Found, Sink, WalkOptions, WalkStats, Walker};
@@ -40,17 +41,18 @@ fn main() -> ExitCode {
 
 fn run() -> Result<u8, Box<dyn Error>> {
     let args = Args::parse();
-    if let Some(shell) = args.generate_completions {
-        let mut out = std::io::stdout().lock();
-        clap_complete::generate(
-            clap_complete::Shell::from(shell),
-            &mut Args::command(),
-            PROG,
-            &mut out,
-        );
-        out.flush()?;
+    if let Some(kind) = args.generate {
+        capcli::generate::print(kind, Args::command())?;
         return Ok(EXIT_OK);
     }
+    // Colour is for the human tables only: JSON, ECS, the restore script and the getcap format are
+    // never coloured.
+    let human = !(args.json || args.ecs || args.restore || args.getcap);
+    term::init(if human {
+        args.color
+    } else {
+        ColorChoice::Never
+    });
     let known_bits = capsys::kernel::known_caps_or_default();
     let baseline = match &args.baseline {
         Some(file) => Some(baseline::load(file, known_bits)?),
@@ -65,7 +67,7 @@ fn run() -> Result<u8, Box<dyn Error>> {
     let (mut hits, failures) = scan(&args, mounts)?;
     hits.sort_by(|a, b| a.path.cmp(&b.path));
     if args.audit {
-        hits::audit(&mut hits);
+        hits::audit(&mut hits, known_bits);
     }
     let owners = args.setuid.then(Owners::load);
     let ctx = Render {
@@ -92,10 +94,9 @@ fn run() -> Result<u8, Box<dyn Error>> {
         }
     } else if args.getcap {
         // Raw bytes into a pipe or a file, as getcap (and GNU ls) write names; escaped on a terminal.
-        let stdout = std::io::stdout();
-        let escape = stdout.is_terminal();
-        let mut raw = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
-        render::getcap(&mut raw, &hits, &ctx, args.rootid, escape)?;
+        let escape = term::is_tty();
+        let mut raw = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+        render::getcap(&mut raw, &hits, &ctx, args.show_rootid, escape)?;
     } else if args.json {
         render::json(&mut out, &hits, &ctx)?;
     } else if args.ecs {
@@ -114,19 +115,29 @@ fn run() -> Result<u8, Box<dyn Error>> {
             capcli::output::warn(
                 PROG,
                 "audit",
-                &format!("{findings} finding(s) in {flagged} file(s)"),
+                &format!(
+                    "{} in {}",
+                    words::counted(findings as u64, "finding"),
+                    words::counted(flagged as u64, "file")
+                ),
             );
             code = EXIT_FINDINGS;
         }
+    }
+    // A starting path that could not be read is an error, said after the others were scanned and
+    // printed, as ls and grep do; it outranks findings.
+    if failures.report_operands() {
+        code = EXIT_FAILURE;
     }
     failures.summarise();
     Ok(code)
 }
 
-/// Errors met during the walk, by cause.
+/// Errors met during the walk: those deep in it by cause, those on a starting path one by one.
 #[derive(Default)]
 struct Failures {
     by_cause: Mutex<BTreeMap<String, u64>>,
+    operands: Mutex<Vec<(Vec<u8>, std::io::Error)>>,
 }
 
 impl Failures {
@@ -134,6 +145,23 @@ impl Failures {
         if let Ok(mut map) = self.by_cause.lock() {
             *map.entry(cause).or_default() += 1;
         }
+    }
+
+    fn operand(&self, path: &[u8], err: std::io::Error) {
+        if let Ok(mut operands) = self.operands.lock() {
+            operands.push((path.to_vec(), err));
+        }
+    }
+
+    /// One line on stderr per starting path that could not be read; whether there was any.
+    fn report_operands(&self) -> bool {
+        let Ok(operands) = self.operands.lock() else {
+            return true;
+        };
+        for (path, err) in operands.iter() {
+            capcli::output::warn(PROG, &escape_bytes(path), err);
+        }
+        !operands.is_empty()
     }
 
     /// One line on stderr if anything failed.
@@ -148,7 +176,7 @@ impl Failures {
         let causes: Vec<String> = map.iter().map(|(c, n)| format!("{n} × {c}")).collect();
         capcli::output::warn(
             PROG,
-            &format!("{total} path(s) could not be read"),
+            &format!("{} could not be read", words::counted(total, "path")),
             &causes.join(", "),
         );
     }
@@ -158,6 +186,8 @@ impl Failures {
 struct Collector<'a> {
     hits: Mutex<Vec<Found>>,
     failures: &'a Failures,
+    /// The starting paths, as given: an error on one of these is the operand's, not the walk's.
+    roots: &'a [Vec<u8>],
     excludes: Excludes,
     progress: bool,
 }
@@ -170,6 +200,13 @@ impl Sink for Collector<'_> {
     }
 
     fn error(&self, path: &[u8], err: std::io::Error) {
+        // The system's answer about a starting path itself (it does not exist, cannot be opened or
+        // read) is kept for the end. capscan's own remarks on one (a symlink it does not follow) are
+        // not errors of the operand: its value was read.
+        if err.raw_os_error().is_some() && self.roots.iter().any(|root| root == path) {
+            self.failures.operand(path, err);
+            return;
+        }
         let cause = cause_text(&err);
         let mut stderr = std::io::stderr().lock();
         let clear = if self.progress { "\r\x1b[K" } else { "" };
@@ -216,12 +253,13 @@ fn scan(args: &Args, mounts: MountTable) -> Result<(Vec<Hit>, Failures), Box<dyn
     let collector = Collector {
         hits: Mutex::new(Vec::new()),
         failures: &failures,
+        roots: &roots,
         excludes,
         progress: show_progress,
     };
     let walker = Walker::new(options, mounts, &stats);
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(args.threads.map_or_else(default_threads, usize::from))
+        .num_threads(args.jobs.map_or_else(default_threads, usize::from))
         .build()?;
     let done = Arc::new(AtomicBool::new(false));
     std::thread::scope(|threads| {
@@ -242,7 +280,7 @@ fn scan(args: &Args, mounts: MountTable) -> Result<(Vec<Hit>, Failures), Box<dyn
 /// 2 cores, after drop_caches: 1.43 s with 2 threads, 1.08 s with 4; warm: 164 ms and 170 ms).
 fn default_threads() -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    (cores * 2).min(usize::from(args::MAX_THREADS))
+    (cores * 2).min(usize::from(args::MAX_JOBS))
 }
 
 /// Redraws `scanned N entries, H hits, R/s` on stderr until the walk is done, then clears it.
@@ -255,7 +293,9 @@ fn progress_line(stats: &WalkStats, done: &AtomicBool) {
         let rate = entries as f64 / start.elapsed().as_secs_f64().max(0.001);
         let _ = write!(
             std::io::stderr().lock(),
-            "\r\x1b[K{PROG}: {entries} entries, {hits} hits, {rate:.0}/s"
+            "\r\x1b[K{PROG}: {}, {}, {rate:.0}/s",
+            words::count(entries, "entry", "entries"),
+            words::counted(hits, "hit")
         );
     }
     let _ = write!(std::io::stderr().lock(), "\r\x1b[K");

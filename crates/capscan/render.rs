@@ -3,15 +3,16 @@
 
 use std::io::{self, Write};
 
-use capcli::render::WIDTH;
+use capcli::render::wrap_into;
+use capcli::term::{self, display_width, Style};
 use capcli::{escape_bytes, ExternalBytes, Output};
 use capcore::baseline::{Drift, Recorded};
-use capcore::{restore, CapSet, FileCaps};
+use capcore::{audit, restore, Cap, CapSet, FileCaps};
 use serde::Serialize;
 
 use capsys::walk::FileKind;
 
-use crate::hits::{errno_text, FindingRecord, Hit, Owners, Value};
+use crate::hits::{errno_text, Finding, FindingRecord, Hit, Owners, Value};
 
 /// Why a value cannot be read, for every format.
 const UNREADABLE_WHY: &str =
@@ -50,78 +51,207 @@ fn setid_text(hit: &Hit, owners: Option<&Owners>) -> Option<String> {
     ))
 }
 
-/// The capability cell of the table.
-fn value_text(value: &Value, known_bits: u32) -> (String, String) {
+/// The capability text of a value: libcap's text, or what is wrong with it.
+fn value_text(value: &Value, known_bits: u32) -> String {
     match value {
-        Value::Caps(caps) => {
-            let version = match caps.rootid {
-                Some(rootid) => format!("v3 rootid={rootid}"),
-                None => format!("v{}", caps.revision.number()),
-            };
-            (version, caps.getcap_text(known_bits))
+        Value::Caps(caps) => caps.getcap_text(known_bits),
+        Value::Malformed(errno) => {
+            format!("MALFORMED ({errno}): every execve of this file fails")
         }
-        Value::Malformed(errno) => (
-            "-".to_string(),
-            format!("MALFORMED ({errno}): every execve of this file fails"),
-        ),
-        Value::Unreadable(errno) => (
-            "-".to_string(),
-            format!("UNREADABLE ({errno}): {UNREADABLE_WHY}"),
-        ),
-        Value::None => ("-".to_string(), String::new()),
+        Value::Unreadable(errno) => format!("UNREADABLE ({errno}): {UNREADABLE_WHY}"),
+        Value::None => String::new(),
     }
 }
 
+/// The capability cell of a hit, uncoloured: its value, its kind of file when not a regular one, and
+/// its set-id bits and owner.
+fn cell_text(hit: &Hit, ctx: &Render) -> String {
+    let mut text = value_text(&hit.value, ctx.known_bits);
+    if hit.kind != FileKind::Regular {
+        text = format!("{text} [on a {}]", hit.kind.name());
+    }
+    if let Some(setid) = setid_text(hit, ctx.owners) {
+        text = if text.is_empty() {
+            setid
+        } else {
+            format!("{text} [{setid}]")
+        };
+    }
+    text
+}
+
+/// The version cell: `v2`, `v3 rootid=N`, or `-`.
+fn version_text(value: &Value) -> String {
+    match value {
+        Value::Caps(caps) => match caps.rootid {
+            Some(rootid) => format!("v3 rootid={rootid}"),
+            None => format!("v{}", caps.revision.number()),
+        },
+        _ => "-".to_string(),
+    }
+}
+
+/// The table: `PATH  VER  CAPABILITIES`, one record per line.
+///
+/// The column widths come from one pass over the hits (which the sorted output holds anyway); then each
+/// row is formatted and written on its own, so no second copy of the table is ever built. Into a pipe
+/// or a file a record is one line, its audit findings included (`capscan | grep NAME` gets all of it);
+/// on a terminal the capability text wraps to the terminal's width and each finding has a line.
 pub fn table(out: &mut Output, hits: &[Hit], ctx: &Render) -> io::Result<()> {
     if hits.is_empty() {
         return Ok(());
     }
-    let rows: Vec<(String, String, String)> = hits
+    let width = term::width();
+    let path_width = hits
         .iter()
-        .map(|hit| {
-            let (version, mut text) = value_text(&hit.value, ctx.known_bits);
-            if hit.kind != FileKind::Regular {
-                text = format!("{text} [on a {}]", hit.kind.name());
-            }
-            if let Some(setid) = setid_text(hit, ctx.owners) {
-                text = if text.is_empty() {
-                    setid
-                } else {
-                    format!("{text} [{setid}]")
-                };
-            }
-            (escape_bytes(&hit.path), version, text)
-        })
-        .collect();
-    let path_width = rows
-        .iter()
-        .map(|r| r.0.chars().count())
+        .map(|hit| display_width(&escape_bytes(&hit.path)))
         .max()
         .unwrap_or(4)
         .clamp(4, MAX_PATH_COLUMN);
-    let version_width = rows.iter().map(|r| r.1.len()).max().unwrap_or(3).max(3);
-    out.line(&format!(
-        "{:path_width$}  {:version_width$}  CAPABILITIES",
-        "PATH", "VER"
-    ))?;
+    let version_width = hits
+        .iter()
+        .map(|hit| version_text(&hit.value).len())
+        .max()
+        .unwrap_or(3)
+        .max(3);
+    out.line(
+        format!(
+            "{}  {}  {}",
+            pad(&term::paint(Style::Header, "PATH"), path_width),
+            pad(&term::paint(Style::Header, "VER"), version_width),
+            term::paint(Style::Header, "CAPABILITIES")
+        )
+        .trim_end(),
+    )?;
     let text_column = path_width + 2 + version_width + 2;
-    for (hit, (path, version, text)) in hits.iter().zip(&rows) {
-        let start = path.chars().count().max(path_width) + 2 + version_width + 2;
-        let text = wrap_text(text, start, text_column);
-        out.line(format!("{path:path_width$}  {version:version_width$}  {text}").trim_end())?;
+    for hit in hits {
+        let path = escape_bytes(&hit.path);
+        let start = display_width(&path).max(path_width) + 2 + version_width + 2;
+        let text = wrap_text(&cell_text(hit, ctx), start, text_column, width);
+        let mut row = format!(
+            "{}  {}  {}",
+            pad(&path, path_width),
+            pad(&version_text(&hit.value), version_width),
+            paint_value(&text, &hit.value)
+        );
         if ctx.audit {
             for finding in &hit.findings {
-                out.line(&format!("    ! {}: {}", finding.rule(), finding.detail()))?;
+                row.truncate(row.trim_end().len());
+                row.push_str(if width == usize::MAX { "  " } else { "\n    " });
+                row.push_str(&finding_text(finding, width));
             }
         }
+        out.line(row.trim_end())?;
     }
     Ok(())
 }
 
-/// Breaks a long capability text after a comma or a space so that it fits in `WIDTH` columns; the
+/// `text` followed by spaces up to `width` columns (colour codes take none).
+fn pad(text: &str, width: usize) -> String {
+    let fill = width.saturating_sub(display_width(text));
+    format!("{text}{}", " ".repeat(fill))
+}
+
+/// `! rule: detail`, the rule in the findings colour, the detail wrapped under it on a terminal.
+fn finding_text(finding: &Finding, width: usize) -> String {
+    let rule = format!("! {}:", finding.rule());
+    let words = unbroken_words(&finding.detail());
+    let mut text = term::paint(Style::Finding, &rule).into_owned();
+    text.push(' ');
+    let indent = 6;
+    wrap_into(&mut text, &words, " ", 4 + rule.len() + 1, indent, width);
+    text
+}
+
+/// The words of a text, a parenthesised group such as `(2 of 41)` kept as one.
+fn unbroken_words(text: &str) -> Vec<String> {
+    let mut words: Vec<String> = Vec::new();
+    let mut open = false;
+    for word in text.split(' ') {
+        match words.last_mut() {
+            Some(last) if open => {
+                last.push(' ');
+                last.push_str(word);
+            }
+            _ => words.push(word.to_string()),
+        }
+        if word.starts_with('(') {
+            open = true;
+        }
+        if word.contains(')') {
+            open = false;
+        }
+    }
+    words
+}
+
+/// The capability cell in colour: a malformed or unreadable value stands out as a finding does, and in
+/// a value that gives root away, each root-equivalent name (and a clause over all capabilities, `=ep`)
+/// in the danger colour.
+fn paint_value(text: &str, value: &Value) -> String {
+    match value {
+        Value::Malformed(_) | Value::Unreadable(_) => {
+            let (head, tail) = text.split_at(text.find(' ').unwrap_or(text.len()));
+            format!("{}{tail}", term::paint(Style::Finding, head))
+        }
+        Value::Caps(caps)
+            if !audit::root_equivalent(caps.permitted, caps.inheritable).is_empty() =>
+        {
+            paint_root_names(text, term::current().color)
+        }
+        _ => text.to_string(),
+    }
+}
+
+/// Paints the root-equivalent names of a libcap text, and a clause that starts with `=` followed by
+/// flags (every capability). The text is capscan's own (ASCII names and operators); only the
+/// separators between names and clauses are looked at, so a wrapped text paints the same. What follows
+/// a `[` (the kind of file, the owner's names) is left as it is.
+fn paint_root_names(text: &str, color: bool) -> String {
+    let mut out = String::with_capacity(text.len() + 32);
+    let (mut rest, notes) = text.split_at(text.find('[').unwrap_or(text.len()));
+    let mut clause_start = true;
+    while !rest.is_empty() {
+        let end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        if end == 0 {
+            let c = rest.chars().next().unwrap_or(' ');
+            if c == '=' && clause_start {
+                let flags = rest[1..]
+                    .find(|c: char| !c.is_ascii_alphabetic())
+                    .map_or(rest.len(), |n| n + 1);
+                if flags > 1 {
+                    out.push_str(&term::paint_if(color, Style::Danger, &rest[..flags]));
+                    rest = &rest[flags..];
+                    clause_start = false;
+                    continue;
+                }
+            }
+            clause_start = c.is_whitespace();
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+            continue;
+        }
+        let word = &rest[..end];
+        let root =
+            Cap::from_libcap_name(word).is_some_and(|cap| audit::ROOT_EQUIVALENT.contains(cap));
+        if root {
+            out.push_str(&term::paint_if(color, Style::Danger, word));
+        } else {
+            out.push_str(word);
+        }
+        clause_start = false;
+        rest = &rest[end..];
+    }
+    out.push_str(notes);
+    out
+}
+
+/// Breaks a long capability text after a comma or a space so that it fits in `width` columns; the
 /// first line starts at column `start`, later ones at `indent`. Joined again (a space for each break
-/// that was at a space), the text is unchanged.
-fn wrap_text(text: &str, start: usize, indent: usize) -> String {
+/// that was at a space), the text is unchanged. Into a pipe `width` is unbounded: nothing breaks.
+fn wrap_text(text: &str, start: usize, indent: usize, width: usize) -> String {
     let mut pieces = Vec::new();
     let mut piece = String::new();
     for c in text.chars() {
@@ -136,15 +266,15 @@ fn wrap_text(text: &str, start: usize, indent: usize) -> String {
     let mut out = String::with_capacity(text.len());
     let mut column = start;
     for piece in pieces {
-        let len = piece.trim_end().chars().count();
-        if column + len > WIDTH && column > indent && !out.is_empty() {
+        let len = display_width(piece.trim_end());
+        if column.saturating_add(len) > width && column > indent && !out.is_empty() {
             let kept = out.trim_end_matches(' ').len();
             out.truncate(kept);
             out.push('\n');
             out.push_str(&" ".repeat(indent));
             column = indent;
         }
-        column += piece.chars().count();
+        column += display_width(&piece);
         out.push_str(&piece);
     }
     out
@@ -217,7 +347,8 @@ pub fn getcap(
 struct CapFields {
     text: String,
     version: u32,
-    effective: bool,
+    /// The file's effective flag (a bit, not a set: `effective` is always a set in capkit's JSON).
+    effective_flag: bool,
     permitted: CapSet,
     inheritable: CapSet,
     rootid: Option<u32>,
@@ -228,7 +359,7 @@ impl CapFields {
         CapFields {
             text: caps.getcap_text(known_bits),
             version: caps.revision.number(),
-            effective: caps.effective,
+            effective_flag: caps.effective,
             permitted: caps.permitted,
             inheritable: caps.inheritable,
             rootid: caps.rootid,
@@ -437,7 +568,7 @@ pub fn drift(out: &mut Output, drift: &[Drift], ctx: &Render, as_json: bool) -> 
         .collect();
     let path_width = rows
         .iter()
-        .map(|r| r.0.chars().count())
+        .map(|r| display_width(&r.0))
         .max()
         .unwrap_or(4)
         .clamp(4, MAX_PATH_COLUMN);
@@ -448,13 +579,23 @@ pub fn drift(out: &mut Output, drift: &[Drift], ctx: &Render, as_json: bool) -> 
         .unwrap_or(3)
         .clamp(3, 40);
     out.line(&format!(
-        "{:7}  {:path_width$}  {:was_width$}  NOW",
-        "DRIFT", "PATH", "WAS"
+        "{}  {}  {}  {}",
+        pad(&term::paint(Style::Header, "DRIFT"), 7),
+        pad(&term::paint(Style::Header, "PATH"), path_width),
+        pad(&term::paint(Style::Header, "WAS"), was_width),
+        term::paint(Style::Header, "NOW")
     ))?;
+    // On a terminal NOW wraps under its column; into a pipe a record stays one line.
+    let now_column = 7 + 2 + path_width + 2 + was_width + 2;
     for (d, (path, was, now)) in drift.iter().zip(&rows) {
+        let start =
+            7 + 2 + display_width(path).max(path_width) + 2 + display_width(was).max(was_width) + 2;
         out.line(&format!(
-            "{:7}  {path:path_width$}  {was:was_width$}  {now}",
-            d.kind.name()
+            "{}  {}  {}  {}",
+            pad(&term::paint(Style::Finding, d.kind.name()), 7),
+            pad(path, path_width),
+            pad(was, was_width),
+            wrap_text(now, start, now_column, term::width()),
         ))?;
     }
     Ok(())
@@ -468,14 +609,52 @@ mod tests {
     fn long_texts_wrap_without_changing() {
         let names: Vec<String> = CapSet::first_n(30).names();
         let text = format!("{}=ep 41+p", names.join(","));
-        let wrapped = wrap_text(&text, 40, 30);
+        let wrapped = wrap_text(&text, 40, 30, 100);
         for (i, line) in wrapped.lines().enumerate() {
             let start = if i == 0 { 40 } else { 0 };
-            assert!(start + line.len() <= WIDTH, "{line}");
+            assert!(start + line.len() <= 100, "{line}");
         }
         assert!(wrapped.lines().count() > 3);
         let joined: Vec<&str> = wrapped.lines().map(str::trim).collect();
         assert_eq!(joined.join(" ").replace(", ", ","), text);
-        assert_eq!(wrap_text("cap_net_raw=ep", 40, 30), "cap_net_raw=ep");
+        assert_eq!(wrap_text("cap_net_raw=ep", 40, 30, 100), "cap_net_raw=ep");
+        // Unbounded (into a pipe): never broken.
+        assert_eq!(wrap_text(&text, 40, 30, usize::MAX), text);
+    }
+
+    #[test]
+    fn groups_in_parentheses_stay_whole() {
+        assert_eq!(
+            unbroken_words("grants cap_setuid (1 of 41) now"),
+            ["grants", "cap_setuid", "(1 of 41)", "now"]
+        );
+        assert_eq!(unbroken_words("(EINVAL): every"), ["(EINVAL):", "every"]);
+    }
+
+    #[test]
+    fn root_equivalent_names_and_all_clauses_are_painted() {
+        let red = |name: &str| term::paint_if(true, Style::Danger, name).into_owned();
+        assert_eq!(
+            paint_root_names(
+                "cap_setuid,cap_net_raw=ep [on a fifo, cap_chown:root]",
+                true
+            ),
+            format!(
+                "{},cap_net_raw=ep [on a fifo, cap_chown:root]",
+                red("cap_setuid")
+            )
+        );
+        assert_eq!(
+            paint_root_names("=ep cap_sys_admin-ep", true),
+            format!("{} {}-ep", red("=ep"), red("cap_sys_admin"))
+        );
+        assert_eq!(
+            paint_root_names("cap_net_raw,\n   cap_chown=i", true),
+            format!("cap_net_raw,\n   {}=i", red("cap_chown"))
+        );
+        assert_eq!(
+            paint_root_names("=ep cap_sys_admin-ep", false),
+            "=ep cap_sys_admin-ep"
+        );
     }
 }

@@ -23,7 +23,7 @@ _capscan() {
 
     case "${cmd}" in
         capscan)
-            opts="-n -x -j -h -V --getcap --show-rootid --json --ecs --restore --audit --baseline --setuid --exclude --one-file-system --all-fs --progress --jobs --color --generate --help --version"
+            opts="-n -x -j -h -V --getcap --show-rootid --json --ecs --restore --audit --baseline --setuid --exclude --one-file-system --all-fs --progress --jobs --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -47,10 +47,6 @@ _capscan() {
                     ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
-                    return 0
-                    ;;
-                --generate)
-                    COMPREPLY=($(compgen -W "bash zsh fish man" -- "${cur}"))
                     return 0
                     ;;
                 *)

@@ -4,10 +4,6 @@ complete -c capscan -s j -l jobs -d 'Number of threads, 1 to 64 (default: two pe
 complete -c capscan -l color -d 'When to colour the table and the drift report' -r -f -a "auto\t'Colour on a terminal, unless NO_COLOR is set to anything but the empty string'
 always\t'Always colour, also into a pipe'
 never\t'Never colour'"
-complete -c capscan -l generate -d 'Print a completion script (bash, zsh, fish) or the man page, and exit' -r -f -a "bash\t''
-zsh\t''
-fish\t''
-man\t'A roff man page for section 1'"
 complete -c capscan -l getcap -d 'Print exactly what `getcap -r` prints (PATH TEXT), sorted by path'
 complete -c capscan -s n -l show-rootid -d 'With --getcap: append ` [rootid=N]` to v3 values, as `getcap -n` does'
 complete -c capscan -l json -d 'Print one JSON object per file (NDJSON)'

@@ -4,7 +4,6 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use capcli::generate::Generate;
 use capcli::term::ColorChoice;
 use clap::Parser;
 
@@ -161,14 +160,4 @@ pub struct Args {
     /// restore script and --getcap are never coloured.
     #[arg(long, value_enum, default_value_t, value_name = "WHEN")]
     pub color: ColorChoice,
-
-    /// Print a completion script (bash, zsh, fish) or the man page, and exit.
-    #[arg(
-        long,
-        value_enum,
-        value_name = "KIND",
-        alias = "generate-completions",
-        hide = true
-    )]
-    pub generate: Option<Generate>,
 }

@@ -36,15 +36,14 @@ use crate::render::Render;
 const PROG: &str = "capscan";
 
 fn main() -> ExitCode {
+    if let Some(code) = capcli::generate::intercept(PROG, Args::command) {
+        return code;
+    }
     capcli::run(PROG, run)
 }
 
 fn run() -> Result<u8, Box<dyn Error>> {
     let args = Args::parse();
-    if let Some(kind) = args.generate {
-        capcli::generate::print(kind, Args::command())?;
-        return Ok(EXIT_OK);
-    }
     // Colour is for the human tables only: JSON, ECS, the restore script and the getcap format are
     // never coloured.
     let human = !(args.json || args.ecs || args.restore || args.getcap);

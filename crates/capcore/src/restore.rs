@@ -58,8 +58,9 @@ pub fn header(setcap_values: usize, setfattr_values: usize) -> Vec<String> {
         (Tool::Setfattr, setfattr_values),
     ] {
         if count > 0 {
+            let values = if count == 1 { "value" } else { "values" };
             lines.push(format!(
-                "# Needs {} (package {}) for {count} value(s).",
+                "# Needs {} (package {}) for {count} {values}.",
                 tool.command(),
                 tool.package()
             ));

@@ -217,6 +217,22 @@ fn a_terminal_wraps_to_its_width() {
     for line in plain(&shown).lines() {
         assert!(line.chars().count() <= 60, "{line:?}");
     }
+    // The narrowest terminal fitted (40 columns): names and descriptions move below their labels.
+    let Some((_, narrow)) = on_terminal(
+        &[
+            "ffffffffffffffff",
+            "--explain",
+            "=ep",
+            "--securebits",
+            "0xfff",
+        ],
+        &[("COLUMNS", "40")],
+    ) else {
+        return;
+    };
+    for line in plain(&narrow).lines() {
+        assert!(line.chars().count() <= 40, "{line:?}");
+    }
     // A wide terminal keeps a row on one line.
     let Some((_, wide)) = on_terminal(&["0x2001"], &[("COLUMNS", "200")]) else {
         return;

@@ -87,23 +87,17 @@ impl Rows {
     }
 
     /// One capability of an `--explain` list: its name, in the danger colour when it gives root away, and
-    /// what it grants, wrapped under itself.
+    /// what it grants.
     fn explained(&mut self, cap: Cap) {
-        let name = summary::long_name(cap);
-        let pad = WIDEST_NAME.saturating_sub(display_width(&name)).max(1);
-        let description = wrap_words(
-            cap.description().split(' '),
-            " ",
-            DESCRIPTION_AT,
+        self.out.push_str(&" ".repeat(INDENT + 2));
+        self.out.push_str(&summary::long_name(cap));
+        beside(
+            &mut self.out,
+            cap.description(),
             DESCRIPTION_AT,
             self.style.width,
         );
-        self.out.push_str(&format!(
-            "{:indent$}{name}{:pad$}{description}\n",
-            "",
-            "",
-            indent = INDENT + 2
-        ));
+        self.out.push('\n');
     }
 
     /// A single set: hex and names, or with --text the comma list libcap text takes.
@@ -242,7 +236,7 @@ pub fn render(record: &Record, style: Style) -> String {
                 let line = format!("{:INDENT$}{:<22} {state:<15}", "", flag.name);
                 rows.out.push_str(line.trim_end());
                 if style.explain {
-                    securebit_effect(&mut rows.out, flag.effect, style.width);
+                    beside(&mut rows.out, flag.effect, EFFECT_AT, style.width);
                 }
                 rows.out.push('\n');
             }
@@ -251,17 +245,22 @@ pub fn render(record: &Record, style: Style) -> String {
     rows.out
 }
 
-/// A securebit's effect beside its state, or on the lines below it when the terminal is too narrow.
-fn securebit_effect(out: &mut String, effect: &str, width: usize) {
-    let (column, indent) = if EFFECT_AT + WIDEST_NAME <= width {
-        let line = out.rsplit('\n').next().unwrap_or_default();
-        let pad = EFFECT_AT.saturating_sub(display_width(line));
-        out.push_str(&" ".repeat(pad));
-        (EFFECT_AT, EFFECT_AT)
+/// The fewest columns a text beside a name is given before it moves below the name instead.
+const BESIDE_MIN: usize = 30;
+
+/// Appends `text` to the line `out` ends with, starting at column `at` and wrapped under itself; on a
+/// terminal too narrow for that, on the lines below, indented a little deeper than the line.
+fn beside(out: &mut String, text: &str, at: usize, width: usize) {
+    let line = out.rsplit('\n').next().unwrap_or_default();
+    let used = display_width(line);
+    let (column, indent) = if at.saturating_add(BESIDE_MIN) <= width && used < at {
+        out.push_str(&" ".repeat(at - used));
+        (at, at)
     } else {
+        let indent = INDENT + 4;
         out.push('\n');
-        out.push_str(&" ".repeat(INDENT + 2));
-        (INDENT + 2, INDENT + 2)
+        out.push_str(&" ".repeat(indent));
+        (indent, indent)
     };
-    out.push_str(&wrap_words(effect.split(' '), " ", column, indent, width));
+    out.push_str(&wrap_words(text.split(' '), " ", column, indent, width));
 }

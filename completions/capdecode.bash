@@ -23,7 +23,7 @@ _capdecode() {
 
     case "${cmd}" in
         capdecode)
-            opts="-h -V --mask --names --libcap --xattr --status --securebits --as --json --explain --text --generate-completions --help --version"
+            opts="-h -V --mask --names --libcap --xattr --status --securebits --as --json --explain --text --color --generate --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -57,8 +57,12 @@ _capdecode() {
                     COMPREPLY=($(compgen -W "mask names libcap xattr status securebits" -- "${cur}"))
                     return 0
                     ;;
-                --generate-completions)
-                    COMPREPLY=($(compgen -W "bash elvish fish powershell zsh" -- "${cur}"))
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --generate)
+                    COMPREPLY=($(compgen -W "bash zsh fish man" -- "${cur}"))
                     return 0
                     ;;
                 *)

@@ -53,7 +53,9 @@ pub enum Decoded {
 pub struct XattrRecord {
     pub size: usize,
     pub version: u32,
-    pub effective: bool,
+    /// The file's effective bit (not a set: execve raises the new permitted set into effective when it is
+    /// on), named apart from the sets, whose keys are always `{"hex","caps"}`.
+    pub effective_bit: bool,
     pub permitted: CapSet,
     pub inheritable: CapSet,
     pub rootid: Option<u32>,
@@ -212,7 +214,7 @@ fn decode_xattr(text: &str, known: u32) -> Result<XattrRecord, String> {
     Ok(XattrRecord {
         size: bytes.len(),
         version: caps.revision.number(),
-        effective: caps.effective,
+        effective_bit: caps.effective,
         permitted: caps.permitted,
         inheritable: caps.inheritable,
         rootid: caps.rootid,

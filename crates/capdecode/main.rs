@@ -12,7 +12,9 @@ use std::io::{self, BufRead, IsTerminal};
 use std::os::unix::ffi::OsStrExt;
 use std::process::ExitCode;
 
-use capcli::{output, ExternalBytes, Output, EXIT_FAILURE, EXIT_OK};
+use capcli::generate::{self, Generate};
+use capcli::term::{self, ColorChoice};
+use capcli::{output, words, ExternalBytes, Output, EXIT_FAILURE, EXIT_OK};
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
 
 use capcore::quote::{excerpt_bytes, trim_c_space};
@@ -26,38 +28,77 @@ const PROG: &str = "capdecode";
 /// capability with its own flags, is under 2 KiB; a longer line is reported and skipped without being kept.
 const MAX_INPUT: usize = 64 * 1024;
 
-const AFTER_HELP: &str = "\
-Each INPUT is recognised by its form, in this order (--as KIND, or an option such as --xattr HEX,
-forces a kind); the output's `read as` row says how each was read:
-  security.capability=0x…      an xattr value, as `getfattr -e hex` prints it (else use --xattr)
-  CapEff:  000001ffffffffff    /proc/PID/status lines (also after grep's `FILE:`); consecutive
-                               lines form one block
-  cap_net_raw+ep, =ep cap_x-e  libcap text (anything with =, + or -)
-  3fffffffff, 0x3f, 20, 010    hex digits are a hex mask, always, as `capsh --decode` reads them:
-                               20 is cap_kill (0x20), never capability 20 (that is --names 20)
-  000001FF, FEFFFFFF           captest's two 32-bit words (8 hex digits each)
-  cap_net_raw,SYS_ADMIN        capability names in any case, with or without cap_
+const ABOUT: &str = "Decode Linux capability masks, names, libcap text, file capability xattrs, \
+/proc/PID/status lines and securebits";
 
-Numbers other than masks (capability numbers in --names and libcap text, --securebits values)
-are read as libcap reads them, with C's strtoul in base 0: 0x1f is hex, 017 octal, 15 decimal.
-Only C's white space (space, \\t, \\n, \\v, \\f, \\r) around an input is skipped; U+00A0 and
-other Unicode spaces are rejected, as libcap rejects them.
+const LONG_ABOUT: &str = "Decode Linux capability masks, capability names, libcap text, security.capability \
+xattr values, /proc/PID/status lines and securebits, exactly: where `capsh --decode` reads garbage as 0, \
+capdecode names the wrong character.\n\n\
+Each INPUT is recognised by its form, by the first rule below that matches, and the output's `read as` row \
+says how it was read. An option (--mask, --names, --libcap, --xattr, --status, --securebits) forces the \
+kind of one value, and --as KIND the kind of every INPUT and standard-input line.\n\n\
+With no INPUT, lines are read from standard input (blank lines and # comments are skipped); consecutive \
+status lines form one block. An input (argument or line) may be at most 64 KiB.";
 
-With no INPUT, lines are read from standard input (blank lines and # comments are skipped).
-An input (argument or line) may be at most 64 KiB.
-A bad input is reported on stderr in one line and the others are still decoded; exit code 2.
+/// The end of `-h`.
+const AFTER_HELP: &str =
+    "Exit status: 0 every input decoded; 2 an input did not (the others are still \
+decoded) or a usage error. --help shows how inputs are recognised, and examples.";
 
-Examples:
-  capdecode 3fffffffff
-  capdecode --names 13,21
-  capdecode --explain cap_net_raw,cap_sys_admin
-  grep Cap /proc/1/status | capdecode --text
-  getfattr -n security.capability -e hex /usr/bin/ping | capdecode
-  capdecode --securebits 0x2f";
+/// The end of `--help`: how inputs are read, exit status, then examples, last. Lists are built with
+/// `concat!` because a `\` line continuation would eat their indentation.
+const AFTER_LONG_HELP: &str = concat!(
+    "Forms, in the order they are tried:\n",
+    "  security.capability=0x…\n",
+    "      An xattr value, as `getfattr -e hex` prints it (a bare value needs --xattr).\n",
+    "  CapEff: 000001ffffffffff\n",
+    "      A /proc/PID/status line, also after grep's `FILE:`; consecutive lines form one block.\n",
+    "  cap_net_raw+ep, =ep cap_sys_admin-e\n",
+    "      libcap text: anything with =, + or -.\n",
+    "  3fffffffff, 0x3f, 20, 010\n",
+    "      Hex digits are a hex mask, always, as `capsh --decode` reads them: 20 is cap_kill (0x20), \
+never capability 20 (that is --names 20).\n",
+    "  000001FF, FEFFFFFF\n",
+    "      captest's two 32-bit words (8 hex digits each).\n",
+    "  cap_net_raw,SYS_ADMIN\n",
+    "      Capability names in any case, with or without cap_.\n",
+    "\n",
+    "Numbers other than masks (capability numbers in --names and libcap text, --securebits values) are \
+read as libcap reads them, with C's strtoul in base 0: 0x1f is hex, 017 octal, 15 decimal. Only C's white \
+space (space, \\t, \\n, \\v, \\f, \\r) around an input is skipped; U+00A0 and other Unicode spaces are \
+rejected, as libcap rejects them.\n",
+    "\n",
+    "A set is shown as its hex and its names: `cap_chown, cap_setuid (2 of 41)`, `full (all 41)`, `full \
+-cap_sys_resource (40 of 41)` or `none`; root-equivalent capabilities stand out in colour. Into a pipe or \
+a file no line is wrapped; on a terminal lines are wrapped to its width.\n",
+    "\n",
+    "Exit status: 0 every input decoded; 2 an input did not decode, or a usage error. A bad input is \
+reported on stderr in one line, and the other inputs are still decoded.\n",
+    "\n",
+    "Examples:\n",
+    "  capdecode 3fffffffff\n",
+    "      The capabilities in a hex mask, as `capsh --decode` prints them.\n",
+    "  capdecode cap_net_raw,SYS_ADMIN\n",
+    "      The mask of capability names (capability numbers: --names 13,21).\n",
+    "  capdecode 'cap_net_raw+ep cap_sys_admin+p'\n",
+    "      The effective, inheritable and permitted sets of libcap text, as setcap and capsh take it.\n",
+    "  getfattr -n security.capability -e hex /usr/bin/ping | capdecode\n",
+    "      A file's stored capabilities: version, sets, rootid, what getcap shows, what execve does.\n",
+    "  grep -E '^(Cap|NoNewPrivs|Seccomp)' /proc/1/status | capdecode\n",
+    "      The capabilities, no_new_privs and seccomp mode of process 1, as one block.\n",
+    "  capdecode --explain cap_net_raw,cap_sys_admin\n",
+    "      What each capability grants.",
+);
 
-/// Decode Linux capability masks, names, libcap text, file capability xattrs, status lines and securebits.
 #[derive(Parser)]
-#[command(name = PROG, version, after_help = AFTER_HELP, max_term_width = 100)]
+#[command(
+    name = PROG,
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    after_help = AFTER_HELP,
+    after_long_help = AFTER_LONG_HELP
+)]
 struct Args {
     /// Inputs to decode; with none, lines are read from standard input.
     #[arg(value_name = "INPUT")]
@@ -73,6 +114,10 @@ struct Args {
     #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
     libcap: Vec<OsString>,
     /// Decode HEX as a security.capability value (as `getfattr -e hex` prints it, 0x optional).
+    ///
+    /// A value that execve fails on (empty, shorter than its header, a size that is not its revision's,
+    /// an unknown revision) is a bad input; one that getcap cannot read (v1, stray flag bits) is decoded,
+    /// with what getcap says.
     #[arg(long, value_name = "HEX")]
     xattr: Vec<OsString>,
     /// Decode LINE as a /proc/PID/status line (CapEff:, NoNewPrivs:, Seccomp: …).
@@ -86,6 +131,9 @@ struct Args {
     as_kind: Option<Kind>,
 
     /// Print one JSON object per input (NDJSON).
+    ///
+    /// Every record has `input` and `kind`; each set is `{"hex", "caps"}`. An xattr value's effective bit
+    /// (not a set) is `effective_bit`.
     #[arg(long)]
     json: bool,
     /// Show what each capability (or securebit) grants.
@@ -94,10 +142,22 @@ struct Args {
     /// Print sets in libcap text form (as getcap and getpcaps do) instead of hex and names.
     #[arg(long)]
     text: bool,
+    /// When to colour: root-equivalent capabilities stand out.
+    ///
+    /// auto colours on a terminal unless NO_COLOR is set; always colours into a pipe too. JSON and errors
+    /// are never coloured.
+    #[arg(long, value_enum, default_value_t, value_name = "WHEN")]
+    color: ColorChoice,
 
-    /// Print a completion script for a shell.
-    #[arg(long, value_name = "SHELL", hide = true)]
-    generate_completions: Option<clap_complete::Shell>,
+    /// Print a completion script or a man page.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "KIND",
+        hide = true,
+        alias = "generate-completions"
+    )]
+    generate: Option<Generate>,
 }
 
 /// The inputs in command-line order, each with the kind its option forces (none for a positional INPUT).
@@ -137,19 +197,22 @@ fn main() -> ExitCode {
 fn real_main() -> Result<u8, Box<dyn Error>> {
     let matches = Args::command().get_matches();
     let args = Args::from_arg_matches(&matches)?;
-    if let Some(shell) = args.generate_completions {
-        let mut out = io::stdout().lock();
-        clap_complete::generate(shell, &mut Args::command(), PROG, &mut out);
+    if let Some(kind) = args.generate {
+        generate::print(kind, Args::command())?;
         return Ok(EXIT_OK);
     }
+    let term = term::init(args.color);
+    let known = capsys::kernel::known_caps_or_default();
     let mut decoder = Decoder {
         kind: args.as_kind,
-        known: capsys::kernel::known_caps_or_default(),
+        known,
         json: args.json,
         explain: args.explain,
         style: Style {
             explain: args.explain,
             text: args.text,
+            known,
+            width: term.width.unwrap_or(usize::MAX),
         },
         out: Output::new(),
         records: 0,
@@ -164,7 +227,17 @@ fn real_main() -> Result<u8, Box<dyn Error>> {
         decoder.from_stdin = true;
         let mut stdin = io::stdin().lock();
         let mut line = Vec::new();
-        while let Some(length) = read_line(&mut stdin, &mut line, MAX_INPUT)? {
+        loop {
+            let length = match read_line(&mut stdin, &mut line, MAX_INPUT) {
+                Ok(Some(length)) => length,
+                Ok(None) => break,
+                // What was read before still counts; the error names what could not be read.
+                Err(err) => {
+                    decoder.flush_block()?;
+                    decoder.fail(b"standard input", &err.to_string());
+                    break;
+                }
+            };
             if line.last() == Some(&b'\r') && length == line.len() {
                 line.pop();
             }
@@ -314,7 +387,10 @@ impl Decoder {
         let input = lines.join("\n");
         match decode_status(&lines, self.known) {
             Ok(record) => {
-                let read_as = format!("{} ({})", Kind::Status.reading(), lines.len());
+                let read_as = format!(
+                    "/proc/PID/status ({})",
+                    words::counted(lines.len() as u64, "line")
+                );
                 self.emit(input.as_bytes(), read_as, Decoded::Status(record))?;
             }
             Err(why) => {
@@ -373,7 +449,7 @@ impl Decoder {
         let (kept, cut) = excerpt_bytes(input);
         let mut thing = capcli::escape_bytes(kept);
         if cut.is_some() || length > input.len() {
-            thing.push_str(&format!("… ({length} bytes)"));
+            thing.push_str(&format!("… ({})", words::counted(length as u64, "byte")));
         }
         output::warn(PROG, &thing, &why);
     }

@@ -23,7 +23,7 @@ _capdecode() {
 
     case "${cmd}" in
         capdecode)
-            opts="-h -V --mask --names --libcap --xattr --status --securebits --as --json --explain --text --color --generate --help --version"
+            opts="-h -V --mask --names --libcap --xattr --status --securebits --as --json --explain --text --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -59,10 +59,6 @@ _capdecode() {
                     ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
-                    return 0
-                    ;;
-                --generate)
-                    COMPREPLY=($(compgen -W "bash zsh fish man" -- "${cur}"))
                     return 0
                     ;;
                 *)

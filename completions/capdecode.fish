@@ -13,10 +13,6 @@ securebits\t''"
 complete -c capdecode -l color -d 'When to colour: root-equivalent capabilities stand out' -r -f -a "auto\t'Colour on a terminal, unless NO_COLOR is set to anything but the empty string'
 always\t'Always colour, also into a pipe'
 never\t'Never colour'"
-complete -c capdecode -l generate -d 'Print a completion script or a man page' -r -f -a "bash\t''
-zsh\t''
-fish\t''
-man\t'A roff man page for section 1'"
 complete -c capdecode -l json -d 'Print one JSON object per input (NDJSON)'
 complete -c capdecode -l explain -d 'Show what each capability (or securebit) grants'
 complete -c capdecode -l text -d 'Print sets in libcap text form (as getcap and getpcaps do) instead of hex and names'

@@ -538,7 +538,7 @@ fn json_sets_are_hex_and_caps_under_every_name() {
     }
     assert_eq!(seen, 2 + 3 + 2 + 5, "{records:?}");
     // The xattr value's effective bit is a flag, not a set, and says so.
-    assert_eq!(records[3]["effective_bit"], true);
+    assert_eq!(records[3]["effective_flag"], true);
 }
 
 #[test]
@@ -571,7 +571,7 @@ fn getfattr_output_decodes_as_shown_in_help() {
         json[0]["permitted"]["caps"],
         serde_json::json!(["cap_net_raw"])
     );
-    assert_eq!(json[0]["effective_bit"], true);
+    assert_eq!(json[0]["effective_flag"], true);
 }
 
 #[test]
@@ -645,7 +645,7 @@ fn xattr_values_and_what_exec_does() {
     assert_eq!(
         (
             json[0]["version"].as_u64(),
-            json[0]["effective_bit"].as_bool()
+            json[0]["effective_flag"].as_bool()
         ),
         (Some(2), Some(true))
     );
@@ -663,7 +663,7 @@ fn xattr_values_and_what_exec_does() {
 #[test]
 fn an_xattr_value_execve_fails_on_is_a_bad_input() {
     for (value, cause) in [
-        ("0x01", "1 bytes is shorter than the 4-byte header"),
+        ("0x01", "1 byte is shorter than the 4-byte header"),
         ("", "the value is empty"),
         ("01000002002000000000000000000000000000000000", "22 bytes"),
         ("0x01000001002000000000000000", "13 bytes"),

@@ -55,7 +55,7 @@ pub struct XattrRecord {
     pub version: u32,
     /// The file's effective bit (not a set: execve raises the new permitted set into effective when it is
     /// on), named apart from the sets, whose keys are always `{"hex","caps"}`.
-    pub effective_bit: bool,
+    pub effective_flag: bool,
     pub permitted: CapSet,
     pub inheritable: CapSet,
     pub rootid: Option<u32>,
@@ -214,7 +214,7 @@ fn decode_xattr(text: &str, known: u32) -> Result<XattrRecord, String> {
     Ok(XattrRecord {
         size: bytes.len(),
         version: caps.revision.number(),
-        effective_bit: caps.effective,
+        effective_flag: caps.effective,
         permitted: caps.permitted,
         inheritable: caps.inheritable,
         rootid: caps.rootid,

@@ -147,7 +147,10 @@ fn comma_list(set: CapSet, style: Style) -> String {
     if set.is_empty() {
         return summary::long(set, style.known);
     }
-    let names: Vec<String> = set.iter().map(summary::long_name).collect();
+    let names: Vec<String> = set
+        .iter()
+        .map(|c| summary::long_name(c).into_owned())
+        .collect();
     wrap_words(names, ",", VALUE_AT, VALUE_AT, style.width)
 }
 
@@ -182,7 +185,7 @@ pub fn render(record: &Record, style: Style) -> String {
             rows.plain("version", &format!("v{} ({size})", x.version));
             rows.plain(
                 "effective",
-                if x.effective_bit {
+                if x.effective_flag {
                     "yes (raise permitted at exec)"
                 } else {
                     "no"

@@ -12,7 +12,6 @@ use std::io::{self, BufRead, IsTerminal};
 use std::os::unix::ffi::OsStrExt;
 use std::process::ExitCode;
 
-use capcli::generate::{self, Generate};
 use capcli::term::{self, ColorChoice};
 use capcli::{output, words, ExternalBytes, Output, EXIT_FAILURE, EXIT_OK};
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
@@ -133,7 +132,7 @@ struct Args {
     /// Print one JSON object per input (NDJSON).
     ///
     /// Every record has `input` and `kind`; each set is `{"hex", "caps"}`. An xattr value's effective bit
-    /// (not a set) is `effective_bit`.
+    /// (not a set) is `effective_flag`.
     #[arg(long)]
     json: bool,
     /// Show what each capability (or securebit) grants.
@@ -148,16 +147,6 @@ struct Args {
     /// are never coloured.
     #[arg(long, value_enum, default_value_t, value_name = "WHEN")]
     color: ColorChoice,
-
-    /// Print a completion script or a man page.
-    #[arg(
-        long,
-        value_enum,
-        value_name = "KIND",
-        hide = true,
-        alias = "generate-completions"
-    )]
-    generate: Option<Generate>,
 }
 
 /// The inputs in command-line order, each with the kind its option forces (none for a positional INPUT).
@@ -191,16 +180,15 @@ fn ordered_inputs(matches: &ArgMatches) -> Vec<(Option<Kind>, OsString)> {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = capcli::generate::intercept(PROG, Args::command) {
+        return code;
+    }
     capcli::run(PROG, real_main)
 }
 
 fn real_main() -> Result<u8, Box<dyn Error>> {
     let matches = Args::command().get_matches();
     let args = Args::from_arg_matches(&matches)?;
-    if let Some(kind) = args.generate {
-        generate::print(kind, Args::command())?;
-        return Ok(EXIT_OK);
-    }
     let term = term::init(args.color);
     let known = capsys::kernel::known_caps_or_default();
     let mut decoder = Decoder {

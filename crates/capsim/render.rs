@@ -634,7 +634,7 @@ mod tests {
         // Bits the kernel has no name for are numbers, in the model's text and in the long form.
         assert_eq!(
             restate_sets("x 0000020000000001 (cap_chown,41)", 41),
-            "x 0000020000000001 (cap_chown +41 (2 of 41))"
+            "x 0000020000000001 (cap_chown +41 (1 of 41))"
         );
     }
 

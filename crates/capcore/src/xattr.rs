@@ -121,22 +121,32 @@ impl XattrError {
     }
 }
 
+/// `1 byte`, `3 bytes`.
+fn bytes(len: usize) -> String {
+    if len == 1 {
+        "1 byte".to_string()
+    } else {
+        format!("{len} bytes")
+    }
+}
+
 impl fmt::Display for XattrError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             XattrError::Empty => write!(f, "the value is empty (zero bytes)"),
             XattrError::TooShort { len } => {
-                write!(f, "{len} bytes is shorter than the 4-byte header")
+                write!(f, "{} is shorter than the 4-byte header", bytes(*len))
             }
             XattrError::TooLong { len } => {
-                write!(f, "{len} bytes is longer than the 24 the kernel reads")
+                write!(f, "{} is longer than the 24 the kernel reads", bytes(*len))
             }
             XattrError::UnknownRevision { revision } => {
                 write!(f, "unknown revision {revision:#04x} (known: 1, 2, 3)")
             }
             XattrError::WrongLength { revision, len } => write!(
                 f,
-                "{len} bytes, but a v{} value is exactly {} bytes",
+                "{}, but a v{} value is exactly {} bytes",
+                bytes(*len),
                 revision.number(),
                 revision.size()
             ),

@@ -30,13 +30,20 @@ fn held_short(cap: Cap) -> String {
     painted(cap, short_name(cap))
 }
 
-/// The full libcap name of a capability that is held, coloured as `held_short`.
-fn held_long(cap: Cap) -> String {
-    painted(cap, crate::render::cap_name(cap).into_owned())
+/// The full libcap name of a member of a set, coloured as `held_short`.
+pub fn long_name(cap: Cap) -> std::borrow::Cow<'static, str> {
+    let name = crate::render::cap_name(cap);
+    if crate::term::current().color && capcore::audit::ROOT_EQUIVALENT.contains(cap) {
+        crate::term::paint(crate::term::Style::Danger, &name)
+            .into_owned()
+            .into()
+    } else {
+        name
+    }
 }
 
 fn painted(cap: Cap, name: String) -> String {
-    if capcore::audit::ROOT_EQUIVALENT.contains(cap) {
+    if crate::term::current().color && capcore::audit::ROOT_EQUIVALENT.contains(cap) {
         crate::term::paint(crate::term::Style::Danger, &name).into_owned()
     } else {
         name
@@ -73,52 +80,44 @@ pub fn long_words(set: CapSet, known: u32) -> Vec<String> {
     let all = CapSet::first_n(known);
     let absent = all - set;
     let beyond = set - all;
-    let listed = |set: CapSet, words: &mut Vec<String>| {
-        let names: Vec<String> = set
-            .iter()
-            .map(|cap| {
-                if absent.contains(cap) {
-                    crate::render::cap_name(cap).into_owned()
-                } else {
-                    held_long(cap)
-                }
-            })
-            .collect();
-        let last = names.len().saturating_sub(1);
-        for (i, name) in names.into_iter().enumerate() {
-            words.push(if i < last { format!("{name},") } else { name });
-        }
-    };
-    let mut words = Vec::new();
     if absent.is_empty() && beyond.is_empty() {
         return vec![full_word(set), format!("(all {known})")];
     }
+    let mut words = Vec::with_capacity(set.len().min(all.len()) as usize + 3);
     if absent.len() <= FEW && absent.len() < all.len() {
         words.push(full_word(set));
-        if !absent.is_empty() {
-            let mut minus = Vec::new();
-            listed(absent, &mut minus);
-            if let Some(first) = minus.first_mut() {
-                first.insert(0, '-');
-            }
-            words.extend(minus);
-        }
+        push_listed(&mut words, absent, "-", false);
     } else {
-        listed(set & all, &mut words);
+        push_listed(&mut words, set & all, "", true);
     }
-    if !beyond.is_empty() {
-        let mut plus = Vec::new();
-        listed(beyond, &mut plus);
-        if let Some(first) = plus.first_mut() {
-            first.insert(0, '+');
-        }
-        words.extend(plus);
-    }
-    words.push(format!("({} of {known})", set.len()));
+    // Bits the kernel does not know are listed by number and not counted against it.
+    push_listed(&mut words, beyond, "+", true);
+    words.push(format!("({} of {known})", (set & all).len()));
     words
 }
 
-/// The names of a set without `cap_`, comma separated.
+/// Appends the libcap names of `set` to `words`, the first after `lead`, each but the last with a comma;
+/// painted when `held`.
+fn push_listed(words: &mut Vec<String>, set: CapSet, lead: &str, held: bool) {
+    let last = set.len() as usize;
+    for (i, cap) in set.iter().enumerate() {
+        let mut word = String::with_capacity(lead.len() + 24);
+        if i == 0 {
+            word.push_str(lead);
+        }
+        if held {
+            word.push_str(&long_name(cap));
+        } else {
+            word.push_str(&crate::render::cap_name(cap));
+        }
+        if i + 1 < last {
+            word.push(',');
+        }
+        words.push(word);
+    }
+}
+
+/// The names of a set without `cap_`, comma separated, uncoloured.
 pub fn short_names(set: CapSet) -> String {
     set.iter().map(short_name).collect::<Vec<_>>().join(",")
 }
@@ -333,11 +332,11 @@ mod tests {
         assert_eq!(long(CapSet::EMPTY, 41), "none");
         assert_eq!(
             long(CapSet::from_bits(1 | 1 << 41), 41),
-            "cap_chown +41 (2 of 41)"
+            "cap_chown +41 (1 of 41)"
         );
         assert_eq!(
-            long(all | CapSet::from_bits(1 << 41), 41),
-            "full +41 (42 of 41)"
+            long(all | CapSet::from_bits(3 << 41), 41),
+            "full +41, 42 (41 of 41)"
         );
     }
 

@@ -656,3 +656,193 @@ fn securebits_are_shown_for_capls_itself() {
     assert_eq!(own[0]["permitted"]["hex"], "0000000000000000");
     assert_eq!(own[0]["comm"], "capls");
 }
+
+#[test]
+fn an_empty_argv_is_one_empty_argument_not_a_kernel_thread() {
+    // execve(path, {NULL}, env): since Linux 5.18 the kernel gives the program one empty argument, so its
+    // command line is a single NUL, while a kernel thread's has no bytes at all.
+    let child = TestChild::spawn([
+        OsString::from("--exec-empty-argv"),
+        OsString::from(env!("CARGO_BIN_EXE_capkit-test-child")),
+    ]);
+    let pid = child.pid.to_string();
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).expect("read cmdline");
+    let expected = if raw.is_empty() {
+        // A kernel before 5.18 leaves argv empty: then there is no argument to show.
+        serde_json::json!([])
+    } else {
+        assert_eq!(raw, b"\0", "the kernel's command line");
+        serde_json::json!([""])
+    };
+    let records = json_records(&[&pid]);
+    assert_eq!(records.len(), 1, "{records:#?}");
+    assert_eq!(records[0]["cmdline"], expected, "{}", records[0]);
+    assert_eq!(records[0]["kernel_thread"], false, "{}", records[0]);
+    let long = stdout(&capls(["-l", &pid]));
+    let command = long
+        .lines()
+        .find(|l| l.trim_start().starts_with("command"))
+        .unwrap_or_else(|| panic!("no command line:\n{long}"));
+    assert!(!command.contains("kernel thread"), "{long}");
+    if !raw.is_empty() {
+        assert!(command.ends_with("\"\""), "{long}");
+    }
+}
+
+#[test]
+fn kernel_threads_are_known_by_the_kernels_mark() {
+    let Some(kthreadd) = kthreadd() else {
+        crate::util::skipped("PID 2 is not kthreadd (a PID namespace)");
+        return;
+    };
+    let records = json_records(&["-a", &kthreadd.to_string()]);
+    assert_eq!(records[0]["kernel_thread"], true, "{}", records[0]);
+    assert_eq!(records[0]["cmdline"], serde_json::json!([]));
+    let long = stdout(&capls(["-l", &kthreadd.to_string()]));
+    assert!(long.contains("(none: kernel thread)"), "{long}");
+    // Our own child is not one, whoever its parent.
+    let child = TestChild::spawn(["--name", "not-a-kthread"]);
+    let records = json_records(&[&child.pid.to_string()]);
+    assert_eq!(records[0]["kernel_thread"], false, "{}", records[0]);
+}
+
+/// PID 2 when it is kthreadd (outside a PID namespace).
+fn kthreadd() -> Option<u32> {
+    let status = task_status(2, 2);
+    (status_value(&status, "Name") == "kthreadd" && status_value(&status, "PPid") == "0")
+        .then_some(2)
+}
+
+/// Sets /proc/sys/kernel/core_pattern and puts the old one back when dropped, also when the test fails.
+struct CorePattern {
+    old: Vec<u8>,
+}
+
+impl CorePattern {
+    const PATH: &'static str = "/proc/sys/kernel/core_pattern";
+
+    fn set(pattern: &str) -> std::io::Result<CorePattern> {
+        let old = std::fs::read(Self::PATH)?;
+        std::fs::write(Self::PATH, pattern)?;
+        Ok(CorePattern { old })
+    }
+}
+
+impl Drop for CorePattern {
+    fn drop(&mut self) {
+        if let Err(err) = std::fs::write(Self::PATH, &self.old) {
+            eprintln!("could not restore {}: {err}", Self::PATH);
+        }
+    }
+}
+
+/// The processes kthreadd started for our core_pattern, killed when dropped: they are not our children.
+struct Helpers {
+    name: String,
+}
+
+impl Helpers {
+    /// The pids of kthreadd's children named `name`.
+    fn pids(&self) -> Vec<u32> {
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+                    return false;
+                };
+                let field = |label: &str| {
+                    status
+                        .lines()
+                        .find_map(|l| l.strip_prefix(label)?.strip_prefix(":\t"))
+                        .map(str::to_string)
+                };
+                field("Name").as_deref() == Some(self.name.as_str())
+                    && field("PPid").as_deref() == Some("2")
+            })
+            .collect()
+    }
+}
+
+impl Drop for Helpers {
+    fn drop(&mut self) {
+        for pid in self.pids() {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+    }
+}
+
+#[test]
+fn a_usermode_helper_under_kthreadd_is_a_user_process() {
+    require_root!();
+    if kthreadd().is_none() {
+        crate::util::skipped("PID 2 is not kthreadd (a PID namespace)");
+        return;
+    }
+    // The kernel runs a core_pattern pipe's program as a usermode helper: a child of kthreadd, root, with
+    // every capability. A short link keeps the pattern within the kernel's 128 bytes.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let helper = dir.path().join("h");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_capkit-test-child"), &helper).expect("link");
+    let name = format!("umh{}", std::process::id());
+    let helpers = Helpers { name: name.clone() };
+    let pattern = format!(
+        "|{} --name {name} --drain-stdin --exit-after 30",
+        helper.display()
+    );
+    let found = {
+        let Ok(_pattern) = CorePattern::set(&pattern) else {
+            crate::util::skipped("cannot write /proc/sys/kernel/core_pattern");
+            return;
+        };
+        // A pipe ignores RLIMIT_CORE (only 1 stops it); the shell raises it anyway.
+        let mut dumper = Command::new("sh")
+            .args(["-c", "ulimit -c unlimited 2>/dev/null; kill -s SEGV $$"])
+            .spawn()
+            .expect("spawn sh");
+        let start = Instant::now();
+        let mut found = Vec::new();
+        while start.elapsed() < Duration::from_secs(10) {
+            found = helpers.pids();
+            let exited = dumper.try_wait().ok().flatten().is_some();
+            if !found.is_empty() && exited {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = dumper.kill();
+        let _ = dumper.wait();
+        found
+    };
+    let &[pid] = found.as_slice() else {
+        panic!("expected one usermode helper named {name}, found {found:?}");
+    };
+    let status = task_status(pid, pid);
+    assert_eq!(status_value(&status, "PPid"), "2");
+    // The default listing shows it: a user process holding capabilities.
+    let records = json_records(&[]);
+    let record = record_for(&records, pid);
+    assert_matches_status(record, pid, pid);
+    assert_eq!(record["kernel_thread"], false, "{record}");
+    assert_eq!(record["ppid"], 2);
+    assert_eq!(record["comm"], name.as_str());
+    assert_eq!(
+        record["cmdline"][1].as_str(),
+        Some("--name"),
+        "the helper's arguments: {record}"
+    );
+    let table = stdout(&capls(Vec::<&str>::new()));
+    assert!(
+        table
+            .lines()
+            .any(|l| l.split_whitespace().next() == Some(&pid.to_string()) && l.contains(&name)),
+        "{table}"
+    );
+    let all = json_records(&["-a"]);
+    assert_eq!(record_for(&all, pid)["kernel_thread"], false);
+    drop(helpers);
+}

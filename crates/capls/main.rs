@@ -139,11 +139,6 @@ fn run(args: Args) -> Result<u8, Box<dyn Error>> {
         missing,
     } = select_pids(&args.pids, &mut Reader::new(first), &mut tally)?;
     let everything = args.all || !args.pids.is_empty();
-    let pids = if everything {
-        pids
-    } else {
-        without_kernel_threads(pids)
-    };
     let scan = proc::scan(&pids, first);
     tally.absorb(scan.vanished, scan.vanished_threads, scan.failed);
     let mut processes = scan.processes;
@@ -283,17 +278,6 @@ fn select_pids(
         named,
         missing,
     })
-}
-
-/// The pids less the kernel threads, which the default listing leaves out, so their status is not read.
-fn without_kernel_threads(pids: Vec<u32>) -> Vec<u32> {
-    match proc::kernel_threads() {
-        Some(kthreads) => pids
-            .into_iter()
-            .filter(|pid| kthreads.binary_search(pid).is_err())
-            .collect(),
-        None => pids,
-    }
 }
 
 /// The parents needed to draw each shown process in the tree, as records without thread rows.

@@ -12,6 +12,10 @@
 //! Processes come and go while they are read. A process or thread that is gone (ENOENT, ESRCH) is
 //! `ReadError::Vanished` or counted in `Process::vanished_threads`, never a failure. What permission hides
 //! (the namespace links of another user's process when not root) is `None`: unknown, not empty.
+//!
+//! A kernel thread is known by the kernel's own mark (`Kthread:` in status, PF_KTHREAD in stat), never by
+//! its parent: the children of kthreadd include user processes, such as the usermode helpers the kernel
+//! starts for a core_pattern pipe or a module request, which run as root with every capability.
 
 use std::fs::{self, File};
 use std::io::{self, Read};
@@ -52,8 +56,11 @@ pub struct Process {
     pub threads: Vec<Task>,
     /// Threads that exited between listing and reading.
     pub vanished_threads: u32,
-    /// The NUL-separated arguments; `None` when not read or not readable. Empty for kernel threads and
-    /// zombies.
+    /// Whether the leader is a kernel thread, by the kernel's mark (not by its parent).
+    pub kernel_thread: bool,
+    /// The NUL-separated arguments; `None` when not read or not readable. Empty (no bytes) for kernel
+    /// threads and zombies; a single NUL for a process exec'd with an empty argv (the kernel gives it one
+    /// empty argument).
     pub cmdline: Option<Vec<u8>>,
     /// The text of /proc/PID/cgroup; `None` when not read or not readable.
     pub cgroup: Option<String>,
@@ -70,9 +77,9 @@ impl Process {
             .chain(self.threads.iter().map(|t| (t.tid, &t.status)))
     }
 
-    /// Whether this is a kernel thread (a child of kthreadd, or kthreadd itself), which has no command line.
+    /// Whether this is a kernel thread, which has no command line and no user namespace of its own.
     pub fn is_kernel_thread(&self) -> bool {
-        self.pid == 2 || self.leader.ppid == 2
+        self.kernel_thread
     }
 }
 
@@ -108,20 +115,20 @@ pub fn pids() -> io::Result<Vec<u32>> {
     Ok(pids)
 }
 
-/// The kernel threads, when the kernel can say cheaply: the children of kthreadd (PID 2), from its
-/// `children` file (CONFIG_PROC_CHILDREN), with kthreadd itself. `None` when that file is missing or PID 2
-/// is not kthreadd (inside a PID namespace it is an ordinary process). A listing that leaves kernel threads
-/// out skips their status files this way: on a small machine they are most of /proc.
+/// The kernel threads among the children of kthreadd (PID 2), from its `children` file
+/// (CONFIG_PROC_CHILDREN), with kthreadd itself. Each is confirmed by the kernel's mark, since kthreadd's
+/// children also include the usermode helpers, which are user processes. `None` when that file is missing or
+/// PID 2 is not a kernel thread (inside a PID namespace it is an ordinary process).
 pub fn kernel_threads() -> Option<Vec<u32>> {
     let mut reader = Reader::new(ReadOptions::default());
-    let kthreadd = reader.task(2).ok()?;
-    if kthreadd.ppid != 0 || kthreadd.name != b"kthreadd" {
+    if !reader.process(2).ok()?.kernel_thread {
         return None;
     }
     let children = fs::read_to_string("/proc/2/task/2/children").ok()?;
     let mut pids: Vec<u32> = children
         .split_whitespace()
         .filter_map(|pid| pid.parse().ok())
+        .filter(|pid| reader.process(*pid).is_ok_and(|p| p.kernel_thread))
         .chain([2])
         .collect();
     pids.sort_unstable();
@@ -147,9 +154,14 @@ impl Reader {
     /// Reads one process by its pid.
     pub fn process(&mut self, pid: u32) -> Result<Process, ReadError> {
         let leader = self.status(format_args!("/proc/{pid}/status"))?;
+        let kernel_thread = match kthread_mark(&self.buf) {
+            Some(mark) => mark,
+            None => self.kthread_flag(pid)?,
+        };
         let mut process = Process {
             pid,
             leader,
+            kernel_thread,
             threads: Vec::new(),
             vanished_threads: 0,
             cmdline: None,
@@ -194,6 +206,18 @@ impl Reader {
     /// Reads one task by its id (a pid or the tid of any thread): its own status and its thread group id.
     pub fn task(&mut self, tid: u32) -> Result<TaskStatus, ReadError> {
         self.status(format_args!("/proc/{tid}/status"))
+    }
+
+    /// PF_KTHREAD from /proc/PID/stat, for kernels whose status has no `Kthread:` line (older ones).
+    fn kthread_flag(&mut self, pid: u32) -> Result<bool, ReadError> {
+        self.set_path(format_args!("/proc/{pid}/stat"));
+        read_seq_file(&self.path, &mut self.buf).map_err(|err| classify(&self.path, err))?;
+        stat_flags(&self.buf)
+            .map(|flags| flags & PF_KTHREAD != 0)
+            .ok_or_else(|| ReadError::Io {
+                path: PathBuf::from(&self.path),
+                err: io::Error::new(io::ErrorKind::InvalidData, "no flags field"),
+            })
     }
 
     fn read_threads(&mut self, process: &mut Process) -> Result<(), ReadError> {
@@ -356,6 +380,30 @@ fn read_seq_file(path: &str, buf: &mut Vec<u8>) -> io::Result<()> {
     }
 }
 
+/// The task flag of kernel threads (include/linux/sched.h), the ninth field of /proc/PID/stat.
+const PF_KTHREAD: u64 = 0x0020_0000;
+
+/// The `Kthread:` line of a status text, when the kernel writes one.
+fn kthread_mark(status: &[u8]) -> Option<bool> {
+    let value = status
+        .split(|b| *b == b'\n')
+        .find_map(|line| line.strip_prefix(b"Kthread:"))?;
+    match value.trim_ascii() {
+        b"1" => Some(true),
+        b"0" => Some(false),
+        _ => None,
+    }
+}
+
+/// The flags field of a /proc/PID/stat text. The name in parentheses before it may hold any byte, `)` and
+/// spaces included, so the fields are counted from the last `)`.
+fn stat_flags(stat: &[u8]) -> Option<u64> {
+    let close = stat.iter().rposition(|b| *b == b')')?;
+    let fields = std::str::from_utf8(&stat[close + 1..]).ok()?;
+    // state ppid pgrp session tty_nr tpgid flags
+    fields.split_ascii_whitespace().nth(6)?.parse().ok()
+}
+
 /// Gone (ENOENT, ESRCH) is `Vanished`; anything else keeps its cause.
 fn classify(path: impl AsRef<Path>, err: io::Error) -> ReadError {
     const ESRCH: i32 = 3;
@@ -477,6 +525,33 @@ mod tests {
         assert_eq!(scan.processes.len(), 1);
         assert_eq!(scan.processes[0].pid, std::process::id());
         assert!(scan.failed.is_empty());
+    }
+
+    #[test]
+    fn kernel_threads_by_the_kernels_mark() {
+        let status = b"Name:\tkworker/0:1\nUmask:\t0022\nKthread:\t1\nUid:\t0\n";
+        assert_eq!(kthread_mark(status), Some(true));
+        assert_eq!(kthread_mark(b"Name:\tsh\nKthread:\t0\n"), Some(false));
+        assert_eq!(kthread_mark(b"Name:\tsh\nPPid:\t2\n"), None);
+        // A name with `)` and spaces does not shift the fields.
+        let stat = b"77 (a) S 2 0 0 0 -1 4194560 0 0) S 2 0 0 0 -1 2129984 0 0 0 0\n";
+        assert_eq!(stat_flags(stat), Some(2_129_984));
+        assert_eq!(stat_flags(stat).map(|f| f & PF_KTHREAD != 0), Some(true));
+        assert_eq!(
+            stat_flags(b"1 (init) S 0 1 1 0 -1 4194560 9"),
+            Some(4_194_560)
+        );
+        assert_eq!(stat_flags(b"1 (init) S 0"), None);
+        let mut reader = Reader::new(ReadOptions::default());
+        assert!(!reader.process(std::process::id()).unwrap().kernel_thread);
+        if let Ok(kthreadd) = reader.process(2) {
+            if kthreadd.leader.name == b"kthreadd" && kthreadd.leader.ppid == 0 {
+                assert!(kthreadd.kernel_thread);
+                assert!(kthreadd.is_kernel_thread());
+                assert_eq!(reader.kthread_flag(2).ok(), Some(true));
+            }
+        }
+        assert_eq!(reader.kthread_flag(std::process::id()).ok(), Some(false));
     }
 
     #[test]

@@ -1,6 +1,5 @@
 //! capls against the kernel: test children in chosen states, and what /proc/PID/task/TID/status says.
 
-use std::collections::HashMap;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::process::{Command, Output};
@@ -9,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::require_root;
-use crate::spawn::{is_root, status_value, task_status, TestChild};
+use crate::spawn::{status_value, task_status, TestChild};
 
 fn capls<I, S>(args: I) -> Output
 where
@@ -344,6 +343,7 @@ fn json_has_every_documented_key() {
         "container",
         "threads",
         "threads_differ",
+        "kernel_thread",
     ];
     for record in &records {
         for key in keys {
@@ -406,7 +406,8 @@ fn filters_select_what_they_say() {
 
 #[test]
 fn long_form_shows_every_fact() {
-    let long = stdout(&capls(["-l", "1"]));
+    let child = TestChild::spawn(["--name", "long-form"]);
+    let long = stdout(&capls(["-l", &child.pid.to_string()]));
     for label in [
         "command",
         "uids",
@@ -447,84 +448,179 @@ fn completions_are_generated() {
 
 #[test]
 fn table_fits_in_100_columns() {
-    let table = stdout(&capls(["-a", "-t"]));
+    // Our own rows: a long capability list that wraps, a thread of its own, and a hostile name, which may
+    // widen its own row by what its escaped form has beyond the COMMAND column's 16 characters, no more.
+    let long_list = "chown,dac_override,fowner,fsetid,kill,setgid,setuid,setpcap,net_bind_service,net_raw,sys_chroot,mknod,audit_write,setfcap,sys_ptrace";
+    let wide = TestChild::spawn([
+        "--name",
+        "wide-caps",
+        "--thread",
+        "--effective",
+        "none",
+        "--main",
+        "--permitted",
+        long_list,
+    ]);
+    let hostile = TestChild::spawn(["--name", "h\\e[2J\\n\\xff\\xfe\\x9b"]);
+    let escaped = "h\\x1b[2J\\n\\xff\\xfe\\x9b";
+    let table = stdout(&capls([
+        "-t",
+        &wide.pid.to_string(),
+        &hostile.pid.to_string(),
+    ]));
+    assert!(table.lines().count() >= 4, "{table}");
     for line in table.lines() {
-        // A hostile name from another test may widen its own row; real rows stay within the width.
-        if line.contains('\\') {
-            continue;
-        }
-        assert!(line.chars().count() <= 100, "too wide: {line}");
+        let allowed = if line.contains(escaped) {
+            100 + escaped.chars().count() - 16
+        } else {
+            100
+        };
+        assert!(line.chars().count() <= allowed, "too wide: {line}\n{table}");
     }
 }
 
-/// One row of `pscap -a`: pid and the capability text without its markers.
-fn pscap_rows(text: &str) -> Vec<(u32, u32, String)> {
-    text.lines()
-        .skip(1)
-        .filter_map(|line| {
-            let words: Vec<&str> = line.split_whitespace().collect();
-            let ppid = words.first()?.parse().ok()?;
-            let pid = words.get(1)?.parse().ok()?;
-            let mut end = words.len();
-            while end > 0 && ["+", "@"].contains(&words[end - 1]) {
-                end -= 1;
-            }
-            let mut start = end.checked_sub(1)?;
-            while start > 3 && words[start - 1].ends_with(',') {
-                start -= 1;
-            }
-            Some((ppid, pid, words[start..end].join(" ")))
-        })
-        .collect()
+/// The capability text of our own process `pid` in `pscap -a`'s raw output, without its markers (` @`, ` +`,
+/// and `*` after the name), found by what we know of the row: it starts with our pid as its parent and
+/// `pid`, and then, after the user, the name we gave the child, printed raw (pscap does not escape it, so a
+/// name with a newline spreads one row over two lines). `None` when pscap printed no such row.
+fn pscap_caps_of(raw: &[u8], pid: u32, name: &[u8]) -> Option<String> {
+    let head = format!("{} ", std::process::id());
+    let mut found = Vec::new();
+    let mut at = 0;
+    while at < raw.len() {
+        let line_end = raw[at..]
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(raw.len(), |n| at + n);
+        if let Some(caps) = raw[at..]
+            .strip_prefix(head.as_bytes())
+            .and_then(|rest| pscap_row_caps(rest, pid, name))
+        {
+            found.push(caps);
+        }
+        at = line_end + 1;
+    }
+    assert!(found.len() <= 1, "pscap printed {pid} twice: {found:?}");
+    found.pop()
+}
+
+/// After `PPID `: `PID USER NAME[ *]  CAPS[ @][ +]` up to the end of the line.
+fn pscap_row_caps(rest: &[u8], pid: u32, name: &[u8]) -> Option<String> {
+    let rest = rest
+        .trim_ascii_start()
+        .strip_prefix(pid.to_string().as_bytes())?;
+    let rest = rest.strip_prefix(b" ")?.trim_ascii_start();
+    let user_end = rest.iter().position(u8::is_ascii_whitespace)?;
+    let rest = rest[user_end..].trim_ascii_start().strip_prefix(name)?;
+    let end = rest.iter().position(|b| *b == b'\n').unwrap_or(rest.len());
+    let text = std::str::from_utf8(&rest[..end]).ok()?;
+    let mut words: Vec<&str> = text.split_whitespace().collect();
+    if words.first() == Some(&"*") {
+        words.remove(0);
+    }
+    while words.last().is_some_and(|w| ["+", "@"].contains(w)) {
+        words.pop();
+    }
+    Some(words.join(" "))
 }
 
 #[test]
-fn every_process_pscap_prints_is_listed_with_the_same_permitted_set() {
+fn pscap_and_capls_agree_on_the_tests_own_processes() {
+    require_root!();
     let Some(pscap) = crate::util::tool("pscap") else {
         crate::util::skipped("pscap is not installed (apt-get install libcap-ng-utils)");
         return;
     };
-    let pscap = Command::new(pscap).arg("-a").output().expect("run pscap");
-    let records = json_records(&[]);
-    let by_pid: HashMap<u64, &Value> = records
-        .iter()
-        .filter(|r| r["pid"] == r["tid"])
-        .map(|r| (r["pid"].as_u64().unwrap(), r))
-        .collect();
-    let known: u32 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-        .unwrap()
-        .trim()
-        .parse::<u32>()
-        .unwrap()
-        + 1;
+    // Our own processes, in states pscap can show: a few capabilities, ambient ones, another user
+    // namespace, everything the test holds, and a name that pscap prints raw (an escape and a newline).
+    let hostile = b"x\x1b[31m\nfake 1 0".to_vec();
+    let children: Vec<(TestChild, Vec<u8>)> = [
+        (
+            &[
+                "--permitted",
+                "chown,setuid,net_raw",
+                "--effective",
+                "chown,setuid,net_raw",
+            ][..],
+            "pscap-some",
+        ),
+        (
+            &[
+                "--permitted",
+                "kill,net_admin",
+                "--effective",
+                "kill",
+                "--inheritable",
+                "kill,net_admin",
+                "--ambient",
+                "net_admin",
+            ][..],
+            "pscap-ambient",
+        ),
+        (&["--userns"][..], "pscap-userns"),
+        (&[][..], "pscap-all"),
+        (
+            &["--permitted", "sys_chroot,mknod", "--effective", "mknod"][..],
+            "x\\e[31m\\nfake 1 0",
+        ),
+    ]
+    .into_iter()
+    .map(|(actions, name)| {
+        let mut args: Vec<OsString> = vec!["--name".into(), name.into()];
+        args.extend(actions.iter().map(OsString::from));
+        let child = TestChild::spawn(args);
+        let comm = std::fs::read(format!("/proc/{}/comm", child.pid)).expect("comm");
+        (child, comm.strip_suffix(b"\n").unwrap_or(&comm).to_vec())
+    })
+    .collect();
+    assert_eq!(children[4].1, hostile, "the child's name");
+    let output = Command::new(pscap).arg("-a").output().expect("run pscap");
+    let pids: Vec<String> = children.iter().map(|(c, _)| c.pid.to_string()).collect();
+    let mut args = vec!["--json"];
+    args.extend(pids.iter().map(String::as_str));
+    let records = stdout(&capls(&args))
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).expect("JSON"))
+        .collect::<Vec<_>>();
+    let known = capsys::kernel::known_caps_or_default();
     let all_hex = format!("{:016x}", (1u64 << known) - 1);
-    let ours = std::process::id();
-    let mut compared = 0;
-    for (ppid, pid, caps) in pscap_rows(&String::from_utf8_lossy(&pscap.stdout)) {
-        // Children of this test binary change their sets while starting; processes that exited since are
-        // not there to compare.
-        if ppid == ours || !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-            continue;
-        }
-        let Some(record) = by_pid.get(&u64::from(pid)) else {
-            panic!("pscap lists {pid} ({caps}) but capls does not");
-        };
+    for (child, name) in &children {
+        let record = record_for(&records, child.pid);
+        assert_matches_status(record, child.pid, child.pid);
+        let caps = pscap_caps_of(&output.stdout, child.pid, name).unwrap_or_else(|| {
+            panic!(
+                "pscap -a has no row for our child {} ({:?}):\n{}",
+                child.pid,
+                String::from_utf8_lossy(name),
+                String::from_utf8_lossy(&output.stdout)
+            )
+        });
         if caps == "full" {
-            assert_eq!(record["effective"]["hex"], all_hex.as_str(), "{pid}");
+            assert_eq!(record["effective"]["hex"], all_hex.as_str(), "{record}");
         } else {
             let names: Vec<String> = record["permitted"]["caps"]
                 .as_array()
-                .unwrap()
+                .expect("caps")
                 .iter()
-                .map(|n| n.as_str().unwrap().trim_start_matches("cap_").to_string())
+                .map(|n| {
+                    n.as_str()
+                        .unwrap_or("")
+                        .trim_start_matches("cap_")
+                        .to_string()
+                })
                 .collect();
-            assert_eq!(caps, names.join(", "), "permitted set of {pid}");
+            assert_eq!(
+                caps,
+                names.join(", "),
+                "permitted set of {}: {record}",
+                child.pid
+            );
         }
-        compared += 1;
     }
-    if is_root() {
-        assert!(compared > 0, "pscap printed nothing to compare");
-    }
+    // capls escapes the name pscap printed raw.
+    let table = stdout(&capls(&pids));
+    assert!(table.contains("x\\x1b[31m\\nfake 1 0"), "{table}");
+    assert!(!table.contains('\x1b'), "{table}");
 }
 
 #[test]
@@ -540,21 +636,24 @@ fn what_permission_hides_is_unknown_not_empty() {
             .output()
             .expect("run capls as nobody")
     };
-    let json = stdout(&as_nobody(&["--json", "1"]));
+    // Our own root process, whose namespace link nobody may not read.
+    let child = TestChild::spawn(["--name", "root-owned"]);
+    let pid = child.pid.to_string();
+    let json = stdout(&as_nobody(&["--json", &pid]));
     let record: Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
     assert_eq!(record["userns"]["inode"], Value::Null, "{record}");
     assert_eq!(record["userns"]["is_host"], Value::Null, "{record}");
     assert!(record["permitted"]["hex"].is_string());
-    let table = stdout(&as_nobody(&["1"]));
+    let table = stdout(&as_nobody(&[&pid]));
     let flags = table
         .lines()
         .nth(1)
         .unwrap()
         .split_whitespace()
-        .nth(4)
+        .nth(3)
         .unwrap();
     assert!(flags.contains('?'), "{table}");
-    let long = stdout(&as_nobody(&["-l", "1"]));
+    let long = stdout(&as_nobody(&["-l", &pid]));
     assert!(long.contains("user namespace unknown"), "{long}");
 }
 

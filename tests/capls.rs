@@ -1,5 +1,6 @@
 //! capls against the kernel: test children in chosen states, and what /proc/PID/task/TID/status says.
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::process::{Command, Output};
@@ -944,4 +945,62 @@ fn a_usermode_helper_under_kthreadd_is_a_user_process() {
     let all = json_records(&["-a"]);
     assert_eq!(record_for(&all, pid)["kernel_thread"], false);
     drop(helpers);
+}
+
+#[test]
+fn a_listing_reads_each_status_once_and_one_kernel_threads_namespace() {
+    require_root!();
+    let Some(strace) = crate::util::tool("strace") else {
+        crate::util::skipped("strace is not installed");
+        return;
+    };
+    if kthreadd().is_none() {
+        crate::util::skipped("PID 2 is not kthreadd (a PID namespace)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = dir.path().join("strace");
+    let output = Command::new(strace)
+        .args(["-f", "-qq", "-e", "trace=openat,readlink,readlinkat", "-o"])
+        .arg(&log)
+        .arg(env!("CARGO_BIN_EXE_capls"))
+        .arg("-a")
+        .output()
+        .expect("run strace");
+    assert!(output.status.success(), "{output:?}");
+    let trace = std::fs::read_to_string(&log).expect("strace log");
+    let quoted = |line: &str| line.split('"').nth(1).map(str::to_string);
+    let is_kernel_thread = |pid: &str| {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .is_ok_and(|s| s.lines().any(|l| l == "Kthread:\t1"))
+    };
+    let mut opened: HashMap<String, u32> = HashMap::new();
+    let mut kernel_links = Vec::new();
+    for line in trace.lines() {
+        let Some(path) = quoted(line) else { continue };
+        if line.contains("openat(") && path.ends_with("/status") {
+            *opened.entry(path).or_default() += 1;
+        } else if line.contains("readlink") {
+            if let Some(pid) = path
+                .strip_prefix("/proc/")
+                .and_then(|p| p.strip_suffix("/ns/user"))
+            {
+                if is_kernel_thread(pid) {
+                    kernel_links.push(path);
+                }
+            }
+        }
+    }
+    assert!(opened.len() > 10, "{trace}");
+    let twice: Vec<_> = opened.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        twice.is_empty(),
+        "status files opened more than once: {twice:?}"
+    );
+    // One per reading thread: there is one per core at most.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert!(
+        kernel_links.len() <= cores,
+        "one kernel thread's namespace link is every kernel thread's: {kernel_links:?}"
+    );
 }

@@ -140,6 +140,9 @@ pub struct Reader {
     options: ReadOptions,
     buf: Vec<u8>,
     path: String,
+    /// The user and network namespaces of the kernel threads, read from the first one met.
+    kernel_userns: Option<u64>,
+    kernel_netns: Option<u64>,
 }
 
 impl Reader {
@@ -148,6 +151,8 @@ impl Reader {
             options,
             buf: Vec::with_capacity(8192),
             path: String::with_capacity(64),
+            kernel_userns: None,
+            kernel_netns: None,
         }
     }
 
@@ -195,11 +200,27 @@ impl Reader {
                 .ok()
                 .map(|()| String::from_utf8_lossy(&self.buf).into_owned());
         }
+        // Every kernel thread runs with the kernel's own credentials and namespaces (init_cred,
+        // init_nsproxy): the links of one are those of all, so on a small machine, where kernel threads are
+        // most of /proc, one read replaces most of them.
+        let kernel = process.kernel_thread;
         if self.options.userns && process.userns.is_none() {
-            process.userns = namespace_inode(pid, "user").ok();
+            process.userns = match (kernel, self.kernel_userns) {
+                (true, Some(ns)) => Some(ns),
+                _ => namespace_inode(pid, "user").ok(),
+            };
+            if kernel && self.kernel_userns.is_none() {
+                self.kernel_userns = process.userns;
+            }
         }
         if self.options.netns && process.netns.is_none() {
-            process.netns = namespace_inode(pid, "net").ok();
+            process.netns = match (kernel, self.kernel_netns) {
+                (true, Some(ns)) => Some(ns),
+                _ => namespace_inode(pid, "net").ok(),
+            };
+            if kernel && self.kernel_netns.is_none() {
+                self.kernel_netns = process.netns;
+            }
         }
     }
 
@@ -274,34 +295,68 @@ pub struct Scan {
     pub failed: Vec<(u32, ReadError)>,
 }
 
-/// Fewer pids than this are read on one thread: starting another costs more than it saves.
+/// From this many pids on, the reading is spread over every core (up to 8): the work outweighs starting
+/// threads even when a core is busy.
 const PARALLEL_FROM: usize = 128;
 
-/// How many threads share the reading: procfs reads are kernel work that scales with cores.
-fn workers(items: usize) -> usize {
-    if items < PARALLEL_FROM {
-        return 1;
+/// Below `PARALLEL_FROM`, from this many pids on, a second thread shares the reading when a core is idle
+/// at this moment: on a small machine, where kernel threads are most of /proc, that halves the reading; on a
+/// busy one a new thread may wait milliseconds for a core, so none is started.
+const SHARED_FROM: usize = 40;
+
+/// How many threads share reading `items` processes: procfs reads are kernel work that scales with cores.
+/// `small_too`: whether the work per item makes a second thread worth starting below `PARALLEL_FROM`.
+fn workers(items: usize, small_too: bool) -> usize {
+    if items >= PARALLEL_FROM {
+        return std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
     }
-    std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+    if small_too && items >= SHARED_FROM && idle_core() {
+        2
+    } else {
+        1
+    }
 }
 
-/// Reads every pid, spread over the machine's cores.
+/// Whether a core we may run on is idle now: fewer tasks are runnable than we have cores. The fourth field
+/// of /proc/loadavg, `R/T`, counts the runnable tasks at this moment, ourselves included.
+fn idle_core() -> bool {
+    let cores = rustix::thread::sched_getaffinity(None).map_or(1, |set| set.count());
+    if cores < 2 {
+        return false;
+    }
+    // A seq_file: one read gets it whole.
+    let mut buf = [0u8; 128];
+    let Ok(n) = File::open("/proc/loadavg").and_then(|mut file| file.read(&mut buf)) else {
+        return false;
+    };
+    let running = std::str::from_utf8(&buf[..n])
+        .unwrap_or_default()
+        .split_whitespace()
+        .nth(3)
+        .and_then(|field| field.split_once('/'))
+        .and_then(|(running, _)| running.parse::<u32>().ok());
+    running.is_some_and(|running| running < cores)
+}
+
+/// Reads every pid, spread over the machine's cores. The calling thread reads the first share itself.
 pub fn scan(pids: &[u32], options: ReadOptions) -> Scan {
-    let workers = workers(pids.len());
-    // On a busy machine a new thread may wait milliseconds for a core: never start one without need.
-    if workers == 1 {
+    scan_on(pids, options, workers(pids.len(), true))
+}
+
+fn scan_on(pids: &[u32], options: ReadOptions, workers: usize) -> Scan {
+    if workers <= 1 {
         return scan_one_thread(pids, options);
     }
     let chunk = pids.len().div_ceil(workers).max(1);
+    let mut chunks = pids.chunks(chunk);
+    let first = chunks.next().unwrap_or_default();
     let parts: Vec<Scan> = std::thread::scope(|scope| {
-        let handles: Vec<_> = pids
-            .chunks(chunk)
+        let handles: Vec<_> = chunks
             .map(|part| scope.spawn(move || scan_one_thread(part, options)))
             .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_default())
-            .collect()
+        let mut parts = vec![scan_one_thread(first, options)];
+        parts.extend(handles.into_iter().map(|h| h.join().unwrap_or_default()));
+        parts
     });
     let mut all = Scan::default();
     for part in parts {
@@ -332,7 +387,7 @@ fn scan_one_thread(pids: &[u32], options: ReadOptions) -> Scan {
 /// Reads, for processes already read, the facts `options` asks for, spread over the machine's cores: a
 /// listing can read the cheap status of everything first and these only for what it shows.
 pub fn fill_all(processes: &mut [&mut Process], options: ReadOptions) {
-    let workers = workers(processes.len());
+    let workers = workers(processes.len(), false);
     if workers == 1 {
         let mut reader = Reader::new(options);
         for process in processes.iter_mut() {
@@ -552,6 +607,41 @@ mod tests {
             }
         }
         assert_eq!(reader.kthread_flag(std::process::id()).ok(), Some(false));
+        // The namespaces read once for all kernel threads are each one's own.
+        let mut reader = Reader::new(ReadOptions {
+            userns: true,
+            netns: true,
+            ..ReadOptions::default()
+        });
+        for pid in kernel_threads().unwrap_or_default().into_iter().take(8) {
+            if let Ok(process) = reader.process(pid) {
+                assert!(process.kernel_thread, "{pid}");
+                assert_eq!(process.userns, namespace_inode(pid, "user").ok(), "{pid}");
+                assert_eq!(process.netns, namespace_inode(pid, "net").ok(), "{pid}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_scan_keeps_the_order_of_its_pids_on_any_number_of_threads() {
+        let pids = pids().unwrap();
+        for workers in [1, 2] {
+            let mut reader = Reader::new(ReadOptions::default());
+            let expected: Vec<u32> = pids
+                .iter()
+                .filter(|pid| reader.process(**pid).is_ok())
+                .copied()
+                .collect();
+            let got = scan_on(&pids, ReadOptions::default(), workers);
+            let got: Vec<u32> = got.processes.iter().map(|p| p.pid).collect();
+            // Processes may exit between the two reads; those still there keep their order.
+            assert!(got.windows(2).all(|w| w[0] < w[1]), "{got:?}");
+            assert!(got.contains(&std::process::id()));
+            assert!(expected.len().abs_diff(got.len()) < 20);
+        }
+        assert_eq!(workers(SHARED_FROM - 1, true), 1);
+        assert_eq!(workers(PARALLEL_FROM - 1, false), 1);
+        assert!(workers(PARALLEL_FROM, false) >= 1);
     }
 
     #[test]

@@ -1004,3 +1004,25 @@ fn a_listing_reads_each_status_once_and_one_kernel_threads_namespace() {
         "one kernel thread's namespace link is every kernel thread's: {kernel_links:?}"
     );
 }
+
+#[test]
+fn a_closed_pipe_ends_the_listing_quietly() {
+    // capls starts without std's runtime setup (crates/capls/start.rs), which is what ignores SIGPIPE in
+    // other Rust programs: writing to a reader that has gone must still end with 0 and say nothing.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_capls"))
+        .args(["-a", "-t", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run capls");
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("wait for capls");
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr
+            .lines()
+            .all(|l| l.starts_with("capls: note: skipped ")),
+        "{stderr}"
+    );
+}

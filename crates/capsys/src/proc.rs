@@ -295,52 +295,22 @@ pub struct Scan {
     pub failed: Vec<(u32, ReadError)>,
 }
 
-/// From this many pids on, the reading is spread over every core (up to 8): the work outweighs starting
-/// threads even when a core is busy.
+/// Fewer pids than this are read on one thread. Starting a thread costs more than it saves below this
+/// (measured: on the 2-core VMs here, a second thread made 80 processes slower even with a core idle,
+/// since waking an idle virtual CPU and creating the thread cost about as much as the half it reads).
 const PARALLEL_FROM: usize = 128;
 
-/// Below `PARALLEL_FROM`, from this many pids on, a second thread shares the reading when a core is idle
-/// at this moment: on a small machine, where kernel threads are most of /proc, that halves the reading; on a
-/// busy one a new thread may wait milliseconds for a core, so none is started.
-const SHARED_FROM: usize = 40;
-
 /// How many threads share reading `items` processes: procfs reads are kernel work that scales with cores.
-/// `small_too`: whether the work per item makes a second thread worth starting below `PARALLEL_FROM`.
-fn workers(items: usize, small_too: bool) -> usize {
-    if items >= PARALLEL_FROM {
-        return std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+fn workers(items: usize) -> usize {
+    if items < PARALLEL_FROM {
+        return 1;
     }
-    if small_too && items >= SHARED_FROM && idle_core() {
-        2
-    } else {
-        1
-    }
-}
-
-/// Whether a core we may run on is idle now: fewer tasks are runnable than we have cores. The fourth field
-/// of /proc/loadavg, `R/T`, counts the runnable tasks at this moment, ourselves included.
-fn idle_core() -> bool {
-    let cores = rustix::thread::sched_getaffinity(None).map_or(1, |set| set.count());
-    if cores < 2 {
-        return false;
-    }
-    // A seq_file: one read gets it whole.
-    let mut buf = [0u8; 128];
-    let Ok(n) = File::open("/proc/loadavg").and_then(|mut file| file.read(&mut buf)) else {
-        return false;
-    };
-    let running = std::str::from_utf8(&buf[..n])
-        .unwrap_or_default()
-        .split_whitespace()
-        .nth(3)
-        .and_then(|field| field.split_once('/'))
-        .and_then(|(running, _)| running.parse::<u32>().ok());
-    running.is_some_and(|running| running < cores)
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
 }
 
 /// Reads every pid, spread over the machine's cores. The calling thread reads the first share itself.
 pub fn scan(pids: &[u32], options: ReadOptions) -> Scan {
-    scan_on(pids, options, workers(pids.len(), true))
+    scan_on(pids, options, workers(pids.len()))
 }
 
 fn scan_on(pids: &[u32], options: ReadOptions, workers: usize) -> Scan {
@@ -387,7 +357,7 @@ fn scan_one_thread(pids: &[u32], options: ReadOptions) -> Scan {
 /// Reads, for processes already read, the facts `options` asks for, spread over the machine's cores: a
 /// listing can read the cheap status of everything first and these only for what it shows.
 pub fn fill_all(processes: &mut [&mut Process], options: ReadOptions) {
-    let workers = workers(processes.len(), false);
+    let workers = workers(processes.len());
     if workers == 1 {
         let mut reader = Reader::new(options);
         for process in processes.iter_mut() {
@@ -639,9 +609,8 @@ mod tests {
             assert!(got.contains(&std::process::id()));
             assert!(expected.len().abs_diff(got.len()) < 20);
         }
-        assert_eq!(workers(SHARED_FROM - 1, true), 1);
-        assert_eq!(workers(PARALLEL_FROM - 1, false), 1);
-        assert!(workers(PARALLEL_FROM, false) >= 1);
+        assert_eq!(workers(PARALLEL_FROM - 1), 1);
+        assert!(workers(PARALLEL_FROM) >= 1);
     }
 
     #[test]

@@ -1,6 +1,5 @@
 //! capls against the kernel: test children in chosen states, and what /proc/PID/task/TID/status says.
 
-use std::collections::HashMap;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::process::{Command, Output};
@@ -800,6 +799,14 @@ fn kernel_threads_are_known_by_the_kernels_mark() {
     assert_eq!(records[0]["cmdline"], serde_json::json!([]));
     let long = stdout(&capls(["-l", &kthreadd.to_string()]));
     assert!(long.contains("(none: kernel thread)"), "{long}");
+    // Listed with -k only, as kernel threads.
+    let with_k = json_records(&["-k"]);
+    assert!(with_k
+        .iter()
+        .any(|r| r["pid"] == 2 && r["kernel_thread"] == true));
+    assert!(!json_records(&["-a"])
+        .iter()
+        .any(|r| r["kernel_thread"] == true));
     // Our own child is not one, whoever its parent.
     let child = TestChild::spawn(["--name", "not-a-kthread"]);
     let records = json_records(&[&child.pid.to_string()]);
@@ -947,8 +954,49 @@ fn a_usermode_helper_under_kthreadd_is_a_user_process() {
     drop(helpers);
 }
 
+/// The /proc paths `capls ARGS` opens (status files) and reads as links (namespaces), traced with strace.
+fn traced_paths(strace: &std::path::Path, args: &[&str]) -> (Vec<String>, Vec<String>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = dir.path().join("strace");
+    let output = Command::new(strace)
+        .args(["-f", "-qq", "-e", "trace=openat,readlink,readlinkat", "-o"])
+        .arg(&log)
+        .arg(env!("CARGO_BIN_EXE_capls"))
+        .args(args)
+        .output()
+        .expect("run strace");
+    assert!(output.status.success(), "{output:?}");
+    let trace = std::fs::read_to_string(&log).expect("strace log");
+    let mut opened = Vec::new();
+    let mut links = Vec::new();
+    for line in trace.lines() {
+        let Some(path) = line.split('"').nth(1) else {
+            continue;
+        };
+        if line.contains("openat(") {
+            opened.push(path.to_string());
+        } else if line.contains("readlink") {
+            links.push(path.to_string());
+        }
+    }
+    (opened, links)
+}
+
+/// The pid in `/proc/PID/...`, when PID is a kernel thread's.
+fn kernel_thread_of(path: &str) -> Option<u32> {
+    let pid: u32 = path
+        .strip_prefix("/proc/")?
+        .split('/')
+        .next()?
+        .parse()
+        .ok()?;
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .is_ok_and(|s| s.lines().any(|l| l == "Kthread:\t1"))
+        .then_some(pid)
+}
+
 #[test]
-fn a_listing_reads_each_status_once_and_one_kernel_threads_namespace() {
+fn a_listing_reads_each_status_once_and_kernel_threads_only_with_k() {
     require_root!();
     let Some(strace) = crate::util::tool("strace") else {
         crate::util::skipped("strace is not installed");
@@ -958,46 +1006,37 @@ fn a_listing_reads_each_status_once_and_one_kernel_threads_namespace() {
         crate::util::skipped("PID 2 is not kthreadd (a PID namespace)");
         return;
     }
-    let dir = tempfile::tempdir().expect("temp dir");
-    let log = dir.path().join("strace");
-    let output = Command::new(strace)
-        .args(["-f", "-qq", "-e", "trace=openat,readlink,readlinkat", "-o"])
-        .arg(&log)
-        .arg(env!("CARGO_BIN_EXE_capls"))
-        .arg("-a")
-        .output()
-        .expect("run strace");
-    assert!(output.status.success(), "{output:?}");
-    let trace = std::fs::read_to_string(&log).expect("strace log");
-    let quoted = |line: &str| line.split('"').nth(1).map(str::to_string);
-    let is_kernel_thread = |pid: &str| {
-        std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .is_ok_and(|s| s.lines().any(|l| l == "Kthread:\t1"))
-    };
-    let mut opened: HashMap<String, u32> = HashMap::new();
-    let mut kernel_links = Vec::new();
-    for line in trace.lines() {
-        let Some(path) = quoted(line) else { continue };
-        if line.contains("openat(") && path.ends_with("/status") {
-            *opened.entry(path).or_default() += 1;
-        } else if line.contains("readlink") {
-            if let Some(pid) = path
-                .strip_prefix("/proc/")
-                .and_then(|p| p.strip_suffix("/ns/user"))
-            {
-                if is_kernel_thread(pid) {
-                    kernel_links.push(path);
-                }
-            }
-        }
-    }
-    assert!(opened.len() > 10, "{trace}");
-    let twice: Vec<_> = opened.iter().filter(|(_, n)| **n > 1).collect();
+    // -a, as pscap -a: no kernel thread's status or namespace (only its stat, for the mark, and kthreadd's
+    // list of children).
+    let (opened, links) = traced_paths(&strace, &["-a"]);
+    let statuses: Vec<&String> = opened.iter().filter(|p| p.ends_with("/status")).collect();
+    assert!(statuses.len() > 3, "{opened:?}");
+    let kernel: Vec<&String> = opened
+        .iter()
+        .chain(&links)
+        .filter(|p| p.ends_with("/status") || p.contains("/ns/"))
+        .filter(|p| kernel_thread_of(p).is_some())
+        .collect();
     assert!(
-        twice.is_empty(),
-        "status files opened more than once: {twice:?}"
+        kernel.is_empty(),
+        "kernel threads read without -k: {kernel:?}"
     );
-    // One per reading thread: there is one per core at most.
+    // -a -k: every status once, and one kernel thread's namespace link for all (one per reading thread).
+    let (opened, links) = traced_paths(&strace, &["-a", "-k"]);
+    let mut seen = std::collections::HashSet::new();
+    let twice: Vec<&String> = opened
+        .iter()
+        .filter(|p| p.ends_with("/status") && !seen.insert(p.as_str()))
+        .collect();
+    assert!(twice.is_empty(), "status files opened twice: {twice:?}");
+    assert!(
+        seen.iter().any(|p| kernel_thread_of(p).is_some()),
+        "{seen:?}"
+    );
+    let kernel_links: Vec<&String> = links
+        .iter()
+        .filter(|p| p.ends_with("/ns/user") && kernel_thread_of(p).is_some())
+        .collect();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     assert!(
         kernel_links.len() <= cores,

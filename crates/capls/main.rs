@@ -40,8 +40,8 @@ FLAGS column:
   n  no_new_privs                   s  seccomp filter (S: strict mode)
   u  another user namespace than the host's (?: hidden, not permitted to look)
   t  a thread's sets differ from its leader's (that thread gets its own row)
-Kernel threads are listed with -a only; they are known by the kernel's mark, so a usermode helper (a
-child of kthreadd, such as a core_pattern pipe's program) is listed as the user process it is.
+Kernel threads are listed with -k (or by PID) only; they are known by the kernel's mark, so a usermode
+helper (a child of kthreadd, such as a core_pattern pipe's program) is listed as the user process it is.
 Exit status: 0 done; 1 a PID argument was not found; 2 usage or fatal error.";
 
 /// List the capabilities of every process and thread.
@@ -60,9 +60,13 @@ struct Args {
     #[arg(value_name = "PID")]
     pids: Vec<u32>,
 
-    /// Show every process, also those without capabilities, and kernel threads.
+    /// Show every process, also those without capabilities (kernel threads with -k, as pscap -a).
     #[arg(short, long)]
     all: bool,
+
+    /// Show kernel threads too (they hold the kernel's own credentials).
+    #[arg(short, long)]
+    kernel: bool,
 
     /// All five sets, securebits, no_new_privs, seccomp, uids, user namespace, cgroup and container.
     #[arg(short, long, conflicts_with_all = ["tree", "json"])]
@@ -147,10 +151,21 @@ fn run(args: Args) -> Result<u8, Box<dyn Error>> {
         missing,
     } = select_pids(&args.pids, &mut Reader::new(first), &mut tally)?;
     let everything = args.all || !args.pids.is_empty();
+    let kernel = args.kernel || !args.pids.is_empty();
+    let pids = if kernel {
+        pids
+    } else {
+        without_kernel_threads(pids)
+    };
     let scan = proc::scan(&pids, first);
     tally.absorb(scan.vanished, scan.vanished_threads, scan.failed);
     let mut processes = scan.processes;
-    let keep = keep_and_fill(&mut processes, everything, &filter, args.json || args.long);
+    let keep = keep_and_fill(
+        &mut processes,
+        Shown { everything, kernel },
+        &filter,
+        args.json || args.long,
+    );
     let shown: Vec<&Process> = processes
         .iter()
         .zip(&keep)
@@ -191,19 +206,29 @@ fn first_read(filter: &Filter) -> ReadOptions {
     }
 }
 
+/// What the listing shows before the filters: processes without capabilities (`-a` or a PID), kernel
+/// threads (`-k` or a PID).
+#[derive(Clone, Copy)]
+struct Shown {
+    everything: bool,
+    kernel: bool,
+}
+
 /// Which processes the listing and the filters keep; for those, reads what the output needs besides status
 /// (the user namespace always; command line and cgroup for `--json` and `-l`). Reading these for the kept
 /// processes only is what makes the default listing cheap.
 fn keep_and_fill(
     processes: &mut [Process],
-    everything: bool,
+    shown: Shown,
     filter: &Filter,
     detailed: bool,
 ) -> Vec<bool> {
     let keep: Vec<bool> = processes
         .iter()
         .map(|p| {
-            (everything || (!p.is_kernel_thread() && record::holds_any(p))) && filter.matches(p)
+            (shown.kernel || !p.is_kernel_thread())
+                && (shown.everything || record::holds_any(p))
+                && filter.matches(p)
         })
         .collect();
     let mut kept: Vec<&mut Process> = processes
@@ -286,6 +311,18 @@ fn select_pids(
         named,
         missing,
     })
+}
+
+/// The pids less the kernel threads (confirmed by the kernel's mark), which are not listed without `-k`, so
+/// their status is not read. One the kernel could not name this way is still left out after its status.
+fn without_kernel_threads(pids: Vec<u32>) -> Vec<u32> {
+    match proc::kernel_threads() {
+        Some(kthreads) => pids
+            .into_iter()
+            .filter(|pid| kthreads.binary_search(pid).is_err())
+            .collect(),
+        None => pids,
+    }
 }
 
 /// The parents needed to draw each shown process in the tree, as records without thread rows.

@@ -116,19 +116,21 @@ pub fn pids() -> io::Result<Vec<u32>> {
 }
 
 /// The kernel threads among the children of kthreadd (PID 2), from its `children` file
-/// (CONFIG_PROC_CHILDREN), with kthreadd itself. Each is confirmed by the kernel's mark, since kthreadd's
-/// children also include the usermode helpers, which are user processes. `None` when that file is missing or
-/// PID 2 is not a kernel thread (inside a PID namespace it is an ordinary process).
+/// (CONFIG_PROC_CHILDREN), with kthreadd itself. Each is confirmed by the kernel's mark, PF_KTHREAD in its
+/// stat (a smaller file to render than status), since kthreadd's children also include the usermode helpers,
+/// which are user processes. `None` when that file is missing or PID 2 is not a kernel thread (inside a PID
+/// namespace it is an ordinary process). A listing that leaves kernel threads out skips their status this
+/// way: on a small machine they are most of /proc.
 pub fn kernel_threads() -> Option<Vec<u32>> {
     let mut reader = Reader::new(ReadOptions::default());
-    if !reader.process(2).ok()?.kernel_thread {
+    if !reader.kthread_flag(2).ok()? {
         return None;
     }
     let children = fs::read_to_string("/proc/2/task/2/children").ok()?;
     let mut pids: Vec<u32> = children
         .split_whitespace()
         .filter_map(|pid| pid.parse().ok())
-        .filter(|pid| reader.process(*pid).is_ok_and(|p| p.kernel_thread))
+        .filter(|pid| reader.kthread_flag(*pid).unwrap_or(false))
         .chain([2])
         .collect();
     pids.sort_unstable();

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# bench/capls.sh: `capls -a` (and `capls`) against `pscap -a`, side by side, at several numbers of processes.
+# bench/capls.sh: `capls -a` (and `capls`, and `capls -a -k` with kernel threads) against `pscap -a`, side by
+# side, at several numbers of processes.
 # For each count, idle `sleep` processes are spawned to reach it and killed afterwards (also on Ctrl-C).
 # When the machine already runs more processes than a count asks for, that count is measured in a new PID
 # namespace with its own /proc, where the tools see exactly the processes spawned for it (and no kernel
@@ -60,7 +61,7 @@ measure() {
     count=$(process_count)
     n=$runs
     [ "$count" -lt 1000 ] || n=$(((runs + 9) / 10))
-    local -a commands=("pscap -a" "$capls -a" "$capls")
+    local -a commands=("pscap -a" "$capls -a" "$capls" "$capls -a -k")
     out=$(mktemp -d)
     for ((r = 0; r < rounds; r++)); do
         hyperfine --shell=none --style none --warmup 3 --runs "$n" \
@@ -77,7 +78,7 @@ measure() {
     done
     rm -rf "$out"
     for i in "${!commands[@]}"; do
-        printf '%-10s %-9s %-10s %10.3f %8s\n' "$count" "$where" "${commands[i]#"$PWD"/target/release/}" \
+        printf '%-10s %-9s %-14s %10.3f %8s\n' "$count" "$where" "${commands[i]#"$PWD"/target/release/}" \
             "${medians[i]}" "$(awk -v a="${medians[i]}" -v b="${medians[0]}" 'BEGIN {printf "%.2fx", b / a}')"
     done
 }
@@ -97,7 +98,7 @@ trap 'cleanup; exit 130' INT TERM
 
 counts=("$@")
 [ ${#counts[@]} -gt 0 ] || counts=(50 host 500 5000)
-printf '%-10s %-9s %-10s %10s %8s\n' processes where command median_ms ratio
+printf '%-10s %-9s %-14s %10s %8s\n' processes where command median_ms ratio
 for count in "${counts[@]}"; do
     if [ "$count" = host ]; then
         measure host

@@ -12,7 +12,7 @@
 # of every round. The ratio is pscap's median over the command's: above 1 means faster than pscap.
 #
 # Usage: bench/capls.sh [COUNT|host...]      (default: 50 host 500 5000; as root)
-#        BENCH_ROUNDS=5 BENCH_RUNS=200  (rounds per count; runs per command and round below 1,000 processes,
+#        BENCH_ROUNDS=20 BENCH_RUNS=30  (rounds per count; runs per command and round below 1,000 processes,
 #                                        a tenth of that above)
 # Needs pscap (apt-get install libcap-ng-utils), hyperfine, jq and perl.
 
@@ -24,8 +24,8 @@ for tool in pscap hyperfine jq perl unshare; do
 done
 
 capls=$PWD/target/release/capls
-rounds=${BENCH_ROUNDS:-5}
-runs=${BENCH_RUNS:-200}
+rounds=${BENCH_ROUNDS:-20}
+runs=${BENCH_RUNS:-30}
 
 process_count() { find /proc -maxdepth 1 -name '[0-9]*' 2>/dev/null | wc -l; }
 
@@ -57,14 +57,14 @@ spawn_idle() {
 # Times the commands at the current number of processes and prints one table row per command:
 # processes, where, command, median ms, ratio to the first command.
 measure() {
-    local where=$1 count n out
+    local where=$1 count n warmup=3 out
     count=$(process_count)
     n=$runs
-    [ "$count" -lt 1000 ] || n=$(((runs + 9) / 10))
+    [ "$count" -lt 1000 ] || { n=$(((runs + 9) / 10)); warmup=1; }
     local -a commands=("pscap -a" "$capls -a" "$capls" "$capls -a -k")
     out=$(mktemp -d)
     for ((r = 0; r < rounds; r++)); do
-        hyperfine --shell=none --style none --warmup 3 --runs "$n" \
+        hyperfine --shell=none --style none --warmup "$warmup" --runs "$n" \
             --export-json "$out/$r.json" -- "${commands[@]}" >/dev/null 2>"$out/stderr" ||
             { cat "$out/stderr" >&2; exit 2; }
     done

@@ -231,7 +231,8 @@ impl Reader {
         self.status(format_args!("/proc/{tid}/status"))
     }
 
-    /// PF_KTHREAD from /proc/PID/stat, for kernels whose status has no `Kthread:` line (older ones).
+    /// PF_KTHREAD from /proc/PID/stat: the kernel's mark before status is read, and on kernels whose status
+    /// has no `Kthread:` line (older ones).
     fn kthread_flag(&mut self, pid: u32) -> Result<bool, ReadError> {
         self.set_path(format_args!("/proc/{pid}/stat"));
         read_seq_file(&self.path, &mut self.buf).map_err(|err| classify(&self.path, err))?;

@@ -382,26 +382,22 @@ pub fn fill_all(processes: &mut [&mut Process], options: ReadOptions) {
 }
 
 /// Reads a seq_file whole. The kernel renders it into its own buffer before copying, so a read shorter
-/// than our buffer got everything; only a full buffer needs another read.
+/// than our buffer got everything; only a full buffer needs another read. The read goes straight into the
+/// buffer's spare capacity: no zeroing of 8 KiB before each of thousands of reads, no allocation for the path.
 fn read_seq_file(path: &str, buf: &mut Vec<u8>) -> io::Result<()> {
-    let mut file = File::open(path)?;
+    use rustix::fs::{Mode, OFlags};
+    let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
     buf.clear();
     loop {
         if buf.capacity() - buf.len() < 4096 {
             buf.reserve(8192);
         }
-        let start = buf.len();
-        let room = buf.capacity() - start;
-        buf.resize(buf.capacity(), 0);
-        let n = match file.read(&mut buf[start..]) {
+        let room = buf.capacity() - buf.len();
+        let n = match rustix::io::read(&fd, rustix::buffer::spare_capacity(buf)) {
             Ok(n) => n,
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => 0,
-            Err(err) => {
-                buf.truncate(start);
-                return Err(err);
-            }
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(err) => return Err(err.into()),
         };
-        buf.truncate(start + n);
         if n == 0 || n < room {
             return Ok(());
         }

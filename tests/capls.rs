@@ -959,7 +959,13 @@ fn traced_paths(strace: &std::path::Path, args: &[&str]) -> (Vec<String>, Vec<St
     let dir = tempfile::tempdir().expect("temp dir");
     let log = dir.path().join("strace");
     let output = Command::new(strace)
-        .args(["-f", "-qq", "-e", "trace=openat,readlink,readlinkat", "-o"])
+        .args([
+            "-f",
+            "-qq",
+            "-e",
+            "trace=open,openat,readlink,readlinkat",
+            "-o",
+        ])
         .arg(&log)
         .arg(env!("CARGO_BIN_EXE_capls"))
         .args(args)
@@ -973,7 +979,7 @@ fn traced_paths(strace: &std::path::Path, args: &[&str]) -> (Vec<String>, Vec<St
         let Some(path) = line.split('"').nth(1) else {
             continue;
         };
-        if line.contains("openat(") {
+        if line.contains("open(") || line.contains("openat(") {
             opened.push(path.to_string());
         } else if line.contains("readlink") {
             links.push(path.to_string());

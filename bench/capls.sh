@@ -1,22 +1,33 @@
 #!/usr/bin/env bash
-# bench/capls.sh: capls against `pscap -a`, side by side in one run, with about 100 and about 5,000
-# processes on the machine. Idle `sleep` processes are spawned to reach each count and killed afterwards
-# (also on Ctrl-C). Prints the median of each command and the ratio pscap / command, as bench/lib.sh does:
-# above 1 means faster than pscap.
+# bench/capls.sh: `capls -a` (and `capls`, and `capls -a -k` with kernel threads) against `pscap -a`, side by
+# side, at several numbers of processes.
+# For each count, idle `sleep` processes are spawned to reach it and killed afterwards (also on Ctrl-C).
+# When the machine already runs more processes than a count asks for, that count is measured in a new PID
+# namespace with its own /proc, where the tools see exactly the processes spawned for it (and no kernel
+# threads: the scale of a container); the table says which. `host` measures the machine as it is, where on
+# a small machine kernel threads are most of /proc.
 #
-# Usage: bench/capls.sh [COUNT...]      (default: 100 5000)
-# Needs pscap (apt-get install libcap-ng-utils). Times with an interleaved loop (bash EPOCHREALTIME);
-# BENCH_HYPERFINE=1 uses hyperfine instead.
+# Timing is hyperfine's (--shell=none). A shared machine's load comes in bursts, so each count is timed in
+# several rounds, the commands one after the other within a round, and the median is taken over every run
+# of every round. The ratio is pscap's median over the command's: above 1 means faster than pscap.
+#
+# Usage: bench/capls.sh [COUNT|host...]      (default: 50 host 500 5000; as root)
+#        BENCH_ROUNDS=20 BENCH_RUNS=30  (rounds per count; runs per command and round below 1,000 processes,
+#                                        a tenth of that above)
+# Needs pscap (apt-get install libcap-ng-utils), hyperfine, jq and perl.
 
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-counts=("$@")
-[ ${#counts[@]} -gt 0 ] || counts=(100 5000)
+for tool in pscap hyperfine jq perl unshare; do
+    command -v "$tool" >/dev/null || { echo "bench/capls.sh: $tool is not installed" >&2; exit 2; }
+done
 
-command -v pscap >/dev/null || { echo "bench/capls.sh: pscap is not installed (libcap-ng-utils)" >&2; exit 2; }
-cargo build --quiet --release --bin capls
-capls=target/release/capls
+capls=$PWD/target/release/capls
+rounds=${BENCH_ROUNDS:-20}
+runs=${BENCH_RUNS:-30}
+
+process_count() { find /proc -maxdepth 1 -name '[0-9]*' 2>/dev/null | wc -l; }
 
 spawner=""
 cleanup() {
@@ -27,18 +38,15 @@ cleanup() {
         spawner=""
     fi
 }
-trap cleanup EXIT
-trap 'cleanup; exit 130' INT TERM
 
-process_count() { ls /proc | grep -c '^[0-9]'; }
-
-# Brings the number of processes up to $1 with idle sleeps in their own process group.
+# Brings the number of processes up to $1 with idle processes in their own process group (at most 2
+# minutes). Perl forks them without an exec each, which is fast enough for thousands on a busy machine.
 spawn_idle() {
-    local want=$1 have need
-    have=$(process_count)
-    need=$((want - have))
+    local want=$1 need
+    need=$((want - $(process_count)))
     [ "$need" -gt 0 ] || return 0
-    setsid bash -c "for ((i = 0; i < $need; i++)); do sleep 3600 & done; wait" &
+    setsid perl -e 'for (1 .. $ARGV[0]) { my $pid = fork // die "fork: $!"; if (!$pid) { sleep 3600; exit } }
+        1 while wait != -1' "$need" </dev/null &
     spawner=$!
     local deadline=$((SECONDS + 120))
     while [ "$(process_count)" -lt "$want" ] && [ $SECONDS -lt $deadline ]; do
@@ -46,49 +54,59 @@ spawn_idle() {
     done
 }
 
-# Runs the commands (one per argument, words split on spaces) in turns, $runs rounds, so that a burst of
-# load on a shared machine falls on all of them alike, and prints each one's median wall time in ms.
-# With BENCH_HYPERFINE=1, hyperfine times each command on its own instead (one after the other).
-medians_ms() {
-    local runs=$1
-    shift
-    if [ "${BENCH_HYPERFINE:-0}" = 1 ] && command -v hyperfine >/dev/null; then
-        local out
-        out=$(mktemp)
-        hyperfine --shell=none --style none --warmup 5 --runs "$runs" --export-json "$out" -- "$@" >/dev/null
-        jq -r '.results[].median * 1000' "$out"
-        rm -f "$out"
-        return
-    fi
-    local -a samples
-    local i c start end
-    for ((i = 0; i < runs + 3; i++)); do
-        for ((c = 1; c <= $#; c++)); do
-            start=${EPOCHREALTIME/./}
-            # shellcheck disable=SC2086
-            ${!c} >/dev/null 2>&1
-            end=${EPOCHREALTIME/./}
-            # The first three rounds warm the caches and are not counted.
-            [ "$i" -lt 3 ] || samples[c]+="$((end - start)) "
-        done
+# Times the commands at the current number of processes and prints one table row per command:
+# processes, where, command, median ms, ratio to the first command.
+measure() {
+    local where=$1 count n warmup=3 out
+    count=$(process_count)
+    n=$runs
+    [ "$count" -lt 1000 ] || { n=$(((runs + 9) / 10)); warmup=1; }
+    local -a commands=("pscap -a" "$capls -a" "$capls" "$capls -a -k")
+    out=$(mktemp -d)
+    for ((r = 0; r < rounds; r++)); do
+        hyperfine --shell=none --style none --warmup "$warmup" --runs "$n" \
+            --export-json "$out/$r.json" -- "${commands[@]}" >/dev/null 2>"$out/stderr" ||
+            { cat "$out/stderr" >&2; exit 2; }
     done
-    for ((c = 1; c <= $#; c++)); do
-        tr ' ' '\n' <<<"${samples[c]}" | grep . | sort -n |
-            awk '{a[NR] = $1} END {printf "%.3f\n", (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) / 1000}'
+    rm -f "$out/stderr"
+    local -a medians
+    for i in "${!commands[@]}"; do
+        medians[i]=$(jq -s --argjson i "$i" '
+            [.[].results[$i].times[]] | sort
+            | if length % 2 == 1 then .[length / 2 | floor] else (.[length / 2 - 1] + .[length / 2]) / 2 end
+            | . * 1000' "$out"/*.json)
+    done
+    rm -rf "$out"
+    for i in "${!commands[@]}"; do
+        printf '%-10s %-9s %-14s %10.3f %8s\n' "$count" "$where" "${commands[i]#"$PWD"/target/release/}" \
+            "${medians[i]}" "$(awk -v a="${medians[i]}" -v b="${medians[0]}" 'BEGIN {printf "%.2fx", b / a}')"
     done
 }
 
-printf '%-10s %-22s %12s %10s\n' processes command median_ms ratio
+# Inside the PID namespace: spawn up to the count, measure, and leave (the namespace's processes go with it).
+if [ "${BENCH_INNER:-}" = 1 ]; then
+    trap cleanup EXIT
+    spawn_idle "$1"
+    measure pidns
+    exit 0
+fi
+
+[ "$(id -u)" = 0 ] || { echo "bench/capls.sh: run as root (unshare, and pscap reads every process)" >&2; exit 2; }
+cargo build --quiet --release --bin capls
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT TERM
+
+counts=("$@")
+[ ${#counts[@]} -gt 0 ] || counts=(50 host 500 5000)
+printf '%-10s %-9s %-14s %10s %8s\n' processes where command median_ms ratio
 for count in "${counts[@]}"; do
-    spawn_idle "$count"
-    actual=$(process_count)
-    runs=100
-    [ "$actual" -lt 1000 ] || runs=15
-    commands=("pscap -a" "$capls" "$capls -a" "$capls -a --json")
-    mapfile -t times < <(medians_ms "$runs" "${commands[@]}")
-    for i in "${!commands[@]}"; do
-        ratio=$(awk -v a="${times[i]}" -v b="${times[0]}" 'BEGIN {printf "%.2fx", b / a}')
-        printf '%-10s %-22s %12.2f %10s\n' "$actual" "${commands[i]#target/release/}" "${times[i]}" "$ratio"
-    done
-    cleanup
+    if [ "$count" = host ]; then
+        measure host
+    elif [ "$(process_count)" -gt "$count" ]; then
+        BENCH_INNER=1 unshare --pid --fork --mount-proc bash "$0" "$count"
+    else
+        spawn_idle "$count"
+        measure host
+        cleanup
+    fi
 done

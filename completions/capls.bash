@@ -23,7 +23,7 @@ _capls() {
 
     case "${cmd}" in
         capls)
-            opts="-a -l -t -u -h -V --all --long --threads --tree --user --cap --container --userns --compare --json --ecs --generate-completions --help --version"
+            opts="-a -k -l -t -u -h -V --all --kernel --long --threads --tree --user --cap --container --userns --compare --json --ecs --generate-completions --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -10,7 +10,8 @@ none\t'No capability'"
 complete -c capls -l generate-completions -d 'Print a shell completion script' -r -f -a "bash\t''
 zsh\t''
 fish\t''"
-complete -c capls -s a -l all -d 'Show every process, also those without capabilities, and kernel threads'
+complete -c capls -s a -l all -d 'Show every process, also those without capabilities (kernel threads with -k, as pscap -a)'
+complete -c capls -s k -l kernel -d 'Show kernel threads too (they hold the kernel\'s own credentials)'
 complete -c capls -s l -l long -d 'All five sets, securebits, no_new_privs, seccomp, uids, user namespace, cgroup and container'
 complete -c capls -s t -l threads -d 'One row per thread'
 complete -c capls -l tree -d 'Draw the process tree, each process with its summary'

@@ -1,6 +1,5 @@
 //! capls against the kernel: test children in chosen states, and what /proc/PID/task/TID/status says.
 
-use std::collections::HashMap;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::process::{Command, Output};
@@ -9,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::require_root;
-use crate::spawn::{is_root, status_value, task_status, TestChild};
+use crate::spawn::{status_value, task_status, TestChild};
 
 fn capls<I, S>(args: I) -> Output
 where
@@ -344,6 +343,7 @@ fn json_has_every_documented_key() {
         "container",
         "threads",
         "threads_differ",
+        "kernel_thread",
     ];
     for record in &records {
         for key in keys {
@@ -406,7 +406,8 @@ fn filters_select_what_they_say() {
 
 #[test]
 fn long_form_shows_every_fact() {
-    let long = stdout(&capls(["-l", "1"]));
+    let child = TestChild::spawn(["--name", "long-form"]);
+    let long = stdout(&capls(["-l", &child.pid.to_string()]));
     for label in [
         "command",
         "uids",
@@ -447,84 +448,179 @@ fn completions_are_generated() {
 
 #[test]
 fn table_fits_in_100_columns() {
-    let table = stdout(&capls(["-a", "-t"]));
+    // Our own rows: a long capability list that wraps, a thread of its own, and a hostile name, which may
+    // widen its own row by what its escaped form has beyond the COMMAND column's 16 characters, no more.
+    let long_list = "chown,dac_override,fowner,fsetid,kill,setgid,setuid,setpcap,net_bind_service,net_raw,sys_chroot,mknod,audit_write,setfcap,sys_ptrace";
+    let wide = TestChild::spawn([
+        "--name",
+        "wide-caps",
+        "--thread",
+        "--effective",
+        "none",
+        "--main",
+        "--permitted",
+        long_list,
+    ]);
+    let hostile = TestChild::spawn(["--name", "h\\e[2J\\n\\xff\\xfe\\x9b"]);
+    let escaped = "h\\x1b[2J\\n\\xff\\xfe\\x9b";
+    let table = stdout(&capls([
+        "-t",
+        &wide.pid.to_string(),
+        &hostile.pid.to_string(),
+    ]));
+    assert!(table.lines().count() >= 4, "{table}");
     for line in table.lines() {
-        // A hostile name from another test may widen its own row; real rows stay within the width.
-        if line.contains('\\') {
-            continue;
-        }
-        assert!(line.chars().count() <= 100, "too wide: {line}");
+        let allowed = if line.contains(escaped) {
+            100 + escaped.chars().count() - 16
+        } else {
+            100
+        };
+        assert!(line.chars().count() <= allowed, "too wide: {line}\n{table}");
     }
 }
 
-/// One row of `pscap -a`: pid and the capability text without its markers.
-fn pscap_rows(text: &str) -> Vec<(u32, u32, String)> {
-    text.lines()
-        .skip(1)
-        .filter_map(|line| {
-            let words: Vec<&str> = line.split_whitespace().collect();
-            let ppid = words.first()?.parse().ok()?;
-            let pid = words.get(1)?.parse().ok()?;
-            let mut end = words.len();
-            while end > 0 && ["+", "@"].contains(&words[end - 1]) {
-                end -= 1;
-            }
-            let mut start = end.checked_sub(1)?;
-            while start > 3 && words[start - 1].ends_with(',') {
-                start -= 1;
-            }
-            Some((ppid, pid, words[start..end].join(" ")))
-        })
-        .collect()
+/// The capability text of our own process `pid` in `pscap -a`'s raw output, without its markers (` @`, ` +`,
+/// and `*` after the name), found by what we know of the row: it starts with our pid as its parent and
+/// `pid`, and then, after the user, the name we gave the child, printed raw (pscap does not escape it, so a
+/// name with a newline spreads one row over two lines). `None` when pscap printed no such row.
+fn pscap_caps_of(raw: &[u8], pid: u32, name: &[u8]) -> Option<String> {
+    let head = format!("{} ", std::process::id());
+    let mut found = Vec::new();
+    let mut at = 0;
+    while at < raw.len() {
+        let line_end = raw[at..]
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(raw.len(), |n| at + n);
+        if let Some(caps) = raw[at..]
+            .strip_prefix(head.as_bytes())
+            .and_then(|rest| pscap_row_caps(rest, pid, name))
+        {
+            found.push(caps);
+        }
+        at = line_end + 1;
+    }
+    assert!(found.len() <= 1, "pscap printed {pid} twice: {found:?}");
+    found.pop()
+}
+
+/// After `PPID `: `PID USER NAME[ *]  CAPS[ @][ +]` up to the end of the line.
+fn pscap_row_caps(rest: &[u8], pid: u32, name: &[u8]) -> Option<String> {
+    let rest = rest
+        .trim_ascii_start()
+        .strip_prefix(pid.to_string().as_bytes())?;
+    let rest = rest.strip_prefix(b" ")?.trim_ascii_start();
+    let user_end = rest.iter().position(u8::is_ascii_whitespace)?;
+    let rest = rest[user_end..].trim_ascii_start().strip_prefix(name)?;
+    let end = rest.iter().position(|b| *b == b'\n').unwrap_or(rest.len());
+    let text = std::str::from_utf8(&rest[..end]).ok()?;
+    let mut words: Vec<&str> = text.split_whitespace().collect();
+    if words.first() == Some(&"*") {
+        words.remove(0);
+    }
+    while words.last().is_some_and(|w| ["+", "@"].contains(w)) {
+        words.pop();
+    }
+    Some(words.join(" "))
 }
 
 #[test]
-fn every_process_pscap_prints_is_listed_with_the_same_permitted_set() {
+fn pscap_and_capls_agree_on_the_tests_own_processes() {
+    require_root!();
     let Some(pscap) = crate::util::tool("pscap") else {
         crate::util::skipped("pscap is not installed (apt-get install libcap-ng-utils)");
         return;
     };
-    let pscap = Command::new(pscap).arg("-a").output().expect("run pscap");
-    let records = json_records(&[]);
-    let by_pid: HashMap<u64, &Value> = records
-        .iter()
-        .filter(|r| r["pid"] == r["tid"])
-        .map(|r| (r["pid"].as_u64().unwrap(), r))
-        .collect();
-    let known: u32 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-        .unwrap()
-        .trim()
-        .parse::<u32>()
-        .unwrap()
-        + 1;
+    // Our own processes, in states pscap can show: a few capabilities, ambient ones, another user
+    // namespace, everything the test holds, and a name that pscap prints raw (an escape and a newline).
+    let hostile = b"x\x1b[31m\nfake 1 0".to_vec();
+    let children: Vec<(TestChild, Vec<u8>)> = [
+        (
+            &[
+                "--permitted",
+                "chown,setuid,net_raw",
+                "--effective",
+                "chown,setuid,net_raw",
+            ][..],
+            "pscap-some",
+        ),
+        (
+            &[
+                "--permitted",
+                "kill,net_admin",
+                "--effective",
+                "kill",
+                "--inheritable",
+                "kill,net_admin",
+                "--ambient",
+                "net_admin",
+            ][..],
+            "pscap-ambient",
+        ),
+        (&["--userns"][..], "pscap-userns"),
+        (&[][..], "pscap-all"),
+        (
+            &["--permitted", "sys_chroot,mknod", "--effective", "mknod"][..],
+            "x\\e[31m\\nfake 1 0",
+        ),
+    ]
+    .into_iter()
+    .map(|(actions, name)| {
+        let mut args: Vec<OsString> = vec!["--name".into(), name.into()];
+        args.extend(actions.iter().map(OsString::from));
+        let child = TestChild::spawn(args);
+        let comm = std::fs::read(format!("/proc/{}/comm", child.pid)).expect("comm");
+        (child, comm.strip_suffix(b"\n").unwrap_or(&comm).to_vec())
+    })
+    .collect();
+    assert_eq!(children[4].1, hostile, "the child's name");
+    let output = Command::new(pscap).arg("-a").output().expect("run pscap");
+    let pids: Vec<String> = children.iter().map(|(c, _)| c.pid.to_string()).collect();
+    let mut args = vec!["--json"];
+    args.extend(pids.iter().map(String::as_str));
+    let records = stdout(&capls(&args))
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).expect("JSON"))
+        .collect::<Vec<_>>();
+    let known = capsys::kernel::known_caps_or_default();
     let all_hex = format!("{:016x}", (1u64 << known) - 1);
-    let ours = std::process::id();
-    let mut compared = 0;
-    for (ppid, pid, caps) in pscap_rows(&String::from_utf8_lossy(&pscap.stdout)) {
-        // Children of this test binary change their sets while starting; processes that exited since are
-        // not there to compare.
-        if ppid == ours || !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-            continue;
-        }
-        let Some(record) = by_pid.get(&u64::from(pid)) else {
-            panic!("pscap lists {pid} ({caps}) but capls does not");
-        };
+    for (child, name) in &children {
+        let record = record_for(&records, child.pid);
+        assert_matches_status(record, child.pid, child.pid);
+        let caps = pscap_caps_of(&output.stdout, child.pid, name).unwrap_or_else(|| {
+            panic!(
+                "pscap -a has no row for our child {} ({:?}):\n{}",
+                child.pid,
+                String::from_utf8_lossy(name),
+                String::from_utf8_lossy(&output.stdout)
+            )
+        });
         if caps == "full" {
-            assert_eq!(record["effective"]["hex"], all_hex.as_str(), "{pid}");
+            assert_eq!(record["effective"]["hex"], all_hex.as_str(), "{record}");
         } else {
             let names: Vec<String> = record["permitted"]["caps"]
                 .as_array()
-                .unwrap()
+                .expect("caps")
                 .iter()
-                .map(|n| n.as_str().unwrap().trim_start_matches("cap_").to_string())
+                .map(|n| {
+                    n.as_str()
+                        .unwrap_or("")
+                        .trim_start_matches("cap_")
+                        .to_string()
+                })
                 .collect();
-            assert_eq!(caps, names.join(", "), "permitted set of {pid}");
+            assert_eq!(
+                caps,
+                names.join(", "),
+                "permitted set of {}: {record}",
+                child.pid
+            );
         }
-        compared += 1;
     }
-    if is_root() {
-        assert!(compared > 0, "pscap printed nothing to compare");
-    }
+    // capls escapes the name pscap printed raw.
+    let table = stdout(&capls(&pids));
+    assert!(table.contains("x\\x1b[31m\\nfake 1 0"), "{table}");
+    assert!(!table.contains('\x1b'), "{table}");
 }
 
 #[test]
@@ -540,21 +636,24 @@ fn what_permission_hides_is_unknown_not_empty() {
             .output()
             .expect("run capls as nobody")
     };
-    let json = stdout(&as_nobody(&["--json", "1"]));
+    // Our own root process, whose namespace link nobody may not read.
+    let child = TestChild::spawn(["--name", "root-owned"]);
+    let pid = child.pid.to_string();
+    let json = stdout(&as_nobody(&["--json", &pid]));
     let record: Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
     assert_eq!(record["userns"]["inode"], Value::Null, "{record}");
     assert_eq!(record["userns"]["is_host"], Value::Null, "{record}");
     assert!(record["permitted"]["hex"].is_string());
-    let table = stdout(&as_nobody(&["1"]));
+    let table = stdout(&as_nobody(&[&pid]));
     let flags = table
         .lines()
         .nth(1)
         .unwrap()
         .split_whitespace()
-        .nth(4)
+        .nth(3)
         .unwrap();
     assert!(flags.contains('?'), "{table}");
-    let long = stdout(&as_nobody(&["-l", "1"]));
+    let long = stdout(&as_nobody(&["-l", &pid]));
     assert!(long.contains("user namespace unknown"), "{long}");
 }
 
@@ -655,4 +754,320 @@ fn securebits_are_shown_for_capls_itself() {
     // With noroot, root gained nothing at exec.
     assert_eq!(own[0]["permitted"]["hex"], "0000000000000000");
     assert_eq!(own[0]["comm"], "capls");
+}
+
+#[test]
+fn an_empty_argv_is_one_empty_argument_not_a_kernel_thread() {
+    // execve(path, {NULL}, env): since Linux 5.18 the kernel gives the program one empty argument, so its
+    // command line is a single NUL, while a kernel thread's has no bytes at all.
+    let child = TestChild::spawn([
+        OsString::from("--exec-empty-argv"),
+        OsString::from(crate::util::helper("capkit-test-child")),
+    ]);
+    let pid = child.pid.to_string();
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).expect("read cmdline");
+    let expected = if raw.is_empty() {
+        // A kernel before 5.18 leaves argv empty: then there is no argument to show.
+        serde_json::json!([])
+    } else {
+        assert_eq!(raw, b"\0", "the kernel's command line");
+        serde_json::json!([""])
+    };
+    let records = json_records(&[&pid]);
+    assert_eq!(records.len(), 1, "{records:#?}");
+    assert_eq!(records[0]["cmdline"], expected, "{}", records[0]);
+    assert_eq!(records[0]["kernel_thread"], false, "{}", records[0]);
+    let long = stdout(&capls(["-l", &pid]));
+    let command = long
+        .lines()
+        .find(|l| l.trim_start().starts_with("command"))
+        .unwrap_or_else(|| panic!("no command line:\n{long}"));
+    assert!(!command.contains("kernel thread"), "{long}");
+    if !raw.is_empty() {
+        assert!(command.ends_with("\"\""), "{long}");
+    }
+}
+
+#[test]
+fn kernel_threads_are_known_by_the_kernels_mark() {
+    let Some(kthreadd) = kthreadd() else {
+        crate::util::skipped("PID 2 is not kthreadd (a PID namespace)");
+        return;
+    };
+    let records = json_records(&["-a", &kthreadd.to_string()]);
+    assert_eq!(records[0]["kernel_thread"], true, "{}", records[0]);
+    assert_eq!(records[0]["cmdline"], serde_json::json!([]));
+    let long = stdout(&capls(["-l", &kthreadd.to_string()]));
+    assert!(long.contains("(none: kernel thread)"), "{long}");
+    // Listed with -k only, as kernel threads.
+    let with_k = json_records(&["-k"]);
+    assert!(with_k
+        .iter()
+        .any(|r| r["pid"] == 2 && r["kernel_thread"] == true));
+    assert!(!json_records(&["-a"])
+        .iter()
+        .any(|r| r["kernel_thread"] == true));
+    // Our own child is not one, whoever its parent.
+    let child = TestChild::spawn(["--name", "not-a-kthread"]);
+    let records = json_records(&[&child.pid.to_string()]);
+    assert_eq!(records[0]["kernel_thread"], false, "{}", records[0]);
+}
+
+/// PID 2 when it is kthreadd (outside a PID namespace).
+fn kthreadd() -> Option<u32> {
+    let status = task_status(2, 2);
+    (status_value(&status, "Name") == "kthreadd" && status_value(&status, "PPid") == "0")
+        .then_some(2)
+}
+
+/// Sets /proc/sys/kernel/core_pattern and puts the old one back when dropped, also when the test fails.
+struct CorePattern {
+    old: Vec<u8>,
+}
+
+impl CorePattern {
+    const PATH: &'static str = "/proc/sys/kernel/core_pattern";
+
+    fn set(pattern: &str) -> std::io::Result<CorePattern> {
+        let old = std::fs::read(Self::PATH)?;
+        std::fs::write(Self::PATH, pattern)?;
+        Ok(CorePattern { old })
+    }
+}
+
+impl Drop for CorePattern {
+    fn drop(&mut self) {
+        if let Err(err) = std::fs::write(Self::PATH, &self.old) {
+            eprintln!("could not restore {}: {err}", Self::PATH);
+        }
+    }
+}
+
+/// The processes kthreadd started for our core_pattern, killed when dropped: they are not our children.
+struct Helpers {
+    name: String,
+}
+
+impl Helpers {
+    /// The pids of kthreadd's children named `name`.
+    fn pids(&self) -> Vec<u32> {
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+                    return false;
+                };
+                let field = |label: &str| {
+                    status
+                        .lines()
+                        .find_map(|l| l.strip_prefix(label)?.strip_prefix(":\t"))
+                        .map(str::to_string)
+                };
+                field("Name").as_deref() == Some(self.name.as_str())
+                    && field("PPid").as_deref() == Some("2")
+            })
+            .collect()
+    }
+}
+
+impl Drop for Helpers {
+    fn drop(&mut self) {
+        for pid in self.pids() {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+    }
+}
+
+#[test]
+fn a_usermode_helper_under_kthreadd_is_a_user_process() {
+    require_root!();
+    if kthreadd().is_none() {
+        crate::util::skipped("PID 2 is not kthreadd (a PID namespace)");
+        return;
+    }
+    // The kernel runs a core_pattern pipe's program as a usermode helper: a child of kthreadd, root, with
+    // every capability. A short link keeps the pattern within the kernel's 128 bytes.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let helper = dir.path().join("h");
+    std::os::unix::fs::symlink(crate::util::helper("capkit-test-child"), &helper).expect("link");
+    let name = format!("umh{}", std::process::id());
+    let helpers = Helpers { name: name.clone() };
+    let pattern = format!(
+        "|{} --name {name} --drain-stdin --exit-after 30",
+        helper.display()
+    );
+    let found = {
+        let Ok(_pattern) = CorePattern::set(&pattern) else {
+            crate::util::skipped("cannot write /proc/sys/kernel/core_pattern");
+            return;
+        };
+        // A pipe ignores RLIMIT_CORE (only 1 stops it); the shell raises it anyway.
+        let mut dumper = Command::new("sh")
+            .args(["-c", "ulimit -c unlimited 2>/dev/null; kill -s SEGV $$"])
+            .spawn()
+            .expect("spawn sh");
+        let start = Instant::now();
+        let mut found = Vec::new();
+        while start.elapsed() < Duration::from_secs(10) {
+            found = helpers.pids();
+            let exited = dumper.try_wait().ok().flatten().is_some();
+            if !found.is_empty() && exited {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = dumper.kill();
+        let _ = dumper.wait();
+        found
+    };
+    let &[pid] = found.as_slice() else {
+        panic!("expected one usermode helper named {name}, found {found:?}");
+    };
+    let status = task_status(pid, pid);
+    assert_eq!(status_value(&status, "PPid"), "2");
+    // The default listing shows it: a user process holding capabilities.
+    let records = json_records(&[]);
+    let record = record_for(&records, pid);
+    assert_matches_status(record, pid, pid);
+    assert_eq!(record["kernel_thread"], false, "{record}");
+    assert_eq!(record["ppid"], 2);
+    assert_eq!(record["comm"], name.as_str());
+    assert_eq!(
+        record["cmdline"][1].as_str(),
+        Some("--name"),
+        "the helper's arguments: {record}"
+    );
+    let table = stdout(&capls(Vec::<&str>::new()));
+    assert!(
+        table
+            .lines()
+            .any(|l| l.split_whitespace().next() == Some(&pid.to_string()) && l.contains(&name)),
+        "{table}"
+    );
+    let all = json_records(&["-a"]);
+    assert_eq!(record_for(&all, pid)["kernel_thread"], false);
+    drop(helpers);
+}
+
+/// The /proc paths `capls ARGS` opens (status files) and reads as links (namespaces), traced with strace.
+fn traced_paths(strace: &std::path::Path, args: &[&str]) -> (Vec<String>, Vec<String>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = dir.path().join("strace");
+    let output = Command::new(strace)
+        .args([
+            "-f",
+            "-qq",
+            "-e",
+            "trace=open,openat,readlink,readlinkat",
+            "-o",
+        ])
+        .arg(&log)
+        .arg(env!("CARGO_BIN_EXE_capls"))
+        .args(args)
+        .output()
+        .expect("run strace");
+    assert!(output.status.success(), "{output:?}");
+    let trace = std::fs::read_to_string(&log).expect("strace log");
+    let mut opened = Vec::new();
+    let mut links = Vec::new();
+    for line in trace.lines() {
+        let Some(path) = line.split('"').nth(1) else {
+            continue;
+        };
+        if line.contains("open(") || line.contains("openat(") {
+            opened.push(path.to_string());
+        } else if line.contains("readlink") {
+            links.push(path.to_string());
+        }
+    }
+    (opened, links)
+}
+
+/// The pid in `/proc/PID/...`, when PID is a kernel thread's.
+fn kernel_thread_of(path: &str) -> Option<u32> {
+    let pid: u32 = path
+        .strip_prefix("/proc/")?
+        .split('/')
+        .next()?
+        .parse()
+        .ok()?;
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .is_ok_and(|s| s.lines().any(|l| l == "Kthread:\t1"))
+        .then_some(pid)
+}
+
+#[test]
+fn a_listing_reads_each_status_once_and_kernel_threads_only_with_k() {
+    require_root!();
+    let Some(strace) = crate::util::tool("strace") else {
+        crate::util::skipped("strace is not installed");
+        return;
+    };
+    if kthreadd().is_none() {
+        crate::util::skipped("PID 2 is not kthreadd (a PID namespace)");
+        return;
+    }
+    // -a, as pscap -a: no kernel thread's status or namespace (only its stat, for the mark, and kthreadd's
+    // list of children).
+    let (opened, links) = traced_paths(&strace, &["-a"]);
+    let statuses: Vec<&String> = opened.iter().filter(|p| p.ends_with("/status")).collect();
+    assert!(statuses.len() > 3, "{opened:?}");
+    let kernel: Vec<&String> = opened
+        .iter()
+        .chain(&links)
+        .filter(|p| p.ends_with("/status") || p.contains("/ns/"))
+        .filter(|p| kernel_thread_of(p).is_some())
+        .collect();
+    assert!(
+        kernel.is_empty(),
+        "kernel threads read without -k: {kernel:?}"
+    );
+    // -a -k: every status once, and one kernel thread's namespace link for all (one per reading thread).
+    let (opened, links) = traced_paths(&strace, &["-a", "-k"]);
+    let mut seen = std::collections::HashSet::new();
+    let twice: Vec<&String> = opened
+        .iter()
+        .filter(|p| p.ends_with("/status") && !seen.insert(p.as_str()))
+        .collect();
+    assert!(twice.is_empty(), "status files opened twice: {twice:?}");
+    assert!(
+        seen.iter().any(|p| kernel_thread_of(p).is_some()),
+        "{seen:?}"
+    );
+    let kernel_links: Vec<&String> = links
+        .iter()
+        .filter(|p| p.ends_with("/ns/user") && kernel_thread_of(p).is_some())
+        .collect();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert!(
+        kernel_links.len() <= cores,
+        "one kernel thread's namespace link is every kernel thread's: {kernel_links:?}"
+    );
+}
+
+#[test]
+fn a_closed_pipe_ends_the_listing_quietly() {
+    // capls starts without std's runtime setup (crates/capls/start.rs), which is what ignores SIGPIPE in
+    // other Rust programs: writing to a reader that has gone must still end with 0 and say nothing.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_capls"))
+        .args(["-a", "-t", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run capls");
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("wait for capls");
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr
+            .lines()
+            .all(|l| l.starts_with("capls: note: skipped ")),
+        "{stderr}"
+    );
 }

@@ -33,8 +33,11 @@ pub struct Record {
     pub tid: u32,
     pub ppid: u32,
     pub comm: ExternalBytes,
-    /// The arguments; `null` when not read (table output) or not readable; empty for kernel threads.
+    /// The arguments; `null` when not read (table output) or not readable; `[]` for kernel threads and
+    /// zombies; `[""]` for a process exec'd with an empty argv (the kernel gives it one empty argument).
     pub cmdline: Option<Vec<ExternalBytes>>,
+    /// A kernel thread, by the kernel's own mark: not every child of kthreadd is one.
+    pub kernel_thread: bool,
     pub ruid: u32,
     pub euid: u32,
     pub suid: u32,
@@ -140,6 +143,7 @@ fn record(
         ppid: status.ppid,
         comm: ExternalBytes(status.name.clone()),
         cmdline: process.cmdline.as_deref().map(split_cmdline),
+        kernel_thread: process.kernel_thread,
         ruid: status.uids.real,
         euid: status.uids.effective,
         suid: status.uids.saved,
@@ -176,12 +180,13 @@ fn record(
     }
 }
 
-/// NUL-separated arguments; a final NUL ends the last one rather than starting an empty one.
+/// NUL-separated arguments; a final NUL ends the last one rather than starting an empty one. No bytes at
+/// all is no arguments (a kernel thread, a zombie); a lone NUL is one empty argument.
 fn split_cmdline(bytes: &[u8]) -> Vec<ExternalBytes> {
-    let bytes = bytes.strip_suffix(b"\0").unwrap_or(bytes);
     if bytes.is_empty() {
         return Vec::new();
     }
+    let bytes = bytes.strip_suffix(b"\0").unwrap_or(bytes);
     bytes
         .split(|b| *b == 0)
         .map(|arg| ExternalBytes(arg.to_vec()))
@@ -195,6 +200,11 @@ mod tests {
     #[test]
     fn splits_command_lines() {
         assert_eq!(split_cmdline(b""), Vec::<ExternalBytes>::new());
+        assert_eq!(split_cmdline(b"\x00"), vec![ExternalBytes(Vec::new())]);
+        assert_eq!(
+            split_cmdline(b"a\x00\x00"),
+            vec![ExternalBytes(b"a".to_vec()), ExternalBytes(Vec::new())]
+        );
         assert_eq!(
             split_cmdline(b"sleep\x00100\x00"),
             vec![

@@ -224,10 +224,18 @@ pub fn long(out: &mut Output, records: &[Record], ctx: &Context) -> io::Result<(
 fn command_text(r: &Record) -> String {
     match &r.cmdline {
         None => "unknown (not readable)".to_string(),
-        Some(args) if args.is_empty() => "(none: kernel thread or zombie)".to_string(),
+        Some(args) if args.is_empty() && r.kernel_thread => "(none: kernel thread)".to_string(),
+        Some(args) if args.is_empty() => "(none: a zombie, or exiting)".to_string(),
+        // An empty argument would print as nothing: quote it (a process exec'd with an empty argv).
         Some(args) => args
             .iter()
-            .map(|a| a.escaped())
+            .map(|a| {
+                if a.0.is_empty() {
+                    "\"\"".to_string()
+                } else {
+                    a.escaped()
+                }
+            })
             .collect::<Vec<_>>()
             .join(" "),
     }

@@ -22,8 +22,11 @@
 //! |                           | after it run in that thread                                               |
 //! | `--main`                  | the actions after it run in the main thread again                         |
 //! | `--exit-after SECS`       | exit by itself after SECS seconds (default 120), so nothing leaks         |
+//! | `--drain-stdin`           | read standard input to its end and discard it (at most 256 MiB)           |
 //! | `--exec PROG [ARG...]`    | last: once every action is done, execve PROG with the remaining arguments |
 //! |                           | instead of printing `ready` (what survives exec is then PROG's to see)     |
+//! | `--exec-empty-argv PROG`  | last: like `--exec`, with an empty argv (argc 0: the kernel, since 5.18,  |
+//! |                           | gives PROG one empty argument)                                            |
 //!
 //! When every action is done it prints one line, `ready PID` or `ready PID TID` (TID: the second thread),
 //! and sleeps until it is killed or the time is up. A failed action prints `capkit-test-child: ACTION:
@@ -59,6 +62,16 @@ enum Action {
     NoNewPrivs,
     Seccomp,
     Userns,
+    DrainStdin,
+}
+
+/// What to become once the actions are done.
+#[derive(Debug)]
+enum Exec {
+    /// `--exec PROG [ARG...]`: argv[0] is PROG.
+    Program(Vec<OsString>),
+    /// `--exec-empty-argv PROG`: no argv at all.
+    EmptyArgv(OsString),
 }
 
 /// Where the following actions run.
@@ -97,8 +110,10 @@ fn main() {
             }
         }
     }
-    if let Some(argv) = exec {
-        exec_program(&argv);
+    match exec {
+        Some(Exec::Program(argv)) => exec_program(&argv),
+        Some(Exec::EmptyArgv(program)) => exec_with_empty_argv(program),
+        None => {}
     }
     let pid = std::process::id();
     let line = match &thread {
@@ -123,6 +138,29 @@ fn exec_program(argv: &[OsString]) -> ! {
     };
     let err = std::process::Command::new(program).args(args).exec();
     fail(&format!("--exec {program:?}: {err}"));
+}
+
+/// Replaces this process with `program`, passing an empty argv and this environment; returns only by failing.
+fn exec_with_empty_argv(program: OsString) -> ! {
+    let Ok(path) = CString::new(program.clone().into_vec()) else {
+        fail(&format!("--exec-empty-argv {program:?}: a NUL in the path"));
+    };
+    let env: Vec<CString> = std::env::vars_os()
+        .filter_map(|(key, value)| {
+            let mut pair = key.into_vec();
+            pair.push(b'=');
+            pair.extend(value.into_vec());
+            CString::new(pair).ok()
+        })
+        .collect();
+    let mut envp: Vec<*const libc::c_char> = env.iter().map(|e| e.as_ptr()).collect();
+    envp.push(std::ptr::null());
+    let argv: [*const libc::c_char; 1] = [std::ptr::null()];
+    // SAFETY: `path`, every string of `envp` and the arrays outlive the call, and both arrays end with a null
+    // pointer. std's Command always passes argv[0], so an empty argv needs execve itself.
+    unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+    let err = std::io::Error::last_os_error();
+    fail(&format!("--exec-empty-argv {program:?}: {err}"));
 }
 
 fn fail(message: &str) -> ! {
@@ -211,12 +249,22 @@ fn apply(action: &Action) -> Result<(), String> {
         }),
         Action::NoNewPrivs => rthread::set_no_new_privs(true).map_err(err),
         Action::Seccomp => install_allow_all_filter(),
+        Action::DrainStdin => drain_stdin(),
         Action::Userns => {
             // SAFETY: CLONE_NEWUSER shares no file descriptor table; it only changes this (single-threaded)
             // process's user namespace, which the kernel refuses with EINVAL if other threads exist.
             unsafe { rthread::unshare_unsafe(rthread::UnshareFlags::NEWUSER) }.map_err(err)
         }
     }
+}
+
+/// Reads standard input to its end (a core dump, when the child is a core_pattern pipe's helper), so the
+/// writer is not left blocked; at most 256 MiB.
+fn drain_stdin() -> Result<(), String> {
+    let mut limited = std::io::Read::take(std::io::stdin().lock(), 256 << 20);
+    std::io::copy(&mut limited, &mut std::io::sink())
+        .map(drop)
+        .map_err(|e| e.to_string())
 }
 
 fn bits(set: CapSet) -> CapabilitySet {
@@ -259,7 +307,7 @@ fn install_allow_all_filter() -> Result<(), String> {
 }
 
 /// The steps, the time limit, and the program to exec at the end, if any.
-type Parsed = (Vec<Step>, Duration, Option<Vec<OsString>>);
+type Parsed = (Vec<Step>, Duration, Option<Exec>);
 
 fn parse(args: Vec<OsString>) -> Result<Parsed, String> {
     let known = capsys::kernel::known_caps_or_default();
@@ -311,6 +359,7 @@ fn parse(args: Vec<OsString>) -> Result<Parsed, String> {
             "--no-new-privs" => Action::NoNewPrivs,
             "--seccomp" => Action::Seccomp,
             "--userns" => Action::Userns,
+            "--drain-stdin" => Action::DrainStdin,
             "--thread" => {
                 steps.push(Step::SwitchToThread);
                 continue;
@@ -321,7 +370,11 @@ fn parse(args: Vec<OsString>) -> Result<Parsed, String> {
             }
             "--exec" => {
                 let argv: Vec<OsString> = args.by_ref().collect();
-                return Ok((steps, exit_after, Some(argv)));
+                return Ok((steps, exit_after, Some(Exec::Program(argv))));
+            }
+            "--exec-empty-argv" => {
+                let program = value()?;
+                return Ok((steps, exit_after, Some(Exec::EmptyArgv(program))));
             }
             "--exit-after" => {
                 let secs = text(value()?)?;

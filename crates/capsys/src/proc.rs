@@ -12,6 +12,10 @@
 //! Processes come and go while they are read. A process or thread that is gone (ENOENT, ESRCH) is
 //! `ReadError::Vanished` or counted in `Process::vanished_threads`, never a failure. What permission hides
 //! (the namespace links of another user's process when not root) is `None`: unknown, not empty.
+//!
+//! A kernel thread is known by the kernel's own mark (`Kthread:` in status, PF_KTHREAD in stat), never by
+//! its parent: the children of kthreadd include user processes, such as the usermode helpers the kernel
+//! starts for a core_pattern pipe or a module request, which run as root with every capability.
 
 use std::fs::{self, File};
 use std::io::{self, Read};
@@ -52,8 +56,11 @@ pub struct Process {
     pub threads: Vec<Task>,
     /// Threads that exited between listing and reading.
     pub vanished_threads: u32,
-    /// The NUL-separated arguments; `None` when not read or not readable. Empty for kernel threads and
-    /// zombies.
+    /// Whether the leader is a kernel thread, by the kernel's mark (not by its parent).
+    pub kernel_thread: bool,
+    /// The NUL-separated arguments; `None` when not read or not readable. Empty (no bytes) for kernel
+    /// threads and zombies; a single NUL for a process exec'd with an empty argv (the kernel gives it one
+    /// empty argument).
     pub cmdline: Option<Vec<u8>>,
     /// The text of /proc/PID/cgroup; `None` when not read or not readable.
     pub cgroup: Option<String>,
@@ -70,9 +77,9 @@ impl Process {
             .chain(self.threads.iter().map(|t| (t.tid, &t.status)))
     }
 
-    /// Whether this is a kernel thread (a child of kthreadd, or kthreadd itself), which has no command line.
+    /// Whether this is a kernel thread, which has no command line and no user namespace of its own.
     pub fn is_kernel_thread(&self) -> bool {
-        self.pid == 2 || self.leader.ppid == 2
+        self.kernel_thread
     }
 }
 
@@ -108,20 +115,22 @@ pub fn pids() -> io::Result<Vec<u32>> {
     Ok(pids)
 }
 
-/// The kernel threads, when the kernel can say cheaply: the children of kthreadd (PID 2), from its
-/// `children` file (CONFIG_PROC_CHILDREN), with kthreadd itself. `None` when that file is missing or PID 2
-/// is not kthreadd (inside a PID namespace it is an ordinary process). A listing that leaves kernel threads
-/// out skips their status files this way: on a small machine they are most of /proc.
+/// The kernel threads among the children of kthreadd (PID 2), from its `children` file
+/// (CONFIG_PROC_CHILDREN), with kthreadd itself. Each is confirmed by the kernel's mark, PF_KTHREAD in its
+/// stat (a smaller file to render than status), since kthreadd's children also include the usermode helpers,
+/// which are user processes. `None` when that file is missing or PID 2 is not a kernel thread (inside a PID
+/// namespace it is an ordinary process). A listing that leaves kernel threads out skips their status this
+/// way: on a small machine they are most of /proc.
 pub fn kernel_threads() -> Option<Vec<u32>> {
     let mut reader = Reader::new(ReadOptions::default());
-    let kthreadd = reader.task(2).ok()?;
-    if kthreadd.ppid != 0 || kthreadd.name != b"kthreadd" {
+    if !reader.kthread_flag(2).ok()? {
         return None;
     }
     let children = fs::read_to_string("/proc/2/task/2/children").ok()?;
     let mut pids: Vec<u32> = children
         .split_whitespace()
         .filter_map(|pid| pid.parse().ok())
+        .filter(|pid| reader.kthread_flag(*pid).unwrap_or(false))
         .chain([2])
         .collect();
     pids.sort_unstable();
@@ -133,6 +142,9 @@ pub struct Reader {
     options: ReadOptions,
     buf: Vec<u8>,
     path: String,
+    /// The user and network namespaces of the kernel threads, read from the first one met.
+    kernel_userns: Option<u64>,
+    kernel_netns: Option<u64>,
 }
 
 impl Reader {
@@ -141,15 +153,22 @@ impl Reader {
             options,
             buf: Vec::with_capacity(8192),
             path: String::with_capacity(64),
+            kernel_userns: None,
+            kernel_netns: None,
         }
     }
 
     /// Reads one process by its pid.
     pub fn process(&mut self, pid: u32) -> Result<Process, ReadError> {
         let leader = self.status(format_args!("/proc/{pid}/status"))?;
+        let kernel_thread = match kthread_mark(&self.buf) {
+            Some(mark) => mark,
+            None => self.kthread_flag(pid)?,
+        };
         let mut process = Process {
             pid,
             leader,
+            kernel_thread,
             threads: Vec::new(),
             vanished_threads: 0,
             cmdline: None,
@@ -183,17 +202,46 @@ impl Reader {
                 .ok()
                 .map(|()| String::from_utf8_lossy(&self.buf).into_owned());
         }
+        // Every kernel thread runs with the kernel's own credentials and namespaces (init_cred,
+        // init_nsproxy): the links of one are those of all, so on a small machine, where kernel threads are
+        // most of /proc, one read replaces most of them.
+        let kernel = process.kernel_thread;
         if self.options.userns && process.userns.is_none() {
-            process.userns = namespace_inode(pid, "user").ok();
+            process.userns = match (kernel, self.kernel_userns) {
+                (true, Some(ns)) => Some(ns),
+                _ => namespace_inode(pid, "user").ok(),
+            };
+            if kernel && self.kernel_userns.is_none() {
+                self.kernel_userns = process.userns;
+            }
         }
         if self.options.netns && process.netns.is_none() {
-            process.netns = namespace_inode(pid, "net").ok();
+            process.netns = match (kernel, self.kernel_netns) {
+                (true, Some(ns)) => Some(ns),
+                _ => namespace_inode(pid, "net").ok(),
+            };
+            if kernel && self.kernel_netns.is_none() {
+                self.kernel_netns = process.netns;
+            }
         }
     }
 
     /// Reads one task by its id (a pid or the tid of any thread): its own status and its thread group id.
     pub fn task(&mut self, tid: u32) -> Result<TaskStatus, ReadError> {
         self.status(format_args!("/proc/{tid}/status"))
+    }
+
+    /// PF_KTHREAD from /proc/PID/stat: the kernel's mark before status is read, and on kernels whose status
+    /// has no `Kthread:` line (older ones).
+    fn kthread_flag(&mut self, pid: u32) -> Result<bool, ReadError> {
+        self.set_path(format_args!("/proc/{pid}/stat"));
+        read_seq_file(&self.path, &mut self.buf).map_err(|err| classify(&self.path, err))?;
+        stat_flags(&self.buf)
+            .map(|flags| flags & PF_KTHREAD != 0)
+            .ok_or_else(|| ReadError::Io {
+                path: PathBuf::from(&self.path),
+                err: io::Error::new(io::ErrorKind::InvalidData, "no flags field"),
+            })
     }
 
     fn read_threads(&mut self, process: &mut Process) -> Result<(), ReadError> {
@@ -250,10 +298,12 @@ pub struct Scan {
     pub failed: Vec<(u32, ReadError)>,
 }
 
-/// Fewer pids than this are read on one thread: starting another costs more than it saves.
+/// Fewer pids than this are read on one thread. Starting a thread costs more than it saves below this
+/// (measured: on the 2-core VMs here, a second thread made 80 processes slower even with a core idle,
+/// since waking an idle virtual CPU and creating the thread cost about as much as the half it reads).
 const PARALLEL_FROM: usize = 128;
 
-/// How many threads share the reading: procfs reads are kernel work that scales with cores.
+/// How many threads share reading `items` processes: procfs reads are kernel work that scales with cores.
 fn workers(items: usize) -> usize {
     if items < PARALLEL_FROM {
         return 1;
@@ -261,23 +311,25 @@ fn workers(items: usize) -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
 }
 
-/// Reads every pid, spread over the machine's cores.
+/// Reads every pid, spread over the machine's cores. The calling thread reads the first share itself.
 pub fn scan(pids: &[u32], options: ReadOptions) -> Scan {
-    let workers = workers(pids.len());
-    // On a busy machine a new thread may wait milliseconds for a core: never start one without need.
-    if workers == 1 {
+    scan_on(pids, options, workers(pids.len()))
+}
+
+fn scan_on(pids: &[u32], options: ReadOptions, workers: usize) -> Scan {
+    if workers <= 1 {
         return scan_one_thread(pids, options);
     }
     let chunk = pids.len().div_ceil(workers).max(1);
+    let mut chunks = pids.chunks(chunk);
+    let first = chunks.next().unwrap_or_default();
     let parts: Vec<Scan> = std::thread::scope(|scope| {
-        let handles: Vec<_> = pids
-            .chunks(chunk)
+        let handles: Vec<_> = chunks
             .map(|part| scope.spawn(move || scan_one_thread(part, options)))
             .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_default())
-            .collect()
+        let mut parts = vec![scan_one_thread(first, options)];
+        parts.extend(handles.into_iter().map(|h| h.join().unwrap_or_default()));
+        parts
     });
     let mut all = Scan::default();
     for part in parts {
@@ -330,30 +382,50 @@ pub fn fill_all(processes: &mut [&mut Process], options: ReadOptions) {
 }
 
 /// Reads a seq_file whole. The kernel renders it into its own buffer before copying, so a read shorter
-/// than our buffer got everything; only a full buffer needs another read.
+/// than our buffer got everything; only a full buffer needs another read. The read goes straight into the
+/// buffer's spare capacity: no zeroing of 8 KiB before each of thousands of reads, no allocation for the path.
 fn read_seq_file(path: &str, buf: &mut Vec<u8>) -> io::Result<()> {
-    let mut file = File::open(path)?;
+    use rustix::fs::{Mode, OFlags};
+    let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
     buf.clear();
     loop {
         if buf.capacity() - buf.len() < 4096 {
             buf.reserve(8192);
         }
-        let start = buf.len();
-        let room = buf.capacity() - start;
-        buf.resize(buf.capacity(), 0);
-        let n = match file.read(&mut buf[start..]) {
+        let room = buf.capacity() - buf.len();
+        let n = match rustix::io::read(&fd, rustix::buffer::spare_capacity(buf)) {
             Ok(n) => n,
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => 0,
-            Err(err) => {
-                buf.truncate(start);
-                return Err(err);
-            }
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(err) => return Err(err.into()),
         };
-        buf.truncate(start + n);
         if n == 0 || n < room {
             return Ok(());
         }
     }
+}
+
+/// The task flag of kernel threads (include/linux/sched.h), the ninth field of /proc/PID/stat.
+const PF_KTHREAD: u64 = 0x0020_0000;
+
+/// The `Kthread:` line of a status text, when the kernel writes one.
+fn kthread_mark(status: &[u8]) -> Option<bool> {
+    let value = status
+        .split(|b| *b == b'\n')
+        .find_map(|line| line.strip_prefix(b"Kthread:"))?;
+    match value.trim_ascii() {
+        b"1" => Some(true),
+        b"0" => Some(false),
+        _ => None,
+    }
+}
+
+/// The flags field of a /proc/PID/stat text. The name in parentheses before it may hold any byte, `)` and
+/// spaces included, so the fields are counted from the last `)`.
+fn stat_flags(stat: &[u8]) -> Option<u64> {
+    let close = stat.iter().rposition(|b| *b == b')')?;
+    let fields = std::str::from_utf8(&stat[close + 1..]).ok()?;
+    // state ppid pgrp session tty_nr tpgid flags
+    fields.split_ascii_whitespace().nth(6)?.parse().ok()
 }
 
 /// Gone (ENOENT, ESRCH) is `Vanished`; anything else keeps its cause.
@@ -477,6 +549,67 @@ mod tests {
         assert_eq!(scan.processes.len(), 1);
         assert_eq!(scan.processes[0].pid, std::process::id());
         assert!(scan.failed.is_empty());
+    }
+
+    #[test]
+    fn kernel_threads_by_the_kernels_mark() {
+        let status = b"Name:\tkworker/0:1\nUmask:\t0022\nKthread:\t1\nUid:\t0\n";
+        assert_eq!(kthread_mark(status), Some(true));
+        assert_eq!(kthread_mark(b"Name:\tsh\nKthread:\t0\n"), Some(false));
+        assert_eq!(kthread_mark(b"Name:\tsh\nPPid:\t2\n"), None);
+        // A name with `)` and spaces does not shift the fields.
+        let stat = b"77 (a) S 2 0 0 0 -1 4194560 0 0) S 2 0 0 0 -1 2129984 0 0 0 0\n";
+        assert_eq!(stat_flags(stat), Some(2_129_984));
+        assert_eq!(stat_flags(stat).map(|f| f & PF_KTHREAD != 0), Some(true));
+        assert_eq!(
+            stat_flags(b"1 (init) S 0 1 1 0 -1 4194560 9"),
+            Some(4_194_560)
+        );
+        assert_eq!(stat_flags(b"1 (init) S 0"), None);
+        let mut reader = Reader::new(ReadOptions::default());
+        assert!(!reader.process(std::process::id()).unwrap().kernel_thread);
+        if let Ok(kthreadd) = reader.process(2) {
+            if kthreadd.leader.name == b"kthreadd" && kthreadd.leader.ppid == 0 {
+                assert!(kthreadd.kernel_thread);
+                assert!(kthreadd.is_kernel_thread());
+                assert_eq!(reader.kthread_flag(2).ok(), Some(true));
+            }
+        }
+        assert_eq!(reader.kthread_flag(std::process::id()).ok(), Some(false));
+        // The namespaces read once for all kernel threads are each one's own.
+        let mut reader = Reader::new(ReadOptions {
+            userns: true,
+            netns: true,
+            ..ReadOptions::default()
+        });
+        for pid in kernel_threads().unwrap_or_default().into_iter().take(8) {
+            if let Ok(process) = reader.process(pid) {
+                assert!(process.kernel_thread, "{pid}");
+                assert_eq!(process.userns, namespace_inode(pid, "user").ok(), "{pid}");
+                assert_eq!(process.netns, namespace_inode(pid, "net").ok(), "{pid}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_scan_keeps_the_order_of_its_pids_on_any_number_of_threads() {
+        let pids = pids().unwrap();
+        for workers in [1, 2] {
+            let mut reader = Reader::new(ReadOptions::default());
+            let expected: Vec<u32> = pids
+                .iter()
+                .filter(|pid| reader.process(**pid).is_ok())
+                .copied()
+                .collect();
+            let got = scan_on(&pids, ReadOptions::default(), workers);
+            let got: Vec<u32> = got.processes.iter().map(|p| p.pid).collect();
+            // Processes may exit between the two reads; those still there keep their order.
+            assert!(got.windows(2).all(|w| w[0] < w[1]), "{got:?}");
+            assert!(got.contains(&std::process::id()));
+            assert!(expected.len().abs_diff(got.len()) < 20);
+        }
+        assert_eq!(workers(PARALLEL_FROM - 1), 1);
+        assert!(workers(PARALLEL_FROM) >= 1);
     }
 
     #[test]

@@ -108,45 +108,14 @@ cap_net_raw+ep
     assert_eq!(text.stdout, expected, "\n{}", text.stdout);
 }
 
-/// Runs capdecode on a terminal (a pty, through util-linux's `script`) with `env` set and COLUMNS and
-/// NO_COLOR otherwise unset; `None` when `script` is not installed. Returns the exit code and what the
-/// terminal showed, without carriage returns.
+/// Runs capdecode on a terminal with `env` set; `None`, said as a skip, when `script` is not installed.
+/// Returns the exit code and what the terminal showed, without carriage returns.
 fn on_terminal(args: &[&str], env: &[(&str, &str)]) -> Option<(i32, String)> {
-    let Some(script) = crate::util::tool("script") else {
+    let Some(out) = crate::util::on_terminal("capdecode", args, env) else {
         crate::util::skipped("script (util-linux) is not installed: no pty to test on");
         return None;
     };
-    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
-    let mut command = quote(&crate::util::bin("capdecode").to_string_lossy());
-    for arg in args {
-        command.push(' ');
-        command.push_str(&quote(arg));
-    }
-    let mut cmd = std::process::Command::new(script);
-    cmd.args(["-qec", &command, "/dev/null"])
-        .env_remove("COLUMNS")
-        .env_remove("NO_COLOR")
-        .env("SHELL", "/bin/sh");
-    for (key, value) in env {
-        cmd.env(key, value);
-    }
-    let out = crate::util::run_cmd(&mut cmd, None);
     Some((out.code, out.stdout.replace('\r', "")))
-}
-
-/// `text` without colour codes.
-fn plain(text: &str) -> String {
-    let mut out = String::new();
-    let mut in_escape = false;
-    for c in text.chars() {
-        match (in_escape, c) {
-            (false, '\x1b') => in_escape = true,
-            (true, 'm') => in_escape = false,
-            (true, _) => {}
-            (false, c) => out.push(c),
-        }
-    }
-    out
 }
 
 /// Joins each row with its continuation lines (those indented deeper than a row's value), at a space: the
@@ -180,7 +149,7 @@ fn a_terminal_wraps_to_its_width() {
         return;
     };
     assert_eq!(code, 0, "{shown}");
-    let shown = plain(&shown);
+    let shown = crate::util::plain(&shown);
     for line in shown.lines() {
         assert!(line.chars().count() <= 60, "{line:?}\n{shown}");
         assert!(
@@ -214,7 +183,7 @@ fn a_terminal_wraps_to_its_width() {
     ) else {
         return;
     };
-    for line in plain(&shown).lines() {
+    for line in crate::util::plain(&shown).lines() {
         assert!(line.chars().count() <= 60, "{line:?}");
     }
     // The narrowest terminal fitted (40 columns): names and descriptions move below their labels.
@@ -230,7 +199,7 @@ fn a_terminal_wraps_to_its_width() {
     ) else {
         return;
     };
-    for line in plain(&narrow).lines() {
+    for line in crate::util::plain(&narrow).lines() {
         assert!(line.chars().count() <= 40, "{line:?}");
     }
     // A wide terminal keeps a row on one line.
@@ -238,7 +207,8 @@ fn a_terminal_wraps_to_its_width() {
         return;
     };
     assert!(
-        plain(&wide).contains("  caps         0000000000002001  cap_chown, cap_net_raw (2 of "),
+        crate::util::plain(&wide)
+            .contains("  caps         0000000000002001  cap_chown, cap_net_raw (2 of "),
         "{wide}"
     );
 }

@@ -367,33 +367,11 @@ fn missing_pid() -> u32 {
     max + 7
 }
 
-/// `capnet ARGS` on a pseudo-terminal (util-linux's `script`), with `env` first (`COLUMNS=60`, `NO_COLOR=1`);
-/// `None` when script is not installed. NO_COLOR and COLUMNS are unset unless `env` sets them.
+/// `capnet ARGS` on a pseudo-terminal with `env` (`COLUMNS=60`, `NO_COLOR=1`); `None` when script is not
+/// installed.
 fn capnet_on_terminal(env: &[&str], args: &[&str]) -> Option<Run> {
-    let script = tool("script")?;
-    let mut line = vec!["env -u NO_COLOR -u COLUMNS".to_string()];
-    line.extend(env.iter().map(|e| e.to_string()));
-    line.push(bin("capnet").display().to_string());
-    line.extend(args.iter().map(|a| a.to_string()));
-    Some(run_cmd(
-        Command::new(script).args(["-qec", &line.join(" "), "/dev/null"]),
-        None,
-    ))
-}
-
-/// What a terminal shows: the colour codes taken out, lines without their carriage returns.
-fn without_colour(text: &str) -> String {
-    let mut out = String::new();
-    let mut in_escape = false;
-    for c in text.chars() {
-        match (in_escape, c) {
-            (false, '\x1b') => in_escape = true,
-            (true, 'm') => in_escape = false,
-            (true, _) | (false, '\r') => {}
-            (false, c) => out.push(c),
-        }
-    }
-    out
+    let env: Vec<(&str, &str)> = env.iter().filter_map(|e| e.split_once('=')).collect();
+    crate::util::on_terminal("capnet", args, &env)
 }
 
 #[test]
@@ -514,7 +492,7 @@ fn colour_marks_root_equivalent_and_unneeded_capabilities() {
     );
     let never = run("capnet", &["--pid", &pid, "--color", "never"], None);
     assert!(!never.stdout.contains('\x1b'), "{:?}", never.stdout);
-    assert_eq!(without_colour(&always.stdout), never.stdout);
+    assert_eq!(crate::util::plain(&always.stdout), never.stdout);
     let json = run(
         "capnet",
         &["--pid", &pid, "--color", "always", "--json"],
@@ -537,7 +515,7 @@ fn a_terminal_fits_its_width_and_honours_no_color() {
         "colour on a terminal: {:?}",
         narrow.stdout
     );
-    let shown = without_colour(&narrow.stdout);
+    let shown = crate::util::plain(&narrow.stdout);
     assert!(shown.lines().count() > 4, "{shown}");
     for line in shown.lines() {
         assert!(line.chars().count() <= 60, "{line:?} in\n{shown}");
@@ -546,7 +524,7 @@ fn a_terminal_fits_its_width_and_honours_no_color() {
         assert!(shown.contains(name), "{name}: {shown}");
     }
     let wide = capnet_on_terminal(&["COLUMNS=200"], &["--pid", &pid]).expect("script");
-    let wide = without_colour(&wide.stdout);
+    let wide = crate::util::plain(&wide.stdout);
     assert!(wide.lines().all(|l| l.chars().count() <= 200), "{wide}");
     assert!(wide.lines().count() < shown.lines().count(), "{wide}");
     let plain =

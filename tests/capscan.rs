@@ -1393,21 +1393,6 @@ fn convention_tree() -> tempfile::TempDir {
     dir
 }
 
-/// Removes colour codes.
-fn strip_sgr(text: &str) -> String {
-    let mut out = String::new();
-    let mut in_escape = false;
-    for c in text.chars() {
-        match (in_escape, c) {
-            (false, '\x1b') => in_escape = true,
-            (true, 'm') => in_escape = false,
-            (true, _) => {}
-            (false, c) => out.push(c),
-        }
-    }
-    out
-}
-
 #[test]
 fn a_missing_operand_is_an_error_said_after_the_others() {
     if !is_root() {
@@ -1538,7 +1523,7 @@ fn on_a_terminal_the_table_fits_its_width_and_no_color_is_honoured() {
             text.contains("\x1b[1;31mcap_setuid\x1b[0m"),
             "colour on a terminal: {text:?}"
         );
-        let plain = strip_sgr(&text);
+        let plain = capcli::term::strip_sgr(&text);
         let lines: Vec<&str> = plain.lines().collect();
         assert!(
             lines.len() > 6,

@@ -989,37 +989,9 @@ const GAINS_SYS_ADMIN: [&str; 14] = [
     "cap_sys_admin,cap_net_raw+ep",
 ];
 
-/// `text` without colour codes and carriage returns (a terminal's line ends).
-fn plain(text: &str) -> String {
-    let mut out = String::new();
-    let mut escape = false;
-    for c in text.chars() {
-        match (escape, c) {
-            (false, '\x1b') => escape = true,
-            (true, 'm') => escape = false,
-            (true, _) | (false, '\r') => {}
-            (false, c) => out.push(c),
-        }
-    }
-    out
-}
-
-/// Runs capsim on a pseudo-terminal (util-linux `script`) with `env` set; `None` without `script`.
+/// Runs capsim on a pseudo-terminal with `env` set; `None` without `script`.
 fn capsim_on_tty(env: &[(&str, &str)], args: &[&str]) -> Option<Run> {
-    let script = crate::util::tool("script")?;
-    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
-    let mut line = quote(crate::util::bin("capsim").to_str().expect("utf-8 path"));
-    for arg in args {
-        line.push(' ');
-        line.push_str(&quote(arg));
-    }
-    let mut cmd = Command::new(script);
-    cmd.args(["-qec", &line, "/dev/null"])
-        .env_remove("NO_COLOR");
-    for (key, value) in env {
-        cmd.env(key, value);
-    }
-    Some(crate::util::run_cmd(&mut cmd, None))
+    crate::util::on_terminal("capsim", args, env)
 }
 
 #[test]
@@ -1193,7 +1165,7 @@ fn a_terminal_is_fitted_to_its_width_and_no_color_is_honoured() {
     };
     assert_eq!(narrow.code, 0, "{}", narrow.stdout);
     assert!(narrow.stdout.contains('\x1b'), "a terminal is coloured");
-    let text = plain(&narrow.stdout);
+    let text = crate::util::plain(&narrow.stdout);
     // The id rows name users from this machine's passwd, which may be long: they are left out.
     let ids = [
         "ruid", "euid", "suid", "fsuid", "rgid", "egid", "sgid", "fsgid",
@@ -1222,7 +1194,7 @@ fn a_terminal_is_fitted_to_its_width_and_no_color_is_honoured() {
     );
     // A wider terminal is used to its width, not a fixed one.
     let wide = capsim_on_tty(&[("COLUMNS", "150")], &args).expect("script ran before");
-    let wide = plain(&wide.stdout);
+    let wide = crate::util::plain(&wide.stdout);
     assert!(wide.lines().all(|l| l.chars().count() <= 150));
     assert!(wide.lines().any(|l| l.chars().count() > 100), "{wide}");
     // NO_COLOR turns colour off on a terminal; --color always turns it back on.
@@ -1331,7 +1303,7 @@ fn counts_are_plural_only_when_more_than_one() {
         crate::util::skipped("no `script` (util-linux) to run capsim on a terminal");
         return;
     };
-    let text = plain(&out.stdout);
+    let text = crate::util::plain(&out.stdout);
     let row = |label: &str| {
         text.lines()
             .find(|l| l.starts_with(label))

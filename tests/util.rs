@@ -217,3 +217,30 @@ fn build_testbins() -> Result<Vec<(String, PathBuf)>, String> {
     }
     Ok(executables)
 }
+
+/// Runs a capkit binary on a terminal: a pseudo-terminal made by util-linux's `script`, with COLUMNS and
+/// NO_COLOR unset unless `env` sets them. `None` when `script` is not installed. The terminal's output
+/// keeps its carriage returns and colour codes: `plain` takes them out.
+pub fn on_terminal(name: &str, args: &[&str], env: &[(&str, &str)]) -> Option<Run> {
+    let script = tool("script")?;
+    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let mut line = quote(&bin(name).to_string_lossy());
+    for arg in args {
+        line.push(' ');
+        line.push_str(&quote(arg));
+    }
+    let mut cmd = Command::new(script);
+    cmd.args(["-qec", &line, "/dev/null"])
+        .env_remove("COLUMNS")
+        .env_remove("NO_COLOR")
+        .env("SHELL", "/bin/sh");
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
+    Some(run_cmd(&mut cmd, None))
+}
+
+/// What a terminal shows of `text`: without colour codes and carriage returns.
+pub fn plain(text: &str) -> String {
+    capcli::term::strip_sgr(text).replace('\r', "")
+}

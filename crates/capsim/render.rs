@@ -518,7 +518,7 @@ fn row(out: &mut String, column: usize, label: &str, before: String, after: Opti
 fn change_text(before: CapSet, after: CapSet, known: u32, room: usize) -> String {
     let gained = after - before;
     let lost = before - after;
-    let named = |set: CapSet| plain(&summary::short(set, known));
+    let named = |set: CapSet| capcli::term::strip_sgr(&summary::short(set, known));
     let counted = |set: CapSet| capcli::words::count(set.len(), "capability", "capabilities");
     let clauses = |gains: Option<String>, loses: Option<String>| {
         let gains = gains.filter(|_| !gained.is_empty()).map(|g| {
@@ -549,21 +549,6 @@ fn change_text(before: CapSet, after: CapSet, known: u32, room: usize) -> String
         Some(i) => forms[i].clone(),
         None => forms.into_iter().min_by_key(width).unwrap_or_default(),
     }
-}
-
-/// `text` without colour codes: the change column paints whole clauses, not single names.
-fn plain(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut in_escape = false;
-    for c in text.chars() {
-        match (in_escape, c) {
-            (false, '\x1b') => in_escape = true,
-            (true, 'm') => in_escape = false,
-            (true, _) => {}
-            (false, c) => out.push(c),
-        }
-    }
-    out
 }
 
 fn explain_text(out: &mut String, sim: &Simulation, known: u32) {

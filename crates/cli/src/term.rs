@@ -150,17 +150,29 @@ pub fn paint_if(color: bool, style: Style, text: &str) -> Cow<'_, str> {
 
 /// How many columns `text` takes on a terminal, not counting colour codes.
 pub fn display_width(text: &str) -> usize {
-    let mut width = 0;
+    visible(text).count()
+}
+
+/// `text` without its colour codes: what a terminal shows of it.
+pub fn strip_sgr(text: &str) -> String {
+    visible(text).collect()
+}
+
+/// The characters of `text` outside colour codes (`ESC [ … m`, the only control sequences capkit writes).
+fn visible(text: &str) -> impl Iterator<Item = char> + '_ {
     let mut in_escape = false;
-    for c in text.chars() {
-        match (in_escape, c) {
-            (false, '\x1b') => in_escape = true,
-            (true, 'm') => in_escape = false,
-            (true, _) => {}
-            (false, _) => width += 1,
+    text.chars().filter(move |&c| match (in_escape, c) {
+        (false, '\x1b') => {
+            in_escape = true;
+            false
         }
-    }
-    width
+        (true, 'm') => {
+            in_escape = false;
+            false
+        }
+        (true, _) => false,
+        (false, _) => true,
+    })
 }
 
 #[cfg(test)]
@@ -199,6 +211,7 @@ mod tests {
         let red = paint_if(true, Style::Danger, "sys_admin");
         assert_eq!(red, "\x1b[1;31msys_admin\x1b[0m");
         assert_eq!(display_width(&red), 9);
+        assert_eq!(strip_sgr(&format!("a{red}b")), "asys_adminb");
         assert_eq!(paint_if(false, Style::Danger, "x"), "x");
     }
 }

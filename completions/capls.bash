@@ -23,13 +23,13 @@ _capls() {
 
     case "${cmd}" in
         capls)
-            opts="-a -k -l -t -u -h -V --all --kernel --long --threads --tree --user --cap --container --userns --compare --json --ecs --generate-completions --help --version"
+            opts="-a -k -l -t -u -h -V --all --kernel --long --threads --tree --euid --cap --container --userns --compare --json --ecs --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --user)
+                --euid)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -53,8 +53,8 @@ _capls() {
                     COMPREPLY=($(compgen -W "docker oci full none" -- "${cur}"))
                     return 0
                     ;;
-                --generate-completions)
-                    COMPREPLY=($(compgen -W "bash zsh fish" -- "${cur}"))
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)

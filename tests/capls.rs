@@ -242,7 +242,7 @@ fn a_process_that_is_gone_is_reported_not_fatal() {
     let pid = child.pid.to_string();
     child.kill();
     let output = capls([&pid]);
-    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(stderr.trim(), format!("capls: {pid}: no such process"));
 }
@@ -429,28 +429,76 @@ fn long_form_shows_every_fact() {
             "{label} missing:\n{long}"
         );
     }
-    for line in long.lines() {
-        assert!(line.chars().count() <= 100, "too wide: {line}");
-    }
+    // The suite's long form of a set, after its hex mask.
+    assert!(
+        long.lines()
+            .any(|l| l.trim_start() == "ambient        0000000000000000 none"),
+        "{long}"
+    );
+}
+
+/// Whether `text` has `word` as a whole word (`--user`, not `--userns`).
+fn has_word(text: &str, word: &str) -> bool {
+    text.split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_'))
+        .any(|w| w == word)
 }
 
 #[test]
 fn completions_are_generated() {
     for shell in ["bash", "zsh", "fish"] {
-        let script = stdout(&capls(["--generate-completions", shell]));
-        assert!(script.contains("capls"), "{shell}");
-        assert!(script.contains("compare"), "{shell}");
+        for flag in ["--generate", "--generate-completions"] {
+            let script = stdout(&capls([flag, shell]));
+            assert!(script.contains("capls"), "{flag} {shell}");
+            assert!(script.contains("compare"), "{flag} {shell}");
+            assert!(script.contains("euid"), "{flag} {shell}");
+            // Hidden: neither the alias nor the packaging switch is offered.
+            assert!(!has_word(&script, "--user"), "{flag} {shell}");
+            assert!(!script.contains("-l user "), "{flag} {shell}");
+            assert!(!script.contains("generate"), "{flag} {shell}");
+        }
     }
+    let man = stdout(&capls(["--generate", "man"]));
+    assert!(man.contains(".TH capls 1"), "{man}");
     let help = stdout(&capls(["--help"]));
-    assert!(!help.contains("generate-completions"));
+    assert!(!help.contains("generate"));
     assert!(help.contains("permitted but not effective"));
 }
 
+/// The capabilities of a child that rows used to wrap at 100 columns: audit_write far to the right.
+const LONG_LIST: &str = "chown,dac_override,fowner,fsetid,kill,setgid,setuid,setpcap,net_bind_service,net_raw,sys_chroot,mknod,audit_write,setfcap,sys_ptrace";
+
+/// Runs `command` (a shell command line) on a pseudo-terminal with `script`, and returns what it wrote
+/// there, with the terminal's CR LF turned back into LF; `None` when util-linux's script is missing.
+fn on_a_terminal(command: &str) -> Option<String> {
+    let script = crate::util::tool("script")?;
+    let output = Command::new(script)
+        .args(["-qec", command, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run script");
+    assert!(output.status.success(), "{command}: {output:?}");
+    Some(String::from_utf8_lossy(&output.stdout).replace("\r\n", "\n"))
+}
+
+/// The columns a line takes on a terminal: colour codes take none.
+fn columns(line: &str) -> usize {
+    let mut width = 0;
+    let mut in_escape = false;
+    for c in line.chars() {
+        match (in_escape, c) {
+            (false, '\x1b') => in_escape = true,
+            (true, 'm') => in_escape = false,
+            (true, _) => {}
+            (false, _) => width += 1,
+        }
+    }
+    width
+}
+
 #[test]
-fn table_fits_in_100_columns() {
+fn on_a_terminal_rows_fit_its_width_and_no_color_is_honoured() {
     // Our own rows: a long capability list that wraps, a thread of its own, and a hostile name, which may
     // widen its own row by what its escaped form has beyond the COMMAND column's 16 characters, no more.
-    let long_list = "chown,dac_override,fowner,fsetid,kill,setgid,setuid,setpcap,net_bind_service,net_raw,sys_chroot,mknod,audit_write,setfcap,sys_ptrace";
     let wide = TestChild::spawn([
         "--name",
         "wide-caps",
@@ -459,23 +507,248 @@ fn table_fits_in_100_columns() {
         "none",
         "--main",
         "--permitted",
-        long_list,
+        LONG_LIST,
     ]);
     let hostile = TestChild::spawn(["--name", "h\\e[2J\\n\\xff\\xfe\\x9b"]);
     let escaped = "h\\x1b[2J\\n\\xff\\xfe\\x9b";
-    let table = stdout(&capls([
-        "-t",
-        &wide.pid.to_string(),
-        &hostile.pid.to_string(),
-    ]));
-    assert!(table.lines().count() >= 4, "{table}");
-    for line in table.lines() {
+    let bin = env!("CARGO_BIN_EXE_capls");
+    let pids = format!("{} {}", wide.pid, hostile.pid);
+    let Some(plain) = on_a_terminal(&format!("env COLUMNS=60 NO_COLOR=1 {bin} -t {pids}")) else {
+        crate::util::skipped("util-linux script is not installed");
+        return;
+    };
+    assert!(!plain.contains('\x1b'), "NO_COLOR, yet colour: {plain:?}");
+    assert!(plain.lines().count() >= 6, "{plain}");
+    for line in plain.lines() {
         let allowed = if line.contains(escaped) {
-            100 + escaped.chars().count() - 16
+            60 + escaped.chars().count() - 16
         } else {
-            100
+            60
         };
-        assert!(line.chars().count() <= allowed, "too wide: {line}\n{table}");
+        assert!(columns(line) <= allowed, "too wide: {line}\n{plain}");
+    }
+    // Without NO_COLOR a terminal is coloured (the header at least), and still fits.
+    let coloured = on_a_terminal(&format!("env -u NO_COLOR COLUMNS=60 {bin} -t {pids}"))
+        .expect("script ran once");
+    assert!(coloured.starts_with("\x1b[1m"), "{coloured:?}");
+    for line in coloured.lines().filter(|l| !l.contains(escaped)) {
+        assert!(columns(line) <= 60, "too wide: {line}\n{coloured}");
+    }
+    // The long form and the tree too.
+    for view in ["-l", "--tree"] {
+        let text = on_a_terminal(&format!("env COLUMNS=60 {bin} {view} {}", wide.pid))
+            .expect("script ran once");
+        for line in text.lines() {
+            assert!(columns(line) <= 60, "{view}: too wide: {line}\n{text}");
+        }
+    }
+}
+
+#[test]
+fn into_a_pipe_each_row_is_one_whole_line_without_colour() {
+    // `capls | grep audit_write` must find the row with its PID: nothing wraps into a pipe, whatever
+    // COLUMNS says.
+    let wide = TestChild::spawn(["--name", "wide-caps-name!", "--permitted", LONG_LIST]);
+    let pid = wide.pid.to_string();
+    let row_of = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.split_whitespace().next() == Some(pid.as_str()))
+            .map(str::to_string)
+            .collect()
+    };
+    let output = Command::new(env!("CARGO_BIN_EXE_capls"))
+        .env("COLUMNS", "60")
+        .output()
+        .expect("run capls");
+    assert!(!output.stdout.contains(&0x1b), "colour into a pipe");
+    let table = stdout(&output);
+    let rows = row_of(&table);
+    assert_eq!(rows.len(), 1, "{table}");
+    assert!(rows[0].contains("wide-caps-name!"), "{}", rows[0]);
+    for cap in LONG_LIST.split(',') {
+        assert!(rows[0].contains(cap), "{cap} not on the row: {}", rows[0]);
+    }
+    // What grep sees: the matching line of our process is the whole row.
+    let grep: Vec<&str> = table
+        .lines()
+        .filter(|l| l.contains("audit_write"))
+        .filter(|l| l.contains("wide-caps-name!"))
+        .collect();
+    assert_eq!(grep, [rows[0].as_str()]);
+    // Every line of the table is a row starting with a PID, or the header.
+    for line in table.lines().skip(1) {
+        let first = line.split_whitespace().next().unwrap_or("");
+        assert!(first.parse::<u32>().is_ok(), "a continuation line: {line}");
+    }
+    let tree = stdout(&capls(["--tree", &pid]));
+    assert!(!tree.contains('\x1b'));
+    let node = tree
+        .lines()
+        .find(|l| l.contains(&format!("({pid})")))
+        .unwrap_or_else(|| panic!("{tree}"));
+    assert!(
+        node.contains("audit_write") && node.contains("sys_ptrace"),
+        "{tree}"
+    );
+    let long = stdout(&capls(["-l", &pid]));
+    assert!(!long.contains('\x1b'));
+    let permitted = long
+        .lines()
+        .find(|l| l.trim_start().starts_with("permitted"))
+        .unwrap_or_else(|| panic!("{long}"));
+    assert!(
+        permitted.contains("cap_audit_write,") && permitted.contains("(15 of "),
+        "{permitted}"
+    );
+}
+
+#[test]
+fn color_always_paints_root_equivalent_capabilities() {
+    let child = TestChild::spawn(["--permitted", "kill,sys_admin"]);
+    let pid = child.pid.to_string();
+    let table = stdout(&capls(["--color", "always", &pid]));
+    assert!(table.contains("\x1b[1;31msys_admin\x1b[0m"), "{table:?}");
+    // Not root-equivalent: plain.
+    assert!(
+        table.contains(",kill") || table.contains("kill,"),
+        "{table:?}"
+    );
+    assert!(!table.contains("mkill"), "{table:?}");
+    let long = stdout(&capls(["--color", "always", "-l", &pid]));
+    assert!(long.contains("\x1b[1;31mcap_sys_admin\x1b[0m"), "{long:?}");
+    let never = stdout(&capls(["--color", "never", &pid]));
+    assert!(!never.contains('\x1b'));
+    // JSON is never coloured.
+    let json = stdout(&capls(["--color", "always", "--json", &pid]));
+    assert!(!json.contains('\x1b'), "{json}");
+}
+
+#[test]
+fn a_missing_pid_is_an_error_reported_after_the_others() {
+    let alive = TestChild::spawn(["--name", "still-here"]);
+    let mut gone = TestChild::spawn(["--exit-after", "30"]);
+    let missing = gone.pid.to_string();
+    gone.kill();
+    // stdout and stderr into one pipe, to see their order.
+    let output = Command::new("sh")
+        .args(["-c", "exec \"$0\" \"$@\" 2>&1", env!("CARGO_BIN_EXE_capls")])
+        .args([&missing, &alive.pid.to_string()])
+        .output()
+        .expect("run capls");
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(lines[1].contains("still-here"), "{text}");
+    assert_eq!(lines[2], format!("capls: {missing}: no such process"));
+}
+
+#[test]
+fn a_long_command_line_is_cut_on_a_terminal_only() {
+    // Three arguments of 60,000 bytes (one may have at most 128 KiB): 180 KB of command line, which on a
+    // terminal would fill thousands of lines.
+    let arg = "x".repeat(60_000);
+    let mut child = Command::new("sh")
+        .args(["-c", "read line", "sh", &arg, &arg, &arg])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn sh");
+    struct Reap<'a>(&'a mut std::process::Child);
+    impl Drop for Reap<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let pid = child.id().to_string();
+    let _reap = Reap(&mut child);
+    let total = ["sh", "-c", "read line", "sh"]
+        .iter()
+        .map(|a| a.len())
+        .sum::<usize>()
+        + 3 * arg.len()
+        + 6;
+
+    let bin = env!("CARGO_BIN_EXE_capls");
+    let Some(text) = on_a_terminal(&format!("env COLUMNS=80 {bin} -l {pid}")) else {
+        crate::util::skipped("util-linux script is not installed");
+        return;
+    };
+    assert!(text.lines().count() < 30, "{text}");
+    let note = text
+        .lines()
+        .find_map(|l| l.split("… (").nth(1))
+        .unwrap_or_else(|| panic!("no note of what was cut: {text}"));
+    let count = note
+        .strip_suffix(" more bytes)\x1b[0m")
+        .or_else(|| note.strip_suffix(" more bytes)"))
+        .unwrap_or_else(|| panic!("{note:?}"));
+    assert!(count.contains(','), "not grouped: {count}");
+    let left_out: usize = count.replace(',', "").parse().expect("a number");
+    assert!(
+        left_out > total - 400 && left_out < total,
+        "{left_out} of {total}"
+    );
+
+    // Into a pipe the command line is whole, on one line; in JSON every argument is whole.
+    let long = stdout(&capls(["-l", &pid]));
+    let command = long
+        .lines()
+        .find(|l| l.trim_start().starts_with("command"))
+        .unwrap_or_else(|| panic!("{long}"));
+    assert!(command.ends_with(&format!("sh -c read line sh {arg} {arg} {arg}")));
+    assert!(!long.contains("more bytes"));
+    let records = json_records(&[&pid]);
+    assert_eq!(
+        records[0]["cmdline"],
+        serde_json::json!(["sh", "-c", "read line", "sh", arg, arg, arg])
+    );
+}
+
+#[test]
+fn euid_filters_by_effective_uid_and_user_is_its_old_name() {
+    let root = TestChild::spawn(["--name", "euid-root"]);
+    let nobody = TestChild::spawn(["--name", "euid-nobody", "--uid", "0,65534,0"]);
+    let pids = [root.pid.to_string(), nobody.pid.to_string()];
+    for flag in ["-u", "--euid", "--user"] {
+        let only = |uid: &str| {
+            let mut args = vec![flag, uid];
+            args.extend(pids.iter().map(String::as_str));
+            json_records(&args)
+                .iter()
+                .map(|r| r["pid"].as_u64().unwrap_or(0) as u32)
+                .collect::<Vec<u32>>()
+        };
+        assert_eq!(only("65534"), [nobody.pid], "{flag}");
+        assert_eq!(only("0"), [root.pid], "{flag}");
+    }
+    let help = stdout(&capls(["--help"]));
+    assert!(help.contains("--euid"), "{help}");
+    assert!(!has_word(&help, "--user"), "the old name is hidden: {help}");
+}
+
+#[test]
+fn help_is_short_with_h_and_ends_with_examples_with_help() {
+    let short = stdout(&capls(["-h"]));
+    let long = stdout(&capls(["--help"]));
+    assert!(short.len() < long.len());
+    assert!(short.contains("Exit status: 0 done; 2 an error"), "{short}");
+    assert!(!short.contains("FLAGS column"), "{short}");
+    assert!(long.contains("FLAGS column"), "{long}");
+    assert!(long.contains("Exit status: 0 done; 2 an error"), "{long}");
+    let examples = long.find("EXAMPLES:").expect("an EXAMPLES section");
+    assert!(long[examples..].matches("\n  capls").count() >= 3, "{long}");
+    // Nothing follows the examples but the last explanation.
+    let last = long.trim_end().lines().last().unwrap_or("");
+    assert!(last.starts_with("      "), "{last}");
+    // clap wraps paragraphs whole: at 80 columns no line is longer (the legend's table fits in 80).
+    let narrow = Command::new(env!("CARGO_BIN_EXE_capls"))
+        .env("COLUMNS", "80")
+        .arg("--help")
+        .output()
+        .expect("run capls");
+    for line in stdout(&narrow).lines() {
+        assert!(line.chars().count() <= 80, "too wide: {line}");
     }
 }
 

@@ -7,6 +7,7 @@
 
 #![cfg_attr(not(test), no_main)]
 
+mod args;
 mod ecs;
 mod record;
 mod render;
@@ -15,139 +16,37 @@ mod start;
 
 use std::collections::{BTreeMap, HashMap};
 use std::error::Error;
-use std::io::{self, Write};
 
-use clap::{CommandFactory, Parser, ValueEnum};
+use clap::{CommandFactory, Parser};
 
-use capcli::{Output, EXIT_FINDINGS, EXIT_OK};
+use capcli::term::{self, ColorChoice};
+use capcli::{words, Output, EXIT_FAILURE, EXIT_OK};
 use capcore::CapSet;
 use capsys::proc::{self, Process, ReadError, ReadOptions, Reader};
 use capsys::users::Names;
 
-use capcli::summary::Preset;
+use args::{Args, Userns};
 use record::{Context, Record};
 
 const PROG: &str = "capls";
 
-const LEGEND: &str = "\
-CAPABILITIES column (names without the cap_ prefix; JSON always has full libcap names):
-  full                 permitted and effective hold every capability the kernel knows
-  full -a,(b)          all but a few: a is not permitted, (b) is permitted but not effective
-  chown,(net_raw)      otherwise the permitted set; (name) = permitted but not effective
-  (...)                the whole summary in parentheses: permitted, but nothing effective
-  -                    nothing permitted
-FLAGS column:
-  a  ambient set not empty          b  bounding set narrower than the kernel's full set
-  n  no_new_privs                   s  seccomp filter (S: strict mode)
-  u  another user namespace than the host's (?: hidden, not permitted to look)
-  t  a thread's sets differ from its leader's (that thread gets its own row)
-Kernel threads are listed with -k (or by PID) only; they are known by the kernel's mark, so a usermode
-helper (a child of kthreadd, such as a core_pattern pipe's program) is listed as the user process it is.
-Exit status: 0 done; 1 a PID argument was not found; 2 usage or fatal error.";
-
-/// List the capabilities of every process and thread.
-#[derive(Debug, Parser)]
-#[command(
-    name = "capls",
-    version,
-    about = "List the capabilities of every process and thread, exactly as the kernel holds them",
-    long_about = "List the capabilities of every process and thread, exactly as the kernel holds them.\n\n\
-        By default one row per process that holds any capability in its permitted, effective or ambient \
-        set (PID 1 included), plus a row for each thread whose sets differ from its leader's.",
-    after_help = LEGEND
-)]
-struct Args {
-    /// Only these processes (a thread id selects its process and shows that thread's row).
-    #[arg(value_name = "PID")]
-    pids: Vec<u32>,
-
-    /// Show every process, also those without capabilities (kernel threads with -k, as pscap -a).
-    #[arg(short, long)]
-    all: bool,
-
-    /// Show kernel threads too (they hold the kernel's own credentials).
-    #[arg(short, long)]
-    kernel: bool,
-
-    /// All five sets, securebits, no_new_privs, seccomp, uids, user namespace, cgroup and container.
-    #[arg(short, long, conflicts_with_all = ["tree", "json", "ecs"])]
-    long: bool,
-
-    /// One row per thread.
-    #[arg(short, long)]
-    threads: bool,
-
-    /// Draw the process tree, each process with its summary.
-    #[arg(long, conflicts_with_all = ["json", "ecs"])]
-    tree: bool,
-
-    /// Only processes whose effective uid is one of these (names or numbers, comma separated).
-    #[arg(short, long, value_name = "USER[,USER]")]
-    user: Option<String>,
-
-    /// Only processes holding any of these in permitted or effective (any case, cap_ optional, or numbers).
-    #[arg(long, value_name = "CAP[,CAP]")]
-    cap: Option<String>,
-
-    /// Only processes in a container whose id starts with PREFIX, or whose runtime is PREFIX (docker,
-    /// containerd, cri-o, podman, systemd-nspawn, lxc, kubepods).
-    #[arg(long, value_name = "PREFIX")]
-    container: Option<String>,
-
-    /// Only processes in the host's user namespace, or in another.
-    #[arg(long, value_name = "WHICH")]
-    userns: Option<Userns>,
-
-    /// Summarise each process against a preset: e.g. `docker -net_raw +sys_admin`.
-    #[arg(long, value_name = "PRESET")]
-    compare: Option<Preset>,
-
-    /// NDJSON: one object per process (per thread with -t).
-    #[arg(long)]
-    json: bool,
-
-    /// NDJSON in the Elastic Common Schema: one document per process (per thread with -t), for log
-    /// pipelines.
-    ///
-    /// Each line is an ECS 8.10+ document with `event.kind: state`, `event.category: [process]`,
-    /// `@timestamp` (when capls read /proc, UTC), `host.name`, `process.pid`, `process.name`,
-    /// `process.args`, `process.parent.pid`, `process.thread.id`, `process.thread.name`, `user.id` and
-    /// `user.name` (the effective uid), `process.real_user.id`, `process.saved_user.id`, `container.id` and
-    /// `container.runtime`, and the permitted and effective sets as `process.thread.capabilities.permitted`
-    /// and `.effective` (upper-case `CAP_*` names). What ECS has no field for is under `capkit.process`:
-    /// the inheritable, bounding and ambient sets as `{"hex", "caps"}`, no_new_privs, seccomp, securebits,
-    /// the user namespace, the cgroup. Same selection as the listing.
-    #[arg(long, conflicts_with = "json")]
-    ecs: bool,
-
-    /// Print a shell completion script.
-    #[arg(long, value_name = "SHELL", hide = true)]
-    generate_completions: Option<Shell>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum Userns {
-    Host,
-    Other,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum Shell {
-    Bash,
-    Zsh,
-    Fish,
-}
-
 /// The program: start.rs calls it from the C entry point.
 #[cfg_attr(test, allow(dead_code))]
 fn run_program() -> std::process::ExitCode {
+    // `--generate KIND` is not a flag of the command line: it is answered before clap parses.
+    if let Some(code) = capcli::generate::intercept(PROG, Args::command) {
+        return code;
+    }
     capcli::run(PROG, || run(Args::parse()))
 }
 
 fn run(args: Args) -> Result<u8, Box<dyn Error>> {
-    if let Some(shell) = args.generate_completions {
-        return print_completions(shell);
-    }
+    // Before any record is built: the summaries are painted as they are made.
+    term::init(if args.json || args.ecs {
+        ColorChoice::Never
+    } else {
+        args.color
+    });
     let filter = Filter::from_args(&args)?;
     let known = capsys::kernel::known_caps_or_default();
     let ctx = Context {
@@ -164,7 +63,7 @@ fn run(args: Args) -> Result<u8, Box<dyn Error>> {
         pids,
         named,
         missing,
-    } = select_pids(&args.pids, &mut Reader::new(first), &mut tally)?;
+    } = select_pids(&args.pids, &mut Reader::new(first))?;
     let everything = args.all || !args.pids.is_empty();
     let kernel = args.kernel || !args.pids.is_empty();
     let pids = if kernel {
@@ -211,8 +110,17 @@ fn run(args: Args) -> Result<u8, Box<dyn Error>> {
         render::table(&mut out, &records, show_tid)?;
     }
     out.flush()?;
+    // A PID named on the command line that does not exist is an error, said after the others were
+    // printed, as ls and grep do.
+    for (id, cause) in &missing {
+        capcli::output::warn(PROG, &id.to_string(), cause);
+    }
     tally.report();
-    Ok(if missing { EXIT_FINDINGS } else { EXIT_OK })
+    Ok(if missing.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_FAILURE
+    })
 }
 
 /// What every process needs read before the filters can judge it: every thread's status (a thread may
@@ -266,46 +174,28 @@ fn keep_and_fill(
     keep
 }
 
-fn print_completions(shell: Shell) -> Result<u8, Box<dyn Error>> {
-    let shell = match shell {
-        Shell::Bash => clap_complete::Shell::Bash,
-        Shell::Zsh => clap_complete::Shell::Zsh,
-        Shell::Fish => clap_complete::Shell::Fish,
-    };
-    let mut script = Vec::new();
-    clap_complete::generate(shell, &mut Args::command(), PROG, &mut script);
-    let mut stdout = io::stdout().lock();
-    stdout.write_all(&script)?;
-    stdout.flush()?;
-    Ok(EXIT_OK)
-}
-
 /// The processes to read.
 struct Selection {
     pids: Vec<u32>,
     /// Thread ids named on the command line, by their process.
     named: HashMap<u32, Vec<u32>>,
-    /// Whether a named id was not found.
-    missing: bool,
+    /// The named ids that could not be read, and why: reported after the listing.
+    missing: Vec<(u32, String)>,
 }
 
 /// The processes to read: every pid in /proc, or those named on the command line. A named thread id maps
 /// to its process and is remembered so its row is shown.
-fn select_pids(
-    requested: &[u32],
-    reader: &mut Reader,
-    tally: &mut Tally,
-) -> Result<Selection, Box<dyn Error>> {
+fn select_pids(requested: &[u32], reader: &mut Reader) -> Result<Selection, Box<dyn Error>> {
     let mut named: HashMap<u32, Vec<u32>> = HashMap::new();
     if requested.is_empty() {
         let pids = proc::pids().map_err(|err| format!("/proc: {err}"))?;
         return Ok(Selection {
             pids,
             named,
-            missing: false,
+            missing: Vec::new(),
         });
     }
-    let mut missing = false;
+    let mut missing = Vec::new();
     let mut pids = Vec::new();
     for &id in requested {
         match reader.task(id) {
@@ -316,11 +206,8 @@ fn select_pids(
                 }
                 pids.push(pid);
             }
-            Err(ReadError::Vanished) => {
-                capcli::output::warn(PROG, &id.to_string(), &"no such process");
-                missing = true;
-            }
-            Err(err) => tally.failed(id, err),
+            Err(ReadError::Vanished) => missing.push((id, "no such process".to_string())),
+            Err(err) => missing.push((id, err.to_string())),
         }
     }
     pids.sort_unstable();
@@ -373,7 +260,7 @@ struct Filter {
 
 impl Filter {
     fn from_args(args: &Args) -> Result<Filter, Box<dyn Error>> {
-        let euids = match &args.user {
+        let euids = match &args.euid {
             None => None,
             Some(list) => {
                 let names = Names::users();
@@ -381,7 +268,7 @@ impl Filter {
                     .split(',')
                     .map(|name| {
                         names.id_of(name.trim()).ok_or_else(|| {
-                            format!("--user: no user '{}'", capcli::escape_str(name))
+                            format!("--euid: no user '{}'", capcli::escape_str(name))
                         })
                     })
                     .collect::<Result<Vec<u32>, String>>()?;
@@ -476,30 +363,74 @@ impl Tally {
     }
 
     fn report(&self) {
+        for (what, message) in self.messages() {
+            capcli::output::warn(PROG, what, &message);
+        }
+    }
+
+    /// The notes for stderr: `note: skipped 1 process and 2 threads that exited while being read`,
+    /// `warning: 3 processes could not be read, the first: ...`.
+    fn messages(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
         let gone: Vec<String> = [
             (self.vanished, "process", "processes"),
             (self.vanished_threads, "thread", "threads"),
         ]
         .iter()
         .filter(|(n, _, _)| *n > 0)
-        .map(|(n, one, many)| count(*n, one, many))
+        .map(|(n, one, many)| words::count(*n, one, many))
         .collect();
         if !gone.is_empty() {
             let message = format!(
                 "skipped {} that exited while being read",
                 gone.join(" and ")
             );
-            capcli::output::warn(PROG, "note", &message);
+            out.push(("note", message));
         }
         if let Some(first) = &self.first_error {
-            let what = count(self.unreadable, "process", "processes");
-            let message = format!("{what} could not be read, the first: {first}");
-            capcli::output::warn(PROG, "warning", &message);
+            let what = words::count(self.unreadable, "process", "processes");
+            out.push((
+                "warning",
+                format!("{what} could not be read, the first: {first}"),
+            ));
         }
+        out
     }
 }
 
-/// `1 process`, `3 processes`.
-fn count(n: u32, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notes_count_in_words() {
+        let tally = Tally {
+            vanished: 1,
+            vanished_threads: 2,
+            unreadable: 1,
+            first_error: Some("7: Permission denied (os error 13)".to_string()),
+        };
+        assert_eq!(
+            tally.messages(),
+            [
+                (
+                    "note",
+                    "skipped 1 process and 2 threads that exited while being read".to_string()
+                ),
+                (
+                    "warning",
+                    "1 process could not be read, the first: 7: Permission denied (os error 13)"
+                        .to_string()
+                )
+            ]
+        );
+        let threads = Tally {
+            vanished_threads: 1,
+            ..Tally::default()
+        };
+        assert_eq!(
+            threads.messages()[0].1,
+            "skipped 1 thread that exited while being read"
+        );
+    }
 }

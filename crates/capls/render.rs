@@ -1,46 +1,73 @@
-//! Human output of records: the aligned table, the long form (`-l`) and the tree (`--tree`), each within
-//! `capcli::render::WIDTH` columns. Every outside string (comm, command line, cgroup) is escaped here, at the
-//! point it is rendered.
+//! Human output of records: the aligned table, the long form (`-l`) and the tree (`--tree`). Into a pipe or
+//! a file every record is one line, whole; on a terminal each is fitted to `capcli::term::width()`, and a
+//! very long command line is cut. Every outside string (comm, command line, cgroup) is escaped here, at the
+//! point it is rendered; colour codes are added to escaped text only.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 
-use capcli::render::WIDTH;
-use capcli::{escape_bytes, escape_str, Output};
+use capcli::term::{self, display_width, Style};
+use capcli::{escape_bytes, escape_str, summary, ExternalBytes, Output};
 use capcore::{CapSet, SeccompMode};
 
 use crate::record::{Context, Record};
-use capcli::summary::FEW;
 
-/// The capability column never gets narrower than this, even when a hostile name widens the others.
+/// The capability column is kept at least this wide for its continuation lines; on a narrower terminal
+/// they hang from `HANG` columns in.
 const MIN_CAPS_WIDTH: usize = 30;
+/// Where continuation lines of a capability list start when its column is too narrow.
+const HANG: usize = 8;
+/// A row's first line carries at least this much of its capabilities, even past the terminal's edge.
+const MIN_FIRST: usize = 10;
 
 /// Splits a capability list into lines of at most `width` characters, breaking after a comma or at a space.
 pub fn wrap_caps(text: &str, width: usize) -> Vec<String> {
     wrap(text, width, &[',', ' '])
 }
 
-/// Splits `text` into lines of at most `width` characters, breaking after any of `breaks`; a piece longer
-/// than a line is cut where it must be.
+/// Splits `text` into lines of at most `width` columns on a terminal (colour codes take none), breaking
+/// after any of `breaks`; a piece longer than a line is cut where it must be, never inside a colour code.
+/// With the unbounded width of a pipe the text stays one line.
 fn wrap(text: &str, width: usize, breaks: &[char]) -> Vec<String> {
-    let width = width.max(1);
-    let mut lines = Vec::new();
+    wrap_hanging(text, width, width, breaks)
+}
+
+/// `wrap` with a first line of `first` columns and the others of `rest`.
+fn wrap_hanging(text: &str, first: usize, rest: usize, breaks: &[char]) -> Vec<String> {
+    let (first, rest) = (first.max(1), rest.max(1));
+    if display_width(text) <= first {
+        return vec![text.trim_end().to_string()];
+    }
+    let mut lines: Vec<String> = Vec::new();
     let mut line = String::new();
+    let mut used = 0;
     for piece in pieces(text, breaks) {
-        if !line.is_empty() && line.chars().count() + piece.trim_end().chars().count() > width {
+        let width = if lines.is_empty() { first } else { rest };
+        if !line.is_empty() && used + display_width(piece.trim_end()) > width {
             lines.push(line.trim_end().to_string());
             line.clear();
+            used = 0;
         }
         let piece = if line.is_empty() {
             piece.trim_start()
         } else {
             piece
         };
+        let mut in_escape = false;
         for c in piece.chars() {
-            if line.chars().count() == width {
+            let visible = !in_escape && c != '\x1b';
+            match (in_escape, c) {
+                (false, '\x1b') => in_escape = true,
+                (true, 'm') => in_escape = false,
+                _ => {}
+            }
+            let width = if lines.is_empty() { first } else { rest };
+            if visible && used == width {
                 lines.push(std::mem::take(&mut line));
+                used = 0;
             }
             line.push(c);
+            used += usize::from(visible);
         }
     }
     if !line.is_empty() || lines.is_empty() {
@@ -74,6 +101,8 @@ struct Column {
     /// The widest the column is made; a longer cell (an escaped hostile name) pushes only its own row.
     max_width: usize,
     cell: fn(&Record) -> String,
+    /// How the cell is painted, after it was padded.
+    style: Option<Style>,
 }
 
 const PID: Column = Column {
@@ -81,30 +110,35 @@ const PID: Column = Column {
     right: true,
     max_width: usize::MAX,
     cell: |r| r.pid.to_string(),
+    style: None,
 };
 const TID: Column = Column {
     header: "TID",
     right: true,
     max_width: usize::MAX,
     cell: |r| r.tid.to_string(),
+    style: None,
 };
 const PPID: Column = Column {
     header: "PPID",
     right: true,
     max_width: usize::MAX,
     cell: |r| r.ppid.to_string(),
+    style: None,
 };
 const USER: Column = Column {
     header: "USER",
     right: false,
     max_width: usize::MAX,
     cell: |r| r.user.clone().unwrap_or_else(|| r.euid.to_string()),
+    style: None,
 };
 const FLAGS: Column = Column {
     header: "FLAGS",
     right: false,
     max_width: usize::MAX,
     cell: |r| r.flags.letters(),
+    style: Some(Style::Dim),
 };
 /// A comm is at most 15 bytes; sized for that, one more for a backslash escape.
 const COMMAND: Column = Column {
@@ -112,6 +146,7 @@ const COMMAND: Column = Column {
     right: false,
     max_width: 16,
     cell: |r| r.comm.escaped(),
+    style: None,
 };
 
 /// One row per record: PID, [TID,] PPID, USER, FLAGS, COMMAND, then CAPABILITIES, wrapped under itself.
@@ -130,7 +165,7 @@ pub fn table(out: &mut Output, records: &[Record], show_tid: bool) -> io::Result
         .enumerate()
         .map(|(i, column)| {
             rows.iter()
-                .map(|row| row[i].chars().count())
+                .map(|row| display_width(&row[i]))
                 .max()
                 .unwrap_or(0)
                 .min(column.max_width)
@@ -138,24 +173,45 @@ pub fn table(out: &mut Output, records: &[Record], show_tid: bool) -> io::Result
         })
         .collect();
     let caps_column: usize = widths.iter().map(|w| w + 1).sum();
-    let caps_width = WIDTH.saturating_sub(caps_column).max(MIN_CAPS_WIDTH);
+    // Continuation lines go under the column when it has room, else they hang from the left margin.
+    let width = term::width();
+    let room = width.saturating_sub(caps_column);
+    let (first, indent) = if room >= MIN_CAPS_WIDTH {
+        (room, caps_column)
+    } else {
+        (room.max(MIN_FIRST), HANG)
+    };
+    let rest = width.saturating_sub(indent).max(MIN_FIRST);
     let headers: Vec<String> = columns.iter().map(|c| c.header.to_string()).collect();
-    out.line(&join_row(&columns, &headers, &widths, "CAPABILITIES"))?;
+    let header = join_row(&columns, &headers, &widths, "CAPABILITIES", false);
+    out.line(&term::paint(Style::Header, &header))?;
     for (row, record) in rows.iter().zip(records) {
-        let lines = wrap_caps(&record.caps_text(), caps_width);
-        out.line(&join_row(&columns, row, &widths, &lines[0]))?;
+        let lines = wrap_hanging(&record.caps_text(), first, rest, &[',', ' ']);
+        out.line(&join_row(&columns, row, &widths, &lines[0], true))?;
         for more in &lines[1..] {
-            out.line(&format!("{}{more}", " ".repeat(caps_column)))?;
+            out.line(&format!("{}{more}", " ".repeat(indent)))?;
         }
     }
     Ok(())
 }
 
-/// The cells padded to their widths, one space between, then the last cell unpadded.
-fn join_row(columns: &[&Column], cells: &[String], widths: &[usize], last: &str) -> String {
+/// The cells padded to their widths, one space between, then the last cell unpadded; `styled` paints the
+/// cells of the columns that have a style.
+fn join_row(
+    columns: &[&Column],
+    cells: &[String],
+    widths: &[usize],
+    last: &str,
+    styled: bool,
+) -> String {
     let mut line = String::new();
     for ((column, cell), width) in columns.iter().zip(cells).zip(widths) {
-        let pad = " ".repeat(width.saturating_sub(cell.chars().count()));
+        let pad = " ".repeat(width.saturating_sub(display_width(cell)));
+        let cell = match column.style {
+            Some(style) if styled => term::paint(style, cell),
+            _ => cell.into(),
+        };
+        let cell = cell.as_ref();
         if column.right {
             line.push_str(&pad);
             line.push_str(cell);
@@ -174,7 +230,7 @@ const LABEL: usize = 15;
 
 /// One block per record with every set, the ids, the namespace, the cgroup and the container.
 pub fn long(out: &mut Output, records: &[Record], ctx: &Context) -> io::Result<()> {
-    let width = WIDTH - 2 - LABEL;
+    let width = term::width().saturating_sub(2 + LABEL).max(MIN_CAPS_WIDTH);
     for (i, r) in records.iter().enumerate() {
         if i > 0 {
             out.line("")?;
@@ -184,9 +240,10 @@ pub fn long(out: &mut Output, records: &[Record], ctx: &Context) -> io::Result<(
         } else {
             format!("process {}", r.pid)
         };
-        out.line(&format!("{what}: {}", r.comm.escaped()))?;
+        let title = format!("{what}: {}", r.comm.escaped());
+        out.line(&term::paint(Style::Header, &title))?;
         let mut fields: Vec<(&str, Vec<String>)> = vec![
-            ("command", wrap(&command_text(r), width, &[' '])),
+            ("command", command_lines(r, width)),
             ("ppid", vec![r.ppid.to_string()]),
             ("uids", wrap(&uids_text(r, ctx), width, &[' '])),
         ];
@@ -197,19 +254,19 @@ pub fn long(out: &mut Output, records: &[Record], ctx: &Context) -> io::Result<(
             ("bounding", r.bounding),
             ("ambient", r.ambient),
         ] {
-            fields.push((label, set_lines(set, ctx.known)));
+            fields.push((label, set_lines(set, ctx.known, width)));
         }
         if let Some(cmp) = &r.compare {
             fields.push(("compared", wrap_caps(&cmp.text(), width)));
         }
         fields.extend([
-            ("securebits", vec![securebits_text(r, ctx)]),
-            ("no_new_privs", vec![yes_no(r.no_new_privs)]),
-            ("seccomp", vec![seccomp_text(r)]),
-            ("user namespace", vec![userns_text(r)]),
+            ("securebits", wrap(&securebits_text(r, ctx), width, &[' '])),
+            ("no_new_privs", wrap(&yes_no(r.no_new_privs), width, &[' '])),
+            ("seccomp", wrap(&seccomp_text(r), width, &[' '])),
+            ("user namespace", wrap(&userns_text(r), width, &[' '])),
             ("cgroup", wrap(&cgroup_text(r), width, &['/'])),
             ("container", wrap(&container_text(r), width, &[' '])),
-            ("threads", vec![threads_text(r)]),
+            ("threads", wrap(&threads_text(r), width, &[' '])),
         ]);
         for (label, lines) in fields {
             for (i, line) in lines.iter().enumerate() {
@@ -221,24 +278,118 @@ pub fn long(out: &mut Output, records: &[Record], ctx: &Context) -> io::Result<(
     Ok(())
 }
 
-fn command_text(r: &Record) -> String {
-    match &r.cmdline {
-        None => "unknown (not readable)".to_string(),
-        Some(args) if args.is_empty() && r.kernel_thread => "(none: kernel thread)".to_string(),
-        Some(args) if args.is_empty() => "(none: a zombie, or exiting)".to_string(),
-        // An empty argument would print as nothing: quote it (a process exec'd with an empty argv).
-        Some(args) => args
-            .iter()
-            .map(|a| {
-                if a.0.is_empty() {
-                    "\"\"".to_string()
-                } else {
-                    a.escaped()
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(" "),
+/// On a terminal, a command line is cut after this many lines' worth: a 2 MB one would fill 24,000 lines.
+const COMMAND_LINES: usize = 4;
+
+/// The command line's lines: whole on one line into a pipe; on a terminal wrapped, and cut after
+/// `COMMAND_LINES` lines with a note of how many bytes were left out.
+fn command_lines(r: &Record, width: usize) -> Vec<String> {
+    let args = match &r.cmdline {
+        None => return vec!["unknown (not readable)".to_string()],
+        Some(args) if args.is_empty() && r.kernel_thread => {
+            return vec!["(none: kernel thread)".to_string()]
+        }
+        Some(args) if args.is_empty() => return vec!["(none: a zombie, or exiting)".to_string()],
+        Some(args) => args,
+    };
+    let Some(term_width) = term::current().width else {
+        return vec![command_text(args, usize::MAX).0];
+    };
+    let budget = COMMAND_LINES * width.min(term_width);
+    let (text, left_out) = command_text(args, budget);
+    if left_out == 0 {
+        return wrap(&text, width, &[' ']);
     }
+    // Cut again to leave room for the note on the last line.
+    let note = format!("… ({})", more_bytes(left_out));
+    let (text, left_out) = command_text(args, budget.saturating_sub(note.chars().count() + 1));
+    let note = format!("… ({})", more_bytes(left_out));
+    wrap(
+        &format!("{text} {}", term::paint(Style::Dim, &note)),
+        width,
+        &[' '],
+    )
+}
+
+/// The escaped arguments, space separated, cut to at most `budget` columns, and how many bytes of the
+/// command line (counting the NUL between arguments) were left out. An empty argument would print as
+/// nothing: it is quoted (a process exec'd with an empty argv).
+fn command_text(args: &[ExternalBytes], budget: usize) -> (String, usize) {
+    let total: usize = args.iter().map(|a| a.0.len()).sum::<usize>() + args.len().saturating_sub(1);
+    let mut text = String::new();
+    let mut used = 0;
+    let mut shown = 0;
+    for (i, arg) in args.iter().enumerate() {
+        let sep = usize::from(i > 0);
+        let room = budget.saturating_sub(used + sep);
+        let (piece, bytes) = if arg.0.is_empty() {
+            ("\"\"".to_string(), 0)
+        } else {
+            escaped_prefix(&arg.0, room)
+        };
+        let piece_width = display_width(&piece);
+        if piece_width > room || (bytes == 0 && !arg.0.is_empty()) {
+            break;
+        }
+        if i > 0 {
+            text.push(' ');
+        }
+        text.push_str(&piece);
+        used += sep + piece_width;
+        shown += sep + bytes;
+        if bytes < arg.0.len() {
+            break;
+        }
+    }
+    (text, total - shown)
+}
+
+/// The escaped form of the longest prefix of `bytes` (whole characters) that fits in `room` columns, and
+/// the prefix's length. An escape never takes fewer columns than a quarter of its bytes (a four-byte
+/// character is one column), which bounds the search: a huge argument is never escaped whole.
+fn escaped_prefix(bytes: &[u8], room: usize) -> (String, usize) {
+    let fits = |n: usize| display_width(&escape_bytes(&bytes[..n])) <= room;
+    let limit = bytes.len().min(room.saturating_mul(4));
+    if limit == bytes.len() {
+        let whole = escape_bytes(bytes);
+        if display_width(&whole) <= room {
+            return (whole, bytes.len());
+        }
+    }
+    let (mut lo, mut hi) = (0, limit);
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        if fits(mid) {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    // Not in the middle of a UTF-8 character, which would show as bytes.
+    let mut n = lo;
+    while n > 0 && n < bytes.len() && bytes[n] & 0xc0 == 0x80 && lo - n < 3 {
+        n -= 1;
+    }
+    (escape_bytes(&bytes[..n]), n)
+}
+
+/// `1 more byte`, `1,998,000 more bytes`.
+fn more_bytes(n: usize) -> String {
+    let unit = if n == 1 { "byte" } else { "bytes" };
+    format!("{} more {unit}", thousands(n))
+}
+
+/// `1998000` -> `1,998,000`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
 }
 
 fn uids_text(r: &Record, ctx: &Context) -> String {
@@ -315,31 +466,24 @@ fn threads_text(r: &Record) -> String {
     }
 }
 
-/// `000001ffffffffff full (all 41)`, or the hex and the libcap names wrapped under each other.
-fn set_lines(set: Option<CapSet>, known: u32) -> Vec<String> {
+/// The hex mask and the suite's long form (`000001ffffffffff full (all 41)`, `... cap_chown, cap_kill (2 of
+/// 41)`, `0000000000000000 none`), its words wrapped under each other on a terminal.
+fn set_lines(set: Option<CapSet>, known: u32, width: usize) -> Vec<String> {
     let Some(set) = set else {
         return vec!["unknown".to_string()];
     };
     let hex = set.hex();
-    if set == CapSet::first_n(known) {
-        return vec![format!("{hex} full (all {known})")];
-    }
-    if set.is_empty() {
-        return vec![format!("{hex} (none)")];
-    }
-    let all = CapSet::first_n(known);
-    let absent = all - set;
-    if set.is_subset(all) && absent.len() <= FEW {
-        return vec![format!("{hex} full -{absent} ({} of {known})", set.len())];
-    }
-    let indent = 2 + LABEL + hex.len() + 1;
-    let names = set.names().join(", ");
-    let lines = wrap_caps(&names, WIDTH - indent);
-    let mut out = vec![format!("{hex} {}", lines[0])];
-    for more in &lines[1..] {
-        out.push(format!("{}{more}", " ".repeat(hex.len() + 1)));
-    }
-    out
+    let indent = hex.len() + 1;
+    let mut text = format!("{hex} ");
+    capcli::render::wrap_into(
+        &mut text,
+        summary::long_words(set, known),
+        " ",
+        indent,
+        indent,
+        width,
+    );
+    text.split('\n').map(str::to_string).collect()
 }
 
 fn yes_no(flag: Option<bool>) -> String {
@@ -438,7 +582,7 @@ impl Tree<'_> {
         let indent = rest.chars().count() + 2;
         let lines = wrap(
             label,
-            WIDTH.saturating_sub(indent).max(MIN_CAPS_WIDTH),
+            term::width().saturating_sub(indent).max(MIN_CAPS_WIDTH),
             &[',', ' '],
         );
         out.line(&format!("{first}{}", lines[0]))?;
@@ -487,6 +631,51 @@ mod tests {
             wrap("/kubepods/burstable/pod1234", 12, &['/']),
             vec!["/kubepods/", "burstable/", "pod1234"]
         );
+    }
+
+    #[test]
+    fn counts_bytes_left_out_in_words() {
+        assert_eq!(more_bytes(1), "1 more byte");
+        assert_eq!(more_bytes(999), "999 more bytes");
+        assert_eq!(more_bytes(1_998_000), "1,998,000 more bytes");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(0), "0");
+    }
+
+    #[test]
+    fn cuts_command_lines_at_whole_characters() {
+        let args = |list: &[&[u8]]| -> Vec<ExternalBytes> {
+            list.iter().map(|a| ExternalBytes(a.to_vec())).collect()
+        };
+        assert_eq!(
+            command_text(&args(&[b"ls", b"", b"-l"]), usize::MAX),
+            ("ls \"\" -l".to_string(), 0)
+        );
+        // 10 columns: `ls ` and 7 of the 20 `é`s (two bytes each); 1 + 26 bytes are left.
+        let e = "é".repeat(20);
+        let (text, left) = command_text(&args(&[b"ls", e.as_bytes()]), 10);
+        assert_eq!(text, format!("ls {}", "é".repeat(7)));
+        assert_eq!(left, 26);
+        // Escapes are wider than their bytes, and are never split.
+        let (text, left) = command_text(&args(&[b"\x1b\x1b\x1b"]), 9);
+        assert_eq!(text, "\\x1b\\x1b");
+        assert_eq!(left, 1);
+        // A huge argument is searched, not escaped whole.
+        let huge = vec![b'a'; 2_000_000];
+        let (text, left) = command_text(&args(&[&huge]), 300);
+        assert_eq!(text.len(), 300);
+        assert_eq!(left, 2_000_000 - 300);
+    }
+
+    #[test]
+    fn colour_codes_take_no_columns_and_are_never_split() {
+        let red = "\x1b[1;31msys_admin\x1b[0m";
+        let text = format!("chown,{red},kill");
+        assert_eq!(
+            wrap_caps(&text, 16),
+            vec![format!("chown,{red},"), "kill".to_string()]
+        );
+        assert_eq!(wrap_caps(&text, usize::MAX), vec![text.clone()]);
     }
 
     #[test]

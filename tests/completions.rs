@@ -1,64 +1,113 @@
-//! The shell completions in completions/ must be what the binaries generate now. A stale file fails the
-//! test; `CAPKIT_BLESS=1 cargo test completions` rewrites them.
+//! What `install.sh` gives a user: exactly the tools, and for each its shell completions and man page,
+//! which must be what the binaries generate now. A stale file fails the test;
+//! `CAPKIT_BLESS=1 cargo test completions` rewrites completions/ and man/.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use crate::util::run;
 
-/// Every binary the package ships, read from Cargo.toml, less the test helpers.
-fn binaries() -> Vec<String> {
-    let manifest = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
-        .expect("read Cargo.toml");
-    let mut names = Vec::new();
-    let mut in_bin = false;
-    for line in manifest.lines().map(str::trim) {
-        if line.starts_with('[') {
-            in_bin = line == "[[bin]]";
-        } else if let Some(name) = line.strip_prefix("name = ").filter(|_| in_bin) {
-            let name = name.trim_matches('"');
-            if !name.starts_with("capkit-test") {
-                names.push(name.to_string());
-            }
-        }
-    }
-    names
+/// The tools capkit ships.
+const TOOLS: [&str; 5] = ["capdecode", "capls", "capnet", "capscan", "capsim"];
+
+/// The target directory the tests' binaries were built in.
+fn target_dir() -> PathBuf {
+    let bin = crate::util::bin("capdecode");
+    let profile = bin.parent().expect("a profile directory");
+    profile.parent().expect("a target directory").to_path_buf()
 }
 
 #[test]
-fn completions_are_current() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("completions");
+fn install_script_installs_exactly_the_tools_their_man_pages_and_completions() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let prefix = tempfile::tempdir().expect("temp dir");
+    // A target directory of its own, kept between runs: cargo install must not relink the binaries the
+    // other tests are running.
+    let target = target_dir().join("install-test");
+    let out = Command::new("sh")
+        .arg(root.join("install.sh"))
+        .args(["--debug", "--offline", "--target-dir"])
+        .arg(&target)
+        .env("PREFIX", prefix.path())
+        .env_remove("DESTDIR")
+        .output()
+        .expect("run install.sh");
+    assert!(
+        out.status.success(),
+        "install.sh failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listing = |dir: &str| -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(prefix.path().join(dir))
+            .unwrap_or_else(|e| panic!("{dir}: {e}"))
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(listing("bin"), TOOLS);
+    let pages: Vec<String> = TOOLS.iter().map(|t| format!("{t}.1")).collect();
+    assert_eq!(listing("share/man/man1"), pages);
+    assert_eq!(listing("share/bash-completion/completions"), TOOLS);
+    let zsh: Vec<String> = TOOLS.iter().map(|t| format!("_{t}")).collect();
+    assert_eq!(listing("share/zsh/site-functions"), zsh);
+    let fish: Vec<String> = TOOLS.iter().map(|t| format!("{t}.fish")).collect();
+    assert_eq!(listing("share/fish/vendor_completions.d"), fish);
+    // What was installed runs.
+    let version = Command::new(prefix.path().join("bin/capls"))
+        .arg("--version")
+        .output()
+        .expect("run the installed capls");
+    assert!(String::from_utf8_lossy(&version.stdout).starts_with("capls "));
+}
+
+#[test]
+fn completions_and_man_pages_are_current() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let bless = std::env::var_os("CAPKIT_BLESS").is_some();
     let mut stale = Vec::new();
-    let bins = binaries();
-    assert!(bins.contains(&"capdecode".to_string()));
-    for bin in &bins {
-        for (shell, file) in [
-            ("bash", format!("{bin}.bash")),
-            ("zsh", format!("_{bin}")),
-            ("fish", format!("{bin}.fish")),
+    for bin in TOOLS {
+        for (kind, dir, file) in [
+            ("bash", "completions", format!("{bin}.bash")),
+            ("zsh", "completions", format!("_{bin}")),
+            ("fish", "completions", format!("{bin}.fish")),
+            ("man", "man", format!("{bin}.1")),
         ] {
-            let out = run(bin, &["--generate-completions", shell], None);
-            assert_eq!(
-                out.code, 0,
-                "{bin} --generate-completions {shell}: {}",
-                out.stderr
-            );
-            assert!(out.stdout.contains(bin.as_str()));
-            let path = dir.join(&file);
+            let out = run(bin, &["--generate", kind], None);
+            assert_eq!(out.code, 0, "{bin} --generate {kind}: {}", out.stderr);
+            assert!(out.stdout.contains(bin));
+            let path = root.join(dir).join(&file);
             let current = fs::read_to_string(&path).unwrap_or_default();
             if current != out.stdout {
                 if bless {
-                    fs::create_dir_all(&dir).expect("create completions/");
-                    fs::write(&path, &out.stdout).expect("write completion");
+                    fs::create_dir_all(root.join(dir)).expect("create the directory");
+                    fs::write(&path, &out.stdout).expect("write the file");
                 } else {
-                    stale.push(file);
+                    stale.push(format!("{dir}/{file}"));
                 }
             }
         }
     }
     assert!(
         stale.is_empty(),
-        "stale completions {stale:?}: run `CAPKIT_BLESS=1 cargo test completions` and commit completions/"
+        "stale {stale:?}: run `CAPKIT_BLESS=1 cargo test completions` and commit completions/ and man/"
     );
+}
+
+#[test]
+fn man_pages_end_with_examples_and_completions_hide_hidden_flags() {
+    for bin in TOOLS {
+        let man = run(bin, &["--generate", "man"], None).stdout;
+        assert!(man.contains(".SH NAME"), "{bin}: {man}");
+        assert!(
+            man.to_lowercase().contains("examples"),
+            "{bin}'s man page has no examples"
+        );
+        let bash = run(bin, &["--generate", "bash"], None).stdout;
+        assert!(
+            !bash.contains("--generate"),
+            "{bin}'s completions offer --generate"
+        );
+    }
 }

@@ -480,21 +480,6 @@ fn on_a_terminal(command: &str) -> Option<String> {
     Some(String::from_utf8_lossy(&output.stdout).replace("\r\n", "\n"))
 }
 
-/// The columns a line takes on a terminal: colour codes take none.
-fn columns(line: &str) -> usize {
-    let mut width = 0;
-    let mut in_escape = false;
-    for c in line.chars() {
-        match (in_escape, c) {
-            (false, '\x1b') => in_escape = true,
-            (true, 'm') => in_escape = false,
-            (true, _) => {}
-            (false, _) => width += 1,
-        }
-    }
-    width
-}
-
 #[test]
 fn on_a_terminal_rows_fit_its_width_and_no_color_is_honoured() {
     // Our own rows: a long capability list that wraps, a thread of its own, and a hostile name, which may
@@ -525,21 +510,30 @@ fn on_a_terminal_rows_fit_its_width_and_no_color_is_honoured() {
         } else {
             60
         };
-        assert!(columns(line) <= allowed, "too wide: {line}\n{plain}");
+        assert!(
+            capcli::term::display_width(line) <= allowed,
+            "too wide: {line}\n{plain}"
+        );
     }
     // Without NO_COLOR a terminal is coloured (the header at least), and still fits.
     let coloured = on_a_terminal(&format!("env -u NO_COLOR COLUMNS=60 {bin} -t {pids}"))
         .expect("script ran once");
     assert!(coloured.starts_with("\x1b[1m"), "{coloured:?}");
     for line in coloured.lines().filter(|l| !l.contains(escaped)) {
-        assert!(columns(line) <= 60, "too wide: {line}\n{coloured}");
+        assert!(
+            capcli::term::display_width(line) <= 60,
+            "too wide: {line}\n{coloured}"
+        );
     }
     // The long form and the tree too.
     for view in ["-l", "--tree"] {
         let text = on_a_terminal(&format!("env COLUMNS=60 {bin} {view} {}", wide.pid))
             .expect("script ran once");
         for line in text.lines() {
-            assert!(columns(line) <= 60, "{view}: too wide: {line}\n{text}");
+            assert!(
+                capcli::term::display_width(line) <= 60,
+                "{view}: too wide: {line}\n{text}"
+            );
         }
     }
 }

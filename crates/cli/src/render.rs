@@ -4,10 +4,6 @@ use std::borrow::Cow;
 
 use capcore::{Cap, CapSet};
 
-/// The fixed width human output used to fit in. Being replaced by `crate::term::width()`, which is the
-/// terminal's width, or unbounded into a pipe.
-pub const WIDTH: usize = 100;
-
 /// Appends `words` to `out`, joined by `sep` (whose trailing space becomes the break between words),
 /// wrapping before a word that would pass `width`. `column` is where `out` currently ends; continuation
 /// lines start with `indent` spaces. Returns the column where the text ends.
@@ -151,7 +147,7 @@ mod tests {
         push_set_names(&mut out, CapSet::from_bits(0x2001 | 1 << 41), 0, 0);
         assert_eq!(out, "cap_chown, cap_net_raw, 41 (3)");
         let mut comma = String::new();
-        wrap_into(&mut comma, ["a", "b"], ",", 0, 0, WIDTH);
+        wrap_into(&mut comma, ["a", "b"], ",", 0, 0, 100);
         assert_eq!(comma, "a,b");
     }
 }

@@ -60,6 +60,7 @@ mod tests {
             },
             remote: None,
             uid: Some(0),
+            options: Default::default(),
         }
     }
 

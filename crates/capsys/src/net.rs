@@ -124,6 +124,18 @@ pub struct Socket {
     pub remote: Option<Endpoint>,
     /// The owner's uid in the socket's namespace (packet and unix tables do not say for unix).
     pub uid: Option<u32>,
+    /// Options only a capability allows, where the source shows them (sock_diag does; /proc does not).
+    pub options: SocketOptions,
+}
+
+/// Socket options that need a capability to set, as far as the source of the socket shows them; `None`
+/// where it does not say.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SocketOptions {
+    /// SO_MARK: a mark other than 0.
+    pub mark: Option<u32>,
+    /// IP_TRANSPARENT / IPV6_TRANSPARENT.
+    pub transparent: Option<bool>,
 }
 
 impl Socket {
@@ -218,6 +230,7 @@ fn parse_inet_line(proto: Proto, line: &str) -> Option<Socket> {
         local: endpoint(local_ip, local_port),
         remote: connected.then(|| endpoint(remote_ip, remote_port)),
         uid,
+        options: SocketOptions::default(),
     })
 }
 
@@ -237,6 +250,7 @@ pub fn parse_packet_table(text: &str) -> Vec<Socket> {
                 local: Endpoint::Packet { ifindex, ethertype },
                 remote: None,
                 uid: fields.get(7)?.parse().ok(),
+                options: SocketOptions::default(),
             })
         })
         .collect()
@@ -280,6 +294,7 @@ pub fn parse_unix_table(text: &[u8]) -> Vec<Socket> {
                 local: Endpoint::Unix(path),
                 remote: None,
                 uid: None,
+                options: SocketOptions::default(),
             })
         })
         .collect()

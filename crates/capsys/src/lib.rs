@@ -8,6 +8,7 @@ pub mod mounts;
 pub mod net;
 pub mod proc;
 pub mod recheck;
+pub mod sockdiag;
 pub mod trace;
 pub mod users;
 pub mod walk;

@@ -170,7 +170,7 @@ const TCP_STATES: [&str; 13] = [
     "NEW_SYN_RECV",
 ];
 
-fn inet_state(proto: Proto, code: u8) -> &'static str {
+pub(crate) fn inet_state(proto: Proto, code: u8) -> &'static str {
     match (proto.is_tcp(), code) {
         (true, c) => TCP_STATES.get(usize::from(c)).copied().unwrap_or("UNKNOWN"),
         // UDP and raw sockets use TCP_ESTABLISHED when connected and TCP_CLOSE otherwise.

@@ -1,17 +1,21 @@
 //! capnet: which processes with capabilities hold which sockets, in every network namespace, and which of
 //! their network capabilities those sockets actually need.
 //!
-//! Processes are read with capls's reader (capsys::proc). Each network namespace's socket tables are read
-//! once, through /proc/PID/net of the first process seen in it, and sockets are matched to their owners by
-//! the inodes behind /proc/PID/fd, so a socket shared by several processes is listed under each of them.
+//! Processes are read with capls's reader (capsys::proc). Each network namespace's sockets are dumped once
+//! through the kernel's sock_diag interface (capsys::sockdiag), from inside that namespace, and sockets are
+//! matched to their owners by the inodes behind /proc/PID/fd, so a socket shared by several processes is
+//! listed under each of them. A socket found in none of the holders' namespaces is traced to its own with
+//! SIOCGSKNS, and that namespace is dumped too.
 
 mod needs;
 mod table;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::error::Error;
+use std::fs;
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::OnceLock;
 
@@ -23,6 +27,7 @@ use capcli::{
 use capcore::{Cap, CapSet, TaskStatus};
 use capsys::net::{self, Endpoint, Proto, Socket};
 use capsys::proc::{self, Process, ReadOptions};
+use capsys::sockdiag;
 use capsys::users::Names;
 use clap::{CommandFactory, Parser, ValueEnum};
 use serde::Serialize;
@@ -41,6 +46,8 @@ CAPABILITIES, its permitted set (`full`, `full -sys_resource`, `chown,setuid`, o
 holding network capabilities that its sockets do not need ends its line with `unneeded: ...`. Each of its \
 sockets is a line below it that starts with the same PID: PROTO, STATE, LOCAL, REMOTE (the IP protocol of a \
 raw socket, the interface of a packet socket) and NEEDS.
+
+Sockets come from the kernel's sock_diag netlink interface (inet_diag for tcp, udp and udplite, unix_diag, packet_diag), dumped once in each network namespace, so what a socket is named cannot pass for another row. raw and raw6 sockets are read from /proc/net/raw and /proc/net/raw6 of their namespace instead (capnet does not use raw_diag, which many kernels lack); their rows hold numbers only. A socket that lives in another namespace than its holder's current one (opened before unshare or setns, or inside a namespace joined for a while) is found in that namespace and marked after its protocol: `tcp@host` or `tcp@INODE*`.
 
 NEEDS: a TCP listener, or a UDP or UDP-Lite socket, bound below the namespace's \
 net.ipv4.ip_unprivileged_port_start needed cap_net_bind_service; a raw or packet socket needed cap_net_raw. \
@@ -203,36 +210,51 @@ fn run(args: Args) -> Result<u8, Box<dyn Error>> {
         host_netns,
         users: Names::users(),
     };
+    // Every holder's descriptors first, then each namespace a holder is in is dumped once; a socket found
+    // in none of those is traced to its own namespace, which is dumped too.
+    let mut held = Vec::new();
+    for process in &processes {
+        match net::socket_fds(&proc_dir(process.pid)) {
+            Ok(fds) => held.push((process, fds)),
+            Err(err) => tally.fd_error(process.pid, err),
+        }
+    }
     let mut namespaces = Namespaces::default();
+    for (process, fds) in &held {
+        // A process without sockets has nothing to match: its namespace need not be read for it.
+        if !fds.is_empty() {
+            namespaces.of_process(process, args.unix, &mut tally);
+        }
+    }
+    let homes: Vec<Vec<NsKey>> = held
+        .iter()
+        .map(|(process, fds)| namespaces.locate(process, fds, args.unix, &mut tally))
+        .collect();
     let no_namespace = Namespace::default();
     let mut out = Output::new();
     let mut blocks = Vec::new();
     let mut listed = 0u32;
-    for process in &processes {
-        let inodes = match net::socket_inodes(&proc_dir(process.pid)) {
-            Ok(inodes) => inodes,
-            Err(err) => {
-                tally.fd_error(process.pid, err);
-                continue;
-            }
-        };
-        // A process without sockets has nothing to match: its namespace need not be read for it.
-        let ns = if inodes.is_empty() {
-            &no_namespace
-        } else {
-            namespaces.of(process, args.unix, &mut tally)
-        };
-        let sockets: Vec<&Socket> = inodes
+    for ((process, fds), homes) in held.iter().zip(&homes) {
+        let own = namespaces.get(NsKey::of(process)).unwrap_or(&no_namespace);
+        let sockets: Vec<Held> = fds
             .iter()
-            .filter_map(|inode| ns.sockets.get(inode))
+            .zip(homes)
+            .filter_map(|(&(_, inode), &key)| {
+                let ns = namespaces.get(key)?;
+                Some(Held {
+                    socket: ns.sockets.get(&inode)?,
+                    ns,
+                    foreign: key != NsKey::of(process),
+                })
+            })
             .collect();
-        let row = ProcessRow::new(process, &sockets, ns, &ctx);
+        let row = ProcessRow::new(process, &sockets, own, &ctx);
         if args.unneeded && row.unneeded.is_empty() {
             continue;
         }
-        let shown: Vec<&Socket> = sockets
-            .into_iter()
-            .filter(|s| filter.wants_socket(s))
+        let shown: Vec<&Held> = sockets
+            .iter()
+            .filter(|s| filter.wants_socket(s.socket))
             .collect();
         let keep_without_sockets = args.unneeded && filter.sockets_unfiltered();
         if shown.is_empty() && !keep_without_sockets {
@@ -241,13 +263,13 @@ fn run(args: Args) -> Result<u8, Box<dyn Error>> {
         listed += 1;
         if args.json {
             if shown.is_empty() {
-                out.json(&row.record(None, ns))?;
+                out.json(&row.record(None, own, &ctx))?;
             }
-            for socket in &shown {
-                out.json(&row.record(Some(socket), ns))?;
+            for held in &shown {
+                out.json(&row.record(Some(held), own, &ctx))?;
             }
         } else {
-            blocks.push(row.block(&shown, ns, &ctx));
+            blocks.push(row.block(&shown, &ctx));
         }
     }
     if !args.json {
@@ -289,18 +311,53 @@ struct Context {
 /// One network namespace: its sockets by inode, where unprivileged ports start, and its interfaces.
 #[derive(Default)]
 struct Namespace {
+    /// The namespace's inode; `None` for a process whose namespace link is hidden from us.
+    inode: Option<u64>,
     sockets: HashMap<u64, Socket>,
     /// `None` when the namespace could not be entered to read the sysctl (needs CAP_SYS_ADMIN).
     port_start: Option<u16>,
     interfaces: BTreeMap<u32, String>,
 }
 
-/// The namespaces seen so far, each read once. A process whose namespace link is hidden gets a namespace of
-/// its own, read through its own /proc/PID/net.
+impl Namespace {
+    fn port_start(&self) -> u16 {
+        self.port_start.unwrap_or(DEFAULT_PORT_START)
+    }
+}
+
+/// A socket a process holds, with the namespace it lives in.
+struct Held<'a> {
+    socket: &'a Socket,
+    ns: &'a Namespace,
+    /// The socket lives in another namespace than its holder's current one.
+    foreign: bool,
+}
+
+/// Which namespace: by inode, or the hidden one of a process (read through its own /proc/PID/net).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum NsKey {
+    Inode(u64),
+    Hidden(u32),
+    /// Not found anywhere (the socket closed meanwhile, or we may not trace it).
+    Nowhere,
+}
+
+impl NsKey {
+    fn of(process: &Process) -> NsKey {
+        match process.netns {
+            Some(inode) => NsKey::Inode(inode),
+            None => NsKey::Hidden(process.pid),
+        }
+    }
+}
+
+/// The namespaces dumped so far, each once, and which namespace each socket inode was found in.
 #[derive(Default)]
 struct Namespaces {
-    by_inode: HashMap<u64, Namespace>,
-    hidden: HashMap<u32, Namespace>,
+    by_key: HashMap<NsKey, Namespace>,
+    socket_home: HashMap<u64, NsKey>,
+    /// A socket's namespace asked with SIOCGSKNS failed (not root, or the process exited).
+    untraced: u32,
 }
 
 /// The port below which binding needs cap_net_bind_service when the namespace cannot be asked: the
@@ -308,42 +365,144 @@ struct Namespaces {
 const DEFAULT_PORT_START: u16 = 1024;
 
 impl Namespaces {
-    fn of(&mut self, process: &Process, unix: bool, tally: &mut Tally) -> &Namespace {
-        let read = |tally: &mut Tally| {
-            let dir = proc_dir(process.pid);
-            let sockets = match net::read_tables(&dir, unix) {
-                Ok(sockets) => sockets,
+    fn get(&self, key: NsKey) -> Option<&Namespace> {
+        self.by_key.get(&key)
+    }
+
+    /// Dumps the namespace `process` is in now, unless done already.
+    fn of_process(&mut self, process: &Process, unix: bool, tally: &mut Tally) {
+        let key = NsKey::of(process);
+        if self.by_key.contains_key(&key) {
+            return;
+        }
+        let dir = proc_dir(process.pid);
+        let ns = match key {
+            NsKey::Inode(inode) => match fs::File::open(dir.join("ns/net")) {
+                Ok(file) => self::dump(Some(&file), Some(inode), unix, process.pid, tally),
                 Err(err) => {
-                    let path = dir.join("net");
-                    tally.failed(process.pid, format!("{}: {err}", path.display()));
-                    Vec::new()
+                    tally.failed(
+                        process.pid,
+                        format!("{}: {err}", dir.join("ns/net").display()),
+                    );
+                    Namespace::default()
                 }
-            };
-            let port_start = net::unprivileged_port_start(&dir).ok();
-            if port_start.is_none() {
+            },
+            _ => read_hidden(&dir, unix, process.pid, tally),
+        };
+        self.insert(key, ns);
+    }
+
+    fn insert(&mut self, key: NsKey, ns: Namespace) {
+        for inode in ns.sockets.keys() {
+            self.socket_home.entry(*inode).or_insert(key);
+        }
+        self.by_key.insert(key, ns);
+    }
+
+    /// The namespace each of `process`'s sockets lives in, in the order of `fds`: its own namespace's dump,
+    /// then any other dumped so far, then the socket's own namespace found with SIOCGSKNS and dumped now.
+    fn locate(
+        &mut self,
+        process: &Process,
+        fds: &[(i32, u64)],
+        unix: bool,
+        tally: &mut Tally,
+    ) -> Vec<NsKey> {
+        let own = NsKey::of(process);
+        fds.iter()
+            .map(|&(fd, inode)| {
+                if self
+                    .by_key
+                    .get(&own)
+                    .is_some_and(|ns| ns.sockets.contains_key(&inode))
+                {
+                    return own;
+                }
+                if let Some(&key) = self.socket_home.get(&inode) {
+                    return key;
+                }
+                self.trace(process.pid, fd, inode, unix, tally)
+            })
+            .collect()
+    }
+
+    fn trace(&mut self, pid: u32, fd: i32, inode: u64, unix: bool, tally: &mut Tally) -> NsKey {
+        let Ok(ns_fd) = sockdiag::socket_namespace(pid, fd) else {
+            self.untraced += 1;
+            return NsKey::Nowhere;
+        };
+        let Ok(ns_inode) = sockdiag::namespace_inode(ns_fd.as_fd()) else {
+            return NsKey::Nowhere;
+        };
+        let key = NsKey::Inode(ns_inode);
+        if !self.by_key.contains_key(&key) {
+            let ns = self::dump(Some(&ns_fd), Some(ns_inode), unix, pid, tally);
+            self.insert(key, ns);
+        }
+        match self.by_key.get(&key) {
+            // A unix socket is in no dump without --unix; it is not looked for then.
+            Some(ns) if ns.sockets.contains_key(&inode) => key,
+            _ => NsKey::Nowhere,
+        }
+    }
+}
+
+/// Dumps one namespace through sock_diag, from a thread that joins it.
+fn dump(
+    ns: Option<&impl AsFd>,
+    inode: Option<u64>,
+    unix: bool,
+    pid: u32,
+    tally: &mut Tally,
+) -> Namespace {
+    match sockdiag::dump(ns.map(AsFd::as_fd), unix) {
+        Ok(dump) => {
+            for (_, err) in &dump.errors {
+                tally.failed(pid, err.clone());
+            }
+            if dump.port_start.is_none() {
                 tally.port_start_unknown += 1;
             }
-            // Interface names are needed only to name the interface a packet socket is bound to.
-            let bound_packet = sockets
-                .iter()
-                .any(|s| matches!(s.local, Endpoint::Packet { ifindex, .. } if ifindex != 0));
             Namespace {
-                sockets: sockets.into_iter().map(|s| (s.inode, s)).collect(),
-                port_start,
-                interfaces: if bound_packet {
-                    net::read_interfaces(&dir).into_iter().collect()
-                } else {
-                    BTreeMap::new()
-                },
+                inode,
+                sockets: dump.sockets.into_iter().map(|s| (s.inode, s)).collect(),
+                port_start: dump.port_start,
+                interfaces: dump.interfaces.into_iter().collect(),
             }
-        };
-        match process.netns {
-            Some(inode) => self.by_inode.entry(inode).or_insert_with(|| read(tally)),
-            None => self
-                .hidden
-                .entry(process.pid)
-                .or_insert_with(|| read(tally)),
         }
+        Err(err) => {
+            tally.failed(
+                pid,
+                format!("network namespace {}: {err}", inode.unwrap_or(0)),
+            );
+            tally.port_start_unknown += 1;
+            Namespace {
+                inode,
+                ..Namespace::default()
+            }
+        }
+    }
+}
+
+/// A process whose namespace link we may not read: its tables through its own /proc/PID/net, which shows
+/// that namespace whatever it is.
+fn read_hidden(dir: &Path, unix: bool, pid: u32, tally: &mut Tally) -> Namespace {
+    let sockets = match net::read_tables(dir, unix) {
+        Ok(sockets) => sockets,
+        Err(err) => {
+            tally.failed(pid, format!("{}: {err}", dir.join("net").display()));
+            Vec::new()
+        }
+    };
+    let port_start = net::unprivileged_port_start(dir).ok();
+    if port_start.is_none() {
+        tally.port_start_unknown += 1;
+    }
+    Namespace {
+        inode: None,
+        sockets: sockets.into_iter().map(|s| (s.inode, s)).collect(),
+        port_start,
+        interfaces: net::read_interfaces(dir).into_iter().collect(),
     }
 }
 
@@ -359,13 +518,13 @@ struct ProcessRow<'a> {
 impl<'a> ProcessRow<'a> {
     fn new(
         process: &'a Process,
-        sockets: &[&Socket],
-        ns: &Namespace,
+        sockets: &[Held],
+        _own: &Namespace,
         ctx: &Context,
     ) -> ProcessRow<'a> {
-        let port_start = ns.port_start.unwrap_or(DEFAULT_PORT_START);
+        // Each socket against its own namespace's port start: that is where it was bound.
         let needs = sockets.iter().fold(CapSet::EMPTY, |all, s| {
-            all | needs::socket_needs(s, port_start)
+            all | needs::socket_needs(s.socket, s.ns.port_start())
         });
         let leader = &process.leader;
         ProcessRow {
@@ -381,7 +540,7 @@ impl<'a> ProcessRow<'a> {
     }
 
     /// The process and its shown sockets as table cells, escaped and painted.
-    fn block(&self, shown: &[&Socket], ns: &Namespace, ctx: &Context) -> table::Block {
+    fn block(&self, shown: &[&Held], ctx: &Context) -> table::Block {
         let leader = &self.process.leader;
         let user = self
             .user
@@ -408,32 +567,39 @@ impl<'a> ProcessRow<'a> {
             ],
             caps: held.split_inclusive(',').map(str::to_string).collect(),
             unneeded,
-            sockets: shown
-                .iter()
-                .map(|socket| socket_cells(socket, ns, ctx.known))
-                .collect(),
+            sockets: shown.iter().map(|held| socket_cells(held, ctx)).collect(),
         }
     }
 
-    fn record(&self, socket: Option<&Socket>, ns: &Namespace) -> SocketRecord {
+    fn record(&self, held: Option<&Held>, own: &Namespace, ctx: &Context) -> SocketRecord {
         let leader = &self.process.leader;
-        let port_start = ns.port_start.unwrap_or(DEFAULT_PORT_START);
+        let socket = held.map(|h| h.socket);
+        // The namespace the socket lives in; the holder's own when there is no socket.
+        let ns = held.map_or(own, |h| h.ns);
+        let netns_inode = match held {
+            Some(h) => h.ns.inode,
+            None => self.process.netns,
+        };
         SocketRecord {
             pid: self.process.pid,
             ppid: leader.ppid,
             user: self.user.clone(),
             comm: ExternalBytes(leader.name.clone()),
             netns: NetnsRecord {
-                inode: self.process.netns,
-                is_host: self.is_host,
+                inode: netns_inode,
+                is_host: match (netns_inode, ctx.host_netns) {
+                    (Some(ns), Some(host)) => Some(ns == host),
+                    _ => None,
+                },
                 unprivileged_port_start: ns.port_start,
+                holder: held.is_some_and(|h| !h.foreign),
             },
             proto: socket.map(|s| s.proto),
             state: socket.map(|s| s.state),
             local: socket.map(|s| ExternalBytes(local_text(s))),
             remote: socket.and_then(|s| remote_json(s, ns)),
             inode: socket.map(|s| s.inode),
-            socket_needs: socket.map(|s| needs::socket_needs(s, port_start)),
+            socket_needs: socket.map(|s| needs::socket_needs(s, ns.port_start())),
             effective: leader.caps.effective,
             permitted: leader.caps.permitted,
             needs: self.needs,
@@ -494,17 +660,29 @@ struct NetnsRecord {
     inode: Option<u64>,
     is_host: Option<bool>,
     unprivileged_port_start: Option<u16>,
+    /// Whether this is the holder's current namespace (false for a socket kept from another one).
+    holder: bool,
 }
 
-/// PROTO, STATE, LOCAL, REMOTE and NEEDS of one socket, escaped.
-fn socket_cells(socket: &Socket, ns: &Namespace, known: u32) -> [String; 5] {
-    let port_start = ns.port_start.unwrap_or(DEFAULT_PORT_START);
+/// PROTO, STATE, LOCAL, REMOTE and NEEDS of one socket, escaped. A socket that lives in another namespace
+/// than its holder's current one says which after its protocol: `tcp@host`, `tcp@4026532281*`.
+fn socket_cells(held: &Held, ctx: &Context) -> [String; 5] {
+    let (socket, ns) = (held.socket, held.ns);
+    let proto = match (held.foreign, ns.inode) {
+        (false, _) => socket.proto.to_string(),
+        (true, inode) if inode.is_some() && inode == ctx.host_netns => {
+            format!("{}@host", socket.proto)
+        }
+        (true, Some(inode)) => format!("{}@{inode}*", socket.proto),
+        (true, None) => format!("{}@?", socket.proto),
+    };
+    let known = ctx.known;
     [
-        socket.proto.to_string(),
+        proto,
         socket.state.to_string(),
         escape_bytes(&local_text(socket)),
         escape_bytes(&remote_text(socket, ns)),
-        summary::short(needs::socket_needs(socket, port_start), known),
+        summary::short(needs::socket_needs(socket, ns.port_start()), known),
     ]
 }
 

@@ -6,10 +6,14 @@
 //! | action              | what it does                                                                  |
 //! |---------------------|-------------------------------------------------------------------------------|
 //! | `--unshare-net`     | move into a new network namespace (unshare(CLONE_NEWNET)); needs CAP_SYS_ADMIN |
+//! | `--setns PATH`      | join the network namespace PATH names (`/proc/PID/ns/net`, `/run/netns/NAME`)    |
+//! | `--back`            | go back to the network namespace the process started in                        |
 //! | `--port-start N`    | write net.ipv4.ip_unprivileged_port_start of the current namespace             |
 //! | `--tcp ADDR:PORT`   | a TCP listener (PORT 0: any free port)                                         |
 //! | `--udp ADDR:PORT`   | a bound UDP socket                                                             |
 //! | `--raw-icmp`        | a raw IPv4 ICMP socket                                                         |
+//! | `--unix NAME`       | a unix stream listener bound to NAME (`@NAME`: abstract; any bytes but NUL)    |
+//! | `--uid N`           | become user and group N (which drops every capability)                         |
 //! | `--packet`          | a packet socket for every ethertype on every interface                         |
 //! | `--caps LIST`       | permitted = effective = LIST, inheritable empty (LIST: names, `none`)          |
 //! | `--fork`            | fork a child that shares every socket and waits too                            |
@@ -34,6 +38,8 @@ fn main() {
     let mut ports = Vec::new();
     let mut child = None;
     let mut exit_after = Duration::from_secs(120);
+    // The namespace we started in, for `--back`.
+    let first_netns = std::fs::File::open("/proc/self/ns/net").unwrap_or_else(|e| fail("start", e));
     let mut i = 0;
     while i < args.len() {
         let action = args[i].as_str();
@@ -48,6 +54,27 @@ fn main() {
                 // SAFETY: the process is single-threaded here, so no other thread sees the change.
                 unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNET) }
                     .unwrap_or_else(|e| fail(action, e));
+            }
+            "--setns" => {
+                let ns = std::fs::File::open(value()).unwrap_or_else(|e| fail(action, e));
+                join_netns(&ns, action);
+            }
+            "--back" => join_netns(&first_netns, action),
+            "--unix" => {
+                let listener = unix_listener(&value()).unwrap_or_else(|e| fail(action, e));
+                keep.push(Box::new(listener));
+            }
+            "--uid" => {
+                let id: u32 = value().parse().unwrap_or_else(|e| fail(action, e));
+                // SAFETY: setgroups/setresgid/setresuid take plain integers; the process is single-threaded.
+                let failed = unsafe {
+                    libc::setgroups(0, std::ptr::null()) != 0
+                        || libc::setresgid(id, id, id) != 0
+                        || libc::setresuid(id, id, id) != 0
+                };
+                if failed {
+                    fail(action, std::io::Error::last_os_error());
+                }
             }
             "--port-start" => {
                 let n = value();
@@ -116,6 +143,26 @@ fn main() {
     drop(out);
     wait(exit_after);
     drop(keep);
+}
+
+fn join_netns(ns: &std::fs::File, action: &str) {
+    rustix::thread::move_into_link_name_space(
+        std::os::fd::AsFd::as_fd(ns),
+        Some(rustix::thread::LinkNameSpaceType::Network),
+    )
+    .unwrap_or_else(|e| fail(action, e));
+}
+
+/// A unix stream listener on NAME, abstract when NAME starts with `@`.
+fn unix_listener(name: &str) -> std::io::Result<std::os::unix::net::UnixListener> {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixListener};
+    match name.strip_prefix('@') {
+        Some(abstract_name) => {
+            UnixListener::bind_addr(&SocketAddr::from_abstract_name(abstract_name.as_bytes())?)
+        }
+        None => UnixListener::bind(name),
+    }
 }
 
 fn raw_socket(domain: i32, kind: i32, protocol: i32, action: &str) -> OwnedFd {

@@ -431,6 +431,27 @@ pub fn socket_inodes(proc_dir: &Path) -> io::Result<Vec<u64>> {
     Ok(inodes)
 }
 
+/// Every socket descriptor a process holds open, as (descriptor number, socket inode), from its
+/// /proc/PID/fd links, sorted by inode. As `socket_inodes`, a descriptor closed meanwhile is skipped and a
+/// link we may not read is an error.
+pub fn socket_fds(proc_dir: &Path) -> io::Result<Vec<(i32, u64)>> {
+    let mut fds = Vec::new();
+    for entry in fs::read_dir(proc_dir.join("fd"))? {
+        let Ok(entry) = entry else { continue };
+        let Some(fd) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
+            continue;
+        };
+        match link_inode(&entry.path(), "socket") {
+            Ok(inode) => fds.push((fd, inode)),
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => return Err(e),
+            Err(_) => {}
+        }
+    }
+    fds.sort_unstable_by_key(|&(fd, inode)| (inode, fd));
+    fds.dedup_by_key(|(_, inode)| *inode);
+    Ok(fds)
+}
+
 /// `net.ipv4.ip_unprivileged_port_start` of the network namespace `/proc/<pid>` is in: ports below it need
 /// cap_net_bind_service. Sysctls under /proc/sys/net show the reader's own namespace, so for another one a
 /// short-lived thread joins that namespace (which needs CAP_SYS_ADMIN) and reads it there.

@@ -653,3 +653,239 @@ fn processes_exiting_during_a_scan_are_counted_not_errors() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let _ = churn.join();
 }
+
+/// The inode of the network namespace `/proc/<pid>/ns/net` names (`self` for ours).
+fn netns_inode(pid: &str) -> u64 {
+    let link = std::fs::read_link(format!("/proc/{pid}/ns/net")).expect("read ns/net link");
+    let text = link.to_string_lossy();
+    text.trim_start_matches("net:[")
+        .trim_end_matches(']')
+        .parse()
+        .unwrap_or_else(|_| panic!("not a namespace link: {text}"))
+}
+
+/// `ss ARGS` run inside the network namespace of `pid`: what it says of our own sockets is the reference.
+fn ss_in_namespace_of(pid: u32, args: &[&str]) -> String {
+    let ns = format!("--net=/proc/{pid}/ns/net");
+    let mut cmd = Command::new("nsenter");
+    cmd.arg(ns).arg("ss").args(args);
+    let out = run_cmd(&mut cmd, None);
+    assert_eq!(out.code, 0, "nsenter ss {args:?}: {}", out.stderr);
+    out.stdout
+}
+
+/// The socket inode behind each descriptor of `pid`, in descriptor order.
+fn socket_inodes_of(pid: u32) -> Vec<u64> {
+    let mut fds: Vec<(u32, u64)> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("read fd directory")
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let fd = entry.file_name().to_str()?.parse().ok()?;
+            let link = std::fs::read_link(entry.path()).ok()?;
+            let inode = link
+                .to_str()?
+                .strip_prefix("socket:[")?
+                .strip_suffix(']')?
+                .parse()
+                .ok()?;
+            Some((fd, inode))
+        })
+        .collect();
+    fds.sort_unstable();
+    fds.into_iter().map(|(_, inode)| inode).collect()
+}
+
+#[test]
+fn an_unprivileged_unix_name_cannot_forge_another_process_s_rows() {
+    skip_unless!(
+        is_root(),
+        "another user's sockets and a port below 1024 need root"
+    );
+    skip_unless!(tool("ss").is_some(), "ss (iproute2) is not installed");
+    // A root daemon with a listener below 1024 and a raw socket, and nothing it does not need but those.
+    let daemon = Holder::spawn_on_free_low_port(
+        "--tcp",
+        &["--raw-icmp", "--caps", "cap_net_bind_service,cap_net_raw"],
+    );
+    let inodes = socket_inodes_of(daemon.pid);
+    assert_eq!(
+        inodes.len(),
+        2,
+        "the daemon's tcp and raw sockets: {inodes:?}"
+    );
+    // An unprivileged user names abstract unix sockets as /proc/net/unix rows claiming those inodes.
+    let forged: Vec<String> = inodes
+        .iter()
+        .map(|inode| format!("@x\n0: 2 0 0 1 1 {inode} @harmless"))
+        .collect();
+    let attacker = Holder::spawn(&["--uid", "65534", "--unix", &forged[0], "--unix", &forged[1]]);
+    let pid = daemon.pid.to_string();
+    let records = capnet_json(&["--unix", "--pid", &pid]);
+    let protos: Vec<&str> = records.iter().filter_map(|r| r["proto"].as_str()).collect();
+    assert_eq!(protos.len(), 2, "{records:?}");
+    assert!(
+        protos.contains(&"tcp") && protos.contains(&"raw"),
+        "{records:?}"
+    );
+    let port = daemon.ports[0];
+    assert!(records
+        .iter()
+        .any(|r| r["proto"] == "tcp" && r["local"] == format!("127.0.0.1:{port}")));
+    // --unneeded does not tell the administrator to remove what the daemon uses.
+    let unneeded = run(
+        "capnet",
+        &["--json", "--unix", "--unneeded", "--pid", &pid],
+        None,
+    );
+    for record in unneeded.json_lines() {
+        let caps = set_names(&record["unneeded"]);
+        assert!(!caps.contains(&"cap_net_bind_service") && !caps.contains(&"cap_net_raw"));
+    }
+    // The attacker's own sockets are unix rows, named whole.
+    let theirs = capnet_json(&["--unix", "--pid", &attacker.pid.to_string()]);
+    assert_eq!(theirs.len(), 2, "{theirs:?}");
+    for record in &theirs {
+        assert_eq!(record["proto"], "unix");
+    }
+    // ss agrees: the daemon's listener is tcp, with the daemon as owner.
+    let ss = ss_in_namespace_of(daemon.pid, &["-tlnp"]);
+    assert!(ss
+        .lines()
+        .any(|l| l.contains(&format!(":{port} ")) && l.contains(&format!("pid={pid},"))));
+    // Under the human table the same: the daemon's rows are tcp and raw.
+    let human = run("capnet", &["--unix", "--pid", &pid], None);
+    assert!(!human.stdout.contains("harmless"), "{}", human.stdout);
+}
+
+#[test]
+fn a_unix_name_with_a_newline_and_an_escape_is_shown_escaped_and_whole() {
+    skip_unless!(tool("ss").is_some(), "ss (iproute2) is not installed");
+    let name = format!("@capnet-test-{}\nline two\x1b[31m end", std::process::id());
+    let holder = Holder::spawn(&["--unix", &name]);
+    let pid = holder.pid.to_string();
+    let human = run("capnet", &["--unix", "--pid", &pid], None);
+    assert_eq!(human.code, 0, "{}", human.stderr);
+    let shown = format!(
+        "@capnet-test-{}\\nline two\\x1b[31m end",
+        std::process::id()
+    );
+    assert!(human.stdout.contains(&shown), "{}", human.stdout);
+    assert!(!human.stdout.contains('\x1b'), "{}", human.stdout);
+    let rows = human.stdout.lines().filter(|l| l.starts_with(&pid)).count();
+    assert_eq!(
+        rows, 2,
+        "a process line and one socket line: {}",
+        human.stdout
+    );
+    let records = capnet_json(&["--unix", "--pid", &pid]);
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["state"], "LISTEN");
+    assert_eq!(records[0]["inode"], socket_inodes_of(holder.pid)[0]);
+    // ss lists the same listener for the same process.
+    let ss = ss_in_namespace_of(holder.pid, &["-xlpn"]);
+    assert!(ss.contains(&format!("pid={pid},")), "{ss}");
+}
+
+#[test]
+fn a_listener_opened_before_unshare_is_found_in_the_old_namespace() {
+    skip_unless!(is_root(), "a network namespace needs CAP_SYS_ADMIN");
+    skip_unless!(tool("ss").is_some(), "ss (iproute2) is not installed");
+    let holder = Holder::spawn(&[
+        "--tcp",
+        "127.0.0.1:0",
+        "--unshare-net",
+        "--tcp",
+        "127.0.0.1:0",
+    ]);
+    let (before, after) = (holder.ports[0], holder.ports[1]);
+    let ours = netns_inode("self");
+    let theirs = netns_inode(&holder.pid.to_string());
+    assert_ne!(ours, theirs);
+    let records = capnet_json(&["--pid", &holder.pid.to_string()]);
+    assert_eq!(records.len(), 2, "{records:?}");
+    let old = records
+        .iter()
+        .find(|r| r["local"] == format!("127.0.0.1:{before}"))
+        .expect("the listener opened before unshare");
+    assert_eq!(old["netns"]["inode"], ours);
+    assert_eq!(old["netns"]["holder"], false);
+    let new = records
+        .iter()
+        .find(|r| r["local"] == format!("127.0.0.1:{after}"))
+        .expect("the listener opened after unshare");
+    assert_eq!(new["netns"]["inode"], theirs);
+    assert_eq!(new["netns"]["holder"], true);
+    // ss in each namespace sees its own listener with the holder as owner.
+    let owner = format!("pid={},", holder.pid);
+    let ss_old = ss_in_namespace_of(std::process::id(), &["-tlnp"]);
+    assert!(ss_old
+        .lines()
+        .any(|l| l.contains(&format!("127.0.0.1:{before} ")) && l.contains(&owner)));
+    let ss_new = ss_in_namespace_of(holder.pid, &["-tlnp"]);
+    assert!(ss_new
+        .lines()
+        .any(|l| l.contains(&format!("127.0.0.1:{after} ")) && l.contains(&owner)));
+    // The human table marks the socket that lives elsewhere.
+    let human = run("capnet", &["--pid", &holder.pid.to_string()], None);
+    let marked = human
+        .stdout
+        .lines()
+        .filter(|l| l.contains(&format!("127.0.0.1:{before} ")))
+        .any(|l| l.contains("tcp@"));
+    assert!(marked, "{}", human.stdout);
+}
+
+#[test]
+fn a_socket_made_in_a_namespace_joined_with_setns_is_kept_after_leaving() {
+    skip_unless!(is_root(), "joining a network namespace needs CAP_SYS_ADMIN");
+    skip_unless!(tool("ss").is_some(), "ss (iproute2) is not installed");
+    let inside = Holder::spawn(&["--unshare-net"]);
+    let ns_path = format!("/proc/{}/ns/net", inside.pid);
+    let visitor = Holder::spawn(&["--setns", &ns_path, "--udp", "127.0.0.1:0", "--back"]);
+    let port = visitor.ports[0];
+    assert_eq!(netns_inode(&visitor.pid.to_string()), netns_inode("self"));
+    let records = capnet_json(&["--pid", &visitor.pid.to_string()]);
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["local"], format!("127.0.0.1:{port}"));
+    assert_eq!(
+        records[0]["netns"]["inode"],
+        netns_inode(&inside.pid.to_string())
+    );
+    assert_eq!(records[0]["netns"]["holder"], false);
+    let ss = ss_in_namespace_of(inside.pid, &["-ulnp"]);
+    assert!(ss.lines().any(|l| l.contains(&format!("127.0.0.1:{port} "))
+        && l.contains(&format!("pid={},", visitor.pid))));
+}
+
+#[test]
+fn a_namespace_no_process_is_in_is_kept_alive_by_a_socket_and_found() {
+    skip_unless!(is_root(), "a network namespace needs CAP_SYS_ADMIN");
+    let holder = Holder::spawn(&[
+        "--unshare-net",
+        "--tcp",
+        "127.0.0.1:0",
+        "--udp",
+        "127.0.0.1:0",
+        "--back",
+    ]);
+    let pid = holder.pid.to_string();
+    assert_eq!(netns_inode(&pid), netns_inode("self"));
+    let records = capnet_json(&["--pid", &pid]);
+    assert_eq!(records.len(), 2, "{records:?}");
+    let inode = records[0]["netns"]["inode"].as_u64().expect("netns inode");
+    assert_ne!(inode, netns_inode("self"));
+    for (record, port) in records.iter().zip(&holder.ports) {
+        assert_eq!(record["netns"]["inode"], inode);
+        assert_eq!(record["netns"]["holder"], false);
+        assert_eq!(record["local"], format!("127.0.0.1:{port}"));
+    }
+    // The whole-system listing finds them too.
+    let everything = capnet_json(&["-a"]);
+    assert_eq!(
+        everything
+            .iter()
+            .filter(|r| r["pid"] == holder.pid && r["netns"]["inode"] == inode)
+            .count(),
+        2
+    );
+}

@@ -30,6 +30,7 @@ use capsys::proc::{self, Process, ReadOptions};
 use capsys::sockdiag;
 use capsys::users::Names;
 use clap::{CommandFactory, Parser, ValueEnum};
+use rayon::prelude::*;
 use serde::Serialize;
 
 const PROG: &str = "capnet";
@@ -212,9 +213,13 @@ fn run(args: Args) -> Result<u8, Box<dyn Error>> {
     };
     // Every holder's descriptors first, then each namespace a holder is in is dumped once; a socket found
     // in none of those is traced to its own namespace, which is dumped too.
+    let fd_tables: Vec<_> = processes
+        .par_iter()
+        .map(|process| (process, net::socket_fds(&proc_dir(process.pid))))
+        .collect();
     let mut held = Vec::new();
-    for process in &processes {
-        match net::socket_fds(&proc_dir(process.pid)) {
+    for (process, fds) in fd_tables {
+        match fds {
             Ok(fds) => held.push((process, fds)),
             Err(err) => tally.fd_error(process.pid, err),
         }
@@ -356,6 +361,8 @@ impl NsKey {
 struct Namespaces {
     by_key: HashMap<NsKey, Namespace>,
     socket_home: HashMap<u64, NsKey>,
+    /// Sockets of families capnet does not list (netlink; unix without `--unix`), found in some dump.
+    unlisted: HashSet<u64>,
     /// A socket's namespace asked with SIOCGSKNS failed (not root, or the process exited).
     untraced: u32,
 }
@@ -384,15 +391,16 @@ impl Namespaces {
                         process.pid,
                         format!("{}: {err}", dir.join("ns/net").display()),
                     );
-                    Namespace::default()
+                    (Namespace::default(), Vec::new())
                 }
             },
-            _ => read_hidden(&dir, unix, process.pid, tally),
+            _ => (read_hidden(&dir, unix, process.pid, tally), Vec::new()),
         };
         self.insert(key, ns);
     }
 
-    fn insert(&mut self, key: NsKey, ns: Namespace) {
+    fn insert(&mut self, key: NsKey, (ns, unlisted): (Namespace, Vec<u64>)) {
+        self.unlisted.extend(unlisted);
         for inode in ns.sockets.keys() {
             self.socket_home.entry(*inode).or_insert(key);
         }
@@ -421,6 +429,9 @@ impl Namespaces {
                 if let Some(&key) = self.socket_home.get(&inode) {
                     return key;
                 }
+                if self.unlisted.contains(&inode) {
+                    return NsKey::Nowhere;
+                }
                 self.trace(process.pid, fd, inode, unix, tally)
             })
             .collect()
@@ -447,14 +458,15 @@ impl Namespaces {
     }
 }
 
-/// Dumps one namespace through sock_diag, from a thread that joins it.
+/// Dumps one namespace through sock_diag, from a thread that joins it: the namespace, and the inodes of its
+/// sockets capnet does not list.
 fn dump(
     ns: Option<&impl AsFd>,
     inode: Option<u64>,
     unix: bool,
     pid: u32,
     tally: &mut Tally,
-) -> Namespace {
+) -> (Namespace, Vec<u64>) {
     match sockdiag::dump(ns.map(AsFd::as_fd), unix) {
         Ok(dump) => {
             for (_, err) in &dump.errors {
@@ -463,12 +475,13 @@ fn dump(
             if dump.port_start.is_none() {
                 tally.port_start_unknown += 1;
             }
-            Namespace {
+            let ns = Namespace {
                 inode,
                 sockets: dump.sockets.into_iter().map(|s| (s.inode, s)).collect(),
                 port_start: dump.port_start,
                 interfaces: dump.interfaces.into_iter().collect(),
-            }
+            };
+            (ns, dump.unlisted)
         }
         Err(err) => {
             tally.failed(
@@ -476,10 +489,11 @@ fn dump(
                 format!("network namespace {}: {err}", inode.unwrap_or(0)),
             );
             tally.port_start_unknown += 1;
-            Namespace {
+            let ns = Namespace {
                 inode,
                 ..Namespace::default()
-            }
+            };
+            (ns, Vec::new())
         }
     }
 }

@@ -41,6 +41,9 @@ pub struct Dump {
     pub errors: Vec<(Proto, String)>,
     /// Whether raw and raw6 came from /proc/net (no raw_diag in this kernel).
     pub raw_from_proc: bool,
+    /// Inodes of this namespace's sockets of families not listed (netlink; unix when not asked for), so that
+    /// a holder's descriptor for one is known to be here without asking the socket itself.
+    pub unlisted: Vec<u64>,
 }
 
 /// The most sockets one family's dump may return before it is cut: a bound on memory whatever the kernel
@@ -55,6 +58,9 @@ const NLMSG_DONE: u16 = 3;
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
 const AF_PACKET: u8 = 17;
 const AF_UNIX: u8 = 1;
+const AF_NETLINK: u8 = 16;
+/// include/uapi/linux/netlink_diag.h: every netlink protocol.
+const NDIAG_PROTO_ALL: u8 = 0xff;
 /// include/uapi/linux/inet_diag.h: the mark (net/ipv4/inet_diag.c sends it only to a reader with
 /// CAP_NET_ADMIN in the namespace) and `struct inet_diag_sockopt` (sent to anyone since Linux 5.10).
 const INET_DIAG_SOCKOPT: u16 = 22;
@@ -117,9 +123,18 @@ fn dump_here(with_unix: bool) -> Dump {
             }
             let result = diag.packet(&mut dump.sockets);
             note(&mut dump, Proto::Packet, result);
-            if with_unix {
-                let result = diag.unix(&mut dump.sockets);
-                note(&mut dump, Proto::Unix, result);
+            let result = if with_unix {
+                diag.unix(true, &mut dump.sockets)
+            } else {
+                let mut unix = Vec::new();
+                let result = diag.unix(false, &mut unix);
+                dump.unlisted.extend(unix.iter().map(|s| s.inode));
+                result
+            };
+            note(&mut dump, Proto::Unix, result);
+            let mut netlink = Vec::new();
+            if diag.netlink(&mut netlink).is_ok() {
+                dump.unlisted.extend(netlink);
             }
         }
         Err(err) => dump.errors.push((Proto::Tcp, format!("sock_diag: {err}"))),
@@ -214,18 +229,24 @@ impl Diag {
         self.send_crate(request)?;
         self.receive(
             |payload| {
-                let response = InetResponse::parse(&payload).ok()?;
+                let response = InetResponse::parse(payload).ok()?;
                 inet_socket(proto, &response)
             },
             out,
         )
     }
 
-    fn unix(&mut self, out: &mut Vec<Socket>) -> io::Result<()> {
+    /// Unix sockets, with their names and owners when `full` (else only what identifies them).
+    fn unix(&mut self, full: bool, out: &mut Vec<Socket>) -> io::Result<()> {
+        let show = if full {
+            ShowFlags::NAME.bits() | UDIAG_SHOW_UID
+        } else {
+            0
+        };
         let request = SockDiagMessage::UnixRequest(UnixRequest {
             state_flags: unix::StateFlags::from_bits_retain(u32::MAX),
             inode: 0,
-            show_flags: ShowFlags::from_bits_retain(ShowFlags::NAME.bits() | UDIAG_SHOW_UID),
+            show_flags: ShowFlags::from_bits_retain(show),
             cookie: [0xff; 8],
         });
         self.send_crate(request)?;
@@ -234,7 +255,7 @@ impl Diag {
                 if payload.first() != Some(&AF_UNIX) {
                     return None;
                 }
-                unix_socket(&UnixResponse::parse(&payload).ok()?)
+                unix_socket(&UnixResponse::parse(payload).ok()?)
             },
             out,
         )
@@ -249,6 +270,25 @@ impl Diag {
         req.extend_from_slice(&[0xff; 8]);
         self.send_raw(&req)?;
         self.receive(packet_socket, out)
+    }
+
+    /// The inodes of every netlink socket (`struct netlink_diag_req` with every protocol), which capnet
+    /// does not list but must know are here.
+    fn netlink(&mut self, out: &mut Vec<u64>) -> io::Result<()> {
+        let mut req = Vec::with_capacity(16);
+        req.extend_from_slice(&[AF_NETLINK, NDIAG_PROTO_ALL, 0, 0]);
+        req.extend_from_slice(&0u32.to_ne_bytes());
+        req.extend_from_slice(&0u32.to_ne_bytes());
+        req.extend_from_slice(&[0xff; 8]);
+        self.send_raw(&req)?;
+        // struct netlink_diag_msg: family, type, protocol, state, portid, dst_portid, dst_group, ino.
+        self.receive(
+            |payload| {
+                (payload.len() >= 20 && payload[0] == AF_NETLINK)
+                    .then(|| u64::from(u32_at(payload, 16)))
+            },
+            out,
+        )
     }
 
     fn send_crate(&mut self, message: SockDiagMessage) -> io::Result<()> {
@@ -279,11 +319,11 @@ impl Diag {
     }
 
     /// Reads the answer to the last request until NLMSG_DONE, turning each SOCK_DIAG_BY_FAMILY payload
-    /// into a socket with `parse` (a payload that does not parse is skipped: it is that one socket's).
-    fn receive(
+    /// into a record with `parse` (a payload that does not parse is skipped: it is that one socket's).
+    fn receive<T>(
         &mut self,
-        mut parse: impl FnMut(&[u8]) -> Option<Socket>,
-        out: &mut Vec<Socket>,
+        mut parse: impl FnMut(&[u8]) -> Option<T>,
+        out: &mut Vec<T>,
     ) -> io::Result<()> {
         let mut count = 0usize;
         loop {

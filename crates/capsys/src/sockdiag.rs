@@ -555,4 +555,49 @@ mod tests {
         );
         assert!(dump.port_start.is_some());
     }
+
+    #[test]
+    fn shows_the_mark_and_transparent_options() {
+        if !rustix::process::geteuid().is_root() {
+            eprintln!("skipped: SO_MARK and IP_TRANSPARENT need CAP_NET_ADMIN");
+            return;
+        }
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind loopback");
+        let fd = socket.as_fd().as_raw_fd();
+        let one: libc::c_int = 1;
+        let mark: libc::c_int = 0x5eed;
+        let size = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: setsockopt with a valid descriptor and pointers to ints that outlive the calls.
+        let set = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_MARK,
+                (&mark as *const libc::c_int).cast(),
+                size,
+            ) == 0
+                && libc::setsockopt(
+                    fd,
+                    libc::SOL_IP,
+                    libc::IP_TRANSPARENT,
+                    (&one as *const libc::c_int).cast(),
+                    size,
+                ) == 0
+        };
+        assert!(set, "{}", io::Error::last_os_error());
+        let port = socket.local_addr().expect("local addr").port();
+        let plain = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind loopback");
+        let plain_port = plain.local_addr().expect("local addr").port();
+        let dump = dump(None, false).expect("dump");
+        let find = |port| {
+            dump.sockets
+                .iter()
+                .find(|s| s.proto == Proto::Udp && s.local_port() == Some(port))
+                .expect("our socket")
+        };
+        assert_eq!(find(port).options.mark, Some(0x5eed));
+        assert_eq!(find(port).options.transparent, Some(true));
+        assert_eq!(find(plain_port).options.mark, Some(0));
+        assert_eq!(find(plain_port).options.transparent, Some(false));
+    }
 }

@@ -606,7 +606,7 @@ impl<'a> ProcessRow<'a> {
                     _ => None,
                 },
                 unprivileged_port_start: ns.port_start,
-                holder: held.is_some_and(|h| !h.foreign),
+                holder: held.is_none_or(|h| !h.foreign),
             },
             proto: socket.map(|s| s.proto),
             state: socket.map(|s| s.state),

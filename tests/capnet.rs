@@ -586,6 +586,7 @@ fn long_help_ends_with_examples_and_short_help_is_shorter() {
         !p.starts_with(' ')
             && !p.starts_with("Usage:")
             && !p.starts_with("Options:")
+            && !p.starts_with("Arguments:")
             && !p.starts_with("EXAMPLES:")
     });
     for paragraph in prose {

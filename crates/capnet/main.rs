@@ -6,6 +6,7 @@
 //! the inodes behind /proc/PID/fd, so a socket shared by several processes is listed under each of them.
 
 mod needs;
+mod sysctl;
 mod table;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -15,6 +16,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::OnceLock;
 
+use capcli::summary::sets_differ;
 use capcli::term::{self, ColorChoice, Style};
 use capcli::{
     escape_bytes, escape_str, output, summary, words, ExternalBytes, Output, EXIT_FAILURE,
@@ -49,7 +51,7 @@ cap_net_admin and cap_net_broadcast are never needed by a socket alone.
 Into a pipe or a file every line is a whole record and nothing wraps; on a terminal long lines continue on \
 indented lines. Seeing another user's sockets needs root (cap_sys_ptrace).
 
-Exit status: 0 done; 1 `--unneeded` listed a process; 2 an error, such as a `--pid` that does not exist \
+Exit status: 0 done; 1 `--unneeded` listed a process; 2 an error, such as a PID that does not exist \
 (reported after the other processes are listed).";
 
 const EXAMPLES: &str = "\
@@ -60,7 +62,7 @@ EXAMPLES:
       Processes holding network capabilities none of their sockets needs.
   capnet -a --listening --proto tcp,udp
       Every process's TCP and UDP listeners, IPv4 and IPv6.
-  capnet --pid 1234,5678 --unix
+  capnet 1234 5678 --unix
       Two processes' sockets, unix sockets included.
   capnet --json --port 53 | jq -c .unneeded.caps
       What the holders of port 53 hold without needing it.";
@@ -99,12 +101,15 @@ struct Args {
     /// Only sockets with this local port (repeatable).
     #[arg(long, value_name = "N")]
     port: Vec<u16>,
-    /// Only these processes, comma separated.
+    /// Only these processes (a PID may also be a comma-separated list).
     ///
     /// They are listed whether or not they hold capabilities. A PID that does not exist is an error (exit
     /// status 2), reported after the others are listed.
-    #[arg(long, value_name = "PID", value_delimiter = ',')]
-    pid: Vec<u32>,
+    #[arg(value_name = "PID", value_delimiter = ',')]
+    pids: Vec<u32>,
+    /// The old spelling of the PID operands, kept for scripts: `--pid 1,2` is `1 2`.
+    #[arg(long = "pid", value_name = "PID", value_delimiter = ',', hide = true)]
+    pid_option: Vec<u32>,
     /// Only processes holding one of these capabilities (permitted or effective).
     #[arg(long, value_name = "CAP[,CAP]")]
     cap: Option<String>,
@@ -170,7 +175,7 @@ fn run(args: Args) -> Result<u8, Box<dyn Error>> {
     let filter = Filter::from_args(&args)?;
     let known = capsys::kernel::known_caps_or_default();
     let mut tally = Tally::default();
-    let named = named_pids(&args.pid);
+    let named = named_pids(args.pids.iter().chain(&args.pid_option));
     let pids = if named.is_empty() {
         let mut pids = proc::pids()?;
         if let Some(kernel) = proc::kernel_threads() {
@@ -180,8 +185,13 @@ fn run(args: Args) -> Result<u8, Box<dyn Error>> {
     } else {
         named.clone()
     };
-    // Status first, for every process; the namespace link only for those the filter keeps.
-    let scan = proc::scan(&pids, ReadOptions::default());
+    // Status first, every thread's, for every process (a thread may hold what its leader dropped); the
+    // namespace link only for those the filter keeps.
+    let threads = ReadOptions {
+        threads: true,
+        ..ReadOptions::default()
+    };
+    let scan = proc::scan(&pids, threads);
     tally.vanished += scan.vanished;
     for (pid, err) in scan.failed {
         tally.failed(pid, err.to_string());
@@ -266,10 +276,10 @@ fn run(args: Args) -> Result<u8, Box<dyn Error>> {
     })
 }
 
-/// The PIDs named by `--pid`, each once, in the order given.
-fn named_pids(pids: &[u32]) -> Vec<u32> {
-    let mut seen = std::collections::HashSet::new();
-    pids.iter()
+/// The PIDs named on the command line (operands, then `--pid`), each once, in the order given.
+fn named_pids<'a>(pids: impl IntoIterator<Item = &'a u32>) -> Vec<u32> {
+    let mut seen = HashSet::new();
+    pids.into_iter()
         .copied()
         .filter(|pid| seen.insert(*pid))
         .collect()
@@ -293,6 +303,8 @@ struct Namespace {
     /// `None` when the namespace could not be entered to read the sysctl (needs CAP_SYS_ADMIN).
     port_start: Option<u16>,
     interfaces: BTreeMap<u32, String>,
+    /// What its sockets needed is judged by.
+    rules: needs::Rules,
 }
 
 /// The namespaces seen so far, each read once. A process whose namespace link is hidden gets a namespace of
@@ -303,9 +315,7 @@ struct Namespaces {
     hidden: HashMap<u32, Namespace>,
 }
 
-/// The port below which binding needs cap_net_bind_service when the namespace cannot be asked: the
-/// kernel's default.
-const DEFAULT_PORT_START: u16 = 1024;
+use needs::DEFAULT_PORT_START;
 
 impl Namespaces {
     fn of(&mut self, process: &Process, unix: bool, tally: &mut Tally) -> &Namespace {
@@ -319,7 +329,8 @@ impl Namespaces {
                     Vec::new()
                 }
             };
-            let port_start = net::unprivileged_port_start(&dir).ok();
+            let sysctls = sysctl::read(&dir).unwrap_or_default();
+            let port_start = sysctls.port_start;
             if port_start.is_none() {
                 tally.port_start_unknown += 1;
             }
@@ -327,7 +338,13 @@ impl Namespaces {
             let bound_packet = sockets
                 .iter()
                 .any(|s| matches!(s.local, Endpoint::Packet { ifindex, .. } if ifindex != 0));
+            let rules = needs::Rules::new(
+                port_start.unwrap_or(DEFAULT_PORT_START),
+                sysctls.local_ports,
+                &sockets,
+            );
             Namespace {
+                rules,
                 sockets: sockets.into_iter().map(|s| (s.inode, s)).collect(),
                 port_start,
                 interfaces: if bound_packet {
@@ -352,6 +369,14 @@ struct ProcessRow<'a> {
     process: &'a Process,
     user: Option<String>,
     is_host: Option<bool>,
+    /// What its threads hold together: the union of their permitted, and of their permitted and
+    /// effective, sets.
+    permitted: CapSet,
+    held: CapSet,
+    /// The threads whose sets differ from the leader's.
+    differing: Vec<(u32, &'a TaskStatus)>,
+    /// What its sockets needed, before and after resolving "one of" needs against what it holds.
+    need: needs::Need,
     needs: CapSet,
     unneeded: CapSet,
 }
@@ -363,11 +388,13 @@ impl<'a> ProcessRow<'a> {
         ns: &Namespace,
         ctx: &Context,
     ) -> ProcessRow<'a> {
-        let port_start = ns.port_start.unwrap_or(DEFAULT_PORT_START);
-        let needs = sockets.iter().fold(CapSet::EMPTY, |all, s| {
-            all | needs::socket_needs(s, port_start)
-        });
+        let mut need = needs::Need::default();
+        for socket in sockets {
+            need.merge(&ns.rules.socket_needs(socket));
+        }
         let leader = &process.leader;
+        let permitted = threads_union(process, permitted);
+        let needs = need.resolve(permitted, need.all);
         ProcessRow {
             process,
             user: ctx.users.get(leader.uids.effective).map(str::to_string),
@@ -375,9 +402,24 @@ impl<'a> ProcessRow<'a> {
                 (Some(ns), Some(host)) => Some(ns == host),
                 _ => None,
             },
+            permitted,
+            held: threads_union(process, held),
+            differing: process
+                .threads
+                .iter()
+                .filter(|t| sets_differ(&t.status, leader))
+                .map(|t| (t.tid, &t.status))
+                .collect(),
             needs,
-            unneeded: needs::unneeded(permitted(leader), needs),
+            need,
+            unneeded: needs::unneeded(permitted, needs),
         }
+    }
+
+    /// What one socket needed, "one of" needs judged with everything the process needed.
+    fn socket_needs(&self, socket: &Socket, ns: &Namespace) -> (CapSet, Vec<CapSet>) {
+        let need = ns.rules.socket_needs(socket);
+        (need.resolve(self.permitted, self.need.all), need.one_of)
     }
 
     /// The process and its shown sockets as table cells, escaped and painted.
@@ -392,7 +434,15 @@ impl<'a> ProcessRow<'a> {
             (Some(inode), _) => format!("{inode}*"),
             (None, _) => "?".to_string(),
         };
-        let held = summary::short(permitted(leader) | effective(leader), ctx.known);
+        let mut caps = pieces(&summary::short(self.held, ctx.known));
+        for (tid, status) in &self.differing {
+            let text = format!("thread {tid}: {}", summary::short(held(status), ctx.known));
+            let mut thread = pieces(&text);
+            if let Some(first) = thread.first_mut() {
+                first.insert_str(0, "  ");
+            }
+            caps.extend(thread);
+        }
         let mut unneeded = findings(self.unneeded, ctx.known);
         if let Some(first) = unneeded.first_mut() {
             let label = term::paint(Style::Finding, "unneeded:");
@@ -406,18 +456,29 @@ impl<'a> ProcessRow<'a> {
                 escape_bytes(&leader.name),
                 netns,
             ],
-            caps: held.split_inclusive(',').map(str::to_string).collect(),
+            caps,
             unneeded,
             sockets: shown
                 .iter()
-                .map(|socket| socket_cells(socket, ns, ctx.known))
+                .map(|socket| self.socket_cells(socket, ns, ctx.known))
                 .collect(),
         }
     }
 
+    /// PROTO, STATE, LOCAL, REMOTE and NEEDS of one socket, escaped.
+    fn socket_cells(&self, socket: &Socket, ns: &Namespace, known: u32) -> [String; 5] {
+        [
+            socket.proto.to_string(),
+            socket.state.to_string(),
+            escape_bytes(&local_text(socket)),
+            escape_bytes(&remote_text(socket, ns)),
+            summary::short(self.socket_needs(socket, ns).0, known),
+        ]
+    }
+
     fn record(&self, socket: Option<&Socket>, ns: &Namespace) -> SocketRecord {
         let leader = &self.process.leader;
-        let port_start = ns.port_start.unwrap_or(DEFAULT_PORT_START);
+        let socket_needs = socket.map(|s| self.socket_needs(s, ns));
         SocketRecord {
             pid: self.process.pid,
             ppid: leader.ppid,
@@ -433,9 +494,19 @@ impl<'a> ProcessRow<'a> {
             local: socket.map(|s| ExternalBytes(local_text(s))),
             remote: socket.and_then(|s| remote_json(s, ns)),
             inode: socket.map(|s| s.inode),
-            socket_needs: socket.map(|s| needs::socket_needs(s, port_start)),
-            effective: leader.caps.effective,
-            permitted: leader.caps.permitted,
+            socket_needs_one_of: socket_needs.as_ref().map(|(_, one_of)| one_of.clone()),
+            socket_needs: socket_needs.map(|(set, _)| set),
+            effective: threads_known_union(self.process, |s| s.caps.effective),
+            permitted: threads_known_union(self.process, |s| s.caps.permitted),
+            threads: self
+                .differing
+                .iter()
+                .map(|(tid, status)| ThreadRecord {
+                    tid: *tid,
+                    effective: status.caps.effective,
+                    permitted: status.caps.permitted,
+                })
+                .collect(),
             needs: self.needs,
             unneeded: self.unneeded,
         }
@@ -448,6 +519,33 @@ fn permitted(status: &TaskStatus) -> CapSet {
 
 fn effective(status: &TaskStatus) -> CapSet {
     status.caps.effective.unwrap_or_default()
+}
+
+fn held(status: &TaskStatus) -> CapSet {
+    permitted(status) | effective(status)
+}
+
+/// A set over every thread of the process: what its threads hold together.
+fn threads_union(process: &Process, set: fn(&TaskStatus) -> CapSet) -> CapSet {
+    process
+        .tasks()
+        .fold(CapSet::EMPTY, |all, (_, status)| all | set(status))
+}
+
+/// The union over the threads of a set that may be unknown: unknown only if no thread shows it.
+fn threads_known_union(
+    process: &Process,
+    set: impl Fn(&TaskStatus) -> Option<CapSet>,
+) -> Option<CapSet> {
+    process
+        .tasks()
+        .filter_map(|(_, status)| set(status))
+        .reduce(|a, b| a | b)
+}
+
+/// A short form in the pieces a line may break after.
+fn pieces(text: &str) -> Vec<String> {
+    text.split_inclusive(',').map(str::to_string).collect()
 }
 
 /// A set's short form in pieces a line may break after, painted as findings; root-equivalent names keep
@@ -483,10 +581,22 @@ struct SocketRecord {
     remote: Option<ExternalBytes>,
     inode: Option<u64>,
     socket_needs: Option<CapSet>,
+    /// Needs the socket met with one capability of each set (null without a socket).
+    socket_needs_one_of: Option<Vec<CapSet>>,
+    /// Over every thread of the process.
     effective: Option<CapSet>,
     permitted: Option<CapSet>,
+    /// The threads whose sets differ from the leader's.
+    threads: Vec<ThreadRecord>,
     needs: CapSet,
     unneeded: CapSet,
+}
+
+#[derive(Serialize)]
+struct ThreadRecord {
+    tid: u32,
+    effective: Option<CapSet>,
+    permitted: Option<CapSet>,
 }
 
 #[derive(Serialize)]
@@ -494,18 +604,6 @@ struct NetnsRecord {
     inode: Option<u64>,
     is_host: Option<bool>,
     unprivileged_port_start: Option<u16>,
-}
-
-/// PROTO, STATE, LOCAL, REMOTE and NEEDS of one socket, escaped.
-fn socket_cells(socket: &Socket, ns: &Namespace, known: u32) -> [String; 5] {
-    let port_start = ns.port_start.unwrap_or(DEFAULT_PORT_START);
-    [
-        socket.proto.to_string(),
-        socket.state.to_string(),
-        escape_bytes(&local_text(socket)),
-        escape_bytes(&remote_text(socket, ns)),
-        summary::short(needs::socket_needs(socket, port_start), known),
-    ]
 }
 
 /// LOCAL: the address and port; the address of a raw socket; the ethertype of a packet socket; the path of a
@@ -600,14 +698,17 @@ impl Filter {
             ports: args.port.clone(),
             listening: args.listening,
             caps,
-            pids: args.pid.clone(),
+            pids: named_pids(args.pids.iter().chain(&args.pid_option)),
         })
     }
 
+    /// A process holds what any of its threads holds: a thread may keep what its leader dropped.
     fn wants_process(&self, process: &Process, all: bool) -> bool {
-        let leader = &process.leader;
-        let held = permitted(leader) | effective(leader);
-        let holds_any = !held.is_empty() || leader.caps.ambient.is_some_and(|a| !a.is_empty());
+        let held = threads_union(process, held);
+        let ambient = process
+            .tasks()
+            .any(|(_, s)| s.caps.ambient.is_some_and(|a| !a.is_empty()));
+        let holds_any = !held.is_empty() || ambient;
         (all || !self.pids.is_empty() || holds_any)
             && (self.caps.is_empty() || !(held & self.caps).is_empty())
     }

@@ -813,10 +813,9 @@ fn pids_are_operands_and_a_missing_one_is_an_error_after_the_others() {
         .filter_map(|r| r["pid"].as_u64())
         .collect();
     assert_eq!(pids, [u64::from(first.pid), u64::from(second.pid)]);
-    // The old option is still understood, and hidden from the help.
+    // The old option is still understood.
     let old = capnet_json(&["--pid", &format!("{a},{b}")]);
     assert_eq!(old.len(), 2, "{old:?}");
     let help = run("capnet", &["--help"], None);
-    assert!(!help.stdout.contains("--pid"), "{}", help.stdout);
     assert!(help.stdout.contains("[PID]..."), "{}", help.stdout);
 }

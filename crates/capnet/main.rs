@@ -107,8 +107,8 @@ struct Args {
     /// status 2), reported after the others are listed.
     #[arg(value_name = "PID", value_delimiter = ',')]
     pids: Vec<u32>,
-    /// The old spelling of the PID operands, kept for scripts: `--pid 1,2` is `1 2`.
-    #[arg(long = "pid", value_name = "PID", value_delimiter = ',', hide = true)]
+    /// The same as PID operands, kept for scripts: `--pid 1,2` is `1 2`.
+    #[arg(long = "pid", value_name = "PID", value_delimiter = ',')]
     pid_option: Vec<u32>,
     /// Only processes holding one of these capabilities (permitted or effective).
     #[arg(long, value_name = "CAP[,CAP]")]

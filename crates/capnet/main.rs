@@ -39,20 +39,26 @@ Show the sockets of processes with capabilities, in every network namespace, and
 those sockets needed, so that capabilities a daemon holds for nothing stand out.
 
 Each process is a line: PID, PPID, USER, COMMAND, NETNS (`host`, or the namespace's inode with `*`) and \
-CAPABILITIES, its permitted set (`full`, `full -sys_resource`, `chown,setuid`, or `-` for none). A process \
-holding network capabilities that its sockets do not need ends its line with `unneeded: ...`. Each of its \
+CAPABILITIES, what its threads hold together (`full`, `full -sys_resource`, `chown,setuid`, or `-` for none), \
+then each thread whose sets differ from its leader's (`thread 4242: net_raw`): a leader may drop what \
+another thread keeps. A process holding network capabilities that its sockets do not need ends its line \
+with `unneeded: ...`. Each of its \
 sockets is a line below it that starts with the same PID: PROTO, STATE, LOCAL, REMOTE (the IP protocol of a \
 raw socket, the interface of a packet socket) and NEEDS.
 
-NEEDS: a TCP listener, or a UDP or UDP-Lite socket, bound below the namespace's \
-net.ipv4.ip_unprivileged_port_start needed cap_net_bind_service; a raw or packet socket needed cap_net_raw. \
-cap_net_admin and cap_net_broadcast are never needed by a socket alone.
+NEEDS: a TCP, UDP or UDP-Lite socket bound below its namespace's net.ipv4.ip_unprivileged_port_start \
+(listeners, datagram sockets and clients that bound before connecting alike) needed cap_net_bind_service, \
+unless the kernel chose the port (it is in net.ipv4.ip_local_port_range) or it is a connection accepted by \
+a listener on that port; a raw or packet socket needed cap_net_raw; a socket mark or IP_TRANSPARENT needed \
+cap_net_raw or cap_net_admin, where the socket source shows them. Of two that either does, NEEDS names one \
+needed anyway, else those held; `--unneeded` never lists one NEEDS names. cap_net_broadcast is never \
+needed by a socket alone.
 
 Into a pipe or a file every line is a whole record and nothing wraps; on a terminal long lines continue on \
 indented lines. Seeing another user's sockets needs root (cap_sys_ptrace).
 
 Exit status: 0 done; 1 `--unneeded` listed a process; 2 an error, such as a PID that does not exist \
-(reported after the other processes are listed).";
+(reported after the other processes are listed). `--pid 1,2` is the same as the operands `1 2`.";
 
 const EXAMPLES: &str = "\
 EXAMPLES:

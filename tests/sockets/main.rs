@@ -14,7 +14,7 @@
 //! | `--tcp-client LOCAL REMOTE` | a TCP socket bound to LOCAL (IPv4 ADDR:PORT), then connected to REMOTE  |
 //! | `--udp-client LOCAL REMOTE` | a UDP socket bound to LOCAL, then connected to REMOTE                   |
 //! | `--mark N`          | SO_MARK N on the socket opened last                                            |
-//! | `--many N`          | N UDP sockets on 127.0.0.1:0 (RLIMIT_NOFILE raised to fit; ports not printed)  |
+//! | `--many N`          | N UDP sockets on 127.0.0.1-8, connected to 127.0.0.1:9 (RLIMIT_NOFILE raised)  |
 //! | `--caps LIST`       | permitted = effective = LIST, inheritable empty (LIST: names, `none`)          |
 //! | `--thread-keeps LIST` | start a thread with permitted = effective = LIST, then the leader drops all |
 //! | `--fork`            | fork a child that shares every socket and waits too                            |
@@ -102,8 +102,16 @@ fn main() {
             "--many" => {
                 let n: u64 = value().parse().unwrap_or_else(|e| fail(action, e));
                 raise_nofile(n + 256, action);
-                for _ in 0..n {
-                    let socket = UdpSocket::bind("127.0.0.1:0").unwrap_or_else(|e| fail(action, e));
+                for i in 0..n {
+                    // Spread over 127.0.0.1-8: ports the kernel picks are unique per address, and one
+                    // address has fewer than 30,000 of them.
+                    let addr = format!("127.0.0.{}:0", 1 + i % 8);
+                    let socket = UdpSocket::bind(addr).unwrap_or_else(|e| fail(action, e));
+                    // Connected (to the discard port; nothing is sent), so that `ss` without `-a`
+                    // lists it too.
+                    socket
+                        .connect("127.0.0.1:9")
+                        .unwrap_or_else(|e| fail(action, e));
                     keep.push(Box::new(socket));
                 }
             }

@@ -24,7 +24,7 @@
 //! one in use.
 
 use std::collections::HashSet;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ops::RangeInclusive;
 
 use capcore::{Cap, CapSet};
@@ -88,8 +88,9 @@ pub struct Rules {
     port_start: u16,
     /// `net.ipv4.ip_local_port_range`, where ports the kernel picks come from; `None` when unknown.
     local_ports: Option<RangeInclusive<u16>>,
-    /// The TCP listeners' (address, port), to tell an accepted socket from a client that bound its port.
-    listeners: HashSet<(IpAddr, u16)>,
+    /// The TCP listeners' (table, address, port), to tell an accepted socket from a client that bound its
+    /// port.
+    listeners: HashSet<(Proto, IpAddr, u16)>,
 }
 
 /// The kernel's defaults, for a namespace whose sysctls cannot be read.
@@ -113,7 +114,7 @@ impl Rules {
             .into_iter()
             .filter(|s| is_tcp(s.proto) && s.is_listening())
             .filter_map(|s| match s.local {
-                Endpoint::Inet(ip, port) => Some((ip, port)),
+                Endpoint::Inet(ip, port) => Some((s.proto, ip, port)),
                 _ => None,
             })
             .collect();
@@ -158,8 +159,9 @@ impl Rules {
     }
 
     /// A TCP socket that is not a listener but shares the port of a listener that would have accepted it:
-    /// the same address, or the wildcard of its family (`::` also takes IPv4 connections, seen as
-    /// IPv4-mapped addresses by a tcp6 socket and as plain IPv4 by nothing else).
+    /// a listener of the same table (an accepted socket has its listener's family: a dual-stack `[::]`
+    /// listener's IPv4 connections are tcp6 sockets with IPv4-mapped addresses) on the same address or the
+    /// wildcard.
     fn is_accepted(&self, socket: &Socket) -> bool {
         if !is_tcp(socket.proto) || socket.is_listening() {
             return false;
@@ -167,28 +169,13 @@ impl Rules {
         let Endpoint::Inet(ip, port) = socket.local else {
             return false;
         };
-        let wildcards: [IpAddr; 2] = match ip {
-            IpAddr::V4(_) => [
-                IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
-                IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-            ],
-            IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() => [
-                IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
-                IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-            ],
-            IpAddr::V6(_) => [
-                IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-                IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-            ],
+        let wildcard = match socket.proto {
+            Proto::Tcp => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            _ => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
         };
-        let mapped = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4),
-            IpAddr::V4(_) => None,
-        };
-        std::iter::once(ip)
-            .chain(mapped)
-            .chain(wildcards)
-            .any(|addr| self.listeners.contains(&(addr, port)))
+        [ip, wildcard]
+            .into_iter()
+            .any(|addr| self.listeners.contains(&(socket.proto, addr, port)))
     }
 }
 
@@ -213,7 +200,6 @@ pub fn unneeded(permitted: CapSet, needs: CapSet) -> CapSet {
 mod tests {
     use super::*;
     use capsys::net::SocketOptions;
-    use std::net::Ipv4Addr;
 
     const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
@@ -336,6 +322,8 @@ mod tests {
             needs(&r, &connected(Proto::Tcp6, mapped, 443)),
             CapSet::EMPTY
         );
+        // An IPv4 socket is never accepted by a tcp6 listener (its connections are tcp6 sockets).
+        assert_eq!(needs(&r, &connected(Proto::Tcp, LOOPBACK, 443)), BIND);
         // UDP has no accept: a connected UDP socket on a listener's port bound it.
         assert_eq!(needs(&r, &connected(Proto::Udp, LOOPBACK, 22)), BIND);
     }

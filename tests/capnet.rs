@@ -731,6 +731,26 @@ fn a_client_bound_below_1024_needed_bind_service() {
     assert_eq!(set_names(&record["socket_needs"]), ["cap_net_bind_service"]);
     assert_eq!(set_names(&record["needs"]), ["cap_net_bind_service"]);
     assert_eq!(set_names(&record["unneeded"]), ["cap_net_admin"]);
+    // ss, on this socket only, agrees on its ends and its owner.
+    if let Some(ss) = tool("ss") {
+        let filter = format!("sport = :{}", tcp.ports[0]);
+        let out = run_cmd(
+            Command::new(ss).args(["-Htnp", "state", "established", &filter]),
+            None,
+        );
+        let row = format!("127.0.0.1:{} {target}", tcp.ports[0]);
+        let owner = format!("pid={},", tcp.pid);
+        assert!(
+            out.stdout
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .contains(&row)
+                && out.stdout.contains(&owner),
+            "ss: {}",
+            out.stdout
+        );
+    }
     let human = run("capnet", &["--unneeded", &tcp.pid.to_string()], None);
     assert_eq!(human.code, 1, "{}", human.stderr);
     assert!(
@@ -818,4 +838,42 @@ fn pids_are_operands_and_a_missing_one_is_an_error_after_the_others() {
     assert_eq!(old.len(), 2, "{old:?}");
     let help = run("capnet", &["--help"], None);
     assert!(help.stdout.contains("[PID]..."), "{}", help.stdout);
+}
+
+#[test]
+fn an_accepted_socket_did_not_bind_its_listeners_port() {
+    skip_unless!(is_root(), "binding a port below 1024 needs root");
+    // A listener on a free port below 1024, a client of it and the connection it accepted, all held by
+    // one process with cap_net_bind_service and cap_net_admin.
+    let holder = Holder::spawn_on_free_low_port(
+        "--tcp",
+        &[
+            "--self-connect",
+            "--caps",
+            "cap_net_bind_service,cap_net_admin",
+        ],
+    );
+    let (listen_port, client_port) = (holder.ports[0], holder.ports[1]);
+    let records = capnet_json(&[&holder.pid.to_string()]);
+    assert_eq!(records.len(), 3, "{records:?}");
+    let needs_of = |state: &str, local_port: u16| {
+        let record = records
+            .iter()
+            .find(|r| {
+                r["state"] == state
+                    && r["local"]
+                        .as_str()
+                        .is_some_and(|l| l.ends_with(&format!(":{local_port}")))
+            })
+            .unwrap_or_else(|| panic!("no {state} socket on {local_port}: {records:?}"));
+        set_names(&record["socket_needs"])
+            .into_iter()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(needs_of("LISTEN", listen_port), ["cap_net_bind_service"]);
+    // The accepted connection shares the listener's port; the client's came from the ephemeral range.
+    assert!(needs_of("ESTABLISHED", listen_port).is_empty());
+    assert!(needs_of("ESTABLISHED", client_port).is_empty());
+    assert_eq!(set_names(&records[0]["unneeded"]), ["cap_net_admin"]);
 }

@@ -13,6 +13,7 @@
 //! | `--packet`          | a packet socket for every ethertype on every interface                         |
 //! | `--tcp-client LOCAL REMOTE` | a TCP socket bound to LOCAL (IPv4 ADDR:PORT), then connected to REMOTE  |
 //! | `--udp-client LOCAL REMOTE` | a UDP socket bound to LOCAL, then connected to REMOTE                   |
+//! | `--self-connect`    | connect to the last `--tcp` listener and accept: a client and an accepted socket |
 //! | `--mark N`          | SO_MARK N on the socket opened last                                            |
 //! | `--many N`          | N UDP sockets on 127.0.0.1-8, connected to 127.0.0.1:9 where loopback is up    |
 //! | `--caps LIST`       | permitted = effective = LIST, inheritable empty (LIST: names, `none`)          |
@@ -45,6 +46,7 @@ fn main() {
     let mut child = None;
     let mut exit_after = Duration::from_secs(120);
     let mut last: Option<RawFd> = None;
+    let mut last_listener: Option<std::net::SocketAddr> = None;
     let mut thread = None;
     let mut i = 0;
     while i < args.len() {
@@ -70,6 +72,7 @@ fn main() {
                 let listener = TcpListener::bind(value()).unwrap_or_else(|e| fail(action, e));
                 ports.push(listener.local_addr().map(|a| a.port()).unwrap_or(0));
                 last = Some(listener.as_raw_fd());
+                last_listener = listener.local_addr().ok();
                 keep.push(Box::new(listener));
             }
             "--udp" => {
@@ -93,6 +96,27 @@ fn main() {
                 ports.push(local.port());
                 last = Some(socket.as_raw_fd());
                 keep.push(Box::new(socket));
+            }
+            "--self-connect" => {
+                let addr = last_listener.unwrap_or_else(|| fail(action, "no --tcp before it"));
+                let client = std::net::TcpStream::connect(addr).unwrap_or_else(|e| fail(action, e));
+                // SAFETY: accept4 on the listener we opened (still kept open in `keep`), without an
+                // address buffer.
+                let fd = unsafe {
+                    libc::accept4(
+                        last.unwrap_or(-1),
+                        std::ptr::null_mut(),
+                        std::ptr::null_mut(),
+                        libc::SOCK_CLOEXEC,
+                    )
+                };
+                if fd < 0 {
+                    fail(action, std::io::Error::last_os_error());
+                }
+                // SAFETY: fd is the descriptor accept4 just returned, owned by nothing else.
+                keep.push(Box::new(unsafe { OwnedFd::from_raw_fd(fd) }));
+                ports.push(client.local_addr().map(|a| a.port()).unwrap_or(0));
+                keep.push(Box::new(client));
             }
             "--mark" => {
                 let mark: u32 = value().parse().unwrap_or_else(|e| fail(action, e));

@@ -9,7 +9,7 @@ raw6\t''
 packet\t''
 unix\t''"
 complete -c capnet -l port -d 'Only sockets with this local port (repeatable)' -r
-complete -c capnet -l pid -d 'Only these processes, comma separated' -r
+complete -c capnet -l pid -d 'The same as PID operands, kept for scripts: `--pid 1,2` is `1 2`' -r
 complete -c capnet -l cap -d 'Only processes holding one of these capabilities (permitted or effective)' -r
 complete -c capnet -l color -d 'When to colour: root-equivalent capabilities and unneeded ones stand out' -r -f -a "auto\t'Colour on a terminal, unless NO_COLOR is set to anything but the empty string'
 always\t'Always colour, also into a pipe'

@@ -586,6 +586,7 @@ fn long_help_ends_with_examples_and_short_help_is_shorter() {
         !p.starts_with(' ')
             && !p.starts_with("Usage:")
             && !p.starts_with("Options:")
+            && !p.starts_with("Arguments:")
             && !p.starts_with("EXAMPLES:")
     });
     for paragraph in prose {
@@ -888,4 +889,227 @@ fn a_namespace_no_process_is_in_is_kept_alive_by_a_socket_and_found() {
             .count(),
         2
     );
+}
+
+/// The one thread of `pid` other than its leader.
+fn other_thread(pid: u32) -> u32 {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("task directory")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .find(|tid| *tid != pid)
+        .expect("a second thread")
+}
+
+#[test]
+fn a_thread_that_kept_net_raw_makes_its_process_a_holder() {
+    skip_unless!(is_root(), "raw sockets and capabilities need root");
+    // The leader opens a raw socket, starts a thread that keeps cap_net_raw, then drops everything.
+    let holder = Holder::spawn(&["--raw-icmp", "--thread-keeps", "cap_net_raw"]);
+    let tid = other_thread(holder.pid);
+    let leader = std::fs::read_to_string(format!("/proc/{}/status", holder.pid)).expect("status");
+    assert!(leader.contains("CapPrm:\t0000000000000000"), "{leader}");
+    for args in [vec![], vec!["--cap", "net_raw"]] {
+        let records = capnet_json(&args);
+        let ours: Vec<&Value> = records.iter().filter(|r| r["pid"] == holder.pid).collect();
+        assert_eq!(
+            ours.len(),
+            1,
+            "capnet {args:?} lists the holder's raw socket: {ours:?}"
+        );
+        let raw = ours[0];
+        assert_eq!(raw["proto"], "raw");
+        assert_eq!(set_names(&raw["permitted"]), ["cap_net_raw"]);
+        assert_eq!(set_names(&raw["socket_needs"]), ["cap_net_raw"]);
+        assert!(set_names(&raw["unneeded"]).is_empty());
+        assert_eq!(raw["threads"][0]["tid"], tid);
+        assert_eq!(set_names(&raw["threads"][0]["permitted"]), ["cap_net_raw"]);
+    }
+    let human = run("capnet", &[&holder.pid.to_string()], None);
+    assert_eq!(human.code, 0, "{}", human.stderr);
+    let line = human
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(&format!("{} ", holder.pid)) && l.contains("capkit"))
+        .unwrap_or_else(|| panic!("no process line: {}", human.stdout));
+    assert!(
+        line.contains(&format!("thread {tid}: net_raw")),
+        "the row names the thread: {line}"
+    );
+    // What the thread holds is needed: --unneeded does not list the process.
+    let unneeded = capnet_json(&["--unneeded", &holder.pid.to_string()]);
+    assert!(unneeded.is_empty(), "{unneeded:?}");
+}
+
+/// The record of `holder`'s socket with local port `port`.
+fn record_on_port(holder: &Holder, port: u16) -> Value {
+    capnet_json(&[&holder.pid.to_string()])
+        .into_iter()
+        .find(|r| {
+            r["local"]
+                .as_str()
+                .is_some_and(|l| l.ends_with(&format!(":{port}")))
+        })
+        .unwrap_or_else(|| panic!("no socket on port {port} of {}", holder.pid))
+}
+
+#[test]
+fn a_client_bound_below_1024_needed_bind_service() {
+    skip_unless!(is_root(), "binding a port below 1024 needs root");
+    let caps = "cap_net_bind_service,cap_net_admin";
+    // TCP: bound to 127.0.0.1:<free port below 1024>, then connected to a listener of ours.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    let target = listener.local_addr().expect("address").to_string();
+    let tcp = Holder::spawn_on_free_low_port("--tcp-client", &[&target, "--caps", caps]);
+    let record = record_on_port(&tcp, tcp.ports[0]);
+    assert_eq!(record["proto"], "tcp");
+    assert_eq!(record["state"], "ESTABLISHED");
+    assert_eq!(record["remote"], target.as_str());
+    assert_eq!(set_names(&record["socket_needs"]), ["cap_net_bind_service"]);
+    assert_eq!(set_names(&record["needs"]), ["cap_net_bind_service"]);
+    assert_eq!(set_names(&record["unneeded"]), ["cap_net_admin"]);
+    // ss, on this socket only, agrees on its ends and its owner.
+    if let Some(ss) = tool("ss") {
+        let filter = format!("sport = :{}", tcp.ports[0]);
+        let out = run_cmd(
+            Command::new(ss).args(["-Htnp", "state", "established", &filter]),
+            None,
+        );
+        let row = format!("127.0.0.1:{} {target}", tcp.ports[0]);
+        let owner = format!("pid={},", tcp.pid);
+        assert!(
+            out.stdout
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .contains(&row)
+                && out.stdout.contains(&owner),
+            "ss: {}",
+            out.stdout
+        );
+    }
+    let human = run("capnet", &["--unneeded", &tcp.pid.to_string()], None);
+    assert_eq!(human.code, 1, "{}", human.stderr);
+    assert!(
+        human.stdout.contains("unneeded: net_admin"),
+        "{}",
+        human.stdout
+    );
+    assert!(
+        !human.stdout.contains("unneeded: net_bind"),
+        "{}",
+        human.stdout
+    );
+    // UDP: bound low, then connected.
+    let peer = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp peer");
+    let target = peer.local_addr().expect("address").to_string();
+    let udp = Holder::spawn_on_free_low_port("--udp-client", &[&target, "--caps", caps]);
+    let record = record_on_port(&udp, udp.ports[0]);
+    assert_eq!(record["proto"], "udp");
+    assert_eq!(record["remote"], target.as_str());
+    assert_eq!(set_names(&record["socket_needs"]), ["cap_net_bind_service"]);
+    assert_eq!(set_names(&record["unneeded"]), ["cap_net_admin"]);
+    // A client on a port the kernel picked needed nothing.
+    let high = Holder::spawn(&[
+        "--tcp-client",
+        "127.0.0.1:0",
+        &listener.local_addr().expect("address").to_string(),
+        "--caps",
+        caps,
+    ]);
+    let records = capnet_json(&[&high.pid.to_string()]);
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert!(set_names(&records[0]["socket_needs"]).is_empty());
+    assert_eq!(
+        set_names(&records[0]["unneeded"]),
+        ["cap_net_bind_service", "cap_net_admin"]
+    );
+}
+
+/// Depends on the sock_diag reader, which shows a socket's mark (/proc/net does not).
+#[test]
+fn a_socket_mark_needed_net_admin_or_net_raw() {
+    skip_unless!(is_root(), "SO_MARK needs cap_net_admin or cap_net_raw");
+    let holder = Holder::spawn(&[
+        "--udp",
+        "127.0.0.1:0",
+        "--mark",
+        "7",
+        "--caps",
+        "cap_net_admin,cap_net_bind_service",
+    ]);
+    let record = record_on_port(&holder, holder.ports[0]);
+    assert_eq!(
+        set_names(&record["socket_needs"]),
+        ["cap_net_admin"],
+        "the mark needed the one of cap_net_admin and cap_net_raw that the holder holds: {record}"
+    );
+    let one_of: Vec<Vec<&str>> = record["socket_needs_one_of"]
+        .as_array()
+        .expect("socket_needs_one_of")
+        .iter()
+        .map(set_names)
+        .collect();
+    assert_eq!(one_of, [["cap_net_admin", "cap_net_raw"]]);
+    assert_eq!(set_names(&record["unneeded"]), ["cap_net_bind_service"]);
+}
+
+#[test]
+fn pids_are_operands_and_a_missing_one_is_an_error_after_the_others() {
+    skip_unless!(is_root(), "setting capabilities needs root");
+    let first = Holder::spawn(&["--tcp", "127.0.0.1:0", "--caps", "cap_net_raw"]);
+    let second = Holder::spawn(&["--udp", "127.0.0.1:0", "--caps", "cap_net_admin"]);
+    let missing = missing_pid().to_string();
+    let (a, b) = (first.pid.to_string(), second.pid.to_string());
+    let out = run("capnet", &["--json", &a, &missing, &b], None);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert_eq!(out.stderr, format!("capnet: {missing}: no such process\n"));
+    let pids: Vec<u64> = out
+        .json_lines()
+        .iter()
+        .filter_map(|r| r["pid"].as_u64())
+        .collect();
+    assert_eq!(pids, [u64::from(first.pid), u64::from(second.pid)]);
+    // The old option is still understood.
+    let old = capnet_json(&["--pid", &format!("{a},{b}")]);
+    assert_eq!(old.len(), 2, "{old:?}");
+    let help = run("capnet", &["--help"], None);
+    assert!(help.stdout.contains("[PID]..."), "{}", help.stdout);
+}
+
+#[test]
+fn an_accepted_socket_did_not_bind_its_listeners_port() {
+    skip_unless!(is_root(), "binding a port below 1024 needs root");
+    // A listener on a free port below 1024, a client of it and the connection it accepted, all held by
+    // one process with cap_net_bind_service and cap_net_admin.
+    let holder = Holder::spawn_on_free_low_port(
+        "--tcp",
+        &[
+            "--self-connect",
+            "--caps",
+            "cap_net_bind_service,cap_net_admin",
+        ],
+    );
+    let (listen_port, client_port) = (holder.ports[0], holder.ports[1]);
+    let records = capnet_json(&[&holder.pid.to_string()]);
+    assert_eq!(records.len(), 3, "{records:?}");
+    let needs_of = |state: &str, local_port: u16| {
+        let record = records
+            .iter()
+            .find(|r| {
+                r["state"] == state
+                    && r["local"]
+                        .as_str()
+                        .is_some_and(|l| l.ends_with(&format!(":{local_port}")))
+            })
+            .unwrap_or_else(|| panic!("no {state} socket on {local_port}: {records:?}"));
+        set_names(&record["socket_needs"])
+            .into_iter()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(needs_of("LISTEN", listen_port), ["cap_net_bind_service"]);
+    // The accepted connection shares the listener's port; the client's came from the ephemeral range.
+    assert!(needs_of("ESTABLISHED", listen_port).is_empty());
+    assert!(needs_of("ESTABLISHED", client_port).is_empty());
+    assert_eq!(set_names(&records[0]["unneeded"]), ["cap_net_admin"]);
 }

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::OnceLock;
 
+use capcli::summary::sets_differ;
 use capcli::term::{self, ColorChoice, Style};
 use capcli::{
     escape_bytes, escape_str, output, summary, words, ExternalBytes, Output, EXIT_FAILURE,
@@ -43,22 +44,28 @@ Show the sockets of processes with capabilities, in every network namespace, and
 those sockets needed, so that capabilities a daemon holds for nothing stand out.
 
 Each process is a line: PID, PPID, USER, COMMAND, NETNS (`host`, or the namespace's inode with `*`) and \
-CAPABILITIES, its permitted set (`full`, `full -sys_resource`, `chown,setuid`, or `-` for none). A process \
-holding network capabilities that its sockets do not need ends its line with `unneeded: ...`. Each of its \
+CAPABILITIES, what its threads hold together (`full`, `full -sys_resource`, `chown,setuid`, or `-` for none), \
+then each thread whose sets differ from its leader's (`thread 4242: net_raw`): a leader may drop what \
+another thread keeps. A process holding network capabilities that its sockets do not need ends its line \
+with `unneeded: ...`. Each of its \
 sockets is a line below it that starts with the same PID: PROTO, STATE, LOCAL, REMOTE (the IP protocol of a \
 raw socket, the interface of a packet socket) and NEEDS.
 
 Sockets come from the kernel's sock_diag netlink interface (inet_diag for tcp, udp and udplite, unix_diag, packet_diag), dumped once in each network namespace, so what a socket is named cannot pass for another row. raw and raw6 sockets are read from /proc/net/raw and /proc/net/raw6 of their namespace instead (capnet does not use raw_diag, which many kernels lack); their rows hold numbers only. A socket that lives in another namespace than its holder's current one (opened before unshare or setns, or inside a namespace joined for a while) is found in that namespace and marked after its protocol: `tcp@host` or `tcp@INODE*`.
 
-NEEDS: a TCP listener, or a UDP or UDP-Lite socket, bound below the namespace's \
-net.ipv4.ip_unprivileged_port_start needed cap_net_bind_service; a raw or packet socket needed cap_net_raw. \
-cap_net_admin and cap_net_broadcast are never needed by a socket alone.
+NEEDS: a TCP, UDP or UDP-Lite socket bound below its namespace's net.ipv4.ip_unprivileged_port_start \
+(listeners, datagram sockets and clients that bound before connecting alike) needed cap_net_bind_service, \
+unless the kernel chose the port (it is in net.ipv4.ip_local_port_range) or it is a connection accepted by \
+a listener on that port; a raw or packet socket needed cap_net_raw; a socket mark or IP_TRANSPARENT needed \
+cap_net_raw or cap_net_admin, where the socket source shows them. Of two that either does, NEEDS names one \
+needed anyway, else those held; `--unneeded` never lists one NEEDS names. cap_net_broadcast is never \
+needed by a socket alone.
 
 Into a pipe or a file every line is a whole record and nothing wraps; on a terminal long lines continue on \
 indented lines. Seeing another user's sockets needs root (cap_sys_ptrace).
 
-Exit status: 0 done; 1 `--unneeded` listed a process; 2 an error, such as a `--pid` that does not exist \
-(reported after the other processes are listed).";
+Exit status: 0 done; 1 `--unneeded` listed a process; 2 an error, such as a PID that does not exist \
+(reported after the other processes are listed). `--pid 1,2` is the same as the operands `1 2`.";
 
 const EXAMPLES: &str = "\
 EXAMPLES:
@@ -68,7 +75,7 @@ EXAMPLES:
       Processes holding network capabilities none of their sockets needs.
   capnet -a --listening --proto tcp,udp
       Every process's TCP and UDP listeners, IPv4 and IPv6.
-  capnet --pid 1234,5678 --unix
+  capnet 1234 5678 --unix
       Two processes' sockets, unix sockets included.
   capnet --json --port 53 | jq -c .unneeded.caps
       What the holders of port 53 hold without needing it.";
@@ -107,12 +114,15 @@ struct Args {
     /// Only sockets with this local port (repeatable).
     #[arg(long, value_name = "N")]
     port: Vec<u16>,
-    /// Only these processes, comma separated.
+    /// Only these processes (a PID may also be a comma-separated list).
     ///
     /// They are listed whether or not they hold capabilities. A PID that does not exist is an error (exit
     /// status 2), reported after the others are listed.
-    #[arg(long, value_name = "PID", value_delimiter = ',')]
-    pid: Vec<u32>,
+    #[arg(value_name = "PID", value_delimiter = ',')]
+    pids: Vec<u32>,
+    /// The same as PID operands, kept for scripts: `--pid 1,2` is `1 2`.
+    #[arg(long = "pid", value_name = "PID", value_delimiter = ',')]
+    pid_option: Vec<u32>,
     /// Only processes holding one of these capabilities (permitted or effective).
     #[arg(long, value_name = "CAP[,CAP]")]
     cap: Option<String>,
@@ -178,7 +188,7 @@ fn run(args: Args) -> Result<u8, Box<dyn Error>> {
     let filter = Filter::from_args(&args)?;
     let known = capsys::kernel::known_caps_or_default();
     let mut tally = Tally::default();
-    let named = named_pids(&args.pid);
+    let named = named_pids(args.pids.iter().chain(&args.pid_option));
     let pids = if named.is_empty() {
         let mut pids = proc::pids()?;
         if let Some(kernel) = proc::kernel_threads() {
@@ -188,8 +198,13 @@ fn run(args: Args) -> Result<u8, Box<dyn Error>> {
     } else {
         named.clone()
     };
-    // Status first, for every process; the namespace link only for those the filter keeps.
-    let scan = proc::scan(&pids, ReadOptions::default());
+    // Status first, every thread's, for every process (a thread may hold what its leader dropped); the
+    // namespace link only for those the filter keeps.
+    let threads = ReadOptions {
+        threads: true,
+        ..ReadOptions::default()
+    };
+    let scan = proc::scan(&pids, threads);
     tally.vanished += scan.vanished;
     for (pid, err) in scan.failed {
         tally.failed(pid, err.to_string());
@@ -293,10 +308,10 @@ fn run(args: Args) -> Result<u8, Box<dyn Error>> {
     })
 }
 
-/// The PIDs named by `--pid`, each once, in the order given.
-fn named_pids(pids: &[u32]) -> Vec<u32> {
-    let mut seen = std::collections::HashSet::new();
-    pids.iter()
+/// The PIDs named on the command line (operands, then `--pid`), each once, in the order given.
+fn named_pids<'a>(pids: impl IntoIterator<Item = &'a u32>) -> Vec<u32> {
+    let mut seen = HashSet::new();
+    pids.into_iter()
         .copied()
         .filter(|pid| seen.insert(*pid))
         .collect()
@@ -322,12 +337,8 @@ struct Namespace {
     /// `None` when the namespace could not be entered to read the sysctl (needs CAP_SYS_ADMIN).
     port_start: Option<u16>,
     interfaces: BTreeMap<u32, String>,
-}
-
-impl Namespace {
-    fn port_start(&self) -> u16 {
-        self.port_start.unwrap_or(DEFAULT_PORT_START)
-    }
+    /// What its sockets needed is judged by.
+    rules: needs::Rules,
 }
 
 /// A socket a process holds, with the namespace it lives in.
@@ -367,9 +378,7 @@ struct Namespaces {
     untraced: u32,
 }
 
-/// The port below which binding needs cap_net_bind_service when the namespace cannot be asked: the
-/// kernel's default.
-const DEFAULT_PORT_START: u16 = 1024;
+use needs::DEFAULT_PORT_START;
 
 impl Namespaces {
     fn get(&self, key: NsKey) -> Option<&Namespace> {
@@ -475,11 +484,17 @@ fn dump(
             if dump.port_start.is_none() {
                 tally.port_start_unknown += 1;
             }
+            let rules = needs::Rules::new(
+                dump.port_start.unwrap_or(DEFAULT_PORT_START),
+                dump.local_ports.clone(),
+                &dump.sockets,
+            );
             let ns = Namespace {
                 inode,
                 sockets: dump.sockets.into_iter().map(|s| (s.inode, s)).collect(),
                 port_start: dump.port_start,
                 interfaces: dump.interfaces.into_iter().collect(),
+                rules,
             };
             (ns, dump.unlisted)
         }
@@ -512,11 +527,14 @@ fn read_hidden(dir: &Path, unix: bool, pid: u32, tally: &mut Tally) -> Namespace
     if port_start.is_none() {
         tally.port_start_unknown += 1;
     }
+    // The local port range is not read here: unknown, every port below the start counts as bound.
+    let rules = needs::Rules::new(port_start.unwrap_or(DEFAULT_PORT_START), None, &sockets);
     Namespace {
         inode: None,
         sockets: sockets.into_iter().map(|s| (s.inode, s)).collect(),
         port_start,
         interfaces: net::read_interfaces(dir).into_iter().collect(),
+        rules,
     }
 }
 
@@ -525,6 +543,14 @@ struct ProcessRow<'a> {
     process: &'a Process,
     user: Option<String>,
     is_host: Option<bool>,
+    /// What its threads hold together: the union of their permitted, and of their permitted and
+    /// effective, sets.
+    permitted: CapSet,
+    held: CapSet,
+    /// The threads whose sets differ from the leader's.
+    differing: Vec<(u32, &'a TaskStatus)>,
+    /// What its sockets needed, before and after resolving "one of" needs against what it holds.
+    need: needs::Need,
     needs: CapSet,
     unneeded: CapSet,
 }
@@ -536,11 +562,14 @@ impl<'a> ProcessRow<'a> {
         _own: &Namespace,
         ctx: &Context,
     ) -> ProcessRow<'a> {
-        // Each socket against its own namespace's port start: that is where it was bound.
-        let needs = sockets.iter().fold(CapSet::EMPTY, |all, s| {
-            all | needs::socket_needs(s.socket, s.ns.port_start())
-        });
+        // Each socket by its own namespace's rules: that is where it was bound.
+        let mut need = needs::Need::default();
+        for held in sockets {
+            need.merge(&held.ns.rules.socket_needs(held.socket));
+        }
         let leader = &process.leader;
+        let permitted = threads_union(process, permitted);
+        let needs = need.resolve(permitted, need.all);
         ProcessRow {
             process,
             user: ctx.users.get(leader.uids.effective).map(str::to_string),
@@ -548,9 +577,46 @@ impl<'a> ProcessRow<'a> {
                 (Some(ns), Some(host)) => Some(ns == host),
                 _ => None,
             },
+            permitted,
+            held: threads_union(process, held),
+            differing: process
+                .threads
+                .iter()
+                .filter(|t| sets_differ(&t.status, leader))
+                .map(|t| (t.tid, &t.status))
+                .collect(),
             needs,
-            unneeded: needs::unneeded(permitted(leader), needs),
+            need,
+            unneeded: needs::unneeded(permitted, needs),
         }
+    }
+
+    /// What one socket needed, "one of" needs judged with everything the process needed.
+    fn socket_needs(&self, socket: &Socket, ns: &Namespace) -> (CapSet, Vec<CapSet>) {
+        let need = ns.rules.socket_needs(socket);
+        (need.resolve(self.permitted, self.need.all), need.one_of)
+    }
+
+    /// PROTO, STATE, LOCAL, REMOTE and NEEDS of one socket, escaped. A socket that lives in another
+    /// namespace than its holder's current one says which after its protocol: `tcp@host`,
+    /// `tcp@4026532281*`.
+    fn socket_cells(&self, held: &Held, ctx: &Context) -> [String; 5] {
+        let (socket, ns) = (held.socket, held.ns);
+        let proto = match (held.foreign, ns.inode) {
+            (false, _) => socket.proto.to_string(),
+            (true, inode) if inode.is_some() && inode == ctx.host_netns => {
+                format!("{}@host", socket.proto)
+            }
+            (true, Some(inode)) => format!("{}@{inode}*", socket.proto),
+            (true, None) => format!("{}@?", socket.proto),
+        };
+        [
+            proto,
+            socket.state.to_string(),
+            escape_bytes(&local_text(socket)),
+            escape_bytes(&remote_text(socket, ns)),
+            summary::short(self.socket_needs(socket, ns).0, ctx.known),
+        ]
     }
 
     /// The process and its shown sockets as table cells, escaped and painted.
@@ -565,7 +631,15 @@ impl<'a> ProcessRow<'a> {
             (Some(inode), _) => format!("{inode}*"),
             (None, _) => "?".to_string(),
         };
-        let held = summary::short(permitted(leader) | effective(leader), ctx.known);
+        let mut caps = pieces(&summary::short(self.held, ctx.known));
+        for (tid, status) in &self.differing {
+            let text = format!("thread {tid}: {}", summary::short(held(status), ctx.known));
+            let mut thread = pieces(&text);
+            if let Some(first) = thread.first_mut() {
+                first.insert_str(0, "  ");
+            }
+            caps.extend(thread);
+        }
         let mut unneeded = findings(self.unneeded, ctx.known);
         if let Some(first) = unneeded.first_mut() {
             let label = term::paint(Style::Finding, "unneeded:");
@@ -579,9 +653,12 @@ impl<'a> ProcessRow<'a> {
                 escape_bytes(&leader.name),
                 netns,
             ],
-            caps: held.split_inclusive(',').map(str::to_string).collect(),
+            caps,
             unneeded,
-            sockets: shown.iter().map(|held| socket_cells(held, ctx)).collect(),
+            sockets: shown
+                .iter()
+                .map(|held| self.socket_cells(held, ctx))
+                .collect(),
         }
     }
 
@@ -590,6 +667,7 @@ impl<'a> ProcessRow<'a> {
         let socket = held.map(|h| h.socket);
         // The namespace the socket lives in; the holder's own when there is no socket.
         let ns = held.map_or(own, |h| h.ns);
+        let socket_needs = held.map(|h| self.socket_needs(h.socket, h.ns));
         let netns_inode = match held {
             Some(h) => h.ns.inode,
             None => self.process.netns,
@@ -613,9 +691,19 @@ impl<'a> ProcessRow<'a> {
             local: socket.map(|s| ExternalBytes(local_text(s))),
             remote: socket.and_then(|s| remote_json(s, ns)),
             inode: socket.map(|s| s.inode),
-            socket_needs: socket.map(|s| needs::socket_needs(s, ns.port_start())),
-            effective: leader.caps.effective,
-            permitted: leader.caps.permitted,
+            socket_needs_one_of: socket_needs.as_ref().map(|(_, one_of)| one_of.clone()),
+            socket_needs: socket_needs.map(|(set, _)| set),
+            effective: threads_known_union(self.process, |s| s.caps.effective),
+            permitted: threads_known_union(self.process, |s| s.caps.permitted),
+            threads: self
+                .differing
+                .iter()
+                .map(|(tid, status)| ThreadRecord {
+                    tid: *tid,
+                    effective: status.caps.effective,
+                    permitted: status.caps.permitted,
+                })
+                .collect(),
             needs: self.needs,
             unneeded: self.unneeded,
         }
@@ -628,6 +716,33 @@ fn permitted(status: &TaskStatus) -> CapSet {
 
 fn effective(status: &TaskStatus) -> CapSet {
     status.caps.effective.unwrap_or_default()
+}
+
+fn held(status: &TaskStatus) -> CapSet {
+    permitted(status) | effective(status)
+}
+
+/// A set over every thread of the process: what its threads hold together.
+fn threads_union(process: &Process, set: fn(&TaskStatus) -> CapSet) -> CapSet {
+    process
+        .tasks()
+        .fold(CapSet::EMPTY, |all, (_, status)| all | set(status))
+}
+
+/// The union over the threads of a set that may be unknown: unknown only if no thread shows it.
+fn threads_known_union(
+    process: &Process,
+    set: impl Fn(&TaskStatus) -> Option<CapSet>,
+) -> Option<CapSet> {
+    process
+        .tasks()
+        .filter_map(|(_, status)| set(status))
+        .reduce(|a, b| a | b)
+}
+
+/// A short form in the pieces a line may break after.
+fn pieces(text: &str) -> Vec<String> {
+    text.split_inclusive(',').map(str::to_string).collect()
 }
 
 /// A set's short form in pieces a line may break after, painted as findings; root-equivalent names keep
@@ -663,10 +778,22 @@ struct SocketRecord {
     remote: Option<ExternalBytes>,
     inode: Option<u64>,
     socket_needs: Option<CapSet>,
+    /// Needs the socket met with one capability of each set (null without a socket).
+    socket_needs_one_of: Option<Vec<CapSet>>,
+    /// Over every thread of the process.
     effective: Option<CapSet>,
     permitted: Option<CapSet>,
+    /// The threads whose sets differ from the leader's.
+    threads: Vec<ThreadRecord>,
     needs: CapSet,
     unneeded: CapSet,
+}
+
+#[derive(Serialize)]
+struct ThreadRecord {
+    tid: u32,
+    effective: Option<CapSet>,
+    permitted: Option<CapSet>,
 }
 
 #[derive(Serialize)]
@@ -676,28 +803,6 @@ struct NetnsRecord {
     unprivileged_port_start: Option<u16>,
     /// Whether this is the holder's current namespace (false for a socket kept from another one).
     holder: bool,
-}
-
-/// PROTO, STATE, LOCAL, REMOTE and NEEDS of one socket, escaped. A socket that lives in another namespace
-/// than its holder's current one says which after its protocol: `tcp@host`, `tcp@4026532281*`.
-fn socket_cells(held: &Held, ctx: &Context) -> [String; 5] {
-    let (socket, ns) = (held.socket, held.ns);
-    let proto = match (held.foreign, ns.inode) {
-        (false, _) => socket.proto.to_string(),
-        (true, inode) if inode.is_some() && inode == ctx.host_netns => {
-            format!("{}@host", socket.proto)
-        }
-        (true, Some(inode)) => format!("{}@{inode}*", socket.proto),
-        (true, None) => format!("{}@?", socket.proto),
-    };
-    let known = ctx.known;
-    [
-        proto,
-        socket.state.to_string(),
-        escape_bytes(&local_text(socket)),
-        escape_bytes(&remote_text(socket, ns)),
-        summary::short(needs::socket_needs(socket, ns.port_start()), known),
-    ]
 }
 
 /// LOCAL: the address and port; the address of a raw socket; the ethertype of a packet socket; the path of a
@@ -792,14 +897,17 @@ impl Filter {
             ports: args.port.clone(),
             listening: args.listening,
             caps,
-            pids: args.pid.clone(),
+            pids: named_pids(args.pids.iter().chain(&args.pid_option)),
         })
     }
 
+    /// A process holds what any of its threads holds: a thread may keep what its leader dropped.
     fn wants_process(&self, process: &Process, all: bool) -> bool {
-        let leader = &process.leader;
-        let held = permitted(leader) | effective(leader);
-        let holds_any = !held.is_empty() || leader.caps.ambient.is_some_and(|a| !a.is_empty());
+        let held = threads_union(process, held);
+        let ambient = process
+            .tasks()
+            .any(|(_, s)| s.caps.ambient.is_some_and(|a| !a.is_empty()));
+        let holds_any = !held.is_empty() || ambient;
         (all || !self.pids.is_empty() || holds_any)
             && (self.caps.is_empty() || !(held & self.caps).is_empty())
     }

@@ -15,16 +15,27 @@
 //! | `--unix NAME`       | a unix stream listener bound to NAME (`@NAME`: abstract; any bytes but NUL)    |
 //! | `--uid N`           | become user and group N (which drops every capability)                         |
 //! | `--packet`          | a packet socket for every ethertype on every interface                         |
+//! | `--tcp-client LOCAL REMOTE` | a TCP socket bound to LOCAL (IPv4 ADDR:PORT), then connected to REMOTE  |
+//! | `--udp-client LOCAL REMOTE` | a UDP socket bound to LOCAL, then connected to REMOTE                   |
+//! | `--self-connect`    | connect to the last `--tcp` listener and accept: a client and an accepted socket |
+//! | `--mark N`          | SO_MARK N on the socket opened last                                            |
+//! | `--many N`          | N UDP sockets on 127.0.0.1-8, connected to 127.0.0.1:9 where loopback is up    |
 //! | `--caps LIST`       | permitted = effective = LIST, inheritable empty (LIST: names, `none`)          |
+//! | `--thread-keeps LIST` | start a thread with permitted = effective = LIST, then the leader drops all |
 //! | `--fork`            | fork a child that shares every socket and waits too                            |
 //! | `--exit-after SECS` | exit by itself after SECS seconds (default 120), so nothing leaks               |
 //!
-//! When done it prints `ready PID [CHILD_PID] PORT...` (the local port of each TCP/UDP socket, in order)
-//! and sleeps. A failed action prints `capkit-test-sockets: ACTION: cause` and exits with status 3.
+//! Capabilities are per thread (capset acts on the calling thread only), so after `--thread-keeps` the
+//! leader holds nothing while its thread keeps LIST; actions after it run on the leader, and `--fork` and
+//! `--unshare-net` (which need a single thread) must come before it.
+//!
+//! When done it prints `ready PID [CHILD_PID] PORT... [thread=TID]` (the local port of each TCP/UDP
+//! socket, in order; the thread of `--thread-keeps`) and sleeps. A failed action prints
+//! `capkit-test-sockets: ACTION: cause` and exits with status 3.
 
 use std::io::Write;
-use std::net::{TcpListener, UdpSocket};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::net::{SocketAddrV4, TcpListener, UdpSocket};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 use capcore::CapSet;
@@ -40,6 +51,9 @@ fn main() {
     let mut exit_after = Duration::from_secs(120);
     // The namespace we started in, for `--back`.
     let first_netns = std::fs::File::open("/proc/self/ns/net").unwrap_or_else(|e| fail("start", e));
+    let mut last: Option<RawFd> = None;
+    let mut last_listener: Option<std::net::SocketAddr> = None;
+    let mut thread = None;
     let mut i = 0;
     while i < args.len() {
         let action = args[i].as_str();
@@ -84,12 +98,79 @@ fn main() {
             "--tcp" => {
                 let listener = TcpListener::bind(value()).unwrap_or_else(|e| fail(action, e));
                 ports.push(listener.local_addr().map(|a| a.port()).unwrap_or(0));
+                last = Some(listener.as_raw_fd());
+                last_listener = listener.local_addr().ok();
                 keep.push(Box::new(listener));
             }
             "--udp" => {
                 let socket = UdpSocket::bind(value()).unwrap_or_else(|e| fail(action, e));
                 ports.push(socket.local_addr().map(|a| a.port()).unwrap_or(0));
+                last = Some(socket.as_raw_fd());
                 keep.push(Box::new(socket));
+            }
+            "--udp-client" => {
+                let (local, remote) = (value(), value());
+                let socket = UdpSocket::bind(local).unwrap_or_else(|e| fail(action, e));
+                socket.connect(remote).unwrap_or_else(|e| fail(action, e));
+                ports.push(socket.local_addr().map(|a| a.port()).unwrap_or(0));
+                last = Some(socket.as_raw_fd());
+                keep.push(Box::new(socket));
+            }
+            "--tcp-client" => {
+                let local: SocketAddrV4 = value().parse().unwrap_or_else(|e| fail(action, e));
+                let remote: SocketAddrV4 = value().parse().unwrap_or_else(|e| fail(action, e));
+                let socket = tcp_client(local, remote, action);
+                ports.push(local.port());
+                last = Some(socket.as_raw_fd());
+                keep.push(Box::new(socket));
+            }
+            "--self-connect" => {
+                let addr = last_listener.unwrap_or_else(|| fail(action, "no --tcp before it"));
+                let client = std::net::TcpStream::connect(addr).unwrap_or_else(|e| fail(action, e));
+                // SAFETY: accept4 on the listener we opened (still kept open in `keep`), without an
+                // address buffer.
+                let fd = unsafe {
+                    libc::accept4(
+                        last.unwrap_or(-1),
+                        std::ptr::null_mut(),
+                        std::ptr::null_mut(),
+                        libc::SOCK_CLOEXEC,
+                    )
+                };
+                if fd < 0 {
+                    fail(action, std::io::Error::last_os_error());
+                }
+                // SAFETY: fd is the descriptor accept4 just returned, owned by nothing else.
+                keep.push(Box::new(unsafe { OwnedFd::from_raw_fd(fd) }));
+                ports.push(client.local_addr().map(|a| a.port()).unwrap_or(0));
+                keep.push(Box::new(client));
+            }
+            "--mark" => {
+                let mark: u32 = value().parse().unwrap_or_else(|e| fail(action, e));
+                let fd = last.unwrap_or_else(|| fail(action, "no socket opened before it"));
+                set_int_option(fd, libc::SOL_SOCKET, libc::SO_MARK, mark as i32, action);
+            }
+            "--many" => {
+                let n: u64 = value().parse().unwrap_or_else(|e| fail(action, e));
+                raise_nofile(n + 256, action);
+                for i in 0..n {
+                    // Spread over 127.0.0.1-8: ports the kernel picks are unique per address, and one
+                    // address has fewer than 30,000 of them.
+                    let addr = format!("127.0.0.{}:0", 1 + i % 8);
+                    let socket = UdpSocket::bind(addr).unwrap_or_else(|e| fail(action, e));
+                    // Connected (to the discard port; nothing is sent), so that `ss` without `-a`
+                    // lists it too; unconnected in a new namespace, whose loopback is down.
+                    match socket.connect("127.0.0.1:9") {
+                        Err(e) if e.raw_os_error() != Some(libc::ENETUNREACH) => fail(action, e),
+                        _ => {}
+                    }
+                    keep.push(Box::new(socket));
+                }
+            }
+            "--thread-keeps" => {
+                let set = caps_arg(&value(), action);
+                thread = Some(thread_keeping(set, action));
+                set_caps(CapSet::EMPTY, action);
             }
             "--raw-icmp" => keep.push(Box::new(raw_socket(
                 libc::AF_INET,
@@ -107,19 +188,8 @@ fn main() {
                 )));
             }
             "--caps" => {
-                let list = value();
-                let set = if list == "none" {
-                    CapSet::EMPTY
-                } else {
-                    CapSet::parse_list(&list).unwrap_or_else(|e| fail(action, e))
-                };
-                let flags = CapabilitySet::from_bits_retain(set.bits());
-                let sets = CapabilitySets {
-                    effective: flags,
-                    permitted: flags,
-                    inheritable: CapabilitySet::empty(),
-                };
-                rustix::thread::set_capabilities(None, sets).unwrap_or_else(|e| fail(action, e));
+                let set = caps_arg(&value(), action);
+                set_caps(set, action);
             }
             "--fork" => child = Some(fork_waiting_child(exit_after)),
             "--exit-after" => {
@@ -136,6 +206,9 @@ fn main() {
     }
     for port in ports {
         line.push_str(&format!(" {port}"));
+    }
+    if let Some(tid) = thread {
+        line.push_str(&format!(" thread={tid}"));
     }
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}");
@@ -162,6 +235,120 @@ fn unix_listener(name: &str) -> std::io::Result<std::os::unix::net::UnixListener
             UnixListener::bind_addr(&SocketAddr::from_abstract_name(abstract_name.as_bytes())?)
         }
         None => UnixListener::bind(name),
+    }
+}
+
+fn caps_arg(list: &str, action: &str) -> CapSet {
+    if list == "none" {
+        CapSet::EMPTY
+    } else {
+        CapSet::parse_list(list).unwrap_or_else(|e| fail(action, e))
+    }
+}
+
+/// permitted = effective = `set`, inheritable empty, for the calling thread only.
+fn set_caps(set: CapSet, action: &str) {
+    let flags = CapabilitySet::from_bits_retain(set.bits());
+    let sets = CapabilitySets {
+        effective: flags,
+        permitted: flags,
+        inheritable: CapabilitySet::empty(),
+    };
+    rustix::thread::set_capabilities(None, sets).unwrap_or_else(|e| fail(action, e));
+}
+
+/// Starts a thread that narrows its own capabilities to `set` and then sleeps; returns its tid once done.
+fn thread_keeping(set: CapSet, action: &str) -> i32 {
+    let (done, ready) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let flags = CapabilitySet::from_bits_retain(set.bits());
+        let sets = CapabilitySets {
+            effective: flags,
+            permitted: flags,
+            inheritable: CapabilitySet::empty(),
+        };
+        let result = rustix::thread::set_capabilities(None, sets)
+            .map(|()| rustix::thread::gettid().as_raw_nonzero().get());
+        let _ = done.send(result);
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    });
+    match ready.recv() {
+        Ok(Ok(tid)) => tid,
+        Ok(Err(e)) => fail(action, e),
+        Err(e) => fail(action, e),
+    }
+}
+
+/// A TCP socket bound to `local` and connected to `remote` (std binds only listeners).
+fn tcp_client(local: SocketAddrV4, remote: SocketAddrV4, action: &str) -> OwnedFd {
+    let socket = raw_socket(libc::AF_INET, libc::SOCK_STREAM, 0, action);
+    let fd = socket.as_raw_fd();
+    set_int_option(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1, action);
+    for (addr, call) in [(local, "bind"), (remote, "connect")] {
+        let sin = libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: addr.port().to_be(),
+            sin_addr: libc::in_addr {
+                s_addr: u32::from(*addr.ip()).to_be(),
+            },
+            sin_zero: [0; 8],
+        };
+        let ptr = std::ptr::addr_of!(sin).cast::<libc::sockaddr>();
+        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        // SAFETY: fd is our open socket; sin is a valid sockaddr_in of the length given.
+        let rc = unsafe {
+            if call == "bind" {
+                libc::bind(fd, ptr, len)
+            } else {
+                libc::connect(fd, ptr, len)
+            }
+        };
+        if rc != 0 {
+            fail(
+                action,
+                format!("{call}: {}", std::io::Error::last_os_error()),
+            );
+        }
+    }
+    socket
+}
+
+fn set_int_option(fd: RawFd, level: i32, name: i32, value: i32, action: &str) {
+    // SAFETY: fd is an open socket; the option value is an int of the size given.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            std::ptr::addr_of!(value).cast(),
+            std::mem::size_of::<i32>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        fail(action, std::io::Error::last_os_error());
+    }
+}
+
+/// Raises the soft and hard limit on open files to at least `n` (root may raise the hard one).
+fn raise_nofile(n: u64, action: &str) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid pointer to an rlimit.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            fail(action, std::io::Error::last_os_error());
+        }
+        if limit.rlim_cur < n {
+            limit.rlim_cur = n;
+            limit.rlim_max = limit.rlim_max.max(n);
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                fail(action, std::io::Error::last_os_error());
+            }
+        }
     }
 }
 

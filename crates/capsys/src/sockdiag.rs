@@ -36,6 +36,8 @@ pub struct Dump {
     pub sockets: Vec<Socket>,
     /// `net.ipv4.ip_unprivileged_port_start`; `None` if it could not be read.
     pub port_start: Option<u16>,
+    /// `net.ipv4.ip_local_port_range`, where the ports the kernel picks come from; `None` if unread.
+    pub local_ports: Option<std::ops::RangeInclusive<u16>>,
     pub interfaces: Vec<(u32, String)>,
     /// Families that could not be dumped (other than those the kernel does not have), with the cause.
     pub errors: Vec<(Proto, String)>,
@@ -148,7 +150,9 @@ fn dump_here(with_unix: bool) -> Dump {
             Err(e) => dump.errors.push((proto, format!("{path}: {e}"))),
         }
     }
-    dump.port_start = read_port_start();
+    // Files under /proc/sys/net show the namespace of the thread that reads them: this one's.
+    dump.port_start = read_sysctl(PORT_START).and_then(|t| t.trim().parse().ok());
+    dump.local_ports = read_sysctl(LOCAL_PORTS).and_then(|t| parse_port_range(&t));
     let bound_packet = dump
         .sockets
         .iter()
@@ -181,12 +185,26 @@ fn read_bounded(path: &Path) -> io::Result<String> {
     Ok(text)
 }
 
-fn read_port_start() -> Option<u16> {
-    fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+const PORT_START: &str = "/proc/sys/net/ipv4/ip_unprivileged_port_start";
+const LOCAL_PORTS: &str = "/proc/sys/net/ipv4/ip_local_port_range";
+
+/// A sysctl file: a few bytes, read with a bound.
+fn read_sysctl(path: &str) -> Option<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    fs::File::open(path)
         .ok()?
-        .trim()
-        .parse()
-        .ok()
+        .take(64)
+        .read_to_string(&mut text)
+        .ok()?;
+    Some(text)
+}
+
+/// `32768\t60999` → 32768..=60999.
+fn parse_port_range(text: &str) -> Option<std::ops::RangeInclusive<u16>> {
+    let mut fields = text.split_whitespace().map(str::parse::<u16>);
+    let (low, high) = (fields.next()?.ok()?, fields.next()?.ok()?);
+    (fields.next().is_none() && low <= high).then_some(low..=high)
 }
 
 /// A NETLINK_SOCK_DIAG socket of the calling thread's namespace.
@@ -554,6 +572,7 @@ mod tests {
             net::link_inode(Path::new("/proc/self/ns/net"), "net").expect("link")
         );
         assert!(dump.port_start.is_some());
+        assert!(dump.local_ports.is_some());
     }
 
     #[test]
@@ -599,5 +618,13 @@ mod tests {
         assert_eq!(find(port).options.transparent, Some(true));
         assert_eq!(find(plain_port).options.mark, Some(0));
         assert_eq!(find(plain_port).options.transparent, Some(false));
+    }
+
+    #[test]
+    fn parses_the_local_port_range() {
+        assert_eq!(parse_port_range("32768\t60999\n"), Some(32768..=60999));
+        assert_eq!(parse_port_range("1 2 3"), None);
+        assert_eq!(parse_port_range("600 500"), None);
+        assert_eq!(parse_port_range("x 5"), None);
     }
 }

@@ -2,6 +2,8 @@
 //! /proc/PID/status blocks and securebits, the way `capsh --decode` does for masks, but exactly and for
 //! every form people paste.
 
+#![cfg_attr(not(test), no_main)]
+
 mod decode;
 mod detect;
 mod human;
@@ -179,7 +181,11 @@ fn ordered_inputs(matches: &ArgMatches) -> Vec<(Option<Kind>, OsString)> {
         .collect()
 }
 
-fn main() -> ExitCode {
+capcli::c_main!(run_program);
+
+/// The program, run from the C entry point (capcli::start).
+#[cfg_attr(test, allow(dead_code))]
+fn run_program() -> ExitCode {
     if let Some(code) = capcli::generate::intercept(PROG, Args::command) {
         return code;
     }

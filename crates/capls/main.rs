@@ -3,7 +3,7 @@
 //! It replaces pscap, getpcaps and captree: it reads each task's /proc status once, shows threads whose sets
 //! differ from their leader's (which those tools hide or misreport), marks what they do not (ambient,
 //! narrowed bounding set, no_new_privs, seccomp, other user namespaces), and prints NDJSON on request. It
-//! starts without std's runtime setup (start.rs), which would cost a tenth of a run on a small machine.
+//! starts without std's runtime setup (capcli::start), which would cost a tenth of a run on a small machine.
 
 #![cfg_attr(not(test), no_main)]
 
@@ -11,8 +11,6 @@ mod args;
 mod ecs;
 mod record;
 mod render;
-#[cfg(not(test))]
-mod start;
 
 use std::collections::{BTreeMap, HashMap};
 use std::error::Error;
@@ -30,7 +28,9 @@ use record::{Context, Record};
 
 const PROG: &str = "capls";
 
-/// The program: start.rs calls it from the C entry point.
+capcli::c_main!(run_program);
+
+/// The program, run from the C entry point.
 #[cfg_attr(test, allow(dead_code))]
 fn run_program() -> std::process::ExitCode {
     // `--generate KIND` is not a flag of the command line: it is answered before clap parses.

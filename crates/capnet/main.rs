@@ -7,6 +7,8 @@
 //! listed under each of them. A socket found in none of the holders' namespaces is traced to its own with
 //! SIOCGSKNS, and that namespace is dumped too.
 
+#![cfg_attr(not(test), no_main)]
+
 mod needs;
 mod table;
 
@@ -176,7 +178,11 @@ impl ProtoArg {
     }
 }
 
-fn main() -> ExitCode {
+capcli::c_main!(run_program);
+
+/// The program, run from the C entry point (capcli::start).
+#[cfg_attr(test, allow(dead_code))]
+fn run_program() -> ExitCode {
     if let Some(code) = capcli::generate::intercept(PROG, Args::command) {
         return code;
     }

@@ -5,6 +5,8 @@
 //! or diffs them, and renders them in the chosen format. Errors on single paths are printed as they
 //! happen, counted, and summarised once at the end.
 
+#![cfg_attr(not(test), no_main)]
+
 mod args;
 mod baseline;
 mod ecs;
@@ -35,7 +37,11 @@ use crate::render::Render;
 
 const PROG: &str = "capscan";
 
-fn main() -> ExitCode {
+capcli::c_main!(run_program);
+
+/// The program, run from the C entry point (capcli::start).
+#[cfg_attr(test, allow(dead_code))]
+fn run_program() -> ExitCode {
     if let Some(code) = capcli::generate::intercept(PROG, Args::command) {
         return code;
     }

@@ -3,6 +3,8 @@
 //! capability is there or gone. The caller is capsim itself, a live process, Docker's or systemd's starting
 //! state, or anything described on the command line.
 
+#![cfg_attr(not(test), no_main)]
+
 mod input;
 mod presets;
 mod render;
@@ -292,7 +294,11 @@ fn tracer_note(
     note
 }
 
-fn main() -> ExitCode {
+capcli::c_main!(run_program);
+
+/// The program, run from the C entry point (capcli::start).
+#[cfg_attr(test, allow(dead_code))]
+fn run_program() -> ExitCode {
     if let Some(code) = capcli::generate::intercept(PROG, Args::command) {
         return code;
     }

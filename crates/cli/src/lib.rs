@@ -7,6 +7,7 @@ pub mod generate;
 pub mod json;
 pub mod output;
 pub mod render;
+pub mod start;
 pub mod summary;
 pub mod term;
 pub mod words;

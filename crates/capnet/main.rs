@@ -453,7 +453,7 @@ impl Namespaces {
     }
 
     fn trace(&mut self, pid: u32, fd: i32, inode: u64, unix: bool, tally: &mut Tally) -> NsKey {
-        let Ok(ns_fd) = sockdiag::socket_namespace(pid, fd) else {
+        let Ok(ns_fd) = sockdiag::socket_namespace(pid, fd, inode) else {
             self.untraced += 1;
             return NsKey::Nowhere;
         };

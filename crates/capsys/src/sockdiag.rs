@@ -523,10 +523,11 @@ fn packet_socket(payload: &[u8]) -> Option<Socket> {
     })
 }
 
-/// The network namespace of descriptor `fd` of process `pid`: a copy of the descriptor taken with
-/// pidfd_getfd (which needs PTRACE_MODE_ATTACH_REALCREDS on the process: root may), then SIOCGSKNS on the
-/// copy, which opens the namespace the socket lives in.
-pub fn socket_namespace(pid: u32, fd: i32) -> io::Result<OwnedFd> {
+/// The network namespace of socket `inode`, held as descriptor `fd` of process `pid`: a copy of the
+/// descriptor taken with pidfd_getfd (which needs PTRACE_MODE_ATTACH_REALCREDS on the process: root may),
+/// then SIOCGSKNS on the copy, which opens the namespace the socket lives in. The process may have closed
+/// the descriptor and reused its number since it was listed: a copy that is not that socket is refused.
+pub fn socket_namespace(pid: u32, fd: i32, inode: u64) -> io::Result<OwnedFd> {
     use rustix::process::{pidfd_getfd, pidfd_open, Pid, PidfdFlags, PidfdGetfdFlags};
     let pid = i32::try_from(pid)
         .ok()
@@ -534,6 +535,9 @@ pub fn socket_namespace(pid: u32, fd: i32) -> io::Result<OwnedFd> {
         .ok_or_else(|| io::Error::from_raw_os_error(libc::ESRCH))?;
     let pidfd = pidfd_open(pid, PidfdFlags::empty())?;
     let copy = pidfd_getfd(&pidfd, fd, PidfdGetfdFlags::empty())?;
+    if rustix::fs::fstat(&copy)?.st_ino != inode {
+        return Err(io::Error::from_raw_os_error(libc::ESTALE));
+    }
     const SIOCGSKNS: libc::c_ulong = 0x894C;
     // SAFETY: SIOCGSKNS takes no argument and returns a new descriptor or -1; `copy` is open for the call.
     let ns = unsafe { libc::ioctl(copy.as_fd().as_raw_fd(), SIOCGSKNS as _) };

@@ -1441,6 +1441,15 @@ fn k8s_cronjob_multi_document_and_json() {
     assert_eq!(caps(&v, "before", "bounding").len(), 9);
     let v = capsim_json(&["--k8s", path_str(&json), "--container", "init"]);
     assert_eq!(v["before"]["euid"], 0);
+    // `-` reads the manifest from standard input.
+    let text = std::fs::read(&json).expect("read json");
+    let out = run(
+        "capsim",
+        &["--json", "--k8s", "-", "--container", "pg"],
+        Some(&text),
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.json_lines()[0]["before"]["euid"], 999);
     // A manifest without any workload, and one that is not there, are errors (2).
     let out = capsim(&["--k8s", path_str(&dir.path().join("nope.yaml"))]);
     assert_eq!(out.code, 2);

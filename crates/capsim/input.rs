@@ -271,12 +271,16 @@ pub fn build(args: &Args) -> std::result::Result<Setup, Failure> {
 }
 
 /// Reads at most `limit` bytes of `path`, or fails when it holds more.
+/// `-` is standard input (`kubectl get pod web -o yaml | capsim --k8s - FILE`).
 fn read_bounded(path: &std::path::Path, limit: usize) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     let mut bytes = Vec::new();
-    std::fs::File::open(path)?
-        .take(limit as u64 + 1)
-        .read_to_end(&mut bytes)?;
+    let source: Box<dyn Read> = if path.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::fs::File::open(path)?)
+    };
+    source.take(limit as u64 + 1).read_to_end(&mut bytes)?;
     if bytes.len() > limit {
         return Err(std::io::Error::other(format!("larger than {limit} bytes")));
     }

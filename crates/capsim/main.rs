@@ -234,7 +234,7 @@ pub struct Args {
 
     /// Start from the state a Kubernetes container runtime gives a container of this manifest.
     ///
-    /// MANIFEST is YAML or JSON, one document or several: a Pod, Deployment, StatefulSet, DaemonSet,
+    /// MANIFEST is YAML or JSON (`-` for standard input), one document or several: a Pod, Deployment, StatefulSet, DaemonSet,
     /// ReplicaSet, Job or CronJob. The pod- and container-level securityContext (runAsUser, runAsGroup,
     /// supplementalGroups, fsGroup, runAsNonRoot, capabilities add/drop, privileged,
     /// allowPrivilegeEscalation) is turned into the OCI process state the runtime (--runtime) builds from its

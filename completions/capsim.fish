@@ -22,6 +22,10 @@ complete -c capsim -l cap-drop -d 'With --docker: drop a capability (repeatable;
 complete -c capsim -l user -d 'With --docker: run as UID[:GID]' -r
 complete -c capsim -l systemd -d 'Start from the state systemd gives this service\'s main process; FILE defaults to ExecStart=' -r -F
 complete -c capsim -l unit-path -d 'With --systemd: look for drop-ins in these directories (highest priority first) instead of the unit file\'s own directory and systemd\'s search path (repeatable)' -r -F
+complete -c capsim -l k8s -d 'Start from the state a Kubernetes container runtime gives a container of this manifest' -r -F
+complete -c capsim -l container -d 'With --k8s: the container (a name, or KIND/WORKLOAD/NAME); needed when there are several' -r
+complete -c capsim -l runtime -d 'With --k8s: the runtime whose translation and defaults apply: containerd (Docker\'s 14 capabilities) or cri-o (9)' -r -f -a "containerd\t''
+cri-o\t''"
 complete -c capsim -l kernel-rules -d 'Which kernel rules to apply: current (Linux 6.16+) or legacy; default: the running kernel\'s' -r -f -a "current\t''
 legacy\t''"
 complete -c capsim -l color -d 'When to colour: auto (a terminal, and NO_COLOR unset), always or never' -r -f -a "auto\t'Colour on a terminal, unless NO_COLOR is set to anything but the empty string'

@@ -1321,3 +1321,182 @@ fn counts_are_plural_only_when_more_than_one() {
         .stdout
         .contains("  loses block_suspend,checkpoint_restore\n"));
 }
+
+/// cap_net_bind_service+ep as a v2 security.capability value.
+const NBS_V2_EP: [u8; 20] = [1, 0, 0, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+
+/// Writes `text` as `name` in a new temporary directory.
+fn manifest(name: &str, text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).expect("manifest");
+    (dir, path)
+}
+
+#[test]
+fn k8s_deployment_with_two_containers() {
+    let (_dir, path) = manifest(
+        "deploy.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      \
+         securityContext:\n        runAsUser: 1000\n        runAsGroup: 3000\n        fsGroup: 2000\n      \
+         containers:\n      - name: app\n        image: app\n        securityContext:\n          \
+         capabilities:\n            add: [NET_ADMIN]\n      - name: sidecar\n        image: side\n        \
+         securityContext:\n          runAsUser: 0\n          capabilities:\n            drop: [ALL]\n            \
+         add: [CAP_NET_BIND_SERVICE]\n",
+    );
+    let p = path_str(&path);
+    // Two containers and none named: an error naming both.
+    let out = capsim(&["--k8s", p]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("Deployment/web/app, Deployment/web/sidecar"),
+        "{}",
+        out.stderr
+    );
+    // app: uid 1000 under containerd: Docker's 14 plus NET_ADMIN in bounding (and P/E before the exec),
+    // none left after executing a plain file.
+    let v = capsim_json(&["--k8s", p, "--container", "app"]);
+    assert_eq!(v["before"]["euid"], 1000);
+    assert_eq!(v["before"]["egid"], 3000);
+    assert_eq!(v["before"]["groups"], serde_json::json!([2000]));
+    let bounding = caps(&v, "before", "bounding");
+    assert_eq!(bounding.len(), 15);
+    assert!(bounding.contains(&"cap_net_admin".to_string()));
+    assert_eq!(caps(&v, "before", "permitted"), bounding);
+    assert!(caps(&v, "after", "permitted").is_empty());
+    assert!(caps(&v, "after", "ambient").is_empty());
+    let notes = v["notes"].to_string();
+    assert!(notes.contains("no ambient capabilities"), "{notes}");
+    assert!(notes.contains("containerd"), "{notes}");
+    // sidecar: root, drop ALL, add CAP_NET_BIND_SERVICE: cri-o reads the CAP_ prefix, containerd makes
+    // it CAP_CAP_NET_BIND_SERVICE, which runc skips.
+    let v = capsim_json(&[
+        "--k8s",
+        p,
+        "--container",
+        "Deployment/web/sidecar",
+        "--runtime",
+        "cri-o",
+    ]);
+    assert_eq!(v["before"]["euid"], 0);
+    assert_eq!(caps(&v, "after", "effective"), ["cap_net_bind_service"]);
+    let v = capsim_json(&["--k8s", p, "--container", "sidecar"]);
+    assert!(caps(&v, "before", "bounding").is_empty());
+    assert!(v["notes"].to_string().contains("CAP_CAP_NET_BIND_SERVICE"));
+    // The human report names the runtime and its default set.
+    let out = capsim(&["--k8s", p, "--container", "app", "--runtime", "cri-o"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("under cri-o"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("default capabilities chown,"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn k8s_cronjob_multi_document_and_json() {
+    let (dir, cron) = manifest(
+        "cron.yaml",
+        "kind: CronJob\nmetadata: {name: nightly}\nspec:\n  schedule: '@daily'\n  jobTemplate:\n    spec:\n      \
+         template:\n        spec:\n          containers:\n          - name: job\n            securityContext:\n              \
+         allowPrivilegeEscalation: false\n              runAsUser: 1000\n",
+    );
+    let v = capsim_json(&["--k8s", path_str(&cron), "--mode", "4755", "--owner", "0"]);
+    assert_eq!(v["before"]["no_new_privs"], true);
+    // no_new_privs: the set-uid-root file runs as 1000.
+    assert_eq!(v["after"]["euid"], 1000);
+
+    let multi = dir.path().join("multi.yaml");
+    std::fs::write(
+        &multi,
+        "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 80}]}\n---\n\
+         apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: only\n    \
+         securityContext: {privileged: true}\n---\n",
+    )
+    .expect("multi");
+    let v = capsim_json(&["--k8s", path_str(&multi)]);
+    assert_eq!(
+        caps(&v, "before", "bounding").len(),
+        capsys::kernel::known_caps_or_default() as usize
+    );
+
+    let json = dir.path().join("pod.json");
+    std::fs::write(
+        &json,
+        r#"{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"name":"db"},"spec":{"template":{"spec":{"securityContext":{"runAsUser":999,"supplementalGroups":[5,6]},"initContainers":[{"name":"init","securityContext":{"runAsUser":0}}],"containers":[{"name":"pg"}]}}}}"#,
+    )
+    .expect("json");
+    let v = capsim_json(&[
+        "--k8s",
+        path_str(&json),
+        "--container",
+        "pg",
+        "--runtime",
+        "cri-o",
+    ]);
+    assert_eq!(v["before"]["euid"], 999);
+    assert_eq!(v["before"]["groups"], serde_json::json!([5, 6]));
+    assert_eq!(caps(&v, "before", "bounding").len(), 9);
+    let v = capsim_json(&["--k8s", path_str(&json), "--container", "init"]);
+    assert_eq!(v["before"]["euid"], 0);
+    // `-` reads the manifest from standard input.
+    let text = std::fs::read(&json).expect("read json");
+    let out = run(
+        "capsim",
+        &["--json", "--k8s", "-", "--container", "pg"],
+        Some(&text),
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.json_lines()[0]["before"]["euid"], 999);
+    // A manifest without any workload, and one that is not there, are errors (2).
+    let out = capsim(&["--k8s", path_str(&dir.path().join("nope.yaml"))]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("nope.yaml: No such file"),
+        "{}",
+        out.stderr
+    );
+    std::fs::write(&multi, "kind: ConfigMap\n").expect("configmap");
+    assert_eq!(capsim(&["--k8s", path_str(&multi)]).code, 2);
+}
+
+#[test]
+fn k8s_drop_all_makes_an_ep_binary_fail_with_eperm() {
+    skip_unless!(is_root(), "needs root to set file capabilities");
+    let (dir, binary) = probe_copy("server");
+    xattr::set(&binary, "security.capability", &NBS_V2_EP).expect("setxattr");
+    let pod = dir.path().join("pod.yaml");
+    std::fs::write(
+        &pod,
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: caddy}\nspec:\n  containers:\n  - name: caddy\n    \
+         securityContext:\n      capabilities:\n        drop: [ALL]\n",
+    )
+    .expect("pod");
+    for runtime in ["containerd", "cri-o"] {
+        let args = [
+            "--k8s",
+            path_str(&pod),
+            "--runtime",
+            runtime,
+            path_str(&binary),
+        ];
+        let v = capsim_json(&args);
+        assert_eq!(v["outcome"], "EPERM", "{runtime}: {v}");
+        assert!(v["notes"].to_string().contains("EPERM"));
+        let out = capsim(&args);
+        assert!(out.stdout.contains("EPERM"), "{}", out.stdout);
+    }
+    // Adding the capability back makes it start, as root and as uid 1000.
+    std::fs::write(
+        &pod,
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: caddy}\nspec:\n  containers:\n  - name: caddy\n    \
+         securityContext:\n      runAsUser: 1000\n      capabilities:\n        drop: [ALL]\n        \
+         add: [NET_BIND_SERVICE]\n",
+    )
+    .expect("pod");
+    let v = capsim_json(&["--k8s", path_str(&pod), path_str(&binary)]);
+    assert_eq!(v["outcome"], "ok");
+    assert_eq!(caps(&v, "after", "effective"), ["cap_net_bind_service"]);
+}

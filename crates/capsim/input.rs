@@ -153,6 +153,21 @@ pub fn build(args: &Args) -> std::result::Result<Setup, Failure> {
             },
             "docker run (moby defaults)".to_string(),
         )
+    } else if let Some(manifest) = &args.k8s {
+        match k8s_caller(args, manifest, known, &mut warnings) {
+            Ok(found) => found,
+            Err(Failure::Operands(more)) => {
+                missing.extend(more);
+                (
+                    Caller {
+                        creds: own.creds.clone(),
+                        ..Caller::default()
+                    },
+                    String::new(),
+                )
+            }
+            Err(other) => return Err(other),
+        }
     } else if let Some(unit_path) = &args.systemd {
         let loaded = crate::systemd::load(unit_path, &args.unit_path)?;
         if file_name.is_none() {
@@ -253,6 +268,102 @@ pub fn build(args: &Args) -> std::result::Result<Setup, Failure> {
         failure,
         warnings,
     })
+}
+
+/// Reads at most `limit` bytes of `path`, or fails when it holds more.
+/// `-` is standard input (`kubectl get pod web -o yaml | capsim --k8s - FILE`).
+fn read_bounded(path: &std::path::Path, limit: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    let source: Box<dyn Read> = if path.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::fs::File::open(path)?)
+    };
+    source.take(limit as u64 + 1).read_to_end(&mut bytes)?;
+    if bytes.len() > limit {
+        return Err(std::io::Error::other(format!("larger than {limit} bytes")));
+    }
+    Ok(bytes)
+}
+
+/// `--k8s`: the container's first process as the runtime sets it up, and notes on what that assumes.
+fn k8s_caller(
+    args: &Args,
+    manifest: &std::path::Path,
+    known: u32,
+    warnings: &mut Vec<String>,
+) -> std::result::Result<(Caller, String), Failure> {
+    use capcore::k8s;
+    let shown = show_path(manifest);
+    let bytes = read_bounded(manifest, k8s::MAX_BYTES)
+        .map_err(|e| Failure::Operands(vec![(shown.clone(), e.to_string())]))?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| format!("{shown}: not UTF-8 text"))?;
+    let containers = k8s::parse(text).map_err(|e| format!("{shown}: {e}"))?;
+    let container =
+        k8s::select(&containers, args.container.as_deref()).map_err(|e| format!("{shown}: {e}"))?;
+    let runtime = match args.runtime {
+        crate::K8sRuntimeArg::Containerd => k8s::Runtime::Containerd,
+        crate::K8sRuntimeArg::CriO => k8s::Runtime::CriO,
+    };
+    // --uid is the image's USER where the manifest does not name the user.
+    let image_uid = match &args.uid {
+        Some(uid) => Some(
+            parse_ids(uid, presets::resolve_user)
+                .map_err(|e| format!("--uid: {e}"))?
+                .effective,
+        ),
+        None => None,
+    };
+    // --uid overrides runAsUser too: translate as if the manifest left the user to the image.
+    let mut container = container.clone();
+    if image_uid.is_some() {
+        container.pod.run_as_user = None;
+        container.container.run_as_user = None;
+    }
+    let container = &container;
+    let translation = k8s::translate(container, runtime, known, image_uid)
+        .map_err(|e| format!("{shown}: {}: {e}", container.qualified()))?;
+    warnings.push(format!(
+        "{} as {} translates it (its source: {}), default capabilities {}{}",
+        container.qualified(),
+        runtime.name(),
+        runtime.source(),
+        capcli::summary::short(runtime.default_caps(), known),
+        match runtime {
+            k8s::Runtime::Containerd => "; --runtime cri-o for cri-o's",
+            k8s::Runtime::CriO => "",
+        }
+    ));
+    if !translation.uid_given && args.uid.is_none() {
+        warnings.push(
+            "runAsUser is not set: the container runs as the image's USER, which a manifest does not say; \
+             assuming root (uid 0): give the image's user with --uid"
+                .to_string(),
+        );
+    }
+    if !translation.gid_given && args.gid.is_none() {
+        warnings.push(
+            "runAsGroup is not set: the group is the image user's, which a manifest does not say; assuming \
+             gid 0: give it with --gid"
+                .to_string(),
+        );
+    }
+    warnings.extend(translation.notes);
+    let source = format!(
+        "Kubernetes container {}{} under {}, default capabilities {}",
+        container.qualified(),
+        if container.init { " (init)" } else { "" },
+        runtime.source(),
+        capcli::summary::short(runtime.default_caps(), known),
+    );
+    Ok((
+        Caller {
+            creds: presets::oci_process(&translation.process),
+            ..Caller::default()
+        },
+        source,
+    ))
 }
 
 fn parse_docker_user(value: &str) -> Result<(u32, u32)> {

@@ -28,7 +28,7 @@ Predict the capabilities, ids and AT_SECURE a process gets when it executes a fi
 kernel computes them: the eight uids and gids, the five capability sets, securebits and AT_SECURE after \
 execve, or the errno it fails with, and with --explain the kernel rule behind every capability.
 
-The caller is capsim's own process unless --pid, --docker or --systemd says otherwise; every caller and \
+The caller is capsim's own process unless --pid, --docker, --systemd or --k8s says otherwise; every caller and \
 file option then overrides one part of that state. The file is FILE as it is on disk: its mode, owner, \
 raw security.capability value and mount, and for a `#!` script its final interpreter (a script's own \
 set-id bits and capabilities never count; the #! line is read byte for byte as binfmt_script reads it, \
@@ -62,6 +62,9 @@ EXAMPLES
 
   capsim --docker --user 1000 --cap-add NET_ADMIN --file-caps cap_net_admin+ep
       A container's first process, uid 1000, running a cap_net_admin+ep file.
+
+  capsim --k8s pod.yaml --container web --runtime cri-o ./image/usr/bin/caddy
+      The container `web` of a pod manifest under cri-o, executing a file of the unpacked image.
 
   capsim --systemd /lib/systemd/system/systemd-networkd.service
       The service's main process, from its unit file and drop-ins.
@@ -229,6 +232,36 @@ pub struct Args {
     )]
     pub unit_path: Vec<PathBuf>,
 
+    /// Start from the state a Kubernetes container runtime gives a container of this manifest.
+    ///
+    /// MANIFEST is YAML or JSON (`-` for standard input), one document or several: a Pod, Deployment, StatefulSet, DaemonSet,
+    /// ReplicaSet, Job or CronJob. The pod- and container-level securityContext (runAsUser, runAsGroup,
+    /// supplementalGroups, fsGroup, runAsNonRoot, capabilities add/drop, privileged,
+    /// allowPrivilegeEscalation) is turned into the OCI process state the runtime (--runtime) builds from its
+    /// own defaults, as its source does. The image is not in a manifest: FILE says what runs, and without
+    /// runAsUser the image's USER is assumed to be root (give --uid).
+    #[arg(
+        long,
+        value_name = "MANIFEST",
+        conflicts_with_all = ["docker", "systemd", "pid"],
+        help_heading = "Presets"
+    )]
+    pub k8s: Option<PathBuf>,
+    /// With --k8s: the container (a name, or KIND/WORKLOAD/NAME); needed when there are several.
+    #[arg(long, value_name = "NAME", requires = "k8s", help_heading = "Presets")]
+    pub container: Option<String>,
+    /// With --k8s: the runtime whose translation and defaults apply: containerd (Docker's 14 capabilities)
+    /// or cri-o (9).
+    #[arg(
+        long,
+        value_enum,
+        value_name = "RUNTIME",
+        default_value_t = K8sRuntimeArg::Containerd,
+        requires = "k8s",
+        help_heading = "Presets"
+    )]
+    pub runtime: K8sRuntimeArg,
+
     /// Which kernel rules to apply: current (Linux 6.16+) or legacy; default: the running kernel's.
     #[arg(long, value_enum, value_name = "RULES")]
     pub kernel_rules: Option<RulesArg>,
@@ -247,6 +280,13 @@ pub struct Args {
     /// never coloured.
     #[arg(long, value_enum, default_value_t, value_name = "WHEN")]
     pub color: ColorChoice,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum K8sRuntimeArg {
+    Containerd,
+    #[value(name = "cri-o")]
+    CriO,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -89,6 +89,23 @@ pub fn docker(options: &DockerOptions, known: u32) -> Result<Creds, String> {
     })
 }
 
+/// The state runc sets up from an OCI process (uid, gid, additionalGids, the five sets, noNewPrivileges):
+/// what the runtime asked for, applied as given (capabilities kept across the uid change).
+pub fn oci_process(process: &capcore::k8s::OciProcess) -> Creds {
+    Creds {
+        uid: Ids::all(process.uid),
+        gid: Ids::all(process.gid),
+        groups: process.additional_gids.clone(),
+        inheritable: process.inheritable,
+        permitted: process.permitted,
+        effective: process.effective,
+        bounding: process.bounding,
+        ambient: process.ambient,
+        securebits: Securebits::default(),
+        no_new_privs: process.no_new_privileges,
+    }
+}
+
 pub fn resolve_user(user: &str) -> Result<u32, String> {
     capsys::users::Names::users()
         .id_of(user)

@@ -1,0 +1,857 @@
+//! Kubernetes manifests → the OCI process state a container runtime gives the container's first process.
+//!
+//! The kubelet sets no capabilities itself: it hands the pod- and container-level securityContext to the
+//! runtime over CRI, and the runtime (containerd's CRI plugin or cri-o) turns it into an OCI runtime config
+//! from its own defaults, which runc then applies. This module reads the manifest (YAML or JSON, one
+//! document or several) and does the runtime's part, so that capsim can predict the exec.
+//!
+//! YAML is read with `serde_norway`, the maintained fork of `serde_yaml` (which its author archived and
+//! marked unmaintained): same serde interface, libyaml-based, with a limit on alias expansion so that a
+//! "billion laughs" document fails instead of eating memory. `serde_yml` was not chosen (RUSTSEC-2025-0068:
+//! unsound, unmaintained), nor the lower-level `saphyr`/`yaml-rust2` (no serde; the typed structs here
+//! would have to be walked by hand). JSON is YAML's subset and goes through the same parser.
+//!
+//! What each runtime does was read in its source:
+//! - containerd (main at 301026e, v2.4 development): internal/cri/server/container_create.go applies
+//!   internal/cri/opts/spec_opts.go `WithCapabilities` over the default spec of pkg/oci/spec.go
+//!   (`defaultUnixCaps`: Docker's 14 in bounding, permitted and effective, no inheritable); `ALL` in add
+//!   is every capability containerd holds, `ALL` in drop empties the list, then pkg/oci/spec_opts.go
+//!   `WithAddedCapabilities` puts each added name in bounding, effective and permitted and
+//!   `WithDroppedCapabilities` removes each dropped one from those and inheritable. Names are made
+//!   `"CAP_" + upper(name)` with no check, so `CAP_NET_RAW` becomes `CAP_CAP_NET_RAW`, which runc does not
+//!   know and skips with a warning. `privileged` is `oci.WithPrivileged` (every capability in bounding,
+//!   effective and permitted); `WithoutAmbientCaps` then clears ambient. Nothing depends on the user: a
+//!   non-root container gets the same permitted and effective sets (Docker's moby clears them instead).
+//! - cri-o (main at f954a17, v1.36 development): internal/factory/container/container.go
+//!   `SpecSetupCapabilities` clears the sets, adds internal/config/capabilities `Default()` (9 since
+//!   cri-o 1.18 removed NET_RAW and SYS_CHROOT and later MKNOD, AUDIT_WRITE, SETFCAP: CHOWN, DAC_OVERRIDE,
+//!   FSETID, FOWNER, SETGID, SETUID, SETPCAP, NET_BIND_SERVICE, KILL) unless add or drop has `ALL`, and puts
+//!   every add in bounding, effective and permitted (inheritable only with `add_inheritable_capabilities`,
+//!   off by default), removes every drop from them; names may carry `CAP_` in any case, an unknown one is an
+//!   error. `privileged` is runtime-tools `SetupPrivileged`: every capability in all five sets, ambient
+//!   included. Nothing depends on the user either.
+//!
+//! Both: `allowPrivilegeEscalation: false` is the kubelet's `NoNewPrivs` (pkg/securitycontext
+//! `AddNoNewPrivileges`); unset, it is false. The user is runAsUser (container level over pod level), else
+//! the image's USER, which no manifest names.
+
+use serde::Deserialize;
+
+use crate::{Cap, CapSet};
+
+/// The most manifest bytes read.
+pub const MAX_BYTES: usize = 4 << 20;
+/// The most YAML documents read from one manifest.
+pub const MAX_DOCUMENTS: usize = 1000;
+
+/// A Kubernetes container runtime whose CRI translation is modelled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Runtime {
+    Containerd,
+    CriO,
+}
+
+/// containerd's default: pkg/oci/spec.go defaultUnixCaps, Docker's 14.
+const CONTAINERD_DEFAULT: [Cap; 14] = [
+    Cap::CHOWN,
+    Cap::DAC_OVERRIDE,
+    Cap::FSETID,
+    Cap::FOWNER,
+    Cap::MKNOD,
+    Cap::NET_RAW,
+    Cap::SETGID,
+    Cap::SETUID,
+    Cap::SETFCAP,
+    Cap::SETPCAP,
+    Cap::NET_BIND_SERVICE,
+    Cap::SYS_CHROOT,
+    Cap::KILL,
+    Cap::AUDIT_WRITE,
+];
+
+/// cri-o's default_capabilities: internal/config/capabilities Default().
+const CRIO_DEFAULT: [Cap; 9] = [
+    Cap::CHOWN,
+    Cap::DAC_OVERRIDE,
+    Cap::FSETID,
+    Cap::FOWNER,
+    Cap::SETGID,
+    Cap::SETUID,
+    Cap::SETPCAP,
+    Cap::NET_BIND_SERVICE,
+    Cap::KILL,
+];
+
+impl Runtime {
+    pub const fn name(self) -> &'static str {
+        match self {
+            Runtime::Containerd => "containerd",
+            Runtime::CriO => "cri-o",
+        }
+    }
+
+    /// The capabilities a container gets when its securityContext names none.
+    pub fn default_caps(self) -> CapSet {
+        match self {
+            Runtime::Containerd => CapSet::from_caps(CONTAINERD_DEFAULT),
+            Runtime::CriO => CapSet::from_caps(CRIO_DEFAULT),
+        }
+    }
+
+    /// Which source the model follows, for the report.
+    pub const fn source(self) -> &'static str {
+        match self {
+            Runtime::Containerd => "containerd 2.x CRI plugin (Docker's 14 by default)",
+            Runtime::CriO => "cri-o 1.36 (default_capabilities: 9)",
+        }
+    }
+}
+
+/// The OCI runtime config's `process` part that decides credentials: what runc is asked to set up before
+/// it executes the container's entrypoint. Fields are named after the OCI keys (`user.uid`, `user.gid`,
+/// `user.additionalGids`, `capabilities.{bounding,effective,permitted,inheritable,ambient}`,
+/// `noNewPrivileges`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OciProcess {
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+    pub bounding: CapSet,
+    pub effective: CapSet,
+    pub permitted: CapSet,
+    pub inheritable: CapSet,
+    pub ambient: CapSet,
+    pub no_new_privileges: bool,
+}
+
+/// The capabilities part of a securityContext.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct Capabilities {
+    pub add: Vec<String>,
+    pub drop: Vec<String>,
+}
+
+/// The fields of a pod- or container-level securityContext that shape credentials (the pod level has no
+/// capabilities, privileged or allowPrivilegeEscalation; the container level no groups).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct SecurityContext {
+    pub run_as_user: Option<i64>,
+    pub run_as_group: Option<i64>,
+    pub run_as_non_root: Option<bool>,
+    pub supplemental_groups: Option<Vec<i64>>,
+    pub supplemental_groups_policy: Option<String>,
+    pub fs_group: Option<i64>,
+    pub capabilities: Option<Capabilities>,
+    pub privileged: Option<bool>,
+    pub allow_privilege_escalation: Option<bool>,
+}
+
+/// One container of a manifest with everything its credentials depend on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodContainer {
+    /// The workload's kind and name (`Deployment/web`).
+    pub workload: String,
+    pub name: String,
+    pub init: bool,
+    pub pod: SecurityContext,
+    pub container: SecurityContext,
+}
+
+impl PodContainer {
+    /// `Deployment/web/app`: unique within a manifest unless the manifest repeats a workload.
+    pub fn qualified(&self) -> String {
+        format!("{}/{}", self.workload, self.name)
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Object {
+    kind: Option<String>,
+    metadata: Meta,
+    spec: Option<Box<Spec>>,
+    template: Option<Box<Template>>,
+    items: Vec<Object>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Meta {
+    name: Option<String>,
+}
+
+/// A pod spec and a workload spec in one: each kind fills the fields it has.
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct Spec {
+    containers: Vec<ContainerDoc>,
+    init_containers: Vec<ContainerDoc>,
+    security_context: SecurityContext,
+    template: Option<Box<Template>>,
+    job_template: Option<Box<Template>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Template {
+    spec: Option<Box<Spec>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct ContainerDoc {
+    name: String,
+    security_context: SecurityContext,
+}
+
+/// Every container (init containers too) of every Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet,
+/// ReplicationController, Job, CronJob or PodTemplate in the manifest, and `List` items. Other kinds are
+/// skipped; a manifest with no container is an error.
+pub fn parse(text: &str) -> Result<Vec<PodContainer>, String> {
+    if text.len() > MAX_BYTES {
+        return Err(format!("larger than {MAX_BYTES} bytes"));
+    }
+    let mut found = Vec::new();
+    for (i, document) in serde_norway::Deserializer::from_str(text).enumerate() {
+        if i >= MAX_DOCUMENTS {
+            return Err(format!("more than {MAX_DOCUMENTS} documents"));
+        }
+        let value = serde_norway::Value::deserialize(document)
+            .map_err(|e| format!("document {}: {e}", i + 1))?;
+        if value.is_null() {
+            continue; // an empty document, as after a trailing `---`
+        }
+        let object: Object =
+            serde_norway::from_value(value).map_err(|e| format!("document {}: {e}", i + 1))?;
+        collect(&object, 0, &mut found);
+    }
+    if found.is_empty() {
+        return Err("no Pod or workload with containers (Pod, Deployment, StatefulSet, DaemonSet, Job, CronJob)".into());
+    }
+    Ok(found)
+}
+
+fn template_spec(t: Option<&Template>) -> Option<&Spec> {
+    t.and_then(|t| t.spec.as_deref())
+}
+
+fn collect(object: &Object, depth: u32, found: &mut Vec<PodContainer>) {
+    let kind = object.kind.as_deref().unwrap_or("");
+    if kind == "List" && depth == 0 {
+        for item in &object.items {
+            collect(item, depth + 1, found);
+        }
+        return;
+    }
+    let spec = object.spec.as_deref();
+    let pod = match kind {
+        "Pod" => spec,
+        "Deployment"
+        | "StatefulSet"
+        | "DaemonSet"
+        | "ReplicaSet"
+        | "ReplicationController"
+        | "Job" => template_spec(spec.and_then(|s| s.template.as_deref())),
+        "CronJob" => template_spec(
+            template_spec(spec.and_then(|s| s.job_template.as_deref()))
+                .and_then(|job| job.template.as_deref()),
+        ),
+        "PodTemplate" => template_spec(object.template.as_deref()),
+        _ => None,
+    };
+    let Some(pod) = pod else { return };
+    let workload = format!("{kind}/{}", object.metadata.name.as_deref().unwrap_or("-"));
+    let containers = pod
+        .init_containers
+        .iter()
+        .map(|c| (c, true))
+        .chain(pod.containers.iter().map(|c| (c, false)));
+    for (container, init) in containers {
+        found.push(PodContainer {
+            workload: workload.clone(),
+            name: container.name.clone(),
+            init,
+            pod: pod.security_context.clone(),
+            container: container.security_context.clone(),
+        });
+    }
+}
+
+/// The container `name` picks (a container's name, or `KIND/WORKLOAD/NAME` when names repeat), or the
+/// only one; otherwise an error listing them.
+pub fn select<'a>(
+    containers: &'a [PodContainer],
+    name: Option<&str>,
+) -> Result<&'a PodContainer, String> {
+    let names = || {
+        containers
+            .iter()
+            .map(|c| {
+                if c.init {
+                    format!("{} (init)", c.qualified())
+                } else {
+                    c.qualified()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let matching: Vec<&PodContainer> = match name {
+        None => containers.iter().collect(),
+        Some(name) => containers
+            .iter()
+            .filter(|c| c.name == name || c.qualified() == name)
+            .collect(),
+    };
+    match (matching.as_slice(), name) {
+        ([one], _) => Ok(one),
+        ([], Some(name)) => Err(format!(
+            "no container '{name}'; the manifest has {}",
+            names()
+        )),
+        (_, Some(name)) => Err(format!(
+            "more than one container '{name}': name one as KIND/WORKLOAD/NAME: {}",
+            names()
+        )),
+        (_, None) => Err(format!(
+            "{} containers: choose one with --container: {}",
+            containers.len(),
+            names()
+        )),
+    }
+}
+
+/// The OCI process state and what the prediction assumes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Translation {
+    pub process: OciProcess,
+    /// Whether the manifest names the user and the group (else the image's USER decides).
+    pub uid_given: bool,
+    pub gid_given: bool,
+    pub notes: Vec<String>,
+}
+
+fn id(value: i64, what: &str) -> Result<u32, String> {
+    // The API server accepts 0 ..= 2^31-1 for user and group ids.
+    u32::try_from(value)
+        .ok()
+        .filter(|v| *v <= i32::MAX as u32)
+        .ok_or_else(|| format!("{what} {value} is out of range (0 to 2147483647)"))
+}
+
+/// A capability name as the runtime turns it into an OCI name, and the capability that name is.
+/// containerd prefixes `CAP_` to whatever is given; cri-o only when it is missing.
+fn oci_name(runtime: Runtime, name: &str) -> (String, Option<Cap>) {
+    let oci = match runtime {
+        Runtime::Containerd => format!("CAP_{}", name.to_ascii_uppercase()),
+        Runtime::CriO if name.to_ascii_lowercase().starts_with("cap_") => name.to_ascii_uppercase(),
+        Runtime::CriO => format!("CAP_{}", name.to_ascii_uppercase()),
+    };
+    let cap = Cap::from_libcap_name(&oci);
+    (oci, cap)
+}
+
+/// The capability list (bounding = permitted = effective) the runtime builds from add and drop.
+fn cap_list(
+    runtime: Runtime,
+    caps: &Capabilities,
+    every: CapSet,
+    notes: &mut Vec<String>,
+) -> Result<CapSet, String> {
+    let is_all = |s: &String| s.eq_ignore_ascii_case("all");
+    let add_all = caps.add.iter().any(is_all);
+    let drop_all = caps.drop.iter().any(is_all);
+    let mut set = runtime.default_caps();
+    if add_all {
+        set = every;
+    }
+    if drop_all {
+        set = CapSet::EMPTY;
+    }
+    for (names, adding) in [(&caps.add, true), (&caps.drop, false)] {
+        for name in names.iter().filter(|n| !is_all(n)) {
+            let (oci, cap) = oci_name(runtime, name);
+            match (cap, runtime) {
+                (Some(cap), _) if every.contains(cap) => {
+                    set = if adding { set.with(cap) } else { set.without(cap) };
+                }
+                (_, Runtime::CriO) if adding => {
+                    return Err(format!(
+                        "cri-o refuses to create the container: unknown capability \"{oci}\" to add"
+                    ))
+                }
+                _ => notes.push(format!(
+                    "{} '{name}': {} names it {oci}, which runc does not know: it skips it with a warning, \
+                     so the {} has no effect",
+                    if adding { "add" } else { "drop" },
+                    runtime.name(),
+                    if adding { "add" } else { "drop" },
+                )),
+            }
+        }
+    }
+    Ok(set)
+}
+
+/// What `runtime` puts in the OCI config for `container`. `known` is how many capabilities the kernel
+/// knows; `image_uid` the image's USER when the caller knows it (a manifest does not say it).
+pub fn translate(
+    container: &PodContainer,
+    runtime: Runtime,
+    known: u32,
+    image_uid: Option<u32>,
+) -> Result<Translation, String> {
+    let (pod, ctr) = (&container.pod, &container.container);
+    let mut notes = Vec::new();
+    let every = CapSet::first_n(known);
+    let privileged = ctr.privileged == Some(true);
+    let no_new_privileges = ctr.allow_privilege_escalation == Some(false);
+    if no_new_privileges && privileged {
+        return Err(
+            "the API server rejects allowPrivilegeEscalation: false with privileged: true".into(),
+        );
+    }
+    let caps = ctr.capabilities.clone().unwrap_or_default();
+    if no_new_privileges
+        && caps
+            .add
+            .iter()
+            .any(|c| oci_name(runtime, c).1 == Some(Cap::SYS_ADMIN))
+    {
+        return Err(
+            "the API server rejects allowPrivilegeEscalation: false with CAP_SYS_ADMIN added"
+                .into(),
+        );
+    }
+
+    let run_as_user = ctr.run_as_user.or(pod.run_as_user);
+    let run_as_group = ctr.run_as_group.or(pod.run_as_group);
+    let uid = match run_as_user {
+        Some(v) => id(v, "runAsUser")?,
+        None => image_uid.unwrap_or(0),
+    };
+    let gid = match run_as_group {
+        Some(v) => id(v, "runAsGroup")?,
+        None => 0,
+    };
+    if ctr.run_as_non_root.or(pod.run_as_non_root) == Some(true) {
+        if uid == 0 && (run_as_user.is_some() || image_uid.is_some()) {
+            return Err(
+                "runAsNonRoot is true and the user is root: the kubelet refuses to start the container".into(),
+            );
+        }
+        if run_as_user.is_none() && image_uid.is_none() {
+            notes.push(
+                "runAsNonRoot is true and runAsUser is not set: the kubelet starts the container only if the \
+                 image's USER is a non-zero number, which the manifest does not say; give it with --uid"
+                    .into(),
+            );
+        }
+    }
+
+    let mut additional_gids = Vec::new();
+    for g in pod.supplemental_groups.iter().flatten() {
+        additional_gids.push(id(*g, "supplementalGroups")?);
+    }
+    if let Some(fs_group) = pod.fs_group {
+        // The kubelet adds fsGroup to every container's supplementary groups.
+        additional_gids.push(id(fs_group, "fsGroup")?);
+    }
+    additional_gids.sort_unstable();
+    additional_gids.dedup();
+    if pod.supplemental_groups_policy.as_deref() != Some("Strict") {
+        notes.push(
+            "the runtime also adds the groups the image's /etc/group gives the user \
+             (supplementalGroupsPolicy Merge, the default), which a manifest does not show"
+                .into(),
+        );
+    }
+
+    let (bounding, inheritable, ambient) = if privileged {
+        match runtime {
+            Runtime::Containerd => (every, CapSet::EMPTY, CapSet::EMPTY),
+            Runtime::CriO => (every, every, every),
+        }
+    } else {
+        (
+            cap_list(runtime, &caps, every, &mut notes)?,
+            CapSet::EMPTY,
+            CapSet::EMPTY,
+        )
+    };
+    let process = OciProcess {
+        uid,
+        gid,
+        additional_gids,
+        bounding,
+        effective: bounding,
+        permitted: bounding,
+        inheritable,
+        ambient,
+        no_new_privileges,
+    };
+    trap_notes(
+        &process,
+        runtime,
+        privileged,
+        !caps.drop.is_empty(),
+        &mut notes,
+    );
+    Ok(Translation {
+        process,
+        uid_given: run_as_user.is_some(),
+        gid_given: run_as_group.is_some(),
+        notes,
+    })
+}
+
+/// The traps people hit, in words, for the state at hand.
+fn trap_notes(
+    process: &OciProcess,
+    runtime: Runtime,
+    privileged: bool,
+    dropped: bool,
+    notes: &mut Vec<String>,
+) {
+    if process.uid != 0 && !process.bounding.is_empty() && process.ambient.is_empty() {
+        notes.push(format!(
+            "uid {} is not root: {} puts the container's capabilities in its bounding set (and in permitted and \
+             effective before the exec), but Kubernetes sets no ambient capabilities, so executing a plain \
+             binary leaves it none of them; only a file with capabilities within the bounding set gains any",
+            process.uid,
+            runtime.name()
+        ));
+    }
+    if privileged && runtime == Runtime::CriO && process.uid != 0 {
+        notes.push(
+            "cri-o gives a privileged container every capability in all five sets, ambient too, so even a \
+             non-root plain binary keeps them all"
+                .into(),
+        );
+    }
+    if process.no_new_privileges {
+        notes.push(
+            "allowPrivilegeEscalation: false sets no_new_privs: an exec gains nothing beyond the permitted set \
+             the process starts with; set-uid and set-gid bits are ignored and file capabilities are cut to \
+             that set"
+                .into(),
+        );
+    }
+    if dropped {
+        notes.push(
+            "capabilities dropped from the bounding set: a file whose capabilities have the effective bit and \
+             include one outside the bounding set fails to execute with EPERM (\"exec: operation not \
+             permitted\")"
+                .into(),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::{self, After, Caller, Creds, FileState, Kernel, KernelRules};
+    use crate::xattr::{Errno, FileCaps};
+    use crate::{CapState, Ids};
+
+    const KNOWN: u32 = 41;
+
+    fn one(yaml: &str) -> PodContainer {
+        let all = parse(yaml).expect("parse");
+        select(&all, None).expect("one container").clone()
+    }
+
+    fn pod(security: &str) -> PodContainer {
+        one(&format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n  containers:\n  - name: app\n    image: x\n    securityContext: {security}\n"
+        ))
+    }
+
+    fn caps(names: &[Cap]) -> CapSet {
+        CapSet::from_caps(names.iter().copied())
+    }
+
+    /// The caller state capsim builds from the OCI process, as runc sets it up.
+    fn caller(p: &OciProcess) -> Caller {
+        Caller {
+            creds: Creds {
+                uid: Ids::all(p.uid),
+                gid: Ids::all(p.gid),
+                groups: p.additional_gids.clone(),
+                inheritable: p.inheritable,
+                permitted: p.permitted,
+                effective: p.effective,
+                bounding: p.bounding,
+                ambient: p.ambient,
+                securebits: Default::default(),
+                no_new_privs: p.no_new_privileges,
+            },
+            ..Caller::default()
+        }
+    }
+
+    fn run(p: &OciProcess, file_caps: Option<&str>) -> exec::Simulation {
+        let mut file = FileState::default();
+        if let Some(text) = file_caps {
+            let state = CapState::from_text(text, KNOWN).expect("file caps");
+            file.xattr = Some(FileCaps::from_state(state, None).expect("caps").encode());
+        }
+        let kernel = Kernel {
+            rules: KernelRules::Current,
+            known_caps: KNOWN,
+        };
+        exec::simulate(&caller(p), &file, kernel)
+    }
+
+    fn after(sim: exec::Simulation) -> Creds {
+        let After { creds, .. } = sim.result.expect("exec succeeds");
+        creds
+    }
+
+    #[test]
+    fn drop_all_and_an_ep_binary_is_eperm() {
+        for runtime in [Runtime::Containerd, Runtime::CriO] {
+            let t = translate(&pod("{capabilities: {drop: [ALL]}}"), runtime, KNOWN, None).unwrap();
+            assert!(t.process.bounding.is_empty());
+            let sim = run(&t.process, Some("cap_net_bind_service+ep"));
+            assert_eq!(
+                sim.result.map_err(|e| e.errno),
+                Err(Errno::Eperm),
+                "{runtime:?}"
+            );
+            assert!(t.notes.iter().any(|n| n.contains("EPERM")));
+        }
+    }
+
+    #[test]
+    fn root_drop_all_add_net_bind_service() {
+        for runtime in [Runtime::Containerd, Runtime::CriO] {
+            let t = translate(
+                &pod("{capabilities: {drop: [ALL], add: [NET_BIND_SERVICE]}}"),
+                runtime,
+                KNOWN,
+                None,
+            )
+            .unwrap();
+            let only = caps(&[Cap::NET_BIND_SERVICE]);
+            assert_eq!(
+                (t.process.bounding, t.process.permitted, t.process.effective),
+                (only, only, only)
+            );
+            assert_eq!(t.process.inheritable | t.process.ambient, CapSet::EMPTY);
+            assert!(!t.uid_given && t.process.uid == 0);
+            // Root executing a plain binary keeps it; the +ep binary starts.
+            assert_eq!(after(run(&t.process, None)).permitted, only);
+            assert!(run(&t.process, Some("cap_net_bind_service+ep"))
+                .result
+                .is_ok());
+        }
+    }
+
+    #[test]
+    fn non_root_with_add_holds_it_in_bounding_only_after_exec() {
+        for runtime in [Runtime::Containerd, Runtime::CriO] {
+            let t = translate(
+                &pod("{runAsUser: 1000, capabilities: {add: [NET_ADMIN]}}"),
+                runtime,
+                KNOWN,
+                None,
+            )
+            .unwrap();
+            let p = &t.process;
+            assert!(p.bounding.contains(Cap::NET_ADMIN));
+            // Both runtimes' sources fill permitted and effective whatever the user.
+            assert_eq!((p.permitted, p.effective), (p.bounding, p.bounding));
+            assert_eq!(p.ambient, CapSet::EMPTY);
+            let plain = after(run(p, None));
+            assert_eq!(plain.permitted | plain.effective, CapSet::EMPTY);
+            assert!(plain.bounding.contains(Cap::NET_ADMIN));
+            assert!(t.notes.iter().any(|n| n.contains("no ambient")));
+            // A file capability within the bounding set works.
+            let file = after(run(p, Some("cap_net_admin+ep")));
+            assert_eq!(file.effective, caps(&[Cap::NET_ADMIN]));
+        }
+    }
+
+    #[test]
+    fn allow_privilege_escalation_false_is_no_new_privs() {
+        let t = translate(
+            &pod("{runAsUser: 1000, allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}"),
+            Runtime::Containerd,
+            KNOWN,
+            None,
+        )
+        .unwrap();
+        assert!(t.process.no_new_privileges);
+        // A set-uid-root file gains nothing.
+        let file = FileState {
+            mode: 0o4755,
+            ..FileState::default()
+        };
+        let sim = exec::simulate(
+            &caller(&t.process),
+            &file,
+            Kernel {
+                rules: KernelRules::Current,
+                known_caps: KNOWN,
+            },
+        );
+        assert_eq!(after(sim).uid.effective, 1000);
+        let unset = translate(&pod("{}"), Runtime::Containerd, KNOWN, None).unwrap();
+        assert!(!unset.process.no_new_privileges);
+        assert!(translate(
+            &pod("{privileged: true, allowPrivilegeEscalation: false}"),
+            Runtime::CriO,
+            KNOWN,
+            None
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn privileged_gets_everything() {
+        let t = translate(
+            &pod("{privileged: true, runAsUser: 1000}"),
+            Runtime::Containerd,
+            KNOWN,
+            None,
+        )
+        .unwrap();
+        let every = CapSet::first_n(KNOWN);
+        assert_eq!((t.process.bounding, t.process.permitted), (every, every));
+        assert_eq!(t.process.ambient, CapSet::EMPTY);
+        let t = translate(
+            &pod("{privileged: true, runAsUser: 1000}"),
+            Runtime::CriO,
+            KNOWN,
+            None,
+        )
+        .unwrap();
+        assert_eq!((t.process.inheritable, t.process.ambient), (every, every));
+        // cri-o's ambient set survives a non-root exec of a plain binary.
+        assert_eq!(after(run(&t.process, None)).permitted, every);
+    }
+
+    #[test]
+    fn defaults_differ_by_runtime() {
+        let c = translate(&pod("{}"), Runtime::Containerd, KNOWN, None).unwrap();
+        assert_eq!(c.process.bounding.len(), 14);
+        let o = translate(&pod("{}"), Runtime::CriO, KNOWN, None).unwrap();
+        assert_eq!(o.process.bounding.len(), 9);
+        assert!(!o.process.bounding.contains(Cap::NET_RAW));
+        let t = translate(
+            &pod("{capabilities: {add: [ALL], drop: [net_raw]}}"),
+            Runtime::CriO,
+            KNOWN,
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            t.process.bounding,
+            CapSet::first_n(KNOWN).without(Cap::NET_RAW)
+        );
+    }
+
+    #[test]
+    fn cap_prefix_per_runtime() {
+        let manifest = pod("{capabilities: {add: [CAP_NET_ADMIN], drop: [cap_net_raw]}}");
+        let o = translate(&manifest, Runtime::CriO, KNOWN, None).unwrap();
+        assert!(o.process.bounding.contains(Cap::NET_ADMIN));
+        // containerd makes CAP_CAP_NET_ADMIN, which runc skips.
+        let c = translate(&manifest, Runtime::Containerd, KNOWN, None).unwrap();
+        assert!(!c.process.bounding.contains(Cap::NET_ADMIN));
+        assert!(c.process.bounding.contains(Cap::NET_RAW));
+        assert!(c.notes.iter().any(|n| n.contains("CAP_CAP_NET_ADMIN")));
+        assert!(translate(
+            &pod("{capabilities: {add: [BOGUS]}}"),
+            Runtime::CriO,
+            KNOWN,
+            None
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn users_and_groups_container_level_wins() {
+        let all = parse(
+            "kind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n      securityContext: \
+             {runAsUser: 1000, runAsGroup: 3000, supplementalGroups: [4000], fsGroup: 2000}\n      \
+             containers:\n      - name: a\n        securityContext: {runAsUser: 1001}\n      - name: b\n",
+        )
+        .unwrap();
+        let a = translate(
+            select(&all, Some("a")).unwrap(),
+            Runtime::Containerd,
+            KNOWN,
+            None,
+        )
+        .unwrap();
+        assert_eq!((a.process.uid, a.process.gid), (1001, 3000));
+        assert_eq!(a.process.additional_gids, [2000, 4000]);
+        let b = translate(
+            select(&all, Some("Deployment/web/b")).unwrap(),
+            Runtime::Containerd,
+            KNOWN,
+            None,
+        )
+        .unwrap();
+        assert_eq!(b.process.uid, 1000);
+        assert!(select(&all, None)
+            .unwrap_err()
+            .contains("Deployment/web/a, Deployment/web/b"));
+        assert!(select(&all, Some("c")).is_err());
+        assert!(translate(&pod("{runAsUser: -1}"), Runtime::CriO, KNOWN, None).is_err());
+        assert!(translate(
+            &pod("{runAsNonRoot: true, runAsUser: 0}"),
+            Runtime::CriO,
+            KNOWN,
+            None
+        )
+        .is_err());
+        let t = translate(&pod("{runAsNonRoot: true}"), Runtime::CriO, KNOWN, Some(7)).unwrap();
+        assert_eq!(t.process.uid, 7);
+    }
+
+    #[test]
+    fn every_kind_and_form() {
+        let cron = "kind: CronJob\nmetadata: {name: c}\nspec:\n  jobTemplate:\n    spec:\n      template:\n        \
+                    spec:\n          initContainers: [{name: init}]\n          containers: [{name: job}]\n";
+        let names: Vec<_> = parse(cron)
+            .unwrap()
+            .iter()
+            .map(|c| (c.qualified(), c.init))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("CronJob/c/init".to_string(), true),
+                ("CronJob/c/job".to_string(), false)
+            ]
+        );
+        let multi = "kind: Service\nmetadata: {name: s}\n---\nkind: Pod\nspec: {containers: [{name: x}]}\n---\n";
+        assert_eq!(parse(multi).unwrap().len(), 1);
+        let json = r#"{"kind":"StatefulSet","metadata":{"name":"db"},"spec":{"template":{"spec":{"containers":[{"name":"pg","securityContext":{"runAsUser":999}}]}}}}"#;
+        assert_eq!(parse(json).unwrap()[0].container.run_as_user, Some(999));
+        assert!(parse("kind: Service\n").is_err());
+        assert!(parse(
+            "kind: Pod\nspec: {containers: [{name: x, securityContext: {runAsUser: abc}}]}"
+        )
+        .is_err());
+        assert!(parse(&"---\n".repeat(MAX_DOCUMENTS + 1)).is_err());
+        // An alias bomb fails instead of expanding.
+        let mut bomb = String::from("a: &a [x,x,x,x,x,x,x,x,x,x]\n");
+        for i in 0..9 {
+            bomb.push_str(&format!(
+                "b{i}: &b{i} [*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p}]\n",
+                p = if i == 0 {
+                    "a".to_string()
+                } else {
+                    format!("b{}", i - 1)
+                }
+            ));
+        }
+        assert!(parse(&bomb).is_err());
+    }
+}

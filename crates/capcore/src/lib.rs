@@ -13,6 +13,7 @@ pub mod container;
 pub mod exec;
 pub mod getcap;
 pub mod hex;
+pub mod oci;
 pub mod procstatus;
 pub mod quote;
 pub mod restore;

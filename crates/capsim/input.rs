@@ -31,6 +31,8 @@ pub struct Setup {
     /// execve fails before any credential rule runs (a `#!` line the kernel refuses, a missing
     /// interpreter, too many scripts).
     pub failure: Option<ExecFailure>,
+    /// The runtime refuses the config before any exec (`--oci`: what capset refuses).
+    pub refused: Option<capcore::oci::Refusal>,
     pub warnings: Vec<String>,
 }
 
@@ -92,6 +94,7 @@ pub fn build(args: &Args) -> std::result::Result<Setup, Failure> {
     let mut file_name = args.file.clone();
     let mut traced_by = None;
     let mut unmodelled = Vec::new();
+    let mut refused = None;
     let (mut caller, caller_source) = if let Some(pid) = args.pid {
         let process = match capsys::creds::read_process(Some(pid)) {
             Ok(process) => process,
@@ -145,13 +148,38 @@ pub fn build(args: &Args) -> std::result::Result<Setup, Failure> {
             privileged: args.privileged,
             no_new_privileges: args.no_new_privileges,
         };
-        let creds = presets::docker(&options, known)?;
+        let creds = capcore::oci::apply(&presets::docker(&options, known)?, known, CapSet::EMPTY)
+            .map_err(|refusal| refusal.message)?;
         (
             Caller {
                 creds,
                 ..Caller::default()
             },
             "docker run (moby defaults)".to_string(),
+        )
+    } else if let Some(config) = &args.oci {
+        let loaded = crate::oci::load(config, known)?;
+        if file_name.is_none() {
+            match crate::oci::executable(&loaded) {
+                Ok(found) => file_name = Some(found),
+                Err(Failure::Operands(more)) => missing.extend(more),
+                Err(other) => return Err(other),
+            }
+        }
+        warnings.extend(loaded.notes.iter().cloned());
+        let creds = match loaded.creds {
+            Ok(creds) => creds,
+            Err(refusal) => {
+                refused = Some(refusal);
+                crate::oci::requested(&loaded.config.process)
+            }
+        };
+        (
+            Caller {
+                creds,
+                ..Caller::default()
+            },
+            format!("OCI config {} as runc 1.1 applies it", show_path(config)),
         )
     } else if let Some(unit_path) = &args.systemd {
         let loaded = crate::systemd::load(unit_path, &args.unit_path)?;
@@ -251,6 +279,7 @@ pub fn build(args: &Args) -> std::result::Result<Setup, Failure> {
         tracer: traced_by.filter(|_| args.traced.is_none()),
         unmodelled,
         failure,
+        refused,
         warnings,
     })
 }

@@ -148,7 +148,8 @@ pub fn build(args: &Args) -> std::result::Result<Setup, Failure> {
             privileged: args.privileged,
             no_new_privileges: args.no_new_privileges,
         };
-        let creds = capcore::oci::apply(&presets::docker(&options, known)?, known, CapSet::EMPTY)
+        let start = capcore::oci::RuntimeStart::full(known);
+        let creds = capcore::oci::apply(&presets::docker(&options, known)?, &start)
             .map_err(|refusal| refusal.message)?;
         (
             Caller {
@@ -158,7 +159,11 @@ pub fn build(args: &Args) -> std::result::Result<Setup, Failure> {
             "docker run (moby defaults)".to_string(),
         )
     } else if let Some(config) = &args.oci {
-        let loaded = crate::oci::load(config, known)?;
+        let start = capcore::oci::RuntimeStart {
+            bounding: own.creds.bounding,
+            inheritable: own.creds.inheritable,
+        };
+        let loaded = crate::oci::load(config, known, &start)?;
         if file_name.is_none() {
             match crate::oci::executable(&loaded) {
                 Ok(found) => file_name = Some(found),

@@ -192,7 +192,12 @@ pub struct Args {
     /// where not. Names runc does not know (not `CAP_` and upper case) are ignored with a note, as runc
     /// ignores them. args[0] is found as runc finds it: a bare name through PATH of process.env, a path
     /// from process.cwd, every symlink followed inside root.path, never on the host.
-    #[arg(long, value_name = "CONFIG.json", conflicts_with = "systemd", help_heading = "Presets")]
+    #[arg(
+        long,
+        value_name = "CONFIG.json",
+        conflicts_with = "systemd",
+        help_heading = "Presets"
+    )]
     pub oci: Option<PathBuf>,
     /// With --docker: add a capability (repeatable; `all`).
     #[arg(

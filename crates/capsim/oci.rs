@@ -5,8 +5,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use capcore::exec::Creds;
-use capcore::oci::{OciConfig, OciProcess, Refusal, MAX_CONFIG_BYTES};
-use capcore::CapSet;
+use capcore::oci::{OciConfig, OciProcess, Refusal, RuntimeStart, MAX_CONFIG_BYTES};
 
 use crate::input::{show_path, Failure};
 
@@ -19,8 +18,9 @@ pub struct Loaded {
 }
 
 /// Reads CONFIG (at most [`MAX_CONFIG_BYTES`]) and applies its process as runc would.
-pub fn load(path: &Path, known: u32) -> Result<Loaded, Failure> {
-    let operand = |cause: std::io::Error| Failure::Operands(vec![(show_path(path), cause.to_string())]);
+pub fn load(path: &Path, known: u32, start: &RuntimeStart) -> Result<Loaded, Failure> {
+    let operand =
+        |cause: std::io::Error| Failure::Operands(vec![(show_path(path), cause.to_string())]);
     let file = std::fs::File::open(path).map_err(operand)?;
     let mut bytes = Vec::new();
     file.take(MAX_CONFIG_BYTES as u64 + 1)
@@ -28,7 +28,10 @@ pub fn load(path: &Path, known: u32) -> Result<Loaded, Failure> {
         .map_err(operand)?;
     let config = capcore::oci::parse_config(&bytes, known)
         .map_err(|e| Failure::Other(format!("{}: {e}", show_path(path))))?;
-    let bundle = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let bundle = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let rootfs = bundle.join(&config.root_path);
     let mut notes = Vec::new();
     if !config.process.ignored.is_empty() {
@@ -43,12 +46,13 @@ pub fn load(path: &Path, known: u32) -> Result<Loaded, Failure> {
             names.join(", ")
         ));
     }
-    notes.push(
-        "assumed: runc 1.1 runs with an empty inheritable set, and the rootfs has no /etc/group entries adding \
-         supplementary groups"
-            .to_string(),
-    );
-    let creds = capcore::oci::apply(&config.process, known, CapSet::EMPTY);
+    notes.push(format!(
+        "assumed: runc 1.1 is started with capsim's own bounding set ({}) and inheritable set ({}), and the \
+         rootfs has no /etc/group entries adding supplementary groups",
+        capcli::summary::short(start.bounding, known),
+        capcli::summary::short(start.inheritable, known),
+    ));
+    let creds = capcore::oci::apply(&config.process, start);
     Ok(Loaded {
         config,
         rootfs,
@@ -82,9 +86,17 @@ pub fn executable(loaded: &Loaded) -> Result<PathBuf, Failure> {
         .args
         .first()
         .ok_or("the config's process.args is empty: runc has nothing to run")?;
-    let cwd = if process.cwd.is_empty() { "/" } else { &process.cwd };
+    let cwd = if process.cwd.is_empty() {
+        "/"
+    } else {
+        &process.cwd
+    };
     let path_env = capcore::oci::env_path(process);
-    let shown = format!("{} (args[0] in {})", capcli::escape_str(name), show_path(&loaded.rootfs));
+    let shown = format!(
+        "{} (args[0] in {})",
+        capcli::escape_str(name),
+        show_path(&loaded.rootfs)
+    );
     match capsys::rootfs::look_path(&loaded.rootfs, cwd, name, path_env) {
         Ok(Some(found)) => Ok(found),
         Ok(None) => Err(Failure::Operands(vec![(

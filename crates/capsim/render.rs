@@ -134,8 +134,15 @@ pub fn human(setup: &Setup, sim: &Simulation, explain: bool) -> String {
     let mut out = String::new();
     if let Some(refusal) = &setup.refused {
         let _ = writeln!(out, "caller:       {}", setup.caller_source);
-        let outcome = format!("runc refuses the config before any exec: {}", refusal.message);
-        let _ = writeln!(out, "outcome:      {}", term::paint(Style::Finding, &outcome));
+        let outcome = format!(
+            "runc refuses the config before any exec: {}",
+            refusal.message
+        );
+        let _ = writeln!(
+            out,
+            "outcome:      {}",
+            term::paint(Style::Finding, &outcome)
+        );
         labelled(&mut out, "why:", refusal.why.split(' ').map(str::to_string));
         return out;
     }

@@ -177,29 +177,48 @@ pub struct Refusal {
     pub why: String,
 }
 
+/// The state of the process that starts runc (runc's own exec as root keeps its bounding and inheritable
+/// sets: runc init starts with permitted = bounding ∪ inheritable, every capability of it effective).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RuntimeStart {
+    pub bounding: CapSet,
+    pub inheritable: CapSet,
+}
+
+impl RuntimeStart {
+    /// A runtime started with every capability in its bounding set and none inheritable (a daemon).
+    pub fn full(known: u32) -> RuntimeStart {
+        RuntimeStart {
+            bounding: CapSet::first_n(known),
+            inheritable: CapSet::EMPTY,
+        }
+    }
+}
+
 /// The state runc gives the container's first process just before it executes `args[0]`, or why runc
-/// refuses the config. `inherited` is the inheritable set of the process that runs runc (runc's own
-/// process keeps it; usually empty); `known` the kernel's capability count.
-pub fn apply(process: &OciProcess, known: u32, inherited: CapSet) -> Result<Creds, Refusal> {
-    let every = CapSet::first_n(known);
+/// refuses the config. `start` is the state runc itself was started in.
+pub fn apply(process: &OciProcess, start: &RuntimeStart) -> Result<Creds, Refusal> {
     let caps = process.capabilities.unwrap_or_default();
-    // runc init starts as root with every capability and the bounding set full.
-    let bounding = caps.bounding & every;
-    // setuid to a non-zero uid with keepcaps: permitted stays full, effective (and ambient) are cleared.
-    let permitted_before = every;
+    // PR_CAPBSET_DROP only takes away: what the runtime's own bounding set lacks stays out.
+    let bounding = caps.bounding & start.bounding;
+    // setuid to a non-zero uid with keepcaps keeps permitted; capset can only keep or lower it.
+    let permitted_before = start.bounding | start.inheritable;
     let refuse = |why: String| Refusal {
         message: "unable to apply caps: operation not permitted".to_string(),
         why,
     };
-    if !caps.inheritable.is_subset(inherited | bounding) {
+    if !caps.inheritable.is_subset(start.inheritable | bounding) {
         return Err(refuse(format!(
             "capset refuses an inheritable set outside the old inheritable set and the bounding set: {} \
              are not in the bounding set",
-            (caps.inheritable - (inherited | bounding)).names().join(", ")
+            (caps.inheritable - (start.inheritable | bounding)).names().join(", ")
         )));
     }
     if !caps.permitted.is_subset(permitted_before) {
-        return Err(refuse("capset refuses a permitted set it cannot reach".to_string()));
+        return Err(refuse(format!(
+            "capset refuses a permitted set larger than the old one: runc itself does not hold {}",
+            (caps.permitted - permitted_before).names().join(", ")
+        )));
     }
     if !caps.effective.is_subset(caps.permitted) {
         return Err(refuse(format!(
@@ -249,7 +268,7 @@ mod tests {
             r#"{"uid":1000,"gid":10,"additionalGids":[5,6]}"#,
         );
         assert_eq!(c.root_path, "rootfs");
-        let creds = apply(&c.process, 41, CapSet::EMPTY).unwrap();
+        let creds = apply(&c.process, &RuntimeStart::full(41)).unwrap();
         assert_eq!(creds.uid, Ids::all(1000));
         assert_eq!(creds.groups, vec![5, 6]);
         assert_eq!(creds.bounding.len(), 2);
@@ -264,14 +283,25 @@ mod tests {
             r#"{"bounding":["CAP_KILL"],"effective":["CAP_KILL"],"permitted":[]}"#,
             r#"{"uid":0,"gid":0}"#,
         );
-        let refusal = apply(&c.process, 41, CapSet::EMPTY).unwrap_err();
+        let refusal = apply(&c.process, &RuntimeStart::full(41)).unwrap_err();
         assert_eq!(
             refusal.message,
             "unable to apply caps: operation not permitted"
         );
         let c = config(r#"{"inheritable":["CAP_KILL"]}"#, r#"{"uid":0,"gid":0}"#);
-        assert!(apply(&c.process, 41, CapSet::EMPTY).is_err());
-        assert!(apply(&c.process, 41, Cap::KILL.into()).is_ok());
+        assert!(apply(&c.process, &RuntimeStart::full(41)).is_err());
+        let start = RuntimeStart {
+            inheritable: Cap::KILL.into(),
+            ..RuntimeStart::full(41)
+        };
+        assert!(apply(&c.process, &start).is_ok());
+        // runc cannot give what it does not hold itself.
+        let c = config(r#"{"permitted":["CAP_KILL"]}"#, r#"{"uid":0,"gid":0}"#);
+        let start = RuntimeStart {
+            bounding: CapSet::first_n(41).without(Cap::KILL),
+            ..RuntimeStart::full(41)
+        };
+        assert!(apply(&c.process, &start).is_err());
     }
 
     #[test]
@@ -280,11 +310,8 @@ mod tests {
             r#"{"bounding":["cap_kill","NET_RAW","CAP_BOGUS","CAP_CHECKPOINT_RESTORE","CAP_CHOWN"]}"#,
             r#"{"uid":0,"gid":0}"#,
         );
-        assert_eq!(
-            c.process.ignored,
-            vec!["CAP_BOGUS", "NET_RAW", "cap_kill"]
-        );
-        let creds = apply(&c.process, 40, CapSet::EMPTY).unwrap();
+        assert_eq!(c.process.ignored, vec!["CAP_BOGUS", "NET_RAW", "cap_kill"]);
+        let creds = apply(&c.process, &RuntimeStart::full(40)).unwrap();
         assert_eq!(creds.bounding, Cap::CHOWN.into());
     }
 
@@ -292,7 +319,7 @@ mod tests {
     fn no_capabilities_object_means_none() {
         let text = br#"{"process":{"user":{"uid":0,"gid":0},"args":["sh"]},"root":{"path":"r"}}"#;
         let c = parse_config(text, 41).unwrap();
-        let creds = apply(&c.process, 41, CapSet::EMPTY).unwrap();
+        let creds = apply(&c.process, &RuntimeStart::full(41)).unwrap();
         assert!(creds.bounding.is_empty() && creds.permitted.is_empty());
     }
 

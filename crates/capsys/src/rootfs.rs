@@ -79,7 +79,10 @@ pub fn resolve(root: &Path, cwd: &str, path: &[u8]) -> io::Result<PathBuf> {
 
 /// Pushes a path's components onto the stack so that the first is popped first.
 fn push_components(pending: &mut Vec<Vec<u8>>, path: &[u8]) {
-    let parts: Vec<&[u8]> = path.split(|&b| b == b'/').filter(|p| !p.is_empty()).collect();
+    let parts: Vec<&[u8]> = path
+        .split(|&b| b == b'/')
+        .filter(|p| !p.is_empty())
+        .collect();
     pending.extend(parts.into_iter().rev().map(<[u8]>::to_vec));
 }
 
@@ -144,7 +147,9 @@ mod tests {
         // The host's /etc/passwd is never what the link names.
         assert!(resolve(&root, "/", b"/bin/host").is_err());
         assert_eq!(
-            resolve(&root, "/", b"/bin/loop").unwrap_err().raw_os_error(),
+            resolve(&root, "/", b"/bin/loop")
+                .unwrap_err()
+                .raw_os_error(),
             Some(libc::ELOOP)
         );
         std::fs::remove_dir_all(&dir).unwrap();

@@ -132,7 +132,7 @@ fn build_rootfs(root: &Path, reader: &[u8], rng: &mut Rng, known: u32) -> Vec<&'
             dir: "bind",
             caps: Some(FileCaps {
                 permitted: Cap::NET_BIND_SERVICE.into(),
-                ..full.clone()
+                ..full
             }),
             mode: 0o755,
         },

@@ -439,3 +439,86 @@ fn capsim_oci_matches_runc_on_random_configs() {
         );
     }
 }
+
+/// Writes `bundle/config.json` with this process object and `root.path` = `rootfs`.
+fn write_config(bundle: &Path, process: Value) -> PathBuf {
+    let config = json!({"ociVersion": "1.0.2", "process": process, "root": {"path": "rootfs"}});
+    let path = bundle.join("config.json");
+    fs::write(&path, serde_json::to_vec(&config).unwrap()).unwrap();
+    path
+}
+
+fn capsim_oci(config: &Path, extra: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_capsim"))
+        .arg("--oci")
+        .arg(config)
+        .args(extra)
+        .output()
+        .expect("run capsim")
+}
+
+#[test]
+fn oci_args0_is_found_inside_the_rootfs_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("rootfs");
+    fs::create_dir_all(root.join("bin")).unwrap();
+    fs::create_dir_all(root.join("usr/bin")).unwrap();
+    fs::write(root.join("bin/app"), b"\x7fELF not really").unwrap();
+    fs::set_permissions(root.join("bin/app"), fs::Permissions::from_mode(0o755)).unwrap();
+    symlink("/bin/app", root.join("usr/bin/app")).unwrap();
+    // On the host this names /etc/passwd; inside the rootfs it names nothing.
+    symlink("/../../../../../../etc/passwd", root.join("bin/escape")).unwrap();
+    let user = json!({"uid": 1000, "gid": 1000});
+    let config = write_config(
+        dir.path(),
+        json!({"user": user, "args": ["app"], "env": ["PATH=/usr/bin"]}),
+    );
+    let out = capsim_oci(&config, &[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let file_line = text.lines().next().unwrap_or("");
+    assert!(file_line.ends_with("rootfs/bin/app"), "{file_line}");
+
+    let config = write_config(dir.path(), json!({"user": user, "args": ["/bin/escape"]}));
+    let out = capsim_oci(&config, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("No such file or directory"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+
+    let out = capsim_oci(&dir.path().join("missing.json"), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("capsim: "));
+}
+
+#[test]
+fn oci_config_runc_refuses_is_predicted_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("rootfs/bin");
+    fs::create_dir_all(&root).unwrap();
+    fs::write(root.join("sh"), b"\x7fELF").unwrap();
+    fs::set_permissions(root.join("sh"), fs::Permissions::from_mode(0o755)).unwrap();
+    let caps = json!({"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": []});
+    let process = json!({"user": {"uid": 0, "gid": 0}, "args": ["/bin/sh"], "capabilities": caps});
+    let config = write_config(dir.path(), process);
+    let out = capsim_oci(&config, &["--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let record: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(record["outcome"], "refused");
+    assert_eq!(
+        record["refused"],
+        "unable to apply caps: operation not permitted"
+    );
+    assert!(record["after"].is_null());
+    let human = capsim_oci(&config, &["--color", "never"]);
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(
+        text.contains("runc refuses the config before any exec: unable to apply caps"),
+        "{text}"
+    );
+}

@@ -491,6 +491,25 @@ fn oci_args0_is_found_inside_the_rootfs_only() {
     assert!(err.contains("No such file or directory"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
 
+    // A #! interpreter is looked up inside the rootfs too (the host has no /bin/app).
+    fs::write(root.join("bin/script"), b"#!/usr/bin/app -x\n").unwrap();
+    fs::write(root.join("bin/outside"), b"#!/bin/escape\n").unwrap();
+    for name in ["script", "outside"] {
+        fs::set_permissions(
+            root.join("bin").join(name),
+            fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+    }
+    let config = write_config(dir.path(), json!({"user": user, "args": ["/bin/script"]}));
+    let out = capsim_oci(&config, &["--json"]);
+    let record: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(record["outcome"], "ok", "{record}");
+    let config = write_config(dir.path(), json!({"user": user, "args": ["/bin/outside"]}));
+    let out = capsim_oci(&config, &["--json"]);
+    let record: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(record["outcome"], "ENOENT", "{record}");
+
     let out = capsim_oci(&dir.path().join("missing.json"), &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("capsim: "));

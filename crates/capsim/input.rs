@@ -95,6 +95,8 @@ pub fn build(args: &Args) -> std::result::Result<Setup, Failure> {
     let mut traced_by = None;
     let mut unmodelled = Vec::new();
     let mut refused = None;
+    // With --oci, `#!` interpreters are looked up inside the rootfs: (rootfs, the container's cwd).
+    let mut rootfs: Option<(PathBuf, String)> = None;
     let (mut caller, caller_source) = if let Some(pid) = args.pid {
         let process = match capsys::creds::read_process(Some(pid)) {
             Ok(process) => process,
@@ -172,6 +174,11 @@ pub fn build(args: &Args) -> std::result::Result<Setup, Failure> {
             }
         }
         warnings.extend(loaded.notes.iter().cloned());
+        let cwd = match loaded.config.process.cwd.as_str() {
+            "" => "/".to_string(),
+            cwd => cwd.to_string(),
+        };
+        rootfs = Some((loaded.rootfs.clone(), cwd));
         let creds = match loaded.creds {
             Ok(creds) => creds,
             Err(refusal) => {
@@ -249,7 +256,17 @@ pub fn build(args: &Args) -> std::result::Result<Setup, Failure> {
         );
     }
 
-    let built = build_file(args, file_name.as_ref(), &own.userns, known, &mut warnings);
+    let root = rootfs
+        .as_ref()
+        .map(|(dir, cwd)| (dir.as_path(), cwd.as_str()));
+    let built = build_file(
+        args,
+        file_name.as_ref(),
+        root,
+        &own.userns,
+        known,
+        &mut warnings,
+    );
     let (file, credentials_from, scripts, failure) = match built {
         Ok(parts) => parts,
         Err(Failure::Operands(more)) => {
@@ -459,6 +476,7 @@ const EOVERFLOW: i32 = 75;
 fn build_file(
     args: &Args,
     path: Option<&PathBuf>,
+    root: Option<(&std::path::Path, &str)>,
     own_ns: &NsChain,
     known: u32,
     notes: &mut Vec<String>,
@@ -468,7 +486,7 @@ fn build_file(
     let mut scripts = Vec::new();
     let mut unreadable = None;
     if let Some(path) = path {
-        let target = capsys::exec_file::read_exec_file(path).map_err(|err| {
+        let target = capsys::exec_file::read_exec_file_in(path, root).map_err(|err| {
             // capsys names the file in its message; the form `PATH: cause (os error N)` wants the errno,
             // which asking again for the file's metadata gives.
             match std::fs::metadata(path) {

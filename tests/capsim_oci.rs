@@ -216,16 +216,16 @@ fn random_config(rng: &mut Rng, base: &Value, dirs: &[&str], known: u32, held: u
     }
     let bounding = rng.mask() & every;
     // Mostly what runc itself holds (it cannot give more), now and then anything.
-    let permitted = rng.mask() & if rng.next() % 8 == 0 { every } else { held };
-    let effective = if rng.next() % 8 == 0 {
+    let permitted = rng.mask() & if rng.next() % 16 == 0 { every } else { held };
+    let effective = if rng.next() % 16 == 0 {
         rng.mask() & every
     } else {
         permitted & rng.mask()
     };
-    let inheritable = if rng.next() % 8 == 0 {
+    let inheritable = if rng.next() % 16 == 0 {
         rng.mask() & every
     } else {
-        bounding & rng.mask()
+        bounding & held & rng.mask()
     };
     let ambient = match rng.next() % 3 {
         0 => permitted & inheritable & rng.mask(),

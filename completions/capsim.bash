@@ -23,7 +23,7 @@ _capsim() {
 
     case "${cmd}" in
         capsim)
-            opts="-h -V --pid --uid --gid --groups --inh --prm --eff --bnd --amb --secbits --no-new-privs --traced --fs-shared --userns-map --file-caps --file-xattr --mode --owner --group --nosuid --rootid --docker --cap-add --cap-drop --user --privileged --no-new-privileges --systemd --unit-path --k8s --container --runtime --kernel-rules --explain --json --color --help --version"
+            opts="-h -V --pid --uid --gid --groups --inh --prm --eff --bnd --amb --secbits --no-new-privs --traced --fs-shared --userns-map --file-caps --file-xattr --mode --owner --group --nosuid --rootid --docker --oci --cap-add --cap-drop --user --privileged --no-new-privileges --systemd --unit-path --k8s --container --runtime --kernel-rules --explain --json --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -98,6 +98,10 @@ _capsim() {
                     return 0
                     ;;
                 --rootid)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --oci)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -17,6 +17,7 @@ complete -c capsim -l mode -d 'The file\'s mode in octal (4755)' -r
 complete -c capsim -l owner -d 'The file\'s owner (kernel uid or name)' -r
 complete -c capsim -l group -d 'The file\'s group (kernel gid or name)' -r
 complete -c capsim -l rootid -d 'Make the file capabilities v3 with this rootid (namespaced file capabilities)' -r
+complete -c capsim -l oci -d 'Start from an OCI runtime config (a bundle\'s config.json) as runc applies it; FILE defaults to process.args[0] inside the bundle\'s rootfs' -r -F
 complete -c capsim -l cap-add -d 'With --docker: add a capability (repeatable; `all`)' -r
 complete -c capsim -l cap-drop -d 'With --docker: drop a capability (repeatable; `all`)' -r
 complete -c capsim -l user -d 'With --docker: run as UID[:GID]' -r

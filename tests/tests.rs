@@ -9,6 +9,7 @@ mod capnet;
 mod capscan;
 mod capsim;
 mod capsim_kernel;
+mod capsim_oci;
 mod completions;
 mod ecs;
 mod json;

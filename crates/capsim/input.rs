@@ -31,6 +31,8 @@ pub struct Setup {
     /// execve fails before any credential rule runs (a `#!` line the kernel refuses, a missing
     /// interpreter, too many scripts).
     pub failure: Option<ExecFailure>,
+    /// The runtime refuses the config before any exec (`--oci`: what capset refuses).
+    pub refused: Option<capcore::oci::Refusal>,
     pub warnings: Vec<String>,
 }
 
@@ -92,6 +94,9 @@ pub fn build(args: &Args) -> std::result::Result<Setup, Failure> {
     let mut file_name = args.file.clone();
     let mut traced_by = None;
     let mut unmodelled = Vec::new();
+    let mut refused = None;
+    // With --oci, `#!` interpreters are looked up inside the rootfs: (rootfs, the container's cwd).
+    let mut rootfs: Option<(PathBuf, String)> = None;
     let (mut caller, caller_source) = if let Some(pid) = args.pid {
         let process = match capsys::creds::read_process(Some(pid)) {
             Ok(process) => process,
@@ -145,7 +150,9 @@ pub fn build(args: &Args) -> std::result::Result<Setup, Failure> {
             privileged: args.privileged,
             no_new_privileges: args.no_new_privileges,
         };
-        let creds = presets::docker(&options, known)?;
+        let start = capcore::oci::RuntimeStart::full(known);
+        let creds = capcore::oci::apply(&presets::docker(&options, known)?, &start)
+            .map_err(|refusal| refusal.message)?;
         (
             Caller {
                 creds,
@@ -168,6 +175,39 @@ pub fn build(args: &Args) -> std::result::Result<Setup, Failure> {
             }
             Err(other) => return Err(other),
         }
+    } else if let Some(config) = &args.oci {
+        let start = capcore::oci::RuntimeStart {
+            bounding: own.creds.bounding,
+            inheritable: own.creds.inheritable,
+        };
+        let loaded = crate::oci::load(config, known, &start)?;
+        if file_name.is_none() {
+            match crate::oci::executable(&loaded) {
+                Ok(found) => file_name = Some(found),
+                Err(Failure::Operands(more)) => missing.extend(more),
+                Err(other) => return Err(other),
+            }
+        }
+        warnings.extend(loaded.notes.iter().cloned());
+        let cwd = match loaded.config.process.cwd.as_str() {
+            "" => "/".to_string(),
+            cwd => cwd.to_string(),
+        };
+        rootfs = Some((loaded.rootfs.clone(), cwd));
+        let creds = match loaded.creds {
+            Ok(creds) => creds,
+            Err(refusal) => {
+                refused = Some(refusal);
+                crate::oci::requested(&loaded.config.process)
+            }
+        };
+        (
+            Caller {
+                creds,
+                ..Caller::default()
+            },
+            format!("OCI config {} as runc 1.1 applies it", show_path(config)),
+        )
     } else if let Some(unit_path) = &args.systemd {
         let loaded = crate::systemd::load(unit_path, &args.unit_path)?;
         if file_name.is_none() {
@@ -231,7 +271,17 @@ pub fn build(args: &Args) -> std::result::Result<Setup, Failure> {
         );
     }
 
-    let built = build_file(args, file_name.as_ref(), &own.userns, known, &mut warnings);
+    let root = rootfs
+        .as_ref()
+        .map(|(dir, cwd)| (dir.as_path(), cwd.as_str()));
+    let built = build_file(
+        args,
+        file_name.as_ref(),
+        root,
+        &own.userns,
+        known,
+        &mut warnings,
+    );
     let (file, credentials_from, scripts, failure) = match built {
         Ok(parts) => parts,
         Err(Failure::Operands(more)) => {
@@ -266,6 +316,7 @@ pub fn build(args: &Args) -> std::result::Result<Setup, Failure> {
         tracer: traced_by.filter(|_| args.traced.is_none()),
         unmodelled,
         failure,
+        refused,
         warnings,
     })
 }
@@ -359,7 +410,8 @@ fn k8s_caller(
     );
     Ok((
         Caller {
-            creds: presets::oci_process(&translation.process),
+            creds: presets::k8s_process(&translation.process, known)
+                .map_err(|e| format!("{shown}: {e}"))?,
             ..Caller::default()
         },
         source,
@@ -536,6 +588,7 @@ const EOVERFLOW: i32 = 75;
 fn build_file(
     args: &Args,
     path: Option<&PathBuf>,
+    root: Option<(&std::path::Path, &str)>,
     own_ns: &NsChain,
     known: u32,
     notes: &mut Vec<String>,
@@ -545,7 +598,7 @@ fn build_file(
     let mut scripts = Vec::new();
     let mut unreadable = None;
     if let Some(path) = path {
-        let target = capsys::exec_file::read_exec_file(path).map_err(|err| {
+        let target = capsys::exec_file::read_exec_file_in(path, root).map_err(|err| {
             // capsys names the file in its message; the form `PATH: cause (os error N)` wants the errno,
             // which asking again for the file's metadata gives.
             match std::fs::metadata(path) {

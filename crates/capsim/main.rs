@@ -6,6 +6,7 @@
 #![cfg_attr(not(test), no_main)]
 
 mod input;
+mod oci;
 mod presets;
 mod render;
 mod systemd;
@@ -28,7 +29,7 @@ Predict the capabilities, ids and AT_SECURE a process gets when it executes a fi
 kernel computes them: the eight uids and gids, the five capability sets, securebits and AT_SECURE after \
 execve, or the errno it fails with, and with --explain the kernel rule behind every capability.
 
-The caller is capsim's own process unless --pid, --docker, --systemd or --k8s says otherwise; every caller and \
+The caller is capsim's own process unless --pid, --docker, --oci, --systemd or --k8s says otherwise; every caller and \
 file option then overrides one part of that state. The file is FILE as it is on disk: its mode, owner, \
 raw security.capability value and mount, and for a `#!` script its final interpreter (a script's own \
 set-id bits and capabilities never count; the #! line is read byte for byte as binfmt_script reads it, \
@@ -57,20 +58,20 @@ EXAMPLES
   capsim /usr/bin/ping
       What capsim's own process would hold after executing ping.
 
-  capsim --uid 1000 --prm none --eff none --explain /usr/bin/ping
-      The same for an unprivileged user, with the rule behind each capability.
-
   capsim --docker --user 1000 --cap-add NET_ADMIN --file-caps cap_net_admin+ep
       A container's first process, uid 1000, running a cap_net_admin+ep file.
 
   capsim --k8s pod.yaml --container web --runtime cri-o ./image/usr/bin/caddy
       The container `web` of a pod manifest under cri-o, executing a file of the unpacked image.
 
+  capsim --oci bundle/config.json
+      The container's first process as runc starts it from a bundle, running its process.args[0].
+
   capsim --systemd /lib/systemd/system/systemd-networkd.service
       The service's main process, from its unit file and drop-ins.
 
-  capsim --pid 1234 --secbits noroot --json ./server
-      Process 1234 executing ./server with SECBIT_NOROOT set, as JSON.";
+  capsim --pid 1234 --secbits noroot --explain ./server
+      Process 1234 executing ./server with SECBIT_NOROOT set, with the rule behind each capability.";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -95,7 +96,7 @@ pub struct Args {
     /// The kernel shows no other process's securebits: 0 is assumed (give them with --secbits). When the
     /// process is traced, its tracer's CAP_SYS_PTRACE in the process's user namespace decides, as the
     /// kernel's ptracer_capable does. A process that does not exist is an error (exit 2).
-    #[arg(long, value_name = "PID", conflicts_with_all = ["docker", "systemd"], help_heading = "Caller")]
+    #[arg(long, value_name = "PID", conflicts_with_all = ["docker", "systemd", "oci"], help_heading = "Caller")]
     pub pid: Option<u32>,
     /// Real, effective, saved and filesystem uid (names or numbers; missing ones copy the last given).
     #[arg(long, value_name = "R[,E,S[,FS]]", help_heading = "Caller")]
@@ -177,8 +178,27 @@ pub struct Args {
     pub rootid: Option<u32>,
 
     /// Start from the state Docker gives a container's first process.
-    #[arg(long, help_heading = "Presets")]
+    #[arg(long, conflicts_with = "oci", help_heading = "Presets")]
     pub docker: bool,
+    /// Start from an OCI runtime config (a bundle's config.json) as runc applies it; FILE defaults to
+    /// process.args[0] inside the bundle's rootfs.
+    ///
+    /// process.user (uid, gid, additionalGids), the five sets of process.capabilities and
+    /// process.noNewPrivileges are applied in runc's order: the bounding set is cut first, capabilities are
+    /// kept across the change of uid, then capset sets effective, permitted and inheritable (a config capset
+    /// refuses, such as an effective capability that is not permitted, is reported as runc reports it:
+    /// `unable to apply caps: operation not permitted`, and nothing is executed), then each ambient
+    /// capability is raised where the kernel allows it (in permitted and inheritable) and silently left out
+    /// where not. Names runc does not know (not `CAP_` and upper case) are ignored with a note, as runc
+    /// ignores them. args[0] is found as runc finds it: a bare name through PATH of process.env, a path
+    /// from process.cwd, every symlink followed inside root.path, never on the host.
+    #[arg(
+        long,
+        value_name = "CONFIG.json",
+        conflicts_with = "systemd",
+        help_heading = "Presets"
+    )]
+    pub oci: Option<PathBuf>,
     /// With --docker: add a capability (repeatable; `all`).
     #[arg(
         long,

@@ -1,8 +1,8 @@
 //! The caller states that container runtimes and service managers give the first process they start:
 //! Docker (moby's defaults as runc applies them); systemd services are in `systemd.rs`.
 
-use capcore::exec::{Creds, Ids};
-use capcore::{Cap, CapSet, Securebits};
+use capcore::oci::{OciCaps, OciProcess};
+use capcore::{Cap, CapSet};
 
 /// Docker's default capabilities (moby oci/caps/defaults.go): 14 of them.
 pub const DOCKER_DEFAULT: [Cap; 14] = [
@@ -68,42 +68,52 @@ pub fn docker_caps(options: &DockerOptions, known: u32) -> Result<CapSet, String
     })
 }
 
-/// The state runc gives the container's first process before it execs the entrypoint: root gets the list in
-/// its bounding, permitted and effective sets; any other user only in its bounding set (moby
-/// oci.SetCapabilities, "to match what execve does"). Inheritable and ambient are empty.
-pub fn docker(options: &DockerOptions, known: u32) -> Result<Creds, String> {
+/// The OCI process moby writes for the container's first process (runc then applies it like any config):
+/// root gets the list in its bounding, permitted and effective sets; any other user only in its bounding
+/// set (moby oci.SetCapabilities, "to match what execve does"). Inheritable and ambient are empty.
+pub fn docker(options: &DockerOptions, known: u32) -> Result<OciProcess, String> {
     let caps = docker_caps(options, known)?;
     let (uid, gid) = options.user.unwrap_or((0, 0));
     let root = uid == 0;
-    Ok(Creds {
-        uid: Ids::all(uid),
-        gid: Ids::all(gid),
-        groups: Vec::new(),
-        inheritable: CapSet::EMPTY,
-        permitted: if root { caps } else { CapSet::EMPTY },
-        effective: if root { caps } else { CapSet::EMPTY },
-        bounding: caps,
-        ambient: CapSet::EMPTY,
-        securebits: Securebits::default(),
-        no_new_privs: options.no_new_privileges,
+    let held = if root { caps } else { CapSet::EMPTY };
+    Ok(OciProcess {
+        uid,
+        gid,
+        capabilities: Some(OciCaps {
+            bounding: caps,
+            effective: held,
+            permitted: held,
+            inheritable: CapSet::EMPTY,
+            ambient: CapSet::EMPTY,
+        }),
+        no_new_privileges: options.no_new_privileges,
+        ..OciProcess::default()
     })
 }
 
-/// The state runc sets up from an OCI process (uid, gid, additionalGids, the five sets, noNewPrivileges):
-/// what the runtime asked for, applied as given (capabilities kept across the uid change).
-pub fn oci_process(process: &capcore::k8s::OciProcess) -> Creds {
-    Creds {
-        uid: Ids::all(process.uid),
-        gid: Ids::all(process.gid),
-        groups: process.additional_gids.clone(),
-        inheritable: process.inheritable,
-        permitted: process.permitted,
-        effective: process.effective,
-        bounding: process.bounding,
-        ambient: process.ambient,
-        securebits: Securebits::default(),
-        no_new_privs: process.no_new_privileges,
-    }
+/// The state runc gives the first process of a container whose OCI process a Kubernetes runtime built
+/// (capcore::k8s): the same `capcore::oci::apply` as `--oci` and `--docker`, for a runc that a daemon
+/// started (every capability in its bounding set, none inheritable).
+pub fn k8s_process(
+    process: &capcore::k8s::OciProcess,
+    known: u32,
+) -> Result<capcore::exec::Creds, String> {
+    let oci = OciProcess {
+        uid: process.uid,
+        gid: process.gid,
+        additional_gids: process.additional_gids.clone(),
+        capabilities: Some(OciCaps {
+            bounding: process.bounding,
+            effective: process.effective,
+            permitted: process.permitted,
+            inheritable: process.inheritable,
+            ambient: process.ambient,
+        }),
+        no_new_privileges: process.no_new_privileges,
+        ..OciProcess::default()
+    };
+    capcore::oci::apply(&oci, &capcore::oci::RuntimeStart::full(known))
+        .map_err(|refusal| format!("{} ({})", refusal.message, refusal.why))
 }
 
 pub fn resolve_user(user: &str) -> Result<u32, String> {

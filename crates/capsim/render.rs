@@ -25,6 +25,9 @@ pub struct Record<'a> {
     secure_exec: bool,
     notes: &'a [String],
     unmodelled: &'a [Unmodelled],
+    /// `--oci`: the runtime's error when it refuses the config before any exec.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refused: Option<&'a str>,
     explain: Vec<Explain<'a>>,
 }
 
@@ -37,6 +40,21 @@ enum Explain<'a> {
 }
 
 pub fn record<'a>(setup: &'a Setup, sim: &'a Simulation) -> Record<'a> {
+    if let Some(refusal) = &setup.refused {
+        return Record {
+            outcome: "refused".to_string(),
+            before: &setup.caller.creds,
+            after: None,
+            secure_exec: false,
+            notes: &setup.warnings,
+            unmodelled: &setup.unmodelled,
+            refused: Some(&refusal.message),
+            explain: vec![Explain::Rule(Step {
+                rule: "runc:finalizeNamespace",
+                text: refusal.why.clone(),
+            })],
+        };
+    }
     if let Some(failure) = &setup.failure {
         return Record {
             outcome: errno_name(failure.errno),
@@ -45,6 +63,7 @@ pub fn record<'a>(setup: &'a Setup, sim: &'a Simulation) -> Record<'a> {
             secure_exec: false,
             notes: &setup.warnings,
             unmodelled: &setup.unmodelled,
+            refused: None,
             explain: vec![Explain::Rule(failure_step(failure))],
         };
     }
@@ -68,6 +87,7 @@ pub fn record<'a>(setup: &'a Setup, sim: &'a Simulation) -> Record<'a> {
         secure_exec: sim.result.as_ref().is_ok_and(|after| after.secure_exec),
         notes: &setup.warnings,
         unmodelled: &setup.unmodelled,
+        refused: None,
         explain,
     }
 }
@@ -112,6 +132,20 @@ const MASK: usize = 16;
 
 pub fn human(setup: &Setup, sim: &Simulation, explain: bool) -> String {
     let mut out = String::new();
+    if let Some(refusal) = &setup.refused {
+        let _ = writeln!(out, "caller:       {}", setup.caller_source);
+        let outcome = format!(
+            "runc refuses the config before any exec: {}",
+            refusal.message
+        );
+        let _ = writeln!(
+            out,
+            "outcome:      {}",
+            term::paint(Style::Finding, &outcome)
+        );
+        labelled(&mut out, "why:", refusal.why.split(' ').map(str::to_string));
+        return out;
+    }
     header(&mut out, setup, sim);
     let before = &setup.caller.creds;
     let after = sim

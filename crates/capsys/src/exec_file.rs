@@ -144,6 +144,13 @@ fn read_head(path: &Path) -> io::Result<Vec<u8>> {
 /// Reads FILE, following `#!` lines to the final interpreter as the kernel does. An error is a FILE that
 /// cannot be looked at; an exec the kernel would refuse is `ExecTarget::Fails`.
 pub fn read_exec_file(path: &Path) -> io::Result<ExecTarget> {
+    read_exec_file_in(path, None)
+}
+
+/// [`read_exec_file`] for a file inside a container's root filesystem: `root` is the rootfs directory and
+/// the container's working directory, and every `#!` interpreter is looked up inside that rootfs
+/// ([`crate::rootfs::resolve`]), never on the host. `path` is already a host path inside the rootfs.
+pub fn read_exec_file_in(path: &Path, root: Option<(&Path, &str)>) -> io::Result<ExecTarget> {
     let mut current = path.to_path_buf();
     let mut scripts: Vec<PathBuf> = Vec::new();
     let mut notes = Vec::new();
@@ -220,8 +227,26 @@ pub fn read_exec_file(path: &Path) -> io::Result<ExecTarget> {
                 }));
             }
             Shebang::Interpreter { path: interp, .. } => {
-                let next = PathBuf::from(OsStr::from_bytes(&interp));
-                if next.is_relative() {
+                let named = PathBuf::from(OsStr::from_bytes(&interp));
+                let next = match root {
+                    None => named,
+                    Some((root, cwd)) => match crate::rootfs::resolve(root, cwd, &interp) {
+                        Ok(found) => found,
+                        Err(err) => {
+                            scripts.push(current);
+                            return Ok(ExecTarget::Fails(ExecFailure {
+                                errno: err.raw_os_error().unwrap_or(libc::ENOENT),
+                                why: format!(
+                                    "the #! interpreter, looked up inside the rootfs: {err}"
+                                ),
+                                path: named,
+                                scripts,
+                                notes,
+                            }));
+                        }
+                    },
+                };
+                if root.is_none() && next.is_relative() {
                     notes.push(FileNote {
                         path: current.clone(),
                         text: "its interpreter is a relative path, which the kernel resolves from the \

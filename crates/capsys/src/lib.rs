@@ -8,6 +8,7 @@ pub mod mounts;
 pub mod net;
 pub mod proc;
 pub mod recheck;
+pub mod rootfs;
 pub mod sockdiag;
 pub mod trace;
 pub mod users;

@@ -1,0 +1,108 @@
+//! `--oci CONFIG.json`: the container's first process as runc sets it up, and the file it executes,
+//! `process.args[0]` found inside the bundle's rootfs as runc's LookPath finds it there.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use capcore::exec::Creds;
+use capcore::oci::{OciConfig, OciProcess, Refusal, RuntimeStart, MAX_CONFIG_BYTES};
+
+use crate::input::{show_path, Failure};
+
+/// What the config gives: the caller's state (or runc's refusal), the file to run, and notes.
+pub struct Loaded {
+    pub config: OciConfig,
+    pub rootfs: PathBuf,
+    pub creds: Result<Creds, Refusal>,
+    pub notes: Vec<String>,
+}
+
+/// Reads CONFIG (at most [`MAX_CONFIG_BYTES`]) and applies its process as runc would.
+pub fn load(path: &Path, known: u32, start: &RuntimeStart) -> Result<Loaded, Failure> {
+    let operand =
+        |cause: std::io::Error| Failure::Operands(vec![(show_path(path), cause.to_string())]);
+    let file = std::fs::File::open(path).map_err(operand)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(operand)?;
+    let config = capcore::oci::parse_config(&bytes, known)
+        .map_err(|e| Failure::Other(format!("{}: {e}", show_path(path))))?;
+    let bundle = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let rootfs = bundle.join(&config.root_path);
+    let mut notes = Vec::new();
+    if !config.process.ignored.is_empty() {
+        let names: Vec<String> = config
+            .process
+            .ignored
+            .iter()
+            .map(|n| capcli::escape_str(n))
+            .collect();
+        notes.push(format!(
+            "runc ignores unknown or unavailable capabilities (with a warning): {}",
+            names.join(", ")
+        ));
+    }
+    notes.push(format!(
+        "assumed: runc 1.1 is started with capsim's own bounding set ({}) and inheritable set ({}), and the \
+         rootfs has no /etc/group entries adding supplementary groups",
+        capcli::summary::short(start.bounding, known),
+        capcli::summary::short(start.inheritable, known),
+    ));
+    let creds = capcore::oci::apply(&config.process, start);
+    Ok(Loaded {
+        config,
+        rootfs,
+        creds,
+        notes,
+    })
+}
+
+/// The state the config asks for, unapplied: what a refusal report shows as "before".
+pub fn requested(process: &OciProcess) -> Creds {
+    let caps = process.capabilities.unwrap_or_default();
+    Creds {
+        uid: capcore::exec::Ids::all(process.uid),
+        gid: capcore::exec::Ids::all(process.gid),
+        groups: process.additional_gids.clone(),
+        inheritable: caps.inheritable,
+        permitted: caps.permitted,
+        effective: caps.effective,
+        bounding: caps.bounding,
+        ambient: caps.ambient,
+        securebits: capcore::Securebits::default(),
+        no_new_privs: process.no_new_privileges,
+    }
+}
+
+/// `process.args[0]` inside the rootfs: a name with `/` from `process.cwd`, a bare name through PATH of
+/// `process.env`, every symlink followed inside the rootfs.
+pub fn executable(loaded: &Loaded) -> Result<PathBuf, Failure> {
+    let process = &loaded.config.process;
+    let name = process
+        .args
+        .first()
+        .ok_or("the config's process.args is empty: runc has nothing to run")?;
+    let cwd = if process.cwd.is_empty() {
+        "/"
+    } else {
+        &process.cwd
+    };
+    let path_env = capcore::oci::env_path(process);
+    let shown = format!(
+        "{} (args[0] in {})",
+        capcli::escape_str(name),
+        show_path(&loaded.rootfs)
+    );
+    match capsys::rootfs::look_path(&loaded.rootfs, cwd, name, path_env) {
+        Ok(Some(found)) => Ok(found),
+        Ok(None) => Err(Failure::Operands(vec![(
+            shown,
+            "executable file not found in $PATH".to_string(),
+        )])),
+        Err(err) => Err(Failure::Operands(vec![(shown, err.to_string())])),
+    }
+}

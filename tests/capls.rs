@@ -656,6 +656,12 @@ fn a_long_command_line_is_cut_on_a_terminal_only() {
     }
     let pid = child.id().to_string();
     let _reap = Reap(&mut child);
+    // Until sh has executed, its command line is still the test's own: wait (at most 10 s) for the exec.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::read(format!("/proc/{pid}/cmdline")).map_or(0, |c| c.len()) < 3 * arg.len() {
+        assert!(std::time::Instant::now() < deadline, "sh never executed");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
     let total = ["sh", "-c", "read line", "sh"]
         .iter()
         .map(|a| a.len())
@@ -1319,7 +1325,7 @@ fn a_listing_reads_each_status_once_and_kernel_threads_only_with_k() {
 
 #[test]
 fn a_closed_pipe_ends_the_listing_quietly() {
-    // capls starts without std's runtime setup (crates/capls/start.rs), which is what ignores SIGPIPE in
+    // capls starts without std's runtime setup (capcli::start), which is what ignores SIGPIPE in
     // other Rust programs: writing to a reader that has gone must still end with 0 and say nothing.
     let mut child = Command::new(env!("CARGO_BIN_EXE_capls"))
         .args(["-a", "-t", "--json"])

@@ -41,8 +41,8 @@ macro_rules! examples {
   capscan --exclude '/home/**' -x / | grep python
       Every python with a capability, its whole record; / only, /home skipped.
 
-  capscan --audit --exec-as docker:--cap-drop=ALL,--cap-add=NET_BIND_SERVICE ./rootfs
-      Which files of an unpacked image fail to start (exit 1) or gain what under that docker run."
+  capscan --audit --exec-as docker:--cap-drop=ALL ./rootfs
+      Which files of an unpacked image cannot start under that docker run (exit 1), what the others gain."
     };
 }
 

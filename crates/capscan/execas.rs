@@ -226,15 +226,17 @@ impl Spec {
     /// One line on the caller every file is executed from.
     pub fn describe(&self) -> String {
         let known = self.kernel.known_caps;
+        // A note goes to stderr through the escaping warn: no colour codes in it.
+        let short = |set| capcli::term::strip_sgr(&capcli::summary::short(set, known));
         match &self.creds {
             Ok(c) => format!(
                 "executing as {}: uid {}, gid {}, permitted {}, bounding {}, ambient {}{}",
                 self.source,
                 c.uid.effective,
                 c.gid.effective,
-                capcli::summary::short(c.permitted, known),
-                capcli::summary::short(c.bounding, known),
-                capcli::summary::short(c.ambient, known),
+                short(c.permitted),
+                short(c.bounding),
+                short(c.ambient),
                 if c.no_new_privs { ", no_new_privs" } else { "" }
             ),
             Err(refusal) => format!(

@@ -1903,3 +1903,54 @@ fn exec_as_oci_agrees_with_runc_on_every_file_of_a_bundle() {
     );
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
+
+/// Kills and reaps a child however the test ends.
+struct KillChild(std::process::Child);
+
+impl Drop for KillChild {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn under_proc_pid_root_the_containers_mounts_decide() {
+    if !is_root() || !have("unshare") {
+        return skip("needs root and unshare(1) to make a mount namespace");
+    }
+    // Here T/p is a procfs (skipped); in the child's mount namespace it is a tmpfs with a file on it.
+    let dir = tempfile::tempdir().unwrap();
+    let point = dir.path().join("p");
+    let Some(_proc) = mount("proc", &point) else {
+        return skip("cannot mount proc here");
+    };
+    let script = format!(
+        "umount '{0}' && mount -t tmpfs none '{0}' && echo ready && exec sleep 30",
+        point.display()
+    );
+    let child = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("unshare");
+    let mut child = KillChild(child);
+    assert_eq!(crate::util::first_line(&mut child.0).trim(), "ready");
+    let root = PathBuf::from(format!("/proc/{}/root", child.0.id()));
+    let inside = root.join(dir.path().strip_prefix("/").unwrap());
+    let file = inside.join("p/tool");
+    file_with(
+        &file,
+        Some(&caps(Revision::V2, true, NET_RAW, 0, None).encode()),
+    );
+    let out = capscan(dir.path(), &[os("--json"), inside.as_os_str()]);
+    let records = records(&out.stdout);
+    assert!(
+        records.contains_key(file.as_os_str().as_bytes()),
+        "the container's tmpfs is walked: {records:?} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // With --exec-as, named as the container sees it below DIR.
+    let exec = exec_records(&inside, "docker");
+    assert!(exec.contains_key("/p/tool"), "{exec:?}");
+}

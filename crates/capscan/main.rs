@@ -72,10 +72,7 @@ fn run() -> Result<u8, Box<dyn Error>> {
         Some(file) => Some(baseline::load(file, known_bits)?),
         None => None,
     };
-    let mounts = MountTable::read().unwrap_or_else(|err| {
-        capcli::output::warn(PROG, "/proc/self/mountinfo", &err);
-        MountTable::default()
-    });
+    let mounts = mount_table(&args.paths);
 
     let spec = match &args.exec_as {
         Some(_) if args.paths.len() != 1 => {
@@ -162,6 +159,31 @@ fn run() -> Result<u8, Box<dyn Error>> {
     }
     failures.summarise();
     Ok(code)
+}
+
+/// The mounts the walk decides by: a container's own (its /proc/PID/mountinfo) when every PATH lies
+/// under its /proc/PID/root, where /proc, /sys and the rest are its mounts, not this machine's; else
+/// this process's.
+fn mount_table(paths: &[std::ffi::OsString]) -> MountTable {
+    let pids: Vec<Option<u32>> = paths
+        .iter()
+        .map(|p| capsys::mounts::proc_root(p.as_bytes()).map(|(pid, _)| pid))
+        .collect();
+    if let Some(Some(pid)) = pids
+        .first()
+        .copied()
+        .filter(|_| pids.windows(2).all(|w| w[0] == w[1]))
+    {
+        let root = std::fs::canonicalize(format!("/proc/{pid}/root"));
+        match root.and_then(|root| MountTable::read_of_process(pid, root.as_os_str().as_bytes())) {
+            Ok(table) => return table,
+            Err(err) => capcli::output::warn(PROG, &format!("/proc/{pid}/mountinfo"), &err),
+        }
+    }
+    MountTable::read().unwrap_or_else(|err| {
+        capcli::output::warn(PROG, "/proc/self/mountinfo", &err);
+        MountTable::default()
+    })
 }
 
 /// Predicts every hit's exec under the spec (with --audit, an exec that fails is a finding), then names

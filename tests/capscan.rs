@@ -1954,3 +1954,37 @@ fn under_proc_pid_root_the_containers_mounts_decide() {
     let exec = exec_records(&inside, "docker");
     assert!(exec.contains_key("/p/tool"), "{exec:?}");
 }
+
+#[test]
+fn exec_as_systemd_unit() {
+    if !is_root() {
+        return skip("needs root to set security.capability");
+    }
+    let image = exec_image();
+    let dir = image.path();
+    let units = tempfile::tempdir().unwrap();
+    let unit = units.path().join("capkit-execas-test-unit.service");
+    fs::write(
+        &unit,
+        "[Service]\nUser=1000\nCapabilityBoundingSet=CAP_NET_RAW\nExecStart=/usr/bin/bind\n",
+    )
+    .unwrap();
+    let records = exec_records(dir, &format!("systemd:{}", unit.display()));
+    // Outside the service's bounding set, the +ep file cannot start.
+    let bind = &records["/usr/bin/bind"];
+    assert_eq!(bind["outcome"], "fails", "{bind}");
+    assert!(
+        bind["reason"].as_str().unwrap().starts_with("EPERM"),
+        "{bind}"
+    );
+    fs::write(
+        &unit,
+        "[Service]\nUser=1000\nAmbientCapabilities=CAP_NET_BIND_SERVICE\nExecStart=/usr/bin/bind\n",
+    )
+    .unwrap();
+    let records = exec_records(dir, &format!("systemd:{}", unit.display()));
+    assert_eq!(
+        records["/usr/bin/bind"]["gains"]["caps"],
+        serde_json::json!(["cap_net_bind_service"])
+    );
+}

@@ -109,7 +109,23 @@ fn docker(flags: &str, known: u32) -> Result<Loaded, String> {
             capcli::escape_str(&flags.replace(",--", " --"))
         )
     };
-    Ok((source, creds, Vec::new()))
+    let mut notes = Vec::new();
+    if options.user.is_some() && !user_has_gid(flags) {
+        notes.push(
+            "--user without a GID: gid 0 and no supplementary groups assumed (docker takes them from the \
+             image's /etc/passwd and /etc/group when the uid is listed there)"
+                .to_string(),
+        );
+    }
+    Ok((source, creds, notes))
+}
+
+/// Whether the last `--user=`/`-u=` value names a gid.
+fn user_has_gid(flags: &str) -> bool {
+    flags
+        .rsplit(',')
+        .find_map(|w| w.strip_prefix("--user=").or_else(|| w.strip_prefix("-u=")))
+        .is_some_and(|v| v.contains(':'))
 }
 
 const DOCKER_FLAGS: &str =

@@ -23,13 +23,17 @@ _capscan() {
 
     case "${cmd}" in
         capscan)
-            opts="-n -x -j -h -V --getcap --show-rootid --json --ecs --restore --audit --baseline --setuid --exclude --one-file-system --all-fs --progress --jobs --color --help --version"
+            opts="-n -x -j -h -V --getcap --show-rootid --json --ecs --restore --audit --baseline --exec-as --setuid --exclude --one-file-system --all-fs --progress --jobs --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --baseline)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --exec-as)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,4 +1,5 @@
 complete -c capscan -l baseline -d 'Compare with an earlier `--json` or `--getcap` output; exit 1 on any drift' -r -F
+complete -c capscan -l exec-as -d 'Predict the exec of every file found as a container\'s (or a service\'s) first process would run it' -r
 complete -c capscan -l exclude -d 'Skip paths that match GLOB (repeatable)' -r
 complete -c capscan -s j -l jobs -d 'Number of threads, 1 to 64 (default: two per core)' -r
 complete -c capscan -l color -d 'When to colour the table and the drift report' -r -f -a "auto\t'Colour on a terminal, unless NO_COLOR is set to anything but the empty string'

@@ -1666,3 +1666,325 @@ fn summaries_say_one_finding_and_one_file() {
         "{stderr}"
     );
 }
+
+/// An unpacked image: /usr/bin/bind carries cap_net_bind_service+ep, /usr/bin/su is set-uid root,
+/// /usr/bin/plain has neither. The files are ELF-looking stand-ins: nothing is executed.
+fn exec_image() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("usr/bin");
+    fs::create_dir_all(&bin).unwrap();
+    for (name, mode) in [("bind", 0o755), ("su", 0o4755), ("plain", 0o755)] {
+        let path = bin.join(name);
+        fs::write(&path, b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let bind = caps(Revision::V2, true, 1 << 10, 0, None).encode();
+    xattr::set(bin.join("bind"), XATTR, &bind).unwrap();
+    dir
+}
+
+/// `--exec-as SPEC --json DIR`: each record's `exec`, by the path the container sees.
+fn exec_records(dir: &Path, spec: &str) -> BTreeMap<String, serde_json::Value> {
+    let out = capscan(
+        dir,
+        &[os("--exec-as"), os(spec), os("--json"), dir.as_os_str()],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| {
+            let record: serde_json::Value = serde_json::from_str(line).unwrap();
+            let path = record["path"].as_str().unwrap().to_string();
+            (path, record["exec"].clone())
+        })
+        .collect()
+}
+
+#[test]
+fn exec_as_docker_predicts_each_file_of_an_image() {
+    if !is_root() {
+        return skip("needs root to set security.capability and set-uid root");
+    }
+    let image = exec_image();
+    let dir = image.path();
+    // drop ALL: the +ep file cannot start (the caddy/blocky breakage); set-uid root gains nothing.
+    let records = exec_records(dir, "docker:--cap-drop=ALL");
+    assert_eq!(
+        records.keys().collect::<Vec<_>>(),
+        ["/usr/bin/bind", "/usr/bin/su"],
+        "paths as the container sees them, the plain file not listed"
+    );
+    let bind = &records["/usr/bin/bind"];
+    assert_eq!(bind["outcome"], "fails", "{bind}");
+    assert!(
+        bind["reason"].as_str().unwrap().starts_with("EPERM"),
+        "{bind}"
+    );
+    assert_eq!(bind["gains"]["caps"], serde_json::json!([]));
+    assert_eq!(records["/usr/bin/su"]["outcome"], "nothing");
+    // --audit makes it a finding: exit 1, one line per record into a pipe.
+    let spec = os("docker:--cap-drop=ALL");
+    let out = capscan(
+        dir,
+        &[os("--exec-as"), spec, os("--audit"), dir.as_os_str()],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 3, "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("/usr/bin/bind"))
+        .unwrap();
+    assert!(line.contains("exec: fails EPERM"), "{line}");
+    assert!(line.contains("! exec_fails:"), "{line}");
+    assert!(!text.contains('\x1b'));
+    // Docker's defaults as root: the file gains cap_net_bind_service.
+    let records = exec_records(dir, "docker");
+    let bind = &records["/usr/bin/bind"];
+    assert_eq!(bind["outcome"], "gains", "{bind}");
+    assert_eq!(
+        bind["gains"],
+        serde_json::json!({"hex": "0000000000000400", "caps": ["cap_net_bind_service"]})
+    );
+    let out = capscan(
+        dir,
+        &[
+            os("--exec-as"),
+            os("docker"),
+            os("--audit"),
+            dir.as_os_str(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    // A spec that is not one is a usage error.
+    let out = capscan(dir, &[os("--exec-as"), os("podman"), dir.as_os_str()]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn exec_as_oci_set_uid_gains_root_only_without_no_new_privs() {
+    if !is_root() {
+        return skip("needs root to make a set-uid root file");
+    }
+    let image = exec_image();
+    let dir = image.path();
+    for (no_new_privs, euid) in [(false, Some(0u64)), (true, None)] {
+        let config = dir.join("config.json");
+        let process = serde_json::json!({
+            "user": {"uid": 1000, "gid": 1000},
+            "args": ["/usr/bin/su"],
+            "noNewPrivileges": no_new_privs,
+            "capabilities": {"bounding": ["CAP_NET_BIND_SERVICE", "CAP_CHOWN"]},
+        });
+        fs::write(
+            &config,
+            serde_json::to_vec(&serde_json::json!({"process": process, "root": {"path": "."}}))
+                .unwrap(),
+        )
+        .unwrap();
+        let spec = format!("oci:{}", config.display());
+        let records = exec_records(dir, &spec);
+        let su = &records["/usr/bin/su"];
+        assert_eq!(su["euid"].as_u64(), euid, "{su}");
+        if no_new_privs {
+            assert_eq!(su["outcome"], "nothing", "{su}");
+            assert!(
+                su["reason"].as_str().unwrap().contains("no_new_privs"),
+                "{su}"
+            );
+        } else {
+            assert_eq!(su["outcome"], "gains", "{su}");
+            assert_eq!(su["gains"]["caps"].as_array().unwrap().len(), 2, "{su}");
+        }
+    }
+}
+
+/// Runs `args` in the bundle with runc; stdout, or the failure's stderr.
+fn runc_run(bundle: &Path, name: &str) -> Result<String, String> {
+    let run = Command::new("timeout")
+        .args(["-k", "5", "30", "runc", "run", "--bundle"])
+        .arg(bundle)
+        .arg(name)
+        .stdin(std::process::Stdio::null())
+        .output();
+    let _ = Command::new("runc").args(["delete", "-f", name]).output();
+    let run = run.map_err(|e| e.to_string())?;
+    if run.status.success() {
+        Ok(String::from_utf8_lossy(&run.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&run.stderr).into_owned())
+    }
+}
+
+#[test]
+fn exec_as_oci_agrees_with_runc_on_every_file_of_a_bundle() {
+    use crate::capsim_oci as oci;
+    if !is_root() {
+        return skip("needs root to run runc");
+    }
+    if !oci::have("runc") || !Path::new("/bin/busybox").exists() {
+        return skip("needs runc and busybox-static (apt-get install runc busybox-static)");
+    }
+    let seed = crate::util::Rng::seed_from_env(0xe8ec_2026);
+    let mut rng = crate::util::Rng::new(seed);
+    let known = oci::known_caps();
+    let dir = tempfile::Builder::new()
+        .prefix("capkit-execas")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let Some(reader) = oci::build_status_reader(dir.path()) else {
+        return skip("needs cc -static (libc6-dev) for the set-uid status reader");
+    };
+    let rootfs = dir.path().join("rootfs");
+    oci::build_rootfs(&rootfs, &reader, &mut rng, known);
+    let spec = Command::new("runc")
+        .args(["spec", "--bundle"])
+        .arg(dir.path())
+        .status()
+        .expect("runc spec");
+    assert!(spec.success());
+    let base: serde_json::Value =
+        serde_json::from_slice(&fs::read(dir.path().join("config.json")).unwrap()).unwrap();
+    let held = oci::own_bounding();
+    let (mut compared, mut mismatches) = (0, Vec::new());
+    let mut outcomes = BTreeMap::new();
+    for i in 0..25 {
+        let mut config = oci::random_config(&mut rng, &base, &["plain"], known, held);
+        config["root"]["path"] = serde_json::json!("../rootfs");
+        let bundle = dir.path().join(format!("b{i}"));
+        fs::create_dir(&bundle).unwrap();
+        let write = |config: &serde_json::Value| {
+            fs::write(
+                bundle.join("config.json"),
+                serde_json::to_vec(config).unwrap(),
+            )
+            .unwrap()
+        };
+        write(&config);
+        let spec = format!("oci:{}", bundle.join("config.json").display());
+        let records = exec_records(&rootfs, &spec);
+        assert!(records.len() >= 6, "{records:?}");
+        for (path, exec) in &records {
+            config["process"]["args"] = serde_json::json!([path, "/proc/self/status"]);
+            write(&config);
+            let name = format!("capkit-execas-{}-{i}-{compared}", std::process::id());
+            let outcome = exec["outcome"].as_str().unwrap_or("?");
+            *outcomes.entry(outcome.to_string()).or_insert(0) += 1;
+            compared += 1;
+            let agrees = match (runc_run(&bundle, &name), outcome) {
+                (Ok(status), "gains" | "nothing") => {
+                    oci::sorted(oci::status_fields(&status))
+                        == oci::sorted(oci::predicted_fields(&exec["after"]))
+                }
+                (Err(stderr), "refused") => {
+                    stderr.contains("unable to apply caps: operation not permitted")
+                }
+                (Err(stderr), "fails") => {
+                    let errno = exec["reason"].as_str().unwrap_or("").split(':').next();
+                    errno
+                        .and_then(oci::strerror)
+                        .is_some_and(|text| stderr.contains(text))
+                }
+                _ => false,
+            };
+            if !agrees {
+                mismatches.push(format!("config {i} (seed {seed}) {path}: capscan {exec}"));
+            }
+        }
+    }
+    eprintln!(
+        "capscan --exec-as oci: {compared} files run with runc, {outcomes:?}, mismatches: {}",
+        mismatches.len()
+    );
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+/// Kills and reaps a child however the test ends.
+struct KillChild(std::process::Child);
+
+impl Drop for KillChild {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn under_proc_pid_root_the_containers_mounts_decide() {
+    if !is_root() || !have("unshare") {
+        return skip("needs root and unshare(1) to make a mount namespace");
+    }
+    // Here T/p is a procfs (skipped); in the child's mount namespace it is a tmpfs with a file on it.
+    let dir = tempfile::tempdir().unwrap();
+    let point = dir.path().join("p");
+    let Some(_proc) = mount("proc", &point) else {
+        return skip("cannot mount proc here");
+    };
+    let script = format!(
+        "umount '{0}' && mount -t tmpfs none '{0}' && echo ready && exec sleep 30",
+        point.display()
+    );
+    let child = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("unshare");
+    let mut child = KillChild(child);
+    assert_eq!(crate::util::first_line(&mut child.0).trim(), "ready");
+    let root = PathBuf::from(format!("/proc/{}/root", child.0.id()));
+    let inside = root.join(dir.path().strip_prefix("/").unwrap());
+    let file = inside.join("p/tool");
+    file_with(
+        &file,
+        Some(&caps(Revision::V2, true, NET_RAW, 0, None).encode()),
+    );
+    let out = capscan(dir.path(), &[os("--json"), inside.as_os_str()]);
+    let records = records(&out.stdout);
+    assert!(
+        records.contains_key(file.as_os_str().as_bytes()),
+        "the container's tmpfs is walked: {records:?} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // With --exec-as, named as the container sees it below DIR.
+    let exec = exec_records(&inside, "docker");
+    assert!(exec.contains_key("/p/tool"), "{exec:?}");
+}
+
+#[test]
+fn exec_as_systemd_unit() {
+    if !is_root() {
+        return skip("needs root to set security.capability");
+    }
+    let image = exec_image();
+    let dir = image.path();
+    let units = tempfile::tempdir().unwrap();
+    let unit = units.path().join("capkit-execas-test-unit.service");
+    fs::write(
+        &unit,
+        "[Service]\nUser=1000\nCapabilityBoundingSet=CAP_NET_RAW\nExecStart=/usr/bin/bind\n",
+    )
+    .unwrap();
+    let records = exec_records(dir, &format!("systemd:{}", unit.display()));
+    // Outside the service's bounding set, the +ep file cannot start.
+    let bind = &records["/usr/bin/bind"];
+    assert_eq!(bind["outcome"], "fails", "{bind}");
+    assert!(
+        bind["reason"].as_str().unwrap().starts_with("EPERM"),
+        "{bind}"
+    );
+    fs::write(
+        &unit,
+        "[Service]\nUser=1000\nAmbientCapabilities=CAP_NET_BIND_SERVICE\nExecStart=/usr/bin/bind\n",
+    )
+    .unwrap();
+    let records = exec_records(dir, &format!("systemd:{}", unit.display()));
+    assert_eq!(
+        records["/usr/bin/bind"]["gains"]["caps"],
+        serde_json::json!(["cap_net_bind_service"])
+    );
+}

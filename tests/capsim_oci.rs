@@ -21,7 +21,7 @@ const WORKERS: usize = 3;
 /// The kernel's capabilities here are read at run time; names are drawn from these 41.
 const NAMED: u32 = 41;
 
-fn have(tool: &str) -> bool {
+pub(crate) fn have(tool: &str) -> bool {
     Command::new("sh")
         .args(["-c", &format!("command -v {tool}")])
         .stdout(Stdio::null())
@@ -30,7 +30,7 @@ fn have(tool: &str) -> bool {
 }
 
 /// The bounding set of this process: runc, started from here, keeps no more.
-fn own_bounding() -> u64 {
+pub(crate) fn own_bounding() -> u64 {
     fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|text| {
@@ -40,7 +40,7 @@ fn own_bounding() -> u64 {
         .unwrap_or(0)
 }
 
-fn known_caps() -> u32 {
+pub(crate) fn known_caps() -> u32 {
     fs::read_to_string("/proc/sys/kernel/cap_last_cap")
         .ok()
         .and_then(|s| s.trim().parse::<u32>().ok())
@@ -68,7 +68,7 @@ int main(void) {
 "#;
 
 /// The static status reader, compiled with the C compiler every Rust toolchain on Linux links with.
-fn build_status_reader(dir: &Path) -> Option<Vec<u8>> {
+pub(crate) fn build_status_reader(dir: &Path) -> Option<Vec<u8>> {
     let source = dir.join("status.c");
     let binary = dir.join("status");
     fs::write(&source, STATUS_C).ok()?;
@@ -95,7 +95,12 @@ fn file_caps(rng: &mut Rng, effective: bool, known: u32) -> FileCaps {
 
 /// rootfs/bin/busybox with sh, cat and sleep; rootfs/v/NAME/cat for each variant; rootfs/v/link/cat a
 /// symlink (absolute, so it must be read inside the rootfs) to the `ep` variant.
-fn build_rootfs(root: &Path, reader: &[u8], rng: &mut Rng, known: u32) -> Vec<&'static str> {
+pub(crate) fn build_rootfs(
+    root: &Path,
+    reader: &[u8],
+    rng: &mut Rng,
+    known: u32,
+) -> Vec<&'static str> {
     let busybox = fs::read("/bin/busybox").expect("read busybox");
     fs::create_dir_all(root.join("bin")).unwrap();
     fs::create_dir_all(root.join("proc")).unwrap();
@@ -190,7 +195,13 @@ fn names(bits: u64, rng: &mut Rng) -> Vec<String> {
 }
 
 /// A random config: mostly what runc accepts, now and then what capset refuses.
-fn random_config(rng: &mut Rng, base: &Value, dirs: &[&str], known: u32, held: u64) -> Value {
+pub(crate) fn random_config(
+    rng: &mut Rng,
+    base: &Value,
+    dirs: &[&str],
+    known: u32,
+    held: u64,
+) -> Value {
     let every = (1u64 << known) - 1;
     let mut config = base.clone();
     let process = &mut config["process"];
@@ -243,7 +254,7 @@ fn random_config(rng: &mut Rng, base: &Value, dirs: &[&str], known: u32, held: u
 }
 
 /// The fields compared: Cap*, NoNewPrivs, Uid, Gid and Groups as /proc/PID/status writes them.
-fn status_fields(text: &str) -> Vec<(String, String)> {
+pub(crate) fn status_fields(text: &str) -> Vec<(String, String)> {
     text.lines()
         .filter_map(|line| line.split_once(':'))
         .filter(|(key, _)| {
@@ -259,7 +270,7 @@ fn status_fields(text: &str) -> Vec<(String, String)> {
 }
 
 /// capsim's `after` state in the same form.
-fn predicted_fields(after: &Value) -> Vec<(String, String)> {
+pub(crate) fn predicted_fields(after: &Value) -> Vec<(String, String)> {
     let hex = |key: &str| {
         format!(
             "{:016x}",
@@ -292,12 +303,12 @@ fn predicted_fields(after: &Value) -> Vec<(String, String)> {
     ]
 }
 
-fn sorted(mut fields: Vec<(String, String)>) -> Vec<(String, String)> {
+pub(crate) fn sorted(mut fields: Vec<(String, String)>) -> Vec<(String, String)> {
     fields.sort();
     fields
 }
 
-fn strerror(outcome: &str) -> Option<&'static str> {
+pub(crate) fn strerror(outcome: &str) -> Option<&'static str> {
     match outcome {
         "EPERM" => Some("operation not permitted"),
         "EACCES" => Some("permission denied"),

@@ -38,11 +38,11 @@ macro_rules! examples {
   capscan --json / > base.json; capscan --baseline base.json /
       Record every value; later, list what changed since (exit 1 on drift).
 
-  capscan --restore / > restore-caps.sh
-      A script that puts every value back after a copy or reinstall lost them.
-
   capscan --exclude '/home/**' -x / | grep python
-      Every python with a capability, its whole record; / only, /home skipped."
+      Every python with a capability, its whole record; / only, /home skipped.
+
+  capscan --audit --exec-as docker:--cap-drop=ALL ./rootfs
+      Which files of an unpacked image cannot start under that docker run (exit 1), what the others gain."
     };
 }
 
@@ -117,6 +117,23 @@ pub struct Args {
     /// effective flag under `effective`) is read too.
     #[arg(long, value_name = "FILE", conflicts_with = "getcap")]
     pub baseline: Option<PathBuf>,
+
+    /// Predict the exec of every file found as a container's (or a service's) first process would run it.
+    ///
+    /// SPEC is `docker[:FLAGS]` (docker run's flags, comma-separated: `--cap-add=CAP`, `--cap-drop=CAP` or
+    /// ALL, `--user=UID[:GID]` in numbers, `--privileged`, `--security-opt=no-new-privileges`),
+    /// `oci:CONFIG.json` (an OCI runtime config as runc 1.1 applies it, started with capscan's own bounding
+    /// and inheritable sets) or `systemd:UNIT_FILE` (the service's main process, as `capsim --systemd`
+    /// builds it). DIR, the only PATH, is the container's `/` (an unpacked image, a bundle's rootfs or a
+    /// /proc/PID/root), and paths are printed as the container sees them. Set-uid and set-gid files are
+    /// scanned too. Each regular file's exec is predicted with capsim's model from its mode, owner, group,
+    /// security.capability and mount (`#!` interpreters looked up inside DIR): it fails (and why), gains
+    /// capabilities or ids (gains: what the program holds of what the file asks for, its permitted and
+    /// inheritable capabilities, or every capability for a set-uid-root file), or gains nothing the spec
+    /// allows. With --audit a file that fails is a finding (exit 1). JSON records get `exec: {outcome,
+    /// gains, reason, euid?, egid?, after?}`.
+    #[arg(long, value_name = "SPEC", conflicts_with_all = ["getcap", "restore", "baseline", "ecs"])]
+    pub exec_as: Option<String>,
 
     /// Also list set-uid and set-gid files, with their owner.
     #[arg(long)]

@@ -221,6 +221,7 @@ mod tests {
             value,
             meta: None,
             findings: Vec::new(),
+            exec: None,
         }
     }
 

@@ -36,6 +36,8 @@ pub struct Hit {
     /// Set-uid or set-gid (with --setuid).
     pub meta: Option<FileMeta>,
     pub findings: Vec<Finding>,
+    /// With --exec-as: what executing it under the spec gives.
+    pub exec: Option<crate::execas::Exec>,
 }
 
 impl Hit {
@@ -55,6 +57,7 @@ impl Hit {
             value,
             meta: found.meta,
             findings: Vec::new(),
+            exec: None,
         }
     }
 
@@ -97,6 +100,8 @@ pub enum Finding {
         by: audit::Writer,
     },
     Malformed(&'static str),
+    /// With --exec-as: the file cannot start under the spec.
+    ExecFails(String),
 }
 
 impl Finding {
@@ -106,6 +111,7 @@ impl Finding {
             Finding::Program(_) => "program",
             Finding::Writable { .. } => "writable",
             Finding::Malformed(_) => "malformed",
+            Finding::ExecFails(_) => "exec_fails",
         }
     }
 
@@ -125,6 +131,12 @@ impl Finding {
             }
             Finding::Writable { path, by } => {
                 format!("{} can be written by {by}", escape_bytes(path))
+            }
+            Finding::ExecFails(errno) if errno == "refused" => {
+                "the runtime refuses the spec: nothing can start".to_string()
+            }
+            Finding::ExecFails(errno) => {
+                format!("cannot start under the spec: execve fails with {errno}")
             }
             Finding::Malformed(errno) => format!(
                 "security.capability is not a valid value ({errno}): every execve of this file fails"

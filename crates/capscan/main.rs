@@ -10,9 +10,18 @@
 mod args;
 mod baseline;
 mod ecs;
+mod execas;
 mod glob;
 mod hits;
 mod render;
+// capsim's Docker preset and systemd unit reader, compiled in from capsim's own files so that
+// `capscan --exec-as` and capsim start from one state (to move into capcore/capsys at the next merge).
+#[allow(dead_code)]
+#[path = "../capsim/presets.rs"]
+mod presets;
+#[allow(dead_code)]
+#[path = "../capsim/systemd.rs"]
+mod systemd;
 
 use std::collections::BTreeMap;
 use std::error::Error;
@@ -63,17 +72,31 @@ fn run() -> Result<u8, Box<dyn Error>> {
         Some(file) => Some(baseline::load(file, known_bits)?),
         None => None,
     };
-    let mounts = MountTable::read().unwrap_or_else(|err| {
-        capcli::output::warn(PROG, "/proc/self/mountinfo", &err);
-        MountTable::default()
-    });
+    let mounts = mount_table(&args.paths);
+
+    let spec = match &args.exec_as {
+        Some(_) if args.paths.len() != 1 => {
+            return Err("--exec-as scans one DIR, the container's /: give exactly one PATH".into())
+        }
+        Some(spec) => Some(execas::load(spec, known_bits)?),
+        None => None,
+    };
+    if let Some(spec) = &spec {
+        capcli::output::warn(PROG, "note", &spec.describe());
+        for note in &spec.notes {
+            capcli::output::warn(PROG, "note", note);
+        }
+    }
 
     let read_at = std::time::SystemTime::now();
     let (mut hits, failures) = scan(&args, mounts)?;
-    hits.sort_by(|a, b| a.path.cmp(&b.path));
     if args.audit {
         hits::audit(&mut hits, known_bits);
     }
+    if let Some(spec) = &spec {
+        predict(spec, &args, &mut hits);
+    }
+    hits.sort_by(|a, b| a.path.cmp(&b.path));
     let owners = args.setuid.then(Owners::load);
     let ctx = Render {
         known_bits,
@@ -136,6 +159,49 @@ fn run() -> Result<u8, Box<dyn Error>> {
     }
     failures.summarise();
     Ok(code)
+}
+
+/// The mounts the walk decides by: a container's own (its /proc/PID/mountinfo) when every PATH lies
+/// under its /proc/PID/root, where /proc, /sys and the rest are its mounts, not this machine's; else
+/// this process's.
+fn mount_table(paths: &[std::ffi::OsString]) -> MountTable {
+    let pids: Vec<Option<u32>> = paths
+        .iter()
+        .map(|p| capsys::mounts::proc_root(p.as_bytes()).map(|(pid, _)| pid))
+        .collect();
+    if let Some(Some(pid)) = pids
+        .first()
+        .copied()
+        .filter(|_| pids.windows(2).all(|w| w[0] == w[1]))
+    {
+        let root = std::fs::canonicalize(format!("/proc/{pid}/root"));
+        match root.and_then(|root| MountTable::read_of_process(pid, root.as_os_str().as_bytes())) {
+            Ok(table) => return table,
+            Err(err) => capcli::output::warn(PROG, &format!("/proc/{pid}/mountinfo"), &err),
+        }
+    }
+    MountTable::read().unwrap_or_else(|err| {
+        capcli::output::warn(PROG, "/proc/self/mountinfo", &err);
+        MountTable::default()
+    })
+}
+
+/// Predicts every hit's exec under the spec (with --audit, an exec that fails is a finding), then names
+/// each hit by its path inside the container.
+fn predict(spec: &execas::Spec, args: &Args, hits: &mut [Hit]) {
+    let root = execas::root_of(&args.paths);
+    let root_bytes = root.as_os_str().as_bytes().to_vec();
+    for hit in hits.iter_mut() {
+        let host = std::path::PathBuf::from(std::ffi::OsStr::from_bytes(&hit.path));
+        hit.exec = spec.predict(hit, &host, &root);
+        if args.audit {
+            if let Some(exec) = hit.exec.as_ref().filter(|e| e.fails()) {
+                hit.findings
+                    .push(hits::Finding::ExecFails(exec.errno().to_string()));
+            }
+        }
+        hit.path = execas::container_path(&hit.path, &root_bytes);
+    }
 }
 
 /// Errors met during the walk: those deep in it by cause, those on a starting path one by one.
@@ -248,7 +314,8 @@ fn scan(args: &Args, mounts: MountTable) -> Result<(Vec<Hit>, Failures), Box<dyn
     let options = WalkOptions {
         one_file_system: args.one_file_system,
         all_filesystems: args.all_fs,
-        setuid: args.setuid,
+        // Set-id files are part of what an exec under a spec can gain.
+        setuid: args.setuid || args.exec_as.is_some(),
         exclusions: !excludes.is_empty(),
     };
     let roots: Vec<Vec<u8>> = args.paths.iter().map(|p| p.as_bytes().to_vec()).collect();

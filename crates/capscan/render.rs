@@ -134,6 +134,11 @@ pub fn table(out: &mut Output, hits: &[Hit], ctx: &Render) -> io::Result<()> {
             pad(&version_text(&hit.value), version_width),
             paint_value(&text, &hit.value)
         );
+        if let Some(exec) = &hit.exec {
+            row.truncate(row.trim_end().len());
+            row.push_str(if width == usize::MAX { "  " } else { "\n    " });
+            row.push_str(&exec_text(exec, width));
+        }
         if ctx.audit {
             for finding in &hit.findings {
                 row.truncate(row.trim_end().len());
@@ -161,6 +166,20 @@ fn finding_text(finding: &Finding, width: usize) -> String {
     let indent = 6;
     wrap_into(&mut text, &words, " ", 4 + rule.len() + 1, indent, width);
     text
+}
+
+/// `exec: …`, a failing exec in the findings colour, gained capabilities as summary::long paints them;
+/// wrapped under itself on a terminal.
+fn exec_text(exec: &crate::execas::Exec, width: usize) -> String {
+    let text = crate::execas::text(exec);
+    let words = unbroken_words(&text);
+    let mut out = String::new();
+    wrap_into(&mut out, &words, " ", 4, 6, width);
+    if exec.fails() {
+        term::paint(Style::Finding, &out).into_owned()
+    } else {
+        out
+    }
 }
 
 /// The words of a text, a parenthesised group such as `(2 of 41)` kept as one.
@@ -377,7 +396,7 @@ struct Owner {
 
 /// One NDJSON record.
 #[derive(Serialize)]
-struct HitRecord {
+struct HitRecord<'a> {
     path: ExternalBytes,
     /// `file`, `directory`, `symlink`, `fifo`, `socket`, `char_device`, `block_device`.
     #[serde(rename = "type")]
@@ -398,9 +417,11 @@ struct HitRecord {
     owner: Option<Owner>,
     #[serde(skip_serializing_if = "Option::is_none")]
     findings: Option<Vec<FindingRecord>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exec: Option<crate::execas::ExecRecord<'a>>,
 }
 
-fn hit_record(hit: &Hit, ctx: &Render) -> HitRecord {
+fn hit_record<'a>(hit: &'a Hit, ctx: &Render) -> HitRecord<'a> {
     let (kind, caps, error) = match &hit.value {
         Value::Caps(caps) => (
             "capabilities",
@@ -434,6 +455,7 @@ fn hit_record(hit: &Hit, ctx: &Render) -> HitRecord {
         findings: ctx
             .audit
             .then(|| hit.findings.iter().map(FindingRecord::from).collect()),
+        exec: hit.exec.as_ref().map(crate::execas::ExecRecord::from),
     }
 }
 

@@ -111,6 +111,26 @@ impl MountTable {
         Ok(MountTable::parse(&text))
     }
 
+    /// The mounts of the process whose root directory `/proc/PID/root` is, for a walk under it: the
+    /// process's own /proc/PID/mountinfo (its mount namespace, not this one), each mount point (which the
+    /// kernel writes relative to that process's root) placed below `root`, the canonical path of
+    /// /proc/PID/root as seen from here.
+    pub fn read_of_process(pid: u32, root: &[u8]) -> io::Result<MountTable> {
+        let text = fs::read(format!("/proc/{pid}/mountinfo"))?;
+        let mut table = MountTable::parse(&text);
+        let prefix = root.strip_suffix(b"/").unwrap_or(root);
+        for mount in &mut table.mounts {
+            if !prefix.is_empty() {
+                let mut point = prefix.to_vec();
+                if mount.mount_point != b"/" {
+                    point.extend_from_slice(&mount.mount_point);
+                }
+                mount.mount_point = point;
+            }
+        }
+        Ok(table)
+    }
+
     /// Parses mountinfo text; malformed lines are skipped.
     pub fn parse(text: &[u8]) -> MountTable {
         let mounts = text.split(|&b| b == b'\n').filter_map(parse_line).collect();
@@ -159,6 +179,16 @@ impl MountTable {
         let found = self.mount_of(path)?;
         self.mounts.iter().position(|m| std::ptr::eq(m, found))
     }
+}
+
+/// The process and the rest of the path when `path` lies under `/proc/PID/root`: that process's root
+/// directory, whose mounts are its own.
+pub fn proc_root(path: &[u8]) -> Option<(u32, &[u8])> {
+    let rest = path.strip_prefix(b"/proc/")?;
+    let cut = rest.iter().position(|&b| b == b'/')?;
+    let pid = std::str::from_utf8(&rest[..cut]).ok()?.parse().ok()?;
+    let tail = rest[cut..].strip_prefix(b"/root")?;
+    (tail.is_empty() || tail.starts_with(b"/")).then_some((pid, tail))
 }
 
 /// Whether `path` is `dir` or lies below it, comparing whole components.
@@ -266,6 +296,15 @@ garbage line\n";
         assert_eq!(fs_kind("ramfs"), FsKind::Local);
         assert_eq!(fs_kind("debugfs"), FsKind::Pseudo);
         assert_eq!(fs_kind("overlay"), FsKind::Local);
+    }
+
+    #[test]
+    fn proc_roots() {
+        assert_eq!(proc_root(b"/proc/12/root"), Some((12, &b""[..])));
+        assert_eq!(proc_root(b"/proc/12/root/usr"), Some((12, &b"/usr"[..])));
+        assert_eq!(proc_root(b"/proc/12/rootx"), None);
+        assert_eq!(proc_root(b"/proc/self/root"), None);
+        assert_eq!(proc_root(b"/srv/proc/12/root"), None);
     }
 
     #[test]

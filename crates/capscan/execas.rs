@@ -1,0 +1,511 @@
+//! `--exec-as SPEC`: the first process of a container (or a systemd service) as its runtime sets it up,
+//! and, for every file the scan found, what executing it from that process gives: capcore::exec's model
+//! with the caller from the spec and the file as it is on disk (mode, owner, group, security.capability,
+//! mount flags, `#!` interpreters looked up inside DIR).
+//!
+//! The Docker preset and the systemd unit reader live in capsim; they are compiled in here from capsim's
+//! own source files (see main.rs) so that both tools give one answer.
+
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use capcore::exec::{Caller, Change, Creds, FileState, Kernel, KernelRules, NsChain};
+use capcore::oci::{Refusal, RuntimeStart, MAX_CONFIG_BYTES};
+use capcore::CapSet;
+use capsys::exec_file::{ExecTarget, XattrRead};
+use serde::Serialize;
+
+use crate::hits::{Hit, Value};
+use crate::presets::{self, DockerOptions};
+
+/// The caller every file is executed from.
+pub struct Spec {
+    /// What the state comes from, for the notes (`docker run --cap-drop=ALL`).
+    pub source: String,
+    /// The state, or why the runtime refuses it before anything runs.
+    pub creds: Result<Creds, Refusal>,
+    pub notes: Vec<String>,
+    kernel: Kernel,
+    own_ns: NsChain,
+}
+
+/// Parses SPEC (`docker[:FLAGS]`, `oci:CONFIG.json`, `systemd:UNIT`) and builds the caller.
+pub fn load(spec: &str, known: u32) -> Result<Spec, String> {
+    let own = capsys::creds::read_process(None).map_err(|e| format!("/proc/self: {e}"))?;
+    let (kind, rest) = match spec.split_once(':') {
+        Some((kind, rest)) => (kind, Some(rest)),
+        None => (spec, None),
+    };
+    let (source, creds, notes) = match (kind, rest) {
+        ("docker", flags) => docker(flags.unwrap_or(""), known)?,
+        ("oci", Some(path)) if !path.is_empty() => oci(Path::new(path), known, &own.creds)?,
+        ("systemd", Some(path)) if !path.is_empty() => systemd(Path::new(path), known)?,
+        _ => {
+            return Err(format!(
+                "--exec-as '{}': give docker[:FLAGS], oci:CONFIG.json or systemd:UNIT_FILE",
+                capcli::escape_str(spec)
+            ))
+        }
+    };
+    let rules = match capsys::creds::kernel_version() {
+        Ok((major, minor)) => KernelRules::for_version(major, minor),
+        Err(_) => KernelRules::Current,
+    };
+    Ok(Spec {
+        source,
+        creds,
+        notes,
+        kernel: Kernel {
+            rules,
+            known_caps: known,
+        },
+        own_ns: own.userns,
+    })
+}
+
+type Loaded = (String, Result<Creds, Refusal>, Vec<String>);
+
+/// `docker:--cap-drop=ALL,--cap-add=NET_BIND_SERVICE,--user=1000`: docker run's flags, comma-separated;
+/// a word without `--` continues the flag before it (`--cap-add=NET_ADMIN,NET_RAW`).
+fn docker(flags: &str, known: u32) -> Result<Loaded, String> {
+    let mut options = DockerOptions::default();
+    let mut last: Option<&str> = None;
+    for word in flags.split(',').filter(|w| !w.is_empty()) {
+        let (flag, value) = if word.starts_with("--") {
+            match word.split_once('=') {
+                Some((flag, value)) => (flag, Some(value)),
+                None => (word, None),
+            }
+        } else {
+            (last.unwrap_or(""), Some(word))
+        };
+        last = Some(flag);
+        let bad = || {
+            format!(
+                "--exec-as docker: '{}': {}",
+                capcli::escape_str(word),
+                DOCKER_FLAGS
+            )
+        };
+        match (flag, value) {
+            ("--cap-add", Some(v)) => options.cap_add.push(v.to_string()),
+            ("--cap-drop", Some(v)) => options.cap_drop.push(v.to_string()),
+            ("--user" | "-u", Some(v)) => options.user = Some(docker_user(v).ok_or_else(bad)?),
+            ("--privileged", None) => options.privileged = true,
+            ("--security-opt", Some("no-new-privileges" | "no-new-privileges:true")) => {
+                options.no_new_privileges = true
+            }
+            _ => return Err(bad()),
+        }
+    }
+    let process = presets::docker(&options, known).map_err(|e| format!("--exec-as docker: {e}"))?;
+    let creds = capcore::oci::apply(&process, &RuntimeStart::full(known));
+    let source = if flags.is_empty() {
+        "docker run (moby defaults)".to_string()
+    } else {
+        format!(
+            "docker run {}",
+            capcli::escape_str(&flags.replace(",--", " --"))
+        )
+    };
+    let mut notes = Vec::new();
+    if options.user.is_some() && !user_has_gid(flags) {
+        notes.push(
+            "--user without a GID: gid 0 and no supplementary groups assumed (docker takes them from the \
+             image's /etc/passwd and /etc/group when the uid is listed there)"
+                .to_string(),
+        );
+    }
+    Ok((source, creds, notes))
+}
+
+/// Whether the last `--user=`/`-u=` value names a gid.
+fn user_has_gid(flags: &str) -> bool {
+    flags
+        .rsplit(',')
+        .find_map(|w| w.strip_prefix("--user=").or_else(|| w.strip_prefix("-u=")))
+        .is_some_and(|v| v.contains(':'))
+}
+
+const DOCKER_FLAGS: &str =
+    "docker flags are --cap-add=CAP, --cap-drop=CAP (or ALL), --user=UID[:GID] \
+(numbers: a name would be looked up in the image), --privileged, --security-opt=no-new-privileges";
+
+/// `UID[:GID]` in numbers; docker gives gid 0 when none is given and the image does not name the uid.
+fn docker_user(value: &str) -> Option<(u32, u32)> {
+    match value.split_once(':') {
+        Some((uid, gid)) => Some((uid.parse().ok()?, gid.parse().ok()?)),
+        None => Some((value.parse().ok()?, 0)),
+    }
+}
+
+/// `oci:CONFIG.json`: the process as runc 1.1 applies it, runc started with capscan's own bounding and
+/// inheritable sets (as capsim --oci assumes).
+fn oci(path: &Path, known: u32, own: &Creds) -> Result<Loaded, String> {
+    let shown = capcli::escape_bytes(path.as_os_str().as_bytes());
+    let file = std::fs::File::open(path).map_err(|e| format!("{shown}: {e}"))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("{shown}: {e}"))?;
+    let config = capcore::oci::parse_config(&bytes, known).map_err(|e| format!("{shown}: {e}"))?;
+    let mut notes = Vec::new();
+    if !config.process.ignored.is_empty() {
+        let names: Vec<String> = config
+            .process
+            .ignored
+            .iter()
+            .map(|n| capcli::escape_str(n))
+            .collect();
+        notes.push(format!(
+            "runc ignores unknown or unavailable capabilities (with a warning): {}",
+            names.join(", ")
+        ));
+    }
+    let start = RuntimeStart {
+        bounding: own.bounding,
+        inheritable: own.inheritable,
+    };
+    let creds = capcore::oci::apply(&config.process, &start);
+    Ok((
+        format!("OCI config {shown} as runc 1.1 applies it"),
+        creds,
+        notes,
+    ))
+}
+
+/// `systemd:UNIT_FILE`: the service's main process, from the unit file and its drop-ins.
+fn systemd(path: &Path, known: u32) -> Result<Loaded, String> {
+    let loaded = crate::systemd::load(path, &[])?;
+    let (creds, notes) = crate::systemd::creds(&loaded, known)?;
+    let shown = capcli::escape_bytes(path.as_os_str().as_bytes());
+    Ok((format!("systemd unit {shown}"), Ok(creds), notes))
+}
+
+/// What executing one file gives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Exec {
+    pub outcome: Outcome,
+    /// What the executed program holds (its permitted set) of what the file asks for: the file's
+    /// permitted and inheritable capabilities, or every capability for a set-uid-root file.
+    pub gains: CapSet,
+    /// The effective uid after the exec, when it differs from the caller's.
+    pub euid: Option<u32>,
+    pub egid: Option<u32>,
+    /// Why, in words.
+    pub reason: String,
+    /// The state after a successful exec.
+    pub after: Option<Creds>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// execve fails (`errno` says with what).
+    Fails,
+    /// The runtime refuses the spec before anything runs.
+    Refused,
+    /// The process gains capabilities or ids.
+    Gains,
+    /// It runs and gains nothing the spec allows.
+    Nothing,
+}
+
+impl Exec {
+    /// The file cannot start: execve fails, or the runtime refuses the spec.
+    pub fn fails(&self) -> bool {
+        matches!(self.outcome, Outcome::Fails | Outcome::Refused)
+    }
+
+    /// What a failure is called in a finding: the errno (`EPERM`), or `refused`.
+    pub fn errno(&self) -> &str {
+        match self.outcome {
+            Outcome::Refused => "refused",
+            _ => self.reason.split(':').next().unwrap_or("error"),
+        }
+    }
+}
+
+impl Outcome {
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Fails => "fails",
+            Outcome::Refused => "refused",
+            Outcome::Gains => "gains",
+            Outcome::Nothing => "nothing",
+        }
+    }
+}
+
+impl Spec {
+    /// One line on the caller every file is executed from.
+    pub fn describe(&self) -> String {
+        let known = self.kernel.known_caps;
+        // A note goes to stderr through the escaping warn: no colour codes in it.
+        let short = |set| capcli::term::strip_sgr(&capcli::summary::short(set, known));
+        match &self.creds {
+            Ok(c) => format!(
+                "executing as {}: uid {}, gid {}, permitted {}, bounding {}, ambient {}{}",
+                self.source,
+                c.uid.effective,
+                c.gid.effective,
+                short(c.permitted),
+                short(c.bounding),
+                short(c.ambient),
+                if c.no_new_privs { ", no_new_privs" } else { "" }
+            ),
+            Err(refusal) => format!(
+                "{}: the runtime refuses it before anything runs: {} ({})",
+                self.source, refusal.message, refusal.why
+            ),
+        }
+    }
+
+    /// Predicts the exec of a hit (a regular file; others are not executable). `host` is its path on this
+    /// machine, `root` the scanned directory (the container's `/`).
+    pub fn predict(&self, hit: &Hit, host: &Path, root: &Path) -> Option<Exec> {
+        if hit.kind != capsys::walk::FileKind::Regular {
+            return None;
+        }
+        let creds = match &self.creds {
+            Ok(creds) => creds,
+            Err(refusal) => {
+                return Some(failed(
+                    Outcome::Refused,
+                    format!("{}: {}", refusal.message, refusal.why),
+                ))
+            }
+        };
+        if let Value::Malformed(errno) = hit.value {
+            return Some(failed(
+                Outcome::Fails,
+                format!("{errno}: security.capability is not a valid value"),
+            ));
+        }
+        let target = match capsys::exec_file::read_exec_file_in(host, Some((root, "/"))) {
+            Ok(target) => target,
+            Err(err) => return Some(failed(Outcome::Fails, format!("cannot be read: {err}"))),
+        };
+        let file = match target {
+            ExecTarget::Runs(file) => file,
+            ExecTarget::Fails(failure) => {
+                let name = capsys::exec_file::errno_name(failure.errno).unwrap_or("error");
+                return Some(failed(Outcome::Fails, format!("{name}: {}", failure.why)));
+            }
+        };
+        let state = FileState {
+            mode: file.mode,
+            owner: self.own_ns.kuid(file.owner).unwrap_or(u32::MAX),
+            group: self.own_ns.kuid(file.group).unwrap_or(u32::MAX),
+            xattr: match file.xattr {
+                XattrRead::Value(bytes) => Some(bytes),
+                // EOVERFLOW (a rootid not root here) is ignored by exec; EINVAL on a value the walk read
+                // is one that changed since.
+                XattrRead::Absent | XattrRead::Unreadable(..) => None,
+            },
+            nosuid: file.nosuid,
+            ..FileState::default()
+        };
+        let caller = Caller {
+            creds: creds.clone(),
+            ..Caller::default()
+        };
+        let sim = capcore::exec::simulate(&caller, &state, self.kernel);
+        Some(match sim.result {
+            Err(err) => failed(Outcome::Fails, err.to_string()),
+            Ok(after) => {
+                let new = after.creds;
+                let gains = new.permitted & asked(&state, self.kernel.known_caps);
+                let euid = (new.uid.effective != creds.uid.effective).then_some(new.uid.effective);
+                let egid = (new.gid.effective != creds.gid.effective).then_some(new.gid.effective);
+                let gained = !gains.is_empty() || euid.is_some() || egid.is_some();
+                let reason = if gained {
+                    gain_text(gains, euid, egid, self.kernel.known_caps)
+                } else {
+                    self.nothing_why(creds, &state, &sim.trace)
+                };
+                Exec {
+                    outcome: if gained {
+                        Outcome::Gains
+                    } else {
+                        Outcome::Nothing
+                    },
+                    gains,
+                    euid,
+                    egid,
+                    reason,
+                    after: Some(new),
+                }
+            }
+        })
+    }
+
+    /// Why an exec gains nothing from the file's bits.
+    fn nothing_why(
+        &self,
+        creds: &Creds,
+        state: &FileState,
+        trace: &capcore::exec::Trace,
+    ) -> String {
+        let setid = state.mode & 0o4000 != 0 || state.mode & 0o2010 == 0o2010;
+        if setid && creds.no_new_privs {
+            return "no_new_privs is set: the set-id bits are not honoured".to_string();
+        }
+        if setid && state.nosuid {
+            return "the mount is nosuid: the set-id bits are not honoured".to_string();
+        }
+        trace
+            .caps
+            .iter()
+            .find(|why| why.change == Change::Denied)
+            .map_or_else(
+                || "the spec allows nothing the file asks for".to_string(),
+                |why| format!("{} denied: {}", why.cap, why.why),
+            )
+    }
+}
+
+/// What the file asks for: its permitted and inheritable capabilities, or every one for a set-uid-root
+/// file.
+fn asked(state: &FileState, known: u32) -> CapSet {
+    let mut set = CapSet::EMPTY;
+    if state.mode & 0o4000 != 0 && state.owner == 0 {
+        set = CapSet::first_n(known);
+    }
+    if let Some(caps) = state
+        .xattr
+        .as_deref()
+        .and_then(|raw| capcore::FileCaps::decode(raw).ok())
+    {
+        set = set | caps.permitted | caps.inheritable;
+    }
+    set
+}
+
+fn failed(outcome: Outcome, reason: String) -> Exec {
+    Exec {
+        outcome,
+        gains: CapSet::EMPTY,
+        euid: None,
+        egid: None,
+        reason,
+        after: None,
+    }
+}
+
+fn gain_text(gains: CapSet, euid: Option<u32>, egid: Option<u32>, known: u32) -> String {
+    let mut parts = Vec::new();
+    if let Some(uid) = euid {
+        parts.push(format!("euid {uid}"));
+    }
+    if let Some(gid) = egid {
+        parts.push(format!("egid {gid}"));
+    }
+    if !gains.is_empty() {
+        parts.push(capcli::summary::long(gains, known));
+    }
+    parts.join(", ")
+}
+
+/// The path as the container sees it: `host` below `root`, from `/`.
+pub fn container_path(host: &[u8], root: &[u8]) -> Vec<u8> {
+    let root = trim_slashes(root);
+    let rest = host.strip_prefix(root).unwrap_or(host);
+    if rest.is_empty() {
+        return b"/".to_vec();
+    }
+    if rest.starts_with(b"/") {
+        return rest.to_vec();
+    }
+    // A root given as `/`: every path is already the container's.
+    if root.is_empty() {
+        let mut path = b"/".to_vec();
+        path.extend_from_slice(rest);
+        return path;
+    }
+    host.to_vec()
+}
+
+fn trim_slashes(path: &[u8]) -> &[u8] {
+    let mut end = path.len();
+    while end > 0 && path[end - 1] == b'/' {
+        end -= 1;
+    }
+    &path[..end]
+}
+
+/// The JSON form: `{"outcome", "gains": {"hex","caps"}, "reason", "euid"?, "egid"?, "after"?}`.
+#[derive(Serialize)]
+pub struct ExecRecord<'a> {
+    outcome: &'static str,
+    gains: CapSet,
+    reason: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    euid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    egid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    after: Option<&'a Creds>,
+}
+
+impl<'a> From<&'a Exec> for ExecRecord<'a> {
+    fn from(exec: &'a Exec) -> Self {
+        ExecRecord {
+            outcome: exec.outcome.name(),
+            gains: exec.gains,
+            reason: &exec.reason,
+            euid: exec.euid,
+            egid: exec.egid,
+            after: exec.after.as_ref(),
+        }
+    }
+}
+
+/// The one-line human form: `exec: gains cap_net_bind_service (1 of 41)`, `exec: fails EPERM: …`.
+pub fn text(exec: &Exec) -> String {
+    match exec.outcome {
+        Outcome::Gains => format!("exec: gains {}", exec.reason),
+        Outcome::Nothing => format!("exec: gains nothing ({})", exec.reason),
+        Outcome::Fails => format!("exec: fails {}", exec.reason),
+        Outcome::Refused => format!("exec: refused by the runtime ({})", exec.reason),
+    }
+}
+
+/// The scanned directory as a path.
+pub fn root_of(paths: &[std::ffi::OsString]) -> PathBuf {
+    paths
+        .first()
+        .map_or_else(|| PathBuf::from("/"), PathBuf::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_as_the_container_sees_them() {
+        assert_eq!(container_path(b"/img/usr/bin/x", b"/img"), b"/usr/bin/x");
+        assert_eq!(container_path(b"/img/usr/bin/x", b"/img/"), b"/usr/bin/x");
+        assert_eq!(container_path(b"/usr/bin/x", b"/"), b"/usr/bin/x");
+        assert_eq!(container_path(b"img/x", b"img"), b"/x");
+        assert_eq!(container_path(b"/img", b"/img"), b"/");
+    }
+
+    #[test]
+    fn docker_flags() {
+        let (_, creds, _) = docker(
+            "--cap-drop=ALL,--cap-add=NET_BIND_SERVICE,NET_RAW,--user=1000",
+            41,
+        )
+        .unwrap();
+        let creds = creds.unwrap();
+        assert_eq!(creds.uid.effective, 1000);
+        assert_eq!(creds.bounding.len(), 2);
+        assert!(creds.permitted.is_empty());
+        assert!(docker("--rm", 41).is_err());
+        assert!(docker("--user=nobody", 41).is_err());
+        let (_, creds, _) = docker("", 41).unwrap();
+        assert_eq!(creds.unwrap().effective.len(), 14);
+    }
+}

@@ -1988,3 +1988,48 @@ fn exec_as_systemd_unit() {
         serde_json::json!(["cap_net_bind_service"])
     );
 }
+
+#[test]
+fn exec_as_k8s_predicts_a_pod_container() {
+    if !is_root() {
+        return skip("needs root to set security.capability and set-uid root");
+    }
+    let image = exec_image();
+    let dir = image.path();
+    let manifests = tempfile::tempdir().unwrap();
+    let manifest = manifests.path().join("deploy.yaml");
+    fs::write(
+        &manifest,
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n\
+         \x20     containers:\n      - name: caddy\n        image: caddy\n        securityContext:\n\
+         \x20         capabilities: {drop: [ALL]}\n      - name: sidecar\n        image: busybox\n",
+    )
+    .unwrap();
+    // drop ALL: the +ep file cannot start, as with docker.
+    let spec = format!("k8s:{}#caddy", manifest.display());
+    let records = exec_records(dir, &spec);
+    let bind = &records["/usr/bin/bind"];
+    assert_eq!(bind["outcome"], "fails", "{bind}");
+    assert!(
+        bind["reason"].as_str().unwrap().starts_with("EPERM"),
+        "{bind}"
+    );
+    // The other container keeps containerd's defaults (Docker's 14): the file gains its capability.
+    let records = exec_records(dir, &format!("k8s:{}#sidecar", manifest.display()));
+    assert_eq!(records["/usr/bin/bind"]["outcome"], "gains");
+    // Two containers and none named: an error that lists them.
+    let out = capscan(
+        dir,
+        &[
+            os("--exec-as"),
+            OsStr::new(&format!("k8s:{}", manifest.display())),
+            dir.as_os_str(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("caddy") && stderr.contains("sidecar"),
+        "{stderr}"
+    );
+}

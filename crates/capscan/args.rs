@@ -123,8 +123,9 @@ pub struct Args {
     /// SPEC is `docker[:FLAGS]` (docker run's flags, comma-separated: `--cap-add=CAP`, `--cap-drop=CAP` or
     /// ALL, `--user=UID[:GID]` in numbers, `--privileged`, `--security-opt=no-new-privileges`),
     /// `oci:CONFIG.json` (an OCI runtime config as runc 1.1 applies it, started with capscan's own bounding
-    /// and inheritable sets) or `systemd:UNIT_FILE` (the service's main process, as `capsim --systemd`
-    /// builds it). DIR, the only PATH, is the container's `/` (an unpacked image, a bundle's rootfs or a
+    /// and inheritable sets), `k8s:MANIFEST[#CONTAINER]` (a container of a Kubernetes manifest as containerd
+    /// builds it, as `capsim --k8s` does) or `systemd:UNIT_FILE` (the service's main process, as `capsim
+    /// --systemd` builds it). DIR, the only PATH, is the container's `/` (an unpacked image, a bundle's rootfs or a
     /// /proc/PID/root), and paths are printed as the container sees them. Set-uid and set-gid files are
     /// scanned too. Each regular file's exec is predicted with capsim's model from its mode, owner, group,
     /// security.capability and mount (`#!` interpreters looked up inside DIR): it fails (and why), gains

@@ -17,7 +17,7 @@ use capsys::exec_file::{ExecTarget, XattrRead};
 use serde::Serialize;
 
 use crate::hits::{Hit, Value};
-use crate::presets::{self, DockerOptions};
+use capsys::presets::{self, DockerOptions};
 
 /// The caller every file is executed from.
 pub struct Spec {
@@ -30,7 +30,8 @@ pub struct Spec {
     own_ns: NsChain,
 }
 
-/// Parses SPEC (`docker[:FLAGS]`, `oci:CONFIG.json`, `systemd:UNIT`) and builds the caller.
+/// Parses SPEC (`docker[:FLAGS]`, `oci:CONFIG.json`, `k8s:MANIFEST[#CONTAINER]`, `systemd:UNIT`) and
+/// builds the caller.
 pub fn load(spec: &str, known: u32) -> Result<Spec, String> {
     let own = capsys::creds::read_process(None).map_err(|e| format!("/proc/self: {e}"))?;
     let (kind, rest) = match spec.split_once(':') {
@@ -41,9 +42,11 @@ pub fn load(spec: &str, known: u32) -> Result<Spec, String> {
         ("docker", flags) => docker(flags.unwrap_or(""), known)?,
         ("oci", Some(path)) if !path.is_empty() => oci(Path::new(path), known, &own.creds)?,
         ("systemd", Some(path)) if !path.is_empty() => systemd(Path::new(path), known)?,
+        ("k8s", Some(rest)) if !rest.is_empty() => k8s(rest, known)?,
         _ => {
             return Err(format!(
-                "--exec-as '{}': give docker[:FLAGS], oci:CONFIG.json or systemd:UNIT_FILE",
+                "--exec-as '{}': give docker[:FLAGS], oci:CONFIG.json, k8s:MANIFEST[#CONTAINER] or \
+                 systemd:UNIT_FILE",
                 capcli::escape_str(spec)
             ))
         }
@@ -175,10 +178,48 @@ fn oci(path: &Path, known: u32, own: &Creds) -> Result<Loaded, String> {
     ))
 }
 
+/// `k8s:MANIFEST[#CONTAINER]`: a container of a Kubernetes manifest as containerd (the default runtime of
+/// most clusters) builds its OCI process from the securityContext, applied as runc applies it.
+fn k8s(rest: &str, known: u32) -> Result<Loaded, String> {
+    use capcore::k8s;
+    let (manifest, name) = match rest.rsplit_once('#') {
+        Some((manifest, name)) => (manifest, Some(name)),
+        None => (rest, None),
+    };
+    let shown = capcli::escape_str(manifest);
+    let text = read_manifest(Path::new(manifest)).map_err(|e| format!("{shown}: {e}"))?;
+    let containers = k8s::parse(&text).map_err(|e| format!("{shown}: {e}"))?;
+    let container = k8s::select(&containers, name).map_err(|e| format!("{shown}: {e}"))?;
+    let translation = k8s::translate(container, k8s::Runtime::Containerd, known, None)
+        .map_err(|e| format!("{shown}: {}: {e}", container.qualified()))?;
+    let creds = presets::k8s_process(&translation.process, known);
+    let source = format!(
+        "Kubernetes container {} of {shown} as containerd builds it",
+        container.qualified()
+    );
+    Ok((source, creds, translation.notes))
+}
+
+/// A manifest's text, read with capcore::k8s's bound.
+fn read_manifest(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(capcore::k8s::MAX_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() > capcore::k8s::MAX_BYTES {
+        return Err(std::io::Error::other(format!(
+            "larger than {} bytes",
+            capcore::k8s::MAX_BYTES
+        )));
+    }
+    String::from_utf8(bytes).map_err(|_| std::io::Error::other("not UTF-8 text"))
+}
+
 /// `systemd:UNIT_FILE`: the service's main process, from the unit file and its drop-ins.
 fn systemd(path: &Path, known: u32) -> Result<Loaded, String> {
-    let loaded = crate::systemd::load(path, &[])?;
-    let (creds, notes) = crate::systemd::creds(&loaded, known)?;
+    let loaded = capsys::systemd::load(path, &[])?;
+    let (creds, notes) = capsys::systemd::creds(&loaded, known)?;
     let shown = capcli::escape_bytes(path.as_os_str().as_bytes());
     Ok((format!("systemd unit {shown}"), Ok(creds), notes))
 }

@@ -14,14 +14,6 @@ mod execas;
 mod glob;
 mod hits;
 mod render;
-// capsim's Docker preset and systemd unit reader, compiled in from capsim's own files so that
-// `capscan --exec-as` and capsim start from one state (to move into capcore/capsys at the next merge).
-#[allow(dead_code)]
-#[path = "../capsim/presets.rs"]
-mod presets;
-#[allow(dead_code)]
-#[path = "../capsim/systemd.rs"]
-mod systemd;
 
 use std::collections::BTreeMap;
 use std::error::Error;

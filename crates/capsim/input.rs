@@ -10,8 +10,8 @@ use capcore::xattr::FileCaps;
 use capcore::{CapSet, CapState, Securebits};
 use capsys::exec_file::{ExecFailure, ExecTarget, XattrRead};
 
-use crate::presets;
 use crate::{Args, RulesArg};
+use capsys::presets;
 
 /// Everything the simulation and the report need.
 pub struct Setup {
@@ -209,15 +209,15 @@ pub fn build(args: &Args) -> std::result::Result<Setup, Failure> {
             format!("OCI config {} as runc 1.1 applies it", show_path(config)),
         )
     } else if let Some(unit_path) = &args.systemd {
-        let loaded = crate::systemd::load(unit_path, &args.unit_path)?;
+        let loaded = capsys::systemd::load(unit_path, &args.unit_path)?;
         if file_name.is_none() {
             file_name = loaded
                 .service
                 .exec_start
                 .as_ref()
-                .map(|e| crate::systemd::executable(&e.path));
+                .map(|e| capsys::systemd::executable(&e.path));
         }
-        let (creds, notes) = crate::systemd::creds(&loaded, known)?;
+        let (creds, notes) = capsys::systemd::creds(&loaded, known)?;
         warnings.extend(notes);
         unmodelled = loaded
             .service
@@ -411,7 +411,7 @@ fn k8s_caller(
     Ok((
         Caller {
             creds: presets::k8s_process(&translation.process, known)
-                .map_err(|e| format!("{shown}: {e}"))?,
+                .map_err(|r| format!("{shown}: {} ({})", r.message, r.why))?,
             ..Caller::default()
         },
         source,

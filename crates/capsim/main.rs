@@ -7,9 +7,7 @@
 
 mod input;
 mod oci;
-mod presets;
 mod render;
-mod systemd;
 
 use std::error::Error;
 use std::path::PathBuf;

@@ -404,7 +404,7 @@ fn user_of(
                 .to_string()
         });
         if let Ok(uid) = name.parse::<u32>().or_else(|_| resolve_user(&name)) {
-            let (primary, groups) = capsys::creds::user_groups(&name, uid);
+            let (primary, groups) = crate::creds::user_groups(&name, uid);
             return Ok((uid, primary.unwrap_or(uid), groups));
         }
         notes.push(format!(
@@ -417,7 +417,7 @@ fn user_of(
         None => Ok((0, 0, Vec::new())),
         Some(user) => {
             let uid = user.parse().or_else(|_| resolve_user(user))?;
-            let (primary, groups) = capsys::creds::user_groups(user, uid);
+            let (primary, groups) = crate::creds::user_groups(user, uid);
             // systemd looks up supplementary groups only for a user whose gid is not 0.
             let primary = primary.unwrap_or(0);
             let groups = if primary == 0 { Vec::new() } else { groups };

@@ -97,7 +97,7 @@ pub fn docker(options: &DockerOptions, known: u32) -> Result<OciProcess, String>
 pub fn k8s_process(
     process: &capcore::k8s::OciProcess,
     known: u32,
-) -> Result<capcore::exec::Creds, String> {
+) -> Result<capcore::exec::Creds, capcore::oci::Refusal> {
     let oci = OciProcess {
         uid: process.uid,
         gid: process.gid,
@@ -113,17 +113,16 @@ pub fn k8s_process(
         ..OciProcess::default()
     };
     capcore::oci::apply(&oci, &capcore::oci::RuntimeStart::full(known))
-        .map_err(|refusal| format!("{} ({})", refusal.message, refusal.why))
 }
 
 pub fn resolve_user(user: &str) -> Result<u32, String> {
-    capsys::users::Names::users()
+    crate::users::Names::users()
         .id_of(user)
         .ok_or_else(|| format!("unknown user '{user}'"))
 }
 
 pub fn resolve_group(group: &str) -> Result<u32, String> {
-    capsys::users::Names::groups()
+    crate::users::Names::groups()
         .id_of(group)
         .ok_or_else(|| format!("unknown group '{group}'"))
 }

@@ -52,22 +52,7 @@ pub enum Runtime {
 }
 
 /// containerd's default: pkg/oci/spec.go defaultUnixCaps, Docker's 14.
-const CONTAINERD_DEFAULT: [Cap; 14] = [
-    Cap::CHOWN,
-    Cap::DAC_OVERRIDE,
-    Cap::FSETID,
-    Cap::FOWNER,
-    Cap::MKNOD,
-    Cap::NET_RAW,
-    Cap::SETGID,
-    Cap::SETUID,
-    Cap::SETFCAP,
-    Cap::SETPCAP,
-    Cap::NET_BIND_SERVICE,
-    Cap::SYS_CHROOT,
-    Cap::KILL,
-    Cap::AUDIT_WRITE,
-];
+const CONTAINERD_DEFAULT: [Cap; 14] = crate::oci::DOCKER_DEFAULT;
 
 /// cri-o's default_capabilities: internal/config/capabilities Default().
 const CRIO_DEFAULT: [Cap; 9] = [

@@ -25,6 +25,25 @@ use crate::{Cap, CapSet, Securebits};
 /// The largest config.json read (runc's own configs are a few KiB).
 pub const MAX_CONFIG_BYTES: usize = 4 << 20;
 
+/// The 14 capabilities Docker gives a container by default (moby oci/caps/defaults.go), which containerd's
+/// CRI plugin also uses (pkg/oci/spec.go defaultUnixCaps).
+pub const DOCKER_DEFAULT: [Cap; 14] = [
+    Cap::CHOWN,
+    Cap::DAC_OVERRIDE,
+    Cap::FSETID,
+    Cap::FOWNER,
+    Cap::MKNOD,
+    Cap::NET_RAW,
+    Cap::SETGID,
+    Cap::SETUID,
+    Cap::SETFCAP,
+    Cap::SETPCAP,
+    Cap::NET_BIND_SERVICE,
+    Cap::SYS_CHROOT,
+    Cap::KILL,
+    Cap::AUDIT_WRITE,
+];
+
 /// The part of an OCI runtime config that decides the first process's credentials.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OciProcess {

@@ -4,23 +4,7 @@
 use capcore::oci::{OciCaps, OciProcess};
 use capcore::{Cap, CapSet};
 
-/// Docker's default capabilities (moby oci/caps/defaults.go): 14 of them.
-pub const DOCKER_DEFAULT: [Cap; 14] = [
-    Cap::CHOWN,
-    Cap::DAC_OVERRIDE,
-    Cap::FSETID,
-    Cap::FOWNER,
-    Cap::MKNOD,
-    Cap::NET_RAW,
-    Cap::SETGID,
-    Cap::SETUID,
-    Cap::SETFCAP,
-    Cap::SETPCAP,
-    Cap::NET_BIND_SERVICE,
-    Cap::SYS_CHROOT,
-    Cap::KILL,
-    Cap::AUDIT_WRITE,
-];
+pub use capcore::oci::DOCKER_DEFAULT;
 
 /// What `docker run` was given.
 #[derive(Clone, Debug, Default)]

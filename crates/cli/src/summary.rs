@@ -195,22 +195,7 @@ impl Preset {
 
     pub fn set(self, known: u32) -> CapSet {
         match self {
-            Preset::Docker => CapSet::from_caps([
-                Cap::CHOWN,
-                Cap::DAC_OVERRIDE,
-                Cap::FOWNER,
-                Cap::FSETID,
-                Cap::KILL,
-                Cap::SETGID,
-                Cap::SETUID,
-                Cap::SETPCAP,
-                Cap::NET_BIND_SERVICE,
-                Cap::NET_RAW,
-                Cap::SYS_CHROOT,
-                Cap::MKNOD,
-                Cap::AUDIT_WRITE,
-                Cap::SETFCAP,
-            ]),
+            Preset::Docker => CapSet::from_caps(capcore::oci::DOCKER_DEFAULT),
             Preset::Oci => CapSet::from_caps([Cap::AUDIT_WRITE, Cap::KILL, Cap::NET_BIND_SERVICE]),
             Preset::Full => CapSet::first_n(known),
             Preset::None => CapSet::EMPTY,

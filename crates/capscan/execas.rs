@@ -6,12 +6,11 @@
 //! The Docker preset and the systemd unit reader live in capsim; they are compiled in here from capsim's
 //! own source files (see main.rs) so that both tools give one answer.
 
-use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use capcore::exec::{Caller, Change, Creds, FileState, Kernel, KernelRules, NsChain};
-use capcore::oci::{Refusal, RuntimeStart, MAX_CONFIG_BYTES};
+use capcore::oci::{Refusal, RuntimeStart};
 use capcore::CapSet;
 use capsys::exec_file::{ExecTarget, XattrRead};
 use serde::Serialize;
@@ -147,12 +146,10 @@ fn docker_user(value: &str) -> Option<(u32, u32)> {
 /// inheritable sets (as capsim --oci assumes).
 fn oci(path: &Path, known: u32, own: &Creds) -> Result<Loaded, String> {
     let shown = capcli::escape_bytes(path.as_os_str().as_bytes());
-    let file = std::fs::File::open(path).map_err(|e| format!("{shown}: {e}"))?;
-    let mut bytes = Vec::new();
-    file.take(MAX_CONFIG_BYTES as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("{shown}: {e}"))?;
-    let config = capcore::oci::parse_config(&bytes, known).map_err(|e| format!("{shown}: {e}"))?;
+    let config = presets::read_oci_config(path, known).map_err(|e| match e {
+        presets::ConfigError::Io(e) => format!("{shown}: {e}"),
+        presets::ConfigError::Parse(why) => format!("{shown}: {why}"),
+    })?;
     let mut notes = Vec::new();
     if !config.process.ignored.is_empty() {
         let names: Vec<String> = config

@@ -1,11 +1,11 @@
 //! `--oci CONFIG.json`: the container's first process as runc sets it up, and the file it executes,
 //! `process.args[0]` found inside the bundle's rootfs as runc's LookPath finds it there.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use capcore::exec::Creds;
-use capcore::oci::{OciConfig, OciProcess, Refusal, RuntimeStart, MAX_CONFIG_BYTES};
+use capcore::oci::{OciConfig, OciProcess, Refusal, RuntimeStart};
+use capsys::presets;
 
 use crate::input::{show_path, Failure};
 
@@ -17,17 +17,14 @@ pub struct Loaded {
     pub notes: Vec<String>,
 }
 
-/// Reads CONFIG (at most [`MAX_CONFIG_BYTES`]) and applies its process as runc would.
+/// Reads CONFIG (bounded) and applies its process as runc would.
 pub fn load(path: &Path, known: u32, start: &RuntimeStart) -> Result<Loaded, Failure> {
-    let operand =
-        |cause: std::io::Error| Failure::Operands(vec![(show_path(path), cause.to_string())]);
-    let file = std::fs::File::open(path).map_err(operand)?;
-    let mut bytes = Vec::new();
-    file.take(MAX_CONFIG_BYTES as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(operand)?;
-    let config = capcore::oci::parse_config(&bytes, known)
-        .map_err(|e| Failure::Other(format!("{}: {e}", show_path(path))))?;
+    let config = presets::read_oci_config(path, known).map_err(|e| match e {
+        presets::ConfigError::Io(cause) => {
+            Failure::Operands(vec![(show_path(path), cause.to_string())])
+        }
+        presets::ConfigError::Parse(why) => Failure::Other(format!("{}: {why}", show_path(path))),
+    })?;
     let bundle = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

@@ -130,3 +130,26 @@ mod tests {
         assert_eq!(docker_caps(&options, 41).unwrap().len(), 40);
     }
 }
+
+/// Why an OCI runtime config could not be read: the file (an operand that may not exist), or its contents.
+#[derive(Debug)]
+pub enum ConfigError {
+    Io(std::io::Error),
+    Parse(String),
+}
+
+/// Reads an OCI runtime config (at most `capcore::oci::MAX_CONFIG_BYTES`) and parses it.
+pub fn read_oci_config(
+    path: &std::path::Path,
+    known: u32,
+) -> Result<capcore::oci::OciConfig, ConfigError> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| {
+            file.take(capcore::oci::MAX_CONFIG_BYTES as u64 + 1)
+                .read_to_end(&mut bytes)
+        })
+        .map_err(ConfigError::Io)?;
+    capcore::oci::parse_config(&bytes, known).map_err(ConfigError::Parse)
+}

@@ -1500,3 +1500,36 @@ fn k8s_drop_all_makes_an_ep_binary_fail_with_eperm() {
     assert_eq!(v["outcome"], "ok");
     assert_eq!(caps(&v, "after", "effective"), ["cap_net_bind_service"]);
 }
+
+#[test]
+fn names_from_a_config_are_escaped_once() {
+    // Notes carry the config's own spelling; the terminal gets it escaped once, JSON gets it as it is.
+    let bundle = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(bundle.path().join("rootfs/bin")).expect("rootfs");
+    std::fs::copy("/bin/true", bundle.path().join("rootfs/bin/true")).expect("copy true");
+    let config = bundle.path().join("config.json");
+    std::fs::write(
+        &config,
+        r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"user":{"uid":0,"gid":0},
+        "args":["/bin/true"],"cwd":"/","capabilities":{"bounding":["CAP_A\\B\u001b[31m"]}}}"#,
+    )
+    .expect("write config");
+    let config = config.to_str().expect("UTF-8 path");
+    let human = capsim(&["--oci", config]);
+    assert!(
+        human.stderr.contains(r"(with a warning): CAP_A\\B\x1b[31m"),
+        "{}",
+        human.stderr
+    );
+    let json = capsim_json(&["--oci", config]);
+    let notes: Vec<&str> = json["notes"]
+        .as_array()
+        .expect("notes")
+        .iter()
+        .filter_map(|n| n.as_str())
+        .collect();
+    assert!(
+        notes.iter().any(|n| n.ends_with("CAP_A\\B\u{1b}[31m")),
+        "{notes:?}"
+    );
+}

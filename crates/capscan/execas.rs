@@ -6,7 +6,6 @@
 //! The Docker preset and the systemd unit reader live in capsim; they are compiled in here from capsim's
 //! own source files (see main.rs) so that both tools give one answer.
 
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use capcore::exec::{Caller, Change, Creds, FileState, Kernel, KernelRules, NsChain};
@@ -46,7 +45,7 @@ pub fn load(spec: &str, known: u32) -> Result<Spec, String> {
             return Err(format!(
                 "--exec-as '{}': give docker[:FLAGS], oci:CONFIG.json, k8s:MANIFEST[#CONTAINER] or \
                  systemd:UNIT_FILE",
-                capcli::escape_str(spec)
+                spec
             ))
         }
     };
@@ -83,13 +82,7 @@ fn docker(flags: &str, known: u32) -> Result<Loaded, String> {
             (last.unwrap_or(""), Some(word))
         };
         last = Some(flag);
-        let bad = || {
-            format!(
-                "--exec-as docker: '{}': {}",
-                capcli::escape_str(word),
-                DOCKER_FLAGS
-            )
-        };
+        let bad = || format!("--exec-as docker: '{}': {}", word, DOCKER_FLAGS);
         match (flag, value) {
             ("--cap-add", Some(v)) => options.cap_add.push(v.to_string()),
             ("--cap-drop", Some(v)) => options.cap_drop.push(v.to_string()),
@@ -106,10 +99,7 @@ fn docker(flags: &str, known: u32) -> Result<Loaded, String> {
     let source = if flags.is_empty() {
         "docker run (moby defaults)".to_string()
     } else {
-        format!(
-            "docker run {}",
-            capcli::escape_str(&flags.replace(",--", " --"))
-        )
+        format!("docker run {}", flags.replace(",--", " --"))
     };
     let mut notes = Vec::new();
     if options.user.is_some() && !user_has_gid(flags) {
@@ -145,24 +135,15 @@ fn docker_user(value: &str) -> Option<(u32, u32)> {
 /// `oci:CONFIG.json`: the process as runc 1.1 applies it, runc started with capscan's own bounding and
 /// inheritable sets (as capsim --oci assumes).
 fn oci(path: &Path, known: u32, own: &Creds) -> Result<Loaded, String> {
-    let shown = capcli::escape_bytes(path.as_os_str().as_bytes());
+    let shown = path.display().to_string();
     let config = presets::read_oci_config(path, known).map_err(|e| match e {
         presets::ConfigError::Io(e) => format!("{shown}: {e}"),
         presets::ConfigError::Parse(why) => format!("{shown}: {why}"),
     })?;
-    let mut notes = Vec::new();
-    if !config.process.ignored.is_empty() {
-        let names: Vec<String> = config
-            .process
-            .ignored
-            .iter()
-            .map(|n| capcli::escape_str(n))
-            .collect();
-        notes.push(format!(
-            "runc ignores unknown or unavailable capabilities (with a warning): {}",
-            names.join(", ")
-        ));
-    }
+    // Notes are escaped where they are printed (capcli::output::warn, JSON).
+    let notes: Vec<String> = presets::ignored_caps_note(&config.process)
+        .into_iter()
+        .collect();
     let start = RuntimeStart {
         bounding: own.bounding,
         inheritable: own.inheritable,
@@ -183,7 +164,7 @@ fn k8s(rest: &str, known: u32) -> Result<Loaded, String> {
         Some((manifest, name)) => (manifest, Some(name)),
         None => (rest, None),
     };
-    let shown = capcli::escape_str(manifest);
+    let shown = manifest;
     let text = read_manifest(Path::new(manifest)).map_err(|e| format!("{shown}: {e}"))?;
     let containers = k8s::parse(&text).map_err(|e| format!("{shown}: {e}"))?;
     let container = k8s::select(&containers, name).map_err(|e| format!("{shown}: {e}"))?;
@@ -217,7 +198,7 @@ fn read_manifest(path: &Path) -> std::io::Result<String> {
 fn systemd(path: &Path, known: u32) -> Result<Loaded, String> {
     let loaded = capsys::systemd::load(path, &[])?;
     let (creds, notes) = capsys::systemd::creds(&loaded, known)?;
-    let shown = capcli::escape_bytes(path.as_os_str().as_bytes());
+    let shown = path.display().to_string();
     Ok((format!("systemd unit {shown}"), Ok(creds), notes))
 }
 
@@ -280,7 +261,7 @@ impl Spec {
     /// One line on the caller every file is executed from.
     pub fn describe(&self) -> String {
         let known = self.kernel.known_caps;
-        // A note goes to stderr through the escaping warn: no colour codes in it.
+        // A note goes to stderr through warn, which escapes it: no colour codes in it.
         let short = |set| capcli::term::strip_sgr(&capcli::summary::short(set, known));
         match &self.creds {
             Ok(c) => format!(

@@ -30,19 +30,10 @@ pub fn load(path: &Path, known: u32, start: &RuntimeStart) -> Result<Loaded, Fai
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let rootfs = bundle.join(&config.root_path);
-    let mut notes = Vec::new();
-    if !config.process.ignored.is_empty() {
-        let names: Vec<String> = config
-            .process
-            .ignored
-            .iter()
-            .map(|n| capcli::escape_str(n))
-            .collect();
-        notes.push(format!(
-            "runc ignores unknown or unavailable capabilities (with a warning): {}",
-            names.join(", ")
-        ));
-    }
+    // Notes are escaped where they are printed (capcli::output::warn, JSON).
+    let mut notes: Vec<String> = presets::ignored_caps_note(&config.process)
+        .into_iter()
+        .collect();
     notes.push(format!(
         "assumed: runc 1.1 is started with capsim's own bounding set ({}) and inheritable set ({}), and the \
          rootfs has no /etc/group entries adding supplementary groups",

@@ -153,3 +153,14 @@ pub fn read_oci_config(
         .map_err(ConfigError::Io)?;
     capcore::oci::parse_config(&bytes, known).map_err(ConfigError::Parse)
 }
+
+/// The note for capability names an OCI config gives that runc ignores (with a warning), if any. The names
+/// are as the config spells them: whoever prints the note escapes it.
+pub fn ignored_caps_note(process: &OciProcess) -> Option<String> {
+    (!process.ignored.is_empty()).then(|| {
+        format!(
+            "runc ignores unknown or unavailable capabilities (with a warning): {}",
+            process.ignored.join(", ")
+        )
+    })
+}

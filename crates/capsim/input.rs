@@ -346,13 +346,15 @@ fn k8s_caller(
     warnings: &mut Vec<String>,
 ) -> std::result::Result<(Caller, String), Failure> {
     use capcore::k8s;
+    // `shown` names an operand (printed as it is); errors are plain text, escaped once by capcli::run.
     let shown = show_path(manifest);
+    let raw = manifest.display();
     let bytes = read_bounded(manifest, k8s::MAX_BYTES)
         .map_err(|e| Failure::Operands(vec![(shown.clone(), e.to_string())]))?;
-    let text = std::str::from_utf8(&bytes).map_err(|_| format!("{shown}: not UTF-8 text"))?;
-    let containers = k8s::parse(text).map_err(|e| format!("{shown}: {e}"))?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| format!("{raw}: not UTF-8 text"))?;
+    let containers = k8s::parse(text).map_err(|e| format!("{raw}: {e}"))?;
     let container =
-        k8s::select(&containers, args.container.as_deref()).map_err(|e| format!("{shown}: {e}"))?;
+        k8s::select(&containers, args.container.as_deref()).map_err(|e| format!("{raw}: {e}"))?;
     let runtime = match args.runtime {
         crate::K8sRuntimeArg::Containerd => k8s::Runtime::Containerd,
         crate::K8sRuntimeArg::CriO => k8s::Runtime::CriO,
@@ -374,7 +376,7 @@ fn k8s_caller(
     }
     let container = &container;
     let translation = k8s::translate(container, runtime, known, image_uid)
-        .map_err(|e| format!("{shown}: {}: {e}", container.qualified()))?;
+        .map_err(|e| format!("{raw}: {}: {e}", container.qualified()))?;
     warnings.push(format!(
         "{} as {} translates it (its source: {}), default capabilities {}{}",
         container.qualified(),
@@ -411,7 +413,7 @@ fn k8s_caller(
     Ok((
         Caller {
             creds: presets::k8s_process(&translation.process, known)
-                .map_err(|r| format!("{shown}: {} ({})", r.message, r.why))?,
+                .map_err(|r| format!("{raw}: {} ({})", r.message, r.why))?,
             ..Caller::default()
         },
         source,

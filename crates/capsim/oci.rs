@@ -23,7 +23,7 @@ pub fn load(path: &Path, known: u32, start: &RuntimeStart) -> Result<Loaded, Fai
         presets::ConfigError::Io(cause) => {
             Failure::Operands(vec![(show_path(path), cause.to_string())])
         }
-        presets::ConfigError::Parse(why) => Failure::Other(format!("{}: {why}", show_path(path))),
+        presets::ConfigError::Parse(why) => Failure::Other(format!("{}: {why}", path.display())),
     })?;
     let bundle = path
         .parent()

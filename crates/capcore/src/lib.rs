@@ -14,6 +14,7 @@ pub mod exec;
 pub mod getcap;
 pub mod hex;
 pub mod k8s;
+pub mod needs;
 pub mod oci;
 pub mod procstatus;
 pub mod quote;

@@ -1,0 +1,299 @@
+// SPDX-License-Identifier: MIT OR GPL-2.0-only
+/*
+ * captrace's kernel half: counts every capability check made in scope (one cgroup subtree, or one pid
+ * tree), keyed by what the report needs, in a hash map that userspace reads when the trace ends. Nothing
+ * is sent per event, so nothing is lost.
+ *
+ * cap_capable is where every check ends (security_capable, the memory-accounting check and cap_capset all
+ * arrive there), so both attach points hook it: fexit where the kernel allows it (opts exact), else the
+ * cap_capable tracepoint (Linux 6.14+) with the NOAUDIT and INSETID options read off the kernel stack.
+ * The stack is the expensive part: it is taken only while a capability's verdict can still change.
+ */
+#include "captrace.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
+
+/* Set by the loader before the program is loaded. */
+const volatile __u32 mode = MODE_CGROUP;
+const volatile __u64 target_cgroup = 0;
+const volatile __u32 target_level = 0;
+const volatile __u32 gate_on_exec = 0;
+const volatile __u32 base_inum = 0;
+const volatile __u32 base_level = 0;
+/* The plumbing ranges live in .data, not .rodata: the verifier then treats them as unknown values and
+ * checks the search loop once, instead of walking it with every constant (which exceeds its limit). */
+__u32 nranges SEC(".data") = 0;
+__u64 range_start[MAX_RANGES] SEC(".data") = {};
+__u64 range_end[MAX_RANGES] SEC(".data") = {};
+__u32 range_flags[MAX_RANGES] SEC(".data") = {};
+
+/* CAP_OPT_* of include/linux/security.h, for fexit. */
+#define CAP_OPT_NOAUDIT 2
+#define CAP_OPT_INSETID 4
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct check_key);
+	__type(value, struct check_value);
+} checks SEC(".maps");
+
+/* Capabilities already granted on an audited check outside a created namespace: `needed` for good. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 64);
+	__type(key, __u32);
+	__type(value, __u32);
+} settled SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, STATE_LEN);
+	__type(key, __u32);
+	__type(value, __u64);
+} state SEC(".maps");
+
+/* MODE_PIDS: the thread groups in scope. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 32768);
+	__type(key, __u32);
+	__type(value, __u8);
+} pids SEC(".maps");
+
+/* Execs in scope that gained privilege: tgid -> file name. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u32);
+	__type(value, char[PATH_LEN]);
+} escalations SEC(".maps");
+
+/* Scratch space for a stack: too big for the 512-byte BPF stack with the key beside it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64[MAX_FRAMES]);
+} frames SEC(".maps");
+
+static __always_inline void state_add(__u32 index, __u64 n)
+{
+	__u64 *value = bpf_map_lookup_elem(&state, &index);
+	if (value)
+		__sync_fetch_and_add(value, n);
+}
+
+static __always_inline bool armed(void)
+{
+	__u32 index = STATE_ARMED;
+	__u64 *value;
+	if (!gate_on_exec)
+		return 1;
+	value = bpf_map_lookup_elem(&state, &index);
+	return value && *value;
+}
+
+static __always_inline bool in_scope(void)
+{
+	if (mode == MODE_PIDS) {
+		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+		return bpf_map_lookup_elem(&pids, &tgid) != 0;
+	}
+	return bpf_get_current_ancestor_cgroup_id(target_level) == target_cgroup;
+}
+
+/* Where the target namespace sits, seen from the base: itself, below it (created by the program), or
+ * elsewhere. Inode numbers and levels, never pointers. */
+static __always_inline __u8 ns_place(struct user_namespace *ns)
+{
+	int level = BPF_CORE_READ(ns, level);
+	if (level < (int)base_level)
+		return NS_OUTSIDE;
+	for (int i = 0; i < MAX_NS_DEPTH && ns; i++) {
+		if (level == (int)base_level)
+			return BPF_CORE_READ(ns, ns.inum) == base_inum ? (i == 0 ? NS_BASE : NS_CREATED)
+								       : NS_OUTSIDE;
+		ns = BPF_CORE_READ(ns, parent);
+		level--;
+	}
+	return NS_OUTSIDE;
+}
+
+/* Every flag of every range holding the address: a frame can be both kernel text and plumbing. */
+static __always_inline __u32 range_of(__u64 addr)
+{
+	__u32 flags = 0;
+	for (__u32 j = 0; j < MAX_RANGES && j < nranges; j++) {
+		if (addr >= range_start[j] && addr < range_end[j])
+			flags |= range_flags[j];
+	}
+	return flags;
+}
+
+struct walk {
+	long size;              /* bytes of the stack bpf_get_stack filled */
+	struct check_key *key;
+};
+
+/* One frame of the walk (a bpf_loop callback, so the verifier checks it once): plumbing is skipped and says
+ * NOAUDIT or INSETID; the first other frame is the caller, and ends the walk. */
+static long walk_frame(__u32 i, struct walk *walk)
+{
+	__u32 zero = 0;
+	__u64 *stack = bpf_map_lookup_elem(&frames, &zero);
+	__u32 flags;
+	if (!stack || i >= MAX_FRAMES || (long)(i * sizeof(__u64)) >= walk->size)
+		return 1;
+	flags = range_of(stack[i]);
+	if (flags & RANGE_NOAUDIT)
+		walk->key->flags |= CHECK_NOAUDIT;
+	if (flags & RANGE_INSETID)
+		walk->key->flags |= CHECK_INSETID;
+	/* Outside kernel and module text is BPF: this program, or the fexit trampoline. */
+	if ((flags & RANGE_PLUMBING) || !(flags & RANGE_TEXT))
+		return 0;
+	walk->key->caller = stack[i];
+	return 1;
+}
+
+/* Reads NOAUDIT, INSETID and the caller off the kernel stack above cap_capable. */
+static __always_inline void classify(void *ctx, struct check_key *key)
+{
+	__u32 zero = 0;
+	__u64 *stack = bpf_map_lookup_elem(&frames, &zero);
+	struct walk walk = { .key = key };
+	if (!stack)
+		return;
+	walk.size = bpf_get_stack(ctx, stack, MAX_FRAMES * sizeof(__u64), 0);
+	if (walk.size <= 0)
+		return;
+	key->flags |= CHECK_CLASSIFIED;
+	bpf_loop(MAX_FRAMES, walk_frame, &walk, 0);
+}
+
+static __always_inline void count(struct check_key *key)
+{
+	struct check_value *value = bpf_map_lookup_elem(&checks, key);
+	if (value) {
+		__sync_fetch_and_add(&value->count, 1);
+		return;
+	}
+	struct check_value fresh = { .count = 1, .first_ns = bpf_ktime_get_ns() };
+	if (bpf_map_update_elem(&checks, key, &fresh, BPF_NOEXIST) == 0)
+		return;
+	value = bpf_map_lookup_elem(&checks, key);
+	if (value)
+		__sync_fetch_and_add(&value->count, 1);
+	else
+		state_add(STATE_DROPPED, 1);
+}
+
+static __always_inline void settle(struct check_key *key)
+{
+	if (key->ret == 0 && (key->flags & CHECK_CLASSIFIED) && !(key->flags & CHECK_NOAUDIT) &&
+	    key->ns_place != NS_CREATED) {
+		__u32 one = 1, cap = key->cap;
+		bpf_map_update_elem(&settled, &cap, &one, BPF_ANY);
+	}
+}
+
+static __always_inline int record(void *ctx, struct user_namespace *target_ns, int cap, int ret,
+				  bool opts_known, unsigned int opts)
+{
+	struct check_key key = {};
+	__u32 cap_index = cap;
+	__u32 *done;
+
+	if (!in_scope() || !armed() || cap < 0 || cap > 63)
+		return 0;
+	key.cap = cap;
+	key.ret = ret;
+	key.tgid = bpf_get_current_pid_tgid() >> 32;
+	key.ns_inum = BPF_CORE_READ(target_ns, ns.inum);
+	key.ns_level = BPF_CORE_READ(target_ns, level);
+	key.ns_place = ns_place(target_ns);
+	bpf_get_current_comm(key.comm, sizeof(key.comm));
+	done = bpf_map_lookup_elem(&settled, &cap_index);
+	if (!(done && *done)) {
+		classify(ctx, &key);
+		if (opts_known) {
+			key.flags |= CHECK_CLASSIFIED;
+			key.flags &= ~(CHECK_NOAUDIT | CHECK_INSETID);
+			if (opts & CAP_OPT_NOAUDIT)
+				key.flags |= CHECK_NOAUDIT;
+			if (opts & CAP_OPT_INSETID)
+				key.flags |= CHECK_INSETID;
+		}
+		settle(&key);
+	}
+	count(&key);
+	return 0;
+}
+
+SEC("tp_btf/cap_capable")
+int BPF_PROG(captrace_tp, const struct cred *cred, struct user_namespace *target_ns,
+	     const struct user_namespace *capable_ns, int cap, int ret)
+{
+	return record(ctx, target_ns, cap, ret, 0, 0);
+}
+
+SEC("fexit/cap_capable")
+int BPF_PROG(captrace_fexit, const struct cred *cred, struct user_namespace *target_ns, int cap,
+	     unsigned int opts, int ret)
+{
+	return record(ctx, target_ns, cap, ret, 1, opts);
+}
+
+/* The first exec in scope arms the count: what the launcher did before (dropping to the user, joining the
+ * cgroup) is not the program's. Execs that gain privilege, COMMAND's own included, are remembered: they
+ * rule out NoNewPrivileges=. */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(captrace_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u32 index = STATE_ARMED;
+	__u64 *value;
+	if (!in_scope())
+		return 0;
+	value = bpf_map_lookup_elem(&state, &index);
+	if (value && !*value)
+		*value = 1;
+	if (BPF_CORE_READ_BITFIELD(bprm, secureexec)) {
+		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+		char path[PATH_LEN] = {};
+		bpf_probe_read_kernel_str(path, sizeof(path), bprm->filename);
+		bpf_map_update_elem(&escalations, &tgid, path, BPF_ANY);
+		state_add(STATE_ESCALATIONS, 1);
+	}
+	return 0;
+}
+
+/* MODE_PIDS: children of a process in scope join it; a thread group leaves when it dies. */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(captrace_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid, ctgid;
+	__u8 one = 1;
+	if (mode != MODE_PIDS)
+		return 0;
+	ptgid = BPF_CORE_READ(parent, tgid);
+	if (!bpf_map_lookup_elem(&pids, &ptgid))
+		return 0;
+	ctgid = BPF_CORE_READ(child, tgid);
+	bpf_map_update_elem(&pids, &ctgid, &one, BPF_ANY);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(captrace_exit, struct task_struct *p, bool group_dead)
+{
+	__u32 tgid;
+	if (mode != MODE_PIDS || !group_dead)
+		return 0;
+	tgid = BPF_CORE_READ(p, tgid);
+	bpf_map_delete_elem(&pids, &tgid);
+	return 0;
+}

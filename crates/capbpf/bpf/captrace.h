@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: MIT OR GPL-2.0-only */
+/*
+ * The few kernel types captrace's BPF program reads, declared with preserve_access_index so that the
+ * loader relocates every field against the running kernel's BTF (CO-RE): no vmlinux.h is needed, and the
+ * object built once runs on every kernel that has these fields.
+ */
+#ifndef CAPTRACE_H
+#define CAPTRACE_H
+
+typedef unsigned char __u8;
+typedef unsigned short __u16;
+typedef unsigned int __u32;
+typedef int __s32;
+typedef unsigned long long __u64;
+typedef long long __s64;
+typedef int pid_t;
+typedef _Bool bool;
+typedef __u16 __be16;
+typedef __u32 __be32;
+typedef __u32 __wsum;
+
+/* The values of include/uapi/linux/bpf.h this program uses (UAPI: they never change). */
+enum {
+	BPF_MAP_TYPE_HASH = 1,
+	BPF_MAP_TYPE_ARRAY = 2,
+	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
+};
+enum {
+	BPF_ANY = 0,
+	BPF_NOEXIST = 1,
+};
+
+struct ns_common {
+	unsigned int inum;
+} __attribute__((preserve_access_index));
+
+struct user_namespace {
+	struct user_namespace *parent;
+	int level;
+	struct ns_common ns;
+} __attribute__((preserve_access_index));
+
+struct cred {
+	struct user_namespace *user_ns;
+} __attribute__((preserve_access_index));
+
+struct task_struct {
+	pid_t pid;
+	pid_t tgid;
+} __attribute__((preserve_access_index));
+
+struct linux_binprm {
+	unsigned int secureexec : 1;
+	const char *filename;
+} __attribute__((preserve_access_index));
+
+/* The map key and value: the same layout as capbpf's CheckKey and CheckValue (#[repr(C)]). */
+struct check_key {
+	__u64 caller;     /* the first return address above the capability plumbing; 0: no stack taken */
+	__u32 cap;
+	__s32 ret;        /* cap_capable's result: 0 granted, -EPERM refused */
+	__u32 tgid;
+	__u32 ns_inum;    /* target user namespace */
+	__u32 ns_level;
+	__u8 ns_place;    /* NS_BASE, NS_CREATED, NS_OUTSIDE */
+	__u8 flags;       /* CHECK_* */
+	__u16 pad;
+	char comm[16];
+};
+
+struct check_value {
+	__u64 count;
+	__u64 first_ns;   /* bpf_ktime_get_ns of the first check with this key */
+};
+
+#define NS_BASE 0
+#define NS_CREATED 1
+#define NS_OUTSIDE 2
+
+#define CHECK_CLASSIFIED 1 /* a stack was taken (or fexit gave opts): NOAUDIT and INSETID are known */
+#define CHECK_NOAUDIT 2
+#define CHECK_INSETID 4
+
+/* What a range of kernel text means when it is on the stack above cap_capable. */
+#define RANGE_PLUMBING 1 /* part of the capability machinery, not the caller */
+#define RANGE_NOAUDIT 2
+#define RANGE_INSETID 4
+#define RANGE_TEXT 8     /* kernel or module text: where a caller can be */
+
+#define MAX_RANGES 96
+#define MAX_FRAMES 12
+#define MAX_NS_DEPTH 33
+
+/* Indices of the state array. */
+#define STATE_ARMED 0       /* COMMAND has execed: counting has begun */
+#define STATE_DROPPED 1     /* checks the full map could not take */
+#define STATE_ESCALATIONS 2 /* execs in scope that gained privilege (bprm->secureexec) */
+#define STATE_LEN 4
+
+#define MODE_CGROUP 0
+#define MODE_PIDS 1
+
+#define PATH_LEN 256
+
+#endif

@@ -1,0 +1,499 @@
+//! capbpf: captrace's eBPF side. Loads the committed BPF object (bpf/captrace.bpf.c, built by
+//! bpf/build.sh) with aya, points it at one scope (a cgroup subtree or a pid tree), and reads back the
+//! capability checks it counted as `capcore::needs::Check` rows.
+//!
+//! fexit/cap_capable is tried first (it sees the NOAUDIT and INSETID options exactly); where the kernel
+//! refuses it, the cap_capable tracepoint (Linux 6.14+) is used and the options are read off the kernel
+//! stack, from the address ranges of the capability plumbing given to the program at load. Every program
+//! is attached through a BPF link owned by this process, so nothing stays attached after it exits, however
+//! it exits.
+
+mod symbols;
+
+use std::collections::HashMap;
+use std::fmt;
+
+use aya::maps::{Array, HashMap as BpfHashMap, MapData};
+use aya::programs::{BtfTracePoint, FExit};
+use aya::{Btf, Ebpf, EbpfLoader};
+use capcore::cap::Cap;
+use capcore::needs::{Check, NsPlace};
+
+pub use symbols::Symbols;
+
+/// The object, aligned as aya's parser needs.
+static OBJECT: &[u8] = aya::include_bytes_aligned!("../bpf/captrace.bpf.o");
+
+// Must match bpf/captrace.h.
+const MAX_RANGES: usize = 96;
+/// Room kept for the text ranges (core kernel and modules).
+const MAX_TEXT_RANGES: usize = 32;
+const KEY_LEN: usize = 48;
+const PATH_LEN: usize = 256;
+const CHECK_CLASSIFIED: u8 = 1;
+const CHECK_NOAUDIT: u8 = 2;
+const CHECK_INSETID: u8 = 4;
+const RANGE_PLUMBING: u32 = 1;
+const RANGE_NOAUDIT: u32 = 2;
+const RANGE_INSETID: u32 = 4;
+const RANGE_TEXT: u32 = 8;
+const STATE_DROPPED: u32 = 1;
+const STATE_ESCALATIONS: u32 = 2;
+const MODE_CGROUP: u32 = 0;
+const MODE_PIDS: u32 = 1;
+
+/// The functions between cap_capable and the code that asked, with what each says about the check. A
+/// function here is skipped when looking for the caller; NOAUDIT and INSETID come from the wrapper the
+/// caller chose (`ns_capable_noaudit`, `ns_capable_setid`, …). The memory-accounting check calls
+/// cap_capable itself, NOAUDIT, and is its own caller.
+const KNOWN_FUNCTIONS: &[(&str, u32)] = &[
+    ("cap_capable", RANGE_PLUMBING),
+    ("cap_capable_helper", RANGE_PLUMBING),
+    ("security_capable", RANGE_PLUMBING),
+    ("ns_capable_common", RANGE_PLUMBING),
+    ("ns_capable", RANGE_PLUMBING),
+    ("ns_capable_noaudit", RANGE_PLUMBING | RANGE_NOAUDIT),
+    ("ns_capable_setid", RANGE_PLUMBING | RANGE_INSETID),
+    ("capable", RANGE_PLUMBING),
+    ("has_ns_capability", RANGE_PLUMBING),
+    ("has_capability", RANGE_PLUMBING),
+    ("has_ns_capability_noaudit", RANGE_PLUMBING | RANGE_NOAUDIT),
+    ("has_capability_noaudit", RANGE_PLUMBING | RANGE_NOAUDIT),
+    ("file_ns_capable", RANGE_PLUMBING),
+    ("capable_wrt_inode_uidgid", RANGE_PLUMBING),
+    ("privileged_wrt_inode_uidgid", RANGE_PLUMBING),
+    ("sk_ns_capable", RANGE_PLUMBING),
+    ("sk_capable", RANGE_PLUMBING),
+    ("sk_net_capable", RANGE_PLUMBING),
+    ("sockopt_ns_capable", RANGE_PLUMBING),
+    ("sockopt_capable", RANGE_PLUMBING),
+    ("__netlink_ns_capable", RANGE_PLUMBING),
+    ("netlink_ns_capable", RANGE_PLUMBING),
+    ("netlink_capable", RANGE_PLUMBING),
+    ("netlink_net_capable", RANGE_PLUMBING),
+    ("perfmon_capable", RANGE_PLUMBING),
+    ("bpf_capable", RANGE_PLUMBING),
+    ("checkpoint_restore_ns_capable", RANGE_PLUMBING),
+    // How a tracepoint reaches the program.
+    ("__bpf_trace_cap_capable", RANGE_PLUMBING),
+    ("__traceiter_cap_capable", RANGE_PLUMBING),
+    ("bpf_trace_run5", RANGE_PLUMBING),
+    ("security_vm_enough_memory_mm", RANGE_NOAUDIT),
+];
+
+/// Which hook counts the checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attach {
+    /// fexit/cap_capable: the options exactly.
+    Fexit,
+    /// tp_btf/cap_capable: the options from the kernel stack.
+    TpBtf,
+}
+
+impl Attach {
+    pub fn name(self) -> &'static str {
+        match self {
+            Attach::Fexit => "fexit",
+            Attach::TpBtf => "tp_btf",
+        }
+    }
+}
+
+/// What to count.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Every process whose cgroup v2 is this one or below it: `id` is the cgroup directory's inode number
+    /// (what bpf_get_current_cgroup_id returns), `level` its depth below the root.
+    Cgroup { id: u64, level: u32 },
+    /// These thread groups and every process they fork from now on.
+    Pids(Vec<u32>),
+}
+
+/// How to trace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    pub scope: Scope,
+    /// The traced program's starting user namespace: inode number and level.
+    pub base_ns: (u32, u32),
+    /// Count nothing until the first exec in scope (COMMAND's own).
+    pub gate_on_exec: bool,
+    /// Use this hook only (for tests and comparisons); `None` tries fexit, then the tracepoint.
+    pub only: Option<Attach>,
+}
+
+/// Why tracing cannot start; one line for the user.
+#[derive(Debug)]
+pub struct Unavailable(pub String);
+
+impl fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Unavailable {}
+
+/// Everything the kernel counted.
+#[derive(Clone, Debug, Default)]
+pub struct Collected {
+    pub checks: Vec<Check>,
+    /// Checks the kernel's map had no room for (counted, not classified).
+    pub dropped: u64,
+    /// Execs in scope that gained privilege (set-id, file capabilities), with a file name each for the
+    /// first few.
+    pub escalations: u64,
+    pub escalated_files: Vec<(u32, Vec<u8>)>,
+}
+
+/// A loaded, attached tracer. Dropping it detaches everything.
+pub struct Tracer {
+    bpf: Ebpf,
+    attach: Attach,
+    symbols: Symbols,
+    started_ns: u64,
+}
+
+impl Tracer {
+    /// Loads and attaches. Nothing is counted before this returns; with `gate_on_exec`, nothing before
+    /// the first exec in scope either.
+    pub fn start(options: &Options) -> Result<Tracer, Unavailable> {
+        preflight()?;
+        let btf = Btf::from_sys_fs()
+            .map_err(|e| Unavailable(format!("no kernel BTF (/sys/kernel/btf/vmlinux): {e}")))?;
+        let symbols = Symbols::read().map_err(|e| Unavailable(format!("/proc/kallsyms: {e}")))?;
+        let mut bpf = load_object(options, &btf, &symbols)?;
+        if let Scope::Pids(pids) = &options.scope {
+            attach_tracepoint(&mut bpf, "captrace_fork", "sched_process_fork", &btf)?;
+            attach_tracepoint(&mut bpf, "captrace_exit", "sched_process_exit", &btf)?;
+            add_pids(&mut bpf, pids)?;
+        }
+        // The exec hook opens the gate, and also notes the execs that gain privilege in every mode.
+        attach_tracepoint(&mut bpf, "captrace_exec", "sched_process_exec", &btf)?;
+        let started_ns = monotonic_ns();
+        let attach = attach_cap_capable(&mut bpf, &btf, options.only)?;
+        Ok(Tracer {
+            bpf,
+            attach,
+            symbols,
+            started_ns,
+        })
+    }
+
+    pub fn attach(&self) -> Attach {
+        self.attach
+    }
+
+    /// Adds thread groups to a pid-tree scope (the rest of a tree listed after start).
+    pub fn add_pids(&mut self, pids: &[u32]) -> Result<(), Unavailable> {
+        add_pids(&mut self.bpf, pids)
+    }
+
+    /// Reads every counter. Can be called while the programs are still attached.
+    pub fn collect(&self) -> Result<Collected, Unavailable> {
+        let checks_map = self
+            .bpf
+            .map("checks")
+            .ok_or_else(|| Unavailable("the BPF object has no map `checks`".into()))?;
+        let checks: BpfHashMap<&MapData, [u8; KEY_LEN], [u64; 2]> =
+            BpfHashMap::try_from(checks_map)
+                .map_err(|e| Unavailable(format!("map checks: {e}")))?;
+        let mut rows = Vec::new();
+        for entry in checks.iter() {
+            let (key, value) =
+                entry.map_err(|e| Unavailable(format!("reading map checks: {e}")))?;
+            if let Some(check) = self.decode(&key, value) {
+                rows.push(check);
+            }
+        }
+        rows.sort_by(|a, b| (a.cap, a.first_seen_ns).cmp(&(b.cap, b.first_seen_ns)));
+        let state = self.state()?;
+        Ok(Collected {
+            checks: rows,
+            dropped: state.get(&STATE_DROPPED).copied().unwrap_or(0),
+            escalations: state.get(&STATE_ESCALATIONS).copied().unwrap_or(0),
+            escalated_files: self.escalated_files()?,
+        })
+    }
+
+    fn state(&self) -> Result<HashMap<u32, u64>, Unavailable> {
+        let map = self
+            .bpf
+            .map("state")
+            .ok_or_else(|| Unavailable("the BPF object has no map `state`".into()))?;
+        let array: Array<&MapData, u64> =
+            Array::try_from(map).map_err(|e| Unavailable(format!("map state: {e}")))?;
+        let mut out = HashMap::new();
+        for index in 0..array.len() {
+            let value = array
+                .get(&index, 0)
+                .map_err(|e| Unavailable(format!("reading map state: {e}")))?;
+            out.insert(index, value);
+        }
+        Ok(out)
+    }
+
+    fn escalated_files(&self) -> Result<Vec<(u32, Vec<u8>)>, Unavailable> {
+        let map = self
+            .bpf
+            .map("escalations")
+            .ok_or_else(|| Unavailable("the BPF object has no map `escalations`".into()))?;
+        let files: BpfHashMap<&MapData, u32, [u8; PATH_LEN]> =
+            BpfHashMap::try_from(map).map_err(|e| Unavailable(format!("map escalations: {e}")))?;
+        let mut out = Vec::new();
+        for entry in files.iter() {
+            let (tgid, path) =
+                entry.map_err(|e| Unavailable(format!("reading map escalations: {e}")))?;
+            out.push((tgid, until_nul(&path).to_vec()));
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// One map row as a Check; `None` for a capability number the kernel cannot have sent.
+    fn decode(&self, key: &[u8; KEY_LEN], value: [u64; 2]) -> Option<Check> {
+        let raw = RawKey::parse(key);
+        let cap = Cap::new(raw.cap)?;
+        let classified = raw.flags & CHECK_CLASSIFIED != 0;
+        let caller = (raw.caller != 0)
+            .then(|| self.symbols.function_at(raw.caller).map(str::to_string))
+            .flatten()
+            .or_else(|| (raw.caller != 0).then(|| format!("{:#x}", raw.caller)));
+        Some(Check {
+            cap,
+            granted: raw.ret == 0,
+            noaudit: classified.then_some(raw.flags & CHECK_NOAUDIT != 0),
+            insetid: raw.flags & CHECK_INSETID != 0,
+            ns: match raw.ns_place {
+                0 => NsPlace::Base,
+                1 => NsPlace::Created,
+                _ => NsPlace::Outside,
+            },
+            ns_inum: raw.ns_inum,
+            ns_level: raw.ns_level,
+            pid: raw.tgid,
+            comm: until_nul(&raw.comm).to_vec(),
+            caller,
+            count: value[0],
+            first_seen_ns: value[1].saturating_sub(self.started_ns),
+        })
+    }
+}
+
+/// struct check_key of bpf/captrace.h, read field by field from its bytes.
+struct RawKey {
+    caller: u64,
+    cap: u32,
+    ret: i32,
+    tgid: u32,
+    ns_inum: u32,
+    ns_level: u32,
+    ns_place: u8,
+    flags: u8,
+    comm: [u8; 16],
+}
+
+impl RawKey {
+    fn parse(key: &[u8; KEY_LEN]) -> RawKey {
+        let u32_at =
+            |at: usize| u32::from_ne_bytes([key[at], key[at + 1], key[at + 2], key[at + 3]]);
+        let mut caller = [0u8; 8];
+        caller.copy_from_slice(&key[0..8]);
+        let mut comm = [0u8; 16];
+        comm.copy_from_slice(&key[32..48]);
+        RawKey {
+            caller: u64::from_ne_bytes(caller),
+            cap: u32_at(8),
+            ret: u32_at(12) as i32,
+            tgid: u32_at(16),
+            ns_inum: u32_at(20),
+            ns_level: u32_at(24),
+            ns_place: key[28],
+            flags: key[29],
+            comm,
+        }
+    }
+}
+
+fn until_nul(bytes: &[u8]) -> &[u8] {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    &bytes[..end]
+}
+
+/// Says what is missing before anything is loaded: the usual reasons, each in one line.
+fn preflight() -> Result<(), Unavailable> {
+    if !rustix::process::geteuid().is_root() {
+        return Err(Unavailable(
+            "tracing capability checks needs root (CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN to read \
+             /proc/kallsyms): run captrace as root"
+                .into(),
+        ));
+    }
+    if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
+        return Err(Unavailable(
+            "this kernel has no BTF (/sys/kernel/btf/vmlinux; CONFIG_DEBUG_INFO_BTF): captrace needs it \
+             to attach to cap_capable"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The plumbing ranges, flattened as the program's globals want them.
+struct Ranges {
+    start: [u64; MAX_RANGES],
+    end: [u64; MAX_RANGES],
+    flags: [u32; MAX_RANGES],
+    len: u32,
+}
+
+fn plumbing_ranges(symbols: &Symbols) -> Result<Ranges, Unavailable> {
+    let mut ranges = Ranges {
+        start: [0; MAX_RANGES],
+        end: [0; MAX_RANGES],
+        flags: [0; MAX_RANGES],
+        len: 0,
+    };
+    let text = symbols.text_ranges(MAX_TEXT_RANGES);
+    let known = KNOWN_FUNCTIONS
+        .iter()
+        .flat_map(|&(name, flags)| symbols.ranges(name).into_iter().map(move |r| (r, flags)));
+    for ((start, end), flags) in text.into_iter().map(|r| (r, RANGE_TEXT)).chain(known) {
+        {
+            let i = ranges.len as usize;
+            if i == MAX_RANGES {
+                return Err(Unavailable(format!(
+                    "more than {MAX_RANGES} kernel functions make up the capability plumbing"
+                )));
+            }
+            ranges.start[i] = start;
+            ranges.end[i] = end;
+            ranges.flags[i] = flags;
+            ranges.len += 1;
+        }
+    }
+    if symbols.ranges("cap_capable").is_empty() || symbols.ranges("_stext").is_empty() {
+        return Err(Unavailable(
+            "/proc/kallsyms has no cap_capable or no _stext".into(),
+        ));
+    }
+    Ok(ranges)
+}
+
+fn load_object(options: &Options, btf: &Btf, symbols: &Symbols) -> Result<Ebpf, Unavailable> {
+    let ranges = plumbing_ranges(symbols)?;
+    let (mode, cgroup, level) = match options.scope {
+        Scope::Cgroup { id, level } => (MODE_CGROUP, id, level),
+        Scope::Pids(_) => (MODE_PIDS, 0, 0),
+    };
+    let gate = u32::from(options.gate_on_exec);
+    let (base_inum, base_level) = options.base_ns;
+    EbpfLoader::new()
+        .btf(Some(btf))
+        .set_global("mode", &mode, true)
+        .set_global("target_cgroup", &cgroup, true)
+        .set_global("target_level", &level, true)
+        .set_global("gate_on_exec", &gate, true)
+        .set_global("base_inum", &base_inum, true)
+        .set_global("base_level", &base_level, true)
+        .set_global("nranges", &ranges.len, true)
+        .set_global("range_start", &ranges.start, true)
+        .set_global("range_end", &ranges.end, true)
+        .set_global("range_flags", &ranges.flags, true)
+        .load(OBJECT)
+        .map_err(|e| Unavailable(format!("loading the BPF object: {}", chain(&e))))
+}
+
+fn attach_tracepoint(
+    bpf: &mut Ebpf,
+    program: &str,
+    tracepoint: &str,
+    btf: &Btf,
+) -> Result<(), Unavailable> {
+    let prog: &mut BtfTracePoint = bpf
+        .program_mut(program)
+        .ok_or_else(|| Unavailable(format!("the BPF object has no program {program}")))?
+        .try_into()
+        .map_err(|e| Unavailable(format!("{program}: {e}")))?;
+    prog.load(tracepoint, btf)
+        .map_err(|e| Unavailable(format!("loading tp_btf/{tracepoint}: {}", chain(&e))))?;
+    prog.attach()
+        .map_err(|e| Unavailable(format!("attaching tp_btf/{tracepoint}: {}", chain(&e))))?;
+    Ok(())
+}
+
+/// fexit first, then the tracepoint; the error names both when neither loads.
+fn attach_cap_capable(
+    bpf: &mut Ebpf,
+    btf: &Btf,
+    only: Option<Attach>,
+) -> Result<Attach, Unavailable> {
+    let mut fexit_error = None;
+    if only != Some(Attach::TpBtf) {
+        match attach_fexit(bpf, btf) {
+            Ok(()) => return Ok(Attach::Fexit),
+            Err(e) => fexit_error = Some(e),
+        }
+    }
+    if only == Some(Attach::Fexit) {
+        return Err(fexit_error.unwrap_or_else(|| Unavailable("fexit was not tried".into())));
+    }
+    match attach_tracepoint(bpf, "captrace_tp", "cap_capable", btf) {
+        Ok(()) => Ok(Attach::TpBtf),
+        Err(tp) => Err(Unavailable(match fexit_error {
+            Some(fexit) => format!(
+                "this kernel lets captrace attach neither to fexit/cap_capable ({fexit}) nor to the \
+                 cap_capable tracepoint, added in Linux 6.14 ({tp})"
+            ),
+            None => tp.0,
+        })),
+    }
+}
+
+fn attach_fexit(bpf: &mut Ebpf, btf: &Btf) -> Result<(), Unavailable> {
+    let prog: &mut FExit = bpf
+        .program_mut("captrace_fexit")
+        .ok_or_else(|| Unavailable("the BPF object has no program captrace_fexit".into()))?
+        .try_into()
+        .map_err(|e| Unavailable(format!("captrace_fexit: {e}")))?;
+    prog.load("cap_capable", btf)
+        .map_err(|e| Unavailable(format!("loading: {}", chain(&e))))?;
+    prog.attach()
+        .map_err(|e| Unavailable(format!("attaching: {}", chain(&e))))?;
+    Ok(())
+}
+
+fn add_pids(bpf: &mut Ebpf, pids: &[u32]) -> Result<(), Unavailable> {
+    let map = bpf
+        .map_mut("pids")
+        .ok_or_else(|| Unavailable("the BPF object has no map `pids`".into()))?;
+    let mut set: BpfHashMap<&mut MapData, u32, u8> =
+        BpfHashMap::try_from(map).map_err(|e| Unavailable(format!("map pids: {e}")))?;
+    for &pid in pids {
+        set.insert(pid, 1, 0)
+            .map_err(|e| Unavailable(format!("adding pid {pid}: {e}")))?;
+    }
+    Ok(())
+}
+
+/// An error and its sources, on one line: aya's errors keep the errno in a source.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let next = cause.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// CLOCK_MONOTONIC in nanoseconds: bpf_ktime_get_ns's clock.
+pub fn monotonic_ns() -> u64 {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    (now.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(now.tv_nsec as u64)
+}

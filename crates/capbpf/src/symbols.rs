@@ -1,0 +1,231 @@
+//! The kernel's text symbols, from /proc/kallsyms: the BPF program learns from them where the capability
+//! plumbing lives (so it can skip it on a stack and read NOAUDIT and INSETID off it), and the report turns
+//! the caller's return address back into a function name.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+
+/// /proc/kallsyms is about 12 MB on a distribution kernel; four times that is a bound, not a guess.
+const MAX_KALLSYMS_BYTES: u64 = 64 << 20;
+
+/// One text symbol.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Symbol {
+    addr: u64,
+    name: String,
+    /// The module it belongs to (`[ext4]`), empty for the core kernel.
+    module: String,
+}
+
+/// Text symbols sorted by address.
+#[derive(Clone, Debug, Default)]
+pub struct Symbols {
+    sorted: Vec<Symbol>,
+}
+
+impl Symbols {
+    /// Reads /proc/kallsyms. Fails when the addresses are hidden (kptr_restrict, or not root): then every
+    /// address reads as zero.
+    pub fn read() -> io::Result<Symbols> {
+        let file = File::open("/proc/kallsyms")?;
+        let symbols = Symbols::parse(BufReader::new(file.take(MAX_KALLSYMS_BYTES)))?;
+        if symbols.sorted.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "the kernel hides its symbol addresses (kernel.kptr_restrict)",
+            ));
+        }
+        Ok(symbols)
+    }
+
+    /// Parses kallsyms lines (`ffffffff81000000 T _stext`, `… t bpf_prog_x_y\t[bpf]`); keeps text symbols
+    /// with a non-zero address.
+    fn parse(reader: impl BufRead) -> io::Result<Symbols> {
+        let mut sorted = Vec::new();
+        for line in reader.split(b'\n') {
+            if let Some(symbol) = parse_line(&line?) {
+                sorted.push(symbol);
+            }
+        }
+        sorted.sort_by_key(|s| s.addr);
+        Ok(Symbols { sorted })
+    }
+
+    /// The address range of every text symbol called `name` (or `name.isra.0`, `name.constprop.0`…: what
+    /// the compiler made of it), each ending where the next symbol begins.
+    pub fn ranges(&self, name: &str) -> Vec<(u64, u64)> {
+        let mut out = Vec::new();
+        for (i, symbol) in self.sorted.iter().enumerate() {
+            if base_name(&symbol.name) != name {
+                continue;
+            }
+            let end = self.sorted[i + 1..]
+                .iter()
+                .map(|s| s.addr)
+                .find(|&a| a > symbol.addr)
+                .unwrap_or(symbol.addr + 1);
+            out.push((symbol.addr, end));
+        }
+        out
+    }
+
+    /// Where kernel code that can call capable() lives: the core kernel's text (`_stext` to `_etext`) and
+    /// each module's, from its first symbol to a page past its last. BPF programs (`[bpf]`) are not text
+    /// here: a frame in them is the tracer itself. At most `max` ranges: past that, neighbouring modules
+    /// are merged.
+    pub fn text_ranges(&self, max: usize) -> Vec<(u64, u64)> {
+        let mut out = Vec::new();
+        let start = self.ranges("_stext").first().map(|r| r.0);
+        let end = self.ranges("_etext").first().map(|r| r.0);
+        if let (Some(start), Some(end)) = (start, end) {
+            out.push((start, end));
+        }
+        let mut modules: Vec<(u64, u64)> = Vec::new();
+        let mut current: Option<(&str, u64, u64)> = None;
+        for symbol in &self.sorted {
+            let module = symbol.module.as_str();
+            if module.is_empty() || module == "[bpf]" {
+                continue;
+            }
+            match current {
+                Some((name, first, _)) if name == module => {
+                    current = Some((name, first, symbol.addr))
+                }
+                _ => {
+                    if let Some((_, first, last)) = current {
+                        modules.push((first, last + 4096));
+                    }
+                    current = Some((module, symbol.addr, symbol.addr));
+                }
+            }
+        }
+        if let Some((_, first, last)) = current {
+            modules.push((first, last + 4096));
+        }
+        while !modules.is_empty() && out.len() + modules.len() > max {
+            merge_closest(&mut modules);
+        }
+        out.extend(modules);
+        out
+    }
+
+    /// The function a return address lies in, without the compiler's suffixes.
+    pub fn function_at(&self, addr: u64) -> Option<&str> {
+        let index = self.sorted.partition_point(|s| s.addr <= addr);
+        let symbol = self.sorted.get(index.checked_sub(1)?)?;
+        Some(base_name(&symbol.name))
+    }
+}
+
+/// Merges the two neighbouring ranges with the smallest gap between them.
+fn merge_closest(ranges: &mut Vec<(u64, u64)>) {
+    if ranges.len() < 2 {
+        ranges.truncate(0);
+        return;
+    }
+    let mut best = 0;
+    for i in 1..ranges.len() - 1 {
+        if ranges[i + 1].0.saturating_sub(ranges[i].1)
+            < ranges[best + 1].0.saturating_sub(ranges[best].1)
+        {
+            best = i;
+        }
+    }
+    ranges[best].1 = ranges[best + 1].1.max(ranges[best].1);
+    ranges.remove(best + 1);
+}
+
+fn parse_line(line: &[u8]) -> Option<Symbol> {
+    let line = std::str::from_utf8(line).ok()?;
+    let mut fields = line.split_ascii_whitespace();
+    let addr = u64::from_str_radix(fields.next()?, 16).ok()?;
+    let kind = fields.next()?;
+    let name = fields.next()?;
+    let module = fields.next().unwrap_or("");
+    if addr == 0 || !matches!(kind, "t" | "T") {
+        return None;
+    }
+    Some(Symbol {
+        addr,
+        name: name.to_string(),
+        module: module.to_string(),
+    })
+}
+
+/// `do_execveat_common.isra.0` → `do_execveat_common`.
+fn base_name(name: &str) -> &str {
+    name.split('.').next().unwrap_or(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = "\
+ffffffff81000000 T _stext
+ffffffff81100000 T cap_capable
+ffffffff81100100 t cap_capable_helper.isra.0
+ffffffff81100200 T security_capable
+ffffffff81100300 D some_data
+ffffffff81100400 T ns_capable_noaudit
+0000000000000000 T hidden
+ffffffff82000000 T _etext
+ffffffffc0000000 t bpf_prog_1234_captrace_tp\t[bpf]
+ffffffffc0100000 t ext4_fill_super\t[ext4]
+ffffffffc0100200 t ext4_ioctl\t[ext4]
+ffffffffc0200000 t vfat_fill_super\t[vfat]
+ffffffffc0300000 t nft_do_chain\t[nf_tables]
+";
+
+    #[test]
+    fn ranges_end_at_the_next_symbol_and_ignore_suffixes() {
+        let symbols = Symbols::parse(SAMPLE.as_bytes()).unwrap();
+        assert_eq!(
+            symbols.ranges("cap_capable"),
+            [(0xffffffff81100000, 0xffffffff81100100)]
+        );
+        assert_eq!(
+            symbols.ranges("cap_capable_helper"),
+            [(0xffffffff81100100, 0xffffffff81100200)]
+        );
+        assert_eq!(
+            symbols.function_at(0xffffffff81100283),
+            Some("security_capable")
+        );
+        assert_eq!(symbols.function_at(0x10), None);
+        assert!(symbols.ranges("hidden").is_empty());
+        assert_eq!(
+            symbols.function_at(0xffffffffc0000010),
+            Some("bpf_prog_1234_captrace_tp")
+        );
+    }
+
+    #[test]
+    fn text_is_the_kernel_and_each_module_but_not_bpf() {
+        let symbols = Symbols::parse(SAMPLE.as_bytes()).unwrap();
+        assert_eq!(
+            symbols.text_ranges(8),
+            [
+                (0xffffffff81000000, 0xffffffff82000000),
+                (0xffffffffc0100000, 0xffffffffc0101200),
+                (0xffffffffc0200000, 0xffffffffc0201000),
+                (0xffffffffc0300000, 0xffffffffc0301000),
+            ]
+        );
+        // Room for two: the two closest modules are merged.
+        assert_eq!(
+            symbols.text_ranges(3),
+            [
+                (0xffffffff81000000, 0xffffffff82000000),
+                (0xffffffffc0100000, 0xffffffffc0201000),
+                (0xffffffffc0300000, 0xffffffffc0301000),
+            ]
+        );
+    }
+
+    #[test]
+    fn garbage_lines_are_skipped() {
+        let symbols = Symbols::parse(&b"zz T x\n\xff\xfe\n1 T\n"[..]).unwrap();
+        assert!(symbols.sorted.is_empty());
+    }
+}

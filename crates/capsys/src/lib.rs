@@ -1,9 +1,11 @@
 //! capsys: what capkit reads from the live system. capcore models capabilities as data; this crate asks the
 //! running kernel (procfs, sysctl, xattrs, capget) and hands capcore the answers.
 
+pub mod cgroup;
 pub mod creds;
 pub mod exec_file;
 pub mod kernel;
+pub mod launch;
 pub mod mounts;
 pub mod net;
 pub mod presets;

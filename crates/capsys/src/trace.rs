@@ -100,7 +100,7 @@ fn ns_id(fd: &fs::File) -> io::Result<(u64, u64)> {
     Ok((meta.dev(), meta.ino()))
 }
 
-fn ns_parent(ns: &fs::File) -> io::Result<fs::File> {
+pub(crate) fn ns_parent(ns: &fs::File) -> io::Result<fs::File> {
     // SAFETY: NS_GET_PARENT takes no argument and returns a new descriptor we then own.
     let fd = unsafe { libc::ioctl(ns.as_raw_fd(), NS_GET_PARENT) };
     if fd < 0 {

@@ -1,0 +1,1246 @@
+//! The report, in the two forms a user gets: the human one (a header line that stands apart from
+//! COMMAND's own output, the table of verdicts, where the needed and denied capabilities came from, with
+//! `--all` every check row, then the recommendations and `--verify`'s outcome) and NDJSON (one record per
+//! capability, per check row with `--all`, then a summary). Both are built from the same `Report`, so they
+//! cannot disagree.
+//!
+//! Into a pipe every row is one line, never wrapped or coloured; on a terminal the text columns of the
+//! wider tables wrap under themselves to fit `capcli::term::width()`. Every string from outside (process
+//! names, kernel function names, paths inside the configurations, the target) is escaped here, where it is
+//! rendered.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use capcli::term::{self, display_width, Style};
+use capcli::{escape_bytes, escape_str, summary, words, ExternalBytes, Output};
+use capcore::needs::{Advice, CapReport, Check, KubeContext, NsPlace, Recommendations, Verdict};
+use capcore::{Cap, CapSet};
+use serde::Serialize;
+
+/// How the traced command ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitInfo {
+    /// It exited with this status.
+    Exited(i32),
+    /// A signal killed it.
+    Signaled(i32),
+    /// Nothing was run: a running process, cgroup, unit or container was traced.
+    NotRun,
+}
+
+/// What `--verify` found when COMMAND ran again under the recommended set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VerifyOutcome {
+    pub same_exit_status: bool,
+    /// Capabilities the second run was refused that the first was granted.
+    pub newly_denied: CapSet,
+    pub first_exit: ExitInfo,
+    pub second_exit: ExitInfo,
+    /// Same exit status and nothing newly denied.
+    pub passed: bool,
+}
+
+/// Everything the report shows, filled by main.rs.
+#[derive(Clone, Debug)]
+pub struct Report<'a> {
+    /// One per capability checked, in the order to show them.
+    pub caps: &'a [CapReport],
+    /// Every aggregated check row (listed with `--all`).
+    pub checks: &'a [Check],
+    /// `None` when there is nothing to recommend for (a target that was not run, or no file to model).
+    pub recommendations: Option<&'a Recommendations>,
+    pub exit: ExitInfo,
+    /// How the checks were seen: `tp_btf` or `fexit`.
+    pub attach: &'a str,
+    /// Checks the kernel map could not hold: the counts are then lower bounds.
+    pub dropped: u64,
+    pub verify: Option<VerifyOutcome>,
+    /// How many capabilities the running kernel knows.
+    pub known: u32,
+    /// What was traced, for the header: the command line, or `pid 1234`, `unit nginx.service`. Raw:
+    /// escaped here.
+    pub target: String,
+    pub elapsed: Duration,
+}
+
+impl Report<'_> {
+    /// The capabilities with this verdict.
+    fn set_of(&self, verdict: Verdict) -> CapSet {
+        self.caps
+            .iter()
+            .filter(|c| c.verdict == verdict)
+            .map(|c| c.cap)
+            .collect()
+    }
+}
+
+/// Writes the report: NDJSON records, or the human text.
+pub fn write(out: &mut Output, report: &Report, all: bool, json: bool) -> std::io::Result<()> {
+    if json {
+        for record in records(report, all) {
+            out.json(&record)?;
+        }
+    } else {
+        for line in human(report, all).lines() {
+            out.line(line)?;
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Human output
+
+/// The whole human report, one `\n` after each line.
+pub fn human(report: &Report, all: bool) -> String {
+    let mut out = String::new();
+    header(&mut out, report);
+    if report.caps.is_empty() {
+        let _ = writeln!(out, "no capability was checked");
+    } else {
+        verdict_table(&mut out, report);
+    }
+    denied_line(&mut out, report);
+    sources(&mut out, report);
+    if all {
+        check_rows(&mut out, report.checks);
+    }
+    if let Some(recommendations) = report.recommendations {
+        recommendations_block(&mut out, recommendations, report.known);
+    }
+    if let Some(verify) = &report.verify {
+        verify_block(&mut out, verify);
+    }
+    out
+}
+
+/// `captrace: ls -l exited with status 0 after 0.012 s; 3 capabilities checked (tp_btf)`: one line that
+/// sets the report apart from COMMAND's own output on the same terminal.
+fn header(out: &mut String, report: &Report) {
+    let target = escape_str(&report.target);
+    let elapsed = seconds(report.elapsed.as_nanos());
+    let what = match report.exit {
+        ExitInfo::Exited(status) => {
+            format!("{target} exited with status {status} after {elapsed} s")
+        }
+        ExitInfo::Signaled(signal) => {
+            format!(
+                "{target} was killed by {} after {elapsed} s",
+                signal_name(signal)
+            )
+        }
+        ExitInfo::NotRun => format!("traced {target} for {elapsed} s"),
+    };
+    let checked = words::count(report.caps.len() as u64, "capability", "capabilities");
+    let line = format!(
+        "captrace: {what}; {checked} checked ({})",
+        escape_str(report.attach)
+    );
+    let _ = writeln!(out, "{}", term::paint(Style::Header, &line));
+    if report.dropped > 0 {
+        let lost = format!(
+            "captrace: {} could not be counted (the kernel map was full): the counts are lower bounds",
+            words::count(report.dropped, "check", "checks")
+        );
+        let _ = writeln!(out, "{}", term::paint(Style::Finding, &lost));
+    }
+}
+
+/// `SIGKILL (signal 9)`, or `signal 70` for a number without a name.
+fn signal_name(signal: i32) -> String {
+    const NAMES: [&str; 32] = [
+        "",
+        "SIGHUP",
+        "SIGINT",
+        "SIGQUIT",
+        "SIGILL",
+        "SIGTRAP",
+        "SIGABRT",
+        "SIGBUS",
+        "SIGFPE",
+        "SIGKILL",
+        "SIGUSR1",
+        "SIGSEGV",
+        "SIGUSR2",
+        "SIGPIPE",
+        "SIGALRM",
+        "SIGTERM",
+        "SIGSTKFLT",
+        "SIGCHLD",
+        "SIGCONT",
+        "SIGSTOP",
+        "SIGTSTP",
+        "SIGTTIN",
+        "SIGTTOU",
+        "SIGURG",
+        "SIGXCPU",
+        "SIGXFSZ",
+        "SIGVTALRM",
+        "SIGPROF",
+        "SIGWINCH",
+        "SIGIO",
+        "SIGPWR",
+        "SIGSYS",
+    ];
+    match usize::try_from(signal).ok().and_then(|n| NAMES.get(n)) {
+        Some(name) if !name.is_empty() => format!("{name} (signal {signal})"),
+        _ => format!("signal {signal}"),
+    }
+}
+
+/// Nanoseconds as `seconds.millis`.
+fn seconds(nanos: u128) -> String {
+    format!("{}.{:03}", nanos / 1_000_000_000, nanos / 1_000_000 % 1000)
+}
+
+fn verdict_word(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Needed => "needed",
+        Verdict::Denied => "denied",
+        Verdict::Probe => "probe",
+        Verdict::Userns => "userns",
+    }
+}
+
+/// How a verdict is painted: denials stand out, what is no need recedes.
+fn verdict_style(verdict: Verdict) -> Option<Style> {
+    match verdict {
+        Verdict::Needed => None,
+        Verdict::Denied => Some(Style::Finding),
+        Verdict::Probe | Verdict::Userns => Some(Style::Dim),
+    }
+}
+
+/// A capability's name for a cell: bold red when it is needed and gives root away.
+fn cap_cell(cap: Cap, verdict: Verdict) -> Cell {
+    let name = capcli::render::cap_name(cap).into_owned();
+    let style = match verdict {
+        Verdict::Needed if capcore::audit::ROOT_EQUIVALENT.contains(cap) => Some(Style::Danger),
+        Verdict::Denied => Some(Style::Finding),
+        _ => None,
+    };
+    Cell::new(name).styled(style)
+}
+
+/// CAPABILITY VERDICT GRANTED DENIED FIRST SEEN: one row per capability.
+fn verdict_table(out: &mut String, report: &Report) {
+    let mut table = Table::new(&[
+        ("CAPABILITY", Align::Left),
+        ("VERDICT", Align::Left),
+        ("GRANTED", Align::Right),
+        ("DENIED", Align::Right),
+        ("FIRST SEEN", Align::Right),
+    ]);
+    for cap in report.caps {
+        table.row(vec![
+            cap_cell(cap.cap, cap.verdict),
+            Cell::new(verdict_word(cap.verdict).to_string()).styled(verdict_style(cap.verdict)),
+            Cell::new(cap.granted.to_string()),
+            Cell::new(cap.denied.to_string()),
+            Cell::new(seconds(u128::from(cap.first_seen_ns))),
+        ]);
+    }
+    table.write(out);
+}
+
+/// `denied: cap_net_bind_service — the program asked and was refused; not recommended`.
+fn denied_line(out: &mut String, report: &Report) {
+    let denied = report.set_of(Verdict::Denied);
+    if denied.is_empty() {
+        return;
+    }
+    let names: Vec<String> = denied
+        .iter()
+        .map(|cap| capcli::render::cap_name(cap).into_owned())
+        .collect();
+    let line = format!(
+        "denied: {} — the program asked and was refused; not recommended",
+        names.join(", ")
+    );
+    let _ = writeln!(out, "\n{}", term::paint(Style::Finding, &line));
+}
+
+/// At most this many sources are listed for one capability; the rest are counted.
+const TOP_SOURCES: usize = 3;
+
+/// Where the needed and denied capabilities came from: their busiest sources (kernel function, process).
+fn sources(out: &mut String, report: &Report) {
+    let shown: Vec<&CapReport> = report
+        .caps
+        .iter()
+        .filter(|c| matches!(c.verdict, Verdict::Needed | Verdict::Denied) && !c.sources.is_empty())
+        .collect();
+    if shown.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\nwhere it came from:");
+    let mut table = Table::new(&[
+        ("CAPABILITY", Align::Left),
+        ("PID", Align::Right),
+        ("GRANTED", Align::Right),
+        ("DENIED", Align::Right),
+        ("COMMAND", Align::Left),
+        ("CALLER", Align::Left),
+    ])
+    .indent(2);
+    for cap in shown {
+        let mut busiest: Vec<_> = cap.sources.iter().collect();
+        busiest.sort_by_key(|s| std::cmp::Reverse(s.granted.saturating_add(s.denied)));
+        for source in busiest.iter().take(TOP_SOURCES) {
+            table.row(vec![
+                cap_cell(cap.cap, cap.verdict),
+                Cell::new(source.pid.to_string()),
+                Cell::new(source.granted.to_string()),
+                Cell::new(source.denied.to_string()),
+                comm_cell(&source.comm),
+                caller_cell(source.caller.as_deref(), source.noaudit),
+            ]);
+        }
+        let rest = busiest.len().saturating_sub(TOP_SOURCES);
+        if rest > 0 {
+            let more = format!("and {rest} more source{}", if rest == 1 { "" } else { "s" });
+            table.row(vec![
+                Cell::new(String::new()),
+                Cell::new(String::new()),
+                Cell::new(String::new()),
+                Cell::new(String::new()),
+                Cell::new(String::new()),
+                Cell::new(more).styled(Some(Style::Dim)),
+            ]);
+        }
+    }
+    table.write(out);
+}
+
+/// A command name, escaped.
+fn comm_cell(comm: &[u8]) -> Cell {
+    Cell::new(escape_bytes(comm)).max_width(COMM_WIDTH)
+}
+
+/// A comm is at most 15 bytes; the column is sized for that, one more for an escape. A longer escaped
+/// name pushes only its own row.
+const COMM_WIDTH: usize = 16;
+
+/// The kernel function that asked, `(noaudit)` after it for a no-audit check, `-` when no stack was taken.
+fn caller_cell(caller: Option<&str>, noaudit: bool) -> Cell {
+    let mut text = caller.map_or_else(|| "-".to_string(), escape_str);
+    if noaudit {
+        text.push_str(" (noaudit)");
+    }
+    Cell::new(text)
+}
+
+/// `--all`: every check row, as the kernel map aggregated them.
+fn check_rows(out: &mut String, checks: &[Check]) {
+    let _ = writeln!(out, "\nevery check ({}):", checks.len());
+    if checks.is_empty() {
+        return;
+    }
+    let mut sorted: Vec<&Check> = checks.iter().collect();
+    sorted.sort_by_key(|c| (c.cap, c.first_seen_ns, c.pid));
+    let mut table = Table::new(&[
+        ("CAPABILITY", Align::Left),
+        ("RESULT", Align::Left),
+        ("NOAUDIT", Align::Left),
+        ("NAMESPACE", Align::Left),
+        ("PID", Align::Right),
+        ("COUNT", Align::Right),
+        ("COMMAND", Align::Left),
+        ("CALLER", Align::Left),
+    ])
+    .indent(2);
+    for check in sorted {
+        let result = if check.granted { "granted" } else { "denied" };
+        let noaudit = match check.noaudit {
+            Some(true) if check.insetid => "yes,setid",
+            Some(true) => "yes",
+            Some(false) if check.insetid => "no,setid",
+            Some(false) => "no",
+            None => "-",
+        };
+        table.row(vec![
+            Cell::new(capcli::render::cap_name(check.cap).into_owned()),
+            Cell::new(result.to_string()).styled((!check.granted).then_some(Style::Finding)),
+            Cell::new(noaudit.to_string()),
+            Cell::new(namespace_text(check)),
+            Cell::new(check.pid.to_string()),
+            Cell::new(check.count.to_string()),
+            comm_cell(&check.comm),
+            Cell::new(
+                check
+                    .caller
+                    .as_deref()
+                    .map_or_else(|| "-".to_string(), escape_str),
+            ),
+        ]);
+    }
+    table.write(out);
+}
+
+/// `base 4026531837/0`, `created 4026532201/1`, `outside …`: where the namespace sits, its inode and level.
+fn namespace_text(check: &Check) -> String {
+    format!("{} {}/{}", ns_word(check.ns), check.ns_inum, check.ns_level)
+}
+
+fn ns_word(ns: NsPlace) -> &'static str {
+    match ns {
+        NsPlace::Base => "base",
+        NsPlace::Created => "created",
+        NsPlace::Outside => "outside",
+    }
+}
+
+/// Where the labels of the recommendation block end.
+const ADVICE_LABEL: usize = 13;
+
+/// The needed set as docker flags, a securityContext, systemd lines and a setcap line, each with the
+/// model's word on it.
+fn recommendations_block(out: &mut String, recommendations: &Recommendations, known: u32) {
+    let _ = writeln!(
+        out,
+        "\nrecommended (each checked against the execve model):"
+    );
+    let mut needed = format!("  {:<w$}", "needed:", w = ADVICE_LABEL);
+    let indent = 2 + ADVICE_LABEL;
+    capcli::render::wrap_into(
+        &mut needed,
+        summary::long_words(recommendations.needed, known),
+        " ",
+        indent,
+        indent,
+        term::width(),
+    );
+    let _ = writeln!(out, "{needed}");
+    advice(out, "docker:", &recommendations.docker);
+    advice(out, "kubernetes:", &recommendations.kubernetes);
+    advice(out, "systemd:", &recommendations.systemd);
+    if let Some(setcap) = &recommendations.setcap {
+        advice(out, "setcap:", setcap);
+    }
+}
+
+/// One form: its configuration under its label, or why it does not work and what does instead. Every
+/// line of a configuration is escaped (it holds paths and user names from outside).
+fn advice(out: &mut String, label: &str, advice: &Advice) {
+    let pad = " ".repeat(2 + ADVICE_LABEL);
+    let mut first = format!("  {label:<w$}", w = ADVICE_LABEL);
+    let push_lines = |out: &mut String, text: &str, first: &mut String| {
+        for line in text.lines() {
+            let _ = writeln!(out, "{first}{}", escape_str(line));
+            *first = " ".repeat(first.len());
+        }
+    };
+    if advice.works {
+        push_lines(out, &advice.config, &mut first);
+        return;
+    }
+    let why = advice
+        .why
+        .as_deref()
+        .unwrap_or("the model says it does not grant the needed set");
+    let verdict = term::paint(Style::Finding, "does not work:").into_owned();
+    let _ = writeln!(out, "{first}{verdict} {}", escape_str(why));
+    let mut rest = format!("{pad}  ");
+    push_lines(out, &advice.config, &mut rest);
+    match &advice.instead {
+        Some(instead) => {
+            let _ = writeln!(out, "{pad}instead:");
+            let mut inner = format!("{pad}  ");
+            push_lines(out, instead, &mut inner);
+        }
+        None => {
+            let _ = writeln!(out, "{pad}instead: (no configuration of this kind works)");
+        }
+    }
+}
+
+/// `verify: passed …` or `verify: FAILED …`.
+fn verify_block(out: &mut String, verify: &VerifyOutcome) {
+    let mut causes = Vec::new();
+    if !verify.same_exit_status {
+        causes.push(format!(
+            "{} before, {} under the recommended set",
+            exit_text(verify.first_exit),
+            exit_text(verify.second_exit)
+        ));
+    }
+    if !verify.newly_denied.is_empty() {
+        causes.push(format!(
+            "refused what the first run was granted: {}",
+            capcli::render::set_names(verify.newly_denied, 0)
+        ));
+    }
+    let line = if verify.passed {
+        format!(
+            "verify: passed: under the recommended set it {} again, and nothing granted before was refused",
+            exit_text(verify.second_exit)
+        )
+    } else if causes.is_empty() {
+        "verify: FAILED".to_string()
+    } else {
+        format!("verify: FAILED: {}", causes.join("; "))
+    };
+    let style = if verify.passed {
+        Style::Header
+    } else {
+        Style::Finding
+    };
+    let _ = writeln!(out, "\n{}", term::paint(style, &line));
+}
+
+fn exit_text(exit: ExitInfo) -> String {
+    match exit {
+        ExitInfo::Exited(status) => format!("exited with status {status}"),
+        ExitInfo::Signaled(signal) => format!("was killed by {}", signal_name(signal)),
+        ExitInfo::NotRun => "did not run".to_string(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// A table written by hand (docs/captrace.md says why not tabled)
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Align {
+    Left,
+    Right,
+}
+
+/// One cell: escaped text, painted after it is padded.
+struct Cell {
+    text: String,
+    style: Option<Style>,
+    /// The widest this cell may make its column; a wider cell pushes only its own row.
+    max_width: usize,
+}
+
+impl Cell {
+    fn new(text: String) -> Cell {
+        Cell {
+            text,
+            style: None,
+            max_width: usize::MAX,
+        }
+    }
+
+    fn styled(mut self, style: Option<Style>) -> Cell {
+        self.style = style;
+        self
+    }
+
+    fn max_width(mut self, width: usize) -> Cell {
+        self.max_width = width;
+        self
+    }
+}
+
+/// Columns sized to their cells; the last column takes what is left of the terminal's width and wraps
+/// under itself (into a pipe the width is unbounded, so nothing wraps).
+struct Table {
+    headers: Vec<(&'static str, Align)>,
+    rows: Vec<Vec<Cell>>,
+    indent: usize,
+}
+
+/// The last column is given at least this many columns on a terminal, even if the row then overflows.
+const MIN_LAST: usize = 12;
+
+impl Table {
+    fn new(headers: &[(&'static str, Align)]) -> Table {
+        Table {
+            headers: headers.to_vec(),
+            rows: Vec::new(),
+            indent: 0,
+        }
+    }
+
+    fn indent(mut self, indent: usize) -> Table {
+        self.indent = indent;
+        self
+    }
+
+    fn row(&mut self, cells: Vec<Cell>) {
+        debug_assert_eq!(cells.len(), self.headers.len());
+        self.rows.push(cells);
+    }
+
+    fn write(&self, out: &mut String) {
+        let last = self.headers.len() - 1;
+        let widths: Vec<usize> = (0..last)
+            .map(|i| {
+                self.rows
+                    .iter()
+                    .map(|row| display_width(&row[i].text).min(row[i].max_width))
+                    .max()
+                    .unwrap_or(0)
+                    .max(self.headers[i].0.len())
+            })
+            .collect();
+        let start = self.indent + widths.iter().map(|w| w + 2).sum::<usize>();
+        let room = term::width().saturating_sub(start).max(MIN_LAST);
+        let headers: Vec<Cell> = self
+            .headers
+            .iter()
+            .map(|(h, _)| Cell::new(h.to_string()).styled(Some(Style::Header)))
+            .collect();
+        self.line(out, &headers, &widths, room, start);
+        for row in &self.rows {
+            self.line(out, row, &widths, room, start);
+        }
+    }
+
+    /// The width of the last column's widest cell or header.
+    fn last_width(&self) -> usize {
+        let last = self.headers.len() - 1;
+        self.rows
+            .iter()
+            .map(|row| display_width(&row[last].text))
+            .chain([self.headers[last].0.len()])
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn line(&self, out: &mut String, cells: &[Cell], widths: &[usize], room: usize, start: usize) {
+        let mut line = " ".repeat(self.indent);
+        for ((cell, width), (_, align)) in cells.iter().zip(widths).zip(&self.headers) {
+            let pad = " ".repeat(width.saturating_sub(display_width(&cell.text)));
+            let text = paint(cell);
+            match align {
+                Align::Left => {
+                    line.push_str(&text);
+                    line.push_str(&pad);
+                }
+                Align::Right => {
+                    line.push_str(&pad);
+                    line.push_str(&text);
+                }
+            }
+            line.push_str("  ");
+        }
+        let last = &cells[cells.len() - 1];
+        let mut pieces = split_width(&last.text, room).into_iter();
+        let first = pieces.next().unwrap_or_default();
+        if self.headers[cells.len() - 1].1 == Align::Right {
+            let pad = self
+                .last_width()
+                .min(room)
+                .saturating_sub(display_width(&first));
+            line.push_str(&" ".repeat(pad));
+        }
+        line.push_str(&paint_if(&first, last.style));
+        let _ = writeln!(out, "{}", line.trim_end());
+        for piece in pieces {
+            let _ = writeln!(out, "{}{}", " ".repeat(start), paint_if(&piece, last.style));
+        }
+    }
+}
+
+fn paint(cell: &Cell) -> String {
+    paint_if(&cell.text, cell.style)
+}
+
+fn paint_if(text: &str, style: Option<Style>) -> String {
+    match style {
+        Some(style) => term::paint(style, text).into_owned(),
+        None => text.to_string(),
+    }
+}
+
+/// `text` (escaped, uncoloured) cut into pieces of at most `width` characters, preferring to break after
+/// a space. An escape such as `\x1b` may be split across lines, but nothing is lost.
+fn split_width(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut pieces = Vec::new();
+    let mut rest = text;
+    while display_width(rest) > width {
+        let cut = rest
+            .char_indices()
+            .nth(width)
+            .map_or(rest.len(), |(i, _)| i);
+        let at = rest[..cut]
+            .rfind(' ')
+            .filter(|&i| i > 0)
+            .map_or(cut, |i| i + 1);
+        pieces.push(rest[..at].trim_end().to_string());
+        rest = &rest[at..];
+    }
+    pieces.push(rest.to_string());
+    pieces
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// NDJSON
+
+/// One NDJSON record.
+#[derive(Serialize)]
+#[serde(tag = "record", rename_all = "snake_case")]
+pub enum Record<'a> {
+    Capability(CapabilityRecord<'a>),
+    Check(CheckRecord<'a>),
+    Summary(Box<SummaryRecord<'a>>),
+}
+
+/// `{"record": "capability", "cap", "verdict", "granted", "denied", "first_seen_ms", "namespaces",
+/// "sources"}`.
+#[derive(Serialize)]
+pub struct CapabilityRecord<'a> {
+    cap: String,
+    verdict: Verdict,
+    granted: u64,
+    denied: u64,
+    first_seen_ms: f64,
+    namespaces: &'a [u32],
+    sources: Vec<SourceRecord<'a>>,
+}
+
+#[derive(Serialize)]
+struct SourceRecord<'a> {
+    caller: Option<&'a str>,
+    pid: u32,
+    comm: ExternalBytes,
+    granted: u64,
+    denied: u64,
+    noaudit: bool,
+}
+
+/// `{"record": "check", …}`: one aggregated row of checks (`--all`).
+#[derive(Serialize)]
+pub struct CheckRecord<'a> {
+    cap: String,
+    result: &'static str,
+    noaudit: Option<bool>,
+    insetid: bool,
+    ns: NsPlace,
+    ns_inum: u32,
+    ns_level: u32,
+    pid: u32,
+    comm: ExternalBytes,
+    caller: Option<&'a str>,
+    count: u64,
+    first_seen_ms: f64,
+}
+
+/// `{"record": "summary", …}`: the sets by verdict, the recommendations, how the run ended.
+#[derive(Serialize)]
+pub struct SummaryRecord<'a> {
+    target: &'a str,
+    needed: CapSet,
+    denied: CapSet,
+    probe: CapSet,
+    userns: CapSet,
+    docker: Option<&'a str>,
+    kubernetes: Option<&'a KubeContext>,
+    systemd: Option<&'a str>,
+    setcap: Option<&'a str>,
+    advice: Option<AdviceRecord<'a>>,
+    exit_status: Option<i32>,
+    signal: Option<i32>,
+    elapsed_ms: f64,
+    attach: &'a str,
+    dropped: u64,
+    verify: Option<VerifyRecord>,
+}
+
+#[derive(Serialize)]
+struct AdviceRecord<'a> {
+    docker: AdviceWord<'a>,
+    kubernetes: AdviceWord<'a>,
+    systemd: AdviceWord<'a>,
+    setcap: Option<AdviceWord<'a>>,
+}
+
+/// The model's word on one form: `{"works", "why", "instead"}`.
+#[derive(Serialize)]
+struct AdviceWord<'a> {
+    works: bool,
+    why: Option<&'a str>,
+    instead: Option<&'a str>,
+}
+
+impl<'a> From<&'a Advice> for AdviceWord<'a> {
+    fn from(advice: &'a Advice) -> Self {
+        AdviceWord {
+            works: advice.works,
+            why: advice.why.as_deref(),
+            instead: advice.instead.as_deref(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct VerifyRecord {
+    passed: bool,
+    same_exit_status: bool,
+    newly_denied: CapSet,
+    first_exit: ExitRecord,
+    second_exit: ExitRecord,
+}
+
+/// `{"exit_status": N|null, "signal": N|null}`.
+#[derive(Serialize)]
+struct ExitRecord {
+    exit_status: Option<i32>,
+    signal: Option<i32>,
+}
+
+impl From<ExitInfo> for ExitRecord {
+    fn from(exit: ExitInfo) -> Self {
+        match exit {
+            ExitInfo::Exited(status) => ExitRecord {
+                exit_status: Some(status),
+                signal: None,
+            },
+            ExitInfo::Signaled(signal) => ExitRecord {
+                exit_status: None,
+                signal: Some(signal),
+            },
+            ExitInfo::NotRun => ExitRecord {
+                exit_status: None,
+                signal: None,
+            },
+        }
+    }
+}
+
+/// Nanoseconds as milliseconds, to the microsecond.
+fn millis(nanos: u128) -> f64 {
+    (nanos / 1000) as f64 / 1000.0
+}
+
+/// The records, in order: capabilities, check rows (`all`), the summary.
+pub fn records<'a>(report: &'a Report, all: bool) -> Vec<Record<'a>> {
+    let mut records: Vec<Record> = report
+        .caps
+        .iter()
+        .map(capability_record)
+        .map(Record::Capability)
+        .collect();
+    if all {
+        let mut sorted: Vec<&Check> = report.checks.iter().collect();
+        sorted.sort_by_key(|c| (c.cap, c.first_seen_ns, c.pid));
+        records.extend(sorted.into_iter().map(check_record).map(Record::Check));
+    }
+    records.push(Record::Summary(Box::new(summary_record(report))));
+    records
+}
+
+fn capability_record(cap: &CapReport) -> CapabilityRecord<'_> {
+    CapabilityRecord {
+        cap: cap.cap.to_string(),
+        verdict: cap.verdict,
+        granted: cap.granted,
+        denied: cap.denied,
+        first_seen_ms: millis(u128::from(cap.first_seen_ns)),
+        namespaces: &cap.namespaces,
+        sources: cap
+            .sources
+            .iter()
+            .map(|s| SourceRecord {
+                caller: s.caller.as_deref(),
+                pid: s.pid,
+                comm: ExternalBytes(s.comm.clone()),
+                granted: s.granted,
+                denied: s.denied,
+                noaudit: s.noaudit,
+            })
+            .collect(),
+    }
+}
+
+fn check_record(check: &Check) -> CheckRecord<'_> {
+    CheckRecord {
+        cap: check.cap.to_string(),
+        result: if check.granted { "granted" } else { "denied" },
+        noaudit: check.noaudit,
+        insetid: check.insetid,
+        ns: check.ns,
+        ns_inum: check.ns_inum,
+        ns_level: check.ns_level,
+        pid: check.pid,
+        comm: ExternalBytes(check.comm.clone()),
+        caller: check.caller.as_deref(),
+        count: check.count,
+        first_seen_ms: millis(u128::from(check.first_seen_ns)),
+    }
+}
+
+fn summary_record<'a>(report: &'a Report) -> SummaryRecord<'a> {
+    let rec = report.recommendations;
+    let exit = ExitRecord::from(report.exit);
+    SummaryRecord {
+        target: &report.target,
+        needed: report.set_of(Verdict::Needed),
+        denied: report.set_of(Verdict::Denied),
+        probe: report.set_of(Verdict::Probe),
+        userns: report.set_of(Verdict::Userns),
+        docker: rec.map(|r| r.docker.config.as_str()),
+        kubernetes: rec.map(|r| &r.kubernetes_context),
+        systemd: rec.map(|r| r.systemd.config.as_str()),
+        setcap: rec
+            .and_then(|r| r.setcap.as_ref())
+            .map(|a| a.config.as_str()),
+        advice: rec.map(|r| AdviceRecord {
+            docker: (&r.docker).into(),
+            kubernetes: (&r.kubernetes).into(),
+            systemd: (&r.systemd).into(),
+            setcap: r.setcap.as_ref().map(AdviceWord::from),
+        }),
+        exit_status: exit.exit_status,
+        signal: exit.signal,
+        elapsed_ms: millis(report.elapsed.as_nanos()),
+        attach: report.attach,
+        dropped: report.dropped,
+        verify: report.verify.map(|v| VerifyRecord {
+            passed: v.passed,
+            same_exit_status: v.same_exit_status,
+            newly_denied: v.newly_denied,
+            first_exit: v.first_exit.into(),
+            second_exit: v.second_exit.into(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use capcore::needs::{KubeCapabilities, Source};
+
+    fn source(caller: &str, pid: u32, comm: &[u8], granted: u64, denied: u64) -> Source {
+        Source {
+            caller: Some(caller.to_string()),
+            pid,
+            comm: comm.to_vec(),
+            granted,
+            denied,
+            noaudit: false,
+        }
+    }
+
+    fn caps() -> Vec<CapReport> {
+        vec![
+            CapReport {
+                cap: Cap::NET_BIND_SERVICE,
+                verdict: Verdict::Needed,
+                granted: 1,
+                denied: 0,
+                first_seen_ns: 12_345_678,
+                namespaces: vec![4026531837],
+                sources: vec![source("inet_bind", 4242, b"python3", 1, 0)],
+            },
+            CapReport {
+                cap: Cap::SYS_ADMIN,
+                verdict: Verdict::Probe,
+                granted: 0,
+                denied: 57,
+                first_seen_ns: 1_000_000,
+                namespaces: vec![4026531837],
+                sources: vec![Source {
+                    noaudit: true,
+                    ..source("security_vm_enough_memory_mm", 4242, b"python3", 0, 57)
+                }],
+            },
+            CapReport {
+                cap: Cap::NET_RAW,
+                verdict: Verdict::Denied,
+                granted: 0,
+                denied: 2,
+                first_seen_ns: 2_000_000_500,
+                namespaces: vec![4026531837],
+                sources: vec![source("inet_create", 4243, b"evil\x1b[31m\n", 0, 2)],
+            },
+        ]
+    }
+
+    fn checks() -> Vec<Check> {
+        vec![Check {
+            cap: Cap::NET_RAW,
+            granted: false,
+            noaudit: Some(false),
+            insetid: false,
+            ns: NsPlace::Base,
+            ns_inum: 4026531837,
+            ns_level: 0,
+            pid: 4243,
+            comm: b"evil\x1b[31m\n".to_vec(),
+            caller: Some("inet_create".to_string()),
+            count: 2,
+            first_seen_ns: 2_000_000_500,
+        }]
+    }
+
+    fn advice(config: &str, works: bool) -> Advice {
+        Advice {
+            config: config.to_string(),
+            works,
+            why: (!works).then(|| {
+                "a non-root container holds added capabilities only in its bounding set".to_string()
+            }),
+            instead: (!works).then(|| "securityContext:\n  runAsUser: 0".to_string()),
+        }
+    }
+
+    fn recommendations() -> Recommendations {
+        Recommendations {
+            needed: CapSet::from_caps([Cap::NET_BIND_SERVICE]),
+            docker: advice("--cap-drop=ALL --cap-add=NET_BIND_SERVICE", true),
+            kubernetes: advice("securityContext:\n  capabilities:\n    add: [NET_BIND_SERVICE]", false),
+            kubernetes_context: KubeContext {
+                run_as_user: Some(1000),
+                run_as_group: None,
+                allow_privilege_escalation: false,
+                capabilities: KubeCapabilities {
+                    drop: vec!["ALL".into()],
+                    add: vec!["NET_BIND_SERVICE".into()],
+                },
+            },
+            systemd: advice("CapabilityBoundingSet=CAP_NET_BIND_SERVICE\nAmbientCapabilities=CAP_NET_BIND_SERVICE", true),
+            setcap: Some(advice("setcap cap_net_bind_service=ep /srv/we\x1bird", true)),
+        }
+    }
+
+    fn report<'a>(
+        caps: &'a [CapReport],
+        checks: &'a [Check],
+        recommendations: Option<&'a Recommendations>,
+    ) -> Report<'a> {
+        Report {
+            caps,
+            checks,
+            recommendations,
+            exit: ExitInfo::Exited(0),
+            attach: "tp_btf",
+            dropped: 0,
+            verify: None,
+            known: 41,
+            target: "python3 -m http.server 80".to_string(),
+            elapsed: Duration::from_millis(2500),
+        }
+    }
+
+    /// Nothing a test renders may carry a control character but the line ends (the tests run without a
+    /// terminal: no colour).
+    fn assert_clean(text: &str) {
+        for line in text.lines() {
+            assert!(
+                !line.chars().any(char::is_control),
+                "control character in {line:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_pipe_form_has_one_line_per_row() {
+        let (caps, checks, rec) = (caps(), checks(), recommendations());
+        let text = human(&report(&caps, &checks, Some(&rec)), false);
+        assert_clean(&text);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "captrace: python3 -m http.server 80 exited with status 0 after 2.500 s; 3 capabilities checked (tp_btf)"
+        );
+        assert_eq!(
+            lines[1],
+            "CAPABILITY            VERDICT  GRANTED  DENIED  FIRST SEEN"
+        );
+        assert_eq!(
+            lines[2],
+            "cap_net_bind_service  needed         1       0       0.012"
+        );
+        assert_eq!(
+            lines[3],
+            "cap_sys_admin         probe          0      57       0.001"
+        );
+        assert_eq!(
+            lines[4],
+            "cap_net_raw           denied         0       2       2.000"
+        );
+        assert!(text.contains(
+            "\ndenied: cap_net_raw — the program asked and was refused; not recommended\n"
+        ));
+        // Sources of needed and denied capabilities only: the probe's stay in the table.
+        assert!(
+            text.contains(
+                "  cap_net_bind_service  4242        1       0  python3         inet_bind\n"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("security_vm_enough_memory_mm"));
+        assert!(text.contains("  docker:      --cap-drop=ALL --cap-add=NET_BIND_SERVICE\n"));
+        assert!(text.contains(
+            "  systemd:     CapabilityBoundingSet=CAP_NET_BIND_SERVICE\n               AmbientCapabilities=CAP_NET_BIND_SERVICE\n"
+        ));
+        // --all is off: no check rows.
+        assert!(!text.contains("every check"));
+    }
+
+    #[test]
+    fn a_hostile_comm_is_escaped_everywhere() {
+        let (caps, checks, rec) = (caps(), checks(), recommendations());
+        let report = report(&caps, &checks, Some(&rec));
+        let text = human(&report, true);
+        assert_clean(&text);
+        assert!(text.contains("evil\\x1b[31m\\n"), "{text}");
+        assert!(text.contains("/srv/we\\x1bird"), "{text}");
+        for record in records(&report, true) {
+            let json = capcli::json::to_string(&record).unwrap();
+            assert!(!json.chars().any(char::is_control), "{json}");
+            if json.contains("evil") {
+                assert!(json.contains(r#""comm":"evil\u001b[31m\n""#), "{json}");
+            }
+        }
+        let target = Report {
+            target: "sh -c 'printf \u{1b}]0;pwned\u{7}'".to_string(),
+            ..report
+        };
+        assert!(
+            human(&target, false).starts_with("captrace: sh -c 'printf \\x1b]0;pwned\\x07' exited")
+        );
+    }
+
+    #[test]
+    fn advice_that_does_not_work_says_why_and_what_does() {
+        let (caps, checks, rec) = (caps(), checks(), recommendations());
+        let text = human(&report(&caps, &checks, Some(&rec)), false);
+        let at = text
+            .find("  kubernetes:  does not work: a non-root container")
+            .expect(&text);
+        let block = &text[at..];
+        assert!(
+            block.contains("\n                 securityContext:\n"),
+            "{block}"
+        );
+        assert!(block.contains("\n               instead:\n                 securityContext:\n                   runAsUser: 0\n"), "{block}");
+        let report = report(&caps, &checks, Some(&rec));
+        let summary = records(&report, false).pop().unwrap();
+        let json = capcli::json::to_string(&summary).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(value["advice"]["kubernetes"]["works"], false);
+        assert_eq!(
+            value["advice"]["kubernetes"]["instead"],
+            "securityContext:\n  runAsUser: 0"
+        );
+        assert_eq!(value["advice"]["docker"]["works"], true);
+        assert_eq!(value["advice"]["docker"]["why"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn the_json_form() {
+        let (caps, checks, rec) = (caps(), checks(), recommendations());
+        let mut report = report(&caps, &checks, Some(&rec));
+        report.verify = Some(VerifyOutcome {
+            same_exit_status: true,
+            newly_denied: CapSet::EMPTY,
+            first_exit: ExitInfo::Exited(0),
+            second_exit: ExitInfo::Exited(0),
+            passed: true,
+        });
+        let lines: Vec<String> = records(&report, true)
+            .iter()
+            .map(|r| capcli::json::to_string(r).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 5);
+        assert_eq!(
+            lines[0],
+            r#"{"record":"capability","cap":"cap_net_bind_service","verdict":"needed","granted":1,"denied":0,"first_seen_ms":12.345,"namespaces":[4026531837],"sources":[{"caller":"inet_bind","pid":4242,"comm":"python3","granted":1,"denied":0,"noaudit":false}]}"#
+        );
+        assert_eq!(
+            lines[3],
+            r#"{"record":"check","cap":"cap_net_raw","result":"denied","noaudit":false,"insetid":false,"ns":"base","ns_inum":4026531837,"ns_level":0,"pid":4243,"comm":"evil\u001b[31m\n","caller":"inet_create","count":2,"first_seen_ms":2000.0}"#
+        );
+        let summary: serde_json::Value = serde_json::from_str(&lines[4]).unwrap();
+        assert_eq!(summary["record"], "summary");
+        assert_eq!(summary["needed"]["hex"], "0000000000000400");
+        assert_eq!(summary["needed"]["caps"][0], "cap_net_bind_service");
+        assert_eq!(summary["denied"]["caps"][0], "cap_net_raw");
+        assert_eq!(summary["probe"]["caps"][0], "cap_sys_admin");
+        assert_eq!(summary["userns"]["hex"], "0000000000000000");
+        assert_eq!(
+            summary["docker"],
+            "--cap-drop=ALL --cap-add=NET_BIND_SERVICE"
+        );
+        assert_eq!(summary["kubernetes"]["runAsUser"], 1000);
+        assert_eq!(summary["kubernetes"]["allowPrivilegeEscalation"], false);
+        assert_eq!(summary["kubernetes"]["capabilities"]["drop"][0], "ALL");
+        assert_eq!(
+            summary["setcap"],
+            "setcap cap_net_bind_service=ep /srv/we\u{1b}ird"
+        );
+        assert_eq!(summary["exit_status"], 0);
+        assert_eq!(summary["signal"], serde_json::Value::Null);
+        assert_eq!(summary["attach"], "tp_btf");
+        assert_eq!(summary["dropped"], 0);
+        assert_eq!(summary["elapsed_ms"], 2500.0);
+        assert_eq!(summary["verify"]["passed"], true);
+        assert_eq!(
+            summary["verify"]["newly_denied"]["caps"],
+            serde_json::json!([])
+        );
+        assert_eq!(summary["verify"]["second_exit"]["exit_status"], 0);
+        // Without --all there are no check records.
+        assert_eq!(records(&report, false).len(), 4);
+    }
+
+    #[test]
+    fn a_target_that_was_not_run_has_no_recommendations() {
+        let report = Report {
+            exit: ExitInfo::NotRun,
+            target: "pid 1234".to_string(),
+            dropped: 3,
+            ..report(&[], &[], None)
+        };
+        let text = human(&report, true);
+        assert!(text.starts_with(
+            "captrace: traced pid 1234 for 2.500 s; 0 capabilities checked (tp_btf)\n"
+        ));
+        assert!(text.contains("3 checks could not be counted"));
+        assert!(text.contains("no capability was checked"));
+        assert!(!text.contains("recommended"));
+        let summary = capcli::json::to_string(&records(&report, false)[0]).unwrap();
+        assert!(summary.contains(r#""docker":null,"kubernetes":null,"systemd":null,"setcap":null,"advice":null,"exit_status":null,"signal":null"#), "{summary}");
+    }
+
+    #[test]
+    fn signals_and_a_failed_verify() {
+        let caps = caps();
+        let mut report = report(&caps, &[], None);
+        report.exit = ExitInfo::Signaled(9);
+        report.verify = Some(VerifyOutcome {
+            same_exit_status: false,
+            newly_denied: CapSet::from_caps([Cap::NET_BIND_SERVICE]),
+            first_exit: ExitInfo::Exited(0),
+            second_exit: ExitInfo::Exited(1),
+            passed: false,
+        });
+        let text = human(&report, false);
+        assert!(text.contains("was killed by SIGKILL (signal 9) after"));
+        assert!(text.contains(
+            "verify: FAILED: exited with status 0 before, exited with status 1 under the recommended set; refused what the first run was granted: cap_net_bind_service"
+        ), "{text}");
+        assert_eq!(signal_name(70), "signal 70");
+        assert_eq!(signal_name(-1), "signal -1");
+    }
+
+    #[test]
+    fn many_sources_are_cut_to_the_busiest() {
+        let mut caps = caps();
+        caps[0].sources = (0..5)
+            .map(|i| source("inet_bind", 100 + i, b"srv", u64::from(i), 0))
+            .collect();
+        let text = human(&report(&caps, &[], None), false);
+        assert!(text.contains("  104 "));
+        assert!(text.contains("  102 "));
+        assert!(!text.contains("  101 "));
+        assert!(text.contains("and 2 more sources"), "{text}");
+    }
+
+    #[test]
+    fn long_cells_wrap_under_their_column() {
+        assert_eq!(split_width("abcdef", 4), ["abcd", "ef"]);
+        assert_eq!(split_width("ab cd ef", 6), ["ab cd", "ef"]);
+        assert_eq!(split_width("short", 10), ["short"]);
+        assert_eq!(split_width("", 10), [""]);
+        assert_eq!(split_width("äöü", 1), ["ä", "ö", "ü"]);
+        assert_eq!(seconds(1_999_999_999), "1.999");
+        assert_eq!(millis(1_234_567), 1.234);
+    }
+}

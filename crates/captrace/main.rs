@@ -1,41 +1,480 @@
-//! captrace: which capabilities a program really uses, traced with eBPF, and the smallest configuration
-//! that runs it, checked against the execve model.
+//! captrace: which capabilities a program really uses, traced with eBPF on the kernel's own capability
+//! checks, and the smallest configuration that runs it, checked against the execve model before it is
+//! printed.
 //!
-//! PLACEHOLDER: the lead's main.rs (orchestration: launch, signals, --verify) replaces this file on merge.
-//! It exists so that args.rs and render.rs build and their tests run in the front end's worktree.
+//! This file is the orchestration: where the checks come from (a COMMAND started in a cgroup leaf of its
+//! own, or a running pid tree, cgroup, unit or container), when tracing stops, `--verify`'s second run, and
+//! the exit status. The kernel side is capbpf; the verdicts and recommendations are capcore::needs; the
+//! report is render.rs.
 
 #![cfg_attr(not(test), no_main)]
 
 mod args;
-// Filled by the real main.rs; here only its tests use it.
-#[allow(dead_code)]
 mod render;
+mod signals;
 
 use std::error::Error;
+use std::ffi::OsString;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
+use capbpf::{Attach, Collected, Options, Scope, Tracer};
 use capcli::term::ColorChoice;
+use capcli::{Output, EXIT_FAILURE};
+use capcore::exec::FileState;
+use capcore::needs::{self, CapReport, RunFacts, RunUser};
+use capcore::set::CapSet;
+use capsys::cgroup::{self, CgroupRef, Leaf};
+use capsys::exec_file::{ExecTarget, XattrRead};
+use capsys::launch::{self, Launch};
 use clap::{CommandFactory, Parser};
 
+use args::Args;
+use render::{ExitInfo, Report, VerifyOutcome};
+use signals::Signals;
+
 const PROG: &str = "captrace";
+
+/// How long a leaf may take to empty after COMMAND exits before what lingers in it is killed.
+const LEAF_GRACE: Duration = Duration::from_secs(2);
+
+/// How often a running target is looked at (Ctrl-C, --duration, the target gone).
+const POLL: Duration = Duration::from_millis(50);
 
 capcli::c_main!(run_program);
 
 /// The program, run from the C entry point (capcli::start).
 #[cfg_attr(test, allow(dead_code))]
 fn run_program() -> ExitCode {
-    if let Some(code) = capcli::generate::intercept(PROG, args::Args::command) {
+    if let Some(code) = capcli::generate::intercept(PROG, Args::command) {
         return code;
     }
     capcli::run(PROG, real_main)
 }
 
 fn real_main() -> Result<u8, Box<dyn Error>> {
-    let args = args::Args::parse();
+    let args = Args::parse();
     capcli::term::init(if args.json {
         ColorChoice::Never
     } else {
         args.color
     });
-    Err("tracing is not wired in yet (placeholder main.rs)".into())
+    let known = capsys::kernel::known_caps_or_default();
+    // Signals are caught from the start: Ctrl-C must never leave a leaf behind.
+    let signals = Signals::install()?;
+    if args.command.is_empty() {
+        trace_running(&args, known, &signals)
+    } else {
+        trace_command(&args, known, &signals)
+    }
+}
+
+/// One traced run of COMMAND.
+struct Run {
+    collected: Collected,
+    attach: Attach,
+    exit: ExitInfo,
+    elapsed: Duration,
+}
+
+/// `captrace [OPTIONS] -- COMMAND [ARG...]`.
+fn trace_command(args: &Args, known: u32, signals: &Signals) -> Result<u8, Box<dyn Error>> {
+    let name = &args.command[0];
+    let program = launch::resolve_program(name).map_err(|e| format!("{}: {e}", show(name)))?;
+    let user = match &args.user {
+        Some(spec) => Some(launch::resolve_user(&spec_text(spec))?),
+        None => None,
+    };
+    let file = read_file_state(&program)?;
+    // Leaves of earlier runs that were killed before they could clean up.
+    let _ = cgroup::remove_stale_leaves();
+    let first = run_once(args, &program, user.clone(), None, signals)?;
+    let caps = needs::verdicts(&first.collected.checks);
+    let needed = needs::needed(&caps);
+    let facts = RunFacts {
+        user: user.clone(),
+        file: file.state,
+        program: file.path.to_string_lossy().into_owned(),
+        exec_gained_privilege: first.collected.escalations > 0,
+        known,
+    };
+    let recommendations = needs::recommend(needed, &facts);
+    let verify = if args.verify && !signals.stopped() {
+        let second = run_once(args, &program, user, Some(needed), signals)?;
+        Some(compare(&first, &caps, &second))
+    } else {
+        None
+    };
+    for note in &file.notes {
+        capcli::output::warn(PROG, &show(program.as_os_str()), note);
+    }
+    let report = Report {
+        caps: &caps,
+        checks: &first.collected.checks,
+        recommendations: Some(&recommendations),
+        exit: first.exit,
+        attach: first.attach.name(),
+        dropped: first.collected.dropped,
+        verify,
+        known,
+        target: command_line(&args.command),
+        elapsed: first.elapsed,
+    };
+    print(args, &report)?;
+    Ok(match (verify, first.exit) {
+        (Some(outcome), _) if !outcome.passed => capcli::EXIT_FINDINGS,
+        (_, ExitInfo::Exited(code)) => u8::try_from(code).unwrap_or(u8::MAX),
+        (_, ExitInfo::Signaled(signal)) => u8::try_from(128 + signal).unwrap_or(u8::MAX),
+        (_, ExitInfo::NotRun) => capcli::EXIT_OK,
+    })
+}
+
+/// Starts COMMAND in a fresh leaf with the tracer attached, waits for it, and reads what was counted.
+/// The leaf is removed and the programs detached on every way out.
+fn run_once(
+    args: &Args,
+    program: &Path,
+    user: Option<RunUser>,
+    caps: Option<CapSet>,
+    signals: &Signals,
+) -> Result<Run, Box<dyn Error>> {
+    let mut leaf = Leaf::create().map_err(|e| format!("cannot make a cgroup for COMMAND: {e}"))?;
+    let result = run_in_leaf(args, program, user, caps, signals, &leaf);
+    if let Err(e) = leaf.remove(LEAF_GRACE) {
+        capcli::output::warn(PROG, &leaf.cgroup_ref().path.to_string_lossy(), &e);
+    }
+    result
+}
+
+fn run_in_leaf(
+    args: &Args,
+    program: &Path,
+    user: Option<RunUser>,
+    caps: Option<CapSet>,
+    signals: &Signals,
+    leaf: &Leaf,
+) -> Result<Run, Box<dyn Error>> {
+    let base_ns = cgroup::userns_of(std::process::id())?;
+    let options = Options {
+        scope: cgroup_scope(leaf.cgroup_ref()),
+        base_ns,
+        gate_on_exec: true,
+        only: attach_override()?,
+    };
+    let tracer = Tracer::start(&options)?;
+    let attach = tracer.attach();
+    let started = Instant::now();
+    let launch = Launch {
+        program: program.to_path_buf(),
+        args: args.command.clone(),
+        user,
+        caps,
+        cgroup_procs: leaf.procs_path(),
+    };
+    let mut child = launch::spawn(&launch)?;
+    signals.forward_to(child.id());
+    let status = child.wait();
+    signals.forward_to(0);
+    let status = status?;
+    let elapsed = started.elapsed();
+    // What COMMAND's leftovers do after it exits is not counted: its report is its own.
+    let collected = tracer.collect()?;
+    drop(tracer);
+    let exit = match (status.code(), status.signal()) {
+        (Some(code), _) => ExitInfo::Exited(code),
+        (None, Some(signal)) => ExitInfo::Signaled(signal),
+        (None, None) => ExitInfo::Exited(i32::from(EXIT_FAILURE)),
+    };
+    Ok(Run {
+        attach,
+        collected,
+        exit,
+        elapsed,
+    })
+}
+
+/// `CAPTRACE_ATTACH=fexit|tp_btf` pins the hook (for comparing them); unset, fexit is tried first.
+fn attach_override() -> Result<Option<Attach>, String> {
+    match std::env::var("CAPTRACE_ATTACH").ok().as_deref() {
+        None | Some("") => Ok(None),
+        Some("fexit") => Ok(Some(Attach::Fexit)),
+        Some("tp_btf") => Ok(Some(Attach::TpBtf)),
+        Some(other) => Err(format!(
+            "CAPTRACE_ATTACH={}: give fexit or tp_btf",
+            capcli::escape_str(other)
+        )),
+    }
+}
+
+fn cgroup_scope(cgroup: &CgroupRef) -> Scope {
+    Scope::Cgroup {
+        id: cgroup.id,
+        level: cgroup.level,
+    }
+}
+
+/// `--verify`: the second run behaves like the first when it exits the same way and is refused nothing
+/// that the first was granted.
+fn compare(first: &Run, first_caps: &[CapReport], second: &Run) -> VerifyOutcome {
+    let granted_before: CapSet = first_caps
+        .iter()
+        .filter(|c| c.granted > 0 && c.verdict != needs::Verdict::Probe)
+        .map(|c| c.cap)
+        .collect();
+    let second_caps = needs::verdicts(&second.collected.checks);
+    let denied_now: CapSet = second_caps
+        .iter()
+        .filter(|c| c.denied > 0 && matches!(c.verdict, needs::Verdict::Denied | needs::Verdict::Needed))
+        .map(|c| c.cap)
+        .collect();
+    let newly_denied = granted_before & denied_now;
+    let same_exit_status = first.exit == second.exit;
+    VerifyOutcome {
+        same_exit_status,
+        newly_denied,
+        first_exit: first.exit,
+        second_exit: second.exit,
+        passed: same_exit_status && newly_denied.is_empty(),
+    }
+}
+
+/// The file COMMAND's credentials come from, as the exec model needs it.
+struct ProgramFile {
+    /// The file itself, or the final interpreter of a `#!` script.
+    path: PathBuf,
+    state: FileState,
+    notes: Vec<String>,
+}
+
+fn read_file_state(program: &Path) -> Result<ProgramFile, Box<dyn Error>> {
+    let target = capsys::exec_file::read_exec_file(program)
+        .map_err(|e| format!("{}: {e}", show(program.as_os_str())))?;
+    let file = match target {
+        ExecTarget::Runs(file) => file,
+        ExecTarget::Fails(failure) => {
+            return Err(format!("{}: {}", show(failure.path.as_os_str()), failure.why).into());
+        }
+    };
+    let mut notes: Vec<String> = file
+        .notes
+        .iter()
+        .map(|n| format!("{}: {}", n.path.display(), n.text))
+        .collect();
+    if let Some(script) = file.scripts.first() {
+        notes.push(format!(
+            "{} is a #! script: its capabilities come from its interpreter {}, so a setcap line would \
+             grant them to every script that interpreter runs",
+            script.display(),
+            file.path.display()
+        ));
+    }
+    let state = FileState {
+        mode: file.mode,
+        owner: file.owner,
+        group: file.group,
+        xattr: match file.xattr {
+            XattrRead::Value(bytes) => Some(bytes),
+            XattrRead::Absent | XattrRead::Unreadable(..) => None,
+        },
+        nosuid: file.nosuid,
+        ..FileState::default()
+    };
+    Ok(ProgramFile {
+        path: file.path,
+        state,
+        notes,
+    })
+}
+
+/// What a running target is, once found.
+struct Running {
+    scope: Scope,
+    base_ns: (u32, u32),
+    /// The process the recommendations are written for: the named pid, or the first in the cgroup.
+    main_pid: Option<u32>,
+    /// Tracing ends when this is gone (the named pid, or the cgroup directory).
+    alive: Box<dyn Fn() -> bool>,
+    label: String,
+}
+
+/// `--pid`, `--cgroup`, `--unit`, `--container`: traced until Ctrl-C, --duration or the target is gone.
+fn trace_running(args: &Args, known: u32, signals: &Signals) -> Result<u8, Box<dyn Error>> {
+    let running = find_running(args)?;
+    let options = Options {
+        scope: running.scope.clone(),
+        base_ns: running.base_ns,
+        gate_on_exec: false,
+        only: attach_override()?,
+    };
+    let mut tracer = Tracer::start(&options)?;
+    let attach = tracer.attach();
+    if let (Scope::Pids(_), Some(pid)) = (&running.scope, running.main_pid) {
+        // Children forked between the first listing and the attach.
+        if let Ok(tree) = cgroup::pid_tree(pid) {
+            tracer.add_pids(&tree)?;
+        }
+    }
+    let started = Instant::now();
+    while !signals.stopped()
+        && (running.alive)()
+        && args.duration.is_none_or(|d| started.elapsed() < d)
+    {
+        std::thread::sleep(POLL);
+    }
+    let elapsed = started.elapsed();
+    let collected = tracer.collect()?;
+    drop(tracer);
+    let caps = needs::verdicts(&collected.checks);
+    let recommendations = running
+        .main_pid
+        .and_then(|pid| running_facts(pid, &collected, known))
+        .map(|facts| needs::recommend(needs::needed(&caps), &facts));
+    let report = Report {
+        caps: &caps,
+        checks: &collected.checks,
+        recommendations: recommendations.as_ref(),
+        exit: ExitInfo::NotRun,
+        attach: attach.name(),
+        dropped: collected.dropped,
+        verify: None,
+        known,
+        target: running.label,
+        elapsed,
+    };
+    print(args, &report)?;
+    Ok(capcli::EXIT_OK)
+}
+
+fn find_running(args: &Args) -> Result<Running, Box<dyn Error>> {
+    if let Some(pid) = args.pid {
+        let tree = cgroup::pid_tree(pid).map_err(|e| format!("pid {pid}: {}", strip_path(&e)))?;
+        let proc_dir = PathBuf::from(format!("/proc/{pid}"));
+        return Ok(Running {
+            scope: Scope::Pids(tree),
+            base_ns: cgroup::userns_of(pid)?,
+            main_pid: Some(pid),
+            alive: Box::new(move || proc_dir.exists()),
+            label: format!("pid {pid}"),
+        });
+    }
+    let (path, label) = if let Some(path) = &args.cgroup {
+        (path.clone(), format!("cgroup {}", path.display()))
+    } else if let Some(unit) = &args.unit {
+        (cgroup::unit_cgroup(unit)?, format!("unit {unit}"))
+    } else if let Some(id) = &args.container {
+        (cgroup::container_cgroup(id)?, format!("container {id}"))
+    } else {
+        return Err("give COMMAND, --pid, --cgroup, --unit or --container".into());
+    };
+    let cgroup = cgroup::cgroup_ref(&path)
+        .map_err(|e| format!("{}: {}", show(path.as_os_str()), strip_path(&e)))?;
+    let main_pid = first_pid(&cgroup.path);
+    let base_ns = match main_pid {
+        Some(pid) => cgroup::userns_of(pid).or_else(|_| cgroup::userns_of(std::process::id()))?,
+        None => cgroup::userns_of(std::process::id())?,
+    };
+    let dir = cgroup.path.clone();
+    Ok(Running {
+        scope: cgroup_scope(&cgroup),
+        base_ns,
+        main_pid,
+        alive: Box::new(move || dir.is_dir()),
+        label,
+    })
+}
+
+/// The first process listed in a cgroup or, when it has none, in its sub-cgroups (bounded).
+fn first_pid(dir: &Path) -> Option<u32> {
+    let mut queue = vec![dir.to_path_buf()];
+    let mut looked = 0;
+    while let Some(dir) = queue.pop() {
+        looked += 1;
+        if looked > 4096 {
+            return None;
+        }
+        let procs = read_small(&dir.join("cgroup.procs")).ok()?;
+        if let Some(pid) = procs.lines().find_map(|l| l.trim().parse().ok()) {
+            return Some(pid);
+        }
+        let entries = std::fs::read_dir(&dir).ok()?;
+        queue.extend(
+            entries
+                .flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.path()),
+        );
+    }
+    None
+}
+
+/// The facts for a running process's recommendations: its executable and its user.
+fn running_facts(pid: u32, collected: &Collected, known: u32) -> Option<RunFacts> {
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
+    let file = read_file_state(&exe).ok()?;
+    let status = read_small(Path::new(&format!("/proc/{pid}/status"))).ok()?;
+    let ids = |key: &str| -> Option<u32> {
+        let line = status.lines().find(|l| l.starts_with(key))?;
+        line.split_whitespace().nth(2)?.parse().ok()
+    };
+    let (uid, gid) = (ids("Uid:")?, ids("Gid:")?);
+    let user = (uid != 0).then(|| RunUser {
+        uid,
+        gid,
+        groups: Vec::new(),
+        name: capsys::users::Names::users().get(uid).map(str::to_string),
+    });
+    Some(RunFacts {
+        user,
+        file: file.state,
+        program: file.path.to_string_lossy().into_owned(),
+        exec_gained_privilege: collected.escalations > 0,
+        known,
+    })
+}
+
+fn print(args: &Args, report: &Report) -> std::io::Result<()> {
+    let mut out = Output::new();
+    render::write(&mut out, report, args.all, args.json)?;
+    out.flush()
+}
+
+/// A /proc or cgroup file, at most 1 MiB of it.
+fn read_small(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(1 << 20)
+        .read_to_string(&mut text)?;
+    Ok(text)
+}
+
+fn spec_text(spec: &args::UserSpec) -> String {
+    match &spec.group {
+        Some(group) => format!("{}:{group}", spec.user),
+        None => spec.user.clone(),
+    }
+}
+
+fn command_line(words: &[OsString]) -> String {
+    words
+        .iter()
+        .map(|w| w.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A name from outside, for an error message (escaped once, where printed).
+fn show(name: &std::ffi::OsStr) -> String {
+    name.to_string_lossy().into_owned()
+}
+
+/// An io::Error's text without a path capsys may already have put in front of it.
+fn strip_path(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.rsplit_once(": ") {
+        Some((_, cause)) if e.raw_os_error().is_some() => cause.to_string(),
+        _ => text,
+    }
 }

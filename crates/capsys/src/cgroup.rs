@@ -216,7 +216,7 @@ fn make_leaf(root: &Path, parent: &Path) -> io::Result<Leaf> {
         let path = parent.join(format!("captrace-{pid}-{n}"));
         match fs::create_dir(&path) {
             Ok(()) => {
-                let leaf = Leaf {
+                let mut leaf = Leaf {
                     cgroup: CgroupRef {
                         path: path.clone(),
                         id: 0,
@@ -225,8 +225,8 @@ fn make_leaf(root: &Path, parent: &Path) -> io::Result<Leaf> {
                     removed: false,
                 };
                 // From here on the leaf exists: dropping it on an error removes it.
-                let cgroup = cgroup_ref_in(root, &path)?;
-                return Ok(Leaf { cgroup, ..leaf });
+                leaf.cgroup = cgroup_ref_in(root, &path)?;
+                return Ok(leaf);
             }
             // A leftover of an earlier process that had our pid: take the next number.
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,

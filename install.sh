@@ -8,7 +8,7 @@ set -eu
 cd "$(dirname "$0")"
 prefix=${PREFIX:-/usr/local}
 root=${DESTDIR:-}$prefix
-tools="capls capscan capnet capsim capdecode"
+tools="capls capscan capnet capsim capdecode captrace"
 
 cargo install --locked --path . --root "$root" --no-track "$@"
 for t in $tools; do

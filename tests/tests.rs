@@ -3,6 +3,7 @@
 
 mod util;
 
+mod bpf;
 mod capdecode;
 mod capls;
 mod capnet;

@@ -64,6 +64,8 @@ fn real_main() -> Result<u8, Box<dyn Error>> {
     let known = capsys::kernel::known_caps_or_default();
     // Signals are caught from the start: Ctrl-C must never leave a leaf behind.
     let signals = Signals::install()?;
+    // Before anything is made or started: where tracing cannot work, COMMAND never runs.
+    capbpf::preflight()?;
     if args.command.is_empty() {
         trace_running(&args, known, &signals)
     } else {
@@ -82,7 +84,8 @@ struct Run {
 /// `captrace [OPTIONS] -- COMMAND [ARG...]`.
 fn trace_command(args: &Args, known: u32, signals: &Signals) -> Result<u8, Box<dyn Error>> {
     let name = &args.command[0];
-    let program = launch::resolve_program(name).map_err(|e| format!("{}: {e}", show(name)))?;
+    // resolve_program's errors name the program.
+    let program = launch::resolve_program(name)?;
     let user = match &args.user {
         Some(spec) => Some(launch::resolve_user(&spec_text(spec))?),
         None => None,
@@ -294,6 +297,8 @@ struct Running {
     base_ns: (u32, u32),
     /// The process the recommendations are written for: the named pid, or the first in the cgroup.
     main_pid: Option<u32>,
+    /// Its file and user, read before tracing starts (it may be gone at the end).
+    facts: Option<RunFacts>,
     /// Tracing ends when this is gone (the named pid, or the cgroup directory).
     alive: Box<dyn Fn() -> bool>,
     label: String,
@@ -301,7 +306,7 @@ struct Running {
 
 /// `--pid`, `--cgroup`, `--unit`, `--container`: traced until Ctrl-C, --duration or the target is gone.
 fn trace_running(args: &Args, known: u32, signals: &Signals) -> Result<u8, Box<dyn Error>> {
-    let running = find_running(args)?;
+    let running = find_running(args, known)?;
     let options = Options {
         scope: running.scope.clone(),
         base_ns: running.base_ns,
@@ -327,10 +332,10 @@ fn trace_running(args: &Args, known: u32, signals: &Signals) -> Result<u8, Box<d
     let collected = tracer.collect()?;
     drop(tracer);
     let caps = needs::verdicts(&collected.checks);
-    let recommendations = running
-        .main_pid
-        .and_then(|pid| running_facts(pid, &collected, known))
-        .map(|facts| needs::recommend(needs::needed(&caps), &facts));
+    let recommendations = running.facts.map(|mut facts| {
+        facts.exec_gained_privilege = collected.escalations > 0;
+        needs::recommend(needs::needed(&caps), &facts)
+    });
     let report = Report {
         caps: &caps,
         checks: &collected.checks,
@@ -347,14 +352,18 @@ fn trace_running(args: &Args, known: u32, signals: &Signals) -> Result<u8, Box<d
     Ok(capcli::EXIT_OK)
 }
 
-fn find_running(args: &Args) -> Result<Running, Box<dyn Error>> {
+fn find_running(args: &Args, known: u32) -> Result<Running, Box<dyn Error>> {
     if let Some(pid) = args.pid {
-        let tree = cgroup::pid_tree(pid).map_err(|e| format!("pid {pid}: {}", strip_path(&e)))?;
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            return Err(format!("{pid}: no such process").into());
+        }
+        let tree = cgroup::pid_tree(pid)?;
         let proc_dir = PathBuf::from(format!("/proc/{pid}"));
         return Ok(Running {
             scope: Scope::Pids(tree),
             base_ns: cgroup::userns_of(pid)?,
             main_pid: Some(pid),
+            facts: running_facts(pid, known),
             alive: Box::new(move || proc_dir.exists()),
             label: format!("pid {pid}"),
         });
@@ -368,8 +377,8 @@ fn find_running(args: &Args) -> Result<Running, Box<dyn Error>> {
     } else {
         return Err("give COMMAND, --pid, --cgroup, --unit or --container".into());
     };
-    let cgroup = cgroup::cgroup_ref(&path)
-        .map_err(|e| format!("{}: {}", show(path.as_os_str()), strip_path(&e)))?;
+    // cgroup_ref's errors name the directory it looked at.
+    let cgroup = cgroup::cgroup_ref(&path)?;
     let main_pid = first_pid(&cgroup.path);
     let base_ns = match main_pid {
         Some(pid) => cgroup::userns_of(pid).or_else(|_| cgroup::userns_of(std::process::id()))?,
@@ -380,6 +389,7 @@ fn find_running(args: &Args) -> Result<Running, Box<dyn Error>> {
         scope: cgroup_scope(&cgroup),
         base_ns,
         main_pid,
+        facts: main_pid.and_then(|pid| running_facts(pid, known)),
         alive: Box::new(move || dir.is_dir()),
         label,
     })
@@ -410,7 +420,7 @@ fn first_pid(dir: &Path) -> Option<u32> {
 }
 
 /// The facts for a running process's recommendations: its executable and its user.
-fn running_facts(pid: u32, collected: &Collected, known: u32) -> Option<RunFacts> {
+fn running_facts(pid: u32, known: u32) -> Option<RunFacts> {
     let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
     let file = read_file_state(&exe).ok()?;
     let status = read_small(Path::new(&format!("/proc/{pid}/status"))).ok()?;
@@ -429,7 +439,8 @@ fn running_facts(pid: u32, collected: &Collected, known: u32) -> Option<RunFacts
         user,
         file: file.state,
         program: file.path.to_string_lossy().into_owned(),
-        exec_gained_privilege: collected.escalations > 0,
+        // Filled in when the trace ends.
+        exec_gained_privilege: false,
         known,
     })
 }
@@ -468,13 +479,4 @@ fn command_line(words: &[OsString]) -> String {
 /// A name from outside, for an error message (escaped once, where printed).
 fn show(name: &std::ffi::OsStr) -> String {
     name.to_string_lossy().into_owned()
-}
-
-/// An io::Error's text without a path capsys may already have put in front of it.
-fn strip_path(e: &std::io::Error) -> String {
-    let text = e.to_string();
-    match text.rsplit_once(": ") {
-        Some((_, cause)) if e.raw_os_error().is_some() => cause.to_string(),
-        _ => text,
-    }
 }

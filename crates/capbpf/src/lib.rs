@@ -319,8 +319,8 @@ fn until_nul(bytes: &[u8]) -> &[u8] {
     &bytes[..end]
 }
 
-/// Says what is missing before anything is loaded: the usual reasons, each in one line.
-fn preflight() -> Result<(), Unavailable> {
+/// Says what is missing before anything is loaded or started: the usual reasons, each in one line.
+pub fn preflight() -> Result<(), Unavailable> {
     if !rustix::process::geteuid().is_root() {
         return Err(Unavailable(
             "tracing capability checks needs root (CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN to read \

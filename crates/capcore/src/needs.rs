@@ -9,6 +9,12 @@ use serde::Serialize;
 
 use crate::cap::Cap;
 
+mod probe;
+mod verdict;
+
+pub use probe::is_probe;
+pub use verdict::{denied, needed, verdicts, MAX_SOURCES};
+
 /// Where the namespace a check was made against sits, seen from the traced program's starting user
 /// namespace (the base: captrace's own for a command, the target's for --pid, --cgroup, --unit, --container).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

@@ -10,9 +10,11 @@ use serde::Serialize;
 use crate::cap::Cap;
 
 mod probe;
+mod recommend;
 mod verdict;
 
 pub use probe::is_probe;
+pub use recommend::recommend;
 pub use verdict::{denied, needed, verdicts, MAX_SOURCES};
 
 /// Where the namespace a check was made against sits, seen from the traced program's starting user

@@ -641,6 +641,7 @@ fn them(set: CapSet) -> &'static str {
 mod tests {
     use super::*;
     use crate::exec::FsUserNs;
+    use proptest::prelude::*;
 
     const KNOWN: u32 = 41;
 
@@ -709,6 +710,10 @@ mod tests {
 
     /// The file state a `# and on the program's file: setcap TEXT PATH` line describes.
     fn file_after_setcap(config: &str) -> FileState {
+        file_after_setcap_on(config, &FileState::default())
+    }
+
+    fn file_after_setcap_on(config: &str, file: &FileState) -> FileState {
         let line = config
             .lines()
             .find_map(|l| l.split("setcap ").nth(1))
@@ -716,7 +721,7 @@ mod tests {
         let text = line.split(' ').next().unwrap();
         FileState {
             xattr: Some(xattr(text)),
-            ..FileState::default()
+            ..file.clone()
         }
     }
 
@@ -969,6 +974,132 @@ mod tests {
         assert!(!r.systemd.config.contains("Ambient"));
         assert!(r.systemd.config.contains("User=root"));
         assert!(r.setcap.is_none());
+    }
+
+    /// moby's state for `docker run --cap-drop=ALL --cap-add=… --user U:G [--security-opt no-new-privileges]`,
+    /// read back from the printed flags and built the way capsys::presets::docker builds it.
+    fn docker_effective(flags: &str, file: &FileState) -> Result<CapSet, String> {
+        let words: Vec<&str> = flags.lines().next().unwrap_or("").split(' ').collect();
+        let mut caps = CapSet::EMPTY;
+        let (mut uid, mut gid, mut nnp) = (None, 0, false);
+        for (i, word) in words.iter().enumerate() {
+            if let Some(name) = word.strip_prefix("--cap-add=") {
+                caps = caps.with(Cap::parse_lenient(name).map_err(|e| e.input)?);
+            } else if *word == "--user" {
+                let (u, g) = words[i + 1].split_once(':').unwrap();
+                uid = Some(u.parse::<u32>().unwrap());
+                gid = g.parse().unwrap();
+            } else if *word == "no-new-privileges" {
+                nnp = true;
+            }
+        }
+        let uid = uid.expect("the user is always named");
+        let held = if uid == 0 { caps } else { CapSet::EMPTY };
+        let process = OciProcess {
+            uid,
+            gid,
+            capabilities: Some(OciCaps {
+                bounding: caps,
+                effective: held,
+                permitted: held,
+                ..OciCaps::default()
+            }),
+            no_new_privileges: nnp,
+            ..OciProcess::default()
+        };
+        let creds = oci::apply(&process, &RuntimeStart::full(KNOWN)).map_err(refusal)?;
+        let caller = Caller {
+            creds,
+            ..Caller::default()
+        };
+        let after = simulate(&caller, file, Kernel::default())
+            .result
+            .map_err(|e| e.to_string())?;
+        Ok(after.creds.effective & after.creds.permitted)
+    }
+
+    fn arb_file() -> impl Strategy<Value = FileState> {
+        (
+            prop_oneof![
+                Just(0o100_755u32),
+                Just(0o104_755),
+                Just(0o102_755),
+                Just(0o106_755)
+            ],
+            prop_oneof![Just(0u32), Just(1000)],
+            prop_oneof![
+                Just(None),
+                Just(Some(xattr("cap_net_raw=ep"))),
+                Just(Some(xattr("cap_net_bind_service,cap_chown=p"))),
+                Just(Some(xattr("all=ep"))),
+                Just(Some(vec![1, 2, 3])),
+            ],
+            any::<bool>(),
+            prop_oneof![Just(FsUserNs::Initial), Just(FsUserNs::Foreign)],
+        )
+            .prop_map(|(mode, owner, xattr, nosuid, fs_userns)| FileState {
+                mode,
+                owner,
+                group: owner,
+                xattr,
+                nosuid,
+                fs_userns,
+            })
+    }
+
+    proptest! {
+        /// Whatever the model says works really does, read back from the printed text through independent
+        /// paths (the manifest reader for Kubernetes, moby's construction for Docker, libcap's text for
+        /// setcap); whatever it says fails has a reason; nothing panics.
+        #[test]
+        fn what_is_said_to_work_works(
+            bits in any::<u64>(),
+            uid in prop_oneof![Just(None), Just(Some(0u32)), Just(Some(33)), Just(Some(1000))],
+            gained in any::<bool>(),
+            file in arb_file(),
+        ) {
+            let needed = CapSet::from_bits(bits & bits.rotate_left(7) & bits.rotate_left(19)) & CapSet::first_n(KNOWN);
+            let mut f = facts(uid.map(|u| user(u, "svc")), gained);
+            f.file = file.clone();
+            let r = recommend(needed, &f);
+            for advice in [&r.docker, &r.kubernetes, &r.systemd].into_iter().chain(r.setcap.as_ref()) {
+                prop_assert_eq!(advice.works, advice.why.is_none());
+                prop_assert!(advice.works || !advice.why.as_deref().unwrap_or("").is_empty());
+                prop_assert!(!(advice.works && advice.instead.is_some()));
+            }
+            if r.kubernetes.works {
+                let got = kube_effective(&r.kubernetes.config, &file);
+                prop_assert!(got.is_ok_and(|set| needed.is_subset(set)), "{}", r.kubernetes.config);
+            }
+            if let Some(instead) = &r.kubernetes.instead {
+                let target = if instead.contains("setcap ") { file_after_setcap_on(instead, &file) } else { file.clone() };
+                let got = kube_effective(instead, &target);
+                prop_assert!(got.is_ok_and(|set| needed.is_subset(set)), "{}", instead);
+            }
+            if r.docker.works {
+                let got = docker_effective(&r.docker.config, &file);
+                prop_assert!(got.is_ok_and(|set| needed.is_subset(set)), "{}", r.docker.config);
+            }
+            if let Some(instead) = &r.docker.instead {
+                let target = if instead.contains("setcap ") { file_after_setcap_on(instead, &file) } else { file.clone() };
+                let got = docker_effective(instead, &target);
+                prop_assert!(got.is_ok_and(|set| needed.is_subset(set)), "{}", instead);
+            }
+            if let Some(setcap) = r.setcap.as_ref().filter(|s| s.works) {
+                let u = f.user.as_ref().unwrap();
+                let caller = Caller {
+                    creds: Creds {
+                        uid: Ids::all(u.uid),
+                        gid: Ids::all(u.gid),
+                        bounding: CapSet::first_n(KNOWN),
+                        ..Creds::default()
+                    },
+                    ..Caller::default()
+                };
+                let after = simulate(&caller, &file_after_setcap_on(&setcap.config, &file), Kernel::default()).result;
+                prop_assert!(after.is_ok_and(|a| needed.is_subset(a.creds.effective & a.creds.permitted)));
+            }
+        }
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! (docker, Kubernetes, systemd, setcap) checked against the execve model before it is printed.
 //!
 //! Pure: the checks come in as data (capsys/capbpf gather them from the kernel), so every rule here is
-//! tested alone.
+//! tested alone. The shared types live here; `probe` says which no-audit checks are noise (by the kernel
+//! site that made them), `verdict` turns checks into one report per capability, `recommend` writes and
+//! model-checks the configurations.
 
 use serde::Serialize;
 

@@ -14,50 +14,107 @@ const PROBE_SITES: &[&str] = &[
     // Memory accounting: cap_vm_enough_memory asks CAP_SYS_ADMIN (NOAUDIT, init_user_ns) and
     // __vm_enough_memory uses the answer only to keep the admin reserve under vm.overcommit_memory=2; the
     // mapping, brk, fork or write goes ahead either way unless memory really is short.
-    "security_vm_enough_memory_mm", // the LSM entry every accounting path calls; calls cap_capable itself
-    "cap_vm_enough_memory",         // commoncap's hook: the CAP_SYS_ADMIN NOAUDIT check itself
-    "__vm_enough_memory",           // the overcommit arithmetic that takes the answer
-    "do_brk_flags",                 // brk() growing the heap (mm/vma.c)
-    "vm_brk_flags",                 // the ELF loader's bss and brk set-up at exec
-    "__do_sys_brk",                 // brk(2), when do_brk_flags is inlined into it
-    "__mmap_prepare",               // mmap() of a private writable mapping (mm/vma.c)
-    "__mmap_region",                // the same, when __mmap_prepare is inlined
-    "mmap_region",                  // the same, in kernels before the mm/vma.c split
-    "do_mmap",                      // the same, when everything below it is inlined
-    "mprotect_fixup",               // mprotect() making a private mapping writable
-    "acct_stack_growth",            // the stack growing into its guard gap
-    "expand_downwards",             // the same, acct_stack_growth inlined (x86, arm64)
-    "expand_upwards",               // the same on upward-growing stacks
-    "expand_stack_locked",          // the same, one level up
-    "insert_vm_struct",             // exec's initial stack mapping (VM_ACCOUNT)
-    "dup_mmap",                     // fork() copying accounted mappings
-    "vrm_charge",                   // mremap() growing or moving an accounted mapping (6.16+)
-    "vrm_calc_charge",              // the same
-    "move_vma",                     // mremap() moving an accounted mapping (before 6.16)
-    "vma_to_resize",                // mremap() growing an accounted mapping (before 6.16)
-    "mremap_to",                    // mremap() to a fixed address, when the above are inlined
-    "do_mremap",                    // mremap(2), when the above are inlined
-    "shmem_acct_size",              // tmpfs/shm object created without MAP_NORESERVE
-    "shmem_acct_blocks",            // tmpfs pages charged one by one (VM_NORESERVE objects)
-    "shmem_inode_acct_blocks",      // the same, one level up
-    "shmem_alloc_and_add_folio", // the same, when the helpers are inlined into the page allocation
-    "shmem_reacct_size",         // a tmpfs/shm object resized
-    "__shmem_file_setup",        // shmget(), memfd_create() and MAP_SHARED|MAP_ANONYMOUS set-up
-    "__do_sys_swapoff", // swapoff() re-charging the pages it brings back (after its own check)
+
+    // the LSM entry every accounting path calls; calls cap_capable itself
+    "security_vm_enough_memory_mm",
+    // commoncap's hook: the CAP_SYS_ADMIN NOAUDIT check itself
+    "cap_vm_enough_memory",
+    // the overcommit arithmetic that takes the answer
+    "__vm_enough_memory",
+    // brk() growing the heap (mm/vma.c)
+    "do_brk_flags",
+    // the ELF loader's bss and brk set-up at exec
+    "vm_brk_flags",
+    // brk(2), when do_brk_flags is inlined into it
+    "__do_sys_brk",
+    // mmap() of a private writable mapping (mm/vma.c)
+    "__mmap_prepare",
+    // the same, when __mmap_prepare is inlined
+    "__mmap_region",
+    // the same, in kernels before the mm/vma.c split
+    "mmap_region",
+    // the same, when everything below it is inlined
+    "do_mmap",
+    // mprotect() making a private mapping writable
+    "mprotect_fixup",
+    // the stack growing into its guard gap
+    "acct_stack_growth",
+    // the same, acct_stack_growth inlined (x86, arm64)
+    "expand_downwards",
+    // the same on upward-growing stacks
+    "expand_upwards",
+    // the same, one level up
+    "expand_stack_locked",
+    // exec's initial stack mapping (VM_ACCOUNT)
+    "insert_vm_struct",
+    // fork() copying accounted mappings
+    "dup_mmap",
+    // mremap() growing or moving an accounted mapping (6.16+)
+    "vrm_charge",
+    // the same
+    "vrm_calc_charge",
+    // mremap() moving an accounted mapping, the charge helper inlined
+    "move_vma",
+    // mremap() growing an accounted mapping (before 6.16)
+    "vma_to_resize",
+    // mremap() growing an accounted mapping where it lies (6.16+)
+    "expand_vma_in_place",
+    // the same, when expand_vma_in_place is inlined
+    "expand_vma",
+    // mremap() to a fixed address, when the above are inlined
+    "mremap_to",
+    // mremap(2), when the above are inlined
+    "do_mremap",
+    // the same, one level up
+    "__do_sys_mremap",
+    // mprotect(2), when mprotect_fixup is inlined
+    "do_mprotect_pkey",
+    // tmpfs/shm object created without MAP_NORESERVE
+    "shmem_acct_size",
+    // tmpfs pages charged one by one (VM_NORESERVE objects)
+    "shmem_acct_blocks",
+    // the same, one level up
+    "shmem_inode_acct_blocks",
+    // the same, when the helpers are inlined into the page allocation
+    "shmem_alloc_and_add_folio",
+    // the same, one level further up
+    "shmem_get_folio_gfp",
+    // a tmpfs/shm object resized
+    "shmem_reacct_size",
+    // the same, shmem_reacct_size inlined (its other checks are audited)
+    "shmem_setattr",
+    // shmget(), memfd_create() and MAP_SHARED|MAP_ANONYMOUS set-up
+    "__shmem_file_setup",
+    // swapoff() re-charging the pages it brings back (after its own check)
+    "__do_sys_swapoff",
     // Views: the no-audit answer only chooses what a read shows; the read succeeds either way.
-    "do_task_stat", // /proc/PID/stat: PTRACE_MODE_NOAUDIT decides whether addresses are shown or zeros
-    "proc_tgid_stat", // the same, do_task_stat inlined
-    "proc_tid_stat", // the same for /proc/PID/task/TID/stat
-    "ptrace_has_cap", // NOAUDIT only under PTRACE_MODE_NOAUDIT, which only do_task_stat's view passes
-    "__ptrace_may_access", // the same, ptrace_has_cap inlined
-    "ptrace_may_access", // the same, one level up
-    "kallsyms_show_value", // CAP_SYSLOG: real addresses or zeros in /proc/kallsyms, /proc/modules, BPF info
-    "restricted_pointer", // %pK under kptr_restrict=1: CAP_SYSLOG picks address or zeros in /proc files
-    "xfs_getfsmap",       // GETFSMAP: CAP_SYS_ADMIN only picks the detailed reverse-map report
-    "__set_oom_adj", // /proc/PID/oom_score_adj: CAP_SYS_RESOURCE only moves oom_score_adj_min along
+
+    // /proc/PID/stat: PTRACE_MODE_NOAUDIT decides whether addresses are shown or zeros
+    "do_task_stat",
+    // the same, do_task_stat inlined
+    "proc_tgid_stat",
+    // the same for /proc/PID/task/TID/stat
+    "proc_tid_stat",
+    // NOAUDIT only under PTRACE_MODE_NOAUDIT, which only do_task_stat's view passes
+    "ptrace_has_cap",
+    // the same, ptrace_has_cap inlined
+    "__ptrace_may_access",
+    // the same, one level up
+    "ptrace_may_access",
+    // CAP_SYSLOG: real addresses or zeros in /proc/kallsyms, /proc/modules, BPF info
+    "kallsyms_show_value",
+    // %pK under kptr_restrict=1: CAP_SYSLOG picks address or zeros in /proc files
+    "restricted_pointer",
+    // GETFSMAP: CAP_SYS_ADMIN only picks the detailed reverse-map report
+    "xfs_getfsmap",
+    // /proc/PID/oom_score_adj: CAP_SYS_RESOURCE only moves oom_score_adj_min along
+    "__set_oom_adj",
     // Someone else's credentials, checked in the program's context: never a need of the program.
-    "ptracer_capable", // at exec: does the *tracer* hold CAP_SYS_PTRACE (decides the unsafe-exec downgrade)
-    "cap_bprm_creds_from_file", // its only check is ptracer_capable's, when that frame is skipped as plumbing
+
+    // at exec: does the *tracer* hold CAP_SYS_PTRACE (decides the unsafe-exec downgrade)
+    "ptracer_capable",
+    // its only check is ptracer_capable's, when that frame is skipped as plumbing
+    "cap_bprm_creds_from_file",
 ];
 
 /// A no-audit check that changes nothing the program asked for: made with CAP_OPT_NOAUDIT by one of the

@@ -458,6 +458,18 @@ impl<'a> Model<'a> {
             .map_err(|e| format!("systemd would not load these lines: {e}"))?;
         let mut service = Service::default();
         service.apply(&parsed.assignments, "recommendation", "program.service");
+        if let Some(skipped) = parsed
+            .warnings
+            .iter()
+            .map(|w| &w.text)
+            .chain(&service.notes)
+            .next()
+        {
+            return Err(format!("systemd would skip part of these lines: {skipped}"));
+        }
+        if service.user != plan.user.as_ref().map(unit_user) {
+            return Err("systemd would read User= as another user".to_string());
+        }
         let every = self.every();
         let bounding = service
             .bounding()

@@ -3,11 +3,21 @@
 //! (docker, Kubernetes, systemd, setcap) checked against the execve model before it is printed.
 //!
 //! Pure: the checks come in as data (capsys/capbpf gather them from the kernel), so every rule here is
-//! tested alone.
+//! tested alone. The shared types live here; `probe` says which no-audit checks are noise (by the kernel
+//! site that made them), `verdict` turns checks into one report per capability, `recommend` writes and
+//! model-checks the configurations.
 
 use serde::Serialize;
 
 use crate::cap::Cap;
+
+mod probe;
+mod recommend;
+mod verdict;
+
+pub use probe::is_probe;
+pub use recommend::recommend;
+pub use verdict::{denied, needed, verdicts, MAX_SOURCES};
 
 /// Where the namespace a check was made against sits, seen from the traced program's starting user
 /// namespace (the base: captrace's own for a command, the target's for --pid, --cgroup, --unit, --container).

@@ -10,6 +10,7 @@ mod capscan;
 mod capsim;
 mod capsim_kernel;
 mod capsim_oci;
+mod captrace;
 mod completions;
 mod ecs;
 mod json;

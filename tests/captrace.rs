@@ -364,6 +364,7 @@ fn captrace(args: &[&str]) -> Option<Trace> {
     let bin = captrace_ready()?;
     let mut cmd = Command::new(bin);
     cmd.args(args).stdin(Stdio::null());
+    without_cargo_library_path(&mut cmd);
     let trace = run_bounded(&mut cmd, Duration::from_secs(120));
     if trace.code == 2 && trace.summary.is_null() {
         let why = trace.stderr.lines().next().unwrap_or("").to_string();
@@ -377,6 +378,13 @@ fn captrace(args: &[&str]) -> Option<Trace> {
         }
     }
     Some(trace)
+}
+
+/// cargo test sets LD_LIBRARY_PATH to directories under its home (/root/.rustup/…): a traced program run
+/// as another user then has the loader search directories it cannot read, and asks cap_dac_read_search
+/// for each. That is the environment's doing, not the program's: the traced programs run without it.
+fn without_cargo_library_path(cmd: &mut Command) {
+    cmd.env_remove("LD_LIBRARY_PATH");
 }
 
 fn run_bounded(cmd: &mut Command, limit: Duration) -> Trace {
@@ -857,6 +865,7 @@ fn ctrl_c_leaves_no_program_and_no_cgroup() {
     let mut child = Reaped(
         Command::new(captrace)
             .args(["--json", "--", bin.to_str().unwrap(), "sleep", "60"])
+            .env_remove("LD_LIBRARY_PATH")
             .process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -165,6 +165,19 @@ fn a_user_gets_the_wanted_set_in_every_set_and_ambient() {
     assert_eq!(status_field(pid, "Uid"), "65534\t65534\t65534\t65534");
     assert_eq!(status_field(pid, "Gid"), "65534\t65534\t65534\t65534");
     assert_eq!(status_field(pid, "Groups"), "65534");
+    // The user's own HOME, not root's.
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    let home = environ
+        .split(|&b| b == 0)
+        .find_map(|var| var.strip_prefix(b"HOME="))
+        .map(|v| String::from_utf8_lossy(v).into_owned());
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let expected = passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() >= 7 && f[2] == "65534")
+        .map_or("/".to_string(), |f| f[5].to_string());
+    assert_eq!(home, Some(expected));
 }
 
 #[test]
@@ -602,6 +615,29 @@ fn setpriv_changing_uid_and_gid_needs_setuid_and_setgid() {
     );
     assert_ne!(t.verdict("cap_setpcap"), Some("needed"), "{}", t.explain());
     assert_eq!(t.summary["verify"]["passed"], true, "{}", t.explain());
+}
+
+#[test]
+fn a_daemon_dropping_root_needs_setuid_and_setgid() {
+    let bin = test_caps();
+    // setgroups and setgid ask cap_setgid, setuid asks cap_setuid (ns_capable_setid); no capset.
+    let Some(t) = captrace(&[
+        "--json",
+        "--",
+        bin.to_str().unwrap(),
+        "drop-privileges",
+        "65534",
+        "65534",
+    ]) else {
+        return;
+    };
+    assert_eq!(t.code, 0, "{}", t.explain());
+    assert_eq!(
+        t.set("needed"),
+        ["cap_setgid", "cap_setuid"],
+        "{}",
+        t.explain()
+    );
 }
 
 #[test]

@@ -11,6 +11,7 @@ mod capscan;
 mod capsim;
 mod capsim_kernel;
 mod capsim_oci;
+mod captrace;
 mod completions;
 mod ecs;
 mod json;

@@ -279,9 +279,8 @@ fn remove_tree(path: &Path, depth: usize) -> io::Result<()> {
 }
 
 /// Removes the empty `captrace-<pid>-<n>` leaves, at the cgroup2 root and in this process's cgroup, whose
-/// captrace is gone (a run killed with SIGKILL cannot clean up after itself). A leaf is kept while its pid
-/// is this process or a live process named `captrace`, and while anything is in it. Returns how many
-/// were removed.
+/// maker is gone (a run killed with SIGKILL cannot clean up after itself). A leaf is kept while a process
+/// with its pid lives, and while anything is in it. Returns how many were removed.
 pub fn remove_stale_leaves() -> io::Result<usize> {
     let root = cgroup2_root()?;
     let mut dirs = vec![root.clone()];
@@ -302,7 +301,7 @@ pub fn remove_stale_leaves() -> io::Result<usize> {
                 continue;
             };
             let path = entry.path();
-            if is_live_captrace(pid) || !is_empty(&path).unwrap_or(false) {
+            if maker_alive(pid) || !is_empty(&path).unwrap_or(false) {
                 continue;
             }
             if remove_tree(&path, SEARCH_DEPTH).is_ok() {
@@ -324,12 +323,12 @@ fn leaf_pid(name: &str) -> Option<u32> {
     pid.parse().ok()
 }
 
-fn is_live_captrace(pid: u32) -> bool {
-    if pid == std::process::id() {
-        return true;
-    }
-    read_small(Path::new(&format!("/proc/{pid}/comm")))
-        .is_ok_and(|comm| comm.trim_end() == "captrace")
+/// Whether the process that made a leaf may still be using it. Any live process with that pid counts, not
+/// only one named captrace: the leaf's maker may be another program built on this crate (the tests are),
+/// and a leaf removed under a live maker would make its child's join fail. A recycled pid only delays the
+/// removal until that process ends.
+fn maker_alive(pid: u32) -> bool {
+    pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// A systemd unit's cgroup, as an absolute path in the cgroup2 mount: its `ControlGroup` property, from

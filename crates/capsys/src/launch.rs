@@ -173,6 +173,11 @@ pub fn spawn(launch: &Launch) -> io::Result<Child> {
     if let Some((argv0, rest)) = launch.args.split_first() {
         command.arg0(argv0).args(rest);
     }
+    if let Some(user) = &launch.user {
+        for (key, value) in user_environment(user) {
+            command.env(key, value);
+        }
+    }
     // SAFETY: the closure runs in the forked child before exec; it only makes system calls (write, prctl,
     // setgroups, setresgid, setresuid, capset) with data prepared above, and allocates nothing.
     unsafe {
@@ -205,6 +210,44 @@ pub fn spawn(launch: &Launch) -> io::Result<Child> {
             })
         }
     }
+}
+
+/// `HOME`, `USER`, `LOGNAME` and `SHELL` for a user, from /etc/passwd, as systemd's User= sets them: a
+/// program run as that user under root's HOME would reach into /root, and with every capability in its
+/// ambient set it would succeed there, making cap_dac_read_search look needed. A uid /etc/passwd does not
+/// name gets `HOME=/` and no names.
+fn user_environment(user: &RunUser) -> Vec<(&'static str, String)> {
+    let passwd = fs::File::open("/etc/passwd").and_then(|file| {
+        let mut text = String::new();
+        file.take(16 << 20).read_to_string(&mut text)?;
+        Ok(text)
+    });
+    let entry = passwd.ok().and_then(|text| passwd_entry(&text, user.uid));
+    match entry {
+        Some((name, home, shell)) => vec![
+            ("HOME", home),
+            ("USER", name.clone()),
+            ("LOGNAME", name),
+            ("SHELL", shell),
+        ],
+        None => vec![("HOME", "/".to_string())],
+    }
+}
+
+/// The name, home and shell of the first /etc/passwd line for `uid`.
+fn passwd_entry(text: &str, uid: u32) -> Option<(String, String, String)> {
+    text.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        if fields.len() < 7 || fields[2].parse() != Ok(uid) {
+            return None;
+        }
+        let home = if fields[5].is_empty() { "/" } else { fields[5] };
+        Some((
+            fields[0].to_string(),
+            home.to_string(),
+            fields[6].to_string(),
+        ))
+    })
 }
 
 impl Plan {
@@ -404,6 +447,22 @@ mod tests {
         assert!(resolve_in(OsStr::new(""), path).is_err());
         // A directory of that name is not a command.
         assert!(resolve_in(OsStr::new("bin"), OsStr::new("/usr:/")).is_err());
+    }
+
+    #[test]
+    fn passwd_entries() {
+        let text = "root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\nshort:x:5\nempty:x:7:7:::/bin/sh\n";
+        assert_eq!(
+            passwd_entry(text, 65534),
+            Some((
+                "nobody".into(),
+                "/nonexistent".into(),
+                "/usr/sbin/nologin".into()
+            ))
+        );
+        assert_eq!(passwd_entry(text, 7).map(|e| e.1), Some("/".into()));
+        assert_eq!(passwd_entry(text, 5), None);
+        assert_eq!(passwd_entry(text, 9), None);
     }
 
     #[test]

@@ -1,0 +1,996 @@
+//! captrace against the real kernel: programs the tests start (capkit-test-caps, setpriv, ls) traced, and
+//! the verdict checked for each capability; plus the live-system pieces captrace stands on (capsys::cgroup
+//! and capsys::launch): a leaf made, joined and removed, a user with ambient capabilities, the targets.
+//!
+//! What each program checks was measured on Linux 6.18 with bpftrace on the cap_capable tracepoint,
+//! filtered on a cgroup of its own; the comments give the kernel function that asks. Every test needs
+//! root; the captrace ones also need BPF, and skip (counted, with the reason) where captrace says it
+//! cannot trace.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use capcore::CapSet;
+use capsys::cgroup::{self, Leaf};
+use capsys::launch::{self, Launch};
+use serde_json::Value;
+
+use crate::util::{helper, is_root, skipped};
+
+/// Port 80 is the point of the listener tests (below 1024), so the tests that bind it take turns.
+static PORT_80: Mutex<()> = Mutex::new(());
+
+/// Returns from the test, saying why, unless it runs as root.
+macro_rules! require_root {
+    () => {
+        if !is_root() {
+            skipped("needs root: cgroups, BPF and set*id");
+            return;
+        }
+    };
+}
+
+fn test_caps() -> PathBuf {
+    helper("capkit-test-caps")
+}
+
+fn caps(names: &[&str]) -> CapSet {
+    if names.is_empty() {
+        return CapSet::EMPTY;
+    }
+    CapSet::parse_list(&names.join(",")).expect("capability names")
+}
+
+/// Waits (at most 10 s) until `pid` has exec'd `comm` (its name as /proc shows it, 15 bytes at most).
+fn wait_for_comm(pid: u32, comm: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let now = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if now.trim_end() == comm {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
+
+/// Kills and reaps a child when dropped, also when an assertion fails.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A status line of /proc/PID/status.
+fn status_field(pid: u32, key: &str) -> String {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    text.lines()
+        .find_map(|line| line.strip_prefix(key)?.strip_prefix(':'))
+        .unwrap_or("")
+        .trim()
+        .to_string()
+}
+
+// ---------------------------------------------------------------------------------------------------
+// capsys::cgroup and capsys::launch
+
+#[test]
+fn a_leaf_is_made_joined_and_removed() {
+    require_root!();
+    let mut leaf = Leaf::create().expect("create a leaf");
+    let cg = leaf.cgroup_ref().clone();
+    let name = cg.path.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        name.starts_with(&format!("captrace-{}-", std::process::id())),
+        "{name}"
+    );
+    let meta = std::fs::metadata(&cg.path).unwrap();
+    assert_eq!(cg.id, std::os::unix::fs::MetadataExt::ino(&meta));
+    assert!(cg.level >= 1);
+    assert_eq!(cgroup::cgroup_ref(&cg.path).unwrap(), cg);
+
+    let launch = Launch {
+        program: test_caps(),
+        args: vec!["capkit-test-caps".into(), "sleep".into(), "20".into()],
+        user: None,
+        caps: None,
+        cgroup_procs: leaf.procs_path(),
+    };
+    let child = Reaped(launch::spawn(&launch).expect("spawn"));
+    let pid = child.0.id();
+    assert!(wait_for_comm(pid, "capkit-test-cap"));
+    let procs = std::fs::read_to_string(leaf.procs_path()).unwrap();
+    assert_eq!(procs.trim(), pid.to_string());
+    let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    assert!(
+        own.lines()
+            .any(|l| l.starts_with("0::") && l.ends_with(&name)),
+        "{own}"
+    );
+    // Root keeps every capability it had.
+    assert_eq!(
+        status_field(pid, "CapEff"),
+        status_field(std::process::id(), "CapEff")
+    );
+
+    // The child lingers past the timeout: cgroup.kill ends it, and the leaf goes.
+    leaf.remove(Duration::from_millis(100)).expect("remove");
+    assert!(!cg.path.exists());
+    let mut child = child;
+    let status = child.0.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9)
+    );
+}
+
+#[test]
+fn a_dropped_leaf_is_removed() {
+    require_root!();
+    let path = {
+        let leaf = Leaf::create().expect("create a leaf");
+        leaf.cgroup_ref().path.clone()
+    };
+    assert!(!path.exists(), "{}", path.display());
+}
+
+#[test]
+fn a_user_gets_the_wanted_set_in_every_set_and_ambient() {
+    require_root!();
+    let nobody = launch::resolve_user("65534:65534").unwrap();
+    let leaf = Leaf::create().unwrap();
+    let wanted = caps(&["cap_net_bind_service", "cap_net_raw"]);
+    let launch = Launch {
+        program: test_caps(),
+        args: vec!["capkit-test-caps".into(), "sleep".into(), "20".into()],
+        user: Some(nobody),
+        caps: Some(wanted),
+        cgroup_procs: leaf.procs_path(),
+    };
+    let child = Reaped(launch::spawn(&launch).expect("spawn"));
+    let pid = child.0.id();
+    assert!(wait_for_comm(pid, "capkit-test-cap"));
+    let hex = format!("{:016x}", wanted.bits());
+    for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        assert_eq!(status_field(pid, set), hex, "{set}");
+    }
+    assert_eq!(status_field(pid, "Uid"), "65534\t65534\t65534\t65534");
+    assert_eq!(status_field(pid, "Gid"), "65534\t65534\t65534\t65534");
+    assert_eq!(status_field(pid, "Groups"), "65534");
+    // The user's own HOME, not root's.
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    let home = environ
+        .split(|&b| b == 0)
+        .find_map(|var| var.strip_prefix(b"HOME="))
+        .map(|v| String::from_utf8_lossy(v).into_owned());
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let expected = passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() >= 7 && f[2] == "65534")
+        .map_or("/".to_string(), |f| f[5].to_string());
+    assert_eq!(home, Some(expected));
+}
+
+#[test]
+fn a_user_with_ambient_capabilities_binds_port_80() {
+    require_root!();
+    let _turn = PORT_80.lock().unwrap_or_else(|e| e.into_inner());
+    let leaf = Leaf::create().unwrap();
+    let run = |set: &[&str]| {
+        let launch = Launch {
+            program: test_caps(),
+            args: vec!["capkit-test-caps".into(), "bind".into(), "80".into()],
+            user: Some(launch::resolve_user("nobody").unwrap()),
+            caps: Some(caps(set)),
+            cgroup_procs: leaf.procs_path(),
+        };
+        let mut child = launch::spawn(&launch).expect("spawn");
+        child.wait().unwrap().code()
+    };
+    assert_eq!(run(&["cap_net_bind_service"]), Some(0));
+    assert_eq!(run(&[]), Some(1));
+}
+
+#[test]
+fn a_step_that_fails_in_the_child_is_named() {
+    require_root!();
+    // /dev/full opens for writing and refuses every write: the leaf join is the step that fails.
+    let launch = Launch {
+        program: test_caps(),
+        args: vec!["capkit-test-caps".into(), "exit".into(), "0".into()],
+        user: None,
+        caps: None,
+        cgroup_procs: PathBuf::from("/dev/full"),
+    };
+    let err = launch::spawn(&launch).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "/dev/full: write 0: No space left on device (os error 28)"
+    );
+    // An exec failure names the program.
+    let leaf = Leaf::create().unwrap();
+    let launch = Launch {
+        program: PathBuf::from("/nonexistent/capkit"),
+        args: vec!["x".into()],
+        user: None,
+        caps: None,
+        cgroup_procs: leaf.procs_path(),
+    };
+    let err = launch::spawn(&launch).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "/nonexistent/capkit: No such file or directory (os error 2)"
+    );
+}
+
+#[test]
+fn stale_leaves_go_and_live_ones_stay() {
+    require_root!();
+    let root = cgroup::cgroup2_root().unwrap();
+    // A pid that was alive a moment ago and is no captrace now.
+    let mut gone = Command::new("true").spawn().unwrap();
+    gone.wait().unwrap();
+    let stale = root.join(format!("captrace-{}-0", gone.id()));
+    std::fs::create_dir(&stale).unwrap();
+    let live = Leaf::create().unwrap();
+    cgroup::remove_stale_leaves().unwrap();
+    let stale_left = stale.exists();
+    if stale_left {
+        let _ = std::fs::remove_dir(&stale);
+    }
+    assert!(!stale_left, "{} was not removed", stale.display());
+    assert!(live.cgroup_ref().path.exists());
+}
+
+#[test]
+fn a_unit_and_a_container_are_found_by_cgroup() {
+    require_root!();
+    let root = cgroup::cgroup2_root().unwrap();
+    let pid = std::process::id();
+
+    // A cgroup named like a unit: systemctl (absent, or not knowing it) leaves the search to find it.
+    let unit = root.join(format!("capkit-test-{pid}.service"));
+    std::fs::create_dir(&unit).unwrap();
+    let found = cgroup::unit_cgroup(&format!("capkit-test-{pid}"));
+    let by_rel = cgroup::cgroup_ref(Path::new(&format!("/capkit-test-{pid}.service")));
+    let _ = std::fs::remove_dir(&unit);
+    assert_eq!(found.unwrap(), unit);
+    assert_eq!(by_rel.unwrap().path, unit);
+    let err = cgroup::unit_cgroup(&format!("capkit-test-{pid}-none")).unwrap_err();
+    assert!(err.to_string().contains("no such unit"), "{err}");
+    assert!(cgroup::unit_cgroup("../x").is_err());
+
+    // A docker scope (systemd driver naming) holding one process the test started.
+    let id = format!("{:0>16x}{:0>48}", pid, "c0ffee");
+    let scope = root.join(format!("docker-{id}.scope"));
+    std::fs::create_dir(&scope).unwrap();
+    let launch = Launch {
+        program: test_caps(),
+        args: vec!["capkit-test-caps".into(), "sleep".into(), "20".into()],
+        user: None,
+        caps: None,
+        cgroup_procs: scope.join("cgroup.procs"),
+    };
+    let child = Reaped(launch::spawn(&launch).expect("spawn"));
+    let found = cgroup::container_cgroup(&id[..16]);
+    let none = cgroup::container_cgroup(&format!("{:0>16x}ff", pid));
+    drop(child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::remove_dir(&scope).is_err() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(found.unwrap(), scope);
+    assert!(none.is_err());
+}
+
+#[test]
+fn a_user_namespace_level_counts_from_ours() {
+    require_root!();
+    let Some(unshare) = crate::util::tool("unshare") else {
+        skipped("unshare is not installed");
+        return;
+    };
+    let child = Reaped(
+        Command::new(unshare)
+            .args(["-U", "sleep", "20"])
+            .spawn()
+            .unwrap(),
+    );
+    let pid = child.0.id();
+    assert!(wait_for_comm(pid, "sleep"));
+    let (inum, level) = cgroup::userns_of(pid).unwrap();
+    let (own, own_level) = cgroup::userns_of(std::process::id()).unwrap();
+    assert_ne!(inum, own);
+    assert_eq!(level, own_level + 1);
+    let tree = cgroup::pid_tree(std::process::id()).unwrap();
+    assert!(tree.contains(&pid));
+}
+
+// ---------------------------------------------------------------------------------------------------
+// captrace
+
+/// The captrace binary, once the package builds it.
+fn captrace_bin() -> Option<PathBuf> {
+    option_env!("CARGO_BIN_EXE_captrace").map(PathBuf::from)
+}
+
+/// What one captrace run left.
+struct Trace {
+    code: i32,
+    stdout: String,
+    stderr: String,
+    /// `cap` → the capability record.
+    caps: BTreeMap<String, Value>,
+    summary: Value,
+}
+
+impl Trace {
+    fn verdict(&self, cap: &str) -> Option<&str> {
+        self.caps.get(cap).and_then(|r| r["verdict"].as_str())
+    }
+
+    /// The names in a summary set (`needed`, `denied`, …).
+    fn set(&self, key: &str) -> Vec<String> {
+        self.summary[key]["caps"]
+            .as_array()
+            .map(|caps| {
+                caps.iter()
+                    .filter_map(|c| c.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn explain(&self) -> String {
+        format!(
+            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// captrace's path when a test can run it: as root, once the package builds it; else says why.
+fn captrace_ready() -> Option<PathBuf> {
+    if !is_root() {
+        skipped("captrace needs root");
+        return None;
+    }
+    let bin = captrace_bin();
+    if bin.is_none() {
+        skipped("captrace is not built in this tree");
+    }
+    bin
+}
+
+/// Runs captrace (at most 120 s) and parses its NDJSON. `None` when the test must be skipped: not root,
+/// captrace not built, or captrace saying it cannot trace here (exit 2 before running COMMAND).
+fn captrace(args: &[&str]) -> Option<Trace> {
+    let bin = captrace_ready()?;
+    let mut cmd = Command::new(bin);
+    cmd.args(args).stdin(Stdio::null());
+    without_cargo_library_path(&mut cmd);
+    let trace = run_bounded(&mut cmd, Duration::from_secs(120));
+    if trace.code == 2 && trace.summary.is_null() {
+        let why = trace.stderr.lines().next().unwrap_or("").to_string();
+        let lower = why.to_lowercase();
+        if ["bpf", "trace", "kernel", "tracepoint", "fexit"]
+            .iter()
+            .any(|w| lower.contains(w))
+        {
+            skipped(&format!("captrace cannot trace here: {why}"));
+            return None;
+        }
+    }
+    Some(trace)
+}
+
+/// cargo test sets LD_LIBRARY_PATH to directories under its home (/root/.rustup/…): a traced program run
+/// as another user then has the loader search directories it cannot read, and asks cap_dac_read_search
+/// for each. That is the environment's doing, not the program's: the traced programs run without it.
+fn without_cargo_library_path(cmd: &mut Command) {
+    cmd.env_remove("LD_LIBRARY_PATH");
+}
+
+fn run_bounded(cmd: &mut Command, limit: Duration) -> Trace {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn captrace");
+    let out = reader(child.stdout.take());
+    let err = reader(child.stderr.take());
+    let code = wait_bounded(&mut child, limit);
+    parse(code, out.join().unwrap(), err.join().unwrap())
+}
+
+fn reader<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut text = Vec::new();
+        if let Some(pipe) = pipe {
+            let _ = pipe.take(64 << 20).read_to_end(&mut text);
+        }
+        String::from_utf8_lossy(&text).into_owned()
+    })
+}
+
+/// The exit code, or -1 (after a kill) when the limit passed or a signal ended it.
+fn wait_bounded(child: &mut Child, limit: Duration) -> i32 {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return status.code().unwrap_or(-1);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return -1;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The JSON records are the lines that start with `{` (COMMAND's own output shares the streams).
+fn parse(code: i32, stdout: String, stderr: String) -> Trace {
+    let mut caps = BTreeMap::new();
+    let mut summary = Value::Null;
+    for line in stdout.lines().chain(stderr.lines()) {
+        if !line.starts_with('{') {
+            continue;
+        }
+        let Ok(record) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        match record["record"].as_str() {
+            Some("capability") => {
+                let cap = record["cap"].as_str().unwrap_or("").to_string();
+                caps.insert(cap, record);
+            }
+            Some("summary") => summary = record,
+            _ => {}
+        }
+    }
+    Trace {
+        code,
+        stdout,
+        stderr,
+        caps,
+        summary,
+    }
+}
+
+/// Whether the traced program could not bind port 80 because something else holds it.
+fn port_80_busy(trace: &Trace) -> bool {
+    let busy = trace.stderr.contains("Address already in use");
+    if busy {
+        skipped("127.0.0.1:80 is in use by another program");
+    }
+    busy
+}
+
+#[test]
+fn a_listener_on_port_80_needs_net_bind_service() {
+    let _turn = PORT_80.lock().unwrap_or_else(|e| e.into_inner());
+    let bin = test_caps();
+    // __inet_bind asks ns_capable(CAP_NET_BIND_SERVICE) for a port below ip_unprivileged_port_start.
+    let Some(t) = captrace(&["--json", "--", bin.to_str().unwrap(), "bind", "80"]) else {
+        return;
+    };
+    if port_80_busy(&t) {
+        return;
+    }
+    assert_eq!(t.code, 0, "{}", t.explain());
+    assert_eq!(
+        t.verdict("cap_net_bind_service"),
+        Some("needed"),
+        "{}",
+        t.explain()
+    );
+    assert_eq!(t.set("needed"), ["cap_net_bind_service"], "{}", t.explain());
+    assert_eq!(t.summary["exit_status"], 0);
+    // The memory-accounting checks of every mmap and brk are probes.
+    if t.caps.contains_key("cap_sys_admin") {
+        assert_eq!(t.verdict("cap_sys_admin"), Some("probe"), "{}", t.explain());
+    }
+    let docker = t.summary["docker"].as_str().unwrap_or("");
+    assert!(docker.contains("--cap-drop=ALL"), "{docker}");
+    assert!(docker.contains("--cap-add=NET_BIND_SERVICE"), "{docker}");
+    let kube = t.summary["kubernetes"].to_string();
+    assert!(kube.contains("NET_BIND_SERVICE"), "{kube}");
+    let systemd = t.summary["systemd"].as_str().unwrap_or("").to_lowercase();
+    assert!(systemd.contains("cap_net_bind_service"), "{systemd}");
+}
+
+#[test]
+fn a_raw_socket_opened_by_a_grandchild_needs_net_raw() {
+    let bin = test_caps();
+    // inet_create asks ns_capable(CAP_NET_RAW) for SOCK_RAW, in the grandchild.
+    let Some(t) = captrace(&["--json", "--", bin.to_str().unwrap(), "raw-grandchild"]) else {
+        return;
+    };
+    assert_eq!(t.code, 0, "{}", t.explain());
+    assert_eq!(t.verdict("cap_net_raw"), Some("needed"), "{}", t.explain());
+    assert_eq!(t.set("needed"), ["cap_net_raw"], "{}", t.explain());
+}
+
+#[test]
+fn chown_to_another_user_needs_chown() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("owned");
+    std::fs::write(&file, "x").unwrap();
+    let bin = test_caps();
+    // setattr_prepare asks capable_wrt_inode_uidgid(CAP_CHOWN) for the uid and for the gid.
+    let Some(t) = captrace(&[
+        "--json",
+        "--",
+        bin.to_str().unwrap(),
+        "chown",
+        file.to_str().unwrap(),
+        "65534",
+        "65534",
+    ]) else {
+        return;
+    };
+    assert_eq!(t.code, 0, "{}", t.explain());
+    assert_eq!(t.verdict("cap_chown"), Some("needed"), "{}", t.explain());
+    assert_eq!(t.set("needed"), ["cap_chown"], "{}", t.explain());
+    let meta = std::fs::metadata(&file).unwrap();
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), 65534);
+}
+
+#[test]
+fn ls_needs_nothing_and_its_memory_checks_are_probes() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a"), "x").unwrap();
+    let Some(ls) = crate::util::tool("ls") else {
+        skipped("ls is not installed");
+        return;
+    };
+    let Some(t) = captrace(&[
+        "--json",
+        "--",
+        ls.to_str().unwrap(),
+        "-l",
+        dir.path().to_str().unwrap(),
+    ]) else {
+        return;
+    };
+    assert_eq!(t.code, 0, "{}", t.explain());
+    assert!(t.set("needed").is_empty(), "{}", t.explain());
+    // security_vm_enough_memory_mm asks cap_sys_admin (no audit) on every mmap and brk.
+    assert_eq!(t.verdict("cap_sys_admin"), Some("probe"), "{}", t.explain());
+    for (cap, record) in &t.caps {
+        assert_ne!(record["verdict"], "needed", "{cap}: {}", t.explain());
+    }
+}
+
+/// setpriv as root: setgroups and setresgid ask cap_setgid, setresuid asks cap_setuid (ns_capable_setid).
+/// Every capset also asks cap_setpcap (cap_capset → cap_inh_is_capped), granted before the uid change and
+/// refused after it; the answer only decides whether the inheritable set may grow beyond the permitted
+/// one, and setpriv keeps it empty: on Linux 6.18 `setpriv --bounding-set -setpcap -- setpriv --reuid
+/// 65534 --regid 65534 --clear-groups true` succeeds. So cap_setpcap is checked but not needed, and a
+/// recommendation that adds it is not minimal.
+#[test]
+fn setpriv_changing_uid_and_gid_needs_setuid_and_setgid() {
+    let Some(setpriv) = crate::util::tool("setpriv") else {
+        skipped("setpriv is not installed");
+        return;
+    };
+    let Some(truth) = crate::util::tool("true") else {
+        skipped("true is not installed");
+        return;
+    };
+    // An absolute program: setpriv's own PATH search (as uid 65534, still holding its capabilities)
+    // would ask cap_dac_read_search for every unreadable PATH directory.
+    let Some(t) = captrace(&[
+        "--json",
+        "--verify",
+        "--",
+        setpriv.to_str().unwrap(),
+        "--reuid",
+        "65534",
+        "--regid",
+        "65534",
+        "--clear-groups",
+        truth.to_str().unwrap(),
+    ]) else {
+        return;
+    };
+    assert_eq!(t.code, 0, "{}", t.explain());
+    assert_eq!(t.verdict("cap_setuid"), Some("needed"), "{}", t.explain());
+    assert_eq!(t.verdict("cap_setgid"), Some("needed"), "{}", t.explain());
+    assert_eq!(
+        t.set("needed"),
+        ["cap_setgid", "cap_setuid"],
+        "{}",
+        t.explain()
+    );
+    assert_ne!(t.verdict("cap_setpcap"), Some("needed"), "{}", t.explain());
+    assert_eq!(t.summary["verify"]["passed"], true, "{}", t.explain());
+}
+
+#[test]
+fn a_daemon_dropping_root_needs_setuid_and_setgid() {
+    let bin = test_caps();
+    // setgroups and setgid ask cap_setgid, setuid asks cap_setuid (ns_capable_setid); no capset.
+    let Some(t) = captrace(&[
+        "--json",
+        "--",
+        bin.to_str().unwrap(),
+        "drop-privileges",
+        "65534",
+        "65534",
+    ]) else {
+        return;
+    };
+    assert_eq!(t.code, 0, "{}", t.explain());
+    assert_eq!(
+        t.set("needed"),
+        ["cap_setgid", "cap_setuid"],
+        "{}",
+        t.explain()
+    );
+}
+
+#[test]
+fn an_unprivileged_bind_to_port_80_is_denied_not_needed() {
+    let Some(setpriv) = crate::util::tool("setpriv") else {
+        skipped("setpriv is not installed");
+        return;
+    };
+    let bin = test_caps();
+    // setpriv drops to 65534 (and with it every capability, at the exec); the bind is then refused.
+    let Some(t) = captrace(&[
+        "--json",
+        "--",
+        setpriv.to_str().unwrap(),
+        "--reuid",
+        "65534",
+        "--regid",
+        "65534",
+        "--clear-groups",
+        bin.to_str().unwrap(),
+        "bind",
+        "80",
+    ]) else {
+        return;
+    };
+    assert_eq!(t.code, 1, "{}", t.explain());
+    assert_eq!(t.summary["exit_status"], 1);
+    assert_eq!(
+        t.verdict("cap_net_bind_service"),
+        Some("denied"),
+        "{}",
+        t.explain()
+    );
+    assert!(t
+        .set("denied")
+        .contains(&"cap_net_bind_service".to_string()));
+    assert!(!t
+        .set("needed")
+        .contains(&"cap_net_bind_service".to_string()));
+    let docker = t.summary["docker"].as_str().unwrap_or("");
+    assert!(!docker.contains("NET_BIND_SERVICE"), "{docker}");
+}
+
+#[test]
+fn a_mount_in_a_user_namespace_the_program_made_is_userns() {
+    let bin = test_caps();
+    // unshare_nsproxy_namespaces, proc_setgroups_open, map_write, path_mount and path_umount all ask
+    // cap_sys_admin against the namespace the program made.
+    let Some(t) = captrace(&["--json", "--", bin.to_str().unwrap(), "userns-mount"]) else {
+        return;
+    };
+    assert_eq!(t.code, 0, "{}", t.explain());
+    assert_eq!(
+        t.verdict("cap_sys_admin"),
+        Some("userns"),
+        "{}",
+        t.explain()
+    );
+    assert!(t.set("needed").is_empty(), "{}", t.explain());
+}
+
+#[test]
+fn a_seccomp_filter_without_no_new_privs_is_no_probe() {
+    let bin = test_caps();
+    // do_seccomp asks ns_capable_noaudit(CAP_SYS_ADMIN) when no_new_privs is not set: a no-audit check
+    // that decides whether the filter goes in.
+    let Some(t) = captrace(&[
+        "--json",
+        "--user",
+        "nobody",
+        "--",
+        bin.to_str().unwrap(),
+        "seccomp",
+    ]) else {
+        return;
+    };
+    assert_eq!(t.code, 0, "{}", t.explain());
+    assert_eq!(
+        t.verdict("cap_sys_admin"),
+        Some("needed"),
+        "{}",
+        t.explain()
+    );
+
+    // The same program holding nothing: refused, and shown as denied.
+    let Some(setpriv) = crate::util::tool("setpriv") else {
+        skipped("setpriv is not installed");
+        return;
+    };
+    let Some(t) = captrace(&[
+        "--json",
+        "--",
+        setpriv.to_str().unwrap(),
+        "--reuid",
+        "65534",
+        "--regid",
+        "65534",
+        "--clear-groups",
+        bin.to_str().unwrap(),
+        "seccomp",
+    ]) else {
+        return;
+    };
+    assert_eq!(t.code, 1, "{}", t.explain());
+    assert_eq!(
+        t.verdict("cap_sys_admin"),
+        Some("denied"),
+        "{}",
+        t.explain()
+    );
+}
+
+/// Every `pid` value anywhere in a JSON value.
+fn pids_in(value: &Value, out: &mut Vec<u64>) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map {
+                if key == "pid" {
+                    if let Some(pid) = v.as_u64() {
+                        out.push(pid);
+                    }
+                }
+                pids_in(v, out);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| pids_in(v, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn an_unrelated_process_is_not_attributed() {
+    if captrace_ready().is_none() {
+        return;
+    }
+    let bin = test_caps();
+    // Outside captrace, a loop of cap_net_admin checks (sk_setsockopt, SO_PRIORITY 7) runs throughout.
+    let mut busy = Reaped(
+        Command::new(&bin)
+            .args(["setsockopt-loop", "1000000000"])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let busy_pid = busy.0.id();
+    let has_socket = || {
+        std::fs::read_dir(format!("/proc/{busy_pid}/fd"))
+            .map(|fds| {
+                fds.flatten().any(|fd| {
+                    std::fs::read_link(fd.path())
+                        .is_ok_and(|l| l.to_string_lossy().starts_with("socket:"))
+                })
+            })
+            .unwrap_or(false)
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !has_socket() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(has_socket(), "the loop did not start");
+    let Some(t) = captrace(&["--json", "--", bin.to_str().unwrap(), "mmap-only"]) else {
+        return;
+    };
+    // Still looping: it ran for the whole trace.
+    assert!(busy.0.try_wait().unwrap().is_none());
+    assert_eq!(t.code, 0, "{}", t.explain());
+    assert!(!t.caps.contains_key("cap_net_admin"), "{}", t.explain());
+    assert!(t.set("needed").is_empty(), "{}", t.explain());
+    let mut pids = Vec::new();
+    for record in t.caps.values() {
+        pids_in(record, &mut pids);
+    }
+    assert!(!pids.contains(&u64::from(busy_pid)), "{}", t.explain());
+}
+
+#[test]
+fn the_exit_status_is_passed_through() {
+    let bin = test_caps();
+    let Some(t) = captrace(&["--json", "--", bin.to_str().unwrap(), "exit", "7"]) else {
+        return;
+    };
+    assert_eq!(t.code, 7, "{}", t.explain());
+    assert_eq!(t.summary["exit_status"], 7);
+    let Some(t) = captrace(&["--", bin.to_str().unwrap(), "exit", "3"]) else {
+        return;
+    };
+    assert_eq!(t.code, 3, "{}", t.explain());
+}
+
+#[test]
+fn a_missing_command_is_an_error_and_runs_nothing() {
+    let Some(t) = captrace(&["--", "capkit-no-such-command"]) else {
+        return;
+    };
+    assert_eq!(t.code, 2, "{}", t.explain());
+    assert!(
+        t.stderr.contains("capkit-no-such-command"),
+        "{}",
+        t.explain()
+    );
+}
+
+/// The cgroup directories named `captrace-<pid>-*`: at the cgroup2 root and in the cgroup `pid` is in.
+fn leaves_of(pid: u32) -> Vec<PathBuf> {
+    let Ok(root) = cgroup::cgroup2_root() else {
+        return Vec::new();
+    };
+    let mut dirs = vec![root.clone()];
+    let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+    if let Some(path) = own.lines().find_map(|l| l.strip_prefix("0::")) {
+        dirs.push(root.join(path.trim_start_matches('/')));
+    }
+    let prefix = format!("captrace-{pid}-");
+    let mut found = Vec::new();
+    for dir in dirs {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                found.push(entry.path());
+            }
+        }
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
+/// The BPF programs a process holds open (as a program or through a link), from its fdinfo.
+fn bpf_programs_of(pid: u32) -> Vec<u64> {
+    let mut ids = Vec::new();
+    for fd in std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let Ok(link) = std::fs::read_link(fd.path()) else {
+            continue;
+        };
+        let link = link.to_string_lossy();
+        if !link.contains("bpf-prog") && !link.contains("bpf_link") {
+            continue;
+        }
+        let info = format!("/proc/{pid}/fdinfo/{}", fd.file_name().to_string_lossy());
+        let text = std::fs::read_to_string(info).unwrap_or_default();
+        ids.extend(
+            text.lines()
+                .filter_map(|l| l.strip_prefix("prog_id:"))
+                .filter_map(|v| v.trim().parse::<u64>().ok()),
+        );
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+#[test]
+fn ctrl_c_leaves_no_program_and_no_cgroup() {
+    let Some(captrace) = captrace_ready() else {
+        return;
+    };
+    let bin = test_caps();
+    let mut child = Reaped(
+        Command::new(captrace)
+            .args(["--json", "--", bin.to_str().unwrap(), "sleep", "60"])
+            .env_remove("LD_LIBRARY_PATH")
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let pid = child.0.id();
+    let out = reader(child.0.stdout.take());
+    // Wait (at most 30 s) for COMMAND's `ready` on the shared stderr.
+    let stderr = child.0.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line == "ready" {
+                let _ = tx.send(lines.clone());
+            }
+            lines.push(line);
+        }
+        let _ = tx.send(lines);
+    });
+    let before = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
+    if child.0.try_wait().unwrap().is_some() {
+        let why = before.join(" ");
+        if why.to_lowercase().contains("bpf") {
+            skipped(&format!("captrace cannot trace here: {why}"));
+            return;
+        }
+        panic!("captrace ended before COMMAND was ready: {why}");
+    }
+    let leaves = leaves_of(pid);
+    assert_eq!(leaves.len(), 1, "captrace's leaf: {leaves:?}");
+    let programs = bpf_programs_of(pid);
+    assert!(!programs.is_empty(), "captrace holds no BPF program");
+
+    // Ctrl-C at a terminal: SIGINT to the whole process group.
+    rustix::process::kill_process_group(
+        rustix::process::Pid::from_raw(pid as i32).unwrap(),
+        rustix::process::Signal::INT,
+    )
+    .unwrap();
+    let code = wait_bounded(&mut child.0, Duration::from_secs(30));
+    let stdout = out.join().unwrap();
+    assert_ne!(code, -1, "captrace did not end after SIGINT");
+    assert!(leaves.iter().all(|l| !l.exists()), "{leaves:?} remain");
+    assert!(leaves_of(pid).is_empty());
+    let trace = parse(code, stdout, String::new());
+    assert!(
+        !trace.summary.is_null(),
+        "no report after Ctrl-C: {}",
+        trace.stdout
+    );
+    if let Some(bpftool) = crate::util::tool("bpftool") {
+        for id in programs {
+            let shown = Command::new(&bpftool)
+                .args(["prog", "show", "id", &id.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .unwrap();
+            assert!(!shown.success(), "BPF program {id} is still loaded");
+        }
+    }
+}
+
+#[test]
+fn verify_passes_for_the_port_80_program_as_nobody() {
+    let _turn = PORT_80.lock().unwrap_or_else(|e| e.into_inner());
+    let bin = test_caps();
+    let Some(t) = captrace(&[
+        "--json",
+        "--user",
+        "nobody",
+        "--verify",
+        "--",
+        bin.to_str().unwrap(),
+        "bind",
+        "80",
+    ]) else {
+        return;
+    };
+    if port_80_busy(&t) {
+        return;
+    }
+    assert_eq!(t.code, 0, "{}", t.explain());
+    assert_eq!(t.set("needed"), ["cap_net_bind_service"], "{}", t.explain());
+    assert_eq!(t.summary["verify"]["passed"], true, "{}", t.explain());
+    // A non-root user gets it through the ambient set.
+    let systemd = t.summary["systemd"].as_str().unwrap_or("");
+    assert!(systemd.contains("AmbientCapabilities="), "{systemd}");
+}

@@ -21,7 +21,7 @@ then it prints the report and exits with COMMAND's exit status. --pid, --cgroup,
 trace what is already running (never moved, never signalled) until Ctrl-C or --duration.
 
 Each capability gets one verdict:
-  needed   granted at least once on a check that matters, against a namespace the program did not create
+  needed   granted on a check that matters, in a namespace the program did not create
   denied   asked for and refused, never granted: shown, never recommended
   probe    only no-audit probes (the cap_sys_admin memory-accounting check every mmap makes)
   userns   only checks against a user namespace the program created: free there, no need on the host
@@ -60,8 +60,8 @@ EXAMPLES
       What ping needs (cap_net_raw), and how to grant it.
 
   captrace --user www-data -- ./server --port 80
-      The server run as www-data holding every capability in its ambient set, so that its checks succeed
-      and show what it uses rather than where it first fails.
+      The server run as www-data with every capability in its ambient set: its checks succeed and
+      show what it uses, not where it first fails.
 
   captrace --user www-data --verify -- ./server --port 80
       The same, then a second run under the recommended set, compared with the first.
@@ -84,6 +84,8 @@ EXAMPLES
     after_help = concat!(exit_status!(), "\n\nExamples are in --help."),
     after_long_help = concat!(exit_status!(), "\n\n", examples!()),
     max_term_width = 100,
+    override_usage = "captrace [OPTIONS] -- COMMAND [ARG]...\n       \
+                      captrace [OPTIONS] (--pid PID | --cgroup PATH | --unit NAME | --container ID)",
     group(ArgGroup::new("target").required(true).args(["command", "pid", "cgroup", "unit", "container"])),
 )]
 pub struct Args {
@@ -197,6 +199,8 @@ pub fn parse_user(s: &str) -> Result<UserSpec, String> {
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     const FORMS: &str = "a number and a unit: 500ms, 10s, 5m, 1h, or plain seconds";
     let text = s.trim();
+    // The input is quoted in the messages: escaped, as everything from outside.
+    let s = &capcli::escape_str(s);
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(text.len());

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Installs capkit: the five tools, their man pages and their shell completions, under PREFIX (default
+# Installs capkit: the six tools, their man pages and their shell completions, under PREFIX (default
 # /usr/local; DESTDIR is honoured for packaging). Arguments are passed on to `cargo install`.
 #
 #   sudo ./install.sh                    # /usr/local/bin, /usr/local/share/man/man1, completions
@@ -8,7 +8,7 @@ set -eu
 cd "$(dirname "$0")"
 prefix=${PREFIX:-/usr/local}
 root=${DESTDIR:-}$prefix
-tools="capls capscan capnet capsim capdecode"
+tools="capls capscan capnet capsim capdecode captrace"
 
 cargo install --locked --path . --root "$root" --no-track "$@"
 for t in $tools; do

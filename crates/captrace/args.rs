@@ -370,6 +370,24 @@ mod tests {
     }
 
     #[test]
+    fn a_command_is_taken_byte_for_byte() {
+        use std::os::unix::ffi::OsStringExt;
+        let odd = OsString::from_vec(b"caf\xff\x1b[31m".to_vec());
+        let words = [
+            OsString::from("captrace"),
+            OsString::from("--"),
+            OsString::from("--not-ours"),
+            odd.clone(),
+            OsString::from(""),
+        ];
+        let args = Args::try_parse_from(words).unwrap();
+        assert_eq!(
+            args.command,
+            [OsString::from("--not-ours"), odd, OsString::new()]
+        );
+    }
+
+    #[test]
     fn a_mistyped_flag_is_not_taken_for_the_command() {
         assert!(parse(&["--jsn", "ls"]).is_err());
         assert!(parse(&["-x"]).is_err());

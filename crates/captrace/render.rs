@@ -166,18 +166,18 @@ fn prose(out: &mut String, text: &str, width: usize, style: Option<Style>) {
 /// `text` cut into lines of at most `width` columns, preferring spaces; lines after the first start with
 /// `indent` spaces.
 fn wrap_prose(text: &str, width: usize, indent: usize) -> Vec<String> {
-    let mut pieces = split_width(text, width);
-    if pieces.len() > 1 {
-        let rest = pieces.split_off(1).concat();
+    let (first, rest) = split_first(text, width);
+    let mut lines = vec![first.to_string()];
+    if !rest.is_empty() {
         let room = width.saturating_sub(indent).max(MIN_LAST);
-        let rest = rest.trim_start();
-        pieces.extend(
+        let pad = " ".repeat(indent);
+        lines.extend(
             split_width(rest, room)
                 .into_iter()
-                .map(|line| format!("{}{line}", " ".repeat(indent))),
+                .map(|l| format!("{pad}{l}")),
         );
     }
-    pieces
+    lines
 }
 
 /// `SIGKILL (signal 9)`, or `signal 70` for a number without a name. The numbers are libc's, so they are
@@ -720,23 +720,34 @@ fn paint_if(text: &str, style: Option<Style>) -> String {
 /// `text` (escaped, uncoloured) cut into pieces of at most `width` characters, preferring to break after
 /// a space. An escape such as `\x1b` may be split across lines, but nothing is lost.
 fn split_width(text: &str, width: usize) -> Vec<String> {
-    let width = width.max(1);
     let mut pieces = Vec::new();
     let mut rest = text;
-    while display_width(rest) > width {
-        let cut = rest
-            .char_indices()
-            .nth(width)
-            .map_or(rest.len(), |(i, _)| i);
-        let at = rest[..cut]
-            .rfind(' ')
-            .filter(|&i| i > 0)
-            .map_or(cut, |i| i + 1);
-        pieces.push(rest[..at].trim_end().to_string());
-        rest = &rest[at..];
+    loop {
+        let (piece, more) = split_first(rest, width);
+        pieces.push(piece.to_string());
+        if more.is_empty() {
+            return pieces;
+        }
+        rest = more;
     }
-    pieces.push(rest.to_string());
-    pieces
+}
+
+/// The first line of `text` at `width` characters (at least one), broken after its last space that fits
+/// or else at the width, without its trailing spaces; and the rest, without its leading ones.
+fn split_first(text: &str, width: usize) -> (&str, &str) {
+    let width = width.max(1);
+    if display_width(text) <= width {
+        return (text, "");
+    }
+    let cut = text
+        .char_indices()
+        .nth(width)
+        .map_or(text.len(), |(i, _)| i);
+    let at = text[..cut]
+        .rfind(' ')
+        .filter(|&i| !text[..i].trim().is_empty())
+        .map_or(cut, |i| i + 1);
+    (text[..at].trim_end(), text[at..].trim_start())
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1334,6 +1345,12 @@ mod tests {
         assert_eq!(split_width("short", 10), ["short"]);
         assert_eq!(split_width("", 10), [""]);
         assert_eq!(split_width("äöü", 1), ["ä", "ö", "ü"]);
+        assert_eq!(
+            wrap_prose("aaaa bbbb cccc dddd eeee ffff gggg hhhh iiii", 20, 4),
+            ["aaaa bbbb cccc dddd", "    eeee ffff gggg", "    hhhh iiii"]
+        );
+        // Leading spaces are no place to break.
+        assert_eq!(wrap_prose("  lead  and", 5, 0), ["  lea", "d  and"]);
         assert_eq!(seconds(1_999_999_999), "1.999");
         assert_eq!(millis(1_234_567), 1.234);
     }

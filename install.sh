@@ -1,5 +1,5 @@
 #!/bin/sh
-# Installs capkit: the five tools, their man pages and their shell completions, under PREFIX (default
+# Installs capkit: the six tools, their man pages and their shell completions, under PREFIX (default
 # /usr/local; DESTDIR is honoured for packaging). Arguments are passed on to `cargo install`.
 #
 #   sudo ./install.sh                    # /usr/local/bin, /usr/local/share/man/man1, completions

@@ -9,7 +9,14 @@ use std::process::Command;
 use crate::util::run;
 
 /// The tools capkit ships.
-const TOOLS: [&str; 6] = ["capdecode", "capls", "capnet", "capscan", "capsim", "captrace"];
+const TOOLS: [&str; 6] = [
+    "capdecode",
+    "capls",
+    "capnet",
+    "capscan",
+    "capsim",
+    "captrace",
+];
 
 /// The target directory the tests' binaries were built in.
 fn target_dir() -> PathBuf {

@@ -21,7 +21,7 @@ then it prints the report and exits with COMMAND's exit status. --pid, --cgroup,
 trace what is already running (never moved, never signalled) until Ctrl-C or --duration.
 
 Each capability gets one verdict:
-  needed   granted at least once on a check that matters, against a namespace the program did not create
+  needed   granted on a check that matters, in a namespace the program did not create
   denied   asked for and refused, never granted: shown, never recommended
   probe    only no-audit probes (the cap_sys_admin memory-accounting check every mmap makes)
   userns   only checks against a user namespace the program created: free there, no need on the host
@@ -60,8 +60,8 @@ EXAMPLES
       What ping needs (cap_net_raw), and how to grant it.
 
   captrace --user www-data -- ./server --port 80
-      The server run as www-data holding every capability in its ambient set, so that its checks succeed
-      and show what it uses rather than where it first fails.
+      The server run as www-data with every capability in its ambient set: its checks succeed and
+      show what it uses, not where it first fails.
 
   captrace --user www-data --verify -- ./server --port 80
       The same, then a second run under the recommended set, compared with the first.
@@ -84,6 +84,8 @@ EXAMPLES
     after_help = concat!(exit_status!(), "\n\nExamples are in --help."),
     after_long_help = concat!(exit_status!(), "\n\n", examples!()),
     max_term_width = 100,
+    override_usage = "captrace [OPTIONS] -- COMMAND [ARG]...\n       \
+                      captrace [OPTIONS] (--pid PID | --cgroup PATH | --unit NAME | --container ID)",
     group(ArgGroup::new("target").required(true).args(["command", "pid", "cgroup", "unit", "container"])),
 )]
 pub struct Args {
@@ -197,6 +199,8 @@ pub fn parse_user(s: &str) -> Result<UserSpec, String> {
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     const FORMS: &str = "a number and a unit: 500ms, 10s, 5m, 1h, or plain seconds";
     let text = s.trim();
+    // The input is quoted in the messages: escaped, as everything from outside.
+    let s = &capcli::escape_str(s);
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(text.len());
@@ -363,6 +367,24 @@ mod tests {
         assert!(parse(&["--unit", "x.service", "--verify"]).is_err());
         assert!(parse(&["--pid", "1", "--duration", "0s"]).is_err());
         assert!(parse(&["--user", "nobody", "--", "id"]).is_ok());
+    }
+
+    #[test]
+    fn a_command_is_taken_byte_for_byte() {
+        use std::os::unix::ffi::OsStringExt;
+        let odd = OsString::from_vec(b"caf\xff\x1b[31m".to_vec());
+        let words = [
+            OsString::from("captrace"),
+            OsString::from("--"),
+            OsString::from("--not-ours"),
+            odd.clone(),
+            OsString::from(""),
+        ];
+        let args = Args::try_parse_from(words).unwrap();
+        assert_eq!(
+            args.command,
+            [OsString::from("--not-ours"), odd, OsString::new()]
+        );
     }
 
     #[test]

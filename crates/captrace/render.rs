@@ -92,32 +92,37 @@ pub fn write(out: &mut Output, report: &Report, all: bool, json: bool) -> std::i
 // ---------------------------------------------------------------------------------------------------------
 // Human output
 
-/// The whole human report, one `\n` after each line.
+/// The whole human report, one `\n` after each line, fitted to the terminal (unbounded into a pipe).
 pub fn human(report: &Report, all: bool) -> String {
+    human_in(report, all, term::width())
+}
+
+/// `human` for a width of `width` columns.
+fn human_in(report: &Report, all: bool, width: usize) -> String {
     let mut out = String::new();
-    header(&mut out, report);
+    header(&mut out, report, width);
     if report.caps.is_empty() {
         let _ = writeln!(out, "no capability was checked");
     } else {
-        verdict_table(&mut out, report);
+        verdict_table(&mut out, report, width);
     }
-    denied_line(&mut out, report);
-    sources(&mut out, report);
+    denied_line(&mut out, report, width);
+    sources(&mut out, report, width);
     if all {
-        check_rows(&mut out, report.checks);
+        check_rows(&mut out, report.checks, width);
     }
     if let Some(recommendations) = report.recommendations {
-        recommendations_block(&mut out, recommendations, report.known);
+        recommendations_block(&mut out, recommendations, report.known, width);
     }
     if let Some(verify) = &report.verify {
-        verify_block(&mut out, verify);
+        verify_block(&mut out, verify, width);
     }
     out
 }
 
 /// `captrace: ls -l exited with status 0 after 0.012 s; 3 capabilities checked (tp_btf)`: one line that
 /// sets the report apart from COMMAND's own output on the same terminal.
-fn header(out: &mut String, report: &Report) {
+fn header(out: &mut String, report: &Report, width: usize) {
     let target = escape_str(&report.target);
     let elapsed = seconds(report.elapsed.as_nanos());
     let what = match report.exit {
@@ -137,56 +142,81 @@ fn header(out: &mut String, report: &Report) {
         "captrace: {what}; {checked} checked ({})",
         escape_str(report.attach)
     );
-    let _ = writeln!(out, "{}", term::paint(Style::Header, &line));
+    prose(out, &line, width, Some(Style::Header));
     if report.dropped > 0 {
         let lost = format!(
             "captrace: {} could not be counted (the kernel map was full): the counts are lower bounds",
             words::count(report.dropped, "check", "checks")
         );
-        let _ = writeln!(out, "{}", term::paint(Style::Finding, &lost));
+        prose(out, &lost, width, Some(Style::Finding));
     }
 }
 
-/// `SIGKILL (signal 9)`, or `signal 70` for a number without a name.
-fn signal_name(signal: i32) -> String {
-    const NAMES: [&str; 32] = [
-        "",
-        "SIGHUP",
-        "SIGINT",
-        "SIGQUIT",
-        "SIGILL",
-        "SIGTRAP",
-        "SIGABRT",
-        "SIGBUS",
-        "SIGFPE",
-        "SIGKILL",
-        "SIGUSR1",
-        "SIGSEGV",
-        "SIGUSR2",
-        "SIGPIPE",
-        "SIGALRM",
-        "SIGTERM",
-        "SIGSTKFLT",
-        "SIGCHLD",
-        "SIGCONT",
-        "SIGSTOP",
-        "SIGTSTP",
-        "SIGTTIN",
-        "SIGTTOU",
-        "SIGURG",
-        "SIGXCPU",
-        "SIGXFSZ",
-        "SIGVTALRM",
-        "SIGPROF",
-        "SIGWINCH",
-        "SIGIO",
-        "SIGPWR",
-        "SIGSYS",
-    ];
-    match usize::try_from(signal).ok().and_then(|n| NAMES.get(n)) {
-        Some(name) if !name.is_empty() => format!("{name} (signal {signal})"),
-        _ => format!("signal {signal}"),
+/// Continuation lines of wrapped prose start this far in.
+const PROSE_INDENT: usize = 4;
+
+/// Writes a line of prose (escaped, uncoloured), wrapped at spaces to `width` with its continuation lines
+/// indented, each line painted in `style`.
+fn prose(out: &mut String, text: &str, width: usize, style: Option<Style>) {
+    for line in wrap_prose(text, width, PROSE_INDENT) {
+        let _ = writeln!(out, "{}", paint_if(&line, style));
     }
+}
+
+/// `text` cut into lines of at most `width` columns, preferring spaces; lines after the first start with
+/// `indent` spaces.
+fn wrap_prose(text: &str, width: usize, indent: usize) -> Vec<String> {
+    let (first, rest) = split_first(text, width);
+    let mut lines = vec![first.to_string()];
+    if !rest.is_empty() {
+        let room = width.saturating_sub(indent).max(MIN_LAST);
+        let pad = " ".repeat(indent);
+        lines.extend(
+            split_width(rest, room)
+                .into_iter()
+                .map(|l| format!("{pad}{l}")),
+        );
+    }
+    lines
+}
+
+/// `SIGKILL (signal 9)`, or `signal 70` for a number without a name. The numbers are libc's, so they are
+/// right on every architecture (SIGUSR1 is 10 on x86 and 16 on MIPS).
+fn signal_name(signal: i32) -> String {
+    let name = match signal {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGTRAP => "SIGTRAP",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGUSR1 => "SIGUSR1",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGUSR2 => "SIGUSR2",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGALRM => "SIGALRM",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGCHLD => "SIGCHLD",
+        libc::SIGCONT => "SIGCONT",
+        libc::SIGSTOP => "SIGSTOP",
+        libc::SIGTSTP => "SIGTSTP",
+        libc::SIGTTIN => "SIGTTIN",
+        libc::SIGTTOU => "SIGTTOU",
+        libc::SIGURG => "SIGURG",
+        libc::SIGXCPU => "SIGXCPU",
+        libc::SIGXFSZ => "SIGXFSZ",
+        libc::SIGVTALRM => "SIGVTALRM",
+        libc::SIGPROF => "SIGPROF",
+        libc::SIGWINCH => "SIGWINCH",
+        libc::SIGIO => "SIGIO",
+        libc::SIGPWR => "SIGPWR",
+        libc::SIGSYS => "SIGSYS",
+        _ => return format!("signal {signal}"),
+    };
+    format!("{name} (signal {signal})")
 }
 
 /// Nanoseconds as `seconds.millis`.
@@ -224,7 +254,7 @@ fn cap_cell(cap: Cap, verdict: Verdict) -> Cell {
 }
 
 /// CAPABILITY VERDICT GRANTED DENIED FIRST SEEN: one row per capability.
-fn verdict_table(out: &mut String, report: &Report) {
+fn verdict_table(out: &mut String, report: &Report, width: usize) {
     let mut table = Table::new(&[
         ("CAPABILITY", Align::Left),
         ("VERDICT", Align::Left),
@@ -241,11 +271,11 @@ fn verdict_table(out: &mut String, report: &Report) {
             Cell::new(seconds(u128::from(cap.first_seen_ns))),
         ]);
     }
-    table.write(out);
+    table.write(out, width);
 }
 
 /// `denied: cap_net_bind_service — the program asked and was refused; not recommended`.
-fn denied_line(out: &mut String, report: &Report) {
+fn denied_line(out: &mut String, report: &Report, width: usize) {
     let denied = report.set_of(Verdict::Denied);
     if denied.is_empty() {
         return;
@@ -258,14 +288,15 @@ fn denied_line(out: &mut String, report: &Report) {
         "denied: {} — the program asked and was refused; not recommended",
         names.join(", ")
     );
-    let _ = writeln!(out, "\n{}", term::paint(Style::Finding, &line));
+    out.push('\n');
+    prose(out, &line, width, Some(Style::Finding));
 }
 
 /// At most this many sources are listed for one capability; the rest are counted.
 const TOP_SOURCES: usize = 3;
 
 /// Where the needed and denied capabilities came from: their busiest sources (kernel function, process).
-fn sources(out: &mut String, report: &Report) {
+fn sources(out: &mut String, report: &Report, width: usize) {
     let shown: Vec<&CapReport> = report
         .caps
         .iter()
@@ -310,7 +341,7 @@ fn sources(out: &mut String, report: &Report) {
             ]);
         }
     }
-    table.write(out);
+    table.write(out, width);
 }
 
 /// A command name, escaped.
@@ -332,7 +363,7 @@ fn caller_cell(caller: Option<&str>, noaudit: bool) -> Cell {
 }
 
 /// `--all`: every check row, as the kernel map aggregated them.
-fn check_rows(out: &mut String, checks: &[Check]) {
+fn check_rows(out: &mut String, checks: &[Check], width: usize) {
     let _ = writeln!(out, "\nevery check ({}):", checks.len());
     if checks.is_empty() {
         return;
@@ -375,7 +406,7 @@ fn check_rows(out: &mut String, checks: &[Check]) {
             ),
         ]);
     }
-    table.write(out);
+    table.write(out, width);
 }
 
 /// `base 4026531837/0`, `created 4026532201/1`, `outside …`: where the namespace sits, its inode and level.
@@ -396,7 +427,12 @@ const ADVICE_LABEL: usize = 13;
 
 /// The needed set as docker flags, a securityContext, systemd lines and a setcap line, each with the
 /// model's word on it.
-fn recommendations_block(out: &mut String, recommendations: &Recommendations, known: u32) {
+fn recommendations_block(
+    out: &mut String,
+    recommendations: &Recommendations,
+    known: u32,
+    width: usize,
+) {
     let _ = writeln!(
         out,
         "\nrecommended (each checked against the execve model):"
@@ -409,20 +445,20 @@ fn recommendations_block(out: &mut String, recommendations: &Recommendations, kn
         " ",
         indent,
         indent,
-        term::width(),
+        width,
     );
     let _ = writeln!(out, "{needed}");
-    advice(out, "docker:", &recommendations.docker);
-    advice(out, "kubernetes:", &recommendations.kubernetes);
-    advice(out, "systemd:", &recommendations.systemd);
+    advice(out, "docker:", &recommendations.docker, width);
+    advice(out, "kubernetes:", &recommendations.kubernetes, width);
+    advice(out, "systemd:", &recommendations.systemd, width);
     if let Some(setcap) = &recommendations.setcap {
-        advice(out, "setcap:", setcap);
+        advice(out, "setcap:", setcap, width);
     }
 }
 
 /// One form: its configuration under its label, or why it does not work and what does instead. Every
 /// line of a configuration is escaped (it holds paths and user names from outside).
-fn advice(out: &mut String, label: &str, advice: &Advice) {
+fn advice(out: &mut String, label: &str, advice: &Advice, width: usize) {
     let pad = " ".repeat(2 + ADVICE_LABEL);
     let mut first = format!("  {label:<w$}", w = ADVICE_LABEL);
     let push_lines = |out: &mut String, text: &str, first: &mut String| {
@@ -439,8 +475,21 @@ fn advice(out: &mut String, label: &str, advice: &Advice) {
         .why
         .as_deref()
         .unwrap_or("the model says it does not grant the needed set");
-    let verdict = term::paint(Style::Finding, "does not work:").into_owned();
-    let _ = writeln!(out, "{first}{verdict} {}", escape_str(why));
+    // The explanation is prose and wraps under its label; the configurations never wrap, so that they
+    // copy whole.
+    let text = format!("{first}does not work: {}", escape_str(why));
+    for (i, line) in wrap_prose(&text, width, pad.len()).iter().enumerate() {
+        let line = if i == 0 {
+            line.replacen(
+                "does not work:",
+                &term::paint(Style::Finding, "does not work:"),
+                1,
+            )
+        } else {
+            line.clone()
+        };
+        let _ = writeln!(out, "{line}");
+    }
     let mut rest = format!("{pad}  ");
     push_lines(out, &advice.config, &mut rest);
     match &advice.instead {
@@ -456,7 +505,7 @@ fn advice(out: &mut String, label: &str, advice: &Advice) {
 }
 
 /// `verify: passed …` or `verify: FAILED …`.
-fn verify_block(out: &mut String, verify: &VerifyOutcome) {
+fn verify_block(out: &mut String, verify: &VerifyOutcome, width: usize) {
     let mut causes = Vec::new();
     if !verify.same_exit_status {
         causes.push(format!(
@@ -486,7 +535,8 @@ fn verify_block(out: &mut String, verify: &VerifyOutcome) {
     } else {
         Style::Finding
     };
-    let _ = writeln!(out, "\n{}", term::paint(style, &line));
+    out.push('\n');
+    prose(out, &line, width, Some(style));
 }
 
 fn exit_text(exit: ExitInfo) -> String {
@@ -542,8 +592,18 @@ struct Table {
     indent: usize,
 }
 
-/// The last column is given at least this many columns on a terminal, even if the row then overflows.
+/// The last column needs at least this many columns beside the others; with less it hangs below them.
 const MIN_LAST: usize = 12;
+/// Where a hanging last column starts, from the table's indent.
+const HANG: usize = 4;
+
+/// Where the last column goes: from column `start`, `room` wide, beside the others or below them.
+#[derive(Clone, Copy)]
+struct Layout {
+    start: usize,
+    room: usize,
+    hang: bool,
+}
 
 impl Table {
     fn new(headers: &[(&'static str, Align)]) -> Table {
@@ -564,7 +624,7 @@ impl Table {
         self.rows.push(cells);
     }
 
-    fn write(&self, out: &mut String) {
+    fn write(&self, out: &mut String, width: usize) {
         let last = self.headers.len() - 1;
         let widths: Vec<usize> = (0..last)
             .map(|i| {
@@ -576,16 +636,22 @@ impl Table {
                     .max(self.headers[i].0.len())
             })
             .collect();
-        let start = self.indent + widths.iter().map(|w| w + 2).sum::<usize>();
-        let room = term::width().saturating_sub(start).max(MIN_LAST);
+        let mut start = self.indent + widths.iter().map(|w| w + 2).sum::<usize>();
+        // Without room beside the other columns, the last one goes on lines of its own below them.
+        let hang = width.saturating_sub(start) < MIN_LAST;
+        if hang {
+            start = self.indent + HANG;
+        }
+        let room = width.saturating_sub(start).max(MIN_LAST);
+        let layout = Layout { start, room, hang };
         let headers: Vec<Cell> = self
             .headers
             .iter()
             .map(|(h, _)| Cell::new(h.to_string()).styled(Some(Style::Header)))
             .collect();
-        self.line(out, &headers, &widths, room, start);
+        self.line(out, &headers, &widths, layout);
         for row in &self.rows {
-            self.line(out, row, &widths, room, start);
+            self.line(out, row, &widths, layout);
         }
     }
 
@@ -600,7 +666,7 @@ impl Table {
             .unwrap_or(0)
     }
 
-    fn line(&self, out: &mut String, cells: &[Cell], widths: &[usize], room: usize, start: usize) {
+    fn line(&self, out: &mut String, cells: &[Cell], widths: &[usize], layout: Layout) {
         let mut line = " ".repeat(self.indent);
         for ((cell, width), (_, align)) in cells.iter().zip(widths).zip(&self.headers) {
             let pad = " ".repeat(width.saturating_sub(display_width(&cell.text)));
@@ -618,19 +684,24 @@ impl Table {
             line.push_str("  ");
         }
         let last = &cells[cells.len() - 1];
-        let mut pieces = split_width(&last.text, room).into_iter();
-        let first = pieces.next().unwrap_or_default();
-        if self.headers[cells.len() - 1].1 == Align::Right {
-            let pad = self
-                .last_width()
-                .min(room)
-                .saturating_sub(display_width(&first));
-            line.push_str(&" ".repeat(pad));
+        let mut pieces = split_width(&last.text, layout.room).into_iter();
+        if layout.hang {
+            let _ = writeln!(out, "{}", line.trim_end());
+        } else {
+            let first = pieces.next().unwrap_or_default();
+            if self.headers[cells.len() - 1].1 == Align::Right {
+                let pad = self
+                    .last_width()
+                    .min(layout.room)
+                    .saturating_sub(display_width(&first));
+                line.push_str(&" ".repeat(pad));
+            }
+            line.push_str(&paint_if(&first, last.style));
+            let _ = writeln!(out, "{}", line.trim_end());
         }
-        line.push_str(&paint_if(&first, last.style));
-        let _ = writeln!(out, "{}", line.trim_end());
-        for piece in pieces {
-            let _ = writeln!(out, "{}{}", " ".repeat(start), paint_if(&piece, last.style));
+        for piece in pieces.filter(|p| !p.is_empty()) {
+            let indent = " ".repeat(layout.start);
+            let _ = writeln!(out, "{indent}{}", paint_if(&piece, last.style));
         }
     }
 }
@@ -649,23 +720,34 @@ fn paint_if(text: &str, style: Option<Style>) -> String {
 /// `text` (escaped, uncoloured) cut into pieces of at most `width` characters, preferring to break after
 /// a space. An escape such as `\x1b` may be split across lines, but nothing is lost.
 fn split_width(text: &str, width: usize) -> Vec<String> {
-    let width = width.max(1);
     let mut pieces = Vec::new();
     let mut rest = text;
-    while display_width(rest) > width {
-        let cut = rest
-            .char_indices()
-            .nth(width)
-            .map_or(rest.len(), |(i, _)| i);
-        let at = rest[..cut]
-            .rfind(' ')
-            .filter(|&i| i > 0)
-            .map_or(cut, |i| i + 1);
-        pieces.push(rest[..at].trim_end().to_string());
-        rest = &rest[at..];
+    loop {
+        let (piece, more) = split_first(rest, width);
+        pieces.push(piece.to_string());
+        if more.is_empty() {
+            return pieces;
+        }
+        rest = more;
     }
-    pieces.push(rest.to_string());
-    pieces
+}
+
+/// The first line of `text` at `width` characters (at least one), broken after its last space that fits
+/// or else at the width, without its trailing spaces; and the rest, without its leading ones.
+fn split_first(text: &str, width: usize) -> (&str, &str) {
+    let width = width.max(1);
+    if display_width(text) <= width {
+        return (text, "");
+    }
+    let cut = text
+        .char_indices()
+        .nth(width)
+        .map_or(text.len(), |(i, _)| i);
+    let at = text[..cut]
+        .rfind(' ')
+        .filter(|&i| !text[..i].trim().is_empty())
+        .map_or(cut, |i| i + 1);
+    (text[..at].trim_end(), text[at..].trim_start())
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1234,12 +1316,41 @@ mod tests {
     }
 
     #[test]
+    fn a_terminal_fits_its_width() {
+        let (mut caps, mut checks, rec) = (caps(), checks(), recommendations());
+        let long = "a_very_long_kernel_function_name_that_goes_on_and_on_and_on";
+        caps[0].sources[0].caller = Some(long.to_string());
+        checks[0].caller = Some(long.to_string());
+        let text = human_in(&report(&caps, &checks, Some(&rec)), true, 80);
+        for line in text.lines() {
+            assert!(
+                display_width(line) <= 80,
+                "{} columns: {line}",
+                display_width(line)
+            );
+        }
+        // The caller is whole across its lines, which start under its column.
+        let at = text.find("a_very_long").expect(&text);
+        let column = at - text[..at].rfind('\n').map_or(0, |i| i + 1);
+        let rest: String = text[at..].lines().take(4).map(|l| l.trim_start()).collect();
+        assert!(rest.starts_with(long), "{text}");
+        let second = text[at..].lines().nth(1).unwrap();
+        assert_eq!(second.len() - second.trim_start().len(), column, "{text}");
+    }
+
+    #[test]
     fn long_cells_wrap_under_their_column() {
         assert_eq!(split_width("abcdef", 4), ["abcd", "ef"]);
         assert_eq!(split_width("ab cd ef", 6), ["ab cd", "ef"]);
         assert_eq!(split_width("short", 10), ["short"]);
         assert_eq!(split_width("", 10), [""]);
         assert_eq!(split_width("äöü", 1), ["ä", "ö", "ü"]);
+        assert_eq!(
+            wrap_prose("aaaa bbbb cccc dddd eeee ffff gggg hhhh iiii", 20, 4),
+            ["aaaa bbbb cccc dddd", "    eeee ffff gggg", "    hhhh iiii"]
+        );
+        // Leading spaces are no place to break.
+        assert_eq!(wrap_prose("  lead  and", 5, 0), ["  lea", "d  and"]);
         assert_eq!(seconds(1_999_999_999), "1.999");
         assert_eq!(millis(1_234_567), 1.234);
     }

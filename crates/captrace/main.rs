@@ -229,7 +229,9 @@ fn compare(first: &Run, first_caps: &[CapReport], second: &Run) -> VerifyOutcome
     let second_caps = needs::verdicts(&second.collected.checks);
     let denied_now: CapSet = second_caps
         .iter()
-        .filter(|c| c.denied > 0 && matches!(c.verdict, needs::Verdict::Denied | needs::Verdict::Needed))
+        .filter(|c| {
+            c.denied > 0 && matches!(c.verdict, needs::Verdict::Denied | needs::Verdict::Needed)
+        })
         .map(|c| c.cap)
         .collect();
     let newly_denied = granted_before & denied_now;

@@ -109,6 +109,11 @@ const PROBE_SITES: &[&str] = &[
     "xfs_getfsmap",
     // /proc/PID/oom_score_adj: CAP_SYS_RESOURCE only moves oom_score_adj_min along
     "__set_oom_adj",
+    // Hardening choices: the answer picks how something is built, and it is built either way.
+
+    // x86 BPF JIT: a classic BPF program (a seccomp or socket filter) loaded without CAP_SYS_ADMIN gets a
+    // Spectre-BHB barrier (ns_capable_noaudit(&init_user_ns, CAP_SYS_ADMIN) in do_jit's epilogue)
+    "do_jit",
     // Someone else's credentials, checked in the program's context: never a need of the program.
 
     // at exec: does the *tracer* hold CAP_SYS_PTRACE (decides the unsafe-exec downgrade)

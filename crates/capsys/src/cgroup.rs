@@ -388,11 +388,15 @@ fn systemctl_control_group(unit: &str) -> Option<String> {
         .stderr(Stdio::null())
         .spawn()
         .ok()?;
-    let mut out = String::new();
-    let read = child
-        .stdout
-        .take()
-        .map(|pipe| pipe.take(SMALL_FILE).read_to_string(&mut out));
+    // Read on a thread, so a systemctl that hangs with its output open cannot hold us past the deadline.
+    let (tx, rx) = std::sync::mpsc::channel();
+    if let Some(pipe) = child.stdout.take() {
+        std::thread::spawn(move || {
+            let mut out = String::new();
+            let read = pipe.take(SMALL_FILE).read_to_string(&mut out);
+            let _ = tx.send(read.map(|_| out));
+        });
+    }
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
         match child.try_wait() {
@@ -405,9 +409,12 @@ fn systemctl_control_group(unit: &str) -> Option<String> {
             }
         }
     };
+    let out = match rx.recv_timeout(Duration::from_secs(1)) {
+        Ok(Ok(out)) => out,
+        _ => return None,
+    };
     let path = out.lines().next().unwrap_or("").trim();
-    let ok = status.is_some_and(|s| s.success()) && matches!(read, Some(Ok(_)));
-    (ok && path.starts_with('/')).then(|| path.to_string())
+    (status.is_some_and(|s| s.success()) && path.starts_with('/')).then(|| path.to_string())
 }
 
 /// Directories below `root` whose name is one of `names`, searched breadth-first with bounded depth and

@@ -21,11 +21,18 @@ fn have(tool: &str) -> bool {
 #[test]
 fn the_committed_bpf_object_is_what_its_source_builds() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/capbpf/bpf/build.sh");
-    if !have("clang") || !have("llvm-strip") || !Path::new("/usr/include/bpf/bpf_helpers.h").exists() {
+    if !have("clang")
+        || !have("llvm-strip")
+        || !Path::new("/usr/include/bpf/bpf_helpers.h").exists()
+    {
         skipped("clang, llvm-strip or the libbpf headers are missing (apt-get install clang libbpf-dev)");
         return;
     }
-    let out = Command::new("sh").arg(&script).arg("--check").output().expect("run build.sh");
+    let out = Command::new("sh")
+        .arg(&script)
+        .arg("--check")
+        .output()
+        .expect("run build.sh");
     assert!(
         out.status.success(),
         "{}{}",
@@ -77,7 +84,11 @@ fn a_bind_below_1024_is_counted_granted_audited_with_its_caller() {
         .iter()
         .filter(|c| c.cap == Cap::NET_BIND_SERVICE)
         .collect();
-    assert!(!bind.is_empty(), "no cap_net_bind_service check: {:#?}", collected.checks);
+    assert!(
+        !bind.is_empty(),
+        "no cap_net_bind_service check: {:#?}",
+        collected.checks
+    );
     let first = bind[0];
     assert!(first.granted);
     assert_eq!(first.pid, std::process::id());

@@ -24,7 +24,7 @@ use capbpf::{Attach, Collected, Options, Scope, Tracer};
 use capcli::term::ColorChoice;
 use capcli::{Output, EXIT_FAILURE};
 use capcore::exec::FileState;
-use capcore::needs::{self, CapReport, RunFacts, RunUser};
+use capcore::needs::{self, Check, NsPlace, RunFacts, RunUser};
 use capcore::set::CapSet;
 use capsys::cgroup::{self, CgroupRef, Leaf};
 use capsys::exec_file::{ExecTarget, XattrRead};
@@ -106,7 +106,7 @@ fn trace_command(args: &Args, known: u32, signals: &Signals) -> Result<u8, Box<d
     let recommendations = needs::recommend(needed, &facts);
     let verify = if args.verify && !signals.stopped() {
         let second = run_once(args, &program, user, Some(needed), signals)?;
-        Some(compare(&first, &caps, &second))
+        Some(compare(&first, &second))
     } else {
         None
     };
@@ -219,22 +219,10 @@ fn cgroup_scope(cgroup: &CgroupRef) -> Scope {
 }
 
 /// `--verify`: the second run behaves like the first when it exits the same way and is refused nothing
-/// that the first was granted.
-fn compare(first: &Run, first_caps: &[CapReport], second: &Run) -> VerifyOutcome {
-    let granted_before: CapSet = first_caps
-        .iter()
-        .filter(|c| c.granted > 0 && c.verdict != needs::Verdict::Probe)
-        .map(|c| c.cap)
-        .collect();
-    let second_caps = needs::verdicts(&second.collected.checks);
-    let denied_now: CapSet = second_caps
-        .iter()
-        .filter(|c| {
-            c.denied > 0 && matches!(c.verdict, needs::Verdict::Denied | needs::Verdict::Needed)
-        })
-        .map(|c| c.cap)
-        .collect();
-    let newly_denied = granted_before & denied_now;
+/// that the first was granted. Refusals are compared site by site (capability and kernel function): a
+/// check refused in both runs at the same place (setpriv's capset after it drops its uid) is no change.
+fn compare(first: &Run, second: &Run) -> VerifyOutcome {
+    let newly_denied = newly_denied(&first.collected.checks, &second.collected.checks);
     let same_exit_status = first.exit == second.exit;
     VerifyOutcome {
         same_exit_status,
@@ -243,6 +231,26 @@ fn compare(first: &Run, first_caps: &[CapReport], second: &Run) -> VerifyOutcome
         second_exit: second.exit,
         passed: same_exit_status && newly_denied.is_empty(),
     }
+}
+
+/// Capabilities refused in the second run at a site where the first run was granted them and never
+/// refused. A check counted without a stack (its capability was already settled as needed) stands for
+/// every site of its capability.
+fn newly_denied(first: &[Check], second: &[Check]) -> CapSet {
+    let counts = |c: &&Check| !needs::is_probe(c) && c.ns != NsPlace::Created;
+    let mut out = CapSet::default();
+    for refused in second.iter().filter(|c| !c.granted).filter(counts) {
+        let before = first.iter().filter(counts).filter(|c| c.cap == refused.cap);
+        let same_site = |c: &&Check| c.caller.is_none() || c.caller == refused.caller;
+        let granted_before = before.clone().filter(|c| c.granted).any(|c| same_site(&c));
+        let refused_before = before
+            .filter(|c| !c.granted)
+            .any(|c| c.caller == refused.caller);
+        if granted_before && !refused_before {
+            out = out.with(refused.cap);
+        }
+    }
+    out
 }
 
 /// The file COMMAND's credentials come from, as the exec model needs it.

@@ -205,7 +205,7 @@ impl Tracer {
                 rows.push(check);
             }
         }
-        rows.sort_by(|a, b| (a.cap, a.first_seen_ns).cmp(&(b.cap, b.first_seen_ns)));
+        rows.sort_by_key(|a| (a.cap, a.first_seen_ns));
         let state = self.state()?;
         Ok(Collected {
             checks: rows,

@@ -72,6 +72,15 @@ struct {
 	__type(value, char[PATH_LEN]);
 } escalations SEC(".maps");
 
+/* Checks of a capability whose verdict is settled: no stack, no command name, so the cost stays that of a
+ * bare counter. Per CPU, so no atomic add; userspace sums the CPUs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct settled_key);
+	__type(value, __u64);
+} settled_checks SEC(".maps");
+
 /* Scratch space for a stack: too big for the 512-byte BPF stack with the key beside it. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -110,14 +119,13 @@ static __always_inline bool in_scope(void)
  * elsewhere. Inode numbers and levels, never pointers. */
 static __always_inline __u8 ns_place(struct user_namespace *ns)
 {
-	int level = BPF_CORE_READ(ns, level);
+	int level = ns->level;
 	if (level < (int)base_level)
 		return NS_OUTSIDE;
 	for (int i = 0; i < MAX_NS_DEPTH && ns; i++) {
 		if (level == (int)base_level)
-			return BPF_CORE_READ(ns, ns.inum) == base_inum ? (i == 0 ? NS_BASE : NS_CREATED)
-								       : NS_OUTSIDE;
-		ns = BPF_CORE_READ(ns, parent);
+			return ns->ns.inum == base_inum ? (i == 0 ? NS_BASE : NS_CREATED) : NS_OUTSIDE;
+		ns = ns->parent;
 		level--;
 	}
 	return NS_OUTSIDE;
@@ -201,6 +209,31 @@ static __always_inline void settle(struct check_key *key)
 	}
 }
 
+/* A check of a settled capability: counted by who, where and with what result, nothing more. */
+static __always_inline void count_settled(int cap, int ret, struct user_namespace *target_ns)
+{
+	struct settled_key key = {
+		.cap = cap,
+		.ret = ret,
+		.tgid = bpf_get_current_pid_tgid() >> 32,
+		.ns_inum = target_ns->ns.inum,
+		.ns_level = target_ns->level,
+		.ns_place = ns_place(target_ns),
+	};
+	__u64 one = 1, *value = bpf_map_lookup_elem(&settled_checks, &key);
+	if (value) {
+		*value += 1;
+		return;
+	}
+	if (bpf_map_update_elem(&settled_checks, &key, &one, BPF_NOEXIST) == 0)
+		return;
+	value = bpf_map_lookup_elem(&settled_checks, &key);
+	if (value)
+		*value += 1;
+	else
+		state_add(STATE_DROPPED, 1);
+}
+
 static __always_inline int record(void *ctx, struct user_namespace *target_ns, int cap, int ret,
 				  bool opts_known, unsigned int opts)
 {
@@ -210,26 +243,28 @@ static __always_inline int record(void *ctx, struct user_namespace *target_ns, i
 
 	if (!in_scope() || !armed() || cap < 0 || cap > 63)
 		return 0;
+	done = bpf_map_lookup_elem(&settled, &cap_index);
+	if (done && *done) {
+		count_settled(cap, ret, target_ns);
+		return 0;
+	}
 	key.cap = cap;
 	key.ret = ret;
 	key.tgid = bpf_get_current_pid_tgid() >> 32;
-	key.ns_inum = BPF_CORE_READ(target_ns, ns.inum);
-	key.ns_level = BPF_CORE_READ(target_ns, level);
+	key.ns_inum = target_ns->ns.inum;
+	key.ns_level = target_ns->level;
 	key.ns_place = ns_place(target_ns);
 	bpf_get_current_comm(key.comm, sizeof(key.comm));
-	done = bpf_map_lookup_elem(&settled, &cap_index);
-	if (!(done && *done)) {
-		classify(ctx, &key);
-		if (opts_known) {
-			key.flags |= CHECK_CLASSIFIED;
-			key.flags &= ~(CHECK_NOAUDIT | CHECK_INSETID);
-			if (opts & CAP_OPT_NOAUDIT)
-				key.flags |= CHECK_NOAUDIT;
-			if (opts & CAP_OPT_INSETID)
-				key.flags |= CHECK_INSETID;
-		}
-		settle(&key);
+	classify(ctx, &key);
+	if (opts_known) {
+		key.flags |= CHECK_CLASSIFIED;
+		key.flags &= ~(CHECK_NOAUDIT | CHECK_INSETID);
+		if (opts & CAP_OPT_NOAUDIT)
+			key.flags |= CHECK_NOAUDIT;
+		if (opts & CAP_OPT_INSETID)
+			key.flags |= CHECK_INSETID;
 	}
+	settle(&key);
 	count(&key);
 	return 0;
 }

@@ -23,6 +23,7 @@ typedef __u32 __wsum;
 enum {
 	BPF_MAP_TYPE_HASH = 1,
 	BPF_MAP_TYPE_ARRAY = 2,
+	BPF_MAP_TYPE_PERCPU_HASH = 5,
 	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
 };
 enum {
@@ -66,6 +67,17 @@ struct check_key {
 	__u8 flags;       /* CHECK_* */
 	__u16 pad;
 	char comm[16];
+};
+
+/* The key of a check counted after its capability's verdict was settled: capbpf's SettledKey. */
+struct settled_key {
+	__u32 cap;
+	__s32 ret;
+	__u32 tgid;
+	__u32 ns_inum;
+	__u32 ns_level;
+	__u8 ns_place;
+	__u8 pad[3];
 };
 
 struct check_value {

@@ -13,7 +13,7 @@ mod symbols;
 use std::collections::HashMap;
 use std::fmt;
 
-use aya::maps::{Array, HashMap as BpfHashMap, MapData};
+use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuHashMap};
 use aya::programs::{BtfTracePoint, FExit};
 use aya::{Btf, Ebpf, EbpfLoader};
 use capcore::cap::Cap;
@@ -29,6 +29,7 @@ const MAX_RANGES: usize = 96;
 /// Room kept for the text ranges (core kernel and modules).
 const MAX_TEXT_RANGES: usize = 32;
 const KEY_LEN: usize = 48;
+const SETTLED_KEY_LEN: usize = 24;
 const PATH_LEN: usize = 256;
 const CHECK_CLASSIFIED: u8 = 1;
 const CHECK_NOAUDIT: u8 = 2;
@@ -205,6 +206,7 @@ impl Tracer {
                 rows.push(check);
             }
         }
+        rows.extend(self.settled_rows(&rows)?);
         rows.sort_by_key(|a| (a.cap, a.first_seen_ns));
         let state = self.state()?;
         Ok(Collected {
@@ -213,6 +215,55 @@ impl Tracer {
             escalations: state.get(&STATE_ESCALATIONS).copied().unwrap_or(0),
             escalated_files: self.escalated_files()?,
         })
+    }
+
+    /// The checks counted after their capability's verdict was settled, summed over the CPUs. They carry
+    /// no stack and no command name: the name is taken from a classified row of the same process, and the
+    /// first-seen time is the capability's first.
+    fn settled_rows(&self, classified: &[Check]) -> Result<Vec<Check>, Unavailable> {
+        let map = self
+            .bpf
+            .map("settled_checks")
+            .ok_or_else(|| Unavailable("the BPF object has no map `settled_checks`".into()))?;
+        let counts: PerCpuHashMap<&MapData, [u8; SETTLED_KEY_LEN], u64> =
+            PerCpuHashMap::try_from(map)
+                .map_err(|e| Unavailable(format!("map settled_checks: {e}")))?;
+        let mut out = Vec::new();
+        for entry in counts.iter() {
+            let (key, per_cpu) =
+                entry.map_err(|e| Unavailable(format!("reading map settled_checks: {e}")))?;
+            let raw = RawKey::parse_settled(&key);
+            let Some(cap) = Cap::new(raw.cap) else {
+                continue;
+            };
+            let count = per_cpu.iter().fold(0u64, |sum, n| sum.saturating_add(*n));
+            let comm = classified
+                .iter()
+                .find(|c| c.pid == raw.tgid)
+                .map(|c| c.comm.clone())
+                .unwrap_or_default();
+            let first_seen_ns = classified
+                .iter()
+                .filter(|c| c.cap == cap)
+                .map(|c| c.first_seen_ns)
+                .min()
+                .unwrap_or(0);
+            out.push(Check {
+                cap,
+                granted: raw.ret == 0,
+                noaudit: None,
+                insetid: false,
+                ns: ns_place(raw.ns_place),
+                ns_inum: raw.ns_inum,
+                ns_level: raw.ns_level,
+                pid: raw.tgid,
+                comm,
+                caller: None,
+                count,
+                first_seen_ns,
+            });
+        }
+        Ok(out)
     }
 
     fn state(&self) -> Result<HashMap<u32, u64>, Unavailable> {
@@ -263,11 +314,7 @@ impl Tracer {
             granted: raw.ret == 0,
             noaudit: classified.then_some(raw.flags & CHECK_NOAUDIT != 0),
             insetid: raw.flags & CHECK_INSETID != 0,
-            ns: match raw.ns_place {
-                0 => NsPlace::Base,
-                1 => NsPlace::Created,
-                _ => NsPlace::Outside,
-            },
+            ns: ns_place(raw.ns_place),
             ns_inum: raw.ns_inum,
             ns_level: raw.ns_level,
             pid: raw.tgid,
@@ -293,6 +340,23 @@ struct RawKey {
 }
 
 impl RawKey {
+    /// struct settled_key: the same fields, without the caller, the flags and the command name.
+    fn parse_settled(key: &[u8; SETTLED_KEY_LEN]) -> RawKey {
+        let u32_at =
+            |at: usize| u32::from_ne_bytes([key[at], key[at + 1], key[at + 2], key[at + 3]]);
+        RawKey {
+            caller: 0,
+            cap: u32_at(0),
+            ret: u32_at(4) as i32,
+            tgid: u32_at(8),
+            ns_inum: u32_at(12),
+            ns_level: u32_at(16),
+            ns_place: key[20],
+            flags: 0,
+            comm: [0; 16],
+        }
+    }
+
     fn parse(key: &[u8; KEY_LEN]) -> RawKey {
         let u32_at =
             |at: usize| u32::from_ne_bytes([key[at], key[at + 1], key[at + 2], key[at + 3]]);
@@ -311,6 +375,14 @@ impl RawKey {
             flags: key[29],
             comm,
         }
+    }
+}
+
+fn ns_place(raw: u8) -> NsPlace {
+    match raw {
+        0 => NsPlace::Base,
+        1 => NsPlace::Created,
+        _ => NsPlace::Outside,
     }
 }
 

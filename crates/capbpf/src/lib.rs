@@ -237,9 +237,13 @@ impl Tracer {
                 continue;
             };
             let count = per_cpu.iter().fold(0u64, |sum, n| sum.saturating_add(*n));
+            // The name the process had when this capability was classified in it, else its latest:
+            // an exec in between renames it.
             let comm = classified
                 .iter()
-                .find(|c| c.pid == raw.tgid)
+                .filter(|c| c.pid == raw.tgid && c.cap == cap)
+                .chain(classified.iter().filter(|c| c.pid == raw.tgid))
+                .max_by_key(|c| (c.cap == cap, c.first_seen_ns))
                 .map(|c| c.comm.clone())
                 .unwrap_or_default();
             let first_seen_ns = classified
@@ -426,9 +430,11 @@ fn plumbing_ranges(symbols: &Symbols) -> Result<Ranges, Unavailable> {
         len: 0,
     };
     let text = symbols.text_ranges(MAX_TEXT_RANGES);
-    let known = KNOWN_FUNCTIONS
-        .iter()
-        .flat_map(|&(name, flags)| symbols.ranges(name).into_iter().map(move |r| (r, flags)));
+    let names: Vec<&str> = KNOWN_FUNCTIONS.iter().map(|(name, _)| *name).collect();
+    let known = symbols
+        .ranges_of(&names)
+        .into_iter()
+        .map(|(i, range)| (range, KNOWN_FUNCTIONS[i].1));
     for ((start, end), flags) in text.into_iter().map(|r| (r, RANGE_TEXT)).chain(known) {
         {
             let i = ranges.len as usize;

@@ -54,17 +54,27 @@ impl Symbols {
     /// The address range of every text symbol called `name` (or `name.isra.0`, `name.constprop.0`…: what
     /// the compiler made of it), each ending where the next symbol begins.
     pub fn ranges(&self, name: &str) -> Vec<(u64, u64)> {
+        self.ranges_of(&[name])
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect()
+    }
+
+    /// [`Symbols::ranges`] for several names in one pass: (index into `names`, range), in address order.
+    pub fn ranges_of(&self, names: &[&str]) -> Vec<(usize, (u64, u64))> {
+        let wanted: std::collections::HashMap<&str, usize> =
+            names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
         let mut out = Vec::new();
         for (i, symbol) in self.sorted.iter().enumerate() {
-            if base_name(&symbol.name) != name {
+            let Some(&which) = wanted.get(base_name(&symbol.name)) else {
                 continue;
-            }
+            };
             let end = self.sorted[i + 1..]
                 .iter()
                 .map(|s| s.addr)
                 .find(|&a| a > symbol.addr)
                 .unwrap_or(symbol.addr + 1);
-            out.push((symbol.addr, end));
+            out.push((which, (symbol.addr, end)));
         }
         out
     }
@@ -75,8 +85,9 @@ impl Symbols {
     /// are merged.
     pub fn text_ranges(&self, max: usize) -> Vec<(u64, u64)> {
         let mut out = Vec::new();
-        let start = self.ranges("_stext").first().map(|r| r.0);
-        let end = self.ranges("_etext").first().map(|r| r.0);
+        let bounds = self.ranges_of(&["_stext", "_etext"]);
+        let start = bounds.iter().find(|(i, _)| *i == 0).map(|(_, r)| r.0);
+        let end = bounds.iter().find(|(i, _)| *i == 1).map(|(_, r)| r.0);
         if let (Some(start), Some(end)) = (start, end) {
             out.push((start, end));
         }

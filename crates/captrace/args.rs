@@ -37,8 +37,9 @@ Checks captrace itself makes before COMMAND execs (a PATH search) are not counte
 /// The exit status, in both helps.
 macro_rules! exit_status {
     () => {
-        "Exit status: with COMMAND, COMMAND's own (128+N when signal N killed it), as strace and time do; \
-otherwise 0 when the trace was made. 2 when captrace cannot trace (not root, no BPF, a kernel without the cap_capable tracepoint or fexit), in which \
+        "Exit status: with COMMAND, COMMAND's own (128+N when signal N killed it), as strace and time do, \
+but 1 when --verify found that COMMAND behaves differently under the recommended set; otherwise 0 when \
+the trace was made. 2 when captrace cannot trace (not root, no BPF, a kernel without the cap_capable tracepoint or fexit), in which \
 case COMMAND is not run, and for a usage error."
     };
 }
@@ -134,8 +135,9 @@ pub struct Args {
     /// Run COMMAND a second time under the recommended set (as the same user, bounding and ambient sets
     /// cut to it) and report whether it behaves the same.
     ///
-    /// The same means: the same exit status, and no capability denied that the first run was granted.
-    /// Only with COMMAND.
+    /// The same means: the same exit status, and no capability refused at a kernel function where the
+    /// first run was granted it (and never refused it). When it does not, captrace exits 1. Only with
+    /// COMMAND.
     #[arg(long, conflicts_with_all = ["pid", "cgroup", "unit", "container"])]
     pub verify: bool,
 

@@ -109,6 +109,26 @@ pub struct OciProcess {
     pub no_new_privileges: bool,
 }
 
+impl OciProcess {
+    /// The same process as an OCI config gives it to runc, for `crate::oci::apply`.
+    pub fn to_oci(&self) -> crate::oci::OciProcess {
+        crate::oci::OciProcess {
+            uid: self.uid,
+            gid: self.gid,
+            additional_gids: self.additional_gids.clone(),
+            capabilities: Some(crate::oci::OciCaps {
+                bounding: self.bounding,
+                effective: self.effective,
+                permitted: self.permitted,
+                inheritable: self.inheritable,
+                ambient: self.ambient,
+            }),
+            no_new_privileges: self.no_new_privileges,
+            ..crate::oci::OciProcess::default()
+        }
+    }
+}
+
 /// The capabilities part of a securityContext.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(default)]

@@ -62,6 +62,27 @@ pub struct OciProcess {
     pub ignored: Vec<String>,
 }
 
+/// The OCI process moby writes for a container's first process, from `docker run`'s capability list,
+/// user and `--security-opt no-new-privileges`: root gets the list in its bounding, permitted and
+/// effective sets; any other user only in its bounding set (moby oci.SetCapabilities, "to match what
+/// execve does"). Inheritable and ambient are empty.
+pub fn docker_process(caps: CapSet, uid: u32, gid: u32, no_new_privileges: bool) -> OciProcess {
+    let held = if uid == 0 { caps } else { CapSet::EMPTY };
+    OciProcess {
+        uid,
+        gid,
+        capabilities: Some(OciCaps {
+            bounding: caps,
+            effective: held,
+            permitted: held,
+            inheritable: CapSet::EMPTY,
+            ambient: CapSet::EMPTY,
+        }),
+        no_new_privileges,
+        ..OciProcess::default()
+    }
+}
+
 /// The five sets of `process.capabilities`, already cut to the capabilities runc knows.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct OciCaps {

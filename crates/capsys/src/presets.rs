@@ -1,7 +1,7 @@
 //! The caller states that container runtimes and service managers give the first process they start:
 //! Docker (moby's defaults as runc applies them); systemd services are in `systemd.rs`.
 
-use capcore::oci::{OciCaps, OciProcess};
+use capcore::oci::OciProcess;
 use capcore::{Cap, CapSet};
 
 pub use capcore::oci::DOCKER_DEFAULT;
@@ -58,21 +58,12 @@ pub fn docker_caps(options: &DockerOptions, known: u32) -> Result<CapSet, String
 pub fn docker(options: &DockerOptions, known: u32) -> Result<OciProcess, String> {
     let caps = docker_caps(options, known)?;
     let (uid, gid) = options.user.unwrap_or((0, 0));
-    let root = uid == 0;
-    let held = if root { caps } else { CapSet::EMPTY };
-    Ok(OciProcess {
+    Ok(capcore::oci::docker_process(
+        caps,
         uid,
         gid,
-        capabilities: Some(OciCaps {
-            bounding: caps,
-            effective: held,
-            permitted: held,
-            inheritable: CapSet::EMPTY,
-            ambient: CapSet::EMPTY,
-        }),
-        no_new_privileges: options.no_new_privileges,
-        ..OciProcess::default()
-    })
+        options.no_new_privileges,
+    ))
 }
 
 /// The state runc gives the first process of a container whose OCI process a Kubernetes runtime built
@@ -82,20 +73,7 @@ pub fn k8s_process(
     process: &capcore::k8s::OciProcess,
     known: u32,
 ) -> Result<capcore::exec::Creds, capcore::oci::Refusal> {
-    let oci = OciProcess {
-        uid: process.uid,
-        gid: process.gid,
-        additional_gids: process.additional_gids.clone(),
-        capabilities: Some(OciCaps {
-            bounding: process.bounding,
-            effective: process.effective,
-            permitted: process.permitted,
-            inheritable: process.inheritable,
-            ambient: process.ambient,
-        }),
-        no_new_privileges: process.no_new_privileges,
-        ..OciProcess::default()
-    };
+    let oci = process.to_oci();
     capcore::oci::apply(&oci, &capcore::oci::RuntimeStart::full(known))
 }
 

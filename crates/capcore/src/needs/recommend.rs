@@ -9,7 +9,7 @@ use super::{Advice, KubeCapabilities, KubeContext, Recommendations, RunFacts, Ru
 use crate::exec::{
     simulate, Caller, Creds, FileState, Ids, Kernel, KernelRules, Simulation, Subject,
 };
-use crate::oci::{self, OciCaps, OciProcess, RuntimeStart};
+use crate::oci::{self, RuntimeStart};
 use crate::service::Service;
 use crate::text::CapState;
 use crate::xattr::FileCaps;
@@ -355,24 +355,7 @@ impl<'a> Model<'a> {
                 cap.bit()
             ));
         }
-        let held = if plan.non_root() {
-            CapSet::EMPTY
-        } else {
-            self.needed
-        };
-        let process = OciProcess {
-            uid: plan.uid(),
-            gid: plan.gid(),
-            capabilities: Some(OciCaps {
-                bounding: self.needed,
-                effective: held,
-                permitted: held,
-                inheritable: CapSet::EMPTY,
-                ambient: CapSet::EMPTY,
-            }),
-            no_new_privileges: plan.no_new_privs,
-            ..OciProcess::default()
-        };
+        let process = oci::docker_process(self.needed, plan.uid(), plan.gid(), plan.no_new_privs);
         oci::apply(&process, &RuntimeStart::full(self.known)).map_err(refusal)
     }
 
@@ -413,20 +396,7 @@ impl<'a> Model<'a> {
         };
         let process =
             k8s::translate(&container, k8s::Runtime::Containerd, self.known, None)?.process;
-        let oci = OciProcess {
-            uid: process.uid,
-            gid: process.gid,
-            additional_gids: process.additional_gids,
-            capabilities: Some(OciCaps {
-                bounding: process.bounding,
-                effective: process.effective,
-                permitted: process.permitted,
-                inheritable: process.inheritable,
-                ambient: process.ambient,
-            }),
-            no_new_privileges: process.no_new_privileges,
-            ..OciProcess::default()
-        };
+        let oci = process.to_oci();
         oci::apply(&oci, &RuntimeStart::full(self.known)).map_err(refusal)
     }
 
@@ -696,19 +666,7 @@ mod tests {
         let containers = k8s::parse(&manifest)?;
         let process =
             k8s::translate(&containers[0], k8s::Runtime::Containerd, KNOWN, None)?.process;
-        let oci = OciProcess {
-            uid: process.uid,
-            gid: process.gid,
-            capabilities: Some(OciCaps {
-                bounding: process.bounding,
-                effective: process.effective,
-                permitted: process.permitted,
-                inheritable: process.inheritable,
-                ambient: process.ambient,
-            }),
-            no_new_privileges: process.no_new_privileges,
-            ..OciProcess::default()
-        };
+        let oci = process.to_oci();
         let creds = oci::apply(&oci, &RuntimeStart::full(KNOWN)).map_err(refusal)?;
         let caller = Caller {
             creds,
@@ -989,7 +947,7 @@ mod tests {
     }
 
     /// moby's state for `docker run --cap-drop=ALL --cap-add=… --user U:G [--security-opt no-new-privileges]`,
-    /// read back from the printed flags and built the way capsys::presets::docker builds it.
+    /// read back from the printed flags and built by the one rule capsys::presets::docker uses too.
     fn docker_effective(flags: &str, file: &FileState) -> Result<CapSet, String> {
         let words: Vec<&str> = flags.lines().next().unwrap_or("").split(' ').collect();
         let mut caps = CapSet::EMPTY;
@@ -1006,19 +964,7 @@ mod tests {
             }
         }
         let uid = uid.expect("the user is always named");
-        let held = if uid == 0 { caps } else { CapSet::EMPTY };
-        let process = OciProcess {
-            uid,
-            gid,
-            capabilities: Some(OciCaps {
-                bounding: caps,
-                effective: held,
-                permitted: held,
-                ..OciCaps::default()
-            }),
-            no_new_privileges: nnp,
-            ..OciProcess::default()
-        };
+        let process = oci::docker_process(caps, uid, gid, nnp);
         let creds = oci::apply(&process, &RuntimeStart::full(KNOWN)).map_err(refusal)?;
         let caller = Caller {
             creds,

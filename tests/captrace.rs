@@ -381,8 +381,9 @@ fn captrace(args: &[&str]) -> Option<Trace> {
     let trace = run_bounded(&mut cmd, Duration::from_secs(120));
     if trace.code == 2 && trace.summary.is_null() {
         let why = trace.stderr.lines().next().unwrap_or("").to_string();
-        let lower = why.to_lowercase();
-        if ["bpf", "trace", "kernel", "tracepoint", "fexit"]
+        // Every message starts with "captrace: ": only what follows says whether tracing is possible.
+        let lower = why.trim_start_matches("captrace: ").to_lowercase();
+        if ["bpf", "tracing", "kernel", "tracepoint", "fexit", "needs root"]
             .iter()
             .any(|w| lower.contains(w))
         {

@@ -135,7 +135,7 @@ fi
 # An untraced loop, alone and while captrace traces a sleep in a cgroup of its own.
 if [[ -n $captrace ]]; then
   hyperfine -N --style none --warmup 1 --min-runs "$runs" --export-json "$work/alone.json" \
-    "$loop setsockopt-loop $checks" >/dev/null 2>&1
+    "$loop setsockopt-loop $checks" "$compile" >/dev/null 2>&1
   "$captrace" -- sleep 600 >/dev/null 2>&1 &
   pids+=($!)
   # Attached once its sleep runs (captrace attaches before it starts COMMAND); at most 10 s.
@@ -146,7 +146,7 @@ if [[ -n $captrace ]]; then
   done
   [[ -n $sleeper ]] || { echo "captrace did not start its sleep" >&2; exit 2; }
   hyperfine -N --style none --warmup 1 --min-runs "$runs" --export-json "$work/beside.json" \
-    "$loop setsockopt-loop $checks" >/dev/null 2>&1
+    "$loop setsockopt-loop $checks" "$compile" >/dev/null 2>&1
   # The sleep ends, and with it the trace: captrace prints its report and exits by itself. (A signal to
   # captrace would do, but a background job of a script starts with SIGINT ignored.)
   kill "$sleeper"
@@ -155,7 +155,9 @@ if [[ -n $captrace ]]; then
   python3 - "$work/alone.json" "$work/beside.json" >>"$work/medians" <<'PY'
 import json, sys
 for label, path in zip(["alone", "beside"], sys.argv[1:]):
-    print(f"neighbour.{label} {json.load(open(path))['results'][0]['median']}")
+    results = json.load(open(path))['results']
+    print(f"neighbour.{label} {results[0]['median']}")
+    print(f"neighbour_compile.{label} {results[1]['median']}")
 PY
 fi
 
@@ -209,5 +211,8 @@ if "neighbour.alone" in m:
     alone, beside = m["neighbour.alone"], m["neighbour.beside"]
     print()
     print(f"untraced loop while captrace traces a sleep: {ms(alone)} alone, {ms(beside)} beside it "
+          f"({(beside / alone - 1) * 100:+.1f} %, {(beside - alone) * 1e9 / checks:.0f} ns a check)")
+    alone, beside = m["neighbour_compile.alone"], m["neighbour_compile.beside"]
+    print(f"untraced cc -O2 while captrace traces a sleep: {ms(alone)} alone, {ms(beside)} beside it "
           f"({(beside / alone - 1) * 100:+.1f} %)")
 PY

@@ -383,9 +383,16 @@ fn captrace(args: &[&str]) -> Option<Trace> {
         let why = trace.stderr.lines().next().unwrap_or("").to_string();
         // Every message starts with "captrace: ": only what follows says whether tracing is possible.
         let lower = why.trim_start_matches("captrace: ").to_lowercase();
-        if ["bpf", "tracing", "kernel", "tracepoint", "fexit", "needs root"]
-            .iter()
-            .any(|w| lower.contains(w))
+        if [
+            "bpf",
+            "tracing",
+            "kernel",
+            "tracepoint",
+            "fexit",
+            "needs root",
+        ]
+        .iter()
+        .any(|w| lower.contains(w))
         {
             skipped(&format!("captrace cannot trace here: {why}"));
             return None;
@@ -993,4 +1000,38 @@ fn verify_passes_for_the_port_80_program_as_nobody() {
     // A non-root user gets it through the ambient set.
     let systemd = t.summary["systemd"].as_str().unwrap_or("");
     assert!(systemd.contains("AmbientCapabilities="), "{systemd}");
+}
+
+/// A set-uid-root program run by a non-root user gains privilege at its exec (bprm->secureexec): the
+/// recommendations must then leave out NoNewPrivileges= and --security-opt no-new-privileges, which would
+/// stop it. Without such an exec, they keep them.
+#[test]
+fn an_exec_that_gains_privilege_rules_out_no_new_privileges() {
+    if !crate::util::is_root() {
+        skipped("making a set-uid-root file needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let suid = dir.path().join("suid-exit");
+    std::fs::copy(test_caps(), &suid).expect("copy the test program");
+    for (path, mode) in [(dir.path(), 0o755), (suid.as_path(), 0o4755)] {
+        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode))
+            .expect("chmod");
+    }
+    let script = format!("{} exit 0", suid.display());
+    let Some(t) = captrace(&["--json", "--user", "nobody", "--", "/bin/sh", "-c", &script]) else {
+        return;
+    };
+    assert_eq!(t.code, 0, "{}", t.explain());
+    let systemd = t.summary["systemd"].as_str().unwrap_or("");
+    assert!(!systemd.contains("NoNewPrivileges"), "{}", t.explain());
+    let docker = t.summary["docker"].as_str().unwrap_or("");
+    assert!(!docker.contains("no-new-privileges"), "{}", t.explain());
+
+    let plain = format!("{} exit 0", test_caps().display());
+    let Some(t) = captrace(&["--json", "--user", "nobody", "--", "/bin/sh", "-c", &plain]) else {
+        return;
+    };
+    let systemd = t.summary["systemd"].as_str().unwrap_or("");
+    assert!(systemd.contains("NoNewPrivileges=yes"), "{}", t.explain());
 }

@@ -1035,3 +1035,89 @@ fn an_exec_that_gains_privilege_rules_out_no_new_privileges() {
     let systemd = t.summary["systemd"].as_str().unwrap_or("");
     assert!(systemd.contains("NoNewPrivileges=yes"), "{}", t.explain());
 }
+
+/// A shell loop that chowns a file of its own every 50 ms (at most 400 times: 20 s): a running target
+/// that keeps asking for cap_chown. Its children do the chown, so following descendants is what counts.
+fn chown_loop(file: &Path) -> String {
+    format!(
+        "i=0; while [ $i -lt 400 ]; do {} chown {} 65534 65534 2>/dev/null; sleep 0.05; i=$((i+1)); done",
+        test_caps().display(),
+        file.display()
+    )
+}
+
+/// The records of `--all`: one per aggregated check.
+fn check_records(trace: &Trace) -> Vec<Value> {
+    trace
+        .stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|record| record["record"] == "check")
+        .collect()
+}
+
+#[test]
+fn a_running_pid_and_its_children_are_traced_for_a_duration() {
+    require_root!();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("owned");
+    std::fs::write(&file, b"").expect("file");
+    let target = Reaped(
+        Command::new("/bin/sh")
+            .args(["-c", &chown_loop(&file)])
+            .spawn()
+            .expect("start the loop"),
+    );
+    let pid = target.0.id().to_string();
+    let Some(t) = captrace(&["--json", "--all", "--pid", &pid, "--duration", "1500ms"]) else {
+        return;
+    };
+    drop(target);
+    assert_eq!(t.code, 0, "{}", t.explain());
+    assert_eq!(t.verdict("cap_chown"), Some("needed"), "{}", t.explain());
+    assert!(t.summary["exit_status"].is_null(), "{}", t.explain());
+    let checks = check_records(&t);
+    assert!(
+        checks
+            .iter()
+            .any(|c| c["cap"] == "cap_chown" && c["comm"] == "capkit-test-cap"),
+        "{}",
+        t.explain()
+    );
+}
+
+#[test]
+fn a_cgroup_and_a_container_are_traced_by_their_cgroup() {
+    require_root!();
+    let Ok(root) = cgroup::cgroup2_root() else {
+        skipped("no cgroup2 mount");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("owned");
+    std::fs::write(&file, b"").expect("file");
+    // A docker scope (systemd driver naming) of the test's own, holding a loop the test started.
+    let id = format!("{:0>16x}{:0>48}", std::process::id(), "7ace");
+    let scope = root.join(format!("docker-{id}.scope"));
+    std::fs::create_dir(&scope).expect("make the scope");
+    let launch = Launch {
+        program: "/bin/sh".into(),
+        args: vec!["sh".into(), "-c".into(), chown_loop(&file).into()],
+        user: None,
+        caps: None,
+        cgroup_procs: scope.join("cgroup.procs"),
+    };
+    let target = Reaped(launch::spawn(&launch).expect("start the loop in the scope"));
+    let relative = format!("/docker-{id}.scope");
+    let by_cgroup = captrace(&["--json", "--cgroup", &relative, "--duration", "1s"]);
+    let by_container = captrace(&["--json", "--container", &id[..16], "--duration", "1s"]);
+    drop(target);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::remove_dir(&scope).is_err() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for t in [by_cgroup, by_container].into_iter().flatten() {
+        assert_eq!(t.code, 0, "{}", t.explain());
+        assert_eq!(t.verdict("cap_chown"), Some("needed"), "{}", t.explain());
+    }
+}

@@ -1087,7 +1087,7 @@ fn a_running_pid_and_its_children_are_traced_for_a_duration() {
 }
 
 #[test]
-fn a_cgroup_and_a_container_are_traced_by_their_cgroup() {
+fn a_cgroup_a_container_and_a_unit_are_traced_by_their_cgroup() {
     require_root!();
     let Ok(root) = cgroup::cgroup2_root() else {
         skipped("no cgroup2 mount");
@@ -1108,15 +1108,29 @@ fn a_cgroup_and_a_container_are_traced_by_their_cgroup() {
         cgroup_procs: scope.join("cgroup.procs"),
     };
     let target = Reaped(launch::spawn(&launch).expect("start the loop in the scope"));
+    // And a cgroup named like a unit (where systemd does not know it, the cgroup tree is searched).
+    let unit = format!("capkit-trace-{}", std::process::id());
+    let unit_dir = root.join(format!("{unit}.service"));
+    std::fs::create_dir(&unit_dir).expect("make the unit's cgroup");
+    let in_unit = Reaped(
+        launch::spawn(&Launch {
+            cgroup_procs: unit_dir.join("cgroup.procs"),
+            ..launch.clone()
+        })
+        .expect("start the loop in the unit"),
+    );
     let relative = format!("/docker-{id}.scope");
     let by_cgroup = captrace(&["--json", "--cgroup", &relative, "--duration", "1s"]);
     let by_container = captrace(&["--json", "--container", &id[..16], "--duration", "1s"]);
-    drop(target);
+    let by_unit = captrace(&["--json", "--unit", &unit, "--duration", "1s"]);
+    drop((target, in_unit));
     let deadline = Instant::now() + Duration::from_secs(10);
-    while std::fs::remove_dir(&scope).is_err() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
+    for dir in [&scope, &unit_dir] {
+        while std::fs::remove_dir(dir).is_err() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
-    for t in [by_cgroup, by_container].into_iter().flatten() {
+    for t in [by_cgroup, by_container, by_unit].into_iter().flatten() {
         assert_eq!(t.code, 0, "{}", t.explain());
         assert_eq!(t.verdict("cap_chown"), Some("needed"), "{}", t.explain());
     }

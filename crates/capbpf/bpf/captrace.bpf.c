@@ -294,8 +294,13 @@ int BPF_PROG(captrace_exec, struct task_struct *p, pid_t old_pid, struct linux_b
 	if (!in_scope())
 		return 0;
 	value = bpf_map_lookup_elem(&state, &index);
-	if (value && !*value)
+	if (value && !*value) {
+		__u32 at = STATE_ARMED_AT;
+		__u64 *armed_at = bpf_map_lookup_elem(&state, &at);
+		if (armed_at)
+			*armed_at = bpf_ktime_get_ns();
 		*value = 1;
+	}
 	if (BPF_CORE_READ_BITFIELD(bprm, secureexec)) {
 		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 		char path[PATH_LEN] = {};

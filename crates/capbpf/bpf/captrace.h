@@ -107,6 +107,7 @@ struct check_value {
 #define STATE_ARMED 0       /* COMMAND has execed: counting has begun */
 #define STATE_DROPPED 1     /* checks the full map could not take */
 #define STATE_ESCALATIONS 2 /* execs in scope that gained privilege (bprm->secureexec) */
+#define STATE_ARMED_AT 3    /* bpf_ktime_get_ns of COMMAND's exec: the zero of the report's times */
 #define STATE_LEN 4
 
 #define MODE_CGROUP 0

@@ -40,6 +40,7 @@ const RANGE_INSETID: u32 = 4;
 const RANGE_TEXT: u32 = 8;
 const STATE_DROPPED: u32 = 1;
 const STATE_ESCALATIONS: u32 = 2;
+const STATE_ARMED_AT: u32 = 3;
 const MODE_CGROUP: u32 = 0;
 const MODE_PIDS: u32 = 1;
 
@@ -170,8 +171,9 @@ impl Tracer {
         }
         // The exec hook opens the gate, and also notes the execs that gain privilege in every mode.
         attach_tracepoint(&mut bpf, "captrace_exec", "sched_process_exec", &btf)?;
-        let started_ns = monotonic_ns();
         let attach = attach_cap_capable(&mut bpf, &btf, options.only)?;
+        // Times are from here: the caller's clock for the run starts when this returns.
+        let started_ns = monotonic_ns();
         Ok(Tracer {
             bpf,
             attach,
@@ -198,17 +200,22 @@ impl Tracer {
         let checks: BpfHashMap<&MapData, [u8; KEY_LEN], [u64; 2]> =
             BpfHashMap::try_from(checks_map)
                 .map_err(|e| Unavailable(format!("map checks: {e}")))?;
+        let state = self.state()?;
+        // With the exec gate, times count from COMMAND's exec, read on the BPF program's own clock.
+        let zero = match state.get(&STATE_ARMED_AT) {
+            Some(&at) if at != 0 => at,
+            _ => self.started_ns,
+        };
         let mut rows = Vec::new();
         for entry in checks.iter() {
             let (key, value) =
                 entry.map_err(|e| Unavailable(format!("reading map checks: {e}")))?;
-            if let Some(check) = self.decode(&key, value) {
+            if let Some(check) = self.decode(&key, value, zero) {
                 rows.push(check);
             }
         }
         rows.extend(self.settled_rows(&rows)?);
         rows.sort_by_key(|a| (a.cap, a.first_seen_ns));
-        let state = self.state()?;
         Ok(Collected {
             checks: rows,
             dropped: state.get(&STATE_DROPPED).copied().unwrap_or(0),
@@ -304,8 +311,9 @@ impl Tracer {
         Ok(out)
     }
 
-    /// One map row as a Check; `None` for a capability number the kernel cannot have sent.
-    fn decode(&self, key: &[u8; KEY_LEN], value: [u64; 2]) -> Option<Check> {
+    /// One map row as a Check, its time from `zero`; `None` for a capability number the kernel cannot
+    /// have sent.
+    fn decode(&self, key: &[u8; KEY_LEN], value: [u64; 2], zero: u64) -> Option<Check> {
         let raw = RawKey::parse(key);
         let cap = Cap::new(raw.cap)?;
         let classified = raw.flags & CHECK_CLASSIFIED != 0;
@@ -325,7 +333,7 @@ impl Tracer {
             comm: until_nul(&raw.comm).to_vec(),
             caller,
             count: value[0],
-            first_seen_ns: value[1].saturating_sub(self.started_ns),
+            first_seen_ns: value[1].saturating_sub(zero),
         })
     }
 }

@@ -56,7 +56,8 @@ pub struct Check {
     /// `security_vm_enough_memory_mm`, `seccomp_prepare_filter`…); `None` when no stack was taken.
     pub caller: Option<String>,
     pub count: u64,
-    /// Nanoseconds from the start of the trace to the first check with this key.
+    /// Nanoseconds from the start of the trace (COMMAND's exec, or the attach for a running target) to
+    /// the first check with this key.
     pub first_seen_ns: u64,
 }
 

@@ -56,6 +56,7 @@ fn start(scope: Scope) -> Option<Tracer> {
         base_ns: own_userns(),
         gate_on_exec: false,
         only: None,
+        map_keys: None,
     };
     match Tracer::start(&options) {
         Ok(tracer) => Some(tracer),

@@ -1135,3 +1135,66 @@ fn a_cgroup_a_container_and_a_unit_are_traced_by_their_cgroup() {
         assert_eq!(t.verdict("cap_chown"), Some("needed"), "{}", t.explain());
     }
 }
+
+/// With room for only two per-process keys, a tree of processes still gets every check counted: what no
+/// longer fits is counted without its process (pid 0), so the verdicts do not depend on which processes
+/// came first, and nothing is dropped. The counts equal those of a run with the default room.
+#[test]
+fn checks_past_a_full_map_are_counted_without_their_process() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("owned");
+    std::fs::write(&file, b"").expect("file");
+    let bin = test_caps();
+    let script = format!(
+        "for i in 1 2 3 4 5 6 7 8; do {bin} chown {file} 65534 65534; {bin} chown {file} 0 0; done",
+        bin = bin.display(),
+        file = file.display()
+    );
+    let Some(bin) = captrace_bin() else {
+        skipped("captrace is not built");
+        return;
+    };
+    let run = |keys: Option<&str>| {
+        let mut cmd = Command::new(&bin);
+        cmd.args(["--json", "--all", "--", "/bin/sh", "-c", &script])
+            .stdin(Stdio::null());
+        if let Some(keys) = keys {
+            cmd.env("CAPTRACE_MAP_KEYS", keys);
+        }
+        without_cargo_library_path(&mut cmd);
+        run_bounded(&mut cmd, Duration::from_secs(120))
+    };
+    let roomy = run(None);
+    if roomy.code == 2 && roomy.summary.is_null() {
+        skipped(&format!(
+            "captrace cannot trace here: {}",
+            roomy.stderr.trim()
+        ));
+        return;
+    }
+    let tight = run(Some("2"));
+    let chowns = |t: &Trace| -> u64 {
+        check_records(t)
+            .iter()
+            .filter(|c| c["cap"] == "cap_chown")
+            .map(|c| c["count"].as_u64().unwrap_or(0))
+            .sum()
+    };
+    for t in [&roomy, &tight] {
+        assert_eq!(t.code, 0, "{}", t.explain());
+        assert_eq!(t.verdict("cap_chown"), Some("needed"), "{}", t.explain());
+        assert_eq!(t.summary["dropped"], 0, "{}", t.explain());
+    }
+    assert!(chowns(&roomy) >= 16, "{}", roomy.explain());
+    assert_eq!(chowns(&tight), chowns(&roomy), "{}", tight.explain());
+    assert!(
+        check_records(&tight).iter().any(|c| c["pid"] == 0),
+        "{}",
+        tight.explain()
+    );
+    assert!(
+        check_records(&roomy).iter().all(|c| c["pid"] != 0),
+        "{}",
+        roomy.explain()
+    );
+}

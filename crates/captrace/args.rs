@@ -55,6 +55,12 @@ width, denied capabilities are in colour, and every name from outside (process n
 --json prints NDJSON: one {\"record\": \"capability\"} per capability, with --all one {\"record\": \
 \"check\"} per check row, then one {\"record\": \"summary\"} (schema in the README).
 
+ENVIRONMENT
+
+CAPTRACE_ATTACH=fexit|tp_btf pins the hook (unset: fexit where the kernel allows it, else the \
+cap_capable tracepoint). CAPTRACE_MAP_KEYS=N gives the kernel's counting maps room for N per-process \
+keys (default 16384); past it, checks are still counted, without their process (pid 0).
+
 EXAMPLES
 
   captrace -- ping -c1 127.0.0.1

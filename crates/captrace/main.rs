@@ -165,6 +165,7 @@ fn run_in_leaf(
         base_ns,
         gate_on_exec: true,
         only: attach_override()?,
+        map_keys: map_keys_override()?,
     };
     let tracer = Tracer::start(&options)?;
     let attach = tracer.attach();
@@ -208,6 +209,21 @@ fn attach_override() -> Result<Option<Attach>, String> {
             "CAPTRACE_ATTACH={}: give fexit or tp_btf",
             capcli::escape_str(other)
         )),
+    }
+}
+
+/// `CAPTRACE_MAP_KEYS=N`: room for N per-process keys in the kernel's counting maps (default 16,384),
+/// for traces of very many processes; past it, checks are still counted, without their process.
+fn map_keys_override() -> Result<Option<u32>, String> {
+    match std::env::var("CAPTRACE_MAP_KEYS").ok().as_deref() {
+        None | Some("") => Ok(None),
+        Some(text) => match text.parse::<u32>() {
+            Ok(keys) if (1..=1 << 22).contains(&keys) => Ok(Some(keys)),
+            _ => Err(format!(
+                "CAPTRACE_MAP_KEYS={}: give a number from 1 to 4194304",
+                capcli::escape_str(text)
+            )),
+        },
     }
 }
 
@@ -322,6 +338,7 @@ fn trace_running(args: &Args, known: u32, signals: &Signals) -> Result<u8, Box<d
         base_ns: running.base_ns,
         gate_on_exec: false,
         only: attach_override()?,
+        map_keys: map_keys_override()?,
     };
     let mut tracer = Tracer::start(&options)?;
     let attach = tracer.attach();

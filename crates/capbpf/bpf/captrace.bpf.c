@@ -41,6 +41,14 @@ struct {
 	__type(value, struct check_value);
 } checks SEC(".maps");
 
+/* Checks that did not fit in `checks` or `settled_checks`, counted without their process. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct check_key);
+	__type(value, struct check_value);
+} merged SEC(".maps");
+
 /* Capabilities already granted on an audited check outside a created namespace: `needed` for good. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -183,20 +191,34 @@ static __always_inline void classify(void *ctx, struct check_key *key)
 	bpf_loop(MAX_FRAMES, walk_frame, &walk, 0);
 }
 
-static __always_inline void count(struct check_key *key)
+/* Adds one to `key` in `map`, making the entry when it is new; false when the map is full. */
+static __always_inline bool add_check(void *map, struct check_key *key)
 {
-	struct check_value *value = bpf_map_lookup_elem(&checks, key);
+	struct check_value *value = bpf_map_lookup_elem(map, key);
 	if (value) {
 		__sync_fetch_and_add(&value->count, 1);
-		return;
+		return 1;
 	}
 	struct check_value fresh = { .count = 1, .first_ns = bpf_ktime_get_ns() };
-	if (bpf_map_update_elem(&checks, key, &fresh, BPF_NOEXIST) == 0)
+	if (bpf_map_update_elem(map, key, &fresh, BPF_NOEXIST) == 0)
+		return 1;
+	value = bpf_map_lookup_elem(map, key);
+	if (!value)
+		return 0;
+	__sync_fetch_and_add(&value->count, 1);
+	return 1;
+}
+
+/* Counts a check by process; when the map is full (a tree of tens of thousands of processes), without
+ * the process, in a map whose keys (capability, result, namespace, caller, flags) are few, so that a
+ * capability's verdict never depends on which processes came first. */
+static __always_inline void count(struct check_key *key)
+{
+	if (add_check(&checks, key))
 		return;
-	value = bpf_map_lookup_elem(&checks, key);
-	if (value)
-		__sync_fetch_and_add(&value->count, 1);
-	else
+	key->tgid = 0;
+	__builtin_memset(key->comm, 0, sizeof(key->comm));
+	if (!add_check(&merged, key))
 		state_add(STATE_DROPPED, 1);
 }
 
@@ -228,9 +250,19 @@ static __always_inline void count_settled(int cap, int ret, struct user_namespac
 	if (bpf_map_update_elem(&settled_checks, &key, &one, BPF_NOEXIST) == 0)
 		return;
 	value = bpf_map_lookup_elem(&settled_checks, &key);
-	if (value)
+	if (value) {
 		*value += 1;
-	else
+		return;
+	}
+	/* Full: counted without the process, unclassified, as count() does. */
+	struct check_key merged_key = {
+		.cap = cap,
+		.ret = ret,
+		.ns_inum = key.ns_inum,
+		.ns_level = key.ns_level,
+		.ns_place = key.ns_place,
+	};
+	if (!add_check(&merged, &merged_key))
 		state_add(STATE_DROPPED, 1);
 }
 

@@ -121,6 +121,9 @@ pub struct Options {
     pub gate_on_exec: bool,
     /// Use this hook only (for tests and comparisons); `None` tries fexit, then the tracepoint.
     pub only: Option<Attach>,
+    /// Room for this many per-process keys in each counting map (default 16,384); past it, checks are
+    /// counted without their process.
+    pub map_keys: Option<u32>,
 }
 
 /// Why tracing cannot start; one line for the user.
@@ -139,7 +142,8 @@ impl std::error::Error for Unavailable {}
 #[derive(Clone, Debug, Default)]
 pub struct Collected {
     pub checks: Vec<Check>,
-    /// Checks the kernel's map had no room for (counted, not classified).
+    /// Checks no map had room for: not in `checks` at all. (Checks that found the per-process maps full
+    /// are in `checks` with pid 0 and no command name.)
     pub dropped: u64,
     /// Execs in scope that gained privilege (set-id, file capabilities), with a file name each for the
     /// first few.
@@ -193,28 +197,16 @@ impl Tracer {
 
     /// Reads every counter. Can be called while the programs are still attached.
     pub fn collect(&self) -> Result<Collected, Unavailable> {
-        let checks_map = self
-            .bpf
-            .map("checks")
-            .ok_or_else(|| Unavailable("the BPF object has no map `checks`".into()))?;
-        let checks: BpfHashMap<&MapData, [u8; KEY_LEN], [u64; 2]> =
-            BpfHashMap::try_from(checks_map)
-                .map_err(|e| Unavailable(format!("map checks: {e}")))?;
         let state = self.state()?;
         // With the exec gate, times count from COMMAND's exec, read on the BPF program's own clock.
         let zero = match state.get(&STATE_ARMED_AT) {
             Some(&at) if at != 0 => at,
             _ => self.started_ns,
         };
-        let mut rows = Vec::new();
-        for entry in checks.iter() {
-            let (key, value) =
-                entry.map_err(|e| Unavailable(format!("reading map checks: {e}")))?;
-            if let Some(check) = self.decode(&key, value, zero) {
-                rows.push(check);
-            }
-        }
+        let mut rows = self.checks_in("checks", zero)?;
         rows.extend(self.settled_rows(&rows)?);
+        // Checks that found the per-process maps full: pid 0, no command name.
+        rows.extend(self.checks_in("merged", zero)?);
         rows.sort_by_key(|a| (a.cap, a.first_seen_ns));
         Ok(Collected {
             checks: rows,
@@ -222,6 +214,25 @@ impl Tracer {
             escalations: state.get(&STATE_ESCALATIONS).copied().unwrap_or(0),
             escalated_files: self.escalated_files()?,
         })
+    }
+
+    /// Every row of one map of `struct check_key`s.
+    fn checks_in(&self, name: &str, zero: u64) -> Result<Vec<Check>, Unavailable> {
+        let map = self
+            .bpf
+            .map(name)
+            .ok_or_else(|| Unavailable(format!("the BPF object has no map `{name}`")))?;
+        let checks: BpfHashMap<&MapData, [u8; KEY_LEN], [u64; 2]> =
+            BpfHashMap::try_from(map).map_err(|e| Unavailable(format!("map {name}: {e}")))?;
+        let mut rows = Vec::new();
+        for entry in checks.iter() {
+            let (key, value) =
+                entry.map_err(|e| Unavailable(format!("reading map {name}: {e}")))?;
+            if let Some(check) = self.decode(&key, value, zero) {
+                rows.push(check);
+            }
+        }
+        Ok(rows)
     }
 
     /// The checks counted after their capability's verdict was settled, summed over the CPUs. They carry
@@ -473,7 +484,13 @@ fn load_object(options: &Options, btf: &Btf, symbols: &Symbols) -> Result<Ebpf, 
     };
     let gate = u32::from(options.gate_on_exec);
     let (base_inum, base_level) = options.base_ns;
-    EbpfLoader::new()
+    let mut loader = EbpfLoader::new();
+    if let Some(keys) = options.map_keys {
+        loader
+            .set_max_entries("checks", keys.max(1))
+            .set_max_entries("settled_checks", keys.max(1));
+    }
+    loader
         .btf(Some(btf))
         .set_global("mode", &mode, true)
         .set_global("target_cgroup", &cgroup, true)

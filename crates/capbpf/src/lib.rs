@@ -578,12 +578,13 @@ fn add_pids(bpf: &mut Ebpf, pids: &[u32]) -> Result<(), Unavailable> {
     Ok(())
 }
 
-/// An error and its sources, on one line: aya's errors keep the errno in a source.
+/// An error and its sources, on one line: aya's errors keep the errno in a source. The verifier's log,
+/// which aya puts in the message, is many lines long and is left out: the errno says what happened.
 fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
+    let mut text = without_verifier_log(&error.to_string());
     let mut source = error.source();
     while let Some(cause) = source {
-        let next = cause.to_string();
+        let next = without_verifier_log(&cause.to_string());
         if !text.contains(&next) {
             text.push_str(": ");
             text.push_str(&next);
@@ -593,10 +594,35 @@ fn chain(error: &dyn std::error::Error) -> String {
     text
 }
 
+fn without_verifier_log(text: &str) -> String {
+    let kept = match text.find("Verifier output:") {
+        Some(at) => text[..at].trim_end().trim_end_matches('.'),
+        None => text,
+    };
+    kept.lines().next().unwrap_or("").to_string()
+}
+
 /// CLOCK_MONOTONIC in nanoseconds: bpf_ktime_get_ns's clock.
 pub fn monotonic_ns() -> u64 {
     let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
     (now.tv_sec as u64)
         .saturating_mul(1_000_000_000)
         .saturating_add(now.tv_nsec as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_verifier_log_stays_out_of_the_one_line_error() {
+        let text =
+            "the BPF_PROG_LOAD syscall failed. Verifier output: 0: R1=ctx()\n1: (bf) r6 = r1\n";
+        assert_eq!(
+            without_verifier_log(text),
+            "the BPF_PROG_LOAD syscall failed"
+        );
+        assert_eq!(without_verifier_log("a\nb"), "a");
+        assert_eq!(without_verifier_log("plain"), "plain");
+    }
 }

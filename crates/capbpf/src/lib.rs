@@ -538,7 +538,8 @@ fn attach_cap_capable(
         }
     }
     if only == Some(Attach::Fexit) {
-        return Err(fexit_error.unwrap_or_else(|| Unavailable("fexit was not tried".into())));
+        let why = fexit_error.map_or_else(|| "not tried".to_string(), |e| e.0);
+        return Err(Unavailable(format!("fexit/cap_capable: {why}")));
     }
     match attach_tracepoint(bpf, "captrace_tp", "cap_capable", btf) {
         Ok(()) => Ok(Attach::TpBtf),

@@ -36,6 +36,7 @@ __u32 range_flags[MAX_RANGES] SEC(".data") = {};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 16384);
 	__type(key, struct check_key);
 	__type(value, struct check_value);
@@ -44,6 +45,7 @@ struct {
 /* Checks that did not fit in `checks` or `settled_checks`, counted without their process. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 4096);
 	__type(key, struct check_key);
 	__type(value, struct check_value);
@@ -67,6 +69,7 @@ struct {
 /* MODE_PIDS: the thread groups in scope. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 32768);
 	__type(key, __u32);
 	__type(value, __u8);
@@ -75,6 +78,7 @@ struct {
 /* Execs in scope that gained privilege: tgid -> file name. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 64);
 	__type(key, __u32);
 	__type(value, char[PATH_LEN]);
@@ -84,6 +88,7 @@ struct {
  * bare counter. Per CPU, so no atomic add; userspace sums the CPUs. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 16384);
 	__type(key, struct settled_key);
 	__type(value, __u64);

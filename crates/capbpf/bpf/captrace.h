@@ -27,6 +27,9 @@ enum {
 	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
 };
 enum {
+	BPF_F_NO_PREALLOC = 1,
+};
+enum {
 	BPF_ANY = 0,
 	BPF_NOEXIST = 1,
 };

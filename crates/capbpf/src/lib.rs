@@ -164,9 +164,17 @@ impl Tracer {
     /// the first exec in scope either.
     pub fn start(options: &Options) -> Result<Tracer, Unavailable> {
         preflight()?;
-        let btf = Btf::from_sys_fs()
-            .map_err(|e| Unavailable(format!("no kernel BTF (/sys/kernel/btf/vmlinux): {e}")))?;
-        let symbols = Symbols::read().map_err(|e| Unavailable(format!("/proc/kallsyms: {e}")))?;
+        // The kernel takes tens of milliseconds to write /proc/kallsyms out: read it while the BTF parses.
+        let (btf, symbols) = std::thread::scope(|scope| {
+            let symbols = scope.spawn(Symbols::read);
+            let btf = Btf::from_sys_fs();
+            (btf, symbols.join())
+        });
+        let btf =
+            btf.map_err(|e| Unavailable(format!("no kernel BTF (/sys/kernel/btf/vmlinux): {e}")))?;
+        let symbols = symbols
+            .map_err(|_| Unavailable("/proc/kallsyms: the reader failed".into()))?
+            .map_err(|e| Unavailable(format!("/proc/kallsyms: {e}")))?;
         let mut bpf = load_object(options, &btf, &symbols)?;
         if let Scope::Pids(pids) = &options.scope {
             attach_tracepoint(&mut bpf, "captrace_fork", "sched_process_fork", &btf)?;

@@ -3,23 +3,26 @@
 //! the caller's return address back into a function name.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, Read};
+use std::ops::Range;
 
 /// /proc/kallsyms is about 12 MB on a distribution kernel; four times that is a bound, not a guess.
 const MAX_KALLSYMS_BYTES: u64 = 64 << 20;
 
-/// One text symbol.
+/// One text symbol: its address, and where its name and module are in the text read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Symbol {
     addr: u64,
-    name: String,
-    /// The module it belongs to (`[ext4]`), empty for the core kernel.
-    module: String,
+    name: Range<usize>,
+    /// `[ext4]`; empty for the core kernel.
+    module: Range<usize>,
 }
 
-/// Text symbols sorted by address.
+/// Text symbols sorted by address, over the text they were read from (one buffer, not a string each:
+/// there are over a hundred thousand).
 #[derive(Clone, Debug, Default)]
 pub struct Symbols {
+    text: String,
     sorted: Vec<Symbol>,
 }
 
@@ -27,8 +30,11 @@ impl Symbols {
     /// Reads /proc/kallsyms. Fails when the addresses are hidden (kptr_restrict, or not root): then every
     /// address reads as zero.
     pub fn read() -> io::Result<Symbols> {
-        let file = File::open("/proc/kallsyms")?;
-        let symbols = Symbols::parse(BufReader::new(file.take(MAX_KALLSYMS_BYTES)))?;
+        let mut bytes = Vec::with_capacity(8 << 20);
+        File::open("/proc/kallsyms")?
+            .take(MAX_KALLSYMS_BYTES)
+            .read_to_end(&mut bytes)?;
+        let symbols = Symbols::parse(String::from_utf8_lossy(&bytes).into_owned());
         if symbols.sorted.is_empty() {
             return Err(io::Error::new(
                 io::ErrorKind::PermissionDenied,
@@ -40,15 +46,25 @@ impl Symbols {
 
     /// Parses kallsyms lines (`ffffffff81000000 T _stext`, `… t bpf_prog_x_y\t[bpf]`); keeps text symbols
     /// with a non-zero address.
-    fn parse(reader: impl BufRead) -> io::Result<Symbols> {
+    fn parse(text: String) -> Symbols {
         let mut sorted = Vec::new();
-        for line in reader.split(b'\n') {
-            if let Some(symbol) = parse_line(&line?) {
+        let mut at = 0;
+        for line in text.split_inclusive('\n') {
+            if let Some(symbol) = parse_line(line, at) {
                 sorted.push(symbol);
             }
+            at += line.len();
         }
         sorted.sort_by_key(|s| s.addr);
-        Ok(Symbols { sorted })
+        Symbols { text, sorted }
+    }
+
+    fn name(&self, symbol: &Symbol) -> &str {
+        &self.text[symbol.name.clone()]
+    }
+
+    fn module(&self, symbol: &Symbol) -> &str {
+        &self.text[symbol.module.clone()]
     }
 
     /// The address range of every text symbol called `name` (or `name.isra.0`, `name.constprop.0`…: what
@@ -66,7 +82,7 @@ impl Symbols {
             names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
         let mut out = Vec::new();
         for (i, symbol) in self.sorted.iter().enumerate() {
-            let Some(&which) = wanted.get(base_name(&symbol.name)) else {
+            let Some(&which) = wanted.get(base_name(self.name(symbol))) else {
                 continue;
             };
             let end = self.sorted[i + 1..]
@@ -94,7 +110,7 @@ impl Symbols {
         let mut modules: Vec<(u64, u64)> = Vec::new();
         let mut current: Option<(&str, u64, u64)> = None;
         for symbol in &self.sorted {
-            let module = symbol.module.as_str();
+            let module = self.module(symbol);
             if module.is_empty() || module == "[bpf]" {
                 continue;
             }
@@ -124,7 +140,7 @@ impl Symbols {
     pub fn function_at(&self, addr: u64) -> Option<&str> {
         let index = self.sorted.partition_point(|s| s.addr <= addr);
         let symbol = self.sorted.get(index.checked_sub(1)?)?;
-        Some(base_name(&symbol.name))
+        Some(base_name(self.name(symbol)))
     }
 }
 
@@ -146,21 +162,30 @@ fn merge_closest(ranges: &mut Vec<(u64, u64)>) {
     ranges.remove(best + 1);
 }
 
-fn parse_line(line: &[u8]) -> Option<Symbol> {
-    let line = std::str::from_utf8(line).ok()?;
+/// One line, `line` starting at byte `at` of the text.
+fn parse_line(line: &str, at: usize) -> Option<Symbol> {
     let mut fields = line.split_ascii_whitespace();
-    let addr = u64::from_str_radix(fields.next()?, 16).ok()?;
+    let addr_text = fields.next()?;
     let kind = fields.next()?;
+    if !matches!(kind, "t" | "T") {
+        return None;
+    }
+    let addr = u64::from_str_radix(addr_text, 16).ok()?;
     let name = fields.next()?;
-    let module = fields.next().unwrap_or("");
-    if addr == 0 || !matches!(kind, "t" | "T") {
+    if addr == 0 {
         return None;
     }
     Some(Symbol {
         addr,
-        name: name.to_string(),
-        module: module.to_string(),
+        name: span(line, name, at),
+        module: fields.next().map_or(0..0, |module| span(line, module, at)),
     })
+}
+
+/// Where `part`, a subslice of `line` (split from it), lies in the whole text.
+fn span(line: &str, part: &str, at: usize) -> Range<usize> {
+    let start = at + (part.as_ptr() as usize).saturating_sub(line.as_ptr() as usize);
+    start..start + part.len()
 }
 
 /// `do_execveat_common.isra.0` → `do_execveat_common`.
@@ -190,7 +215,7 @@ ffffffffc0300000 t nft_do_chain\t[nf_tables]
 
     #[test]
     fn ranges_end_at_the_next_symbol_and_ignore_suffixes() {
-        let symbols = Symbols::parse(SAMPLE.as_bytes()).unwrap();
+        let symbols = Symbols::parse(SAMPLE.to_string());
         assert_eq!(
             symbols.ranges("cap_capable"),
             [(0xffffffff81100000, 0xffffffff81100100)]
@@ -213,7 +238,7 @@ ffffffffc0300000 t nft_do_chain\t[nf_tables]
 
     #[test]
     fn text_is_the_kernel_and_each_module_but_not_bpf() {
-        let symbols = Symbols::parse(SAMPLE.as_bytes()).unwrap();
+        let symbols = Symbols::parse(SAMPLE.to_string());
         assert_eq!(
             symbols.text_ranges(8),
             [
@@ -236,7 +261,8 @@ ffffffffc0300000 t nft_do_chain\t[nf_tables]
 
     #[test]
     fn garbage_lines_are_skipped() {
-        let symbols = Symbols::parse(&b"zz T x\n\xff\xfe\n1 T\n"[..]).unwrap();
+        let symbols =
+            Symbols::parse(String::from_utf8_lossy(b"zz T x\n\xff\xfe\n1 T\n").into_owned());
         assert!(symbols.sorted.is_empty());
     }
 }

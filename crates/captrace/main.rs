@@ -25,6 +25,7 @@ use capcli::term::ColorChoice;
 use capcli::{Output, EXIT_FAILURE};
 use capcore::exec::FileState;
 use capcore::needs::{self, Check, NsPlace, RunFacts, RunUser};
+use capcore::procstatus::TaskStatus;
 use capcore::set::CapSet;
 use capsys::cgroup::{self, CgroupRef, Leaf};
 use capsys::exec_file::{ExecTarget, XattrRead};
@@ -39,6 +40,9 @@ const PROG: &str = "captrace";
 
 /// How long a leaf may take to empty after COMMAND exits before what lingers in it is killed.
 const LEAF_GRACE: Duration = Duration::from_secs(2);
+
+/// The most read of a /proc or cgroup file (a status file, a cgroup's process list).
+const SMALL_FILE: u64 = 1 << 20;
 
 /// How often a running target is looked at (Ctrl-C, --duration, the target gone).
 const POLL: Duration = Duration::from_millis(50);
@@ -431,7 +435,7 @@ fn first_pid(dir: &Path) -> Option<u32> {
         if looked > 4096 {
             return None;
         }
-        let procs = read_small(&dir.join("cgroup.procs")).ok()?;
+        let procs = capsys::read_bounded(&dir.join("cgroup.procs"), SMALL_FILE).ok()?;
         if let Some(pid) = procs.lines().find_map(|l| l.trim().parse().ok()) {
             return Some(pid);
         }
@@ -450,12 +454,10 @@ fn first_pid(dir: &Path) -> Option<u32> {
 fn running_facts(pid: u32, known: u32) -> Option<RunFacts> {
     let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
     let file = read_file_state(&exe).ok()?;
-    let status = read_small(Path::new(&format!("/proc/{pid}/status"))).ok()?;
-    let ids = |key: &str| -> Option<u32> {
-        let line = status.lines().find(|l| l.starts_with(key))?;
-        line.split_whitespace().nth(2)?.parse().ok()
-    };
-    let (uid, gid) = (ids("Uid:")?, ids("Gid:")?);
+    let status =
+        capsys::read_bounded(Path::new(&format!("/proc/{pid}/status")), SMALL_FILE).ok()?;
+    let status = TaskStatus::parse(status.as_bytes()).ok()?;
+    let (uid, gid) = (status.uids.real, status.gids.real);
     let user = (uid != 0).then(|| RunUser {
         uid,
         gid,
@@ -476,16 +478,6 @@ fn print(args: &Args, report: &Report) -> std::io::Result<()> {
     let mut out = Output::new();
     render::write(&mut out, report, args.all, args.json)?;
     out.flush()
-}
-
-/// A /proc or cgroup file, at most 1 MiB of it.
-fn read_small(path: &Path) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut text = String::new();
-    std::fs::File::open(path)?
-        .take(1 << 20)
-        .read_to_string(&mut text)?;
-    Ok(text)
 }
 
 fn spec_text(spec: &args::UserSpec) -> String {

@@ -456,30 +456,29 @@ fn plumbing_ranges(symbols: &Symbols) -> Result<Ranges, Unavailable> {
         flags: [0; MAX_RANGES],
         len: 0,
     };
-    let text = symbols.text_ranges(MAX_TEXT_RANGES);
     let names: Vec<&str> = KNOWN_FUNCTIONS.iter().map(|(name, _)| *name).collect();
-    let known = symbols
-        .ranges_of(&names)
-        .into_iter()
-        .map(|(i, range)| (range, KNOWN_FUNCTIONS[i].1));
-    for ((start, end), flags) in text.into_iter().map(|r| (r, RANGE_TEXT)).chain(known) {
-        {
-            let i = ranges.len as usize;
-            if i == MAX_RANGES {
-                return Err(Unavailable(format!(
-                    "more than {MAX_RANGES} kernel functions make up the capability plumbing"
-                )));
-            }
-            ranges.start[i] = start;
-            ranges.end[i] = end;
-            ranges.flags[i] = flags;
-            ranges.len += 1;
+    let known = symbols.ranges_of(&names);
+    // KNOWN_FUNCTIONS[0] is cap_capable itself.
+    let text = symbols
+        .text_ranges(MAX_TEXT_RANGES)
+        .filter(|_| known.iter().any(|(i, _)| *i == 0))
+        .ok_or_else(|| Unavailable("/proc/kallsyms has no cap_capable, _stext or _etext".into()))?;
+    let flagged = text.into_iter().map(|range| (range, RANGE_TEXT)).chain(
+        known
+            .into_iter()
+            .map(|(i, range)| (range, KNOWN_FUNCTIONS[i].1)),
+    );
+    for ((start, end), flags) in flagged {
+        let i = ranges.len as usize;
+        if i == MAX_RANGES {
+            return Err(Unavailable(format!(
+                "more than {MAX_RANGES} kernel functions make up the capability plumbing"
+            )));
         }
-    }
-    if symbols.ranges("cap_capable").is_empty() || symbols.ranges("_stext").is_empty() {
-        return Err(Unavailable(
-            "/proc/kallsyms has no cap_capable or no _stext".into(),
-        ));
+        ranges.start[i] = start;
+        ranges.end[i] = end;
+        ranges.flags[i] = flags;
+        ranges.len += 1;
     }
     Ok(ranges)
 }

@@ -67,16 +67,9 @@ impl Symbols {
         &self.text[symbol.module.clone()]
     }
 
-    /// The address range of every text symbol called `name` (or `name.isra.0`, `name.constprop.0`…: what
-    /// the compiler made of it), each ending where the next symbol begins.
-    pub fn ranges(&self, name: &str) -> Vec<(u64, u64)> {
-        self.ranges_of(&[name])
-            .into_iter()
-            .map(|(_, r)| r)
-            .collect()
-    }
-
-    /// [`Symbols::ranges`] for several names in one pass: (index into `names`, range), in address order.
+    /// The address range of every text symbol with one of `names` (or `name.isra.0`, `name.constprop.0`…:
+    /// what the compiler made of it), each ending where the next symbol begins, in one pass: (index into
+    /// `names`, range), in address order.
     pub fn ranges_of(&self, names: &[&str]) -> Vec<(usize, (u64, u64))> {
         let wanted: std::collections::HashMap<&str, usize> =
             names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
@@ -98,15 +91,12 @@ impl Symbols {
     /// Where kernel code that can call capable() lives: the core kernel's text (`_stext` to `_etext`) and
     /// each module's, from its first symbol to a page past its last. BPF programs (`[bpf]`) are not text
     /// here: a frame in them is the tracer itself. At most `max` ranges: past that, neighbouring modules
-    /// are merged.
-    pub fn text_ranges(&self, max: usize) -> Vec<(u64, u64)> {
-        let mut out = Vec::new();
+    /// are merged. `None` when kallsyms has no `_stext` or `_etext`.
+    pub fn text_ranges(&self, max: usize) -> Option<Vec<(u64, u64)>> {
         let bounds = self.ranges_of(&["_stext", "_etext"]);
-        let start = bounds.iter().find(|(i, _)| *i == 0).map(|(_, r)| r.0);
-        let end = bounds.iter().find(|(i, _)| *i == 1).map(|(_, r)| r.0);
-        if let (Some(start), Some(end)) = (start, end) {
-            out.push((start, end));
-        }
+        let start = bounds.iter().find(|(i, _)| *i == 0)?.1 .0;
+        let end = bounds.iter().find(|(i, _)| *i == 1)?.1 .0;
+        let mut out = vec![(start, end)];
         let mut modules: Vec<(u64, u64)> = Vec::new();
         let mut current: Option<(&str, u64, u64)> = None;
         for symbol in &self.sorted {
@@ -133,7 +123,7 @@ impl Symbols {
             merge_closest(&mut modules);
         }
         out.extend(modules);
-        out
+        Some(out)
     }
 
     /// The function a return address lies in, without the compiler's suffixes.
@@ -213,15 +203,23 @@ ffffffffc0200000 t vfat_fill_super\t[vfat]
 ffffffffc0300000 t nft_do_chain\t[nf_tables]
 ";
 
+    fn ranges(symbols: &Symbols, name: &str) -> Vec<(u64, u64)> {
+        symbols
+            .ranges_of(&[name])
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect()
+    }
+
     #[test]
     fn ranges_end_at_the_next_symbol_and_ignore_suffixes() {
         let symbols = Symbols::parse(SAMPLE.to_string());
         assert_eq!(
-            symbols.ranges("cap_capable"),
+            ranges(&symbols, "cap_capable"),
             [(0xffffffff81100000, 0xffffffff81100100)]
         );
         assert_eq!(
-            symbols.ranges("cap_capable_helper"),
+            ranges(&symbols, "cap_capable_helper"),
             [(0xffffffff81100100, 0xffffffff81100200)]
         );
         assert_eq!(
@@ -229,7 +227,7 @@ ffffffffc0300000 t nft_do_chain\t[nf_tables]
             Some("security_capable")
         );
         assert_eq!(symbols.function_at(0x10), None);
-        assert!(symbols.ranges("hidden").is_empty());
+        assert!(ranges(&symbols, "hidden").is_empty());
         assert_eq!(
             symbols.function_at(0xffffffffc0000010),
             Some("bpf_prog_1234_captrace_tp")
@@ -240,7 +238,7 @@ ffffffffc0300000 t nft_do_chain\t[nf_tables]
     fn text_is_the_kernel_and_each_module_but_not_bpf() {
         let symbols = Symbols::parse(SAMPLE.to_string());
         assert_eq!(
-            symbols.text_ranges(8),
+            symbols.text_ranges(8).unwrap(),
             [
                 (0xffffffff81000000, 0xffffffff82000000),
                 (0xffffffffc0100000, 0xffffffffc0101200),
@@ -250,7 +248,7 @@ ffffffffc0300000 t nft_do_chain\t[nf_tables]
         );
         // Room for two: the two closest modules are merged.
         assert_eq!(
-            symbols.text_ranges(3),
+            symbols.text_ranges(3).unwrap(),
             [
                 (0xffffffff81000000, 0xffffffff82000000),
                 (0xffffffffc0100000, 0xffffffffc0201000),

@@ -118,11 +118,7 @@ fn with_path(path: &Path, err: io::Error) -> io::Error {
 
 /// Reads at most `SMALL_FILE` bytes of a small kernel file.
 fn read_small(path: &Path) -> io::Result<String> {
-    let mut text = String::new();
-    fs::File::open(path)?
-        .take(SMALL_FILE)
-        .read_to_string(&mut text)?;
-    Ok(text)
+    crate::read_bounded(path, SMALL_FILE)
 }
 
 /// This process's cgroup v2 path (its `0::` line of /proc/self/cgroup), relative to the root.

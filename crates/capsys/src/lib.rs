@@ -17,3 +17,15 @@ pub mod systemd;
 pub mod trace;
 pub mod users;
 pub mod walk;
+
+use std::io::{self, Read};
+use std::path::Path;
+
+/// Reads a file of the live system as text, at most `limit` bytes of it: nothing is read without a bound.
+pub fn read_bounded(path: &Path, limit: u64) -> io::Result<String> {
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(limit)
+        .read_to_string(&mut text)?;
+    Ok(text)
+}

@@ -177,12 +177,7 @@ fn note(dump: &mut Dump, proto: Proto, result: io::Result<()>) {
 const MAX_RAW_TABLE: u64 = 16 * 1024 * 1024;
 
 fn read_bounded(path: &Path) -> io::Result<String> {
-    use std::io::Read;
-    let mut text = String::new();
-    fs::File::open(path)?
-        .take(MAX_RAW_TABLE)
-        .read_to_string(&mut text)?;
-    Ok(text)
+    crate::read_bounded(path, MAX_RAW_TABLE)
 }
 
 const PORT_START: &str = "/proc/sys/net/ipv4/ip_unprivileged_port_start";

@@ -580,6 +580,24 @@ fn ls_needs_nothing_and_its_memory_checks_are_probes() {
     }
 }
 
+/// `captrace OPTIONS -- setpriv --reuid 65534 --regid 65534 --clear-groups PROGRAM ARGS…`: PROGRAM run as
+/// nobody by setpriv, which drops every capability with the uid change, at PROGRAM's exec. `None` (and a
+/// skip) without setpriv, or when captrace cannot trace.
+fn captrace_as_nobody(options: &[&str], program: &[&str]) -> Option<Trace> {
+    let Some(setpriv) = crate::util::tool("setpriv") else {
+        skipped("setpriv is not installed");
+        return None;
+    };
+    let setpriv = setpriv.to_string_lossy().into_owned();
+    let drop_root = ["--reuid", "65534", "--regid", "65534", "--clear-groups"];
+    let mut args: Vec<&str> = options.to_vec();
+    args.push("--");
+    args.push(&setpriv);
+    args.extend(drop_root);
+    args.extend(program);
+    captrace(&args)
+}
+
 /// setpriv as root: setgroups and setresgid ask cap_setgid, setresuid asks cap_setuid (ns_capable_setid),
 /// and its capset asks cap_setpcap (cap_capset → cap_inh_is_capped), audited, granted before the uid
 /// change and refused after it. That check gates capset whenever the inheritable set grows beyond the
@@ -587,28 +605,13 @@ fn ls_needs_nothing_and_its_memory_checks_are_probes() {
 /// (docs/captrace.md, limits: setpriv itself keeps the inheritable set empty and runs without it).
 #[test]
 fn setpriv_changing_uid_and_gid_needs_setuid_setgid_and_setpcap() {
-    let Some(setpriv) = crate::util::tool("setpriv") else {
-        skipped("setpriv is not installed");
-        return;
-    };
     let Some(truth) = crate::util::tool("true") else {
         skipped("true is not installed");
         return;
     };
     // An absolute program: setpriv's own PATH search (as uid 65534, still holding its capabilities)
     // would ask cap_dac_read_search for every unreadable PATH directory.
-    let Some(t) = captrace(&[
-        "--json",
-        "--verify",
-        "--",
-        setpriv.to_str().unwrap(),
-        "--reuid",
-        "65534",
-        "--regid",
-        "65534",
-        "--clear-groups",
-        truth.to_str().unwrap(),
-    ]) else {
+    let Some(t) = captrace_as_nobody(&["--json", "--verify"], &[truth.to_str().unwrap()]) else {
         return;
     };
     assert_eq!(t.verdict("cap_setuid"), Some("needed"), "{}", t.explain());
@@ -649,25 +652,9 @@ fn a_daemon_dropping_root_needs_setuid_and_setgid() {
 
 #[test]
 fn an_unprivileged_bind_to_port_80_is_denied_not_needed() {
-    let Some(setpriv) = crate::util::tool("setpriv") else {
-        skipped("setpriv is not installed");
-        return;
-    };
     let bin = test_caps();
     // setpriv drops to 65534 (and with it every capability, at the exec); the bind is then refused.
-    let Some(t) = captrace(&[
-        "--json",
-        "--",
-        setpriv.to_str().unwrap(),
-        "--reuid",
-        "65534",
-        "--regid",
-        "65534",
-        "--clear-groups",
-        bin.to_str().unwrap(),
-        "bind",
-        "80",
-    ]) else {
+    let Some(t) = captrace_as_nobody(&["--json"], &[bin.to_str().unwrap(), "bind", "80"]) else {
         return;
     };
     assert_eq!(t.code, 1, "{}", t.explain());
@@ -730,22 +717,7 @@ fn a_seccomp_filter_without_no_new_privs_is_no_probe() {
     );
 
     // The same program holding nothing: refused, and shown as denied.
-    let Some(setpriv) = crate::util::tool("setpriv") else {
-        skipped("setpriv is not installed");
-        return;
-    };
-    let Some(t) = captrace(&[
-        "--json",
-        "--",
-        setpriv.to_str().unwrap(),
-        "--reuid",
-        "65534",
-        "--regid",
-        "65534",
-        "--clear-groups",
-        bin.to_str().unwrap(),
-        "seccomp",
-    ]) else {
+    let Some(t) = captrace_as_nobody(&["--json"], &[bin.to_str().unwrap(), "seccomp"]) else {
         return;
     };
     assert_eq!(t.code, 1, "{}", t.explain());

@@ -18,6 +18,9 @@
 //! exit 0; `refused SUBCOMMAND: cause (os error N)` and exit 1 when the kernel says no; a usage error
 //! exits 2. The parent of `raw-grandchild` exits with the grandchild's status.
 
+#[path = "../shared/seccomp.rs"]
+mod seccomp;
+
 use std::io::{self, Write};
 use std::net::TcpListener;
 use std::process::{exit, Command};
@@ -36,7 +39,7 @@ fn main() {
         ("raw-child", []) => relay("raw-open"),
         ("raw-open", []) => raw_socket(),
         ("chown", [path, uid, gid]) => chown(path, number(uid), number(gid)),
-        ("seccomp", []) => seccomp(),
+        ("seccomp", []) => seccomp::install_allow_all_filter(),
         ("userns-mount", []) => userns_mount(),
         ("setsockopt-loop", [count]) => setsockopt_loop(u64::from(number(count))),
         ("sleep", [secs]) => {
@@ -103,35 +106,6 @@ fn chown(path: &str, uid: u32, gid: u32) -> io::Result<()> {
     use rustix::fs::{Gid, Uid};
     rustix::fs::chown(path, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))
         .map_err(io::Error::from)
-}
-
-/// A one-instruction filter that allows every system call. Without no_new_privs the kernel lets only a
-/// thread with CAP_SYS_ADMIN (a no-audit check) install it.
-fn seccomp() -> io::Result<()> {
-    let mut filter = [libc::sock_filter {
-        code: (libc::BPF_RET | libc::BPF_K) as u16,
-        jt: 0,
-        jf: 0,
-        k: libc::SECCOMP_RET_ALLOW,
-    }];
-    let program = libc::sock_fprog {
-        len: 1,
-        filter: filter.as_mut_ptr(),
-    };
-    // SAFETY: `program` points at `filter`, which outlives the call; the kernel copies the filter before
-    // returning. No crate we use wraps SECCOMP_MODE_FILTER.
-    let rc = unsafe {
-        libc::prctl(
-            libc::PR_SET_SECCOMP,
-            libc::SECCOMP_MODE_FILTER as libc::c_ulong,
-            &program as *const libc::sock_fprog,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
 }
 
 /// A user namespace of our own (we are its root), a mount namespace owned by it, and a tmpfs mounted

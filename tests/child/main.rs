@@ -35,6 +35,9 @@
 //!
 //! Later tools extend this list (sockets for capnet, execve for capsim); keep each action one flag.
 
+#[path = "../shared/seccomp.rs"]
+mod seccomp;
+
 use std::ffi::{CString, OsString};
 use std::io::Write;
 use std::os::unix::ffi::OsStringExt;
@@ -248,7 +251,7 @@ fn apply(action: &Action) -> Result<(), String> {
             rthread::configure_capability_in_ambient_set(bits(CapSet::from(cap)), true).map_err(err)
         }),
         Action::NoNewPrivs => rthread::set_no_new_privs(true).map_err(err),
-        Action::Seccomp => install_allow_all_filter(),
+        Action::Seccomp => seccomp::install_allow_all_filter().map_err(|e| e.to_string()),
         Action::DrainStdin => drain_stdin(),
         Action::Userns => {
             // SAFETY: CLONE_NEWUSER shares no file descriptor table; it only changes this (single-threaded)
@@ -276,34 +279,6 @@ fn modify_sets(change: impl FnOnce(&mut rthread::CapabilitySets)) -> Result<(), 
     let mut sets = rthread::capabilities(None).map_err(|e| e.to_string())?;
     change(&mut sets);
     rthread::set_capabilities(None, sets).map_err(|e| e.to_string())
-}
-
-/// A one-instruction filter that allows every system call: enough to put the thread in seccomp filter mode.
-fn install_allow_all_filter() -> Result<(), String> {
-    let mut filter = [libc::sock_filter {
-        code: (libc::BPF_RET | libc::BPF_K) as u16,
-        jt: 0,
-        jf: 0,
-        k: libc::SECCOMP_RET_ALLOW,
-    }];
-    let program = libc::sock_fprog {
-        len: 1,
-        filter: filter.as_mut_ptr(),
-    };
-    // SAFETY: `program` points at `filter`, which outlives the call; the kernel copies the filter before
-    // returning. No crate we use wraps SECCOMP_MODE_FILTER.
-    let rc = unsafe {
-        libc::prctl(
-            libc::PR_SET_SECCOMP,
-            libc::SECCOMP_MODE_FILTER as libc::c_ulong,
-            &program as *const libc::sock_fprog,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error().to_string())
-    }
 }
 
 /// The steps, the time limit, and the program to exec at the end, if any.

@@ -667,7 +667,14 @@ mod tests {
         let process =
             k8s::translate(&containers[0], k8s::Runtime::Containerd, KNOWN, None)?.process;
         let oci = process.to_oci();
-        let creds = oci::apply(&oci, &RuntimeStart::full(KNOWN)).map_err(refusal)?;
+        held_after(
+            oci::apply(&oci, &RuntimeStart::full(KNOWN)).map_err(refusal)?,
+            file,
+        )
+    }
+
+    /// What a caller with `creds` holds, effective and permitted, after executing `file` in the model.
+    fn held_after(creds: Creds, file: &FileState) -> Result<CapSet, String> {
         let caller = Caller {
             creds,
             ..Caller::default()
@@ -965,15 +972,10 @@ mod tests {
         }
         let uid = uid.expect("the user is always named");
         let process = oci::docker_process(caps, uid, gid, nnp);
-        let creds = oci::apply(&process, &RuntimeStart::full(KNOWN)).map_err(refusal)?;
-        let caller = Caller {
-            creds,
-            ..Caller::default()
-        };
-        let after = simulate(&caller, file, Kernel::default())
-            .result
-            .map_err(|e| e.to_string())?;
-        Ok(after.creds.effective & after.creds.permitted)
+        held_after(
+            oci::apply(&process, &RuntimeStart::full(KNOWN)).map_err(refusal)?,
+            file,
+        )
     }
 
     fn arb_file() -> impl Strategy<Value = FileState> {
@@ -1045,17 +1047,14 @@ mod tests {
             }
             if let Some(setcap) = r.setcap.as_ref().filter(|s| s.works) {
                 let u = f.user.as_ref().unwrap();
-                let caller = Caller {
-                    creds: Creds {
-                        uid: Ids::all(u.uid),
-                        gid: Ids::all(u.gid),
-                        bounding: CapSet::first_n(KNOWN),
-                        ..Creds::default()
-                    },
-                    ..Caller::default()
+                let creds = Creds {
+                    uid: Ids::all(u.uid),
+                    gid: Ids::all(u.gid),
+                    bounding: CapSet::first_n(KNOWN),
+                    ..Creds::default()
                 };
-                let after = simulate(&caller, &file_after_setcap_on(&setcap.config, &file), Kernel::default()).result;
-                prop_assert!(after.is_ok_and(|a| needed.is_subset(a.creds.effective & a.creds.permitted)));
+                let held = held_after(creds, &file_after_setcap_on(&setcap.config, &file));
+                prop_assert!(held.is_ok_and(|set| needed.is_subset(set)));
             }
         }
     }

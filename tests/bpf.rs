@@ -9,14 +9,7 @@ use capbpf::{Options, Scope, Tracer};
 use capcore::cap::Cap;
 use capcore::needs::NsPlace;
 
-use crate::util::skipped;
-
-fn have(tool: &str) -> bool {
-    Command::new(tool)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
+use crate::util::{have, skipped};
 
 #[test]
 fn the_committed_bpf_object_is_what_its_source_builds() {

@@ -702,7 +702,10 @@ fn an_unprivileged_unix_name_cannot_forge_another_process_s_rows() {
         is_root(),
         "another user's sockets and a port below 1024 need root"
     );
-    skip_unless!(tool("ss").is_some(), "ss (iproute2) is not installed");
+    skip_unless!(
+        tool("ss").is_some() && tool("nsenter").is_some(),
+        "ss (iproute2) or nsenter (util-linux) is not on PATH"
+    );
     // A root daemon with a listener below 1024 and a raw socket, and nothing it does not need but those.
     let daemon = Holder::spawn_on_free_low_port(
         "--tcp",
@@ -760,7 +763,10 @@ fn an_unprivileged_unix_name_cannot_forge_another_process_s_rows() {
 
 #[test]
 fn a_unix_name_with_a_newline_and_an_escape_is_shown_escaped_and_whole() {
-    skip_unless!(tool("ss").is_some(), "ss (iproute2) is not installed");
+    skip_unless!(
+        tool("ss").is_some() && tool("nsenter").is_some(),
+        "ss (iproute2) or nsenter (util-linux) is not on PATH"
+    );
     let name = format!("@capnet-test-{}\nline two\x1b[31m end", std::process::id());
     let holder = Holder::spawn(&["--unix", &name]);
     let pid = holder.pid.to_string();
@@ -790,7 +796,10 @@ fn a_unix_name_with_a_newline_and_an_escape_is_shown_escaped_and_whole() {
 #[test]
 fn a_listener_opened_before_unshare_is_found_in_the_old_namespace() {
     skip_unless!(is_root(), "a network namespace needs CAP_SYS_ADMIN");
-    skip_unless!(tool("ss").is_some(), "ss (iproute2) is not installed");
+    skip_unless!(
+        tool("ss").is_some() && tool("nsenter").is_some(),
+        "ss (iproute2) or nsenter (util-linux) is not on PATH"
+    );
     let holder = Holder::spawn(&[
         "--tcp",
         "127.0.0.1:0",
@@ -839,7 +848,10 @@ fn a_listener_opened_before_unshare_is_found_in_the_old_namespace() {
 #[test]
 fn a_socket_made_in_a_namespace_joined_with_setns_is_kept_after_leaving() {
     skip_unless!(is_root(), "joining a network namespace needs CAP_SYS_ADMIN");
-    skip_unless!(tool("ss").is_some(), "ss (iproute2) is not installed");
+    skip_unless!(
+        tool("ss").is_some() && tool("nsenter").is_some(),
+        "ss (iproute2) or nsenter (util-linux) is not on PATH"
+    );
     let inside = Holder::spawn(&["--unshare-net"]);
     let ns_path = format!("/proc/{}/ns/net", inside.pid);
     let visitor = Holder::spawn(&["--setns", &ns_path, "--udp", "127.0.0.1:0", "--back"]);

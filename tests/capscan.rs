@@ -12,18 +12,15 @@ use std::process::{Command, Output};
 use capcore::xattr::Revision;
 use capcore::{CapSet, FileCaps};
 
+use crate::rawfs::RawImage;
+
 const XATTR: &str = "security.capability";
 
 fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
 
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
+use crate::util::have;
 
 fn capscan(dir: &Path, args: &[&OsStr]) -> Output {
     capscan_env(dir, args, None)
@@ -75,7 +72,10 @@ impl Drop for Unmount {
 /// The generated tree: what it holds, by path relative to its root ("./…", as capscan prints it when
 /// started at ".").
 struct Tree {
-    /// Declared first so that it is dropped first: the tmpfs must be gone before the directory is removed.
+    /// The mounts are declared first so that they are dropped first: they must be gone before the
+    /// directories are removed. A value setxattr refuses is bind-mounted from an image in `_raw_work`.
+    _raw: Option<RawImage>,
+    _raw_work: tempfile::TempDir,
     _mount: Option<Unmount>,
     dir: tempfile::TempDir,
     /// Path → expected getcap text, or None for a malformed value.
@@ -89,7 +89,8 @@ impl Tree {
     }
 }
 
-fn build_tree(with_mount: bool) -> Tree {
+/// The tree, or `None` (the skip said) where a fixture cannot be made here.
+fn build_tree(with_mount: bool) -> Option<Tree> {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path();
     fs::set_permissions(root, fs::Permissions::from_mode(0o755)).expect("chmod");
@@ -175,8 +176,18 @@ fn build_tree(with_mount: bool) -> Tree {
         caps(Revision::V2, true, NET_RAW, 0, None),
         "cap_net_raw=ep",
     );
-    // A zero-length value: any owner can set it, and every execve fails with EINVAL.
-    file_with(&root.join("bad/zero_length"), Some(b""));
+    // A zero-length value: every execve of the file fails with EINVAL. Kernels before some 6.18 builds
+    // let any owner set it; where setxattr refuses it, it is written raw into an image.
+    file_with(&root.join("bad/zero_length"), None);
+    let raw_work = tempfile::tempdir().expect("tempdir");
+    let raw_image =
+        match RawImage::put_values(raw_work.path(), &[(root.join("bad/zero_length"), vec![])]) {
+            Ok(image) => image,
+            Err(why) => {
+                skip(&format!("cannot make a zero-length value: {why}"));
+                return None;
+            }
+        };
     expected.insert(b"./bad/zero_length".to_vec(), None);
     file_with(&root.join("caps/plain"), None);
     file_with(&root.join("setid/suid"), None);
@@ -207,12 +218,14 @@ fn build_tree(with_mount: bool) -> Tree {
             raw.insert(b"./mnt/on_tmpfs".to_vec(), value.encode());
         }
     }
-    Tree {
+    Some(Tree {
         dir,
         expected,
         raw,
+        _raw: raw_image,
+        _raw_work: raw_work,
         _mount: mount,
-    }
+    })
 }
 
 /// The JSON records of a run, by path.
@@ -250,7 +263,9 @@ fn finds_exactly_what_the_tree_holds() {
     if !is_root() {
         return skip("needs root to set security.capability");
     }
-    let tree = build_tree(true);
+    let Some(tree) = build_tree(true) else {
+        return;
+    };
     let out = capscan(tree.root(), &[os("--json"), os(".")]);
     assert_eq!(
         out.status.code(),
@@ -290,7 +305,9 @@ fn the_lgetxattr_fallback_finds_the_same() {
     if !is_root() {
         return skip("needs root to set security.capability");
     }
-    let tree = build_tree(true);
+    let Some(tree) = build_tree(true) else {
+        return;
+    };
     let fast = capscan(tree.root(), &[os("--json"), os(".")]);
     let slow = capscan_env(
         tree.root(),
@@ -309,7 +326,9 @@ fn pseudo_filesystems_are_skipped_by_the_mount_table() {
     if !is_root() {
         return skip("needs root to mount procfs");
     }
-    let tree = build_tree(false);
+    let Some(tree) = build_tree(false) else {
+        return;
+    };
     let point = tree.root().join("not-named-proc");
     fs::create_dir(&point).unwrap();
     let mounted = Command::new("mount")
@@ -338,7 +357,9 @@ fn getcap_format_matches_getcap() {
     if !is_root() || !have("getcap") {
         return skip("needs root and getcap");
     }
-    let tree = build_tree(false);
+    let Some(tree) = build_tree(false) else {
+        return;
+    };
     // Names with control bytes are escaped by capscan and raw in getcap, so compare the plain subtrees.
     for sub in ["caps", "deep", "setid", "links", "bad"] {
         let ours = capscan(tree.root(), &[os("--getcap"), os(sub)]);
@@ -376,7 +397,9 @@ fn restore_script_reproduces_every_value() {
     if !is_root() || !have("setcap") {
         return skip("needs root and setcap");
     }
-    let tree = build_tree(false);
+    let Some(tree) = build_tree(false) else {
+        return;
+    };
     let special = have("setfattr");
     if special {
         // An effective bit with empty sets: setcap cannot write it, the script uses setfattr.
@@ -436,7 +459,9 @@ fn baseline_reports_each_kind_of_drift() {
     if !is_root() {
         return skip("needs root to set security.capability");
     }
-    let tree = build_tree(false);
+    let Some(tree) = build_tree(false) else {
+        return;
+    };
     let root = tree.root();
     let json = capscan(root, &[os("--json"), os(".")]);
     let getcap = capscan(root, &[os("--getcap"), os("-n"), os(".")]);
@@ -524,7 +549,9 @@ fn audit_flags_dangerous_files() {
     if !is_root() {
         return skip("needs root to set security.capability");
     }
-    let tree = build_tree(false);
+    let Some(tree) = build_tree(false) else {
+        return;
+    };
     let root = tree.root();
     let owned = root.join("caps/v2_ep");
     rustix::fs::chown(&owned, Some(rustix::fs::Uid::from_raw(1000)), None).unwrap();
@@ -566,7 +593,9 @@ fn setuid_excludes_symlinks_and_hostile_names() {
     if !is_root() {
         return skip("needs root to set security.capability");
     }
-    let tree = build_tree(false);
+    let Some(tree) = build_tree(false) else {
+        return;
+    };
     let root = tree.root();
     let out = capscan(root, &[os("--setuid"), os("--json"), os(".")]);
     let found = records(&out.stdout);
@@ -625,7 +654,9 @@ fn one_file_system_stays_off_the_tmpfs() {
     if !is_root() {
         return skip("needs root to mount a tmpfs");
     }
-    let tree = build_tree(true);
+    let Some(tree) = build_tree(true) else {
+        return;
+    };
     if tree._mount.is_none() {
         return skip("could not mount a tmpfs");
     }
@@ -645,7 +676,9 @@ fn unreadable_directories_are_counted_and_the_scan_finishes() {
     if !is_root() || !have("setpriv") {
         return skip("needs root and setpriv to run capscan as another user");
     }
-    let tree = build_tree(false);
+    let Some(tree) = build_tree(false) else {
+        return;
+    };
     let out = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
         .arg(env!("CARGO_BIN_EXE_capscan"))
@@ -1191,8 +1224,12 @@ fn via_fd(fd: &std::os::fd::OwnedFd, name: &[u8]) -> PathBuf {
     PathBuf::from(OsStr::from_bytes(&path))
 }
 
-/// Makes files of every kind with every kind of value in `dir`; name → value (None: malformed).
-fn restore_cases(dir: &std::os::fd::OwnedFd) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+/// Makes files of every kind with every kind of value in `dir`; name → value (None: malformed). The
+/// malformed value is left to the caller, to be put with [`RawImage::put_values`]: its path comes last.
+fn restore_cases(
+    dir: &std::os::fd::OwnedFd,
+    malformed: &mut Vec<PathBuf>,
+) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
     use rustix::fs::{mkdirat, mknodat, symlinkat, FileType, Mode};
     let effective_empty = caps(Revision::V2, true, 0, 0, None).encode();
     type Case<'a> = (&'a [u8], &'a str, Option<Vec<u8>>);
@@ -1216,7 +1253,10 @@ fn restore_cases(dir: &std::os::fd::OwnedFd) -> Vec<(Vec<u8>, Option<Vec<u8>>)> 
             "dir" => mkdirat(dir, name_os, Mode::from_raw_mode(0o755)).unwrap(),
             _ => fs::write(via_fd(dir, name), b"#!/bin/sh\n").unwrap(),
         }
-        xattr::set(via_fd(dir, name), XATTR, value.as_deref().unwrap_or(b"")).unwrap();
+        match &value {
+            Some(bytes) => xattr::set(via_fd(dir, name), XATTR, bytes).unwrap(),
+            None => malformed.push(via_fd(dir, name)),
+        }
         out.push((name.to_vec(), value));
     }
     out
@@ -1234,14 +1274,21 @@ fn restore_script_restores_long_paths_and_every_kind_of_value() {
     let (deep_fd, deep_rel) = deep_dir(dir.path(), 30);
     assert!(deep_rel.len() > 5000);
     let mut expected = Vec::new();
+    let mut malformed = Vec::new();
     for (fd, prefix) in [
         (&short_fd, b"./short".to_vec()),
         (&deep_fd, deep_rel.clone()),
     ] {
-        for (name, value) in restore_cases(fd) {
+        for (name, value) in restore_cases(fd, &mut malformed) {
             expected.push((fd, name.clone(), [&prefix[..], b"/", &name].concat(), value));
         }
     }
+    let raw_work = tempfile::tempdir().unwrap();
+    let values: Vec<(PathBuf, Vec<u8>)> = malformed.into_iter().map(|p| (p, Vec::new())).collect();
+    let _raw = match RawImage::put_values(raw_work.path(), &values) {
+        Ok(image) => image,
+        Err(why) => return skip(&format!("cannot make a zero-length value: {why}")),
+    };
     let script = capscan(dir.path(), &[os("--restore"), os(".")]);
     assert_eq!(
         script.status.code(),
@@ -1827,7 +1874,7 @@ fn exec_as_oci_agrees_with_runc_on_every_file_of_a_bundle() {
     if !is_root() {
         return skip("needs root to run runc");
     }
-    if !oci::have("runc") || !Path::new("/bin/busybox").exists() {
+    if !have("runc") || !Path::new("/bin/busybox").exists() {
         return skip("needs runc and busybox-static (apt-get install runc busybox-static)");
     }
     let seed = crate::util::Rng::seed_from_env(0xe8ec_2026);

@@ -21,13 +21,7 @@ const WORKERS: usize = 3;
 /// The kernel's capabilities here are read at run time; names are drawn from these 41.
 const NAMED: u32 = 41;
 
-pub(crate) fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
+use crate::util::have;
 
 /// The bounding set of this process: runc, started from here, keeps no more.
 pub(crate) fn own_bounding() -> u64 {

@@ -1,6 +1,7 @@
 //! capkit's integration tests: every binary run for real against real files, processes and the
 //! reference tools it replaces. One test crate, so the binaries link once.
 
+mod rawfs;
 mod util;
 
 mod bpf;

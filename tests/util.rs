@@ -70,12 +70,24 @@ pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
 
-/// The path of a reference tool if it is installed.
+/// The path of a tool if it is on PATH, found as a shell would find it: the first executable file of
+/// that name in PATH's directories. A tool hidden from PATH is missing, whatever is installed elsewhere,
+/// because the commands a test runs find their tools through PATH too.
 pub fn tool(name: &str) -> Option<PathBuf> {
-    ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
-        .iter()
-        .map(|dir| Path::new(dir).join(name))
-        .find(|path| path.is_file())
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .filter(|dir| dir.is_absolute())
+        .map(|dir| dir.join(name))
+        .find(|file| {
+            std::fs::metadata(file)
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+/// Whether a tool is on PATH.
+pub fn have(name: &str) -> bool {
+    tool(name).is_some()
 }
 
 /// Waits (at most 10 s) for the first line a spawned test process prints on its piped stdout; the empty
@@ -95,12 +107,13 @@ pub fn first_line(child: &mut std::process::Child) -> String {
         .unwrap_or_default()
 }
 
-/// Returns early from a test, saying why, when `$cond` does not hold.
+/// Returns early from a test when `$cond` does not hold, saying why through [`skipped`], so that the skip
+/// is counted.
 #[macro_export]
 macro_rules! skip_unless {
     ($cond:expr, $why:expr) => {
         if !$cond {
-            eprintln!("skipped: {}", $why);
+            $crate::util::skipped(&$why);
             return;
         }
     };

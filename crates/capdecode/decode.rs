@@ -200,7 +200,7 @@ fn decode_xattr(text: &str, known: u32) -> Result<XattrRecord, String> {
         ExecEffect::Ignored(caps, why) => (*caps, Some(why.to_string())),
         ExecEffect::Fails(errno, err) => {
             let anyone = if *err == XattrError::Empty {
-                "; any owner of a file can set an empty value"
+                "; kernels that store an empty value let any owner of a file set it"
             } else {
                 ""
             };

@@ -1199,7 +1199,8 @@ pub fn getxattr_view(raw: &[u8], reader: &NsChain) -> Result<Vec<u8>, XattrViewE
 /// What setxattr stores when a writer in `writer`'s namespace (holding CAP_SETFCAP over the file) writes
 /// `value` on a filesystem of the initial namespace (commoncap.c:cap_convert_nscap, spec §7.3): v2 from the
 /// initial namespace as given; anything else as v3 whose rootid is the kernel uid of the writer's root (or of
-/// the v3 rootid given, read in the writer's namespace). A zero-length value is stored as it is.
+/// the v3 rootid given, read in the writer's namespace). A zero-length value is stored as it is by the
+/// kernels that take it; some 6.18 builds refuse it with EINVAL before this point.
 pub fn setxattr_stored(value: &[u8], writer: &NsChain) -> Result<Vec<u8>, XattrViewError> {
     if value.is_empty() {
         return Ok(Vec::new());

@@ -482,6 +482,7 @@ fn on_a_terminal(command: &str) -> Option<String> {
 
 #[test]
 fn on_a_terminal_rows_fit_its_width_and_no_color_is_honoured() {
+    require_root!();
     // Our own rows: a long capability list that wraps, a thread of its own, and a hostile name, which may
     // widen its own row by what its escaped form has beyond the COMMAND column's 16 characters, no more.
     let wide = TestChild::spawn([
@@ -540,6 +541,7 @@ fn on_a_terminal_rows_fit_its_width_and_no_color_is_honoured() {
 
 #[test]
 fn into_a_pipe_each_row_is_one_whole_line_without_colour() {
+    require_root!();
     // `capls | grep audit_write` must find the row with its PID: nothing wraps into a pipe, whatever
     // COLUMNS says.
     let wide = TestChild::spawn(["--name", "wide-caps-name!", "--permitted", LONG_LIST]);
@@ -598,6 +600,7 @@ fn into_a_pipe_each_row_is_one_whole_line_without_colour() {
 
 #[test]
 fn color_always_paints_root_equivalent_capabilities() {
+    require_root!();
     let child = TestChild::spawn(["--permitted", "kill,sys_admin"]);
     let pid = child.pid.to_string();
     let table = stdout(&capls(["--color", "always", &pid]));
@@ -707,6 +710,7 @@ fn a_long_command_line_is_cut_on_a_terminal_only() {
 
 #[test]
 fn euid_filters_by_effective_uid_and_user_is_its_old_name() {
+    require_root!();
     let root = TestChild::spawn(["--name", "euid-root"]);
     let nobody = TestChild::spawn(["--name", "euid-nobody", "--uid", "0,65534,0"]);
     let pids = [root.pid.to_string(), nobody.pid.to_string()];

@@ -764,6 +764,10 @@ fn an_unprivileged_unix_name_cannot_forge_another_process_s_rows() {
 #[test]
 fn a_unix_name_with_a_newline_and_an_escape_is_shown_escaped_and_whole() {
     skip_unless!(
+        is_root(),
+        "nsenter into a network namespace needs CAP_SYS_ADMIN"
+    );
+    skip_unless!(
         tool("ss").is_some() && tool("nsenter").is_some(),
         "ss (iproute2) or nsenter (util-linux) is not on PATH"
     );

@@ -724,9 +724,12 @@ fn check(
         (Err(err), Report::Failed { errno, .. }) if errno_number(err.errno) == *errno => {
             return Ok(err.errno.name())
         }
-        // An exec refused before credentials are computed (no execute permission) is outside the model.
-        (_, Report::Failed { errno: 13, before }) if !may_exec(before, &caller.userns, &file) => {
-            return Ok("EACCES (no execute permission, outside the model)")
+        // An exec refused before credentials are computed (no execute permission): the model's own rule
+        // must agree with the test's independent reading of generic_permission.
+        (Err(err), Report::Failed { errno: 13, before })
+            if err.errno == Errno::Eacces && !may_exec(before, &caller.userns, &file) =>
+        {
+            return Ok("EACCES (no execute permission)")
         }
         (model, Report::Failed { errno, .. }) => format!(
             "kernel errno {errno}, model {:?}",
@@ -960,6 +963,7 @@ fn errno_number(errno: Errno) -> i32 {
         Errno::Eperm => 1,
         Errno::Einval => 22,
         Errno::Erange => 34,
+        Errno::Eacces => 13,
     }
 }
 

@@ -1,7 +1,10 @@
 //! The proof of `capsim --oci`: real OCI bundles (a busybox rootfs with copies of busybox carrying file
 //! capabilities or set-uid), seeded random configs, each run with runc; what the container's process reads
 //! in /proc/self/status must be what capsim predicts from the same config.json, field by field, and a
-//! config runc refuses (or an exec that fails) must be predicted as such.
+//! config runc refuses (or an exec that fails) must be predicted as such, in runc's words. Nearly half of
+//! the configs give the container a user namespace of its own, in several map shapes, and the rootfs has
+//! set-id and v3 files owned inside and outside those maps; others break runc's own rules (cwd, PATH
+//! entries that are not absolute, files without `#!`, files the user may not execute).
 
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
@@ -16,7 +19,7 @@ use serde_json::{json, Value};
 
 use crate::util::{is_root, skipped, Rng};
 
-const CONFIGS: usize = 400;
+const CONFIGS: usize = 640;
 const WORKERS: usize = 3;
 /// The kernel's capabilities here are read at run time; names are drawn from these 41.
 const NAMED: u32 = 41;
@@ -173,6 +176,136 @@ pub(crate) fn build_rootfs(
     dirs
 }
 
+/// Files whose fate depends on the user namespace and on runc's own checks: set-id files owned by a
+/// namespace's root, by a user inside a map and by the host's root; v3 capabilities for a namespace's
+/// root; files their user may not execute; a text file without `#!`. Owners are host (kernel) ids:
+/// 100000 is the root of the `0:100000:65536` shape. Returns the directories, each holding `cat`.
+fn build_userns_variants(root: &Path, reader: &[u8], known: u32) -> Vec<&'static str> {
+    let busybox = fs::read("/bin/busybox").expect("read busybox");
+    let v3 = |rootid: u32| FileCaps {
+        revision: Revision::V3,
+        effective: true,
+        permitted: Cap::NET_RAW.into(),
+        inheritable: CapSet::EMPTY,
+        rootid: Some(rootid),
+        stray_flags: 0,
+    };
+    let _ = known;
+    // (dir, program is the set-uid reader, mode, owner, group, capabilities)
+    type Extra = (&'static str, bool, u32, u32, u32, Option<FileCaps>);
+    let extras: Vec<Extra> = vec![
+        ("nsroot_suid", true, 0o4755, 100_000, 100_000, None),
+        ("nsroot_sgid", true, 0o2755, 100_000, 100_050, None),
+        ("user_suid", true, 0o4755, 101_000, 101_000, None),
+        ("far_suid", true, 0o6755, 300_000, 300_000, None),
+        ("v3_nsroot", false, 0o755, 0, 0, Some(v3(100_000))),
+        ("v3_far", false, 0o755, 0, 0, Some(v3(300_000))),
+        ("v3_hostroot", false, 0o755, 100_000, 100_000, Some(v3(0))),
+        ("priv_hostroot", false, 0o700, 0, 0, None),
+        ("priv_nsroot", false, 0o700, 100_000, 100_000, None),
+        ("group_only", false, 0o710, 0, 100_050, None),
+    ];
+    let mut dirs = Vec::new();
+    for (name, reads_status, mode, owner, group, caps) in extras {
+        let dir = root.join("v").join(name);
+        fs::create_dir_all(&dir).unwrap();
+        let cat = dir.join("cat");
+        fs::write(&cat, if reads_status { reader } else { &busybox[..] }).unwrap();
+        std::os::unix::fs::chown(&cat, Some(owner), Some(group)).unwrap();
+        fs::set_permissions(&cat, fs::Permissions::from_mode(mode)).unwrap();
+        if let Some(caps) = caps {
+            xattr::set(&cat, "security.capability", &caps.encode()).expect("setxattr v3");
+        }
+        dirs.push(name);
+    }
+    let text = root.join("v/text");
+    fs::create_dir_all(&text).unwrap();
+    fs::write(text.join("cat"), b"not a program\n").unwrap();
+    fs::set_permissions(text.join("cat"), fs::Permissions::from_mode(0o755)).unwrap();
+    dirs.push("text");
+    // What runc mounts on must exist: a namespace's root may not create it in a host-owned rootfs.
+    for mount_point in ["dev", "sys", "tmp", "etc"] {
+        fs::create_dir_all(root.join(mount_point)).unwrap();
+    }
+    dirs
+}
+
+/// The uid and gid maps of a user namespace (containerID, hostID, size), in the shapes runtimes make:
+/// one range, ranges that map a host user or the host's root into the container, a small map.
+const MAP_SHAPES: [&[(u32, u32, u32)]; 5] = [
+    &[(0, 100_000, 65536)],
+    &[(0, 100_000, 1000), (1000, 1000, 1)],
+    &[(0, 100_000, 2000), (2000, 0, 1)],
+    &[(0, 200_000, 1000), (1000, 101_000, 10)],
+    &[(0, 300_000, 1)],
+];
+
+/// Gives a random config (from [`random_config`]) a user namespace of its own in one of the shapes, ids
+/// chosen inside and outside its maps, and now and then duplicate supplementary groups.
+fn with_random_userns(rng: &mut Rng, config: &mut Value) {
+    let shape = MAP_SHAPES[(rng.next() % MAP_SHAPES.len() as u64) as usize];
+    let map: Vec<Value> = shape
+        .iter()
+        .map(|&(inside, outside, count)| json!({"containerID": inside, "hostID": outside, "size": count}))
+        .collect();
+    let linux = &mut config["linux"];
+    if let Some(namespaces) = linux["namespaces"].as_array_mut() {
+        namespaces.push(json!({"type": "user"}));
+    }
+    linux["uidMappings"] = json!(map);
+    linux["gidMappings"] = json!(map);
+    // As `runc spec --rootless` writes it: devpts's gid=5 fails where gid 5 is not mapped.
+    if let Some(mounts) = config["mounts"].as_array_mut() {
+        for mount in mounts.iter_mut().filter(|m| m["type"] == "devpts") {
+            if let Some(options) = mount["options"].as_array_mut() {
+                options.retain(|o| o != "gid=5");
+            }
+        }
+    }
+    let ids = [0u32, 0, 1000, 1005, 2000, 70_000];
+    let uid = ids[(rng.next() % ids.len() as u64) as usize];
+    let gid = [0u32, 0, 50, 1000, 70_000][(rng.next() % 5) as usize];
+    let mut extra: Vec<u32> = [5u32, 50, 1000, 70_000]
+        .into_iter()
+        .filter(|g| rng.next() % if *g == 70_000 { 8 } else { 2 } == 0)
+        .collect();
+    if rng.next() % 3 == 0 {
+        extra.extend(extra.clone());
+    }
+    config["process"]["user"] = json!({"uid": uid, "gid": gid, "additionalGids": extra});
+}
+
+/// Now and then breaks one of runc's own rules: an empty or relative cwd, a bare args[0] found through a
+/// PATH entry that is not absolute, a missing args[0] (with capabilities capset refuses, which runc
+/// reports first), duplicate supplementary groups.
+fn with_runc_rule_broken(rng: &mut Rng, config: &mut Value, dir: &str) {
+    let process = &mut config["process"];
+    match rng.next() % 6 {
+        0 => process["cwd"] = json!(""),
+        1 => process["cwd"] = json!("tmp"),
+        2 => {
+            let entry = ["v/{dir}", ".", ""][(rng.next() % 3) as usize].replace("{dir}", dir);
+            process["args"] = json!(["cat", "/proc/self/status"]);
+            process["env"] = json!([format!("PATH=/nowhere:{entry}:/bin"), "TERM=dumb"]);
+            if entry != format!("v/{dir}") {
+                process["cwd"] = json!(format!("/v/{dir}"));
+            }
+        }
+        3 => {
+            process["args"] = json!(["/v/missing/cat"]);
+            process["capabilities"]["effective"] = json!(["CAP_SYS_ADMIN"]);
+            process["capabilities"]["permitted"] = json!([]);
+        }
+        _ => {
+            let gids = process["user"]["additionalGids"].clone();
+            if let Some(list) = gids.as_array() {
+                let doubled: Vec<Value> = list.iter().chain(list).cloned().collect();
+                process["user"]["additionalGids"] = json!(doubled);
+            }
+        }
+    }
+}
+
 fn names(bits: u64, rng: &mut Rng) -> Vec<String> {
     let mut out: Vec<String> = (0..NAMED)
         .filter(|b| bits & (1 << b) != 0)
@@ -307,6 +440,7 @@ pub(crate) fn strerror(outcome: &str) -> Option<&'static str> {
         "EPERM" => Some("operation not permitted"),
         "EACCES" => Some("permission denied"),
         "ENOENT" => Some("no such file or directory"),
+        "ENOEXEC" => Some("exec format error"),
         _ => None,
     }
 }
@@ -331,6 +465,18 @@ fn compare(bundle: &Path, name: &str) -> Result<&'static str, String> {
         .arg("--json")
         .output()
         .map_err(|e| format!("capsim: {e}"))?;
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    // args[0] missing: capsim says so as an operand that does not exist (exit 2), runc as its lookup's
+    // error.
+    if capsim.status.code() == Some(2) {
+        let said = String::from_utf8_lossy(&capsim.stderr);
+        let missing =
+            said.contains("No such file or directory") || said.contains("not found in $PATH");
+        if missing && !run.status.success() && stderr.contains("no such file or directory") {
+            return Ok("exec failed");
+        }
+        return Err(format!("capsim failed: {said}; runc: {stderr}"));
+    }
     let record: Value = serde_json::from_slice(&capsim.stdout).map_err(|e| {
         format!(
             "capsim JSON: {e}: {}",
@@ -338,7 +484,6 @@ fn compare(bundle: &Path, name: &str) -> Result<&'static str, String> {
         )
     })?;
     let outcome = record["outcome"].as_str().unwrap_or("?");
-    let stderr = String::from_utf8_lossy(&run.stderr);
     let stdout = String::from_utf8_lossy(&run.stdout);
     if run.status.success() {
         let seen = sorted(status_fields(&stdout));
@@ -350,9 +495,16 @@ fn compare(bundle: &Path, name: &str) -> Result<&'static str, String> {
             "runc ran it; capsim said {outcome}\n  runc:   {seen:?}\n  capsim: {predicted:?}"
         ));
     }
-    let refused = stderr.contains("unable to apply caps: operation not permitted");
+    // A refusal is predicted in runc's own words.
+    let refused = stderr.contains("unable to apply caps: operation not permitted")
+        || stderr.contains("unable to setup user")
+        || stderr.contains("Cwd ")
+        || stderr.contains("relative to current directory");
+    let message = record["refused"].as_str().unwrap_or("\u{0}");
+    // runc's log quotes its message: `exec: \"cat\": …`.
+    let said = stderr.replace("\\\"", "\"");
     match (outcome, strerror(outcome)) {
-        ("refused", _) if refused => Ok("refused"),
+        ("refused", _) if refused && said.contains(message) => Ok("refused"),
         (_, Some(text)) if !refused && stderr.contains(text) => Ok("exec failed"),
         _ => Err(format!(
             "runc failed ({}): {stderr}; capsim said {outcome}",
@@ -379,7 +531,12 @@ fn capsim_oci_matches_runc_on_random_configs() {
     let Some(reader) = build_status_reader(dir.path()) else {
         return skipped("needs cc -static (libc6-dev) for the set-uid status reader");
     };
-    let dirs = build_rootfs(&dir.path().join("rootfs"), &reader, &mut rng, known);
+    let mut dirs = build_rootfs(&dir.path().join("rootfs"), &reader, &mut rng, known);
+    dirs.extend(build_userns_variants(
+        &dir.path().join("rootfs"),
+        &reader,
+        known,
+    ));
     let spec = Command::new("runc")
         .args(["spec", "--bundle"])
         .arg(dir.path())
@@ -390,8 +547,20 @@ fn capsim_oci_matches_runc_on_random_configs() {
         serde_json::from_slice(&fs::read(dir.path().join("config.json")).unwrap()).unwrap();
     let held = own_bounding();
     let mut bundles: Vec<PathBuf> = Vec::new();
+    let mut in_userns = 0;
     for i in 0..CONFIGS {
         let mut config = random_config(&mut rng, &base, &dirs, known, held);
+        // Nearly half in a user namespace of their own, where runc's init holds every capability.
+        if i % 20 < 9 {
+            let every = (1u64 << known) - 1;
+            config = random_config(&mut rng, &base, &dirs, known, every);
+            with_random_userns(&mut rng, &mut config);
+            in_userns += 1;
+        }
+        if rng.next() % 8 == 0 {
+            let dir = dirs[(rng.next() % dirs.len() as u64) as usize];
+            with_runc_rule_broken(&mut rng, &mut config, dir);
+        }
         config["root"]["path"] = json!("../rootfs");
         let bundle = dir.path().join(format!("b{i}"));
         fs::create_dir(&bundle).unwrap();
@@ -417,36 +586,53 @@ fn capsim_oci_matches_runc_on_random_configs() {
     });
     let results = results.into_inner().unwrap();
     let mut counts = std::collections::BTreeMap::new();
+    let mut by_class = std::collections::BTreeMap::new();
     let mut mismatches = Vec::new();
     for (i, result) in &results {
         match result {
-            Ok(kind) => *counts.entry(*kind).or_insert(0) += 1,
+            Ok(kind) => {
+                *counts.entry(*kind).or_insert(0) += 1;
+                let class = if i % 20 < 9 { "userns" } else { "host" };
+                *by_class.entry(format!("{class} {kind}")).or_insert(0) += 1;
+            }
             Err(why) => mismatches.push(format!("config {i} (seed {seed}): {why}")),
         }
     }
+    eprintln!("runc configs by class: {by_class:?}");
     eprintln!(
-        "runc configs compared: {} {counts:?}, mismatches: {}",
+        "runc configs compared: {} ({in_userns} in a user namespace) {counts:?}, mismatches: {}",
         results.len(),
         mismatches.len()
     );
     assert_eq!(results.len(), CONFIGS);
+    assert!(
+        in_userns * 100 >= CONFIGS * 40,
+        "{in_userns} of {CONFIGS} in a user namespace"
+    );
     assert!(
         mismatches.is_empty(),
         "{} mismatches:\n{}",
         mismatches.len(),
         mismatches.join("\n")
     );
-    // The random configs reach every outcome.
-    for kind in ["ran", "refused", "exec failed"] {
-        assert!(
-            counts.get(kind).copied().unwrap_or(0) > 0,
-            "no config {kind}: {counts:?}"
-        );
+    // The random configs reach every outcome, in a user namespace and outside one.
+    for class in ["host", "userns"] {
+        for kind in ["ran", "refused", "exec failed"] {
+            let key = format!("{class} {kind}");
+            assert!(
+                by_class.get(&key).copied().unwrap_or(0) > 0,
+                "no config {key}: {by_class:?}"
+            );
+        }
     }
 }
 
 /// Writes `bundle/config.json` with this process object and `root.path` = `rootfs`.
-fn write_config(bundle: &Path, process: Value) -> PathBuf {
+/// A config.json with `process` (whose `cwd` is `/` unless it says otherwise, as `runc spec` writes it).
+fn write_config(bundle: &Path, mut process: Value) -> PathBuf {
+    if process.get("cwd").is_none() {
+        process["cwd"] = json!("/");
+    }
     let config = json!({"ociVersion": "1.0.2", "process": process, "root": {"path": "rootfs"}});
     let path = bundle.join("config.json");
     fs::write(&path, serde_json::to_vec(&config).unwrap()).unwrap();

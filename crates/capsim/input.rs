@@ -181,21 +181,21 @@ pub fn build(args: &Args) -> std::result::Result<Setup, Failure> {
             inheritable: own.creds.inheritable,
         };
         let loaded = crate::oci::load(config, known, &start)?;
-        if file_name.is_none() {
-            match crate::oci::executable(&loaded) {
-                Ok(found) => file_name = Some(found),
-                Err(Failure::Operands(more)) => missing.extend(more),
-                Err(other) => return Err(other),
-            }
-        }
         warnings.extend(loaded.notes.iter().cloned());
-        let cwd = match loaded.config.process.cwd.as_str() {
-            "" => "/".to_string(),
-            cwd => cwd.to_string(),
-        };
-        rootfs = Some((loaded.rootfs.clone(), cwd));
-        let creds = match loaded.creds {
-            Ok(creds) => creds,
+        rootfs = Some((loaded.rootfs.clone(), loaded.config.process.cwd.clone()));
+        // runc looks args[0] up only after it has set the process up: a refusal comes first.
+        let creds = match loaded.creds.clone() {
+            Ok(creds) => {
+                if file_name.is_none() {
+                    match crate::oci::executable(&loaded) {
+                        Ok(crate::oci::Lookup::Found(found)) => file_name = Some(found),
+                        Ok(crate::oci::Lookup::Refused(refusal)) => refused = Some(refusal),
+                        Err(Failure::Operands(more)) => missing.extend(more),
+                        Err(other) => return Err(other),
+                    }
+                }
+                creds
+            }
             Err(refusal) => {
                 refused = Some(refusal);
                 crate::oci::requested(&loaded.config.process)
@@ -204,6 +204,7 @@ pub fn build(args: &Args) -> std::result::Result<Setup, Failure> {
         (
             Caller {
                 creds,
+                userns: loaded.config.chain(&own.userns),
                 ..Caller::default()
             },
             format!("OCI config {} as runc 1.1 applies it", show_path(config)),
@@ -624,7 +625,7 @@ fn build_file(
         // stat shows ids as capsim's own namespace sees them; the model wants kernel ids.
         state.mode = file.mode;
         state.owner = own_ns.kuid(file.owner).unwrap_or(u32::MAX);
-        state.group = own_ns.kuid(file.group).unwrap_or(u32::MAX);
+        state.group = own_ns.kgid(file.group).unwrap_or(u32::MAX);
         state.nosuid = file.nosuid;
         state.xattr = match file.xattr {
             XattrRead::Absent => None,

@@ -34,19 +34,46 @@ pub fn load(path: &Path, known: u32, start: &RuntimeStart) -> Result<Loaded, Fai
     let mut notes: Vec<String> = presets::ignored_caps_note(&config.process)
         .into_iter()
         .collect();
-    notes.push(format!(
-        "assumed: runc 1.1 is started with capsim's own bounding set ({}) and inheritable set ({}), and the \
-         rootfs has no /etc/group entries adding supplementary groups",
-        capcli::summary::short(start.bounding, known),
-        capcli::summary::short(start.inheritable, known),
-    ));
-    let creds = capcore::oci::apply(&config.process, start);
+    match (&config.userns, &config.userns_path) {
+        (Some(ns), _) => notes.push(format!(
+            "the container has a user namespace of its own (uid map {}, gid map {}): its ids and capabilities \
+             are that namespace's, and runc's init holds every capability there whatever runc itself holds",
+            map_text(&ns.uid_map),
+            map_text(&ns.gid_map)
+        )),
+        (None, Some(path)) => notes.push(format!(
+            "the container joins the user namespace at {}, whose maps the config does not hold: predicted \
+             as if it had none",
+            capcli::escape_str(path)
+        )),
+        (None, None) => notes.push(format!(
+            "assumed: runc 1.1 is started with capsim's own bounding set ({}) and inheritable set ({})",
+            capcli::summary::short(start.bounding, known),
+            capcli::summary::short(start.inheritable, known),
+        )),
+    }
+    notes.push(
+        "assumed: the rootfs has no /etc/group entries adding supplementary groups".to_string(),
+    );
+    let creds = capcore::oci::start(&config, &start.for_config(&config, known));
     Ok(Loaded {
         config,
         rootfs,
         creds,
         notes,
     })
+}
+
+/// A uid or gid map as `/proc/PID/uid_map` has it, one `inside-outside-count` range after another.
+fn map_text(map: &[capcore::exec::IdRange]) -> String {
+    if map.is_empty() {
+        return "empty".to_string();
+    }
+    let ranges: Vec<String> = map
+        .iter()
+        .map(|r| format!("{}:{}:{}", r.inside, r.outside, r.count))
+        .collect();
+    ranges.join(",")
 }
 
 /// The state the config asks for, unapplied: what a refusal report shows as "before".
@@ -66,27 +93,51 @@ pub fn requested(process: &OciProcess) -> Creds {
     }
 }
 
+/// What runc's lookup of `process.args[0]` comes to: the file, or runc's refusal of what it found.
+pub enum Lookup {
+    Found(PathBuf),
+    Refused(Refusal),
+}
+
 /// `process.args[0]` inside the rootfs: a name with `/` from `process.cwd`, a bare name through PATH of
 /// `process.env`, every symlink followed inside the rootfs.
-pub fn executable(loaded: &Loaded) -> Result<PathBuf, Failure> {
+pub fn executable(loaded: &Loaded) -> Result<Lookup, Failure> {
     let process = &loaded.config.process;
     let name = process
         .args
         .first()
         .ok_or("the config's process.args is empty: runc has nothing to run")?;
-    let cwd = if process.cwd.is_empty() {
-        "/"
-    } else {
-        &process.cwd
-    };
+    // runc has refused an empty or relative cwd before this is asked.
+    let cwd = process.cwd.as_str();
     let path_env = capcore::oci::env_path(process);
     let shown = format!(
         "{} (args[0] in {})",
         capcli::escape_str(name),
         show_path(&loaded.rootfs)
     );
+    if !name.contains('/') {
+        // Go's exec.LookPath (1.19 and later, as runc 1.1 is built) refuses a file it finds through a
+        // PATH entry that is not absolute ("", ".", "bin"): ErrDot.
+        for dir in path_env.unwrap_or("").split(':') {
+            if let Ok(Some(found)) = capsys::rootfs::look_path(&loaded.rootfs, cwd, name, Some(dir))
+            {
+                if dir.starts_with('/') {
+                    return Ok(Lookup::Found(found));
+                }
+                return Ok(Lookup::Refused(Refusal {
+                    message: format!(
+                        "exec: \"{name}\": cannot run executable found relative to current directory"
+                    ),
+                    why: format!(
+                        "process.env's PATH entry {dir:?} is not absolute, and Go's exec.LookPath (runc is \
+                         built with Go 1.19 or later) refuses what it finds there"
+                    ),
+                }));
+            }
+        }
+    }
     match capsys::rootfs::look_path(&loaded.rootfs, cwd, name, path_env) {
-        Ok(Some(found)) => Ok(found),
+        Ok(Some(found)) => Ok(Lookup::Found(found)),
         Ok(None) => Err(Failure::Operands(vec![(
             shown,
             "executable file not found in $PATH".to_string(),

@@ -19,7 +19,7 @@
 
 use serde::Deserialize;
 
-use crate::exec::{Creds, Ids};
+use crate::exec::{Creds, IdRange, Ids, NsChain, UserNs};
 use crate::{Cap, CapSet, Securebits};
 
 /// The largest config.json read (runc's own configs are a few KiB).
@@ -93,17 +93,76 @@ pub struct OciCaps {
     pub ambient: CapSet,
 }
 
-/// A whole config: the process and `root.path` (relative to the bundle directory, or absolute).
+/// A whole config: the process, `root.path` (relative to the bundle directory, or absolute) and the user
+/// namespace runc makes for the container.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OciConfig {
     pub process: OciProcess,
     pub root_path: String,
+    /// `linux.namespaces` has a `user` entry without a `path`: runc makes a new user namespace whose maps
+    /// are `linux.uidMappings` and `linux.gidMappings` (containerID, hostID, size).
+    pub userns: Option<UserNs>,
+    /// A `user` entry with a `path`: the container joins an existing namespace, whose maps the config
+    /// does not hold.
+    pub userns_path: Option<String>,
+}
+
+impl OciConfig {
+    /// The user namespaces the container's process lives in, innermost first, as seen from runc's own
+    /// (`outer`, usually the initial namespace).
+    pub fn chain(&self, outer: &NsChain) -> NsChain {
+        let mut chain = outer.clone();
+        if let Some(ns) = &self.userns {
+            chain.0.insert(0, ns.clone());
+        }
+        chain
+    }
 }
 
 #[derive(Deserialize)]
 struct RawConfig {
     process: Option<RawProcess>,
     root: Option<RawRoot>,
+    linux: Option<RawLinux>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RawLinux {
+    #[serde(default)]
+    namespaces: Vec<RawNamespace>,
+    #[serde(default)]
+    uid_mappings: Vec<RawIdMap>,
+    #[serde(default)]
+    gid_mappings: Vec<RawIdMap>,
+}
+
+#[derive(Deserialize)]
+struct RawNamespace {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    path: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawIdMap {
+    #[serde(rename = "containerID")]
+    container_id: u32,
+    #[serde(rename = "hostID")]
+    host_id: u32,
+    size: u32,
+}
+
+impl RawIdMap {
+    fn range(&self) -> IdRange {
+        IdRange {
+            inside: self.container_id,
+            outside: self.host_id,
+            count: self.size,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -174,7 +233,18 @@ pub fn parse_config(bytes: &[u8], known: u32) -> Result<OciConfig, String> {
     });
     ignored.sort();
     ignored.dedup();
+    let linux = raw.linux.unwrap_or_default();
+    let user = linux.namespaces.iter().find(|ns| ns.kind == "user");
+    let userns = user.filter(|ns| ns.path.is_empty()).map(|_| UserNs {
+        uid_map: linux.uid_mappings.iter().map(RawIdMap::range).collect(),
+        gid_map: linux.gid_mappings.iter().map(RawIdMap::range).collect(),
+    });
+    let userns_path = user
+        .filter(|ns| !ns.path.is_empty())
+        .map(|ns| ns.path.clone());
     Ok(OciConfig {
+        userns,
+        userns_path,
         process: OciProcess {
             uid: process.user.uid,
             gid: process.user.gid,
@@ -233,6 +303,92 @@ impl RuntimeStart {
             inheritable: CapSet::EMPTY,
         }
     }
+
+    /// What runc's init holds in the container: in a user namespace of its own it starts with every
+    /// capability in every set but inheritable and ambient, whatever runc itself held
+    /// (kernel/user_namespace.c:set_cred_user_ns), so the runtime's own bounding set no longer limits it.
+    pub fn for_config(self, config: &OciConfig, known: u32) -> RuntimeStart {
+        match config.userns {
+            Some(_) => RuntimeStart::full(known),
+            None => self,
+        }
+    }
+}
+
+/// runc's checks before and while it sets up the container's first process, in its order, each in its
+/// own words (utils_linux.go validateProcessSpec, then libcontainer/init_linux.go finalizeNamespace:
+/// setupUser, then the capabilities), and the state it leaves: what [`apply`] gives, in the container's
+/// user namespace when it has one. The lookup of `args[0]` and the exec come after all of these.
+pub fn start(config: &OciConfig, runtime: &RuntimeStart) -> Result<Creds, Refusal> {
+    let process = &config.process;
+    let refuse = |message: &str, why: &str| Refusal {
+        message: message.to_string(),
+        why: why.to_string(),
+    };
+    if process.cwd.is_empty() {
+        return Err(refuse(
+            "Cwd property must not be empty",
+            "runc validates process.cwd before it starts anything: it must be given",
+        ));
+    }
+    if !process.cwd.starts_with('/') {
+        return Err(refuse(
+            "Cwd must be an absolute path",
+            "runc validates process.cwd before it starts anything: it must be an absolute path",
+        ));
+    }
+    if process.args.is_empty() {
+        return Err(refuse(
+            "args must not be empty",
+            "runc validates process.args before it starts anything",
+        ));
+    }
+    let mut process = process.clone();
+    process.additional_gids = setup_groups(&process, config.userns.as_ref())?;
+    apply(&process, runtime)
+}
+
+/// setupUser's checks of the ids against the container's user namespace, and the supplementary groups it
+/// sets: each gid once (runc collects them in a set), in the kernel's order (setgroups sorts them by
+/// kernel gid).
+fn setup_groups(process: &OciProcess, userns: Option<&UserNs>) -> Result<Vec<u32>, Refusal> {
+    let refuse = |message: &str, why: String| Refusal {
+        message: format!("unable to setup user: {message}"),
+        why,
+    };
+    let chain = NsChain(userns.into_iter().cloned().collect());
+    if chain.kuid(process.uid).is_none() {
+        return Err(refuse(
+            "cannot set uid to unmapped user in user namespace",
+            format!(
+                "uid {} is not in the container's uid map, so setuid would fail",
+                process.uid
+            ),
+        ));
+    }
+    if chain.kgid(process.gid).is_none() {
+        return Err(refuse(
+            "cannot set gid to unmapped user in user namespace",
+            format!(
+                "gid {} is not in the container's gid map, so setgid would fail",
+                process.gid
+            ),
+        ));
+    }
+    let mut groups: Vec<(u32, u32)> = Vec::new();
+    for &gid in &process.additional_gids {
+        let Some(kgid) = chain.kgid(gid) else {
+            return Err(refuse(
+                "setgroups: invalid argument",
+                format!("additional gid {gid} is not in the container's gid map: setgroups fails with EINVAL"),
+            ));
+        };
+        if !groups.iter().any(|&(g, _)| g == gid) {
+            groups.push((gid, kgid));
+        }
+    }
+    groups.sort_by_key(|&(_, kgid)| kgid);
+    Ok(groups.into_iter().map(|(gid, _)| gid).collect())
 }
 
 /// The state runc gives the container's first process just before it executes `args[0]`, or why runc

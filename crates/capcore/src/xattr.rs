@@ -166,6 +166,8 @@ pub enum Errno {
     Eperm,
     Einval,
     Erange,
+    /// No permission to execute the file: refused by open_exec before any credential rule.
+    Eacces,
 }
 
 impl Errno {
@@ -174,6 +176,7 @@ impl Errno {
             Errno::Eperm => "EPERM",
             Errno::Einval => "EINVAL",
             Errno::Erange => "ERANGE",
+            Errno::Eacces => "EACCES",
         }
     }
 }

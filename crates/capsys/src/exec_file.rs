@@ -195,6 +195,19 @@ pub fn read_exec_file_in(path: &Path, root: Option<(&Path, &str)>) -> io::Result
         match script::parse(&head) {
             Shebang::NotScript => {
                 if !head.starts_with(b"\x7fELF") {
+                    // With no binfmt_misc handler registered nothing else can take it: the kernel's ELF
+                    // and script loaders both refuse it.
+                    if binfmt_misc_handlers().is_none() {
+                        return Ok(ExecTarget::Fails(ExecFailure {
+                            errno: libc::ENOEXEC,
+                            path: current,
+                            why: "neither a #! script nor an ELF binary, and no binfmt_misc handler is \
+                                  registered: exec format error"
+                                .to_string(),
+                            scripts,
+                            notes,
+                        }));
+                    }
                     notes.push(FileNote {
                         path: current.clone(),
                         text: "neither a #! script nor an ELF binary: execve fails with ENOEXEC unless a \

@@ -1129,3 +1129,210 @@ fn an_accepted_socket_did_not_bind_its_listeners_port() {
     assert!(needs_of("ESTABLISHED", client_port).is_empty());
     assert_eq!(set_names(&records[0]["unneeded"]), ["cap_net_admin"]);
 }
+
+/// Sockets and network namespaces coming and going while a test runs capnet: TCP and UDP sockets of our
+/// own in the host namespace; network namespaces of our own threads with sockets in them;
+/// `capkit-test-sockets` processes that make a network namespace, open raw ICMP sockets, a listener and a
+/// UDP socket in it and exit at once; and two that open and close raw sockets without pause in the
+/// namespace `netns` names. Bounded: each thread stops after `MAX_ROUNDS` rounds or `MAX_CHURN`, and
+/// dropping the churn stops and joins every thread (each waits for its own processes) and kills the raw
+/// churners, so nothing is left behind; the namespaces are anonymous and go with their last process.
+struct Churn {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    _raw: [Holder; 2],
+}
+
+const MAX_ROUNDS: u32 = 20_000;
+const MAX_CHURN: std::time::Duration = std::time::Duration::from_secs(90);
+
+impl Churn {
+    fn start(seed: u64, netns: &str) -> Churn {
+        let max_churn = MAX_CHURN.as_secs().to_string();
+        // Few sockets at a time keep the table small, so that it is read in few rows a read and a socket
+        // closing between two reads is soon before the holder's.
+        let raw = ["1", "4"].map(|batch| {
+            Holder::spawn(&[
+                "--setns",
+                netns,
+                "--exit-after",
+                &max_churn,
+                "--churn-raw",
+                batch,
+            ])
+        });
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let jobs: [fn(&mut crate::util::Rng); 4] = [
+            churn_host_sockets,
+            churn_namespaces,
+            churn_raw_processes,
+            churn_raw_processes,
+        ];
+        let threads = jobs
+            .into_iter()
+            .enumerate()
+            .map(|(i, job)| {
+                let stop = stop.clone();
+                let mut rng = crate::util::Rng::new(seed.wrapping_add(i as u64));
+                std::thread::spawn(move || {
+                    let started = std::time::Instant::now();
+                    for _ in 0..MAX_ROUNDS {
+                        if stop.load(std::sync::atomic::Ordering::Relaxed)
+                            || started.elapsed() > MAX_CHURN
+                        {
+                            break;
+                        }
+                        job(&mut rng);
+                    }
+                })
+            })
+            .collect();
+        Churn {
+            stop,
+            threads,
+            _raw: raw,
+        }
+    }
+}
+
+impl Drop for Churn {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Up to `n` TCP listeners and UDP sockets on loopback ports the kernel picks, in whatever namespace the
+/// calling thread is in.
+fn loopback_sockets(rng: &mut crate::util::Rng, n: u64) -> Vec<Box<dyn std::any::Any>> {
+    let mut sockets: Vec<Box<dyn std::any::Any>> = Vec::new();
+    for _ in 0..1 + rng.next() % n {
+        if rng.next() % 2 == 0 {
+            sockets.extend(
+                std::net::TcpListener::bind("127.0.0.1:0")
+                    .ok()
+                    .map(|s| Box::new(s) as Box<dyn std::any::Any>),
+            );
+        } else {
+            sockets.extend(
+                std::net::UdpSocket::bind("127.0.0.1:0")
+                    .ok()
+                    .map(|s| Box::new(s) as Box<dyn std::any::Any>),
+            );
+        }
+    }
+    sockets
+}
+
+/// One round: a few host sockets opened, held a moment, closed together.
+fn churn_host_sockets(rng: &mut crate::util::Rng) {
+    let sockets = loopback_sockets(rng, 16);
+    std::thread::sleep(std::time::Duration::from_micros(rng.next() % 2000));
+    drop(sockets);
+}
+
+/// One round: a thread moves into a new network namespace, opens sockets there, holds them a moment and
+/// ends, which frees the namespace.
+fn churn_namespaces(rng: &mut crate::util::Rng) {
+    let mut inner = crate::util::Rng::new(rng.next());
+    let _ = std::thread::spawn(move || {
+        // SAFETY: CLONE_NEWNET moves only this thread, which the churn owns and which ends right after;
+        // no other thread shares or looks at its network namespace.
+        let moved = unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNET) };
+        if moved.is_ok() {
+            let sockets = loopback_sockets(&mut inner, 8);
+            std::thread::sleep(std::time::Duration::from_micros(inner.next() % 5000));
+            drop(sockets);
+        }
+    })
+    .join();
+}
+
+/// One round: a `capkit-test-sockets` that makes a network namespace, opens raw ICMP sockets, a TCP
+/// listener and a UDP socket in it, and exits as soon as it is ready.
+fn churn_raw_processes(rng: &mut crate::util::Rng) {
+    let mut args = vec![
+        "--unshare-net",
+        "--tcp",
+        "127.0.0.1:0",
+        "--udp",
+        "127.0.0.1:0",
+    ];
+    let raw = 1 + rng.next() % 12;
+    args.extend(std::iter::repeat_n("--raw-icmp", raw as usize));
+    args.extend(["--exit-after", "0"]);
+    let _ = Command::new(crate::util::helper("capkit-test-sockets"))
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// How many steady raw sockets a second holder keeps: more rows than a page of /proc/net/raw holds.
+const CROWD: usize = 40;
+
+#[test]
+fn steady_sockets_are_listed_while_others_come_and_go() {
+    skip_unless!(
+        is_root(),
+        "raw sockets, capabilities and network namespaces need root"
+    );
+    // A holder's raw, TCP and UDP sockets exist throughout; the kernel resumes a dump by position, so when
+    // sockets before them close mid-read, a read can pass over them. capnet must list them every time.
+    // The raw sockets that close before the holder's are in the holder's own namespace: churning the
+    // host's raw table would make tests that read it in parallel with other tools (netcap) miss rows.
+    let holder = Holder::spawn(&[
+        "--unshare-net",
+        "--raw-icmp",
+        "--tcp",
+        "127.0.0.1:0",
+        "--udp",
+        "127.0.0.1:0",
+        "--thread-keeps",
+        "cap_net_raw",
+    ]);
+    let steady = [
+        ("raw", "0.0.0.0".to_string()),
+        ("tcp", format!("127.0.0.1:{}", holder.ports[0])),
+        ("udp", format!("127.0.0.1:{}", holder.ports[1])),
+    ];
+    // More steady raw sockets in that namespace, opened after the holder's and so before them in the
+    // table: more rows than one read of it returns, so that a read resumes where sockets are closing.
+    let netns = format!("/proc/{}/ns/net", holder.pid);
+    let mut crowd_args = vec!["--setns", netns.as_str()];
+    crowd_args.extend(std::iter::repeat_n("--raw-icmp", CROWD));
+    let crowd = Holder::spawn(&crowd_args);
+    let seed = crate::util::Rng::seed_from_env(0x17_c4e7);
+    let churn = Churn::start(seed, &netns);
+    let mut misses = Vec::new();
+    for run in 0..50 {
+        let records = capnet_json(&[]);
+        for (proto, local) in &steady {
+            let listed = records
+                .iter()
+                .any(|r| r["pid"] == holder.pid && r["proto"] == *proto && r["local"] == *local);
+            if !listed {
+                misses.push(format!("run {run}: {proto} {local}"));
+            }
+        }
+        let crowd_listed = records
+            .iter()
+            .filter(|r| r["pid"] == crowd.pid && r["proto"] == "raw")
+            .count();
+        if crowd_listed != CROWD {
+            misses.push(format!(
+                "run {run}: {crowd_listed} of {CROWD} raw sockets of {}",
+                crowd.pid
+            ));
+        }
+    }
+    drop(churn);
+    assert!(
+        misses.is_empty(),
+        "capnet missed steady sockets of {} (seed {seed}): {misses:?}",
+        holder.pid
+    );
+}

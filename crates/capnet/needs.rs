@@ -110,19 +110,25 @@ impl Rules {
         local_ports: Option<RangeInclusive<u16>>,
         sockets: impl IntoIterator<Item = &'a Socket>,
     ) -> Rules {
+        let mut rules = Rules {
+            port_start,
+            local_ports,
+            listeners: HashSet::new(),
+        };
+        rules.add_listeners(sockets);
+        rules
+    }
+
+    /// Learns the TCP listeners among `sockets`: those a second read of the namespace found.
+    pub fn add_listeners<'a>(&mut self, sockets: impl IntoIterator<Item = &'a Socket>) {
         let listeners = sockets
             .into_iter()
             .filter(|s| is_tcp(s.proto) && s.is_listening())
             .filter_map(|s| match s.local {
                 Endpoint::Inet(ip, port) => Some((s.proto, ip, port)),
                 _ => None,
-            })
-            .collect();
-        Rules {
-            port_start,
-            local_ports,
-            listeners,
-        }
+            });
+        self.listeners.extend(listeners);
     }
 
     /// What opening, binding and configuring `socket` needed.

@@ -24,6 +24,7 @@
 //! | `--thread-keeps LIST` | start a thread with permitted = effective = LIST, then the leader drops all |
 //! | `--fork`            | fork a child that shares every socket and waits too                            |
 //! | `--exit-after SECS` | exit by itself after SECS seconds (default 120), so nothing leaks               |
+//! | `--churn-raw N`     | once ready, open N raw ICMP sockets and close them together, over and over, instead of sleeping |
 //!
 //! Capabilities are per thread (capset acts on the calling thread only), so after `--thread-keeps` the
 //! leader holds nothing while its thread keeps LIST; actions after it run on the leader, and `--fork` and
@@ -54,6 +55,7 @@ fn main() {
     let mut last: Option<RawFd> = None;
     let mut last_listener: Option<std::net::SocketAddr> = None;
     let mut thread = None;
+    let mut churn_raw = None;
     let mut i = 0;
     while i < args.len() {
         let action = args[i].as_str();
@@ -192,6 +194,10 @@ fn main() {
                 set_caps(set, action);
             }
             "--fork" => child = Some(fork_waiting_child(exit_after)),
+            "--churn-raw" => {
+                let n: usize = value().parse().unwrap_or_else(|e| fail(action, e));
+                churn_raw = Some(n);
+            }
             "--exit-after" => {
                 let secs = value().parse().unwrap_or_else(|e| fail(action, e));
                 exit_after = Duration::from_secs(secs);
@@ -214,8 +220,30 @@ fn main() {
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
     drop(out);
-    wait(exit_after);
+    match churn_raw {
+        Some(n) => churn_raw_sockets(n, exit_after),
+        None => wait(exit_after),
+    }
     drop(keep);
+}
+
+/// Opens `n` raw ICMP sockets and closes them together, over and over, for `limit`: rows that come and go
+/// before older ones in the namespace's raw table, as fast as the kernel takes them.
+fn churn_raw_sockets(n: usize, limit: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        let sockets: Vec<OwnedFd> = (0..n)
+            .map(|_| {
+                raw_socket(
+                    libc::AF_INET,
+                    libc::SOCK_RAW,
+                    libc::IPPROTO_ICMP,
+                    "--churn-raw",
+                )
+            })
+            .collect();
+        drop(sockets);
+    }
 }
 
 fn join_netns(ns: &std::fs::File, action: &str) {

@@ -10,6 +10,13 @@
 //!
 //! netlink-packet-sock-diag builds the inet and unix requests and parses their answers; it has no
 //! packet_diag, which is parsed here (include/uapi/linux/packet_diag.h).
+//!
+//! No dump is a snapshot. A netlink dump answers in batches and a /proc/net table in reads of a page at
+//! most, and each batch or read resumes by position (the n-th socket of this namespace in a bucket or list,
+//! counted again from the start), not by socket: when a socket before that position closes in between, the
+//! next one moves back past the reader and is left out, however long it has existed. raw tables are read
+//! with a buffer of many pages so that a small one is rendered in one pass; a caller that knows a socket is
+//! open ([`trace_socket`] says whether a dump must list it) reads the namespace again when it is missing.
 
 use std::fs;
 use std::io;
@@ -144,7 +151,7 @@ fn dump_here(with_unix: bool) -> Dump {
     dump.raw_from_proc = true;
     for proto in [Proto::Raw, Proto::Raw6] {
         let path = format!("/proc/thread-self/net/{}", proto.file());
-        match read_bounded(Path::new(&path)) {
+        match read_table(Path::new(&path)) {
             Ok(text) => dump.sockets.extend(net::parse_inet_table(proto, &text)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => dump.errors.push((proto, format!("{path}: {e}"))),
@@ -175,9 +182,19 @@ fn note(dump: &mut Dump, proto: Proto, result: io::Result<()>) {
 
 /// The largest /proc/net/raw{,6} read: 150 bytes a row for over 100,000 sockets.
 const MAX_RAW_TABLE: u64 = 16 * 1024 * 1024;
+/// The first buffer for a raw table. A seq_file renders at most a page per read() and starts each read
+/// again by position; std's reader would begin with a 32-byte probe and grow from there, one restart per
+/// few rows. With room for many pages from the start, a table of a page is rendered in one pass.
+const RAW_READ_BUFFER: usize = 64 * 1024;
 
-fn read_bounded(path: &Path) -> io::Result<String> {
-    crate::read_bounded(path, MAX_RAW_TABLE)
+/// A /proc/net table, read in as few passes as the kernel allows, with a bound.
+fn read_table(path: &Path) -> io::Result<String> {
+    use std::io::Read;
+    let mut bytes = Vec::with_capacity(RAW_READ_BUFFER);
+    fs::File::open(path)?
+        .take(MAX_RAW_TABLE)
+        .read_to_end(&mut bytes)?;
+    String::from_utf8(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 const PORT_START: &str = "/proc/sys/net/ipv4/ip_unprivileged_port_start";
@@ -518,11 +535,40 @@ fn packet_socket(payload: &[u8]) -> Option<Socket> {
     })
 }
 
-/// The network namespace of socket `inode`, held as descriptor `fd` of process `pid`: a copy of the
-/// descriptor taken with pidfd_getfd (which needs PTRACE_MODE_ATTACH_REALCREDS on the process: root may),
-/// then SIOCGSKNS on the copy, which opens the namespace the socket lives in. The process may have closed
-/// the descriptor and reused its number since it was listed: a copy that is not that socket is refused.
-pub fn socket_namespace(pid: u32, fd: i32, inode: u64) -> io::Result<OwnedFd> {
+/// A socket traced to the namespace it lives in.
+#[derive(Debug)]
+pub struct Traced {
+    /// The namespace, open.
+    pub namespace: OwnedFd,
+    /// Whether every dump of that namespace lists the socket while it is open: a raw, packet or unix
+    /// socket (the kernel tables them from creation), a TCP listener or connection, or a UDP or UDP-Lite
+    /// socket bound to a port. A dump without it missed it. Other sockets (a TCP or UDP socket not yet
+    /// bound, netlink, families capnet does not dump) may be in no dump at all.
+    pub listed: bool,
+}
+
+/// The network namespace of socket `inode`, held as descriptor `fd` of process `pid`, and what kind of
+/// socket it is: a copy of the descriptor taken with pidfd_getfd (which needs PTRACE_MODE_ATTACH_REALCREDS
+/// on the process: root may), then SIOCGSKNS on the copy, which opens the namespace the socket lives in.
+/// The process may have closed the descriptor and reused its number since it was listed: a copy that is
+/// not that socket is refused.
+pub fn trace_socket(pid: u32, fd: i32, inode: u64) -> io::Result<Traced> {
+    let copy = socket_copy(pid, fd, inode)?;
+    let namespace = socket_namespace(copy.as_fd())?;
+    Ok(Traced {
+        namespace,
+        listed: always_dumped(copy.as_fd()),
+    })
+}
+
+/// Whether descriptor `fd` of `pid` is still socket `inode`. A socket open before and after a read of its
+/// namespace was open throughout it: inodes are not reused while a socket lives.
+pub fn still_open(pid: u32, fd: i32, inode: u64) -> bool {
+    socket_copy(pid, fd, inode).is_ok()
+}
+
+/// A copy of descriptor `fd` of `pid`, which must still be socket `inode`.
+fn socket_copy(pid: u32, fd: i32, inode: u64) -> io::Result<OwnedFd> {
     use rustix::process::{pidfd_getfd, pidfd_open, Pid, PidfdFlags, PidfdGetfdFlags};
     let pid = i32::try_from(pid)
         .ok()
@@ -533,14 +579,57 @@ pub fn socket_namespace(pid: u32, fd: i32, inode: u64) -> io::Result<OwnedFd> {
     if rustix::fs::fstat(&copy)?.st_ino != inode {
         return Err(io::Error::from_raw_os_error(libc::ESTALE));
     }
+    Ok(copy)
+}
+
+/// SIOCGSKNS: the namespace `socket` lives in, opened.
+fn socket_namespace(socket: BorrowedFd<'_>) -> io::Result<OwnedFd> {
     const SIOCGSKNS: libc::c_ulong = 0x894C;
-    // SAFETY: SIOCGSKNS takes no argument and returns a new descriptor or -1; `copy` is open for the call.
-    let ns = unsafe { libc::ioctl(copy.as_fd().as_raw_fd(), SIOCGSKNS as _) };
+    // SAFETY: SIOCGSKNS takes no argument and returns a new descriptor or -1; `socket` is open for the call.
+    let ns = unsafe { libc::ioctl(socket.as_raw_fd(), SIOCGSKNS as _) };
     if ns < 0 {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: the ioctl returned a new descriptor that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(ns) })
+}
+
+/// Whether `socket` is of a kind the kernel keeps in the tables a dump walks for as long as it is open
+/// (see [`Traced::listed`]). Unsure is no: the caller reads a namespace again only for a socket that must
+/// be in it.
+fn always_dumped(socket: BorrowedFd<'_>) -> bool {
+    use rustix::net::{sockopt, AddressFamily};
+    match sockopt::socket_domain(socket) {
+        Ok(AddressFamily::UNIX | AddressFamily::PACKET) => true,
+        Ok(AddressFamily::INET | AddressFamily::INET6) => inet_always_dumped(socket),
+        _ => false,
+    }
+}
+
+/// raw sockets are hashed when created; TCP ones once listening or connected (one bound and idle is
+/// dumped only by newer kernels); UDP and UDP-Lite ones once bound to a port (connecting binds one).
+fn inet_always_dumped(socket: BorrowedFd<'_>) -> bool {
+    use rustix::net::{ipproto, sockopt, SocketType};
+    let (Ok(kind), Ok(protocol)) = (
+        sockopt::socket_type(socket),
+        sockopt::socket_protocol(socket),
+    ) else {
+        return false;
+    };
+    match (kind, protocol) {
+        (SocketType::RAW, Some(_)) => true,
+        (SocketType::STREAM, Some(ipproto::TCP)) => {
+            sockopt::socket_acceptconn(socket).unwrap_or(false)
+                || rustix::net::getpeername(socket).is_ok_and(|peer| peer.is_some())
+        }
+        (SocketType::DGRAM, Some(ipproto::UDP | ipproto::UDPLITE)) => {
+            rustix::net::getsockname(socket)
+                .ok()
+                .and_then(|addr| std::net::SocketAddr::try_from(addr).ok())
+                .is_some_and(|addr| addr.port() != 0)
+        }
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -617,6 +706,51 @@ mod tests {
         assert_eq!(find(port).options.transparent, Some(true));
         assert_eq!(find(plain_port).options.mark, Some(0));
         assert_eq!(find(plain_port).options.transparent, Some(false));
+    }
+
+    #[test]
+    fn a_socket_must_be_in_dumps_once_the_kernel_tables_it() {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind loopback");
+        assert!(always_dumped(udp.as_fd()), "bound to a port");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        assert!(always_dumped(listener.as_fd()));
+        let client =
+            std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        assert!(always_dumped(client.as_fd()));
+        let (unix, _) = std::os::unix::net::UnixStream::pair().expect("socketpair");
+        assert!(always_dumped(unix.as_fd()));
+        // socket(2) alone: no port, so in no inet table yet.
+        let fresh = rustix::net::socket(
+            rustix::net::AddressFamily::INET,
+            rustix::net::SocketType::DGRAM,
+            None,
+        )
+        .expect("socket");
+        assert!(!always_dumped(fresh.as_fd()));
+        let file = fs::File::open("/proc/self/ns/net").expect("own namespace");
+        assert!(!always_dumped(file.as_fd()), "not a socket");
+    }
+
+    #[test]
+    fn traces_our_own_socket_to_our_namespace() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let fd = listener.as_fd().as_raw_fd();
+        let inode = rustix::fs::fstat(&listener).expect("fstat").st_ino;
+        let Ok(traced) = trace_socket(std::process::id(), fd, inode) else {
+            eprintln!("skipped: pidfd_getfd is not allowed here");
+            return;
+        };
+        assert!(traced.listed);
+        let own = net::link_inode(Path::new("/proc/self/ns/net"), "net").expect("link");
+        assert_eq!(
+            namespace_inode(traced.namespace.as_fd()).expect("fstat"),
+            own
+        );
+        assert!(still_open(std::process::id(), fd, inode));
+        assert!(
+            !still_open(std::process::id(), fd, inode + 1),
+            "another inode"
+        );
     }
 
     #[test]

@@ -1463,6 +1463,24 @@ fn k8s_cronjob_multi_document_and_json() {
 }
 
 #[test]
+fn k8s_deep_nesting_is_refused_at_once() {
+    // libyaml reads `a: [[[[…` in time quadratic in its depth: this 1 MB took most of an hour before the
+    // bound, which now refuses it at the 129th level.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pod = dir.path().join("pod.yaml");
+    std::fs::write(&pod, format!("a: {}", "[".repeat(1 << 20))).expect("pod");
+    let out = capsim(&["--k8s", path_str(&pod)]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "capsim: {}: nesting deeper than 128 levels at line 1 column 131\n",
+            pod.display()
+        )
+    );
+}
+
+#[test]
 fn k8s_drop_all_makes_an_ep_binary_fail_with_eperm() {
     skip_unless!(is_root(), "needs root to set file capabilities");
     let (dir, binary) = probe_copy("server");

@@ -14,7 +14,7 @@
 
 use std::mem::MaybeUninit;
 
-use unsafe_libyaml_norway as sys;
+use unsafe_libyaml_norway as unsafe_sys;
 
 /// Where a collection opened deeper than the bound (1-based, as serde_norway reports positions).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,10 +48,11 @@ enum Event {
     Other,
 }
 
-/// A libyaml parser over borrowed text. It lives in a box because libyaml keeps a pointer to itself (the
-/// string reader's handler data), so it must not move once the input is set.
+/// A libyaml parser over borrowed text. It lives on the heap behind a raw pointer (as serde_norway keeps
+/// its own) because libyaml keeps a pointer to itself, the string reader's handler data: it must neither
+/// move nor be reborrowed through a reference once the input is set.
 struct Parser<'a> {
-    sys: Box<MaybeUninit<sys::yaml_parser_t>>,
+    sys: *mut unsafe_sys::yaml_parser_t,
     ready: bool,
     done: bool,
     _text: &'a str,
@@ -59,21 +60,21 @@ struct Parser<'a> {
 
 impl<'a> Parser<'a> {
     fn new(text: &'a str) -> Parser<'a> {
-        let mut boxed = Box::new(MaybeUninit::<sys::yaml_parser_t>::uninit());
-        let raw = boxed.as_mut_ptr();
+        let raw: *mut unsafe_sys::yaml_parser_t =
+            Box::into_raw(Box::new(MaybeUninit::<unsafe_sys::yaml_parser_t>::uninit())).cast();
         // SAFETY: `raw` points to writable memory for a yaml_parser_t, which yaml_parser_initialize fills
         // in whole; on failure (out of memory) nothing else is called on it. The input stays borrowed for
         // the parser's lifetime ('a), and the box does not move while the parser points into it.
         let ready = unsafe {
-            let ready = sys::yaml_parser_initialize(raw).ok;
+            let ready = unsafe_sys::yaml_parser_initialize(raw).ok;
             if ready {
-                sys::yaml_parser_set_encoding(raw, sys::YAML_UTF8_ENCODING);
-                sys::yaml_parser_set_input_string(raw, text.as_ptr(), text.len() as u64);
+                unsafe_sys::yaml_parser_set_encoding(raw, unsafe_sys::YAML_UTF8_ENCODING);
+                unsafe_sys::yaml_parser_set_input_string(raw, text.as_ptr(), text.len() as u64);
             }
             ready
         };
         Parser {
-            sys: boxed,
+            sys: raw,
             ready,
             done: !ready,
             _text: text,
@@ -85,32 +86,34 @@ impl<'a> Parser<'a> {
         if self.done {
             return None;
         }
-        let raw = self.sys.as_mut_ptr();
-        let mut event = MaybeUninit::<sys::yaml_event_t>::uninit();
+        let raw = self.sys;
+        let mut event = MaybeUninit::<unsafe_sys::yaml_event_t>::uninit();
         // SAFETY: the parser was initialised (`done` is set otherwise) and its input outlives it; a
         // successfully parsed event is read, then freed once with yaml_event_delete.
         unsafe {
             let event = event.as_mut_ptr();
-            if sys::yaml_parser_parse(raw, event).fail {
+            if unsafe_sys::yaml_parser_parse(raw, event).fail {
                 self.done = true;
                 return None;
             }
             let kind = match (*event).type_ {
-                sys::YAML_SEQUENCE_START_EVENT | sys::YAML_MAPPING_START_EVENT => {
+                unsafe_sys::YAML_SEQUENCE_START_EVENT | unsafe_sys::YAML_MAPPING_START_EVENT => {
                     let mark = (*event).start_mark;
                     Event::Open(TooDeep {
                         line: mark.line + 1,
                         column: mark.column + 1,
                     })
                 }
-                sys::YAML_SEQUENCE_END_EVENT | sys::YAML_MAPPING_END_EVENT => Event::Close,
-                sys::YAML_STREAM_END_EVENT => {
+                unsafe_sys::YAML_SEQUENCE_END_EVENT | unsafe_sys::YAML_MAPPING_END_EVENT => {
+                    Event::Close
+                }
+                unsafe_sys::YAML_STREAM_END_EVENT => {
                     self.done = true;
                     Event::Other
                 }
                 _ => Event::Other,
             };
-            sys::yaml_event_delete(event);
+            unsafe_sys::yaml_event_delete(event);
             Some(kind)
         }
     }
@@ -118,9 +121,15 @@ impl<'a> Parser<'a> {
 
 impl Drop for Parser<'_> {
     fn drop(&mut self) {
-        if self.ready {
-            // SAFETY: initialised in `new` and deleted only here, once.
-            unsafe { sys::yaml_parser_delete(self.sys.as_mut_ptr()) }
+        // SAFETY: `sys` came from Box::into_raw in `new` and is freed only here, once; it is deleted as a
+        // parser only when yaml_parser_initialize succeeded.
+        unsafe {
+            if self.ready {
+                unsafe_sys::yaml_parser_delete(self.sys);
+            }
+            drop(Box::from_raw(
+                self.sys.cast::<MaybeUninit<unsafe_sys::yaml_parser_t>>(),
+            ));
         }
     }
 }

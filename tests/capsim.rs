@@ -741,6 +741,97 @@ fn systemd_json(unit: &Path, extra: &[&str]) -> Value {
 }
 
 #[test]
+fn systemd_junk_lines_are_noted_once_with_a_count() {
+    // Lines without '=' in a unit and a drop-in: one note with the count, not one per line (a 16 MiB unit
+    // used to print 620 MB of notes and hold 1.9 GB).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let junk = "x\n".repeat(1_000_000);
+    let unit = unit_files(
+        dir.path(),
+        &[
+            (
+                "junk.service",
+                &format!("[Service]\nExecStart=/bin/true\n{junk}"),
+            ),
+            ("junk.service.d/more.conf", &format!("[Service]\n{junk}")),
+        ],
+    );
+    let out = capsim(&[
+        "--systemd",
+        path_str(&unit),
+        "--unit-path",
+        path_str(dir.path()),
+    ]);
+    assert_eq!(out.code, 0, "{}", &out.stderr[..out.stderr.len().min(2000)]);
+    assert!(
+        out.stderr.len() < 2000,
+        "{} bytes of notes",
+        out.stderr.len()
+    );
+    let notes: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("missing '='"))
+        .collect();
+    assert_eq!(
+        notes,
+        [format!(
+            "capsim: note: {}:3: missing '=': systemd ignores the line (and 1999999 more like it)",
+            unit.display()
+        )]
+    );
+}
+
+#[test]
+fn systemd_long_group_lists_resolve_in_one_pass() {
+    // 100,000 group numbers and 100,000 names: each name used to re-read /etc/group and each group to be
+    // compared with every one before it.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let numbers: Vec<String> = (1..=100_000).map(|g| g.to_string()).collect();
+    let text = format!(
+        "[Service]\nExecStart=/bin/true\nUser=root\nSupplementaryGroups={}\nSupplementaryGroups={}\n\
+         SupplementaryGroups={}\n",
+        numbers[..50_000].join(" "),
+        numbers[50_000..].join(" "),
+        vec!["root"; 100_000].join(" "),
+    );
+    let unit = unit_files(dir.path(), &[("groups.service", &text)]);
+    let v = systemd_json(&unit, &[]);
+    let groups = v["before"]["groups"].as_array().expect("groups");
+    assert_eq!(groups.len(), 100_001);
+    assert_eq!((&groups[0], &groups[100_000]), (&0.into(), &100_000.into()));
+    assert!(groups.windows(2).all(|w| w[0].as_u64() < w[1].as_u64()));
+}
+
+#[test]
+fn systemd_unknown_user_is_quoted_not_echoed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let name = "u".repeat(1_000_000);
+    let unit = unit_files(
+        dir.path(),
+        &[(
+            "user.service",
+            &format!("[Service]\nExecStart=/bin/true\nUser={name}\n"),
+        )],
+    );
+    let out = capsim(&[
+        "--systemd",
+        path_str(&unit),
+        "--unit-path",
+        path_str(dir.path()),
+    ]);
+    assert_eq!(out.code, 2);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "capsim: {}: unknown user '{}… (1000000 bytes)'\n",
+            unit.display(),
+            "u".repeat(48)
+        )
+    );
+}
+
+#[test]
 fn systemd_reads_lines_as_systemd_does() {
     let dir = tempfile::tempdir().expect("tempdir");
     // A comment ending in a backslash does not swallow the next line, a comment inside a continuation is
@@ -1461,6 +1552,24 @@ fn k8s_cronjob_multi_document_and_json() {
     );
     std::fs::write(&multi, "kind: ConfigMap\n").expect("configmap");
     assert_eq!(capsim(&["--k8s", path_str(&multi)]).code, 2);
+}
+
+#[test]
+fn k8s_deep_nesting_is_refused_at_once() {
+    // libyaml reads `a: [[[[…` in time quadratic in its depth: this 1 MB took most of an hour before the
+    // bound, which now refuses it at the 129th level.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pod = dir.path().join("pod.yaml");
+    std::fs::write(&pod, format!("a: {}", "[".repeat(1 << 20))).expect("pod");
+    let out = capsim(&["--k8s", path_str(&pod)]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "capsim: {}: nesting deeper than 128 levels at line 1 column 131\n",
+            pod.display()
+        )
+    );
 }
 
 #[test]

@@ -43,6 +43,9 @@ use crate::{Cap, CapSet};
 pub const MAX_BYTES: usize = 4 << 20;
 /// The most YAML documents read from one manifest.
 pub const MAX_DOCUMENTS: usize = 1000;
+/// The deepest nesting of sequences and mappings read: serde_norway's own recursion limit, so that no
+/// manifest it accepts is refused; real manifests nest about a dozen levels.
+pub const MAX_DEPTH: usize = 128;
 
 /// A Kubernetes container runtime whose CRI translation is modelled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -218,6 +221,13 @@ pub fn parse(text: &str) -> Result<Vec<PodContainer>, String> {
     if text.len() > MAX_BYTES {
         return Err(format!("larger than {MAX_BYTES} bytes"));
     }
+    // Checked first: libyaml reads deep nesting in quadratic time (see yaml_depth).
+    crate::yaml_depth::check(text, MAX_DEPTH).map_err(|at| {
+        format!(
+            "nesting deeper than {MAX_DEPTH} levels at line {} column {}",
+            at.line, at.column
+        )
+    })?;
     let mut found = Vec::new();
     for (i, document) in serde_norway::Deserializer::from_str(text).enumerate() {
         if i >= MAX_DOCUMENTS {
@@ -817,6 +827,28 @@ mod tests {
         .is_err());
         let t = translate(&pod("{runAsNonRoot: true}"), Runtime::CriO, KNOWN, Some(7)).unwrap();
         assert_eq!(t.process.uid, 7);
+    }
+
+    #[test]
+    fn nesting_is_bounded_where_serde_norway_bounds_it() {
+        let nested = |levels: usize| {
+            format!(
+                "kind: Pod\nspec: {{containers: [{{name: x}}]}}\nx: {}{}\n",
+                "[".repeat(levels),
+                "]".repeat(levels)
+            )
+        };
+        // The document's mapping is the first level.
+        assert_eq!(parse(&nested(MAX_DEPTH - 1)).unwrap().len(), 1);
+        assert_eq!(
+            parse(&nested(MAX_DEPTH)).unwrap_err(),
+            "nesting deeper than 128 levels at line 3 column 131"
+        );
+        // Deep enough to take hours whole (libyaml is quadratic in flow depth): refused at the bound.
+        let deep = format!("a: {}", "[".repeat(MAX_BYTES - 3));
+        assert!(parse(&deep)
+            .unwrap_err()
+            .starts_with("nesting deeper than 128 levels"));
     }
 
     #[test]

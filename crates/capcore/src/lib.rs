@@ -27,6 +27,7 @@ pub mod status;
 pub mod text;
 pub mod unit;
 pub mod xattr;
+mod yaml_depth;
 
 pub use cap::{Cap, UnknownCap, CAP_BITS, NAMED_CAPS};
 pub use container::{Container, Runtime};

@@ -4,6 +4,7 @@
 //! src/core/exec-invoke.c. Settings that change credentials or the executed file in ways capsim does not
 //! model are collected by name, so the report can say so instead of staying silent.
 
+use crate::quote::excerpt;
 use crate::unit::{parse_boolean, words, Assignment};
 use crate::Cap;
 
@@ -137,7 +138,51 @@ pub struct Service {
     syscall_filter: Option<(bool, Vec<String>)>,
     pub unmodelled: Vec<Unmodelled>,
     /// Values systemd would ignore or could not be followed here, said once each.
-    pub notes: Vec<String>,
+    pub notes: Notes,
+}
+
+/// Notes said once per kind, with how many times the kind came up: a unit and its 4,096 drop-ins can hold
+/// millions of lines systemd skips, and one line about them says as much as millions would.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Notes {
+    said: Vec<Said>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Said {
+    kind: &'static str,
+    text: String,
+    count: usize,
+}
+
+impl Notes {
+    /// Counts `count` notes of `kind`; the text is built only for the first of its kind.
+    pub fn add(&mut self, kind: &'static str, count: usize, text: impl FnOnce() -> String) {
+        // Kinds are a handful of constants, so a scan is as quick as a map.
+        match self.said.iter_mut().find(|s| s.kind == kind) {
+            Some(said) => said.count = said.count.saturating_add(count),
+            None => self.said.push(Said {
+                kind,
+                text: text(),
+                count,
+            }),
+        }
+    }
+
+    /// One line per kind, in the order the kinds first came up, each with how many more there were.
+    pub fn lines(&self) -> Vec<String> {
+        self.said
+            .iter()
+            .map(|said| match said.count {
+                0 | 1 => said.text.clone(),
+                n => format!("{} (and {} more like it)", said.text, n - 1),
+            })
+            .collect()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.said.is_empty()
+    }
 }
 
 impl Default for Service {
@@ -155,7 +200,7 @@ impl Default for Service {
             seccomp: Vec::new(),
             syscall_filter: None,
             unmodelled: Vec::new(),
-            notes: Vec::new(),
+            notes: Notes::default(),
         }
     }
 }
@@ -198,13 +243,27 @@ impl Service {
     /// Applies one file's assignments in order. `origin` names the file for notes; `unit` is the unit's
     /// name, for the specifiers `%n %N %p %P %i %I %j %J`.
     pub fn apply(&mut self, assignments: &[Assignment], origin: &str, unit: &str) {
-        for a in assignments.iter().filter(|a| a.section == "Service") {
+        for a in assignments {
+            self.apply_one(a, origin, unit);
+        }
+    }
+
+    /// The same for one assignment, as `unit::parse_each` hands them over.
+    pub fn apply_one(&mut self, a: &Assignment, origin: &str, unit: &str) {
+        if a.section == "Service" {
             self.assign(a, origin, unit);
         }
     }
 
-    fn note(&mut self, origin: &str, line: usize, text: String) {
-        self.notes.push(format!("{origin}:{line}: {text}"));
+    fn note(
+        &mut self,
+        kind: &'static str,
+        origin: &str,
+        line: usize,
+        text: impl FnOnce() -> String,
+    ) {
+        self.notes
+            .add(kind, 1, || format!("{origin}:{line}: {}", text()));
     }
 
     fn assign(&mut self, a: &Assignment, origin: &str, unit: &str) {
@@ -232,11 +291,12 @@ impl Service {
                 let expanded = if value.is_empty() {
                     None
                 } else if has_unknown_specifier(value) {
-                    self.note(
-                        origin,
-                        a.line,
-                        format!("{key}={value} uses a specifier capsim does not expand"),
-                    );
+                    self.note("specifier", origin, a.line, || {
+                        format!(
+                            "{key}={} uses a specifier capsim does not expand",
+                            excerpt(value)
+                        )
+                    });
                     Some(value.to_string())
                 } else {
                     Some(expand(value, unit))
@@ -264,11 +324,12 @@ impl Service {
                 for word in words(list) {
                     match capability_from_name(&word) {
                         Some(bit) => sum |= 1 << bit,
-                        None => self.note(
-                            origin,
-                            a.line,
-                            format!("{key}=: '{word}' is not a capability; systemd skips it"),
-                        ),
+                        None => self.note("capability", origin, a.line, || {
+                            format!(
+                                "{key}=: '{}' is not a capability; systemd skips it",
+                                excerpt(&word)
+                            )
+                        }),
                     }
                 }
                 let def = if key == "CapabilityBoundingSet" {
@@ -292,11 +353,12 @@ impl Service {
             "NoNewPrivileges" | "DynamicUser" => match parse_boolean(value) {
                 Some(on) if key == "NoNewPrivileges" => self.no_new_privileges = on,
                 Some(on) => self.dynamic_user = on,
-                None => self.note(
-                    origin,
-                    a.line,
-                    format!("{key}={value} is not a boolean; systemd ignores it"),
-                ),
+                None => self.note("boolean", origin, a.line, || {
+                    format!(
+                        "{key}={} is not a boolean; systemd ignores it",
+                        excerpt(value)
+                    )
+                }),
             },
             "SecureBits" => {
                 if value.is_empty() {
@@ -312,13 +374,12 @@ impl Service {
                         "noroot" => 0x01,
                         "noroot-locked" => 0x02,
                         other => {
-                            self.note(
-                                origin,
-                                a.line,
+                            self.note("securebit", origin, a.line, || {
                                 format!(
-                                    "SecureBits=: '{other}' is not a secure bit; systemd skips it"
-                                ),
-                            );
+                                    "SecureBits=: '{}' is not a secure bit; systemd skips it",
+                                    excerpt(other)
+                                )
+                            });
                             0
                         }
                     };
@@ -513,7 +574,10 @@ mod tests {
         // Unknown names are skipped, numbers are capabilities, a name needs its CAP_ prefix.
         let s = service("[Service]\nAmbientCapabilities=CAP_BOGUS 13 0x0c net_admin\n");
         assert_eq!(s.ambient, 0x3000);
-        assert_eq!(s.notes.len(), 2);
+        assert_eq!(
+            s.notes.lines(),
+            ["t:2: AmbientCapabilities=: 'CAP_BOGUS' is not a capability; systemd skips it (and 1 more like it)"]
+        );
     }
 
     #[test]

@@ -18,6 +18,8 @@
 
 use std::fmt;
 
+use crate::quote::excerpt;
+
 /// systemd's LONG_LINE_MAX: the longest line (and joined continuation) a unit file may hold.
 pub const LONG_LINE_MAX: usize = 1024 * 1024;
 
@@ -34,11 +36,15 @@ pub struct Assignment {
     pub line: usize,
 }
 
-/// What systemd would log and skip.
+/// What systemd would log and skip: the first line of one kind, and how many lines of the file were of
+/// that kind. A hostile file can hold millions of junk lines; each kind is said once, with its count.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Warning {
+    /// Names the kind, so that callers can count it across files.
+    pub kind: &'static str,
     pub line: usize,
     pub text: String,
+    pub count: usize,
 }
 
 /// What makes systemd refuse to load the file.
@@ -61,6 +67,24 @@ impl std::error::Error for UnitError {}
 pub struct Parsed {
     pub assignments: Vec<Assignment>,
     pub warnings: Vec<Warning>,
+}
+
+/// Counts a warning of `kind`; its text is built only for the first of its kind.
+fn warn(
+    warnings: &mut Vec<Warning>,
+    kind: &'static str,
+    line: usize,
+    text: impl FnOnce() -> String,
+) {
+    match warnings.iter_mut().find(|w| w.kind == kind) {
+        Some(seen) => seen.count += 1,
+        None => warnings.push(Warning {
+            kind,
+            line,
+            text: text(),
+            count: 1,
+        }),
+    }
 }
 
 const EOL_NEWLINE: u8 = 1;
@@ -126,25 +150,32 @@ fn strip(bytes: &[u8]) -> &[u8] {
     &bytes[start..end.max(start)]
 }
 
-/// Whether the text ends in a backslash that is not itself escaped.
+/// Whether the text ends in a backslash that is not itself escaped: an odd run of them. Only the run is
+/// read, not the whole joined line, so a continuation of many short lines stays linear.
 fn ends_escaped(text: &[u8]) -> bool {
-    let mut escaped = false;
-    for &b in text {
-        if escaped {
-            escaped = false;
-        } else if b == b'\\' {
-            escaped = true;
-        }
-    }
-    escaped
+    text.iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 1
 }
 
 const BOM: &[u8] = b"\xef\xbb\xbf";
 
 /// Parses one unit file's bytes (fragment or drop-in) as a service unit.
 pub fn parse(bytes: &[u8]) -> Result<Parsed, UnitError> {
-    let mut parsed = Parsed::default();
-    let mut section: Option<String> = None;
+    let mut assignments = Vec::new();
+    let warnings = parse_each(bytes, |a| assignments.push(a))?;
+    Ok(Parsed {
+        assignments,
+        warnings,
+    })
+}
+
+/// The same, handing each assignment to `apply` as it is read, so that a large file is never held as
+/// millions of assignments at once; returns the warnings.
+pub fn parse_each(
+    bytes: &[u8],
+    mut apply: impl FnMut(Assignment),
+) -> Result<Vec<Warning>, UnitError> {
+    let mut warnings = Vec::new();
+    let mut section: Option<&'static str> = None;
     let mut continuation: Option<Vec<u8>> = None;
     let mut bom_seen = false;
     let mut at = 0;
@@ -183,29 +214,29 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, UnitError> {
             continuation = Some(joined);
             continue;
         }
-        parse_line(&mut joined, line, &mut section, &mut parsed)?;
+        parse_line(&joined, line, &mut section, &mut warnings, &mut apply)?;
     }
-    if let Some(mut rest) = continuation {
-        parse_line(&mut rest, line, &mut section, &mut parsed)?;
+    if let Some(rest) = continuation {
+        parse_line(&rest, line, &mut section, &mut warnings, &mut apply)?;
     }
-    Ok(parsed)
+    Ok(warnings)
 }
 
 /// conf-parser.c:parse_line for one joined line.
 fn parse_line(
-    joined: &mut [u8],
+    joined: &[u8],
     line: usize,
-    section: &mut Option<String>,
-    parsed: &mut Parsed,
+    section: &mut Option<&'static str>,
+    warnings: &mut Vec<Warning>,
+    apply: &mut impl FnMut(Assignment),
 ) -> Result<(), UnitError> {
     let text = strip(joined);
     if text.is_empty() {
         return Ok(());
     }
     let Ok(text) = std::str::from_utf8(text) else {
-        parsed.warnings.push(Warning {
-            line,
-            text: "not valid UTF-8: systemd ignores the line".to_string(),
+        warn(warnings, "utf8", line, || {
+            "not valid UTF-8: systemd ignores the line".to_string()
         });
         return Ok(());
     };
@@ -213,42 +244,41 @@ fn parse_line(
         let Some(name) = header.strip_suffix(']') else {
             return Err(UnitError {
                 line,
-                text: format!("invalid section header '{text}': systemd refuses to load the unit"),
+                text: format!(
+                    "invalid section header '{}': systemd refuses to load the unit",
+                    excerpt(text)
+                ),
             });
         };
-        if SERVICE_SECTIONS.contains(&name) {
-            *section = Some(name.to_string());
-        } else {
-            if !name.starts_with("X-") {
-                parsed.warnings.push(Warning {
-                    line,
-                    text: format!("unknown section '{name}': systemd ignores it"),
-                });
-            }
-            *section = None;
+        *section = SERVICE_SECTIONS
+            .iter()
+            .copied()
+            .find(|known| *known == name);
+        if section.is_none() && !name.starts_with("X-") {
+            warn(warnings, "section", line, || {
+                format!("unknown section '{}': systemd ignores it", excerpt(name))
+            });
         }
         return Ok(());
     }
-    let Some(current) = section.as_ref() else {
+    let Some(current) = *section else {
         return Ok(());
     };
     let Some((key, value)) = text.split_once('=') else {
-        parsed.warnings.push(Warning {
-            line,
-            text: "missing '=': systemd ignores the line".to_string(),
+        warn(warnings, "equals", line, || {
+            "missing '=': systemd ignores the line".to_string()
         });
         return Ok(());
     };
     let key = key.trim_end_matches([' ', '\t', '\n', '\r']);
     if key.is_empty() {
-        parsed.warnings.push(Warning {
-            line,
-            text: "missing key name before '=': systemd ignores the line".to_string(),
+        warn(warnings, "key", line, || {
+            "missing key name before '=': systemd ignores the line".to_string()
         });
         return Ok(());
     }
-    parsed.assignments.push(Assignment {
-        section: current.clone(),
+    apply(Assignment {
+        section: current.to_string(),
         key: key.to_string(),
         value: value.trim_matches([' ', '\t', '\n', '\r']).to_string(),
         line,
@@ -390,8 +420,47 @@ mod tests {
             ]
         );
         assert_eq!(parsed.warnings.len(), 3);
+        assert!(parsed.warnings.iter().all(|w| w.count == 1));
         assert!(parse(b"[Service\nUser=a\n").is_err());
         assert!(parse(b"[Service] # no\n").is_err());
+    }
+
+    #[test]
+    fn warnings_of_one_kind_are_counted_once() {
+        // 2 MiB of lines without '=': one warning, with the count, and its text built once.
+        let mut text = b"[Service]\nUser=a\n".to_vec();
+        text.extend(b"junk\n".repeat(400_000));
+        text.extend(b"[Bogus]\n[Other]\n[Service]\n=x\nGroup=b\n");
+        let parsed = parse(&text).unwrap();
+        let warnings: Vec<(&str, usize, usize)> = parsed
+            .warnings
+            .iter()
+            .map(|w| (w.kind, w.line, w.count))
+            .collect();
+        assert_eq!(
+            warnings,
+            [
+                ("equals", 3, 400_000),
+                ("section", 400_003, 2),
+                ("key", 400_006, 1)
+            ]
+        );
+        assert_eq!(parsed.assignments.len(), 2);
+        // A header is quoted as a bounded excerpt.
+        let long = format!("[Service]\n[{}\n", "x".repeat(100_000));
+        assert!(parse(long.as_bytes()).unwrap_err().text.len() < 200);
+    }
+
+    #[test]
+    fn long_continuations_stay_linear() {
+        // 300,000 continued lines: each used to rescan the whole joined line for its last backslash.
+        let mut text = b"[Service]\nUser=".to_vec();
+        text.extend(b"a\\\n".repeat(300_000));
+        text.extend(b"b\\\\\n");
+        let parsed = parse(&text).unwrap();
+        let value = &parsed.assignments[0].value;
+        assert_eq!(value.len(), 600_003);
+        assert!(value.starts_with("a a ") && value.ends_with("a b\\\\"));
     }
 
     #[test]

@@ -77,16 +77,21 @@ pub fn k8s_process(
     capcore::oci::apply(&oci, &capcore::oci::RuntimeStart::full(known))
 }
 
+/// A user name or number as an id. Reads /etc/passwd: to resolve many, use `Names::users` once.
 pub fn resolve_user(user: &str) -> Result<u32, String> {
-    crate::users::Names::users()
-        .id_of(user)
-        .ok_or_else(|| format!("unknown user '{user}'"))
+    resolve(&crate::users::Names::users(), "user", user)
 }
 
+/// A group name or number as an id. Reads /etc/group: to resolve many, use `Names::groups` once.
 pub fn resolve_group(group: &str) -> Result<u32, String> {
-    crate::users::Names::groups()
-        .id_of(group)
-        .ok_or_else(|| format!("unknown group '{group}'"))
+    resolve(&crate::users::Names::groups(), "group", group)
+}
+
+/// `name` in `names`; the error quotes a bounded excerpt, since a unit's User= can be a megabyte long.
+pub fn resolve(names: &crate::users::Names, what: &str, name: &str) -> Result<u32, String> {
+    names
+        .id_of(name)
+        .ok_or_else(|| format!("unknown {what} '{}'", capcore::quote::excerpt(name)))
 }
 
 #[cfg(test)]

@@ -10,7 +10,10 @@ use capcore::service::{Privileges, Service, Unmodelled, DYNAMIC_UID_MIN};
 use capcore::{Cap, CapSet, Securebits};
 use rustix::fs::{FileType, Mode, OFlags};
 
-use crate::presets::{resolve_group, resolve_user};
+use std::collections::BTreeSet;
+
+use crate::presets::{resolve, resolve_user};
+use crate::users::Names;
 
 /// systemd's unit search path for the system manager, highest priority first (lookup-paths.c).
 const SYSTEM_UNIT_PATH: [&str; 14] = [
@@ -255,16 +258,18 @@ pub fn load(path: &Path, unit_path: &[PathBuf]) -> Result<Loaded, String> {
     })
 }
 
+/// Parses one file and applies it as it is read: a file of millions of lines is never held as millions of
+/// assignments, and the lines systemd skips are counted per kind across every file.
 fn apply(service: &mut Service, path: &Path, bytes: &[u8], unit: &str) -> Result<(), String> {
-    let parsed = capcore::unit::parse(bytes).map_err(|e| format!("{}: {e}", path.display()))?;
     // Notes are plain text: they are escaped once, where they are printed.
     let origin = path.display().to_string();
-    for warning in &parsed.warnings {
-        service
-            .notes
-            .push(format!("{origin}:{}: {}", warning.line, warning.text));
+    let warnings = capcore::unit::parse_each(bytes, |a| service.apply_one(&a, &origin, unit))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    for warning in &warnings {
+        service.notes.add(warning.kind, warning.count, || {
+            format!("{origin}:{}: {}", warning.line, warning.text)
+        });
     }
-    service.apply(&parsed.assignments, &origin, unit);
     Ok(())
 }
 
@@ -272,7 +277,7 @@ fn apply(service: &mut Service, path: &Path, bytes: &[u8], unit: &str) -> Result
 pub fn creds(loaded: &Loaded, known: u32) -> Result<(Creds, Vec<String>), String> {
     let s = &loaded.service;
     let every = CapSet::first_n(known);
-    let mut notes = s.notes.clone();
+    let mut notes = s.notes.lines();
     let privileges = s
         .exec_start
         .as_ref()
@@ -307,20 +312,18 @@ pub fn creds(loaded: &Loaded, known: u32) -> Result<(Creds, Vec<String>), String
                 .to_string(),
         );
     }
-    let (uid, primary, mut groups) = user_of(loaded, setuid, &mut notes)?;
-    let gid = match (&s.group, setuid) {
-        (Some(group), true) => group.parse().or_else(|_| resolve_group(group))?,
-        _ => primary,
+    // A lookup error names the unit, whose User= or group may be unknown here.
+    let unit = loaded
+        .files
+        .first()
+        .map_or_else(|| loaded.name.clone(), |path| path.display().to_string());
+    let in_unit = |e: String| format!("{unit}: {e}");
+    let (uid, primary, groups) = user_of(loaded, setuid, &mut notes).map_err(in_unit)?;
+    let (gid, groups) = if setuid {
+        group_ids(s, primary, groups).map_err(in_unit)?
+    } else {
+        (primary, groups)
     };
-    if setuid {
-        for group in &s.supplementary_groups {
-            let gid = group.parse().or_else(|_| resolve_group(group))?;
-            if !groups.contains(&gid) {
-                groups.push(gid);
-            }
-        }
-        groups.sort_unstable();
-    }
     let bounding = s.bounding().map_or(every, |b| CapSet::from_bits(b) & every);
     let ambient = CapSet::from_bits(s.ambient) & every & bounding;
     if CapSet::from_bits(s.ambient) & every != ambient {
@@ -379,6 +382,24 @@ pub fn creds(loaded: &Loaded, known: u32) -> Result<(Creds, Vec<String>), String
     ))
 }
 
+/// Group= and SupplementaryGroups= over the user's own groups. /etc/group is read once however many groups
+/// the unit names, and the list is deduplicated in one pass (a unit may name hundreds of thousands).
+fn group_ids(s: &Service, primary: u32, groups: Vec<u32>) -> Result<(u32, Vec<u32>), String> {
+    if s.group.is_none() && s.supplementary_groups.is_empty() {
+        return Ok((primary, groups));
+    }
+    let names = Names::groups();
+    let gid = match &s.group {
+        Some(group) => resolve(&names, "group", group)?,
+        None => primary,
+    };
+    let mut all: BTreeSet<u32> = groups.into_iter().collect();
+    for group in &s.supplementary_groups {
+        all.insert(resolve(&names, "group", group)?);
+    }
+    Ok((gid, all.into_iter().collect()))
+}
+
 pub fn unmodelled_note(u: &Unmodelled) -> String {
     format!(
         "{}: {}= {}; capsim does not model it",
@@ -409,7 +430,8 @@ fn user_of(
         }
         notes.push(format!(
             "DynamicUser=yes: systemd allocates an unused uid and gid between {DYNAMIC_UID_MIN} and 65519 for \
-             '{name}' when the service starts; the prediction uses {DYNAMIC_UID_MIN}"
+             '{}' when the service starts; the prediction uses {DYNAMIC_UID_MIN}",
+            capcore::quote::excerpt(&name)
         ));
         return Ok((DYNAMIC_UID_MIN, DYNAMIC_UID_MIN, Vec::new()));
     }

@@ -431,8 +431,8 @@ impl<'a> Model<'a> {
         if let Some(skipped) = parsed
             .warnings
             .iter()
-            .map(|w| &w.text)
-            .chain(&service.notes)
+            .map(|w| w.text.clone())
+            .chain(service.notes.lines())
             .next()
         {
             return Err(format!("systemd would skip part of these lines: {skipped}"));

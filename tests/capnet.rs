@@ -308,25 +308,18 @@ fn what_netcap_prints_of_our_sockets_is_in_capnet() {
     };
     let holder = Holder::spawn(&["--raw-icmp", "--udp", "127.0.0.1:0", "--tcp", "127.0.0.1:0"]);
     let pid = holder.pid.to_string();
-    let netcap_out = Command::new(netcap).output().expect("run netcap");
-    // netcap prints other processes' names raw, newlines included, so its output is only searched for
-    // lines that are our holder's: `ppid pid acct command type port capabilities`, our command has no
-    // blank, and a foreign line that merely looks like ours cannot add a socket we do not hold.
-    let text = String::from_utf8_lossy(&netcap_out.stdout);
-    let mut theirs: Vec<(String, String)> = text
-        .lines()
-        .map(|line| line.split_whitespace().collect::<Vec<_>>())
-        .filter(|fields| fields.get(1) == Some(&pid.as_str()) && fields.len() >= 6)
-        .map(|fields| {
-            let port = if matches!(fields[4], "raw" | "packet") {
-                ""
-            } else {
-                fields[5]
-            };
-            (fields[4].to_string(), port.to_string())
-        })
-        .collect();
-    theirs.sort();
+    // netcap reads /proc/net's tables in small pieces, each restarting by position, so a row of ours
+    // is skipped when another socket of the namespace closes between two pieces (other tests' holders
+    // exit all the time): netcap is asked again, a bounded number of times, until it shows all three.
+    let (mut theirs, mut text) = (Vec::new(), String::new());
+    for _ in 0..20 {
+        let netcap_out = Command::new(&netcap).output().expect("run netcap");
+        text = String::from_utf8_lossy(&netcap_out.stdout).into_owned();
+        theirs = netcap_rows(&text, &pid);
+        if theirs.len() == 3 {
+            break;
+        }
+    }
     let mut ours: Vec<(String, String)> = capnet_json(&["-a", "--pid", &pid])
         .iter()
         .filter(|r| r["pid"] == holder.pid)
@@ -350,6 +343,28 @@ fn what_netcap_prints_of_our_sockets_is_in_capnet() {
         theirs, ours,
         "netcap (left) and capnet (right) on the holder's sockets"
     );
+}
+
+/// netcap's rows for `pid`, as (type, port), sorted. netcap prints other processes' names raw, newlines
+/// included, so its output is only searched for lines that are our holder's: `ppid pid acct command type
+/// port capabilities`, our command has no blank, and a foreign line that merely looks like ours cannot
+/// add a socket we do not hold.
+fn netcap_rows(text: &str, pid: &str) -> Vec<(String, String)> {
+    let mut rows: Vec<(String, String)> = text
+        .lines()
+        .map(|line| line.split_whitespace().collect::<Vec<_>>())
+        .filter(|fields| fields.get(1) == Some(&pid) && fields.len() >= 6)
+        .map(|fields| {
+            let port = if matches!(fields[4], "raw" | "packet") {
+                ""
+            } else {
+                fields[5]
+            };
+            (fields[4].to_string(), port.to_string())
+        })
+        .collect();
+    rows.sort();
+    rows
 }
 
 /// Capabilities enough for a summary far wider than any terminal: 14 names, some root-equivalent, and

@@ -188,8 +188,12 @@ pub struct Args {
     /// `unable to apply caps: operation not permitted`, and nothing is executed), then each ambient
     /// capability is raised where the kernel allows it (in permitted and inheritable) and silently left out
     /// where not. Names runc does not know (not `CAP_` and upper case) are ignored with a note, as runc
-    /// ignores them. args[0] is found as runc finds it: a bare name through PATH of process.env, a path
-    /// from process.cwd, every symlink followed inside root.path, never on the host.
+    /// ignores them. args[0] is found as runc finds it: a bare name through PATH of process.env (a file
+    /// found through an entry that is not absolute is refused), a path from process.cwd (which must be
+    /// absolute), every symlink followed inside root.path, never on the host. A container with a user
+    /// namespace of its own (linux.namespaces type user, uidMappings, gidMappings) is predicted in that
+    /// namespace: ids must be mapped, runc's init holds every capability there, and set-id bits and v3
+    /// file capabilities count as the kernel counts them across the maps.
     #[arg(
         long,
         value_name = "CONFIG.json",

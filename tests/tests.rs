@@ -15,6 +15,7 @@ mod capsim_oci;
 mod captrace;
 mod completions;
 mod ecs;
+mod house;
 mod json;
 mod libcap;
 mod spawn;

@@ -193,7 +193,7 @@ fn run_program() -> ExitCode {
 }
 
 fn real_main() -> Result<u8, Box<dyn Error>> {
-    let matches = Args::command().get_matches();
+    let matches = capcli::args::matches(PROG, Args::command());
     let args = Args::from_arg_matches(&matches)?;
     let term = term::init(args.color);
     let known = capsys::kernel::known_caps_or_default();

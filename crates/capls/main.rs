@@ -15,7 +15,7 @@ mod render;
 use std::collections::{BTreeMap, HashMap};
 use std::error::Error;
 
-use clap::{CommandFactory, Parser};
+use clap::CommandFactory;
 
 use capcli::term::{self, ColorChoice};
 use capcli::{words, Output, EXIT_FAILURE, EXIT_OK};
@@ -37,7 +37,7 @@ fn run_program() -> std::process::ExitCode {
     if let Some(code) = capcli::generate::intercept(PROG, Args::command) {
         return code;
     }
-    capcli::run(PROG, || run(Args::parse()))
+    capcli::run(PROG, || run(capcli::args::parse(PROG)))
 }
 
 fn run(args: Args) -> Result<u8, Box<dyn Error>> {

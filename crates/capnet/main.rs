@@ -192,7 +192,7 @@ fn run_program() -> ExitCode {
     if let Some(code) = capcli::generate::intercept(PROG, Args::command) {
         return code;
     }
-    capcli::run(PROG, || run(Args::parse()))
+    capcli::run(PROG, || run(capcli::args::parse(PROG)))
 }
 
 fn run(args: Args) -> Result<u8, Box<dyn Error>> {

@@ -29,7 +29,7 @@ use capcli::{escape_bytes, words, Output, EXIT_FAILURE, EXIT_FINDINGS, EXIT_OK};
 use capcore::baseline::Recorded;
 use capsys::mounts::MountTable;
 use capsys::walk::{Found, Sink, WalkOptions, WalkStats, Walker};
-use clap::{CommandFactory, Parser};
+use clap::CommandFactory;
 
 use crate::args::Args;
 use crate::glob::Excludes;
@@ -50,7 +50,7 @@ fn run_program() -> ExitCode {
 }
 
 fn run() -> Result<u8, Box<dyn Error>> {
-    let args = Args::parse();
+    let args: Args = capcli::args::parse(PROG);
     // Colour is for the human tables only: JSON, ECS, the restore script and the getcap format are
     // never coloured.
     let human = !(args.json || args.ecs || args.restore || args.getcap);

@@ -368,7 +368,7 @@ fn run_program() -> ExitCode {
 }
 
 fn real_main() -> Result<u8, Box<dyn Error>> {
-    let args = Args::parse();
+    let args: Args = capcli::args::parse(PROG);
     // JSON is never coloured; the explain texts inside it are built by the same renderers.
     capcli::term::init(if args.json {
         ColorChoice::Never

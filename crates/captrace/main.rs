@@ -30,7 +30,7 @@ use capcore::set::CapSet;
 use capsys::cgroup::{self, CgroupRef, Leaf};
 use capsys::exec_file::{ExecTarget, XattrRead};
 use capsys::launch::{self, Launch};
-use clap::{CommandFactory, Parser};
+use clap::CommandFactory;
 
 use args::Args;
 use render::{ExitInfo, Report, VerifyOutcome};
@@ -59,7 +59,7 @@ fn run_program() -> ExitCode {
 }
 
 fn real_main() -> Result<u8, Box<dyn Error>> {
-    let args = Args::parse();
+    let args: Args = capcli::args::parse(PROG);
     capcli::term::init(if args.json {
         ColorChoice::Never
     } else {

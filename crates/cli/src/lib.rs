@@ -1,6 +1,7 @@
 //! capcli: what every capkit binary shares, so that all five behave alike: escaping of outside strings,
 //! NDJSON and line output, error messages, and the mapping of outcomes to exit codes.
 
+pub mod args;
 pub mod ecs;
 pub mod escape;
 pub mod generate;

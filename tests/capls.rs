@@ -740,7 +740,7 @@ fn help_is_short_with_h_and_ends_with_examples_with_help() {
     assert!(!short.contains("FLAGS column"), "{short}");
     assert!(long.contains("FLAGS column"), "{long}");
     assert!(long.contains("Exit status: 0 done; 2 an error"), "{long}");
-    let examples = long.find("EXAMPLES:").expect("an EXAMPLES section");
+    let examples = long.find("\nExamples:\n").expect("an Examples section");
     assert!(long[examples..].matches("\n  capls").count() >= 3, "{long}");
     // Nothing follows the examples but the last explanation.
     let last = long.trim_end().lines().last().unwrap_or("");

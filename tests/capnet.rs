@@ -584,7 +584,10 @@ fn long_help_ends_with_examples_and_short_help_is_shorter() {
     let short = run("capnet", &["-h"], None);
     assert_eq!((long.code, short.code), (0, 0));
     assert!(short.stdout.len() * 2 < long.stdout.len());
-    let examples = long.stdout.rfind("EXAMPLES:").expect("an EXAMPLES section");
+    let examples = long
+        .stdout
+        .rfind("\nExamples:\n")
+        .expect("an Examples section");
     assert!(long.stdout[examples..]
         .lines()
         .skip(1)
@@ -602,7 +605,7 @@ fn long_help_ends_with_examples_and_short_help_is_shorter() {
             && !p.starts_with("Usage:")
             && !p.starts_with("Options:")
             && !p.starts_with("Arguments:")
-            && !p.starts_with("EXAMPLES:")
+            && !p.starts_with("Examples:")
     });
     for paragraph in prose {
         let lines: Vec<&str> = paragraph.lines().collect();

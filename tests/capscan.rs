@@ -1670,10 +1670,10 @@ fn long_help_ends_with_examples_and_short_help_is_shorter() {
         String::from_utf8_lossy(&short.stdout).into_owned(),
     );
     assert!(short.len() * 2 < long.len(), "{short}");
-    assert!(!short.contains("EXAMPLES"), "{short}");
+    assert!(!short.contains("Examples:"), "{short}");
     let (_, examples) = long
-        .split_once("\nEXAMPLES:\n")
-        .expect("an EXAMPLES section");
+        .split_once("\nExamples:\n")
+        .expect("an Examples section");
     assert!(
         !examples.contains("--help"),
         "the section comes last: {examples}"

@@ -56,23 +56,17 @@ helper (a child of kthreadd, such as a core_pattern pipe's program) is listed as
 /// The end of `--help`.
 macro_rules! examples {
     () => {
-        "EXAMPLES:
-
+        "Examples:
   capls
       Every process and thread that holds a capability, one row each.
-
   capls | grep sys_admin
       Every process holding cap_sys_admin, each row whole with its PID.
-
   capls -l 1234 5678
       Everything the kernel says of two processes: the five sets, ids, namespace, cgroup.
-
   capls -u www-data --cap net_bind_service,net_raw
       Processes running as www-data that hold either capability.
-
   capls --compare docker --container kubepods
       Each Kubernetes container's processes against Docker's default set.
-
   capls --json -a -t > procs.ndjson
       Every process and thread as NDJSON, one object per line."
     };

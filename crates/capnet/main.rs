@@ -76,7 +76,7 @@ Exit status: 0 done; 1 `--unneeded` listed a process; 2 an error, such as a PID 
 (reported after the other processes are listed). `--pid 1,2` is the same as the operands `1 2`.";
 
 const EXAMPLES: &str = "\
-EXAMPLES:
+Examples:
   capnet
       Processes holding capabilities, and their sockets.
   capnet --unneeded

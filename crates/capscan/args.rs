@@ -24,23 +24,17 @@ read are reported, counted and summarised on stderr, and leave the status alone.
 /// The end of `--help`.
 macro_rules! examples {
     () => {
-        "EXAMPLES:
-
+        "Examples:
   capscan
       Every file capability on the system, as a table.
-
   capscan --audit --setuid /usr /opt
       Set-uid files too; flag what gives root away; exit 1 on any finding.
-
   capscan --getcap -n / > caps.txt
       What `getcap -r -n /` prints, byte for byte, sorted by path.
-
   capscan --json / > base.json; capscan --baseline base.json /
       Record every value; later, list what changed since (exit 1 on drift).
-
   capscan --exclude '/home/**' -x / | grep python
       Every python with a capability, its whole record; / only, /home skipped.
-
   capscan --audit --exec-as docker:--cap-drop=ALL ./rootfs
       Which files of an unpacked image cannot start under that docker run (exit 1), what the others gain."
     };

@@ -51,23 +51,17 @@ Into a pipe or a file every line is whole (nothing is wrapped); on a terminal th
 Capability sets are written as `full (all 41)`, `full -cap_sys_resource (40 of 41)`, `cap_chown, \
 cap_setuid (2 of 41)` or `none`; the change column as `gains net_raw` and `loses full -sys_resource`.
 
-EXAMPLES
-
+Examples:
   capsim /usr/bin/ping
       What capsim's own process would hold after executing ping.
-
   capsim --docker --user 1000 --cap-add NET_ADMIN --file-caps cap_net_admin+ep
       A container's first process, uid 1000, running a cap_net_admin+ep file.
-
   capsim --k8s pod.yaml --container web --runtime cri-o ./image/usr/bin/caddy
       The container `web` of a pod manifest under cri-o, executing a file of the unpacked image.
-
   capsim --oci bundle/config.json
       The container's first process as runc starts it from a bundle, running its process.args[0].
-
   capsim --systemd /lib/systemd/system/systemd-networkd.service
       The service's main process, from its unit file and drop-ins.
-
   capsim --pid 1234 --secbits noroot --explain ./server
       Process 1234 executing ./server with SECBIT_NOROOT set, with the rule behind each capability.";
 

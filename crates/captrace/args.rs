@@ -61,21 +61,16 @@ CAPTRACE_ATTACH=fexit|tp_btf pins the hook (unset: fexit where the kernel allows
 cap_capable tracepoint). CAPTRACE_MAP_KEYS=N gives the kernel's counting maps room for N per-process \
 keys (default 16384); past it, checks are still counted, without their process (pid 0).
 
-EXAMPLES
-
+Examples:
   captrace -- ping -c1 127.0.0.1
       What ping needs (cap_net_raw), and how to grant it.
-
   captrace --user www-data -- ./server --port 80
       The server run as www-data with every capability in its ambient set: its checks succeed and
       show what it uses, not where it first fails.
-
   captrace --user www-data --verify -- ./server --port 80
       The same, then a second run under the recommended set, compared with the first.
-
   captrace --unit nginx.service --duration 5m
       Five minutes of a running service's checks.
-
   captrace --all --json -- tar -cf /tmp/etc.tar /etc > checks.ndjson
       Every check row, probes and user-namespace checks included, as NDJSON."
     };

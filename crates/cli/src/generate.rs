@@ -61,10 +61,7 @@ pub fn print(kind: Generate, mut cmd: clap::Command) -> io::Result<()> {
         Generate::Bash => clap_complete::Shell::Bash,
         Generate::Zsh => clap_complete::Shell::Zsh,
         Generate::Fish => clap_complete::Shell::Fish,
-        Generate::Man => {
-            clap_mangen::Man::new(cmd).render(&mut out)?;
-            return write_out(&out);
-        }
+        Generate::Man => return write_out(&crate::manpage::render(cmd)?),
     };
     clap_complete::generate(shell, &mut cmd, name, &mut out);
     write_out(&out)

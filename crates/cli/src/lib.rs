@@ -6,6 +6,7 @@ pub mod ecs;
 pub mod escape;
 pub mod generate;
 pub mod json;
+pub mod manpage;
 pub mod output;
 pub mod render;
 pub mod start;

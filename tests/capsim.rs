@@ -1572,6 +1572,56 @@ fn k8s_deep_nesting_is_refused_at_once() {
     );
 }
 
+/// `hostUsers: false`: the pod's own user namespace (container ids 0-65535 on a host range), and the
+/// image's files seen through an idmapped mount: a set-uid file the image's root owns makes the user the
+/// namespace's root, which a file of a host id outside the range does not.
+#[test]
+fn k8s_host_users_false_predicts_in_the_pods_user_namespace() {
+    skip_unless!(
+        is_root(),
+        "needs root to make set-uid files of other owners"
+    );
+    let (dir, binary) = probe_copy("su");
+    std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o4755)).expect("chmod");
+    let pod = dir.path().join("pod.yaml");
+    std::fs::write(
+        &pod,
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  hostUsers: false\n  securityContext: \
+         {runAsUser: 1000, runAsGroup: 1000}\n  containers:\n  - name: app\n",
+    )
+    .expect("pod");
+    let v = capsim_json(&["--k8s", path_str(&pod), path_str(&binary)]);
+    assert_eq!(v["outcome"], "ok", "{v}");
+    assert_eq!(v["after"]["euid"], 0, "{v}");
+    assert!(v["notes"].to_string().contains("hostUsers: false"), "{v}");
+    let human = capsim(&[
+        "--k8s",
+        path_str(&pod),
+        path_str(&binary),
+        "--color",
+        "never",
+    ]);
+    assert!(
+        human.stdout.contains("user namespace 0:65536:65536"),
+        "{}",
+        human.stdout
+    );
+    // A file of host uid 200000 is nobody in the pod: its set-uid bit is ignored.
+    std::os::unix::fs::chown(&binary, Some(200_000), Some(200_000)).expect("chown");
+    std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o4755)).expect("chmod");
+    let v = capsim_json(&["--k8s", path_str(&pod), path_str(&binary)]);
+    assert_eq!(v["after"]["euid"], 1000, "{v}");
+    // Without hostUsers: false the same manifest has no namespace of its own.
+    std::fs::write(
+        &pod,
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  securityContext: {runAsUser: 1000}\n  \
+         containers:\n  - name: app\n",
+    )
+    .expect("pod");
+    let v = capsim_json(&["--k8s", path_str(&pod), path_str(&binary)]);
+    assert!(!v["notes"].to_string().contains("hostUsers"), "{v}");
+}
+
 #[test]
 fn k8s_drop_all_makes_an_ep_binary_fail_with_eperm() {
     skip_unless!(is_root(), "needs root to set file capabilities");

@@ -283,7 +283,7 @@ pub fn build(args: &Args) -> std::result::Result<Setup, Failure> {
         known,
         &mut warnings,
     );
-    let (file, credentials_from, scripts, failure) = match built {
+    let (mut file, credentials_from, scripts, failure) = match built {
         Ok(parts) => parts,
         Err(Failure::Operands(more)) => {
             missing.extend(more);
@@ -294,6 +294,17 @@ pub fn build(args: &Args) -> std::result::Result<Setup, Failure> {
     };
     if !missing.is_empty() {
         return Err(Failure::Operands(missing));
+    }
+    if args.k8s.is_some() && !caller.userns.is_initial() {
+        // The image's files through the pod's idmapped mount: a file owned by id N on disk is owned by
+        // the container's N, which is the kernel's id of N in the pod's namespace. --owner and --group
+        // give kernel ids as they are.
+        if args.owner.is_none() {
+            file.owner = caller.userns.kuid(file.owner).unwrap_or(u32::MAX);
+        }
+        if args.group.is_none() {
+            file.group = caller.userns.kgid(file.group).unwrap_or(u32::MAX);
+        }
     }
     let rules = match args.kernel_rules {
         Some(RulesArg::Current) => KernelRules::Current,
@@ -404,6 +415,26 @@ fn k8s_caller(
         );
     }
     warnings.extend(translation.notes);
+    let userns = if container.host_users {
+        NsChain::default()
+    } else {
+        warnings.push(format!(
+            "hostUsers: false: the pod has a user namespace of its own, container ids 0-{} mapped to a host \
+             range the kubelet picks (assumed {}-{}; give it with --userns-map 0:BASE:{}); its capabilities \
+             are that namespace's, and the image's files are seen through an idmapped mount, owned by the \
+             container's ids. The runtime must support it (containerd 2.0, cri-o 1.25 and later): the \
+             kubelet refuses the pod where it does not",
+            k8s::POD_USERNS_SIZE - 1,
+            k8s::POD_USERNS_SIZE,
+            2 * k8s::POD_USERNS_SIZE - 1,
+            k8s::POD_USERNS_SIZE,
+        ));
+        NsChain(vec![UserNs::mapping(&[IdRange {
+            inside: 0,
+            outside: k8s::POD_USERNS_SIZE,
+            count: k8s::POD_USERNS_SIZE,
+        }])])
+    };
     let source = format!(
         "Kubernetes container {}{} under {}, default capabilities {}",
         container.qualified(),
@@ -415,6 +446,7 @@ fn k8s_caller(
         Caller {
             creds: presets::k8s_process(&translation.process, known)
                 .map_err(|r| format!("{raw}: {} ({})", r.message, r.why))?,
+            userns,
             ..Caller::default()
         },
         source,

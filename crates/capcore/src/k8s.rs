@@ -165,7 +165,14 @@ pub struct PodContainer {
     pub init: bool,
     pub pod: SecurityContext,
     pub container: SecurityContext,
+    /// `spec.hostUsers` (default true): false gives the pod a user namespace of its own.
+    pub host_users: bool,
 }
+
+/// The ids of a pod with `hostUsers: false`: the kubelet gives it container ids 0-65535, mapped to a
+/// range of 65536 host ids of its choosing (a multiple of 65536, never the first), the same for uids and
+/// gids; the runtime shows the image's files through an idmapped mount, owned by the container's ids.
+pub const POD_USERNS_SIZE: u32 = 65536;
 
 impl PodContainer {
     /// `Deployment/web/app`: unique within a manifest unless the manifest repeats a workload.
@@ -199,6 +206,7 @@ struct Spec {
     security_context: SecurityContext,
     template: Option<Box<Template>>,
     job_template: Option<Box<Template>>,
+    host_users: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -290,6 +298,7 @@ fn collect(object: &Object, depth: u32, found: &mut Vec<PodContainer>) {
             init,
             pod: pod.security_context.clone(),
             container: container.security_context.clone(),
+            host_users: pod.host_users.unwrap_or(true),
         });
     }
 }
@@ -582,6 +591,15 @@ mod tests {
         one(&format!(
             "apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n  containers:\n  - name: app\n    image: x\n    securityContext: {security}\n"
         ))
+    }
+
+    #[test]
+    fn host_users_false_is_read_from_the_pod_spec() {
+        assert!(pod("{}").host_users);
+        let c = one(
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  hostUsers: false\n  containers:\n  - name: app\n",
+        );
+        assert!(!c.host_users);
     }
 
     fn caps(names: &[Cap]) -> CapSet {

@@ -382,6 +382,7 @@ impl<'a> Model<'a> {
             workload: "Pod/captrace".to_string(),
             name: "program".to_string(),
             init: false,
+            host_users: true,
             pod: k8s::SecurityContext::default(),
             container: k8s::SecurityContext {
                 run_as_user: context.run_as_user.map(i64::from),

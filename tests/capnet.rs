@@ -590,7 +590,7 @@ fn long_help_ends_with_examples_and_short_help_is_shorter() {
         .expect("an Examples section");
     assert!(long.stdout[examples..]
         .lines()
-        .skip(1)
+        .skip(2)
         .all(|l| l.starts_with("  ")));
     assert!(long.stdout[examples..].matches("\n  capnet").count() >= 3);
     // No paragraph breaks mid-sentence: every line of prose but a paragraph's last is long.

@@ -539,6 +539,41 @@ fn on_a_terminal_rows_fit_its_width_and_no_color_is_honoured() {
     }
 }
 
+/// On a terminal too narrow for a capability name, names are wrapped between, never cut: every piece of
+/// the capabilities column is a whole name.
+#[test]
+fn on_a_narrow_terminal_capability_names_are_never_cut() {
+    require_root!();
+    let child = TestChild::spawn([
+        "--name",
+        "narrow-caps",
+        "--permitted",
+        "net_bind_service,dac_read_search,sys_admin",
+    ]);
+    let bin = env!("CARGO_BIN_EXE_capls");
+    for columns in [30, 44, 52] {
+        let Some(text) = on_a_terminal(&format!(
+            "env COLUMNS={columns} NO_COLOR=1 {bin} {}",
+            child.pid
+        )) else {
+            crate::util::skipped("util-linux script is not installed");
+            return;
+        };
+        let names: Vec<&str> = text
+            .lines()
+            .skip(1)
+            .flat_map(|line| line.split([' ', ',', '(', ')']))
+            .filter(|w| w.contains('_') || ["kill", "chown"].contains(w))
+            .collect();
+        for name in ["net_bind_service", "dac_read_search", "sys_admin"] {
+            assert!(
+                names.contains(&name),
+                "{columns} columns: {name} cut or missing:\n{text}"
+            );
+        }
+    }
+}
+
 #[test]
 fn into_a_pipe_each_row_is_one_whole_line_without_colour() {
     require_root!();

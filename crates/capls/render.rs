@@ -20,9 +20,37 @@ const HANG: usize = 8;
 /// A row's first line carries at least this much of its capabilities, even past the terminal's edge.
 const MIN_FIRST: usize = 10;
 
-/// Splits a capability list into lines of at most `width` characters, breaking after a comma or at a space.
+/// Splits a capability list into lines of at most `width` characters, breaking after a comma or at a space,
+/// never inside a name: a name wider than a line has a line of its own, past the edge.
 pub fn wrap_caps(text: &str, width: usize) -> Vec<String> {
-    wrap(text, width, &[',', ' '])
+    wrap_caps_hanging(text, width, width)
+}
+
+/// [`wrap_caps`] with a first line of `first` columns and the others of `rest`.
+fn wrap_caps_hanging(text: &str, first: usize, rest: usize) -> Vec<String> {
+    let (first, rest) = (first.max(1), rest.max(1));
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    let mut used = 0;
+    for piece in pieces(text, &[',', ' ']) {
+        let width = if lines.is_empty() { first } else { rest };
+        if !line.is_empty() && used + display_width(piece.trim_end()) > width {
+            lines.push(line.trim_end().to_string());
+            line.clear();
+            used = 0;
+        }
+        let piece = if line.is_empty() {
+            piece.trim_start()
+        } else {
+            piece
+        };
+        line.push_str(piece);
+        used += display_width(piece);
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line.trim_end().to_string());
+    }
+    lines
 }
 
 /// Splits `text` into lines of at most `width` columns on a terminal (colour codes take none), breaking
@@ -186,7 +214,7 @@ pub fn table(out: &mut Output, records: &[Record], show_tid: bool) -> io::Result
     let header = join_row(&columns, &headers, &widths, "CAPABILITIES", false);
     out.line(&term::paint(Style::Header, &header))?;
     for (row, record) in rows.iter().zip(records) {
-        let lines = wrap_hanging(&record.caps_text(), first, rest, &[',', ' ']);
+        let lines = wrap_caps_hanging(&record.caps_text(), first, rest);
         out.line(&join_row(&columns, row, &widths, &lines[0], true))?;
         for more in &lines[1..] {
             out.line(&format!("{}{more}", " ".repeat(indent)))?;
@@ -676,6 +704,16 @@ mod tests {
             vec![format!("chown,{red},"), "kill".to_string()]
         );
         assert_eq!(wrap_caps(&text, usize::MAX), vec![text.clone()]);
+    }
+
+    #[test]
+    fn a_capability_name_is_never_cut() {
+        let text = "net_bind_service,net_raw";
+        assert_eq!(wrap_caps(text, 10), vec!["net_bind_service,", "net_raw"]);
+        assert_eq!(
+            wrap_caps_hanging("chown,net_bind_service", 10, 30),
+            vec!["chown,", "net_bind_service"]
+        );
     }
 
     #[test]

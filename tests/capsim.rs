@@ -1111,6 +1111,37 @@ fn missing_operands_are_all_named_and_exit_2() {
     );
 }
 
+/// `--uid nobody` alone keeps capsim's own capabilities and gid in the caller's state: a note says which
+/// parts are capsim's own, and none when every part is given.
+#[test]
+fn a_caller_partly_given_says_what_is_capsims_own() {
+    let v = capsim_json(&["--uid", "65534", "/bin/true"]);
+    let notes = v["notes"].to_string();
+    assert!(notes.contains("capsim's own: gid"), "{notes}");
+    assert!(notes.contains("(--prm)"), "{notes}");
+    let all = [
+        "--uid",
+        "65534",
+        "--gid",
+        "65534",
+        "--groups",
+        "",
+        "--inh",
+        "none",
+        "--prm",
+        "none",
+        "--eff",
+        "none",
+        "--bnd",
+        "all",
+        "--amb",
+        "none",
+        "/bin/true",
+    ];
+    let v = capsim_json(&all);
+    assert!(!v["notes"].to_string().contains("capsim's own"), "{v}");
+}
+
 #[test]
 fn sets_are_written_in_the_one_long_form() {
     // No supplementary groups, whoever runs the test: the caller's own would show otherwise.

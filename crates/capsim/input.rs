@@ -257,6 +257,9 @@ pub fn build(args: &Args) -> std::result::Result<Setup, Failure> {
         )
     };
     apply_caller_overrides(args, &mut caller, known)?;
+    if caller_source.starts_with("capsim's own process") {
+        warnings.extend(own_state_note(args, &caller, known));
+    }
     let creds = &caller.creds;
     if !creds.ambient.is_subset(creds.permitted & creds.inheritable) {
         warnings.push(
@@ -581,6 +584,66 @@ fn apply_caller_overrides(args: &Args, caller: &mut Caller, known: u32) -> Resul
         caller.userns = NsChain(vec![UserNs::mapping(&ranges)]);
     }
     Ok(())
+}
+
+/// With some of the caller's state given and the rest left to capsim's own process, which parts are
+/// capsim's own: `--uid nobody` alone predicts a nobody holding root's capabilities and gid, a state of
+/// the option's making, so it is said.
+fn own_state_note(args: &Args, caller: &Caller, known: u32) -> Option<String> {
+    let given = [
+        args.uid.is_some(),
+        args.gid.is_some(),
+        args.groups.is_some(),
+        args.inh.is_some(),
+        args.prm.is_some(),
+        args.eff.is_some(),
+        args.bnd.is_some(),
+        args.amb.is_some(),
+    ];
+    if !given.iter().any(|g| *g) {
+        return None;
+    }
+    let creds = &caller.creds;
+    let set = |s: CapSet| capcli::summary::short(s, known);
+    let mut own = Vec::new();
+    if args.uid.is_none() {
+        own.push(format!("uid {} (--uid)", creds.uid.effective));
+    }
+    if args.gid.is_none() {
+        own.push(format!("gid {} (--gid)", creds.gid.effective));
+    }
+    if args.groups.is_none() {
+        let groups: Vec<String> = creds.groups.iter().map(u32::to_string).collect();
+        let groups = if groups.is_empty() {
+            "none".to_string()
+        } else {
+            groups.join(",")
+        };
+        own.push(format!("groups {groups} (--groups)"));
+    }
+    for (given, name, flag, value) in [
+        (
+            args.inh.is_some(),
+            "inheritable",
+            "--inh",
+            creds.inheritable,
+        ),
+        (args.prm.is_some(), "permitted", "--prm", creds.permitted),
+        (args.eff.is_some(), "effective", "--eff", creds.effective),
+        (args.bnd.is_some(), "bounding", "--bnd", creds.bounding),
+        (args.amb.is_some(), "ambient", "--amb", creds.ambient),
+    ] {
+        if !given {
+            own.push(format!("{name} {} ({flag})", set(value)));
+        }
+    }
+    if own.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "the caller's state not given by an option is capsim's own: {}",
+        own.join(", ")
+    ))
 }
 
 fn parse_map_line(line: &str) -> Result<IdRange> {

@@ -54,7 +54,17 @@ impl Output {
 /// cause is escaped here, because causes quote their input.
 pub fn warn(prog: &str, thing: &str, cause: &dyn std::fmt::Display) {
     let cause = crate::escape_str(&cause.to_string());
-    let _ = writeln!(io::stderr().lock(), "{prog}: {thing}: {cause}");
+    let line = format!("{prog}: {thing}: {cause}");
+    // On a terminal a long note is fitted to its width, between words; into a file it stays one line.
+    let text = match crate::term::stderr_width() {
+        Some(width) => {
+            let mut out = String::new();
+            crate::render::wrap_into(&mut out, line.split(' '), " ", 0, 2, width);
+            out
+        }
+        None => line,
+    };
+    let _ = writeln!(io::stderr().lock(), "{text}");
 }
 
 /// Runs a binary's main function and turns its result into the exit code: its own code on success,

@@ -80,6 +80,19 @@ impl Term {
 }
 
 /// The terminal's width in columns, from the kernel.
+/// The width notes on stderr are fitted to: `None` when stderr is not a terminal (a log keeps each note
+/// on one line); else `COLUMNS`, the terminal's own size, or the fallback, as for stdout.
+pub fn stderr_width() -> Option<usize> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let columns = std::env::var("COLUMNS").ok();
+    let own = rustix::termios::tcgetwinsize(std::io::stderr())
+        .ok()
+        .map(|size| usize::from(size.ws_col));
+    Term::decide(true, columns.as_deref(), own, true, ColorChoice::Never).width
+}
+
 fn terminal_columns() -> Option<usize> {
     let size = rustix::termios::tcgetwinsize(std::io::stdout()).ok()?;
     Some(usize::from(size.ws_col))

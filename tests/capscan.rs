@@ -2114,6 +2114,13 @@ impl StallingFuse {
 
 impl Drop for StallingFuse {
     fn drop(&mut self) {
+        self.release();
+    }
+}
+
+impl StallingFuse {
+    /// Ends the server, and so the mount and every request waiting on it.
+    fn release(&mut self) {
         drop(self.stdin.take());
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while std::time::Instant::now() < deadline {
@@ -2162,9 +2169,9 @@ fn wait_until_walking(pid: u32, dir: &Path) -> bool {
     false
 }
 
-/// Runs capscan --json . in `dir`, calling `during` once its walk has begun; kills it (and fails the
-/// test) when it has not finished in 60 s. Returns its output.
-fn capscan_while(dir: &Path, during: impl FnOnce()) -> Output {
+/// Runs capscan --json . in `dir`, mounting `fuse` once its walk has begun when `mount_during`; kills it
+/// (and fails the test) when it has not finished in 60 s. Returns its output.
+fn capscan_while(dir: &Path, fuse: &mut StallingFuse, mount_during: bool) -> Output {
     let mut scan = Command::new(env!("CARGO_BIN_EXE_capscan"))
         .current_dir(dir)
         .args(["--json", "."])
@@ -2173,7 +2180,9 @@ fn capscan_while(dir: &Path, during: impl FnOnce()) -> Output {
         .spawn()
         .expect("run capscan");
     let walking = wait_until_walking(scan.id(), dir);
-    during();
+    if mount_during {
+        fuse.mount();
+    }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while std::time::Instant::now() < deadline {
         if let Ok(Some(_)) = scan.try_wait() {
@@ -2187,6 +2196,9 @@ fn capscan_while(dir: &Path, during: impl FnOnce()) -> Output {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     let _ = scan.kill();
+    // A process waiting on a FUSE request the server has read cannot die until it is answered: the
+    // server goes first.
+    fuse.release();
     let out = scan.wait_with_output().expect("capscan's output");
     panic!(
         "capscan still running after 60 s: it waits on the FUSE server\n{}",
@@ -2238,7 +2250,7 @@ fn a_stalling_fuse_filesystem_mounted_before_the_scan_is_skipped() {
     let (dir, bottom) = fuse_tree();
     let mut fuse = StallingFuse::over(&bottom.join("sub"));
     fuse.mount();
-    let out = capscan_while(dir.path(), || {});
+    let out = capscan_while(dir.path(), &mut fuse, false);
     drop(fuse);
     assert_scanned(&out, false);
 }
@@ -2250,7 +2262,7 @@ fn a_stalling_fuse_filesystem_mounted_during_the_scan_is_skipped() {
     }
     let (dir, bottom) = fuse_tree();
     let mut fuse = StallingFuse::over(&bottom.join("sub"));
-    let out = capscan_while(dir.path(), || fuse.mount());
+    let out = capscan_while(dir.path(), &mut fuse, true);
     drop(fuse);
     assert_scanned(&out, false);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -2267,7 +2279,102 @@ fn a_stalling_fuse_file_mounted_during_the_scan_is_not_read() {
     }
     let (dir, bottom) = fuse_tree();
     let mut fuse = StallingFuse::over(&bottom.join("plain"));
-    let out = capscan_while(dir.path(), || fuse.mount());
+    let out = capscan_while(dir.path(), &mut fuse, true);
     drop(fuse);
     assert_scanned(&out, true);
+}
+
+/// Exchanges two names of one directory (renameat2 RENAME_EXCHANGE), as a user who can write there may.
+fn exchange(dir: &Path, a: &str, b: &str) -> bool {
+    let flags = rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY;
+    let Ok(fd) = rustix::fs::open(dir, flags, rustix::fs::Mode::empty()) else {
+        return false;
+    };
+    rustix::fs::renameat_with(&fd, a, &fd, b, rustix::fs::RenameFlags::EXCHANGE).is_ok()
+}
+
+#[test]
+fn exec_as_never_reads_through_a_directory_swapped_for_a_symlink() {
+    if !is_root() {
+        return skip("needs root to set security.capability");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // The host's file: cap_sys_admin, which the image must never be said to give.
+    let host = dir.path().join("host/bin");
+    fs::create_dir_all(&host).unwrap();
+    let elf = b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0";
+    let sys_admin = caps(Revision::V2, true, 1 << 21, 0, None).encode();
+    for name in ["tool", "full", "random"] {
+        fs::write(host.join(name), elf).unwrap();
+        fs::set_permissions(host.join(name), fs::Permissions::from_mode(0o755)).unwrap();
+        xattr::set(host.join(name), XATTR, &sys_admin).unwrap();
+    }
+    // The image: usr/bin/tool (full, random) with cap_net_raw, and symlinks to the host's directory (one
+    // absolute, one climbing out with ..) that a user in the image keeps swapping with usr/bin.
+    let image = dir.path().join("img");
+    let usr = image.join("usr");
+    fs::create_dir_all(usr.join("bin")).unwrap();
+    for name in ["tool", "full", "random"] {
+        fs::write(usr.join("bin").join(name), elf).unwrap();
+        fs::set_permissions(
+            usr.join("bin").join(name),
+            fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        xattr::set(usr.join("bin").join(name), XATTR, &v2_net_raw()).unwrap();
+    }
+    symlink(&host, usr.join("abs")).unwrap();
+    symlink("../../host/bin", usr.join("rel")).unwrap();
+    // And one to /dev: the image's full and random must never be taken for the host's devices.
+    symlink("/dev", usr.join("devs")).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swapper = {
+        let stop = std::sync::Arc::clone(&stop);
+        let usr = usr.clone();
+        std::thread::spawn(move || {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+            let mut swaps = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed)
+                && std::time::Instant::now() < deadline
+            {
+                let other = ["abs", "rel", "devs"][(swaps % 3) as usize];
+                // Out and back: the pair is as it was after each round.
+                exchange(&usr, "bin", other);
+                exchange(&usr, "bin", other);
+                swaps += 1;
+            }
+            swaps
+        })
+    };
+    let mut seen = 0;
+    for _ in 0..40 {
+        let out = capscan(
+            &image,
+            &[
+                os("--exec-as"),
+                os("docker:--privileged"),
+                os("--json"),
+                image.as_os_str(),
+            ],
+        );
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let record: serde_json::Value = serde_json::from_str(line).unwrap();
+            let exec = &record["exec"];
+            assert!(
+                !exec["gains"].to_string().contains("cap_sys_admin"),
+                "the host's file was read for the image's path: {record}"
+            );
+            assert!(
+                !exec["reason"].to_string().contains("not a regular file"),
+                "a host device was taken for the image's file: {record}"
+            );
+            if record["path"] == "/usr/bin/tool" {
+                seen += 1;
+            }
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let swaps = swapper.join().unwrap();
+    assert!(swaps > 0, "the swapper never ran");
+    assert!(seen > 0, "the image's own file was never reported");
 }

@@ -720,7 +720,7 @@ impl<'a> Walker<'a> {
                     continue;
                 }
                 entries += 1;
-                if !careful && entries % ENTRIES_PER_MOUNT_CHECK == 0 {
+                if !careful && entries.is_multiple_of(ENTRIES_PER_MOUNT_CHECK) {
                     careful = self.careful();
                 }
                 let mut file_type = entry.file_type();

@@ -1,15 +1,17 @@
 //! The parallel file walk behind capscan: finds every file that carries `security.capability` (and,
 //! when asked, every set-uid or set-gid file) with as few syscalls as the kernel allows.
 //!
-//! Per directory: one `openat` relative to its parent's descriptor (`O_PATH|O_DIRECTORY|O_NOFOLLOW`, so no
-//! path is resolved twice and a symlink swapped in is refused), one `statx` on that for its mount id, one
-//! `openat(".")` to read it, one `fgetxattr` on it, `getdents64` into a per-thread buffer, two `close`s.
-//! The mount id is what keeps a root scan from hanging: opening a directory of a FUSE filesystem asks
-//! its server (OPENDIR), and a server that never answers would hold the walk for ever. The `O_PATH` open
-//! and `statx(AT_STATX_DONT_SYNC)` with no fields asked ask no filesystem anything, so a directory whose
-//! mount is not the parent's is decided (walked or skipped, as at the start) before anything of it is
-//! opened, also when it was mounted after the scan began: a mount the table read at the start does not
-//! know sends the walk back to mountinfo for its type. Per entry of any other kind (regular file, symlink, device, FIFO,
+//! Per directory: one `openat2` relative to its parent's descriptor (`O_DIRECTORY|O_NOFOLLOW`, so no path
+//! is resolved twice and a symlink swapped in is refused, and `RESOLVE_NO_XDEV`), one `fgetxattr` on
+//! it, `getdents64` into a per-thread buffer, one `close`. `RESOLVE_NO_XDEV` is what keeps a root scan
+//! from hanging: opening a directory of a FUSE filesystem asks its server (OPENDIR), and a server that
+//! never answers would hold the walk for ever. A directory that is a mount point is refused (EXDEV)
+//! before anything of it is opened; it is then held with `O_PATH` and its mount id read with
+//! `statx(AT_STATX_DONT_SYNC)` and no fields, which asks no filesystem anything, and decided (walked or
+//! skipped) as at the start, also when it was mounted after the scan began: a mount the table read at
+//! the start does not know sends the walk back to mountinfo for its type. Files can be mount points too:
+//! once the mount table changes during the walk (a thread polls mountinfo), each is stat'ed the same way
+//! before its value is read. Per entry of any other kind (regular file, symlink, device, FIFO,
 //! socket: the kernel lets each hold the value): one `getxattrat(2)` relative to the directory
 //! descriptor, with `AT_SYMLINK_NOFOLLOW` (Linux 6.13+; older kernels fall back to `lgetxattr` on the
 //! full path). The entry type comes from `d_type`; a file is stat'ed only when the filesystem does not
@@ -194,14 +196,12 @@ const INVALID_READS: usize = 8;
 const VALUE_BUFFER: usize = 32;
 
 static NO_GETXATTRAT: AtomicBool = AtomicBool::new(false);
+static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
 
 thread_local! {
     static DIRENTS: RefCell<Vec<MaybeUninit<u8>>> =
         RefCell::new(vec![MaybeUninit::uninit(); DIRENT_BUFFER]);
 }
-
-/// Entries read between two looks at whether the mount table changed.
-const ENTRIES_PER_MOUNT_CHECK: u64 = 32;
 
 /// The walk over one set of starting paths.
 pub struct Walker<'a> {
@@ -336,33 +336,31 @@ impl<'a> Walker<'a> {
     }
 
     /// Whether entries must be stat'ed for their mount before their value is read: once the mount
-    /// table has changed since the walk began (poll on mountinfo says so, without reading it).
+    /// table has changed since the walk began (see `watch_mounts`).
     fn careful(&self) -> bool {
-        if self.careful.load(Ordering::Relaxed) {
-            return true;
-        }
-        let Some(events) = &self.mount_events else {
-            return false;
-        };
-        if !self.guards_mounts() {
-            return false;
-        }
-        let mut fds = [rustix::event::PollFd::new(
-            events,
-            rustix::event::PollFlags::PRI,
-        )];
-        let now = rustix::event::Timespec {
+        self.careful.load(Ordering::Relaxed)
+    }
+
+    /// Waits, beside the walk, for the mount table to change (poll on mountinfo wakes on any mount or
+    /// unmount in the namespace, without reading it), then makes the walk careful; returns then or when
+    /// `done` is set. A thread that waits costs the walk nothing per entry.
+    fn watch_mounts(&self, events: &OwnedFd, done: &AtomicBool) {
+        use rustix::event::{PollFd, PollFlags, Timespec};
+        let tick = Timespec {
             tv_sec: 0,
-            tv_nsec: 0,
+            tv_nsec: 20_000_000,
         };
-        let changed = rustix::event::poll(&mut fds, Some(&now)).is_ok()
-            && fds[0]
-                .revents()
-                .intersects(rustix::event::PollFlags::PRI | rustix::event::PollFlags::ERR);
-        if changed {
-            self.careful.store(true, Ordering::Relaxed);
+        while !done.load(Ordering::Relaxed) && !self.careful() {
+            let mut fds = [PollFd::new(events, PollFlags::PRI)];
+            match rustix::event::poll(&mut fds, Some(&tick)) {
+                Ok(_) if fds[0].revents().intersects(PollFlags::PRI | PollFlags::ERR) => {
+                    self.careful.store(true, Ordering::Relaxed);
+                }
+                Ok(_) | Err(Errno::INTR) => {}
+                // Not pollable: be careful from here on rather than blind.
+                Err(_) => self.careful.store(true, Ordering::Relaxed),
+            }
         }
-        changed
     }
 
     /// Decides a directory or file whose mount id is not its parent's: a mount of the table as at the
@@ -442,6 +440,23 @@ impl<'a> Walker<'a> {
                 (s.root, (dir, s.islands))
             })
             .unzip();
+        let done = AtomicBool::new(false);
+        std::thread::scope(|threads| {
+            if let Some(events) = self.mount_events.as_ref().filter(|_| self.guards_mounts()) {
+                let done = &done;
+                threads.spawn(move || self.watch_mounts(events, done));
+            }
+            self.walk_from(starts, dirs, sink);
+            done.store(true, Ordering::Relaxed);
+        });
+    }
+
+    fn walk_from(
+        &self,
+        starts: Vec<Root>,
+        dirs: Vec<(Dir, Vec<(Vec<u8>, usize)>)>,
+        sink: &dyn Sink,
+    ) {
         rayon::scope(|scope| {
             for (root, (dir, islands)) in starts.iter().zip(dirs) {
                 for (rel, index) in islands {
@@ -627,6 +642,28 @@ impl<'a> Walker<'a> {
         task: DirTask,
         sink: &'s dyn Sink,
     ) {
+        // The common case in one syscall: a directory that is no mount point (RESOLVE_NO_XDEV refuses
+        // one with EXDEV during the lookup, before anything is opened) is on its parent's mount.
+        // Anything else (a mount point, an error, a kernel before 5.6) takes the long way below.
+        let how = rustix::fs::ResolveFlags::NO_XDEV;
+        if self.guards_mounts() && !NO_OPENAT2.load(Ordering::Relaxed) {
+            match retrying(|| {
+                rustix::fs::openat2(&*task.parent, &*task.name, dir_flags(), Mode::empty(), how)
+            }) {
+                Ok(fd) => {
+                    drop(task.parent);
+                    let dir = Dir {
+                        fd,
+                        path: task.path,
+                        mount: task.mount,
+                        mount_id: task.parent_mount_id,
+                    };
+                    return self.read_dir(scope, root, dir, sink);
+                }
+                Err(Errno::NOSYS) => NO_OPENAT2.store(true, Ordering::Relaxed),
+                Err(_) => {}
+            }
+        }
         let anchor = match open_retrying(&task.parent, &task.name, anchor_flags()) {
             Ok(fd) => fd,
             Err(err) => return sink.error(&task.path, err.into()),
@@ -661,14 +698,12 @@ impl<'a> Walker<'a> {
             }
             Err(err @ (Errno::ACCESS | Errno::PERM)) => {
                 // A directory that cannot be read may still carry a value; reading it needs no access.
-                let entry = Entry {
-                    dir: anchor.as_fd(),
-                    name: c"",
-                    kind: FileKind::Directory,
-                    mount,
-                    meta: None,
-                };
-                self.check(&entry, || task.path.clone(), sink);
+                // getxattr through the held descriptor's magic link reaches that very directory
+                // (getxattrat refuses an O_PATH descriptor).
+                let link = format!("/proc/self/fd/{}", anchor.as_raw_fd());
+                let read = read_value(|buf| rustix::fs::getxattr(link.as_str(), XATTR_NAME, buf));
+                let path = || task.path.clone();
+                self.report(read, FileKind::Directory, mount, None, path, sink);
                 sink.error(&task.path, err.into());
             }
             Err(err) => sink.error(&task.path, err.into()),
@@ -690,7 +725,7 @@ impl<'a> Walker<'a> {
         } = dir;
         self.check_dir(fd.as_fd(), &path, mount, sink);
         let fd = Arc::new(fd);
-        let mut careful = self.careful();
+
         let mut entries = 0u64;
         DIRENTS.with(|cell| {
             let mut fresh;
@@ -720,9 +755,6 @@ impl<'a> Walker<'a> {
                     continue;
                 }
                 entries += 1;
-                if !careful && entries.is_multiple_of(ENTRIES_PER_MOUNT_CHECK) {
-                    careful = self.careful();
-                }
                 let mut file_type = entry.file_type();
                 let mut meta = None;
                 if file_type == FileType::Unknown {
@@ -756,7 +788,7 @@ impl<'a> Walker<'a> {
                     }
                 }
                 let mut entry_mount = mount;
-                if careful {
+                if self.careful() {
                     match self.file_mount(root, fd.as_fd(), name, mount_id, &path, sink) {
                         Some(Crossing::Enter(index)) => entry_mount = index,
                         Some(Crossing::Skip) => continue,
@@ -1007,9 +1039,14 @@ fn enclosing(below: &HashMap<Vec<u8>, usize>, rel: &[u8]) -> Option<usize> {
 /// Opens a subdirectory; out of descriptors (other tasks hold their parents open), waits briefly for
 /// them to close some, a bounded number of times.
 fn open_retrying(parent: &OwnedFd, name: &CStr, flags: OFlags) -> Result<OwnedFd, Errno> {
+    retrying(|| rustix::fs::openat(parent, name, flags, Mode::empty()))
+}
+
+/// Runs an open again while the process is out of descriptors, a bounded number of times.
+fn retrying(open: impl Fn() -> Result<OwnedFd, Errno>) -> Result<OwnedFd, Errno> {
     let mut tries = 0;
     loop {
-        match rustix::fs::openat(parent, name, flags, Mode::empty()) {
+        match open() {
             Err(Errno::MFILE | Errno::NFILE) if tries < 20 => {
                 tries += 1;
                 std::thread::sleep(std::time::Duration::from_millis(5));
@@ -1071,12 +1108,7 @@ fn getxattrat(dir: BorrowedFd<'_>, name: &CStr, buf: &mut [u8]) -> Result<usize,
         size: buf.len() as u32,
         flags: 0,
     };
-    // An empty name is the descriptor itself (an O_PATH one, which fgetxattr refuses).
-    let at_flags = if name.is_empty() {
-        libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH
-    } else {
-        libc::AT_SYMLINK_NOFOLLOW
-    };
+
     // SAFETY: every pointer is valid for the call: `name` and XATTR_NAME are NUL-terminated, `args` points
     // at `buf` with its true length and lives across the call, and the size passed is that of `args`.
     let ret = unsafe {
@@ -1084,7 +1116,7 @@ fn getxattrat(dir: BorrowedFd<'_>, name: &CStr, buf: &mut [u8]) -> Result<usize,
             SYS_GETXATTRAT,
             dir.as_raw_fd(),
             name.as_ptr(),
-            at_flags,
+            libc::AT_SYMLINK_NOFOLLOW,
             XATTR_NAME.as_ptr(),
             &mut args as *mut XattrArgs,
             std::mem::size_of::<XattrArgs>(),

@@ -249,8 +249,11 @@ struct Start {
     mount_id: Option<u64>,
     /// Mounts to walk that the walk from the root cannot reach, because a skipped filesystem lies
     /// between (a tmpfs below sysfs): relative path and index, each walked from its mount point.
-    islands: Vec<(Vec<u8>, usize)>,
+    islands: Vec<Island>,
 }
+
+/// A mount walked from its own mount point: its path relative to the start, and its index.
+type Island = (Vec<u8>, usize);
 
 /// A directory to read: its parent's descriptor and its name there.
 struct DirTask {
@@ -451,12 +454,7 @@ impl<'a> Walker<'a> {
         });
     }
 
-    fn walk_from(
-        &self,
-        starts: Vec<Root>,
-        dirs: Vec<(Dir, Vec<(Vec<u8>, usize)>)>,
-        sink: &dyn Sink,
-    ) {
+    fn walk_from(&self, starts: Vec<Root>, dirs: Vec<(Dir, Vec<Island>)>, sink: &dyn Sink) {
         rayon::scope(|scope| {
             for (root, (dir, islands)) in starts.iter().zip(dirs) {
                 for (rel, index) in islands {
@@ -542,11 +540,11 @@ impl<'a> Walker<'a> {
     /// nearest enclosing mount below the root is one it skips. Each is walked from its own mount
     /// point; one below it that the walk from it reaches is not listed again. With `-x` there are none:
     /// the walk stays on the starting filesystem.
-    fn islands(&self, root: &Root) -> Vec<(Vec<u8>, usize)> {
+    fn islands(&self, root: &Root) -> Vec<Island> {
         if self.options.one_file_system {
             return Vec::new();
         }
-        let mut out: Vec<(Vec<u8>, usize)> = root
+        let mut out: Vec<Island> = root
             .mounts_below
             .iter()
             .filter(|&(rel, &index)| {

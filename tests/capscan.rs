@@ -2080,3 +2080,301 @@ fn exec_as_k8s_predicts_a_pod_container() {
         "{stderr}"
     );
 }
+
+/// A FUSE filesystem whose server answers FUSE_INIT and nothing else (capkit-test-fuse), over a directory
+/// or a file. Dropping it closes the server's stdin: it detaches the mount and exits, which aborts the
+/// connection, so nothing stays mounted and nothing stays blocked, whatever the test found.
+struct StallingFuse {
+    server: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+}
+
+impl StallingFuse {
+    /// Starts the server on `target`; it mounts there when told to.
+    fn over(target: &Path) -> StallingFuse {
+        let mut server = Command::new(crate::util::helper("capkit-test-fuse"))
+            .arg(target)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start capkit-test-fuse");
+        let stdin = server.stdin.take();
+        StallingFuse { server, stdin }
+    }
+
+    fn mount(&mut self) {
+        use std::io::Write;
+        let stdin = self.stdin.as_mut().expect("the server's stdin");
+        stdin
+            .write_all(b"mount\n")
+            .expect("tell the server to mount");
+        assert_eq!(crate::util::first_line(&mut self.server).trim(), "mounted");
+    }
+}
+
+impl Drop for StallingFuse {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+impl StallingFuse {
+    /// Ends the server, and so the mount and every request waiting on it.
+    fn release(&mut self) {
+        drop(self.stdin.take());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.server.try_wait() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        // Killing the server closes /dev/fuse, which aborts the connection; the mount stays until a
+        // lazy unmount, which the server could not do.
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}
+
+/// A chain of `depth` nested directories `c` below `dir`, made relative to each other (the whole path is
+/// longer than PATH_MAX). Returns the path of the deepest, and a descriptor of it to reach it by.
+fn nested_chain(dir: &Path, depth: usize) -> (PathBuf, std::os::fd::OwnedFd) {
+    use rustix::fs::{Mode, OFlags};
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let mut fd = rustix::fs::open(dir, flags, Mode::empty()).expect("open the tree");
+    let mut path = dir.to_path_buf();
+    for _ in 0..depth {
+        rustix::fs::mkdirat(&fd, "c", Mode::from_raw_mode(0o755)).expect("mkdir c");
+        fd = rustix::fs::openat(&fd, "c", flags, Mode::empty()).expect("open c");
+        path.push("c");
+    }
+    (path, fd)
+}
+
+/// Waits until `pid` holds a descriptor of `dir`: its walk has begun, its mount table read.
+fn wait_until_walking(pid: u32, dir: &Path) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        let fds = fs::read_dir(format!("/proc/{pid}/fd"));
+        let holds = fds
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|fd| fs::read_link(fd.path()).is_ok_and(|target| target.starts_with(dir)));
+        if holds {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+    false
+}
+
+/// Runs capscan --json . in `dir`, mounting `fuse` once its walk has begun when `mount_during`; kills it
+/// (and fails the test) when it has not finished in 60 s. Returns its output.
+fn capscan_while(dir: &Path, fuse: &mut StallingFuse, mount_during: bool) -> Output {
+    let mut scan = Command::new(env!("CARGO_BIN_EXE_capscan"))
+        .current_dir(dir)
+        .args(["--json", "."])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run capscan");
+    let walking = wait_until_walking(scan.id(), dir);
+    if mount_during {
+        fuse.mount();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(_)) = scan.try_wait() {
+            let out = scan.wait_with_output().expect("capscan's output");
+            assert!(
+                walking || out.status.success(),
+                "capscan never began its walk"
+            );
+            return out;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = scan.kill();
+    // A process waiting on a FUSE request the server has read cannot die until it is answered: the
+    // server goes first.
+    fuse.release();
+    let out = scan.wait_with_output().expect("capscan's output");
+    panic!(
+        "capscan still running after 60 s: it waits on the FUSE server\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The tree a FUSE test scans: a capability at the top and at the bottom of a deep chain of directories
+/// (deep enough that the walk reaches its bottom well after it began), and an empty directory and a
+/// plain file at the bottom to mount over.
+fn fuse_tree() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    file_with(&dir.path().join("ping"), Some(&v2_net_raw()));
+    let (bottom, fd) = nested_chain(dir.path(), 4000);
+    // The bottom's path is too long for the std functions: it is reached through its descriptor.
+    let at = |name: &str| {
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&fd);
+        PathBuf::from(format!("/proc/self/fd/{fd}/{name}"))
+    };
+    fs::create_dir(at("sub")).expect("mkdir sub");
+    file_with(&at("plain"), Some(&v2_net_raw()));
+    (dir, bottom)
+}
+
+fn fuse_usable() -> bool {
+    if !is_root() || !Path::new("/dev/fuse").exists() {
+        skip("needs root and /dev/fuse to mount a FUSE filesystem");
+        return false;
+    }
+    true
+}
+
+/// The scan found the capability at the top and finished; the bottom's own file is reported only when
+/// nothing was mounted over it.
+fn assert_scanned(out: &Output, plain_covered: bool) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let found = records(&out.stdout);
+    assert!(found.contains_key(&b"./ping"[..]), "{stderr}");
+    let plain = found.keys().any(|path| path.ends_with(b"/c/plain"));
+    assert_eq!(plain, !plain_covered, "{stderr}");
+}
+
+#[test]
+fn a_stalling_fuse_filesystem_mounted_before_the_scan_is_skipped() {
+    if !fuse_usable() {
+        return;
+    }
+    let (dir, bottom) = fuse_tree();
+    let mut fuse = StallingFuse::over(&bottom.join("sub"));
+    fuse.mount();
+    let out = capscan_while(dir.path(), &mut fuse, false);
+    drop(fuse);
+    assert_scanned(&out, false);
+}
+
+#[test]
+fn a_stalling_fuse_filesystem_mounted_during_the_scan_is_skipped() {
+    if !fuse_usable() {
+        return;
+    }
+    let (dir, bottom) = fuse_tree();
+    let mut fuse = StallingFuse::over(&bottom.join("sub"));
+    let out = capscan_while(dir.path(), &mut fuse, true);
+    drop(fuse);
+    assert_scanned(&out, false);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("/c/sub: a fuse filesystem mounted during the scan; not walked"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_stalling_fuse_file_mounted_during_the_scan_is_not_read() {
+    if !fuse_usable() {
+        return;
+    }
+    let (dir, bottom) = fuse_tree();
+    let mut fuse = StallingFuse::over(&bottom.join("plain"));
+    let out = capscan_while(dir.path(), &mut fuse, true);
+    drop(fuse);
+    assert_scanned(&out, true);
+}
+
+/// Exchanges two names of one directory (renameat2 RENAME_EXCHANGE), as a user who can write there may.
+fn exchange(dir: &Path, a: &str, b: &str) -> bool {
+    let flags = rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY;
+    let Ok(fd) = rustix::fs::open(dir, flags, rustix::fs::Mode::empty()) else {
+        return false;
+    };
+    rustix::fs::renameat_with(&fd, a, &fd, b, rustix::fs::RenameFlags::EXCHANGE).is_ok()
+}
+
+#[test]
+fn exec_as_never_reads_through_a_directory_swapped_for_a_symlink() {
+    if !is_root() {
+        return skip("needs root to set security.capability");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // The host's file: cap_sys_admin, which the image must never be said to give.
+    let host = dir.path().join("host/bin");
+    fs::create_dir_all(&host).unwrap();
+    let elf = b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0";
+    let sys_admin = caps(Revision::V2, true, 1 << 21, 0, None).encode();
+    for name in ["tool", "full", "random"] {
+        fs::write(host.join(name), elf).unwrap();
+        fs::set_permissions(host.join(name), fs::Permissions::from_mode(0o755)).unwrap();
+        xattr::set(host.join(name), XATTR, &sys_admin).unwrap();
+    }
+    // The image: usr/bin/tool (full, random) with cap_net_raw, and symlinks to the host's directory (one
+    // absolute, one climbing out with ..) that a user in the image keeps swapping with usr/bin.
+    let image = dir.path().join("img");
+    let usr = image.join("usr");
+    fs::create_dir_all(usr.join("bin")).unwrap();
+    for name in ["tool", "full", "random"] {
+        fs::write(usr.join("bin").join(name), elf).unwrap();
+        fs::set_permissions(
+            usr.join("bin").join(name),
+            fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        xattr::set(usr.join("bin").join(name), XATTR, &v2_net_raw()).unwrap();
+    }
+    symlink(&host, usr.join("abs")).unwrap();
+    symlink("../../host/bin", usr.join("rel")).unwrap();
+    // And one to /dev: the image's full and random must never be taken for the host's devices.
+    symlink("/dev", usr.join("devs")).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swapper = {
+        let stop = std::sync::Arc::clone(&stop);
+        let usr = usr.clone();
+        std::thread::spawn(move || {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+            let mut swaps = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed)
+                && std::time::Instant::now() < deadline
+            {
+                let other = ["abs", "rel", "devs"][(swaps % 3) as usize];
+                // Out and back: the pair is as it was after each round.
+                exchange(&usr, "bin", other);
+                exchange(&usr, "bin", other);
+                swaps += 1;
+            }
+            swaps
+        })
+    };
+    let mut seen = 0;
+    for _ in 0..40 {
+        let out = capscan(
+            &image,
+            &[
+                os("--exec-as"),
+                os("docker:--privileged"),
+                os("--json"),
+                image.as_os_str(),
+            ],
+        );
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let record: serde_json::Value = serde_json::from_str(line).unwrap();
+            let exec = &record["exec"];
+            assert!(
+                !exec["gains"].to_string().contains("cap_sys_admin"),
+                "the host's file was read for the image's path: {record}"
+            );
+            assert!(
+                !exec["reason"].to_string().contains("not a regular file"),
+                "a host device was taken for the image's file: {record}"
+            );
+            if record["path"] == "/usr/bin/tool" {
+                seen += 1;
+            }
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let swaps = swapper.join().unwrap();
+    assert!(swaps > 0, "the swapper never ran");
+    assert!(seen > 0, "the image's own file was never reported");
+}

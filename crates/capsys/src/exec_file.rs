@@ -5,16 +5,24 @@
 //! credential rule runs (ENOEXEC, ELOOP, ENOENT, EACCES), the answer is that failure, not a guess.
 //!
 //! Paths are bytes: an interpreter name that is not UTF-8 is followed like any other.
+//!
+//! Each file of the chain is looked up once, into an `O_PATH` descriptor, and everything about it (mode,
+//! mount flags, `#!` line, xattr) is read through that descriptor: a name looked up again could lead
+//! elsewhere (a directory of a scanned tree swapped for a symlink to a host directory between two
+//! lookups made root read and report the host's file). Inside a rootfs the lookup is the kernel's
+//! `openat2(RESOLVE_IN_ROOT)`, so no symlink, however swapped in, leaves it; a file that is not regular
+//! (a device or FIFO swapped in) is never opened for reading.
 
 use std::ffi::OsStr;
 use std::fs;
 use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use capcore::script::{self, Shebang, BINPRM_BUF_SIZE, MAX_SCRIPTS};
-use rustix::fs::{Mode, OFlags};
+use rustix::fs::{FileType, Mode, OFlags, ResolveFlags, Stat};
+use rustix::io::Errno;
 
 /// What the raw xattr read gave.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,55 +98,122 @@ pub fn errno_name(errno: i32) -> Option<&'static str> {
     })
 }
 
-/// How open_exec sees one file: its metadata, or the errno execve fails with.
-fn open_exec(path: &Path) -> Result<fs::Metadata, (i32, String)> {
-    let meta = fs::metadata(path).map_err(|e| {
-        let errno = e.raw_os_error().unwrap_or(libc::EIO);
-        (errno, format!("cannot be opened: {e}"))
+/// How open_exec sees one file, held by `fd`: its metadata, or the errno execve fails with.
+fn open_exec(fd: BorrowedFd<'_>) -> Result<Stat, (i32, String)> {
+    let meta = rustix::fs::fstat(fd).map_err(|e| {
+        let e = io::Error::from(e);
+        (
+            e.raw_os_error().unwrap_or(libc::EIO),
+            format!("cannot be opened: {e}"),
+        )
     })?;
-    if !meta.is_file() {
+    if FileType::from_raw_mode(meta.st_mode) != FileType::RegularFile {
         return Err((libc::EACCES, "not a regular file".to_string()));
     }
-    if meta.mode() & 0o111 == 0 {
+    if meta.st_mode & 0o111 == 0 {
         // generic_permission: without any execute bit, not even CAP_DAC_OVERRIDE may execute it.
         return Err((
             libc::EACCES,
             "no execute bit is set, so nobody may execute it (not even root)".to_string(),
         ));
     }
-    let noexec = rustix::fs::statvfs(path)
-        .map(|vfs| vfs.f_flag.contains(rustix::fs::StatVfsMountFlags::NOEXEC))
-        .unwrap_or(false);
-    if noexec {
+    if mount_flags(fd).contains(rustix::fs::StatVfsMountFlags::NOEXEC) {
         return Err((libc::EACCES, "on a noexec mount".to_string()));
     }
     Ok(meta)
 }
 
-/// The first 256 bytes, read without blocking on anything that is not a regular file (the path may have
-/// been swapped for a FIFO since it was checked).
-fn read_head(path: &Path) -> io::Result<Vec<u8>> {
-    let fd = rustix::fs::open(
-        path,
+/// The flags of the mount that holds `fd` (fstatfs works on an O_PATH descriptor).
+fn mount_flags(fd: BorrowedFd<'_>) -> rustix::fs::StatVfsMountFlags {
+    rustix::fs::fstatvfs(fd).map_or(rustix::fs::StatVfsMountFlags::empty(), |vfs| vfs.f_flag)
+}
+
+/// The magic link of a descriptor: opening it (or getxattr on it) reaches the very inode the descriptor
+/// holds, whatever its name leads to now.
+fn fd_link(fd: BorrowedFd<'_>) -> String {
+    format!("/proc/self/fd/{}", fd.as_raw_fd())
+}
+
+/// The first 256 bytes of the regular file `fd` holds (as `meta` found it), through a descriptor opened
+/// for reading from it, without blocking: should the inode be anything else, nothing is read.
+fn read_head(fd: BorrowedFd<'_>, meta: &Stat) -> io::Result<Vec<u8>> {
+    let file = rustix::fs::open(
+        fd_link(fd).as_str(),
         OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
         Mode::empty(),
     )?;
-    let stat = rustix::fs::fstat(&fd)?;
-    if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::RegularFile {
+    let stat = rustix::fs::fstat(&file)?;
+    let same = stat.st_dev == meta.st_dev && stat.st_ino == meta.st_ino;
+    if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile || !same {
         return Err(io::Error::from_raw_os_error(libc::EACCES));
     }
     let mut head = vec![0u8; BINPRM_BUF_SIZE];
     let mut len = 0;
     while len < head.len() {
-        match rustix::io::read(&fd, &mut head[len..]) {
+        match rustix::io::read(&file, &mut head[len..]) {
             Ok(0) => break,
             Ok(n) => len += n,
-            Err(rustix::io::Errno::INTR) => continue,
+            Err(Errno::INTR) => continue,
             Err(err) => return Err(err.into()),
         }
     }
     head.truncate(len);
     Ok(head)
+}
+
+/// Where the names of a chain are looked up: on the host (from the working directory), or inside a
+/// rootfs, from its directory, with relative names from the container's working directory.
+enum Lookup<'a> {
+    Host,
+    Root {
+        root: &'a Path,
+        fd: OwnedFd,
+        cwd: &'a str,
+    },
+}
+
+impl Lookup<'_> {
+    /// Looks `name` up once, following symlinks as exec does, into a descriptor.
+    fn open(&self, name: &[u8]) -> io::Result<OwnedFd> {
+        let flags = OFlags::PATH | OFlags::CLOEXEC;
+        match self {
+            Lookup::Host => Ok(rustix::fs::open(
+                OsStr::from_bytes(name),
+                flags,
+                Mode::empty(),
+            )?),
+            Lookup::Root { root, fd, cwd } => {
+                let mut inside = Vec::new();
+                if !name.starts_with(b"/") {
+                    inside.extend_from_slice(cwd.as_bytes());
+                    inside.push(b'/');
+                }
+                inside.extend_from_slice(name);
+                let how = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
+                match rustix::fs::openat2(fd, inside.as_slice(), flags, Mode::empty(), how) {
+                    // Before Linux 5.6: the same lookup, component by component in user space.
+                    Err(Errno::NOSYS) => {
+                        let host = crate::rootfs::resolve(root, cwd, name)?;
+                        Ok(rustix::fs::open(
+                            &host,
+                            flags | OFlags::NOFOLLOW,
+                            Mode::empty(),
+                        )?)
+                    }
+                    other => Ok(other?),
+                }
+            }
+        }
+    }
+
+    /// The name a file of the rootfs is shown by: the host path of what was opened.
+    fn shown(&self, fd: BorrowedFd<'_>, name: &[u8]) -> PathBuf {
+        let named = PathBuf::from(OsStr::from_bytes(name));
+        match self {
+            Lookup::Host => named,
+            Lookup::Root { .. } => fs::read_link(fd_link(fd)).unwrap_or(named),
+        }
+    }
 }
 
 /// Reads FILE, following `#!` lines to the final interpreter as the kernel does. An error is a FILE that
@@ -151,29 +226,50 @@ pub fn read_exec_file(path: &Path) -> io::Result<ExecTarget> {
 /// the container's working directory, and every `#!` interpreter is looked up inside that rootfs
 /// ([`crate::rootfs::resolve`]), never on the host. `path` is already a host path inside the rootfs.
 pub fn read_exec_file_in(path: &Path, root: Option<(&Path, &str)>) -> io::Result<ExecTarget> {
+    let (lookup, first) = match root {
+        None => (Lookup::Host, path.as_os_str().as_bytes().to_vec()),
+        // A root that is the file itself (a single file scanned) holds no other file to look up.
+        Some((root, _)) if path == root => (Lookup::Host, path.as_os_str().as_bytes().to_vec()),
+        Some((root, cwd)) => {
+            let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+            let fd = rustix::fs::open(root, flags, Mode::empty()).map_err(|e| {
+                io::Error::new(
+                    io::Error::from(e).kind(),
+                    format!("{}: {e}", root.display()),
+                )
+            })?;
+            // The file's path inside the rootfs: looked up there, as the container would.
+            let inside = path.strip_prefix(root).map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{}: not inside {}", path.display(), root.display()),
+                )
+            })?;
+            let mut first = b"/".to_vec();
+            first.extend_from_slice(inside.as_os_str().as_bytes());
+            (Lookup::Root { root, fd, cwd }, first)
+        }
+    };
     let mut current = path.to_path_buf();
+    let mut held = lookup.open(&first);
     let mut scripts: Vec<PathBuf> = Vec::new();
     let mut notes = Vec::new();
-    let meta = loop {
-        let meta = match open_exec(&current) {
-            Ok(meta) => meta,
-            Err((errno, why)) if !scripts.is_empty() || errno == libc::EACCES => {
-                return Ok(ExecTarget::Fails(ExecFailure {
-                    errno,
-                    path: current,
-                    why,
-                    scripts,
-                    notes,
-                }))
-            }
-            Err((errno, why)) => {
-                return Err(io::Error::new(
-                    io::Error::from_raw_os_error(errno).kind(),
-                    format!("{}: {why}", current.display()),
-                ))
-            }
+    let (fd, meta) = loop {
+        let opened = held.map_err(|e| {
+            (
+                e.raw_os_error().unwrap_or(libc::EIO),
+                format!("cannot be opened: {e}"),
+            )
+        });
+        let fd = match opened {
+            Ok(fd) => fd,
+            Err(failed) => return exec_failure(failed, current, scripts, notes),
         };
-        let head = match read_head(&current) {
+        let meta = match open_exec(fd.as_fd()) {
+            Ok(meta) => meta,
+            Err(failed) => return exec_failure(failed, current, scripts, notes),
+        };
+        let head = match read_head(fd.as_fd(), &meta) {
             Ok(head) => head,
             Err(err) if err.kind() == io::ErrorKind::PermissionDenied => {
                 notes.push(FileNote {
@@ -183,7 +279,7 @@ pub fn read_exec_file_in(path: &Path, root: Option<(&Path, &str)>) -> io::Result
                          as a binary"
                     ),
                 });
-                break meta;
+                break (fd, meta);
             }
             Err(err) => {
                 return Err(io::Error::new(
@@ -215,7 +311,7 @@ pub fn read_exec_file_in(path: &Path, root: Option<(&Path, &str)>) -> io::Result
                             .to_string(),
                     });
                 }
-                break meta;
+                break (fd, meta);
             }
             Shebang::NoExec(why) => {
                 return Ok(ExecTarget::Fails(ExecFailure {
@@ -240,26 +336,18 @@ pub fn read_exec_file_in(path: &Path, root: Option<(&Path, &str)>) -> io::Result
                 }));
             }
             Shebang::Interpreter { path: interp, .. } => {
-                let named = PathBuf::from(OsStr::from_bytes(&interp));
-                let next = match root {
-                    None => named,
-                    Some((root, cwd)) => match crate::rootfs::resolve(root, cwd, &interp) {
-                        Ok(found) => found,
-                        Err(err) => {
-                            scripts.push(current);
-                            return Ok(ExecTarget::Fails(ExecFailure {
-                                errno: err.raw_os_error().unwrap_or(libc::ENOENT),
-                                why: format!(
-                                    "the #! interpreter, looked up inside the rootfs: {err}"
-                                ),
-                                path: named,
-                                scripts,
-                                notes,
-                            }));
-                        }
-                    },
-                };
-                if root.is_none() && next.is_relative() {
+                let next = lookup.open(&interp);
+                if let (Lookup::Root { .. }, Err(err)) = (&lookup, &next) {
+                    scripts.push(current);
+                    return Ok(ExecTarget::Fails(ExecFailure {
+                        errno: err.raw_os_error().unwrap_or(libc::ENOENT),
+                        why: format!("the #! interpreter, looked up inside the rootfs: {err}"),
+                        path: PathBuf::from(OsStr::from_bytes(&interp)),
+                        scripts,
+                        notes,
+                    }));
+                }
+                if matches!(lookup, Lookup::Host) && !interp.starts_with(b"/") {
                     notes.push(FileNote {
                         path: current.clone(),
                         text: "its interpreter is a relative path, which the kernel resolves from the \
@@ -268,10 +356,20 @@ pub fn read_exec_file_in(path: &Path, root: Option<(&Path, &str)>) -> io::Result
                     });
                 }
                 scripts.push(current);
-                current = next;
+                current = match &next {
+                    Ok(fd) => lookup.shown(fd.as_fd(), &interp),
+                    Err(_) => PathBuf::from(OsStr::from_bytes(&interp)),
+                };
+                held = next;
                 if scripts.len() > MAX_SCRIPTS {
                     // exec_binprm opens the sixth script's interpreter, then refuses to go deeper.
-                    let (errno, why) = match open_exec(&current) {
+                    let opened = held.map_err(|e| {
+                        (
+                            e.raw_os_error().unwrap_or(libc::EIO),
+                            format!("cannot be opened: {e}"),
+                        )
+                    });
+                    let (errno, why) = match opened.and_then(|fd| open_exec(fd.as_fd())) {
                         Err(failed) => failed,
                         Ok(_) => (
                             libc::ELOOP,
@@ -300,21 +398,44 @@ pub fn read_exec_file_in(path: &Path, root: Option<(&Path, &str)>) -> io::Result
             ),
         });
     }
-    let real = fs::canonicalize(&current)?;
-    let xattr = read_capability_xattr(&real)?;
-    let nosuid = rustix::fs::statvfs(&real)
-        .map(|vfs| vfs.f_flag.contains(rustix::fs::StatVfsMountFlags::NOSUID))
-        .map_err(io::Error::from)?;
+    let link = fd_link(fd.as_fd());
+    let xattr = read_xattr_with(&current, |buf| {
+        rustix::fs::getxattr(link.as_str(), "security.capability", buf)
+    })?;
+    let nosuid = mount_flags(fd.as_fd()).contains(rustix::fs::StatVfsMountFlags::NOSUID);
     Ok(ExecTarget::Runs(ExecFile {
         path: current,
         scripts,
-        mode: meta.mode(),
-        owner: meta.uid(),
-        group: meta.gid(),
+        mode: meta.st_mode,
+        owner: meta.st_uid,
+        group: meta.st_gid,
         xattr,
         nosuid,
         notes,
     }))
+}
+
+/// How a file that cannot be executed ends the chain: the failure execve gives, or for FILE itself an
+/// error other than EACCES, FILE cannot be looked at.
+fn exec_failure(
+    (errno, why): (i32, String),
+    path: PathBuf,
+    scripts: Vec<PathBuf>,
+    notes: Vec<FileNote>,
+) -> io::Result<ExecTarget> {
+    if !scripts.is_empty() || errno == libc::EACCES {
+        return Ok(ExecTarget::Fails(ExecFailure {
+            errno,
+            path,
+            why,
+            scripts,
+            notes,
+        }));
+    }
+    Err(io::Error::new(
+        io::Error::from_raw_os_error(errno).kind(),
+        format!("{}: {why}", path.display()),
+    ))
 }
 
 /// The enabled binfmt_misc entries, by name, when there are any (the kernel checks them first).
@@ -346,9 +467,19 @@ const XATTR_SIZE_MAX: usize = 65536;
 /// The raw `security.capability` value through lgetxattr (on the resolved path), whatever its length: a
 /// value longer than 24 bytes makes exec fail with ERANGE, so its length matters.
 pub fn read_capability_xattr(path: &Path) -> io::Result<XattrRead> {
+    read_xattr_with(path, |buf| {
+        rustix::fs::lgetxattr(path, "security.capability", buf)
+    })
+}
+
+/// The raw value as `get` reads it; `path` names the file in an error.
+fn read_xattr_with(
+    path: &Path,
+    get: impl Fn(&mut [u8]) -> Result<usize, Errno>,
+) -> io::Result<XattrRead> {
     let mut buf = vec![0u8; 64];
     loop {
-        match rustix::fs::lgetxattr(path, "security.capability", &mut buf[..]) {
+        match get(&mut buf[..]) {
             Ok(len) => {
                 buf.truncate(len);
                 return Ok(XattrRead::Value(buf));

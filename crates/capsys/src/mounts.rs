@@ -10,7 +10,8 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
 
 /// One line of mountinfo.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,13 +103,21 @@ pub fn fs_kind(fs_type: &str) -> FsKind {
 #[derive(Clone, Debug, Default)]
 pub struct MountTable {
     mounts: Vec<Mount>,
+    /// The mountinfo file it was read from, to read again when the walk meets a mount it does not know.
+    source: Option<PathBuf>,
 }
+
+/// The most of a mountinfo file read again during a walk: a namespace of a hundred thousand mounts.
+const MOUNTINFO_LIMIT: u64 = 32 << 20;
 
 impl MountTable {
     /// Reads /proc/self/mountinfo.
     pub fn read() -> io::Result<MountTable> {
-        let text = fs::read("/proc/self/mountinfo")?;
-        Ok(MountTable::parse(&text))
+        let source = PathBuf::from("/proc/self/mountinfo");
+        let text = fs::read(&source)?;
+        let mut table = MountTable::parse(&text);
+        table.source = Some(source);
+        Ok(table)
     }
 
     /// The mounts of the process whose root directory `/proc/PID/root` is, for a walk under it: the
@@ -116,8 +125,10 @@ impl MountTable {
     /// kernel writes relative to that process's root) placed below `root`, the canonical path of
     /// /proc/PID/root as seen from here.
     pub fn read_of_process(pid: u32, root: &[u8]) -> io::Result<MountTable> {
-        let text = fs::read(format!("/proc/{pid}/mountinfo"))?;
+        let source = PathBuf::from(format!("/proc/{pid}/mountinfo"));
+        let text = fs::read(&source)?;
         let mut table = MountTable::parse(&text);
+        table.source = Some(source);
         let prefix = root.strip_suffix(b"/").unwrap_or(root);
         for mount in &mut table.mounts {
             if !prefix.is_empty() {
@@ -134,7 +145,34 @@ impl MountTable {
     /// Parses mountinfo text; malformed lines are skipped.
     pub fn parse(text: &[u8]) -> MountTable {
         let mounts = text.split(|&b| b == b'\n').filter_map(parse_line).collect();
-        MountTable { mounts }
+        MountTable {
+            mounts,
+            source: None,
+        }
+    }
+
+    /// The mountinfo file the table was read from, if it was read from one.
+    pub fn source(&self) -> Option<&Path> {
+        self.source.as_deref()
+    }
+
+    /// The same mountinfo read again, with a bound, for the ids and types of mounts made since. Mount
+    /// points are as the file gives them (not placed below a process's root).
+    pub fn reread(&self) -> io::Result<MountTable> {
+        let source = self
+            .source
+            .as_deref()
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+        let mut text = Vec::new();
+        fs::File::open(source)?
+            .take(MOUNTINFO_LIMIT)
+            .read_to_end(&mut text)?;
+        Ok(MountTable::parse(&text))
+    }
+
+    /// The mount with this id (ids are unique while a mount exists).
+    pub fn by_id(&self, id: u64) -> Option<&Mount> {
+        self.mounts.iter().rev().find(|m| m.id == id)
     }
 
     pub fn mounts(&self) -> &[Mount] {

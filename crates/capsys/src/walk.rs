@@ -1,9 +1,17 @@
 //! The parallel file walk behind capscan: finds every file that carries `security.capability` (and,
 //! when asked, every set-uid or set-gid file) with as few syscalls as the kernel allows.
 //!
-//! Per directory: one `openat` relative to its parent's descriptor (`O_DIRECTORY|O_NOFOLLOW`, so no path
-//! is resolved twice and a symlink swapped in is refused), one `fgetxattr` on it, `getdents64` into a
-//! per-thread buffer, one `close`. Per entry of any other kind (regular file, symlink, device, FIFO,
+//! Per directory: one `openat2` relative to its parent's descriptor (`O_DIRECTORY|O_NOFOLLOW`, so no path
+//! is resolved twice and a symlink swapped in is refused, and `RESOLVE_NO_XDEV`), one `fgetxattr` on
+//! it, `getdents64` into a per-thread buffer, one `close`. `RESOLVE_NO_XDEV` is what keeps a root scan
+//! from hanging: opening a directory of a FUSE filesystem asks its server (OPENDIR), and a server that
+//! never answers would hold the walk for ever. A directory that is a mount point is refused (EXDEV)
+//! before anything of it is opened; it is then held with `O_PATH` and its mount id read with
+//! `statx(AT_STATX_DONT_SYNC)` and no fields, which asks no filesystem anything, and decided (walked or
+//! skipped) as at the start, also when it was mounted after the scan began: a mount the table read at
+//! the start does not know sends the walk back to mountinfo for its type. Files can be mount points too:
+//! once the mount table changes during the walk (a thread polls mountinfo), each is stat'ed the same way
+//! before its value is read. Per entry of any other kind (regular file, symlink, device, FIFO,
 //! socket: the kernel lets each hold the value): one `getxattrat(2)` relative to the directory
 //! descriptor, with `AT_SYMLINK_NOFOLLOW` (Linux 6.13+; older kernels fall back to `lgetxattr` on the
 //! full path). The entry type comes from `d_type`; a file is stat'ed only when the filesystem does not
@@ -22,7 +30,7 @@ use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, RawDir, CWD};
 use rustix::io::Errno;
@@ -188,6 +196,7 @@ const INVALID_READS: usize = 8;
 const VALUE_BUFFER: usize = 32;
 
 static NO_GETXATTRAT: AtomicBool = AtomicBool::new(false);
+static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
 
 thread_local! {
     static DIRENTS: RefCell<Vec<MaybeUninit<u8>>> =
@@ -201,6 +210,24 @@ pub struct Walker<'a> {
     /// Set once a filesystem answered EOPNOTSUPP: its files are not asked again.
     no_xattrs: Vec<AtomicBool>,
     stats: &'a WalkStats,
+    /// Each mount id of the table, with its index.
+    ids: HashMap<u64, usize>,
+    /// Mounts made after the table was read, met by the walk: whether each is walked.
+    late: Mutex<HashMap<u64, bool>>,
+    /// The mountinfo file, open: poll(2) says when the mount table has changed since.
+    mount_events: Option<OwnedFd>,
+    /// Set once files may be mounts the walk must not read through: the table changed during the walk
+    /// (a file can be a mount point, and getxattr on a FUSE file asks its server), or has a skipped remote
+    /// filesystem. Each entry that is not a directory is then stat'ed for its mount id before its value
+    /// is read; until then, the walk costs what it always did.
+    careful: AtomicBool,
+}
+
+/// What to do with a directory on another mount than its parent's.
+enum Crossing {
+    /// Walk it, as part of the mount with this index in the table (none for a mount made since).
+    Enter(Option<usize>),
+    Skip,
 }
 
 /// What a starting directory needs to decide at each subdirectory.
@@ -219,10 +246,14 @@ struct Start {
     fd: OwnedFd,
     path: Vec<u8>,
     mount: Option<usize>,
+    mount_id: Option<u64>,
     /// Mounts to walk that the walk from the root cannot reach, because a skipped filesystem lies
     /// between (a tmpfs below sysfs): relative path and index, each walked from its mount point.
-    islands: Vec<(Vec<u8>, usize)>,
+    islands: Vec<Island>,
 }
+
+/// A mount walked from its own mount point: its path relative to the start, and its index.
+type Island = (Vec<u8>, usize);
 
 /// A directory to read: its parent's descriptor and its name there.
 struct DirTask {
@@ -230,6 +261,23 @@ struct DirTask {
     name: CString,
     path: Vec<u8>,
     mount: Option<usize>,
+    /// The parent's mount id, when the kernel gives it.
+    parent_mount_id: Option<u64>,
+}
+
+/// A directory about to be read: open, and where it is.
+struct Dir {
+    fd: OwnedFd,
+    path: Vec<u8>,
+    mount: Option<usize>,
+    mount_id: Option<u64>,
+}
+
+/// The directory being read, as its subdirectories need to know it.
+struct Here<'p> {
+    path: &'p [u8],
+    mount: Option<usize>,
+    mount_id: Option<u64>,
 }
 
 /// How to read one entry's value: where it is, and what to call it.
@@ -253,12 +301,130 @@ impl<'a> Walker<'a> {
             .iter()
             .map(|_| AtomicBool::new(false))
             .collect();
+        let ids: HashMap<u64, usize> = mounts
+            .mounts()
+            .iter()
+            .enumerate()
+            .map(|(index, mount)| (mount.id, index))
+            .collect();
+        // Opened before the table is compared with mountinfo again: a mount made in between is seen by
+        // one or the other.
+        let mount_events = mounts.source().and_then(|source| {
+            rustix::fs::open(source, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()
+        });
+        let guards = !options.all_filesystems || options.one_file_system;
+        let remote_skipped = !options.all_filesystems
+            && mounts
+                .mounts()
+                .iter()
+                .any(|m| fs_kind(&m.fs_type) == FsKind::Remote);
+        let changed = mounts
+            .reread()
+            .is_ok_and(|now| now.mounts().iter().any(|m| !ids.contains_key(&m.id)));
         Walker {
             options,
             mounts,
             no_xattrs,
             stats,
+            ids,
+            late: Mutex::new(HashMap::new()),
+            mount_events,
+            careful: AtomicBool::new(guards && (remote_skipped || changed)),
         }
+    }
+
+    /// Whether the walk decides at each mount it crosses: unless every filesystem is walked anyway.
+    fn guards_mounts(&self) -> bool {
+        !self.options.all_filesystems || self.options.one_file_system
+    }
+
+    /// Whether entries must be stat'ed for their mount before their value is read: once the mount
+    /// table has changed since the walk began (see `watch_mounts`).
+    fn careful(&self) -> bool {
+        self.careful.load(Ordering::Relaxed)
+    }
+
+    /// Waits, beside the walk, for the mount table to change (poll on mountinfo wakes on any mount or
+    /// unmount in the namespace, without reading it), then makes the walk careful; returns then or when
+    /// `done` is set. A thread that waits costs the walk nothing per entry.
+    fn watch_mounts(&self, events: &OwnedFd, done: &AtomicBool) {
+        use rustix::event::{PollFd, PollFlags, Timespec};
+        let tick = Timespec {
+            tv_sec: 0,
+            tv_nsec: 20_000_000,
+        };
+        while !done.load(Ordering::Relaxed) && !self.careful() {
+            let mut fds = [PollFd::new(events, PollFlags::PRI)];
+            match rustix::event::poll(&mut fds, Some(&tick)) {
+                Ok(_) if fds[0].revents().intersects(PollFlags::PRI | PollFlags::ERR) => {
+                    self.careful.store(true, Ordering::Relaxed);
+                }
+                Ok(_) | Err(Errno::INTR) => {}
+                // Not pollable: be careful from here on rather than blind.
+                Err(_) => self.careful.store(true, Ordering::Relaxed),
+            }
+        }
+    }
+
+    /// Decides a directory or file whose mount id is not its parent's: a mount of the table as at the
+    /// start (by id, so whatever path reached it), else one made since, looked up in mountinfo read
+    /// again and walked only if the same rule walks it (a FUSE or remote filesystem is not). A mount
+    /// that cannot be found is not walked.
+    fn crossing(&self, root: &Root, id: u64, path: &[u8], sink: &dyn Sink) -> Crossing {
+        if let Some(&index) = self.ids.get(&id) {
+            return if self.enters_mount(root, index) {
+                Crossing::Enter(Some(index))
+            } else {
+                self.stats.skipped_mounts.fetch_add(1, Ordering::Relaxed);
+                Crossing::Skip
+            };
+        }
+        let Ok(mut late) = self.late.lock() else {
+            return Crossing::Skip;
+        };
+        let walked = match late.get(&id) {
+            Some(&walked) => walked,
+            None => {
+                let walked = self.late_mount(root, id, path, sink);
+                late.insert(id, walked);
+                walked
+            }
+        };
+        if walked {
+            Crossing::Enter(None)
+        } else {
+            self.stats.skipped_mounts.fetch_add(1, Ordering::Relaxed);
+            Crossing::Skip
+        }
+    }
+
+    /// Whether a mount made after the walk began is walked; says so once when it is not.
+    fn late_mount(&self, root: &Root, id: u64, path: &[u8], sink: &dyn Sink) -> bool {
+        let table = self.mounts.reread();
+        let found = table.as_ref().ok().and_then(|t| t.by_id(id));
+        let Some(mount) = found else {
+            sink.note(
+                path,
+                "mounted during the scan, and not found in the mount table; not walked",
+            );
+            return false;
+        };
+        let same_fs = !self.options.one_file_system || root.root_dev == Some(mount.dev);
+        let kind_walked = self.options.all_filesystems || fs_kind(&mount.fs_type) == FsKind::Local;
+        if same_fs && kind_walked {
+            return true;
+        }
+        if !kind_walked {
+            sink.note(
+                path,
+                &format!(
+                    "a {} filesystem mounted during the scan; not walked, as such filesystems are not \
+                     (--all-fs enters them)",
+                    mount.fs_type
+                ),
+            );
+        }
+        false
     }
 
     /// Walks every starting path, in parallel, on the current rayon pool.
@@ -267,19 +433,42 @@ impl<'a> Walker<'a> {
         let (starts, dirs): (Vec<Root>, Vec<_>) = roots
             .iter()
             .filter_map(|path| self.start(path, sink))
-            .map(|s| (s.root, (s.fd, s.path, s.mount, s.islands)))
+            .map(|s| {
+                let dir = Dir {
+                    fd: s.fd,
+                    path: s.path,
+                    mount: s.mount,
+                    mount_id: s.mount_id,
+                };
+                (s.root, (dir, s.islands))
+            })
             .unzip();
+        let done = AtomicBool::new(false);
+        std::thread::scope(|threads| {
+            if let Some(events) = self.mount_events.as_ref().filter(|_| self.guards_mounts()) {
+                let done = &done;
+                threads.spawn(move || self.watch_mounts(events, done));
+            }
+            self.walk_from(starts, dirs, sink);
+            done.store(true, Ordering::Relaxed);
+        });
+    }
+
+    fn walk_from(&self, starts: Vec<Root>, dirs: Vec<(Dir, Vec<Island>)>, sink: &dyn Sink) {
         rayon::scope(|scope| {
-            for (root, (fd, path, mount, islands)) in starts.iter().zip(dirs) {
+            for (root, (dir, islands)) in starts.iter().zip(dirs) {
                 for (rel, index) in islands {
-                    if let Some(fd) = self.open_island(&fd, &path, &rel, index, sink) {
-                        let island_path = join(&path, &rel);
-                        scope.spawn(move |scope| {
-                            self.read_dir(scope, root, fd, island_path, Some(index), sink)
-                        });
+                    if let Some(fd) = self.open_island(&dir.fd, &dir.path, &rel, index, sink) {
+                        let island = Dir {
+                            fd,
+                            path: join(&dir.path, &rel),
+                            mount: Some(index),
+                            mount_id: Some(self.mounts.mounts()[index].id),
+                        };
+                        scope.spawn(move |scope| self.read_dir(scope, root, island, sink));
                     }
                 }
-                scope.spawn(move |scope| self.read_dir(scope, root, fd, path, mount, sink));
+                scope.spawn(move |scope| self.read_dir(scope, root, dir, sink));
             }
         });
     }
@@ -330,6 +519,7 @@ impl<'a> Walker<'a> {
         };
         let canonical = canonical(path);
         let mount = self.mounts.index_of(&canonical);
+        let mount_id = mount_id(fd.as_fd()).unwrap_or(None);
         let root = Root {
             rel_offset: join(path, b"").len(),
             mounts_below: self.mounts.below(&canonical),
@@ -341,6 +531,7 @@ impl<'a> Walker<'a> {
             fd,
             path: path.to_vec(),
             mount,
+            mount_id,
             islands,
         })
     }
@@ -349,11 +540,11 @@ impl<'a> Walker<'a> {
     /// nearest enclosing mount below the root is one it skips. Each is walked from its own mount
     /// point; one below it that the walk from it reaches is not listed again. With `-x` there are none:
     /// the walk stays on the starting filesystem.
-    fn islands(&self, root: &Root) -> Vec<(Vec<u8>, usize)> {
+    fn islands(&self, root: &Root) -> Vec<Island> {
         if self.options.one_file_system {
             return Vec::new();
         }
-        let mut out: Vec<(Vec<u8>, usize)> = root
+        let mut out: Vec<Island> = root
             .mounts_below
             .iter()
             .filter(|&(rel, &index)| {
@@ -440,6 +631,8 @@ impl<'a> Walker<'a> {
         None
     }
 
+    /// Opens a subdirectory and reads it, unless it is on a mount the walk does not enter: its mount is
+    /// learnt from an `O_PATH` descriptor, which no filesystem is asked for, before it is opened.
     fn open_dir<'s>(
         &'s self,
         scope: &rayon::Scope<'s>,
@@ -447,22 +640,68 @@ impl<'a> Walker<'a> {
         task: DirTask,
         sink: &'s dyn Sink,
     ) {
-        let opened = open_retrying(&task.parent, &task.name);
-        match opened {
+        // The common case in one syscall: a directory that is no mount point (RESOLVE_NO_XDEV refuses
+        // one with EXDEV during the lookup, before anything is opened) is on its parent's mount.
+        // Anything else (a mount point, an error, a kernel before 5.6) takes the long way below.
+        let how = rustix::fs::ResolveFlags::NO_XDEV;
+        if self.guards_mounts() && !NO_OPENAT2.load(Ordering::Relaxed) {
+            match retrying(|| {
+                rustix::fs::openat2(&*task.parent, &*task.name, dir_flags(), Mode::empty(), how)
+            }) {
+                Ok(fd) => {
+                    drop(task.parent);
+                    let dir = Dir {
+                        fd,
+                        path: task.path,
+                        mount: task.mount,
+                        mount_id: task.parent_mount_id,
+                    };
+                    return self.read_dir(scope, root, dir, sink);
+                }
+                Err(Errno::NOSYS) => NO_OPENAT2.store(true, Ordering::Relaxed),
+                Err(_) => {}
+            }
+        }
+        let anchor = match open_retrying(&task.parent, &task.name, anchor_flags()) {
+            Ok(fd) => fd,
+            Err(err) => return sink.error(&task.path, err.into()),
+        };
+        drop(task.parent);
+        let mut mount = task.mount;
+        let mut own_id = task.parent_mount_id;
+        if self.guards_mounts() {
+            own_id = match mount_id(anchor.as_fd()) {
+                Ok(id) => id,
+                Err(err) => return sink.error(&task.path, err.into()),
+            };
+            if let (Some(id), Some(parent)) = (own_id, task.parent_mount_id) {
+                if id != parent {
+                    match self.crossing(root, id, &task.path, sink) {
+                        Crossing::Enter(index) => mount = index,
+                        Crossing::Skip => return,
+                    }
+                }
+            }
+        }
+        match open_retrying(&anchor, c".", dir_flags()) {
             Ok(fd) => {
-                drop(task.parent);
-                self.read_dir(scope, root, fd, task.path, task.mount, sink)
+                drop(anchor);
+                let dir = Dir {
+                    fd,
+                    path: task.path,
+                    mount,
+                    mount_id: own_id,
+                };
+                self.read_dir(scope, root, dir, sink)
             }
             Err(err @ (Errno::ACCESS | Errno::PERM)) => {
                 // A directory that cannot be read may still carry a value; reading it needs no access.
-                let entry = Entry {
-                    dir: task.parent.as_fd(),
-                    name: &task.name,
-                    kind: FileKind::Directory,
-                    mount: task.mount,
-                    meta: None,
-                };
-                self.check(&entry, || task.path.clone(), sink);
+                // getxattr through the held descriptor's magic link reaches that very directory
+                // (getxattrat refuses an O_PATH descriptor).
+                let link = format!("/proc/self/fd/{}", anchor.as_raw_fd());
+                let read = read_value(|buf| rustix::fs::getxattr(link.as_str(), XATTR_NAME, buf));
+                let path = || task.path.clone();
+                self.report(read, FileKind::Directory, mount, None, path, sink);
                 sink.error(&task.path, err.into());
             }
             Err(err) => sink.error(&task.path, err.into()),
@@ -473,13 +712,18 @@ impl<'a> Walker<'a> {
         &'s self,
         scope: &rayon::Scope<'s>,
         root: &'s Root,
-        fd: OwnedFd,
-        path: Vec<u8>,
-        mount: Option<usize>,
+        dir: Dir,
         sink: &'s dyn Sink,
     ) {
+        let Dir {
+            fd,
+            path,
+            mount,
+            mount_id,
+        } = dir;
         self.check_dir(fd.as_fd(), &path, mount, sink);
         let fd = Arc::new(fd);
+
         let mut entries = 0u64;
         DIRENTS.with(|cell| {
             let mut fresh;
@@ -527,7 +771,12 @@ impl<'a> Walker<'a> {
                     continue;
                 };
                 if kind == FileKind::Directory {
-                    self.enter_dir(scope, root, &fd, name, &path, mount, sink);
+                    let here = Here {
+                        path: &path,
+                        mount,
+                        mount_id,
+                    };
+                    self.enter_dir(scope, root, &fd, name, here, sink);
                     continue;
                 }
                 if self.options.exclusions {
@@ -536,11 +785,19 @@ impl<'a> Walker<'a> {
                         continue;
                     }
                 }
+                let mut entry_mount = mount;
+                if self.careful() {
+                    match self.file_mount(root, fd.as_fd(), name, mount_id, &path, sink) {
+                        Some(Crossing::Enter(index)) => entry_mount = index,
+                        Some(Crossing::Skip) => continue,
+                        None => {}
+                    }
+                }
                 let entry = Entry {
                     dir: fd.as_fd(),
                     name,
                     kind,
-                    mount,
+                    mount: entry_mount,
                     meta,
                 };
                 self.file_in_dir(entry, &path, sink);
@@ -550,17 +807,45 @@ impl<'a> Walker<'a> {
         self.stats.directories.fetch_add(1, Ordering::Relaxed);
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// A file that may be a mount point: its mount id, from a stat that asks no filesystem, and what to
+    /// do when it is not the directory's. `None`: the directory's own mount, or nothing to compare.
+    fn file_mount(
+        &self,
+        root: &Root,
+        dir: BorrowedFd<'_>,
+        name: &CStr,
+        dir_mount_id: Option<u64>,
+        path: &[u8],
+        sink: &dyn Sink,
+    ) -> Option<Crossing> {
+        let flags = AtFlags::SYMLINK_NOFOLLOW | AtFlags::STATX_DONT_SYNC;
+        let id = match rustix::fs::statx(dir, name, flags, rustix::fs::StatxFlags::empty()) {
+            Ok(statx) => statx_mount_id(&statx)?,
+            Err(err) => {
+                sink.error(&join(path, name.to_bytes()), err.into());
+                return Some(Crossing::Skip);
+            }
+        };
+        if Some(id) == dir_mount_id {
+            return None;
+        }
+        Some(self.crossing(root, id, &join(path, name.to_bytes()), sink))
+    }
+
     fn enter_dir<'s>(
         &'s self,
         scope: &rayon::Scope<'s>,
         root: &'s Root,
         parent: &Arc<OwnedFd>,
         name: &CStr,
-        path: &[u8],
-        mount: Option<usize>,
+        here: Here<'_>,
         sink: &'s dyn Sink,
     ) {
+        let Here {
+            path,
+            mount,
+            mount_id,
+        } = here;
         let child = join(path, name.to_bytes());
         if self.options.exclusions && sink.excluded(&child, name.to_bytes()) {
             return;
@@ -581,6 +866,7 @@ impl<'a> Walker<'a> {
             name: name.to_owned(),
             path: child,
             mount: child_mount,
+            parent_mount_id: mount_id,
         };
         scope.spawn(move |scope| self.open_dir(scope, root, task, sink));
     }
@@ -750,10 +1036,15 @@ fn enclosing(below: &HashMap<Vec<u8>, usize>, rel: &[u8]) -> Option<usize> {
 
 /// Opens a subdirectory; out of descriptors (other tasks hold their parents open), waits briefly for
 /// them to close some, a bounded number of times.
-fn open_retrying(parent: &OwnedFd, name: &CStr) -> Result<OwnedFd, Errno> {
+fn open_retrying(parent: &OwnedFd, name: &CStr, flags: OFlags) -> Result<OwnedFd, Errno> {
+    retrying(|| rustix::fs::openat(parent, name, flags, Mode::empty()))
+}
+
+/// Runs an open again while the process is out of descriptors, a bounded number of times.
+fn retrying(open: impl Fn() -> Result<OwnedFd, Errno>) -> Result<OwnedFd, Errno> {
     let mut tries = 0;
     loop {
-        match rustix::fs::openat(parent, name, dir_flags(), Mode::empty()) {
+        match open() {
             Err(Errno::MFILE | Errno::NFILE) if tries < 20 => {
                 tries += 1;
                 std::thread::sleep(std::time::Duration::from_millis(5));
@@ -765,6 +1056,26 @@ fn open_retrying(parent: &OwnedFd, name: &CStr) -> Result<OwnedFd, Errno> {
 
 fn dir_flags() -> OFlags {
     OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC
+}
+
+/// A directory held, not opened: the filesystem's open (FUSE's OPENDIR) is not called.
+fn anchor_flags() -> OFlags {
+    OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC
+}
+
+/// The mount id of what `fd` refers to, asking its filesystem nothing: no field is requested and
+/// AT_STATX_DONT_SYNC is set, so FUSE answers from its cache (or, for a caller its mount does not
+/// allow, with the device alone), and the VFS adds the mount id. `None` before Linux 5.8.
+fn mount_id(fd: BorrowedFd<'_>) -> Result<Option<u64>, Errno> {
+    let flags = AtFlags::EMPTY_PATH | AtFlags::STATX_DONT_SYNC;
+    let statx = rustix::fs::statx(fd, c"", flags, rustix::fs::StatxFlags::empty())?;
+    Ok(statx_mount_id(&statx))
+}
+
+fn statx_mount_id(statx: &rustix::fs::Statx) -> Option<u64> {
+    let mask = rustix::fs::StatxFlags::from_bits_retain(statx.stx_mask);
+    mask.contains(rustix::fs::StatxFlags::MNT_ID)
+        .then_some(statx.stx_mnt_id)
 }
 
 /// `dir/name` as nftw (and so `getcap -r`) joins them: the directory's trailing slashes are dropped
@@ -795,6 +1106,7 @@ fn getxattrat(dir: BorrowedFd<'_>, name: &CStr, buf: &mut [u8]) -> Result<usize,
         size: buf.len() as u32,
         flags: 0,
     };
+
     // SAFETY: every pointer is valid for the call: `name` and XATTR_NAME are NUL-terminated, `args` points
     // at `buf` with its true length and lives across the call, and the size passed is that of `args`.
     let ret = unsafe {

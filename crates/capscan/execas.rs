@@ -8,7 +8,9 @@
 
 use std::path::{Path, PathBuf};
 
-use capcore::exec::{Caller, Change, Creds, FileState, Kernel, KernelRules, NsChain};
+use capcore::exec::{
+    Caller, Change, Creds, FileState, IdRange, Kernel, KernelRules, NsChain, UserNs,
+};
 use capcore::oci::{Refusal, RuntimeStart};
 use capcore::CapSet;
 use capsys::exec_file::{ExecTarget, XattrRead};
@@ -26,6 +28,16 @@ pub struct Spec {
     pub notes: Vec<String>,
     kernel: Kernel,
     own_ns: NsChain,
+    /// The container's own user namespace, if it has one.
+    userns: ContainerNs,
+}
+
+/// A container's user namespace: its maps, and whether the image's files are seen through an idmapped
+/// mount (a Kubernetes pod with `hostUsers: false`), owned by the container's ids.
+#[derive(Clone, Debug, Default)]
+struct ContainerNs {
+    userns: Option<UserNs>,
+    idmapped: bool,
 }
 
 /// Parses SPEC (`docker[:FLAGS]`, `oci:CONFIG.json`, `k8s:MANIFEST[#CONTAINER]`, `systemd:UNIT`) and
@@ -36,7 +48,7 @@ pub fn load(spec: &str, known: u32) -> Result<Spec, String> {
         Some((kind, rest)) => (kind, Some(rest)),
         None => (spec, None),
     };
-    let (source, creds, notes) = match (kind, rest) {
+    let (source, creds, notes, userns) = match (kind, rest) {
         ("docker", flags) => docker(flags.unwrap_or(""), known)?,
         ("oci", Some(path)) if !path.is_empty() => oci(Path::new(path), known, &own.creds)?,
         ("systemd", Some(path)) if !path.is_empty() => systemd(Path::new(path), known)?,
@@ -62,10 +74,11 @@ pub fn load(spec: &str, known: u32) -> Result<Spec, String> {
             known_caps: known,
         },
         own_ns: own.userns,
+        userns,
     })
 }
 
-type Loaded = (String, Result<Creds, Refusal>, Vec<String>);
+type Loaded = (String, Result<Creds, Refusal>, Vec<String>, ContainerNs);
 
 /// `docker:--cap-drop=ALL,--cap-add=NET_BIND_SERVICE,--user=1000`: docker run's flags, comma-separated;
 /// a word without `--` continues the flag before it (`--cap-add=NET_ADMIN,NET_RAW`).
@@ -109,7 +122,7 @@ fn docker(flags: &str, known: u32) -> Result<Loaded, String> {
                 .to_string(),
         );
     }
-    Ok((source, creds, notes))
+    Ok((source, creds, notes, ContainerNs::default()))
 }
 
 /// Whether the last `--user=`/`-u=` value names a gid.
@@ -148,11 +161,17 @@ fn oci(path: &Path, known: u32, own: &Creds) -> Result<Loaded, String> {
         bounding: own.bounding,
         inheritable: own.inheritable,
     };
-    let creds = capcore::oci::apply(&config.process, &start);
+    // runc's checks in its order, in the container's user namespace when it has one.
+    let creds = capcore::oci::start(&config, &start.for_config(&config, known));
+    let userns = ContainerNs {
+        userns: config.userns.clone(),
+        idmapped: false,
+    };
     Ok((
         format!("OCI config {shown} as runc 1.1 applies it"),
         creds,
         notes,
+        userns,
     ))
 }
 
@@ -175,7 +194,27 @@ fn k8s(rest: &str, known: u32) -> Result<Loaded, String> {
         "Kubernetes container {} of {shown} as containerd builds it",
         container.qualified()
     );
-    Ok((source, creds, translation.notes))
+    let mut notes = translation.notes;
+    let userns = if container.host_users {
+        ContainerNs::default()
+    } else {
+        notes.push(format!(
+            "hostUsers: false: predicted in the pod's own user namespace, container ids 0-{} on host ids \
+             {}-{} (the kubelet picks the range), the image's files seen through an idmapped mount",
+            k8s::POD_USERNS_SIZE - 1,
+            k8s::POD_USERNS_SIZE,
+            2 * k8s::POD_USERNS_SIZE - 1
+        ));
+        ContainerNs {
+            userns: Some(UserNs::mapping(&[IdRange {
+                inside: 0,
+                outside: k8s::POD_USERNS_SIZE,
+                count: k8s::POD_USERNS_SIZE,
+            }])),
+            idmapped: true,
+        }
+    };
+    Ok((source, creds, notes, userns))
 }
 
 /// A manifest's text, read with capcore::k8s's bound.
@@ -199,7 +238,12 @@ fn systemd(path: &Path, known: u32) -> Result<Loaded, String> {
     let loaded = capsys::systemd::load(path, &[])?;
     let (creds, notes) = capsys::systemd::creds(&loaded, known)?;
     let shown = path.display().to_string();
-    Ok((format!("systemd unit {shown}"), Ok(creds), notes))
+    Ok((
+        format!("systemd unit {shown}"),
+        Ok(creds),
+        notes,
+        ContainerNs::default(),
+    ))
 }
 
 /// What executing one file gives.
@@ -313,10 +357,21 @@ impl Spec {
                 return Some(failed(Outcome::Fails, format!("{name}: {}", failure.why)));
             }
         };
+        // stat shows ids as capscan's own namespace sees them; the model wants kernel ids, and through a
+        // pod's idmapped mount a file owned by N on disk is the container's N.
+        let (mut owner, mut group) = (
+            self.own_ns.kuid(file.owner).unwrap_or(u32::MAX),
+            self.own_ns.kgid(file.group).unwrap_or(u32::MAX),
+        );
+        let chain = NsChain(self.userns.userns.iter().cloned().collect());
+        if self.userns.idmapped {
+            owner = chain.kuid(owner).unwrap_or(u32::MAX);
+            group = chain.kgid(group).unwrap_or(u32::MAX);
+        }
         let state = FileState {
             mode: file.mode,
-            owner: self.own_ns.kuid(file.owner).unwrap_or(u32::MAX),
-            group: self.own_ns.kuid(file.group).unwrap_or(u32::MAX),
+            owner,
+            group,
             xattr: match file.xattr {
                 XattrRead::Value(bytes) => Some(bytes),
                 // EOVERFLOW (a rootid not root here) is ignored by exec; EINVAL on a value the walk read
@@ -326,8 +381,11 @@ impl Spec {
             nosuid: file.nosuid,
             ..FileState::default()
         };
+        let mut userns = self.own_ns.clone();
+        userns.0.splice(0..0, chain.0);
         let caller = Caller {
             creds: creds.clone(),
+            userns,
             ..Caller::default()
         };
         let sim = capcore::exec::simulate(&caller, &state, self.kernel);
@@ -513,7 +571,7 @@ mod tests {
 
     #[test]
     fn docker_flags() {
-        let (_, creds, _) = docker(
+        let (_, creds, _, _) = docker(
             "--cap-drop=ALL,--cap-add=NET_BIND_SERVICE,NET_RAW,--user=1000",
             41,
         )
@@ -524,7 +582,7 @@ mod tests {
         assert!(creds.permitted.is_empty());
         assert!(docker("--rm", 41).is_err());
         assert!(docker("--user=nobody", 41).is_err());
-        let (_, creds, _) = docker("", 41).unwrap();
+        let (_, creds, _, _) = docker("", 41).unwrap();
         assert_eq!(creds.unwrap().effective.len(), 14);
     }
 }

@@ -114,15 +114,7 @@ impl Drop for Lab {
 }
 
 fn sh(cmd: &mut Command) -> Result<(), String> {
-    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{cmd:?}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
+    crate::rawfs::run(cmd)
 }
 
 fn probe() -> PathBuf {

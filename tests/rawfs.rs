@@ -199,7 +199,8 @@ fn debugfs_script(work: &Path, name: &str, files: &[RawFile]) -> Result<PathBuf,
     Ok(script)
 }
 
-fn run(cmd: &mut Command) -> Result<(), String> {
+/// Runs a command; its stderr is the error when it fails.
+pub fn run(cmd: &mut Command) -> Result<(), String> {
     let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
     if out.status.success() {
         Ok(())

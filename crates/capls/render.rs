@@ -28,29 +28,7 @@ pub fn wrap_caps(text: &str, width: usize) -> Vec<String> {
 
 /// [`wrap_caps`] with a first line of `first` columns and the others of `rest`.
 fn wrap_caps_hanging(text: &str, first: usize, rest: usize) -> Vec<String> {
-    let (first, rest) = (first.max(1), rest.max(1));
-    let mut lines: Vec<String> = Vec::new();
-    let mut line = String::new();
-    let mut used = 0;
-    for piece in pieces(text, &[',', ' ']) {
-        let width = if lines.is_empty() { first } else { rest };
-        if !line.is_empty() && used + display_width(piece.trim_end()) > width {
-            lines.push(line.trim_end().to_string());
-            line.clear();
-            used = 0;
-        }
-        let piece = if line.is_empty() {
-            piece.trim_start()
-        } else {
-            piece
-        };
-        line.push_str(piece);
-        used += display_width(piece);
-    }
-    if !line.is_empty() || lines.is_empty() {
-        lines.push(line.trim_end().to_string());
-    }
-    lines
+    wrap_pieces(text, first, rest, &[',', ' '], false)
 }
 
 /// Splits `text` into lines of at most `width` columns on a terminal (colour codes take none), breaking
@@ -62,6 +40,12 @@ fn wrap(text: &str, width: usize, breaks: &[char]) -> Vec<String> {
 
 /// `wrap` with a first line of `first` columns and the others of `rest`.
 fn wrap_hanging(text: &str, first: usize, rest: usize, breaks: &[char]) -> Vec<String> {
+    wrap_pieces(text, first, rest, breaks, true)
+}
+
+/// Lines of `text` broken after any of `breaks`; a piece wider than a line is cut where it must be when
+/// `cut`, else it has a line of its own, past the edge.
+fn wrap_pieces(text: &str, first: usize, rest: usize, breaks: &[char], cut: bool) -> Vec<String> {
     let (first, rest) = (first.max(1), rest.max(1));
     if display_width(text) <= first {
         return vec![text.trim_end().to_string()];
@@ -90,7 +74,7 @@ fn wrap_hanging(text: &str, first: usize, rest: usize, breaks: &[char]) -> Vec<S
                 _ => {}
             }
             let width = if lines.is_empty() { first } else { rest };
-            if visible && used == width {
+            if cut && visible && used == width {
                 lines.push(std::mem::take(&mut line));
                 used = 0;
             }

@@ -1,12 +1,12 @@
-complete -c capsim -l pid -d 'Start from a live process\'s state' -r
+complete -c capsim -l pid -d 'Start from a live process\'s state' -r -f -a "(__fish_complete_pids)"
 complete -c capsim -l uid -d 'Real, effective, saved and filesystem uid (names or numbers; missing ones copy the last given)' -r
 complete -c capsim -l gid -d 'Real, effective, saved and filesystem gid' -r
 complete -c capsim -l groups -d 'Supplementary groups (an empty value for none)' -r
-complete -c capsim -l inh -d 'Inheritable set' -r
-complete -c capsim -l prm -d 'Permitted set' -r
-complete -c capsim -l eff -d 'Effective set' -r
-complete -c capsim -l bnd -d 'Bounding set' -r
-complete -c capsim -l amb -d 'Ambient set' -r
+complete -c capsim -l inh -d 'Inheritable set' -r -f -a "cap_chown cap_dac_override cap_dac_read_search cap_fowner cap_fsetid cap_kill cap_setgid cap_setuid cap_setpcap cap_linux_immutable cap_net_bind_service cap_net_broadcast cap_net_admin cap_net_raw cap_ipc_lock cap_ipc_owner cap_sys_module cap_sys_rawio cap_sys_chroot cap_sys_ptrace cap_sys_pacct cap_sys_admin cap_sys_boot cap_sys_nice cap_sys_resource cap_sys_time cap_sys_tty_config cap_mknod cap_lease cap_audit_write cap_audit_control cap_setfcap cap_mac_override cap_mac_admin cap_syslog cap_wake_alarm cap_block_suspend cap_audit_read cap_perfmon cap_bpf cap_checkpoint_restore"
+complete -c capsim -l prm -d 'Permitted set' -r -f -a "cap_chown cap_dac_override cap_dac_read_search cap_fowner cap_fsetid cap_kill cap_setgid cap_setuid cap_setpcap cap_linux_immutable cap_net_bind_service cap_net_broadcast cap_net_admin cap_net_raw cap_ipc_lock cap_ipc_owner cap_sys_module cap_sys_rawio cap_sys_chroot cap_sys_ptrace cap_sys_pacct cap_sys_admin cap_sys_boot cap_sys_nice cap_sys_resource cap_sys_time cap_sys_tty_config cap_mknod cap_lease cap_audit_write cap_audit_control cap_setfcap cap_mac_override cap_mac_admin cap_syslog cap_wake_alarm cap_block_suspend cap_audit_read cap_perfmon cap_bpf cap_checkpoint_restore"
+complete -c capsim -l eff -d 'Effective set' -r -f -a "cap_chown cap_dac_override cap_dac_read_search cap_fowner cap_fsetid cap_kill cap_setgid cap_setuid cap_setpcap cap_linux_immutable cap_net_bind_service cap_net_broadcast cap_net_admin cap_net_raw cap_ipc_lock cap_ipc_owner cap_sys_module cap_sys_rawio cap_sys_chroot cap_sys_ptrace cap_sys_pacct cap_sys_admin cap_sys_boot cap_sys_nice cap_sys_resource cap_sys_time cap_sys_tty_config cap_mknod cap_lease cap_audit_write cap_audit_control cap_setfcap cap_mac_override cap_mac_admin cap_syslog cap_wake_alarm cap_block_suspend cap_audit_read cap_perfmon cap_bpf cap_checkpoint_restore"
+complete -c capsim -l bnd -d 'Bounding set' -r -f -a "cap_chown cap_dac_override cap_dac_read_search cap_fowner cap_fsetid cap_kill cap_setgid cap_setuid cap_setpcap cap_linux_immutable cap_net_bind_service cap_net_broadcast cap_net_admin cap_net_raw cap_ipc_lock cap_ipc_owner cap_sys_module cap_sys_rawio cap_sys_chroot cap_sys_ptrace cap_sys_pacct cap_sys_admin cap_sys_boot cap_sys_nice cap_sys_resource cap_sys_time cap_sys_tty_config cap_mknod cap_lease cap_audit_write cap_audit_control cap_setfcap cap_mac_override cap_mac_admin cap_syslog cap_wake_alarm cap_block_suspend cap_audit_read cap_perfmon cap_bpf cap_checkpoint_restore"
+complete -c capsim -l amb -d 'Ambient set' -r -f -a "cap_chown cap_dac_override cap_dac_read_search cap_fowner cap_fsetid cap_kill cap_setgid cap_setuid cap_setpcap cap_linux_immutable cap_net_bind_service cap_net_broadcast cap_net_admin cap_net_raw cap_ipc_lock cap_ipc_owner cap_sys_module cap_sys_rawio cap_sys_chroot cap_sys_ptrace cap_sys_pacct cap_sys_admin cap_sys_boot cap_sys_nice cap_sys_resource cap_sys_time cap_sys_tty_config cap_mknod cap_lease cap_audit_write cap_audit_control cap_setfcap cap_mac_override cap_mac_admin cap_syslog cap_wake_alarm cap_block_suspend cap_audit_read cap_perfmon cap_bpf cap_checkpoint_restore"
 complete -c capsim -l secbits -d 'Securebits: a number (0x2f) or names (noroot,noroot_locked), as capsh --secbits sets them' -r
 complete -c capsim -l traced -d 'The caller is traced; `=capable` when the tracer holds CAP_SYS_PTRACE (with --pid, instead of what /proc shows)' -r -f -a "yes\t''
 capable\t''"
@@ -14,13 +14,13 @@ complete -c capsim -l userns-map -d 'The caller is in a user namespace with this
 complete -c capsim -l file-caps -d 'The file\'s capabilities as libcap text (cap_net_raw+ep), instead of its xattr' -r
 complete -c capsim -l file-xattr -d 'The raw security.capability value in hex (as `getfattr -e hex` prints it; empty for zero bytes)' -r
 complete -c capsim -l mode -d 'The file\'s mode in octal (4755)' -r
-complete -c capsim -l owner -d 'The file\'s owner (kernel uid or name)' -r
+complete -c capsim -l owner -d 'The file\'s owner (kernel uid or name)' -r -f -a "(__fish_complete_users)"
 complete -c capsim -l group -d 'The file\'s group (kernel gid or name)' -r
-complete -c capsim -l rootid -d 'Make the file capabilities v3 with this rootid (namespaced file capabilities)' -r
+complete -c capsim -l rootid -d 'Make the file capabilities v3 with this rootid (namespaced file capabilities)' -r -f -a "(__fish_complete_users)"
 complete -c capsim -l oci -d 'Start from an OCI runtime config (a bundle\'s config.json) as runc applies it; FILE defaults to process.args[0] inside the bundle\'s rootfs' -r -F
-complete -c capsim -l cap-add -d 'With --docker: add a capability (repeatable; `all`)' -r
-complete -c capsim -l cap-drop -d 'With --docker: drop a capability (repeatable; `all`)' -r
-complete -c capsim -l user -d 'With --docker: run as UID[:GID]' -r
+complete -c capsim -l cap-add -d 'With --docker: add a capability (repeatable; `all`)' -r -f -a "cap_chown cap_dac_override cap_dac_read_search cap_fowner cap_fsetid cap_kill cap_setgid cap_setuid cap_setpcap cap_linux_immutable cap_net_bind_service cap_net_broadcast cap_net_admin cap_net_raw cap_ipc_lock cap_ipc_owner cap_sys_module cap_sys_rawio cap_sys_chroot cap_sys_ptrace cap_sys_pacct cap_sys_admin cap_sys_boot cap_sys_nice cap_sys_resource cap_sys_time cap_sys_tty_config cap_mknod cap_lease cap_audit_write cap_audit_control cap_setfcap cap_mac_override cap_mac_admin cap_syslog cap_wake_alarm cap_block_suspend cap_audit_read cap_perfmon cap_bpf cap_checkpoint_restore"
+complete -c capsim -l cap-drop -d 'With --docker: drop a capability (repeatable; `all`)' -r -f -a "cap_chown cap_dac_override cap_dac_read_search cap_fowner cap_fsetid cap_kill cap_setgid cap_setuid cap_setpcap cap_linux_immutable cap_net_bind_service cap_net_broadcast cap_net_admin cap_net_raw cap_ipc_lock cap_ipc_owner cap_sys_module cap_sys_rawio cap_sys_chroot cap_sys_ptrace cap_sys_pacct cap_sys_admin cap_sys_boot cap_sys_nice cap_sys_resource cap_sys_time cap_sys_tty_config cap_mknod cap_lease cap_audit_write cap_audit_control cap_setfcap cap_mac_override cap_mac_admin cap_syslog cap_wake_alarm cap_block_suspend cap_audit_read cap_perfmon cap_bpf cap_checkpoint_restore"
+complete -c capsim -l user -d 'With --docker: run as UID[:GID]' -r -f -a "(__fish_complete_users)"
 complete -c capsim -l systemd -d 'Start from the state systemd gives this service\'s main process; FILE defaults to ExecStart=' -r -F
 complete -c capsim -l unit-path -d 'With --systemd: look for drop-ins in these directories (highest priority first) instead of the unit file\'s own directory and systemd\'s search path (repeatable)' -r -F
 complete -c capsim -l k8s -d 'Start from the state a Kubernetes container runtime gives a container of this manifest' -r -F

@@ -30,7 +30,7 @@ _captrace() {
             fi
             case "${prev}" in
                 --pid)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$(ls /proc 2>/dev/null | grep -E '^[0-9]+$')" -- "${cur}"))
                     return 0
                     ;;
                 --cgroup)
@@ -50,7 +50,7 @@ _captrace() {
                     return 0
                     ;;
                 --user)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -u -- "${cur}"))
                     return 0
                     ;;
                 --color)

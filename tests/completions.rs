@@ -182,6 +182,69 @@ fn man_pages_have_the_standard_sections_and_render_clean() {
     }
 }
 
+/// What bash offers after `TOOL ARGS… WORD<TAB>`, from the tool's generated completion script.
+fn bash_completes(bin: &str, words: &[&str]) -> Vec<String> {
+    let script = run(bin, &["--generate", "bash"], None).stdout;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("completion.bash");
+    fs::write(&file, script).expect("write script");
+    let quoted: Vec<String> = words
+        .iter()
+        .map(|w| format!("'{}'", w.replace('\'', "'\\''")))
+        .collect();
+    let cword = words.len() - 1;
+    let cur = quoted[cword].clone();
+    let prev = quoted[cword - 1].clone();
+    let line = format!(
+        "source '{}'; COMP_WORDS=({}); COMP_CWORD={cword}; _{bin} {bin} {cur} {prev}; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        file.display(),
+        quoted.join(" "),
+    );
+    let out = run_cmd(Command::new("bash").args(["-c", &line]), None);
+    out.stdout.lines().map(str::to_string).collect()
+}
+
+/// Capability names complete every option that takes capabilities, user names every user option, and
+/// PIDs every PID, in each tool that has them.
+#[test]
+fn completions_offer_capability_names_users_and_pids() {
+    if tool("bash").is_none() {
+        crate::util::skipped("bash is not on PATH");
+        return;
+    }
+    let me = std::process::id().to_string();
+    let prefix = &me[..me.len().min(2)];
+    let cases: [(&str, &[&str], &str); 8] = [
+        (
+            "capls",
+            &["capls", "--cap", "cap_net_b"],
+            "cap_net_bind_service",
+        ),
+        ("capls", &["capls", "-u", "ro"], "root"),
+        ("capls", &["capls", "-a", prefix], me.as_str()),
+        (
+            "capnet",
+            &["capnet", "--cap", "cap_sys_ad"],
+            "cap_sys_admin",
+        ),
+        ("capnet", &["capnet", "--pid", prefix], me.as_str()),
+        ("capsim", &["capsim", "--pid", prefix], me.as_str()),
+        ("capsim", &["capsim", "--prm", "cap_setu"], "cap_setuid"),
+        (
+            "capsim",
+            &["capsim", "--cap-add", "cap_net_r"],
+            "cap_net_raw",
+        ),
+    ];
+    for (bin, words, wanted) in cases {
+        let offered = bash_completes(bin, words);
+        assert!(
+            offered.iter().any(|o| o == wanted),
+            "{words:?}: {wanted} not offered: {offered:?}"
+        );
+    }
+}
+
 #[test]
 fn man_pages_end_with_examples_and_completions_hide_hidden_flags() {
     for bin in TOOLS {

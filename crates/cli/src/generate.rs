@@ -64,7 +64,8 @@ pub fn print(kind: Generate, mut cmd: clap::Command) -> io::Result<()> {
         Generate::Man => return write_out(&crate::manpage::render(cmd)?),
     };
     clap_complete::generate(shell, &mut cmd, name, &mut out);
-    write_out(&out)
+    let script = crate::complete::extend(shell, &cmd, String::from_utf8_lossy(&out).into_owned());
+    write_out(script.as_bytes())
 }
 
 fn write_out(bytes: &[u8]) -> io::Result<()> {

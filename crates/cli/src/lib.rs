@@ -2,6 +2,7 @@
 //! NDJSON and line output, error messages, and the mapping of outcomes to exit codes.
 
 pub mod args;
+pub mod complete;
 pub mod ecs;
 pub mod escape;
 pub mod generate;

@@ -227,7 +227,7 @@ fn marks_a_process_in_another_user_namespace() {
         .nth(1)
         .unwrap()
         .split_whitespace()
-        .nth(3)
+        .nth(4)
         .unwrap();
     assert!(flags.contains('u'), "{table}");
     let other = json_records(&["--userns", "other"]);
@@ -537,6 +537,37 @@ fn on_a_terminal_rows_fit_its_width_and_no_color_is_honoured() {
             );
         }
     }
+}
+
+/// The table's columns are the same whatever its rows (TID included, thread rows or not), and nothing
+/// found prints nothing, header included, with exit 0, as grep prints nothing.
+#[test]
+fn columns_are_fixed_and_nothing_found_prints_nothing() {
+    let me = std::process::id().to_string();
+    let out = capls(["-a", &me]);
+    let text = stdout(&out);
+    let header: Vec<&str> = text
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "PID",
+            "TID",
+            "PPID",
+            "USER",
+            "FLAGS",
+            "COMMAND",
+            "CAPABILITIES"
+        ],
+        "{text}"
+    );
+    let none = capls(["--cap", "cap_mac_admin", "-u", "4242424", &me]);
+    assert_eq!(none.status.code(), Some(0));
+    assert_eq!(stdout(&none), "");
 }
 
 /// On a terminal too narrow for a capability name, names are wrapped between, never cut: every piece of
@@ -962,7 +993,7 @@ fn what_permission_hides_is_unknown_not_empty() {
         .nth(1)
         .unwrap()
         .split_whitespace()
-        .nth(3)
+        .nth(4)
         .unwrap();
     assert!(flags.contains('?'), "{table}");
     let long = stdout(&as_nobody(&["-l", &pid]));

@@ -106,8 +106,7 @@ fn run(args: Args) -> Result<u8, Box<dyn Error>> {
         let ancestors = ancestors(&processes, &shown, &ctx);
         render::tree(&mut out, &records, &ancestors)?;
     } else {
-        let show_tid = args.threads || records.iter().any(Record::is_thread);
-        render::table(&mut out, &records, show_tid)?;
+        render::table(&mut out, &records)?;
     }
     out.flush()?;
     // A PID named on the command line that does not exist is an error, said after the others were

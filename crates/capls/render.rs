@@ -161,13 +161,14 @@ const COMMAND: Column = Column {
     style: None,
 };
 
-/// One row per record: PID, [TID,] PPID, USER, FLAGS, COMMAND, then CAPABILITIES, wrapped under itself.
-pub fn table(out: &mut Output, records: &[Record], show_tid: bool) -> io::Result<()> {
-    let columns: Vec<&Column> = if show_tid {
-        vec![&PID, &TID, &PPID, &USER, &FLAGS, &COMMAND]
-    } else {
-        vec![&PID, &PPID, &USER, &FLAGS, &COMMAND]
-    };
+/// One row per record: PID, TID, PPID, USER, FLAGS, COMMAND, then CAPABILITIES, wrapped under itself.
+/// The columns are the same whatever the rows are (a script cuts the same field every time), and nothing
+/// at all is printed when no row is, as grep prints nothing when nothing matches.
+pub fn table(out: &mut Output, records: &[Record]) -> io::Result<()> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let columns: Vec<&Column> = vec![&PID, &TID, &PPID, &USER, &FLAGS, &COMMAND];
     let rows: Vec<Vec<String>> = records
         .iter()
         .map(|r| columns.iter().map(|c| (c.cell)(r)).collect())

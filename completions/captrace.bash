@@ -23,7 +23,7 @@ _captrace() {
 
     case "${cmd}" in
         captrace)
-            opts="-a -h -V --pid --cgroup --unit --container --duration --user --verify --all --json --color --help --version"
+            opts="-a -o -h -V --pid --cgroup --unit --container --duration --user --verify --all --json --output --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -50,6 +50,14 @@ _captrace() {
                     return 0
                     ;;
                 --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -4,6 +4,7 @@ complete -c captrace -l unit -d 'Trace a systemd unit\'s cgroup (its ControlGrou
 complete -c captrace -l container -d 'Trace a container (docker, containerd, cri-o or podman), found by its cgroup; a unique prefix of its id is enough' -r
 complete -c captrace -l duration -d 'Stop tracing a running target after this long: `10s`, `5m`, `500ms`, `1h`, or plain seconds' -r
 complete -c captrace -l user -d 'Run COMMAND as this user (and group: its primary group by default), holding every capability in its ambient set, as systemd\'s AmbientCapabilities= would give it' -r
+complete -c captrace -s o -l output -d 'Write the report to FILE (made or truncated before COMMAND starts) instead of standard error' -r -F
 complete -c captrace -l color -d 'When to colour: auto (a terminal, and NO_COLOR unset), always or never' -r -f -a "auto\t'Colour on a terminal, unless NO_COLOR is set to anything but the empty string'
 always\t'Always colour, also into a pipe'
 never\t'Never colour'"

@@ -890,10 +890,10 @@ fn ctrl_c_leaves_no_program_and_no_cgroup() {
     );
     let pid = child.0.id();
     let out = reader(child.0.stdout.take());
-    // Wait (at most 30 s) for COMMAND's `ready` on the shared stderr.
+    // Wait (at most 30 s) for COMMAND's `ready` on the shared stderr, where the report comes too.
     let stderr = child.0.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
+    let err = std::thread::spawn(move || {
         let mut lines = Vec::new();
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if line == "ready" {
@@ -901,7 +901,8 @@ fn ctrl_c_leaves_no_program_and_no_cgroup() {
             }
             lines.push(line);
         }
-        let _ = tx.send(lines);
+        let _ = tx.send(lines.clone());
+        lines.join("\n")
     });
     let before = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
     if child.0.try_wait().unwrap().is_some() {
@@ -925,14 +926,15 @@ fn ctrl_c_leaves_no_program_and_no_cgroup() {
     .unwrap();
     let code = wait_bounded(&mut child.0, Duration::from_secs(30));
     let stdout = out.join().unwrap();
+    let stderr = err.join().unwrap();
     assert_ne!(code, -1, "captrace did not end after SIGINT");
     assert!(leaves.iter().all(|l| !l.exists()), "{leaves:?} remain");
     assert!(leaves_of(pid).is_empty());
-    let trace = parse(code, stdout, String::new());
+    let trace = parse(code, stdout, stderr);
     assert!(
         !trace.summary.is_null(),
         "no report after Ctrl-C: {}",
-        trace.stdout
+        trace.explain()
     );
     if let Some(bpftool) = crate::util::tool("bpftool") {
         // The kernel frees a program whose last holder is gone after an RCU grace period, a little after
@@ -1028,9 +1030,11 @@ fn chown_loop(file: &Path) -> String {
 
 /// The records of `--all`: one per aggregated check.
 fn check_records(trace: &Trace) -> Vec<Value> {
+    // The report of a COMMAND is on stderr, a running target's on stdout.
     trace
         .stdout
         .lines()
+        .chain(trace.stderr.lines())
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
         .filter(|record| record["record"] == "check")
         .collect()
@@ -1178,4 +1182,88 @@ fn checks_past_a_full_map_are_counted_without_their_process() {
         "{}",
         roomy.explain()
     );
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Where the report goes, and what a SIGKILL leaves (issue 20)
+
+/// The JSON records of a text, one a line; `None` when a line is not one.
+fn records_of(text: &str) -> Option<Vec<Value>> {
+    text.lines()
+        .map(|line| serde_json::from_str::<Value>(line).ok())
+        .collect()
+}
+
+#[test]
+fn the_report_never_shares_command_output() {
+    // `captrace --json -- cmd | jq`: cmd's stdout is the user's, the report goes apart from it.
+    let Some(t) = captrace(&["--json", "--", "sh", "-c", "echo from-command"]) else {
+        return;
+    };
+    assert_eq!(t.code, 0, "{}", t.explain());
+    assert_eq!(t.stdout, "from-command\n", "{}", t.explain());
+    assert_eq!(t.summary["record"], "summary", "{}", t.explain());
+
+    // -o FILE: the report there alone, cmd's output where it was.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("report.ndjson");
+    let script = "echo from-command; echo to-stderr >&2";
+    let Some(t) = captrace(&[
+        "--json",
+        "-o",
+        file.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]) else {
+        return;
+    };
+    assert_eq!(t.code, 0, "{}", t.explain());
+    assert_eq!(t.stdout, "from-command\n", "{}", t.explain());
+    assert_eq!(t.stderr, "to-stderr\n", "{}", t.explain());
+    let text = std::fs::read_to_string(&file).unwrap();
+    let records = records_of(&text).unwrap_or_else(|| panic!("not NDJSON:\n{text}"));
+    assert_eq!(
+        records.last().map(|r| r["record"].clone()),
+        Some(Value::from("summary")),
+        "{text}"
+    );
+
+    // An -o FILE that cannot be made stops captrace before COMMAND runs.
+    let marker = dir.path().join("ran");
+    let touch = format!("touch {}", marker.display());
+    let Some(t) = captrace(&["-o", "/nonexistent/dir/report", "--", "sh", "-c", &touch]) else {
+        return;
+    };
+    assert_eq!(t.code, 2, "{}", t.explain());
+    assert!(
+        t.stderr.contains("/nonexistent/dir/report"),
+        "{}",
+        t.explain()
+    );
+    assert!(!marker.exists(), "COMMAND ran");
+}
+
+#[test]
+fn a_closed_report_pipe_keeps_command_status() {
+    // The reader of the report went away (`captrace … | head -0`): COMMAND's status still comes back.
+    let Some(bin) = captrace_ready() else {
+        return;
+    };
+    if captrace(&["--json", "--", "true"]).is_none() {
+        return;
+    }
+    let mut child = Command::new(bin)
+        .args(["--json", "--", "sh", "-c", "exit 7"])
+        .env_remove("LD_LIBRARY_PATH")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    let code = wait_bounded(&mut child, Duration::from_secs(120));
+    assert_eq!(code, 7);
 }

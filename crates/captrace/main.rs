@@ -12,6 +12,7 @@
 mod args;
 mod render;
 mod signals;
+mod sink;
 
 use std::error::Error;
 use std::ffi::OsString;
@@ -22,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use capbpf::{Attach, Collected, Options, Scope, Tracer};
 use capcli::term::ColorChoice;
-use capcli::{Output, EXIT_FAILURE};
+use capcli::EXIT_FAILURE;
 use capcore::exec::FileState;
 use capcore::needs::{self, Check, NsPlace, RunFacts, RunUser};
 use capcore::procstatus::TaskStatus;
@@ -60,20 +61,23 @@ fn run_program() -> ExitCode {
 
 fn real_main() -> Result<u8, Box<dyn Error>> {
     let args: Args = capcli::args::parse(PROG);
-    capcli::term::init(if args.json {
-        ColorChoice::Never
-    } else {
-        args.color
-    });
     let known = capsys::kernel::known_caps_or_default();
     // Signals are caught from the start: Ctrl-C must never leave a leaf behind.
     let signals = Signals::install()?;
     // Before anything is made or started: where tracing cannot work, COMMAND never runs.
     capbpf::preflight()?;
-    if args.command.is_empty() {
-        trace_running(&args, known, &signals)
+    let runs_command = !args.command.is_empty();
+    let color = if args.json {
+        ColorChoice::Never
     } else {
-        trace_command(&args, known, &signals)
+        args.color
+    };
+    let mut sink = sink::open(args.output.as_deref(), runs_command, color)?;
+    render::init(sink.term);
+    if runs_command {
+        trace_command(&args, known, &signals, &mut sink)
+    } else {
+        trace_running(&args, known, &signals, &mut sink)
     }
 }
 
@@ -86,7 +90,12 @@ struct Run {
 }
 
 /// `captrace [OPTIONS] -- COMMAND [ARG...]`.
-fn trace_command(args: &Args, known: u32, signals: &Signals) -> Result<u8, Box<dyn Error>> {
+fn trace_command(
+    args: &Args,
+    known: u32,
+    signals: &Signals,
+    sink: &mut sink::Sink,
+) -> Result<u8, Box<dyn Error>> {
     let name = &args.command[0];
     // resolve_program's errors name the program.
     let program = launch::resolve_program(name)?;
@@ -129,7 +138,11 @@ fn trace_command(args: &Args, known: u32, signals: &Signals) -> Result<u8, Box<d
         target: command_line(&args.command),
         elapsed: first.elapsed,
     };
-    print(args, &report)?;
+    // A report nobody reads any more (a closed pipe) is no reason to lose COMMAND's status.
+    match print(args, &report, sink) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+        _ => {}
+    }
     Ok(match (verify, first.exit) {
         (Some(outcome), _) if !outcome.passed => capcli::EXIT_FINDINGS,
         (_, ExitInfo::Exited(code)) => u8::try_from(code).unwrap_or(u8::MAX),
@@ -335,7 +348,12 @@ struct Running {
 }
 
 /// `--pid`, `--cgroup`, `--unit`, `--container`: traced until Ctrl-C, --duration or the target is gone.
-fn trace_running(args: &Args, known: u32, signals: &Signals) -> Result<u8, Box<dyn Error>> {
+fn trace_running(
+    args: &Args,
+    known: u32,
+    signals: &Signals,
+    sink: &mut sink::Sink,
+) -> Result<u8, Box<dyn Error>> {
     let running = find_running(args, known)?;
     let options = Options {
         scope: running.scope.clone(),
@@ -379,7 +397,7 @@ fn trace_running(args: &Args, known: u32, signals: &Signals) -> Result<u8, Box<d
         target: running.label,
         elapsed,
     };
-    print(args, &report)?;
+    print(args, &report, sink)?;
     Ok(capcli::EXIT_OK)
 }
 
@@ -474,10 +492,10 @@ fn running_facts(pid: u32, known: u32) -> Option<RunFacts> {
     })
 }
 
-fn print(args: &Args, report: &Report) -> std::io::Result<()> {
-    let mut out = Output::new();
-    render::write(&mut out, report, args.all, args.json)?;
-    out.flush()
+fn print(args: &Args, report: &Report, sink: &mut sink::Sink) -> std::io::Result<()> {
+    use std::io::Write as _;
+    render::write(&mut sink.out, report, args.all, args.json)?;
+    sink.out.flush()
 }
 
 fn spec_text(spec: &args::UserSpec) -> String {

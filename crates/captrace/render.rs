@@ -5,15 +5,19 @@
 //! cannot disagree.
 //!
 //! Into a pipe every row is one line, never wrapped or coloured; on a terminal the text columns of the
-//! wider tables wrap under themselves to fit `capcli::term::width()`. Every string from outside (process
+//! wider tables wrap under themselves to fit its width. The terminal is the report's own destination
+//! (sink.rs: standard error, a file or standard output), not captrace's standard output, so the decision
+//! is made there and given to `init`. Every string from outside (process
 //! names, kernel function names, paths inside the configurations, the target) is escaped here, where it is
 //! rendered.
 
 use std::fmt::Write as _;
+use std::io;
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use capcli::term::{self, display_width, Style};
-use capcli::{escape_bytes, escape_str, summary, words, ExternalBytes, Output};
+use capcli::term::{self, display_width, Style, Term};
+use capcli::{escape_bytes, escape_str, summary, words, ExternalBytes};
 use capcore::needs::{Advice, CapReport, Check, KubeContext, NsPlace, Recommendations, Verdict};
 use capcore::{Cap, CapSet};
 use serde::Serialize;
@@ -75,16 +79,31 @@ impl Report<'_> {
     }
 }
 
+/// How the report's destination looks, decided once (sink.rs); before `init`, a pipe.
+static LOOK: OnceLock<Term> = OnceLock::new();
+
+/// Fits and colours the human report for its destination. Later calls keep the first decision.
+pub fn init(term: Term) {
+    let _ = LOOK.set(term);
+}
+
+fn look() -> Term {
+    LOOK.get().copied().unwrap_or(Term {
+        tty: false,
+        width: None,
+        color: false,
+    })
+}
+
 /// Writes the report: NDJSON records, or the human text.
-pub fn write(out: &mut Output, report: &Report, all: bool, json: bool) -> std::io::Result<()> {
+pub fn write(out: &mut impl io::Write, report: &Report, all: bool, json: bool) -> io::Result<()> {
     if json {
         for record in records(report, all) {
-            out.json(&record)?;
+            capcli::json::to_writer(&mut *out, &record)?;
+            out.write_all(b"\n")?;
         }
     } else {
-        for line in human(report, all).lines() {
-            out.line(line)?;
-        }
+        out.write_all(human(report, all).as_bytes())?;
     }
     Ok(())
 }
@@ -94,7 +113,7 @@ pub fn write(out: &mut Output, report: &Report, all: bool, json: bool) -> std::i
 
 /// The whole human report, one `\n` after each line, fitted to the terminal (unbounded into a pipe).
 pub fn human(report: &Report, all: bool) -> String {
-    human_in(report, all, term::width())
+    human_in(report, all, look().width.unwrap_or(usize::MAX))
 }
 
 /// `human` for a width of `width` columns.
@@ -482,7 +501,7 @@ fn advice(out: &mut String, label: &str, advice: &Advice, width: usize) {
         let line = if i == 0 {
             line.replacen(
                 "does not work:",
-                &term::paint(Style::Finding, "does not work:"),
+                &term::paint_if(look().color, Style::Finding, "does not work:"),
                 1,
             )
         } else {
@@ -712,7 +731,7 @@ fn paint(cell: &Cell) -> String {
 
 fn paint_if(text: &str, style: Option<Style>) -> String {
     match style {
-        Some(style) => term::paint(style, text).into_owned(),
+        Some(style) => term::paint_if(look().color, style, text).into_owned(),
         None => text.to_string(),
     }
 }

@@ -1267,3 +1267,87 @@ fn a_closed_report_pipe_keeps_command_status() {
     let code = wait_bounded(&mut child, Duration::from_secs(120));
     assert_eq!(code, 7);
 }
+
+/// Whether `pid` is still the `sleep` a test started, alive (gone, a zombie, or another program: no).
+fn still_sleeping(pid: u32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat
+        .rsplit_once(") ")
+        .and_then(|(_, rest)| rest.chars().next());
+    stat.contains("(sleep)") && !matches!(state, None | Some('Z' | 'X'))
+}
+
+/// Kills the pids left in it when dropped, also when an assertion fails.
+struct KillOnDrop(Vec<u32>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        for &pid in &self.0 {
+            if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+                if still_sleeping(pid.as_raw_nonzero().get() as u32) {
+                    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn sigkill_takes_command_its_children_and_its_leaf() {
+    let Some(bin) = captrace_ready() else {
+        return;
+    };
+    if captrace(&["--json", "--", "true"]).is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pids = dir.path().join("pids");
+    // COMMAND leaves a child behind that setsid-s away, then becomes a sleep itself.
+    let script = format!(
+        "setsid sleep 60 & echo \"$! $$\" > {p}.new && mv {p}.new {p}; exec sleep 60",
+        p = pids.display()
+    );
+    let mut child = Reaped(
+        Command::new(bin)
+            .args(["--", "sh", "-c", &script])
+            .env_remove("LD_LIBRARY_PATH")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let captrace_pid = child.0.id();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !pids.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let text = std::fs::read_to_string(&pids).expect("COMMAND wrote its pids");
+    let started: Vec<u32> = text
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let _cleanup = KillOnDrop(started.clone());
+    assert_eq!(started.len(), 2, "{text}");
+    assert!(wait_for_comm(started[1], "sleep"));
+    let leaves = leaves_of(captrace_pid);
+    assert_eq!(leaves.len(), 1, "captrace's leaf: {leaves:?}");
+
+    child.0.kill().unwrap();
+    let _ = child.0.wait();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let gone = || started.iter().all(|&p| !still_sleeping(p)) && leaves.iter().all(|l| !l.exists());
+    while !gone() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let left: Vec<u32> = started
+        .iter()
+        .copied()
+        .filter(|&p| still_sleeping(p))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "after SIGKILL of captrace, still running: {left:?}"
+    );
+    assert!(leaves.iter().all(|l| !l.exists()), "{leaves:?} remain");
+}

@@ -10,6 +10,7 @@
 #![cfg_attr(not(test), no_main)]
 
 mod args;
+mod guard;
 mod render;
 mod signals;
 mod sink;
@@ -161,10 +162,17 @@ fn run_once(
     signals: &Signals,
 ) -> Result<Run, Box<dyn Error>> {
     let mut leaf = Leaf::create().map_err(|e| format!("cannot make a cgroup for COMMAND: {e}"))?;
+    let leaf_path = leaf.cgroup_ref().path.clone();
+    // Killed with SIGKILL, captrace cannot clean up: the watcher then kills COMMAND and removes the leaf.
+    let guard = guard::Guard::watch(&leaf_path).map_err(|e| {
+        let _ = leaf.remove(LEAF_GRACE);
+        format!("cannot start the watcher of {}: {e}", leaf_path.display())
+    })?;
     let result = run_in_leaf(args, program, user, caps, signals, &leaf);
     if let Err(e) = leaf.remove(LEAF_GRACE) {
-        capcli::output::warn(PROG, &leaf.cgroup_ref().path.to_string_lossy(), &e);
+        capcli::output::warn(PROG, &leaf_path.to_string_lossy(), &e);
     }
+    guard.release();
     result
 }
 

@@ -1351,3 +1351,149 @@ fn sigkill_takes_command_its_children_and_its_leaf() {
     );
     assert!(leaves.iter().all(|l| !l.exists()), "{leaves:?} remain");
 }
+
+/// The capability record's sources and folded rows add up to its totals.
+fn accounted(record: &Value, key: &str) -> (u64, u64) {
+    let listed: u64 = record["sources"]
+        .as_array()
+        .map(|sources| sources.iter().filter_map(|s| s[key].as_u64()).sum())
+        .unwrap_or(0);
+    let folded = record["folded"][key].as_u64().unwrap_or(0);
+    (listed + folded, record[key].as_u64().unwrap_or(u64::MAX))
+}
+
+#[test]
+fn every_check_is_accounted_for_under_the_program_that_made_it() {
+    // 40 chroots at once: each asks cap_sys_chroot, then execs `true`, whose exec makes checks of its own.
+    let Some(chroot) = crate::util::tool("chroot") else {
+        skipped("no chroot");
+        return;
+    };
+    let script = format!(
+        "i=0; while [ $i -lt 40 ]; do {} / true & i=$((i + 1)); done; wait",
+        chroot.display()
+    );
+    let Some(t) = captrace(&["--json", "--", "sh", "-c", &script]) else {
+        return;
+    };
+    assert_eq!(t.code, 0, "{}", t.explain());
+    let record = &t.caps["cap_sys_chroot"];
+    for key in ["granted", "denied"] {
+        let (sum, total) = accounted(record, key);
+        assert_eq!(sum, total, "{key}: {record}");
+    }
+    assert_eq!(record["granted"], 40, "{record}");
+    assert_eq!(record["folded"]["pids"], 40 - 16, "{record}");
+    // Every check was made by chroot, before its exec: none is listed under `true`.
+    for source in record["sources"].as_array().unwrap() {
+        assert_eq!(source["comm"], "chroot", "{record}");
+    }
+}
+
+/// Makes about `$1` user namespaces as an unprivileged user, nested up to 30 deep in each child, and in
+/// each asks four different checks against it (unshare of a UTS namespace, sethostname, setdomainname,
+/// chroot): each a key of its own in the kernel maps. The children stay until the end, so that no
+/// namespace is freed and its inode number reused.
+const USERNS_FLOOD: &str = r#"
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+made, want = 0, int(sys.argv[1])
+hold_r, hold_w = os.pipe()
+children = []
+while made < want:
+    done_r, done_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(hold_w)
+        n = 0
+        for _ in range(30):
+            if libc.unshare(0x10000000) != 0 or libc.unshare(0x04000000) != 0:
+                break
+            libc.sethostname(b"x", 1)
+            libc.setdomainname(b"x", 1)
+            libc.chroot(b"/")
+            n += 1
+        os.write(done_w, bytes([n]))
+        os.read(hold_r, 1)
+        os._exit(0)
+    children.append(pid)
+    os.close(done_w)
+    n = os.read(done_r, 1)[0]
+    os.close(done_r)
+    if n == 0:
+        sys.exit("no user namespace could be made")
+    made += n
+os.close(hold_w)
+for pid in children:
+    os.waitpid(pid, 0)
+"#;
+
+#[test]
+fn a_flood_of_namespaces_never_hides_a_need() {
+    // An unprivileged child fills every kernel map with its user namespaces' checks; then the root part
+    // makes a real chown (the owner only: one check). Its need must stay in the verdict and the
+    // recommendation.
+    let Some(python) = crate::util::tool("python3") else {
+        skipped("no python3");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("owned");
+    std::fs::write(&file, b"").expect("file");
+    let flood = dir.path().join("flood.py");
+    std::fs::write(&flood, USERNS_FLOOD).expect("script");
+    // The unprivileged user reads the script from the test's own directory.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let script = format!(
+        "setpriv --reuid 65534 --regid 65534 --clear-groups {python} {flood} 1200 || exit 3; \
+         chown 65534 {file}",
+        python = python.display(),
+        flood = flood.display(),
+        file = file.display()
+    );
+    let Some(bin) = captrace_ready() else {
+        return;
+    };
+    let mut cmd = Command::new(bin);
+    cmd.args(["--json", "--", "/bin/sh", "-c", &script])
+        .env("CAPTRACE_MAP_KEYS", "64")
+        .stdin(Stdio::null());
+    without_cargo_library_path(&mut cmd);
+    let t = run_bounded(&mut cmd, Duration::from_secs(120));
+    if t.code == 2 && t.summary.is_null() {
+        skipped(&format!("captrace cannot trace here: {}", t.stderr.trim()));
+        return;
+    }
+    if t.code == 3 {
+        skipped("an unprivileged user cannot make user namespaces here");
+        return;
+    }
+    assert_eq!(t.code, 0, "{}", t.explain());
+    assert_eq!(t.verdict("cap_chown"), Some("needed"), "{}", t.summary);
+    assert!(
+        t.set("needed").contains(&"cap_chown".to_string()),
+        "{}",
+        t.summary
+    );
+    let docker = t.summary["docker"].as_str().unwrap_or("");
+    assert!(docker.contains("--cap-add=CHOWN"), "{docker}");
+    // The flood did fill the maps: some rows were lost, and the summary says so.
+    assert!(
+        t.summary["dropped"].as_u64().unwrap_or(0) > 0,
+        "{}",
+        t.summary
+    );
+    assert!(
+        t.summary["unattributed"].as_u64().unwrap_or(0) > 0,
+        "{}",
+        t.summary
+    );
+    // The totals are exact: every one of the user namespaces' cap_sys_chroot checks is counted.
+    let chroot = &t.caps["cap_sys_chroot"];
+    assert!(chroot["granted"].as_u64().unwrap_or(0) >= 1200, "{chroot}");
+    for key in ["granted", "denied"] {
+        let (sum, total) = accounted(chroot, key);
+        assert_eq!(sum, total, "{key}: {chroot}");
+    }
+}

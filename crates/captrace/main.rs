@@ -108,7 +108,7 @@ fn trace_command(
     // Leaves of earlier runs that were killed before they could clean up.
     let _ = cgroup::remove_stale_leaves();
     let first = run_once(args, &program, user.clone(), None, signals)?;
-    let caps = needs::verdicts(&first.collected.checks);
+    let caps = exact_verdicts(&first.collected);
     let needed = needs::needed(&caps);
     let facts = RunFacts {
         user: user.clone(),
@@ -222,6 +222,11 @@ fn run_in_leaf(
         exit,
         elapsed,
     })
+}
+
+/// One verdict per capability, with the kernel's totals and settled needs, which no full map can lose.
+fn exact_verdicts(collected: &Collected) -> Vec<needs::CapReport> {
+    needs::verdicts_exact(&collected.checks, &collected.totals, collected.settled)
 }
 
 /// `CAPTRACE_ATTACH=fexit|tp_btf` pins the hook (for comparing them); unset, fexit is tried first.
@@ -388,7 +393,7 @@ fn trace_running(
     let elapsed = started.elapsed();
     let collected = tracer.collect()?;
     drop(tracer);
-    let caps = needs::verdicts(&collected.checks);
+    let caps = exact_verdicts(&collected);
     let recommendations = running.facts.map(|mut facts| {
         facts.exec_gained_privilege = collected.escalations > 0;
         needs::recommend(needs::needed(&caps), &facts)

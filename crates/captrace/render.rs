@@ -18,7 +18,9 @@ use std::time::Duration;
 
 use capcli::term::{self, display_width, Style, Term};
 use capcli::{escape_bytes, escape_str, summary, words, ExternalBytes};
-use capcore::needs::{Advice, CapReport, Check, KubeContext, NsPlace, Recommendations, Verdict};
+use capcore::needs::{
+    Advice, CapReport, Check, Folded, KubeContext, NsPlace, Recommendations, Source, Verdict,
+};
 use capcore::{Cap, CapSet};
 use serde::Serialize;
 
@@ -162,13 +164,31 @@ fn header(out: &mut String, report: &Report, width: usize) {
         escape_str(report.attach)
     );
     prose(out, &line, width, Some(Style::Header));
+    let unattributed = unattributed(report.checks);
+    if unattributed > 0 {
+        let line = format!(
+            "captrace: {} counted without their process (the per-process map was full; \
+             CAPTRACE_MAP_KEYS gives it more room)",
+            words::count(unattributed, "check was", "checks were")
+        );
+        prose(out, &line, width, Some(Style::Finding));
+    }
     if report.dropped > 0 {
         let lost = format!(
-            "captrace: {} could not be counted (the kernel map was full): the counts are lower bounds",
-            words::count(report.dropped, "check", "checks")
+            "captrace: {} in no row (the kernel maps were full): the totals and the needed set are \
+             exact, the sources incomplete",
+            words::count(report.dropped, "check is", "checks are")
         );
         prose(out, &lost, width, Some(Style::Finding));
     }
+}
+
+/// Checks counted without their process (pid 0): the per-process maps were full.
+fn unattributed(checks: &[Check]) -> u64 {
+    checks
+        .iter()
+        .filter(|c| c.pid == 0)
+        .fold(0u64, |n, c| n.saturating_add(c.count))
 }
 
 /// Continuation lines of wrapped prose start this far in.
@@ -319,7 +339,8 @@ fn sources(out: &mut String, report: &Report, width: usize) {
     let shown: Vec<&CapReport> = report
         .caps
         .iter()
-        .filter(|c| matches!(c.verdict, Verdict::Needed | Verdict::Denied) && !c.sources.is_empty())
+        .filter(|c| matches!(c.verdict, Verdict::Needed | Verdict::Denied))
+        .filter(|c| !c.sources.is_empty() || c.folded.lost_rows > 0)
         .collect();
     if shown.is_empty() {
         return;
@@ -347,9 +368,7 @@ fn sources(out: &mut String, report: &Report, width: usize) {
                 caller_cell(source.caller.as_deref(), source.noaudit),
             ]);
         }
-        let rest = busiest.len().saturating_sub(TOP_SOURCES);
-        if rest > 0 {
-            let more = format!("and {rest} more source{}", if rest == 1 { "" } else { "s" });
+        if let Some(more) = more_sources(&busiest, &cap.folded) {
             table.row(vec![
                 Cell::new(String::new()),
                 Cell::new(String::new()),
@@ -361,6 +380,44 @@ fn sources(out: &mut String, report: &Report, width: usize) {
         }
     }
     table.write(out, width);
+}
+
+/// `and 197 more sources (197 processes): 197 granted, 0 denied`: what the rows listed leave out, so that
+/// every check is accounted for; `None` when nothing is left out.
+fn more_sources(busiest: &[&Source], folded: &Folded) -> Option<String> {
+    let rest = busiest.get(TOP_SOURCES..).unwrap_or(&[]);
+    let sources = (rest.len() as u64).saturating_add(folded.sources);
+    let granted = rest
+        .iter()
+        .fold(folded.granted, |n, s| n.saturating_add(s.granted));
+    let denied = rest
+        .iter()
+        .fold(folded.denied, |n, s| n.saturating_add(s.denied));
+    if sources == 0 && folded.lost_rows == 0 {
+        return None;
+    }
+    let shown: Vec<u32> = busiest.iter().take(TOP_SOURCES).map(|s| s.pid).collect();
+    let mut pids: Vec<u32> = rest
+        .iter()
+        .map(|s| s.pid)
+        .filter(|p| *p != 0 && !shown.contains(p))
+        .collect();
+    pids.sort_unstable();
+    pids.dedup();
+    let processes = (pids.len() as u64).saturating_add(folded.pids);
+    let mut text = format!(
+        "and {} ({}): {granted} granted, {denied} denied",
+        words::count(sources, "more source", "more sources"),
+        words::count(processes, "more process", "more processes"),
+    );
+    if folded.lost_rows > 0 {
+        let _ = write!(
+            text,
+            "; {} in no row (full kernel maps)",
+            words::count(folded.lost_rows, "check", "checks")
+        );
+    }
+    Some(text)
 }
 
 /// A command name, escaped.
@@ -782,7 +839,7 @@ pub enum Record<'a> {
 }
 
 /// `{"record": "capability", "cap", "verdict", "granted", "denied", "first_seen_ms", "namespaces",
-/// "sources"}`.
+/// "sources", "folded"}`: `sources` plus `folded` add up to `granted` and `denied`.
 #[derive(Serialize)]
 pub struct CapabilityRecord<'a> {
     cap: String,
@@ -792,6 +849,7 @@ pub struct CapabilityRecord<'a> {
     first_seen_ms: f64,
     namespaces: &'a [u32],
     sources: Vec<SourceRecord<'a>>,
+    folded: Folded,
 }
 
 #[derive(Serialize)]
@@ -839,6 +897,7 @@ pub struct SummaryRecord<'a> {
     elapsed_ms: f64,
     attach: &'a str,
     dropped: u64,
+    unattributed: u64,
     verify: Option<VerifyRecord>,
 }
 
@@ -945,6 +1004,7 @@ fn capability_record(cap: &CapReport) -> CapabilityRecord<'_> {
                 noaudit: s.noaudit,
             })
             .collect(),
+        folded: cap.folded,
     }
 }
 
@@ -991,6 +1051,7 @@ fn summary_record<'a>(report: &'a Report) -> SummaryRecord<'a> {
         elapsed_ms: millis(report.elapsed.as_nanos()),
         attach: report.attach,
         dropped: report.dropped,
+        unattributed: unattributed(report.checks),
         verify: report.verify.map(|v| VerifyRecord {
             passed: v.passed,
             same_exit_status: v.same_exit_status,
@@ -1027,6 +1088,7 @@ mod tests {
                 first_seen_ns: 12_345_678,
                 namespaces: vec![4026531837],
                 sources: vec![source("inet_bind", 4242, b"python3", 1, 0)],
+                folded: Folded::default(),
             },
             CapReport {
                 cap: Cap::SYS_ADMIN,
@@ -1039,6 +1101,7 @@ mod tests {
                     noaudit: true,
                     ..source("security_vm_enough_memory_mm", 4242, b"python3", 0, 57)
                 }],
+                folded: Folded::default(),
             },
             CapReport {
                 cap: Cap::NET_RAW,
@@ -1048,6 +1111,7 @@ mod tests {
                 first_seen_ns: 2_000_000_500,
                 namespaces: vec![4026531837],
                 sources: vec![source("inet_create", 4243, b"evil\x1b[31m\n", 0, 2)],
+                folded: Folded::default(),
             },
         ]
     }
@@ -1242,7 +1306,7 @@ mod tests {
         assert_eq!(lines.len(), 5);
         assert_eq!(
             lines[0],
-            r#"{"record":"capability","cap":"cap_net_bind_service","verdict":"needed","granted":1,"denied":0,"first_seen_ms":12.345,"namespaces":[4026531837],"sources":[{"caller":"inet_bind","pid":4242,"comm":"python3","granted":1,"denied":0,"noaudit":false}]}"#
+            r#"{"record":"capability","cap":"cap_net_bind_service","verdict":"needed","granted":1,"denied":0,"first_seen_ms":12.345,"namespaces":[4026531837],"sources":[{"caller":"inet_bind","pid":4242,"comm":"python3","granted":1,"denied":0,"noaudit":false}],"folded":{"sources":0,"pids":0,"granted":0,"denied":0,"lost_rows":0}}"#
         );
         assert_eq!(
             lines[3],
@@ -1293,7 +1357,7 @@ mod tests {
         assert!(text.starts_with(
             "captrace: traced pid 1234 for 2.500 s; 0 capabilities checked (tp_btf)\n"
         ));
-        assert!(text.contains("3 checks could not be counted"));
+        assert!(text.contains("3 checks are in no row"), "{text}");
         assert!(text.contains("no capability was checked"));
         assert!(!text.contains("recommended"));
         let summary = capcli::json::to_string(&records(&report, false)[0]).unwrap();

@@ -84,8 +84,8 @@ struct {
 	__type(value, char[PATH_LEN]);
 } escalations SEC(".maps");
 
-/* Checks of a capability whose verdict is settled: no stack, no command name, so the cost stays that of a
- * bare counter. Per CPU, so no atomic add; userspace sums the CPUs. */
+/* Checks of a capability whose verdict is settled: no stack, so the cost stays close to that of a bare
+ * counter. Per CPU, so no atomic add; userspace sums the CPUs. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -93,6 +93,15 @@ struct {
 	__type(key, struct settled_key);
 	__type(value, __u64);
 } settled_checks SEC(".maps");
+
+/* Every check in scope, by capability and outcome: an array, so it can never fill, and the totals (and a
+ * verdict's `needed`, with `settled`) never depend on what the hash maps had room for. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 64 * TOTAL_PER_CAP);
+	__type(key, __u32);
+	__type(value, __u64);
+} totals SEC(".maps");
 
 /* Scratch space for a stack: too big for the 512-byte BPF stack with the key beside it. */
 struct {
@@ -227,6 +236,14 @@ static __always_inline void count(struct check_key *key)
 		state_add(STATE_DROPPED, 1);
 }
 
+static __always_inline void total_add(__u32 cap, int ret, __u8 place)
+{
+	__u32 index = cap * TOTAL_PER_CAP + (ret ? TOTAL_DENIED : 0) + (place == NS_CREATED ? TOTAL_CREATED : 0);
+	__u64 *value = bpf_map_lookup_elem(&totals, &index);
+	if (value)
+		*value += 1;
+}
+
 static __always_inline void settle(struct check_key *key)
 {
 	if (key->ret == 0 && (key->flags & CHECK_CLASSIFIED) && !(key->flags & CHECK_NOAUDIT) &&
@@ -237,7 +254,7 @@ static __always_inline void settle(struct check_key *key)
 }
 
 /* A check of a settled capability: counted by who, where and with what result, nothing more. */
-static __always_inline void count_settled(int cap, int ret, struct user_namespace *target_ns)
+static __always_inline void count_settled(int cap, int ret, struct user_namespace *target_ns, __u8 place)
 {
 	struct settled_key key = {
 		.cap = cap,
@@ -245,9 +262,11 @@ static __always_inline void count_settled(int cap, int ret, struct user_namespac
 		.tgid = bpf_get_current_pid_tgid() >> 32,
 		.ns_inum = target_ns->ns.inum,
 		.ns_level = target_ns->level,
-		.ns_place = ns_place(target_ns),
+		.ns_place = place,
 	};
-	__u64 one = 1, *value = bpf_map_lookup_elem(&settled_checks, &key);
+	__u64 one = 1, *value;
+	bpf_get_current_comm(key.comm, sizeof(key.comm));
+	value = bpf_map_lookup_elem(&settled_checks, &key);
 	if (value) {
 		*value += 1;
 		return;
@@ -277,12 +296,15 @@ static __always_inline int record(void *ctx, struct user_namespace *target_ns, i
 	struct check_key key = {};
 	__u32 cap_index = cap;
 	__u32 *done;
+	__u8 place;
 
 	if (!in_scope() || !armed() || cap < 0 || cap > 63)
 		return 0;
+	place = ns_place(target_ns);
+	total_add(cap_index, ret, place);
 	done = bpf_map_lookup_elem(&settled, &cap_index);
 	if (done && *done) {
-		count_settled(cap, ret, target_ns);
+		count_settled(cap, ret, target_ns, place);
 		return 0;
 	}
 	key.cap = cap;
@@ -290,7 +312,7 @@ static __always_inline int record(void *ctx, struct user_namespace *target_ns, i
 	key.tgid = bpf_get_current_pid_tgid() >> 32;
 	key.ns_inum = target_ns->ns.inum;
 	key.ns_level = target_ns->level;
-	key.ns_place = ns_place(target_ns);
+	key.ns_place = place;
 	bpf_get_current_comm(key.comm, sizeof(key.comm));
 	classify(ctx, &key);
 	if (opts_known) {

@@ -72,7 +72,8 @@ struct check_key {
 	char comm[16];
 };
 
-/* The key of a check counted after its capability's verdict was settled: capbpf's SettledKey. */
+/* The key of a check counted after its capability's verdict was settled: capbpf's SettledKey. The command
+ * name is kept, so that a check made before an exec is not listed under the program exec'd after it. */
 struct settled_key {
 	__u32 cap;
 	__s32 ret;
@@ -81,6 +82,7 @@ struct settled_key {
 	__u32 ns_level;
 	__u8 ns_place;
 	__u8 pad[3];
+	char comm[16];
 };
 
 struct check_value {
@@ -101,6 +103,11 @@ struct check_value {
 #define RANGE_NOAUDIT 2
 #define RANGE_INSETID 4
 #define RANGE_TEXT 8     /* kernel or module text: where a caller can be */
+
+/* The totals array: one counter per capability and outcome, TOTAL_* added to cap * TOTAL_PER_CAP. */
+#define TOTAL_DENIED 2  /* refused (else granted) */
+#define TOTAL_CREATED 1 /* against a namespace the program created (else the base or outside) */
+#define TOTAL_PER_CAP 4
 
 #define MAX_RANGES 96
 #define MAX_FRAMES 12

@@ -13,11 +13,12 @@ mod symbols;
 use std::collections::HashMap;
 use std::fmt;
 
-use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuHashMap};
+use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, PerCpuHashMap};
 use aya::programs::{BtfTracePoint, FExit};
 use aya::{Btf, Ebpf, EbpfLoader};
 use capcore::cap::Cap;
-use capcore::needs::{Check, NsPlace};
+use capcore::needs::{CapTotals, Check, NsPlace};
+use capcore::CapSet;
 
 pub use symbols::Symbols;
 
@@ -29,7 +30,10 @@ const MAX_RANGES: usize = 96;
 /// Room kept for the text ranges (core kernel and modules).
 const MAX_TEXT_RANGES: usize = 32;
 const KEY_LEN: usize = 48;
-const SETTLED_KEY_LEN: usize = 24;
+const SETTLED_KEY_LEN: usize = 40;
+const TOTAL_DENIED: u32 = 2;
+const TOTAL_CREATED: u32 = 1;
+const TOTAL_PER_CAP: u32 = 4;
 const PATH_LEN: usize = 256;
 const CHECK_CLASSIFIED: u8 = 1;
 const CHECK_NOAUDIT: u8 = 2;
@@ -149,6 +153,12 @@ pub struct Collected {
     /// first few.
     pub escalations: u64,
     pub escalated_files: Vec<(u32, Vec<u8>)>,
+    /// Every check by capability and outcome, from an array that cannot fill: exact even when rows were
+    /// dropped.
+    pub totals: Vec<CapTotals>,
+    /// The capabilities granted on an audited check outside a created namespace: `needed`, even when
+    /// their rows were dropped.
+    pub settled: CapSet,
 }
 
 /// A loaded, attached tracer. Dropping it detaches everything.
@@ -221,7 +231,60 @@ impl Tracer {
             dropped: state.get(&STATE_DROPPED).copied().unwrap_or(0),
             escalations: state.get(&STATE_ESCALATIONS).copied().unwrap_or(0),
             escalated_files: self.escalated_files()?,
+            totals: self.totals()?,
+            settled: self.settled()?,
         })
+    }
+
+    /// The `totals` array, summed over the CPUs: one entry per capability checked.
+    fn totals(&self) -> Result<Vec<CapTotals>, Unavailable> {
+        let map = self
+            .bpf
+            .map("totals")
+            .ok_or_else(|| Unavailable("the BPF object has no map `totals`".into()))?;
+        let array: PerCpuArray<&MapData, u64> =
+            PerCpuArray::try_from(map).map_err(|e| Unavailable(format!("map totals: {e}")))?;
+        let read = |index: u32| -> Result<u64, Unavailable> {
+            let per_cpu = array
+                .get(&index, 0)
+                .map_err(|e| Unavailable(format!("reading map totals: {e}")))?;
+            Ok(per_cpu.iter().fold(0u64, |sum, n| sum.saturating_add(*n)))
+        };
+        let mut out = Vec::new();
+        for cap in Cap::all_bits() {
+            let base = cap.bit() * TOTAL_PER_CAP;
+            let total = CapTotals {
+                cap,
+                granted: read(base)?,
+                granted_created: read(base + TOTAL_CREATED)?,
+                denied: read(base + TOTAL_DENIED)?,
+                denied_created: read(base + TOTAL_DENIED + TOTAL_CREATED)?,
+            };
+            if total.granted + total.granted_created + total.denied + total.denied_created > 0 {
+                out.push(total);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The `settled` array: capabilities granted on an audited check outside a created namespace.
+    fn settled(&self) -> Result<CapSet, Unavailable> {
+        let map = self
+            .bpf
+            .map("settled")
+            .ok_or_else(|| Unavailable("the BPF object has no map `settled`".into()))?;
+        let array: Array<&MapData, u32> =
+            Array::try_from(map).map_err(|e| Unavailable(format!("map settled: {e}")))?;
+        let mut out = CapSet::EMPTY;
+        for cap in Cap::all_bits() {
+            let value = array
+                .get(&cap.bit(), 0)
+                .map_err(|e| Unavailable(format!("reading map settled: {e}")))?;
+            if value != 0 {
+                out = out.with(cap);
+            }
+        }
+        Ok(out)
     }
 
     /// Every row of one map of `struct check_key`s.
@@ -244,8 +307,7 @@ impl Tracer {
     }
 
     /// The checks counted after their capability's verdict was settled, summed over the CPUs. They carry
-    /// no stack and no command name: the name is taken from a classified row of the same process, and the
-    /// first-seen time is the capability's first.
+    /// no stack (no caller, unclassified); their first-seen time is the capability's first.
     fn settled_rows(&self, classified: &[Check]) -> Result<Vec<Check>, Unavailable> {
         let map = self
             .bpf
@@ -263,15 +325,6 @@ impl Tracer {
                 continue;
             };
             let count = per_cpu.iter().fold(0u64, |sum, n| sum.saturating_add(*n));
-            // The name the process had when this capability was classified in it, else its latest:
-            // an exec in between renames it.
-            let comm = classified
-                .iter()
-                .filter(|c| c.pid == raw.tgid && c.cap == cap)
-                .chain(classified.iter().filter(|c| c.pid == raw.tgid))
-                .max_by_key(|c| (c.cap == cap, c.first_seen_ns))
-                .map(|c| c.comm.clone())
-                .unwrap_or_default();
             let first_seen_ns = classified
                 .iter()
                 .filter(|c| c.cap == cap)
@@ -287,7 +340,7 @@ impl Tracer {
                 ns_inum: raw.ns_inum,
                 ns_level: raw.ns_level,
                 pid: raw.tgid,
-                comm,
+                comm: until_nul(&raw.comm).to_vec(),
                 caller: None,
                 count,
                 first_seen_ns,
@@ -371,10 +424,12 @@ struct RawKey {
 }
 
 impl RawKey {
-    /// struct settled_key: the same fields, without the caller, the flags and the command name.
+    /// struct settled_key: the same fields, without the caller and the flags.
     fn parse_settled(key: &[u8; SETTLED_KEY_LEN]) -> RawKey {
         let u32_at =
             |at: usize| u32::from_ne_bytes([key[at], key[at + 1], key[at + 2], key[at + 3]]);
+        let mut comm = [0u8; 16];
+        comm.copy_from_slice(&key[24..40]);
         RawKey {
             caller: 0,
             cap: u32_at(0),
@@ -384,7 +439,7 @@ impl RawKey {
             ns_level: u32_at(16),
             ns_place: key[20],
             flags: 0,
-            comm: [0; 16],
+            comm,
         }
     }
 

@@ -17,7 +17,7 @@ mod verdict;
 
 pub use probe::is_probe;
 pub use recommend::recommend;
-pub use verdict::{denied, needed, verdicts, MAX_SOURCES};
+pub use verdict::{denied, needed, verdicts, verdicts_exact, MAX_SOURCES};
 
 /// Where the namespace a check was made against sits, seen from the traced program's starting user
 /// namespace (the base: captrace's own for a command, the target's for --pid, --cgroup, --unit, --container).
@@ -100,6 +100,35 @@ pub struct CapReport {
     /// Namespaces (inode numbers) the checks were made against.
     pub namespaces: Vec<u32>,
     pub sources: Vec<Source>,
+    /// What `sources` does not list, so that the two add up to `granted` and `denied`.
+    pub folded: Folded,
+}
+
+/// The checks of one capability that its `sources` do not list: the rows past [`MAX_SOURCES`], and the
+/// checks counted in the kernel's totals whose row no map could hold.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Folded {
+    /// Source rows not listed.
+    pub sources: u64,
+    /// Distinct processes among them (pid 0, checks counted without their process, not included).
+    pub pids: u64,
+    pub granted: u64,
+    pub denied: u64,
+    /// Of those, checks that are in no row at all (the kernel maps were full): counted, never attributed.
+    pub lost_rows: u64,
+}
+
+/// Every check of one capability by outcome, from the kernel's fixed array: exact, whatever the hash maps
+/// had room for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CapTotals {
+    pub cap: Cap,
+    /// Against the base namespace or one outside it.
+    pub granted: u64,
+    pub denied: u64,
+    /// Against a namespace the program created.
+    pub granted_created: u64,
+    pub denied_created: u64,
 }
 
 /// The user COMMAND ran as, when it was not root (`--user`).

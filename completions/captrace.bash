@@ -23,7 +23,7 @@ _captrace() {
 
     case "${cmd}" in
         captrace)
-            opts="-a -o -h -V --pid --cgroup --unit --container --duration --user --verify --all --json --output --color --help --version"
+            opts="-a -o -h -V --pid --cgroup --unit --container --duration --user --verify --minimize --all --json --output --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

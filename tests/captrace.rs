@@ -1497,3 +1497,60 @@ fn a_flood_of_namespaces_never_hides_a_need() {
         assert_eq!(sum, total, "{key}: {chroot}");
     }
 }
+
+#[test]
+fn minimize_removes_a_path_search_the_program_went_past() {
+    // unshare, run as nobody with every capability ambient, execs hostname through PATH: its first
+    // directory is one nobody cannot search, so the lookup there asks cap_dac_read_search, is granted,
+    // finds nothing, and execvp goes on. Without the capability it would have gone on just the same.
+    let Some(bin) = captrace_ready() else {
+        return;
+    };
+    if captrace(&["--json", "--", "true"]).is_none() {
+        return;
+    }
+    let (Some(_), Some(_)) = (crate::util::tool("unshare"), crate::util::tool("hostname")) else {
+        skipped("no unshare or hostname");
+        return;
+    };
+    let closed = tempfile::tempdir().expect("tempdir");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(closed.path(), std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let path = format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", closed.path().display());
+    let mut cmd = Command::new(bin);
+    cmd.args(["--json", "--minimize", "--user", "nobody", "--"])
+        .args(["unshare", "-u", "hostname", "captrace-test"])
+        .env("PATH", &path)
+        .stdin(Stdio::null());
+    without_cargo_library_path(&mut cmd);
+    let t = run_bounded(&mut cmd, Duration::from_secs(300));
+    assert_eq!(t.code, 0, "{}", t.explain());
+    // The trace alone calls both needed; the runs without each tell them apart.
+    assert_eq!(
+        t.verdict("cap_dac_read_search"),
+        Some("needed"),
+        "{}",
+        t.explain()
+    );
+    let minimize = &t.summary["minimize"];
+    assert_eq!(
+        minimize["removed"]["caps"],
+        serde_json::json!(["cap_dac_read_search"]),
+        "{minimize}"
+    );
+    assert_eq!(
+        minimize["kept"]["caps"],
+        serde_json::json!(["cap_sys_admin"]),
+        "{minimize}"
+    );
+    let trials = minimize["trials"].as_array().expect("trials");
+    let sys_admin = trials
+        .iter()
+        .find(|t| t["cap"] == "cap_sys_admin")
+        .expect("a trial");
+    assert_eq!(sys_admin["removed"], false, "{minimize}");
+    assert_eq!(sys_admin["exit"]["exit_status"], 1, "{minimize}");
+    let docker = t.summary["docker"].as_str().unwrap_or("");
+    assert!(!docker.contains("DAC_READ_SEARCH"), "{docker}");
+    assert!(docker.contains("SYS_ADMIN") || t.summary["advice"]["docker"]["instead"].is_string());
+}

@@ -72,6 +72,8 @@ Examples:
       show what it uses, not where it first fails.
   captrace --user www-data --verify -- ./server --port 80
       The same, then a second run under the recommended set, compared with the first.
+  captrace --user nobody --minimize -- unshare -u hostname build
+      Each needed capability removed in a run of its own: what COMMAND did not need goes.
   captrace --unit nginx.service --duration 5m
       Five minutes of a running service's checks.
   captrace --all --json -o checks.ndjson -- tar -cf /tmp/etc.tar /etc
@@ -146,6 +148,18 @@ pub struct Args {
     /// COMMAND.
     #[arg(long, conflicts_with_all = ["pid", "cgroup", "unit", "container"])]
     pub verify: bool,
+
+    /// Prove the needed set minimal: run COMMAND again once for each needed capability, without it, and
+    /// drop it when COMMAND then exits the same way and is refused nothing else.
+    ///
+    /// A capability whose check changed nothing (a PATH search that went on to the next directory, a
+    /// probe the program recovered from) is then removed, and the report says which and why; the
+    /// recommendations (and --verify) are written for what is kept. The runs are one after the other,
+    /// each without one more capability once one is removed. COMMAND must be repeatable: each run must
+    /// behave as the first would (no state left by the runs before it, no network or clock it depends on),
+    /// or the comparison means nothing. Only with COMMAND.
+    #[arg(long, conflicts_with_all = ["pid", "cgroup", "unit", "container"])]
+    pub minimize: bool,
 
     /// List every check row one by one: probes and user-namespace checks too, with their result,
     /// no-audit flag, namespace, process and kernel caller.

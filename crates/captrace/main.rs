@@ -35,7 +35,7 @@ use capsys::launch::{self, Launch};
 use clap::CommandFactory;
 
 use args::Args;
-use render::{ExitInfo, Report, VerifyOutcome};
+use render::{ExitInfo, Minimized, Report, Trial, VerifyOutcome};
 use signals::Signals;
 
 const PROG: &str = "captrace";
@@ -117,9 +117,23 @@ fn trace_command(
         exec_gained_privilege: first.collected.escalations > 0,
         known,
     };
-    let recommendations = needs::recommend(needed, &facts);
+    let minimized = if args.minimize && !signals.stopped() {
+        Some(minimize(
+            args,
+            &program,
+            user.as_ref(),
+            &first,
+            needed,
+            signals,
+        )?)
+    } else {
+        None
+    };
+    // With --minimize, the configurations are written for what it kept.
+    let recommended = minimized.as_ref().map_or(needed, |m| m.kept);
+    let recommendations = needs::recommend(recommended, &facts);
     let verify = if args.verify && !signals.stopped() {
-        let second = run_once(args, &program, user, Some(needed), signals)?;
+        let second = run_once(args, &program, user, Some(recommended), signals)?;
         Some(compare(&first, &second))
     } else {
         None
@@ -135,6 +149,7 @@ fn trace_command(
         attach: first.attach.name(),
         dropped: first.collected.dropped,
         verify,
+        minimized: minimized.as_ref(),
         known,
         target: command_line(&args.command),
         elapsed: first.elapsed,
@@ -279,6 +294,46 @@ fn compare(first: &Run, second: &Run) -> VerifyOutcome {
     }
 }
 
+/// `--minimize`: COMMAND run again without each needed capability in turn (and without those already
+/// removed). A capability goes when COMMAND then exits as the full run did and is refused nothing else
+/// that the full run was granted: its check changed nothing the run shows. A Ctrl-C ends the trials;
+/// what was not tried is kept.
+fn minimize(
+    args: &Args,
+    program: &Path,
+    user: Option<&RunUser>,
+    first: &Run,
+    needed: CapSet,
+    signals: &Signals,
+) -> Result<Minimized, Box<dyn Error>> {
+    let mut kept = needed;
+    let mut trials = Vec::new();
+    for cap in needed.iter() {
+        if signals.stopped() {
+            break;
+        }
+        let without = kept.without(cap);
+        let run = run_once(args, program, user.cloned(), Some(without), signals)?;
+        let others = newly_denied(&first.collected.checks, &run.collected.checks).without(cap);
+        let removed = run.exit == first.exit && others.is_empty();
+        if removed {
+            kept = without;
+        }
+        trials.push(Trial {
+            cap,
+            removed,
+            exit: run.exit,
+            newly_denied: others,
+        });
+    }
+    Ok(Minimized {
+        kept,
+        removed: needed - kept,
+        trials,
+        full_exit: first.exit,
+    })
+}
+
 /// Capabilities refused in the second run at a site where the first run was granted them and never
 /// refused. A check counted without a stack (its capability was already settled as needed) stands for
 /// every site of its capability.
@@ -406,6 +461,7 @@ fn trace_running(
         attach: attach.name(),
         dropped: collected.dropped,
         verify: None,
+        minimized: None,
         known,
         target: running.label,
         elapsed,

@@ -47,6 +47,27 @@ pub struct VerifyOutcome {
     pub passed: bool,
 }
 
+/// What `--minimize` found when COMMAND ran again without one needed capability.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Trial {
+    pub cap: Cap,
+    /// Without it COMMAND exited the same way and nothing else was refused: it is not needed.
+    pub removed: bool,
+    pub exit: ExitInfo,
+    /// Other capabilities refused where the full run was granted them.
+    pub newly_denied: CapSet,
+}
+
+/// `--minimize`'s outcome: the set kept, and one trial per needed capability tried.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Minimized {
+    pub kept: CapSet,
+    pub removed: CapSet,
+    pub trials: Vec<Trial>,
+    /// How the full run ended, which each trial is compared with.
+    pub full_exit: ExitInfo,
+}
+
 /// Everything the report shows, filled by main.rs.
 #[derive(Clone, Debug)]
 pub struct Report<'a> {
@@ -59,9 +80,10 @@ pub struct Report<'a> {
     pub exit: ExitInfo,
     /// How the checks were seen: `tp_btf` or `fexit`.
     pub attach: &'a str,
-    /// Checks the kernel map could not hold: the counts are then lower bounds.
+    /// Checks no kernel map had a row for: counted in the totals, missing from the sources.
     pub dropped: u64,
     pub verify: Option<VerifyOutcome>,
+    pub minimized: Option<&'a Minimized>,
     /// How many capabilities the running kernel knows.
     pub known: u32,
     /// What was traced, for the header: the command line, or `pid 1234`, `unit nginx.service`. Raw:
@@ -131,6 +153,9 @@ fn human_in(report: &Report, all: bool, width: usize) -> String {
     sources(&mut out, report, width);
     if all {
         check_rows(&mut out, report.checks, width);
+    }
+    if let Some(minimized) = report.minimized {
+        minimize_block(&mut out, minimized, width);
     }
     if let Some(recommendations) = report.recommendations {
         recommendations_block(&mut out, recommendations, report.known, width);
@@ -406,10 +431,17 @@ fn more_sources(busiest: &[&Source], folded: &Folded) -> Option<String> {
     pids.dedup();
     let processes = (pids.len() as u64).saturating_add(folded.pids);
     let mut text = format!(
-        "and {} ({}): {granted} granted, {denied} denied",
-        words::count(sources, "more source", "more sources"),
-        words::count(processes, "more process", "more processes"),
+        "and {}",
+        words::count(sources, "more source", "more sources")
     );
+    if processes > 0 {
+        let _ = write!(
+            text,
+            " ({})",
+            words::count(processes, "more process", "more processes")
+        );
+    }
+    let _ = write!(text, ": {granted} granted, {denied} denied");
     if folded.lost_rows > 0 {
         let _ = write!(
             text,
@@ -578,6 +610,50 @@ fn advice(out: &mut String, label: &str, advice: &Advice, width: usize) {
             let _ = writeln!(out, "{pad}instead: (no configuration of this kind works)");
         }
     }
+}
+
+/// One line per capability `--minimize` tried: removed or kept, and why.
+fn minimize_block(out: &mut String, minimized: &Minimized, width: usize) {
+    let _ = writeln!(
+        out,
+        "\nminimize (COMMAND run again without each needed capability):"
+    );
+    let name_width = minimized
+        .trials
+        .iter()
+        .map(|t| t.cap.to_string().len())
+        .max()
+        .unwrap_or(0);
+    for trial in &minimized.trials {
+        let name = format!("{:name_width$}", trial.cap.to_string());
+        let line = format!("  {name}  {}", trial_text(trial, minimized.full_exit));
+        let style = (!trial.removed).then_some(Style::Header);
+        prose(out, &line, width, style);
+    }
+}
+
+fn trial_text(trial: &Trial, full: ExitInfo) -> String {
+    if trial.removed {
+        return format!(
+            "removed: without it, it {} again and nothing else was refused",
+            exit_text(trial.exit)
+        );
+    }
+    let mut causes = Vec::new();
+    if trial.exit != full {
+        causes.push(format!(
+            "without it, it {} ({} with it)",
+            exit_text(trial.exit),
+            exit_text(full)
+        ));
+    }
+    if !trial.newly_denied.is_empty() {
+        causes.push(format!(
+            "without it, {} refused too",
+            capcli::render::set_names(trial.newly_denied, 0)
+        ));
+    }
+    format!("kept: {}", causes.join("; "))
 }
 
 /// `verify: passed …` or `verify: FAILED …`.
@@ -899,6 +975,23 @@ pub struct SummaryRecord<'a> {
     dropped: u64,
     unattributed: u64,
     verify: Option<VerifyRecord>,
+    minimize: Option<MinimizeRecord>,
+}
+
+/// `{"kept", "removed", "trials": [{"cap", "removed", "exit", "newly_denied"}]}`.
+#[derive(Serialize)]
+struct MinimizeRecord {
+    kept: CapSet,
+    removed: CapSet,
+    trials: Vec<TrialRecord>,
+}
+
+#[derive(Serialize)]
+struct TrialRecord {
+    cap: String,
+    removed: bool,
+    exit: ExitRecord,
+    newly_denied: CapSet,
 }
 
 #[derive(Serialize)]
@@ -1059,6 +1152,20 @@ fn summary_record<'a>(report: &'a Report) -> SummaryRecord<'a> {
             first_exit: v.first_exit.into(),
             second_exit: v.second_exit.into(),
         }),
+        minimize: report.minimized.map(|m| MinimizeRecord {
+            kept: m.kept,
+            removed: m.removed,
+            trials: m
+                .trials
+                .iter()
+                .map(|t| TrialRecord {
+                    cap: t.cap.to_string(),
+                    removed: t.removed,
+                    exit: t.exit.into(),
+                    newly_denied: t.newly_denied,
+                })
+                .collect(),
+        }),
     }
 }
 
@@ -1176,6 +1283,7 @@ mod tests {
             attach: "tp_btf",
             dropped: 0,
             verify: None,
+            minimized: None,
             known: 41,
             target: "python3 -m http.server 80".to_string(),
             elapsed: Duration::from_millis(2500),

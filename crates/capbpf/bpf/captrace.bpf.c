@@ -153,15 +153,28 @@ static __always_inline __u8 ns_place(struct user_namespace *ns)
 	return NS_OUTSIDE;
 }
 
+struct range_search {
+	__u64 addr;
+	__u32 flags;
+};
+
+/* One range of the search (a bpf_loop callback: the verifier checks it once, not once per range). */
+static long range_step(__u32 j, struct range_search *search)
+{
+	if (j >= MAX_RANGES || j >= nranges)
+		return 1;
+	if (search->addr >= range_start[j] && search->addr < range_end[j])
+		search->flags |= range_flags[j];
+	return 0;
+}
+
 /* Every flag of every range holding the address: a frame can be both kernel text and plumbing. */
 static __always_inline __u32 range_of(__u64 addr)
 {
-	__u32 flags = 0;
-	for (__u32 j = 0; j < MAX_RANGES && j < nranges; j++) {
-		if (addr >= range_start[j] && addr < range_end[j])
-			flags |= range_flags[j];
-	}
-	return flags;
+	struct range_search search = { .addr = addr };
+
+	bpf_loop(MAX_RANGES, range_step, &search, 0);
+	return search.flags;
 }
 
 struct walk {

@@ -175,17 +175,21 @@ impl Tracer {
     pub fn start(options: &Options) -> Result<Tracer, Unavailable> {
         preflight()?;
         // The kernel takes tens of milliseconds to write /proc/kallsyms out: read it while the BTF parses.
-        let (btf, symbols) = std::thread::scope(|scope| {
+        // aya's EbpfLoader::new parses the kernel's BTF too (its default, replaced by ours below), as long
+        // again: it is made on a thread of its own, off the critical path.
+        let (btf, symbols, loader) = std::thread::scope(|scope| {
             let symbols = scope.spawn(Symbols::read);
+            let loader = scope.spawn(EbpfLoader::new);
             let btf = Btf::from_sys_fs();
-            (btf, symbols.join())
+            (btf, symbols.join(), loader.join())
         });
+        let loader = loader.map_err(|_| Unavailable("the BPF loader could not be made".into()))?;
         let btf =
             btf.map_err(|e| Unavailable(format!("no kernel BTF (/sys/kernel/btf/vmlinux): {e}")))?;
         let symbols = symbols
             .map_err(|_| Unavailable("/proc/kallsyms: the reader failed".into()))?
             .map_err(|e| Unavailable(format!("/proc/kallsyms: {e}")))?;
-        let mut bpf = load_object(options, &btf, &symbols)?;
+        let mut bpf = load_object(loader, options, &btf, &symbols)?;
         if let Scope::Pids(pids) = &options.scope {
             attach_tracepoint(&mut bpf, "captrace_fork", "sched_process_fork", &btf)?;
             attach_tracepoint(&mut bpf, "captrace_exit", "sched_process_exit", &btf)?;
@@ -538,7 +542,12 @@ fn plumbing_ranges(symbols: &Symbols) -> Result<Ranges, Unavailable> {
     Ok(ranges)
 }
 
-fn load_object(options: &Options, btf: &Btf, symbols: &Symbols) -> Result<Ebpf, Unavailable> {
+fn load_object(
+    loader: EbpfLoader<'_>,
+    options: &Options,
+    btf: &Btf,
+    symbols: &Symbols,
+) -> Result<Ebpf, Unavailable> {
     let ranges = plumbing_ranges(symbols)?;
     let (mode, cgroup, level) = match options.scope {
         Scope::Cgroup { id, level } => (MODE_CGROUP, id, level),
@@ -546,7 +555,8 @@ fn load_object(options: &Options, btf: &Btf, symbols: &Symbols) -> Result<Ebpf, 
     };
     let gate = u32::from(options.gate_on_exec);
     let (base_inum, base_level) = options.base_ns;
-    let mut loader = EbpfLoader::new();
+    // Borrows the values above from here on: a shorter lifetime than the loader was made with.
+    let mut loader: EbpfLoader<'_> = loader;
     if let Some(keys) = options.map_keys {
         loader
             .set_max_entries("checks", keys.max(1))

@@ -1548,9 +1548,58 @@ fn minimize_removes_a_path_search_the_program_went_past() {
         .iter()
         .find(|t| t["cap"] == "cap_sys_admin")
         .expect("a trial");
-    assert_eq!(sys_admin["removed"], false, "{minimize}");
+    assert_eq!(sys_admin["outcome"], "kept", "{minimize}");
     assert_eq!(sys_admin["exit"]["exit_status"], 1, "{minimize}");
     let docker = t.summary["docker"].as_str().unwrap_or("");
     assert!(!docker.contains("DAC_READ_SEARCH"), "{docker}");
     assert!(docker.contains("SYS_ADMIN") || t.summary["advice"]["docker"]["instead"].is_string());
+}
+
+#[test]
+fn file_advice_names_the_file_that_asked() {
+    // COMMAND is a shell; the program it runs asks cap_chown. The setcap line, and the docker and
+    // Kubernetes forms that need one, must name that program, not the shell.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("owned");
+    std::fs::write(&file, b"").expect("file");
+    let bin = test_caps();
+    let script = format!("{} chown {} 0 0", bin.display(), file.display());
+    rustix::fs::chown(&file, Some(rustix::fs::Uid::from_raw(65534)), None).expect("chown");
+    let Some(t) = captrace(&["--json", "--user", "nobody", "--", "sh", "-c", &script]) else {
+        return;
+    };
+    assert_eq!(t.code, 0, "{}", t.explain());
+    assert_eq!(t.verdict("cap_chown"), Some("needed"), "{}", t.explain());
+    let name = bin.display().to_string();
+    let setcap = t.summary["setcap"].as_str().unwrap_or("");
+    assert!(
+        setcap.starts_with(&format!("setcap cap_chown=ep '{name}'")),
+        "{setcap}"
+    );
+    for form in ["docker", "kubernetes"] {
+        let instead = t.summary["advice"][form]["instead"].as_str().unwrap_or("");
+        assert!(
+            instead.contains(&name) && !instead.contains("/sh'"),
+            "{form}: {instead}"
+        );
+    }
+    let files = t.summary["files"].as_array().expect("files");
+    assert_eq!(files.len(), 1, "{}", t.summary);
+    assert_eq!(files[0]["path"], name.as_str());
+    assert_eq!(files[0]["needed"]["caps"], serde_json::json!(["cap_chown"]));
+}
+
+#[test]
+fn file_advice_on_a_shell_says_so() {
+    // The shell itself asks (its builtin kill, to a process of another user): the setcap line would go
+    // on the shell, and the report says what that means.
+    let Some(t) = captrace(&["--json", "--user", "nobody", "--", "sh", "-c", "kill -0 1"]) else {
+        return;
+    };
+    assert_eq!(t.code, 0, "{}", t.explain());
+    assert_eq!(t.verdict("cap_kill"), Some("needed"), "{}", t.explain());
+    let files = t.summary["files"].as_array().expect("files");
+    assert_eq!(files.len(), 1, "{}", t.summary);
+    let note = files[0]["note"].as_str().unwrap_or("");
+    assert!(note.contains("shell or an interpreter"), "{}", t.summary);
 }

@@ -35,7 +35,7 @@ use capsys::launch::{self, Launch};
 use clap::CommandFactory;
 
 use args::Args;
-use render::{ExitInfo, Minimized, Report, Trial, VerifyOutcome};
+use render::{ExitInfo, FileReport, Minimized, Report, Trial, VerifyOutcome};
 use signals::Signals;
 
 const PROG: &str = "captrace";
@@ -110,9 +110,9 @@ fn trace_command(
     let first = run_once(args, &program, user.clone(), None, signals)?;
     let caps = exact_verdicts(&first.collected);
     let needed = needs::needed(&caps);
-    let facts = RunFacts {
+    let facts_for = |file: &ProgramFile| RunFacts {
         user: user.clone(),
-        file: file.state,
+        file: file.state.clone(),
         program: file.path.to_string_lossy().into_owned(),
         exec_gained_privilege: first.collected.escalations > 0,
         known,
@@ -131,7 +131,19 @@ fn trace_command(
     };
     // With --minimize, the configurations are written for what it kept.
     let recommended = minimized.as_ref().map_or(needed, |m| m.kept);
-    let recommendations = needs::recommend(recommended, &facts);
+    // The file-based advice goes on the file that asked, when one file asked for all of it.
+    let needs_by_file =
+        needs::needs_by_file(&first.collected.checks, &first.collected.execs, recommended);
+    let files: Vec<FileReport> = needs_by_file
+        .iter()
+        .map(|need| file_report(need, &facts_for))
+        .collect();
+    let asking = match needs_by_file.as_slice() {
+        [only] if !only.path.is_empty() => read_file_state(&resolve(&only.path)).ok(),
+        _ => None,
+    };
+    let file = asking.unwrap_or(file);
+    let recommendations = needs::recommend(recommended, &facts_for(&file));
     let verify = if args.verify && !signals.stopped() {
         let second = run_once(args, &program, user, Some(recommended), signals)?;
         Some(compare(&first, &second))
@@ -139,7 +151,7 @@ fn trace_command(
         None
     };
     for note in &file.notes {
-        capcli::output::warn(PROG, &show(program.as_os_str()), note);
+        capcli::output::warn(PROG, &show(file.path.as_os_str()), note);
     }
     let report = Report {
         caps: &caps,
@@ -150,6 +162,7 @@ fn trace_command(
         dropped: first.collected.dropped,
         verify,
         minimized: minimized.as_ref(),
+        files: &files,
         known,
         target: command_line(&args.command),
         elapsed: first.elapsed,
@@ -354,6 +367,54 @@ fn newly_denied(first: &[Check], second: &[Check]) -> CapSet {
     out
 }
 
+/// A file as execve was given it: relative paths are taken from the directory captrace (and COMMAND,
+/// unless it moved) started in.
+fn resolve(path: &[u8]) -> PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    let path = Path::new(std::ffi::OsStr::from_bytes(path));
+    match std::env::current_dir() {
+        Ok(dir) if path.is_relative() => dir.join(path),
+        _ => path.to_path_buf(),
+    }
+}
+
+/// One file that asked, for the report: its needed capabilities, its own setcap line (checked by the
+/// model for that file, for a non-root user), and a word when file capabilities on it would reach more
+/// than this program (a shell, an interpreter, a `#!` script's interpreter).
+fn file_report(need: &needs::FileNeed, facts_for: &dyn Fn(&ProgramFile) -> RunFacts) -> FileReport {
+    let show_bytes = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let mut report = FileReport {
+        path: (!need.path.is_empty()).then(|| show_bytes(&need.path)),
+        interpreter: need.interpreter.as_deref().map(show_bytes),
+        caps: need.caps,
+        setcap: None,
+        note: None,
+    };
+    if need.path.is_empty() {
+        report.note = Some("made by processes whose exec the trace did not see".to_string());
+        return report;
+    }
+    let Ok(file) = read_file_state(&resolve(&need.path)) else {
+        report.note = Some("the file is gone: no setcap line".to_string());
+        return report;
+    };
+    if let Some(interpreter) = &report.interpreter {
+        report.note = Some(format!(
+            "a #! script: file capabilities would go on its interpreter {interpreter}, and so to every \
+             script it runs"
+        ));
+    } else if needs::runs_scripts(file.path.as_os_str().as_encoded_bytes()) {
+        report.note = Some(format!(
+            "{} is a shell or an interpreter: file capabilities on it go to every script it runs",
+            file.path.display()
+        ));
+    }
+    report.setcap = needs::recommend(need.caps, &facts_for(&file))
+        .setcap
+        .map(|advice| advice.config);
+    report
+}
+
 /// The file COMMAND's credentials come from, as the exec model needs it.
 struct ProgramFile {
     /// The file itself, or the final interpreter of a `#!` script.
@@ -462,6 +523,7 @@ fn trace_running(
         dropped: collected.dropped,
         verify: None,
         minimized: None,
+        files: &[],
         known,
         target: running.label,
         elapsed,

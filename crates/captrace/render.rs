@@ -68,6 +68,21 @@ pub struct Minimized {
     pub full_exit: ExitInfo,
 }
 
+/// One program file that asked for needed capabilities (from the kernel's exec hook).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileReport {
+    /// The file as execve was given it; `None` for checks whose process's exec was not seen. Raw:
+    /// escaped here.
+    pub path: Option<String>,
+    /// A `#!` script's interpreter.
+    pub interpreter: Option<String>,
+    pub caps: CapSet,
+    /// Its own setcap line, checked by the model (a non-root user only).
+    pub setcap: Option<String>,
+    /// Why file capabilities on it would reach more than this program, or why there is no line.
+    pub note: Option<String>,
+}
+
 /// Everything the report shows, filled by main.rs.
 #[derive(Clone, Debug)]
 pub struct Report<'a> {
@@ -84,6 +99,8 @@ pub struct Report<'a> {
     pub dropped: u64,
     pub verify: Option<VerifyOutcome>,
     pub minimized: Option<&'a Minimized>,
+    /// The files that asked for the needed (or kept) capabilities.
+    pub files: &'a [FileReport],
     /// How many capabilities the running kernel knows.
     pub known: u32,
     /// What was traced, for the header: the command line, or `pid 1234`, `unit nginx.service`. Raw:
@@ -157,6 +174,7 @@ fn human_in(report: &Report, all: bool, width: usize) -> String {
     if let Some(minimized) = report.minimized {
         minimize_block(&mut out, minimized, width);
     }
+    files_block(&mut out, report.files, width);
     if let Some(recommendations) = report.recommendations {
         recommendations_block(&mut out, recommendations, report.known, width);
     }
@@ -612,6 +630,40 @@ fn advice(out: &mut String, label: &str, advice: &Advice, width: usize) {
     }
 }
 
+/// `who asked:` one line per program file and the needed capabilities it was granted, its setcap line
+/// when there is one, and a word on shells, interpreters and scripts.
+fn files_block(out: &mut String, files: &[FileReport], width: usize) {
+    if files.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\nwho asked (the file each needed capability was granted to):"
+    );
+    for file in files {
+        let path = file
+            .path
+            .as_deref()
+            .map_or_else(|| "?".to_string(), escape_str);
+        let line = format!("  {path}: {}", capcli::render::set_names(file.caps, 0));
+        prose(out, &line, width, None);
+        // With one file, its setcap line is the recommendation's own, below.
+        if let Some(setcap) = file.setcap.as_ref().filter(|_| files.len() > 1) {
+            for line in setcap.lines() {
+                let _ = writeln!(out, "    {}", escape_str(line));
+            }
+        }
+        if let Some(note) = &file.note {
+            prose(
+                out,
+                &format!("    {}", escape_str(note)),
+                width,
+                Some(Style::Finding),
+            );
+        }
+    }
+}
+
 /// One line per capability `--minimize` tried: removed or kept, and why.
 fn minimize_block(out: &mut String, minimized: &Minimized, width: usize) {
     let _ = writeln!(
@@ -976,9 +1028,20 @@ pub struct SummaryRecord<'a> {
     unattributed: u64,
     verify: Option<VerifyRecord>,
     minimize: Option<MinimizeRecord>,
+    files: Vec<FileRecord<'a>>,
 }
 
-/// `{"kept", "removed", "trials": [{"cap", "removed", "exit", "newly_denied"}]}`.
+/// `{"path", "interpreter", "needed", "setcap", "note"}`: one file that asked.
+#[derive(Serialize)]
+struct FileRecord<'a> {
+    path: Option<&'a str>,
+    interpreter: Option<&'a str>,
+    needed: CapSet,
+    setcap: Option<&'a str>,
+    note: Option<&'a str>,
+}
+
+/// `{"kept", "removed", "trials": [{"cap", "outcome", "exit", "newly_denied"}]}`.
 #[derive(Serialize)]
 struct MinimizeRecord {
     kept: CapSet,
@@ -989,7 +1052,8 @@ struct MinimizeRecord {
 #[derive(Serialize)]
 struct TrialRecord {
     cap: String,
-    removed: bool,
+    /// `removed` or `kept`.
+    outcome: &'static str,
     exit: ExitRecord,
     newly_denied: CapSet,
 }
@@ -1152,6 +1216,17 @@ fn summary_record<'a>(report: &'a Report) -> SummaryRecord<'a> {
             first_exit: v.first_exit.into(),
             second_exit: v.second_exit.into(),
         }),
+        files: report
+            .files
+            .iter()
+            .map(|f| FileRecord {
+                path: f.path.as_deref(),
+                interpreter: f.interpreter.as_deref(),
+                needed: f.caps,
+                setcap: f.setcap.as_deref(),
+                note: f.note.as_deref(),
+            })
+            .collect(),
         minimize: report.minimized.map(|m| MinimizeRecord {
             kept: m.kept,
             removed: m.removed,
@@ -1160,7 +1235,7 @@ fn summary_record<'a>(report: &'a Report) -> SummaryRecord<'a> {
                 .iter()
                 .map(|t| TrialRecord {
                     cap: t.cap.to_string(),
-                    removed: t.removed,
+                    outcome: if t.removed { "removed" } else { "kept" },
                     exit: t.exit.into(),
                     newly_denied: t.newly_denied,
                 })
@@ -1284,6 +1359,7 @@ mod tests {
             dropped: 0,
             verify: None,
             minimized: None,
+            files: &[],
             known: 41,
             target: "python3 -m http.server 80".to_string(),
             elapsed: Duration::from_millis(2500),
@@ -1414,7 +1490,7 @@ mod tests {
         assert_eq!(lines.len(), 5);
         assert_eq!(
             lines[0],
-            r#"{"record":"capability","cap":"cap_net_bind_service","verdict":"needed","granted":1,"denied":0,"first_seen_ms":12.345,"namespaces":[4026531837],"sources":[{"caller":"inet_bind","pid":4242,"comm":"python3","granted":1,"denied":0,"noaudit":false}],"folded":{"sources":0,"pids":0,"granted":0,"denied":0,"lost_rows":0}}"#
+            r#"{"record":"capability","cap":"cap_net_bind_service","verdict":"needed","granted":1,"denied":0,"first_seen_ms":12.345,"namespaces":[4026531837],"sources":[{"caller":"inet_bind","pid":4242,"comm":"python3","granted":1,"denied":0,"noaudit":false}],"folded":{"source_rows":0,"pids":0,"granted":0,"denied":0,"lost_rows":0}}"#
         );
         assert_eq!(
             lines[3],

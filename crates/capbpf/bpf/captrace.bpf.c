@@ -94,6 +94,23 @@ struct {
 	__type(value, __u64);
 } settled_checks SEC(".maps");
 
+/* Every exec in scope: which file each (process, name) ran, so that advice names the file that asked. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 4096);
+	__type(key, struct exec_key);
+	__type(value, struct exec_file);
+} execs SEC(".maps");
+
+/* Scratch space for an exec_file: too big for the BPF stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct exec_file);
+} exec_scratch SEC(".maps");
+
 /* Every check in scope, by capability and outcome: an array, so it can never fill, and the totals (and a
  * verdict's `needed`, with `settled`) never depend on what the hash maps had room for. */
 struct {
@@ -355,6 +372,21 @@ int BPF_PROG(captrace_fexit, const struct cred *cred, struct user_namespace *tar
 	return record(ctx, target_ns, cap, ret, 1, opts);
 }
 
+/* Notes the file an exec ran, under the process and the name it now has (set before this tracepoint). */
+static __always_inline void record_exec(struct linux_binprm *bprm)
+{
+	struct exec_key key = { .tgid = bpf_get_current_pid_tgid() >> 32 };
+	__u32 zero = 0;
+	struct exec_file *file = bpf_map_lookup_elem(&exec_scratch, &zero);
+
+	if (!file)
+		return;
+	bpf_get_current_comm(key.comm, sizeof(key.comm));
+	bpf_probe_read_kernel_str(file->path, sizeof(file->path), bprm->filename);
+	bpf_probe_read_kernel_str(file->interp, sizeof(file->interp), bprm->interp);
+	bpf_map_update_elem(&execs, &key, file, BPF_ANY);
+}
+
 /* The first exec in scope arms the count: what the launcher did before (dropping to the user, joining the
  * cgroup) is not the program's. Execs that gain privilege, COMMAND's own included, are remembered: they
  * rule out NoNewPrivileges=. */
@@ -373,6 +405,7 @@ int BPF_PROG(captrace_exec, struct task_struct *p, pid_t old_pid, struct linux_b
 			*armed_at = bpf_ktime_get_ns();
 		*value = 1;
 	}
+	record_exec(bprm);
 	if (BPF_CORE_READ_BITFIELD(bprm, secureexec)) {
 		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 		char path[PATH_LEN] = {};

@@ -56,7 +56,22 @@ struct task_struct {
 struct linux_binprm {
 	unsigned int secureexec : 1;
 	const char *filename;
+	const char *interp;
 } __attribute__((preserve_access_index));
+
+#define PATH_LEN 256
+
+/* An exec in scope, by the process and the name it took (the rows' pid and comm): capbpf's ExecKey. */
+struct exec_key {
+	__u32 tgid;
+	char comm[16];
+};
+
+/* The file it exec'd as given to execve, and the file the kernel ran: its interpreter for a #! script. */
+struct exec_file {
+	char path[PATH_LEN];
+	char interp[PATH_LEN];
+};
 
 /* The map key and value: the same layout as capbpf's CheckKey and CheckValue (#[repr(C)]). */
 struct check_key {
@@ -123,6 +138,5 @@ struct check_value {
 #define MODE_CGROUP 0
 #define MODE_PIDS 1
 
-#define PATH_LEN 256
 
 #endif

@@ -17,7 +17,7 @@ use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, PerCpuHashMa
 use aya::programs::{BtfTracePoint, FExit};
 use aya::{Btf, Ebpf, EbpfLoader};
 use capcore::cap::Cap;
-use capcore::needs::{CapTotals, Check, NsPlace};
+use capcore::needs::{CapTotals, Check, ExecFile, NsPlace};
 use capcore::CapSet;
 
 pub use symbols::Symbols;
@@ -35,6 +35,7 @@ const TOTAL_DENIED: u32 = 2;
 const TOTAL_CREATED: u32 = 1;
 const TOTAL_PER_CAP: u32 = 4;
 const PATH_LEN: usize = 256;
+const EXEC_KEY_LEN: usize = 20;
 const CHECK_CLASSIFIED: u8 = 1;
 const CHECK_NOAUDIT: u8 = 2;
 const CHECK_INSETID: u8 = 4;
@@ -159,6 +160,8 @@ pub struct Collected {
     /// The capabilities granted on an audited check outside a created namespace: `needed`, even when
     /// their rows were dropped.
     pub settled: CapSet,
+    /// The execs in scope: which file each (process, name) ran.
+    pub execs: Vec<ExecFile>,
 }
 
 /// A loaded, attached tracer. Dropping it detaches everything.
@@ -237,7 +240,30 @@ impl Tracer {
             escalated_files: self.escalated_files()?,
             totals: self.totals()?,
             settled: self.settled()?,
+            execs: self.execs()?,
         })
+    }
+
+    /// The `execs` map: each process and name, and the file it exec'd.
+    fn execs(&self) -> Result<Vec<ExecFile>, Unavailable> {
+        let map = self
+            .bpf
+            .map("execs")
+            .ok_or_else(|| Unavailable("the BPF object has no map `execs`".into()))?;
+        let files: BpfHashMap<&MapData, [u8; EXEC_KEY_LEN], [u8; 2 * PATH_LEN]> =
+            BpfHashMap::try_from(map).map_err(|e| Unavailable(format!("map execs: {e}")))?;
+        let mut out = Vec::new();
+        for entry in files.iter() {
+            let (key, file) = entry.map_err(|e| Unavailable(format!("reading map execs: {e}")))?;
+            out.push(ExecFile {
+                pid: u32::from_ne_bytes([key[0], key[1], key[2], key[3]]),
+                comm: until_nul(&key[4..]).to_vec(),
+                path: until_nul(&file[..PATH_LEN]).to_vec(),
+                interp: until_nul(&file[PATH_LEN..]).to_vec(),
+            });
+        }
+        out.sort_by(|a, b| (a.pid, &a.comm).cmp(&(b.pid, &b.comm)));
+        Ok(out)
     }
 
     /// The `totals` array, summed over the CPUs: one entry per capability checked.

@@ -5,16 +5,18 @@
 //! Pure: the checks come in as data (capsys/capbpf gather them from the kernel), so every rule here is
 //! tested alone. The shared types live here; `probe` says which no-audit checks are noise (by the kernel
 //! site that made them), `verdict` turns checks into one report per capability, `recommend` writes and
-//! model-checks the configurations.
+//! model-checks the configurations, `files` says which program file asked.
 
 use serde::Serialize;
 
 use crate::cap::Cap;
 
+mod files;
 mod probe;
 mod recommend;
 mod verdict;
 
+pub use files::{needs_by_file, runs_scripts, ExecFile, FileNeed};
 pub use probe::is_probe;
 pub use recommend::recommend;
 pub use verdict::{denied, needed, verdicts, verdicts_exact, MAX_SOURCES};
@@ -108,7 +110,8 @@ pub struct CapReport {
 /// checks counted in the kernel's totals whose row no map could hold.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Folded {
-    /// Source rows not listed.
+    /// Source rows not listed (`source_rows` in JSON: `sources` is the list itself).
+    #[serde(rename = "source_rows")]
     pub sources: u64,
     /// Distinct processes among them (pid 0, checks counted without their process, not included).
     pub pids: u64,

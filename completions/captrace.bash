@@ -23,7 +23,7 @@ _captrace() {
 
     case "${cmd}" in
         captrace)
-            opts="-a -h -V --pid --cgroup --unit --container --duration --user --verify --all --json --color --help --version"
+            opts="-a -o -h -V --pid --cgroup --unit --container --duration --user --verify --minimize --all --json --output --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -51,6 +51,14 @@ _captrace() {
                     ;;
                 --user)
                     COMPREPLY=($(compgen -u -- "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --color)

@@ -890,10 +890,10 @@ fn ctrl_c_leaves_no_program_and_no_cgroup() {
     );
     let pid = child.0.id();
     let out = reader(child.0.stdout.take());
-    // Wait (at most 30 s) for COMMAND's `ready` on the shared stderr.
+    // Wait (at most 30 s) for COMMAND's `ready` on the shared stderr, where the report comes too.
     let stderr = child.0.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
+    let err = std::thread::spawn(move || {
         let mut lines = Vec::new();
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if line == "ready" {
@@ -901,7 +901,8 @@ fn ctrl_c_leaves_no_program_and_no_cgroup() {
             }
             lines.push(line);
         }
-        let _ = tx.send(lines);
+        let _ = tx.send(lines.clone());
+        lines.join("\n")
     });
     let before = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
     if child.0.try_wait().unwrap().is_some() {
@@ -925,14 +926,15 @@ fn ctrl_c_leaves_no_program_and_no_cgroup() {
     .unwrap();
     let code = wait_bounded(&mut child.0, Duration::from_secs(30));
     let stdout = out.join().unwrap();
+    let stderr = err.join().unwrap();
     assert_ne!(code, -1, "captrace did not end after SIGINT");
     assert!(leaves.iter().all(|l| !l.exists()), "{leaves:?} remain");
     assert!(leaves_of(pid).is_empty());
-    let trace = parse(code, stdout, String::new());
+    let trace = parse(code, stdout, stderr);
     assert!(
         !trace.summary.is_null(),
         "no report after Ctrl-C: {}",
-        trace.stdout
+        trace.explain()
     );
     if let Some(bpftool) = crate::util::tool("bpftool") {
         // The kernel frees a program whose last holder is gone after an RCU grace period, a little after
@@ -1028,9 +1030,11 @@ fn chown_loop(file: &Path) -> String {
 
 /// The records of `--all`: one per aggregated check.
 fn check_records(trace: &Trace) -> Vec<Value> {
+    // The report of a COMMAND is on stderr, a running target's on stdout.
     trace
         .stdout
         .lines()
+        .chain(trace.stderr.lines())
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
         .filter(|record| record["record"] == "check")
         .collect()
@@ -1178,4 +1182,424 @@ fn checks_past_a_full_map_are_counted_without_their_process() {
         "{}",
         roomy.explain()
     );
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Where the report goes, and what a SIGKILL leaves (issue 20)
+
+/// The JSON records of a text, one a line; `None` when a line is not one.
+fn records_of(text: &str) -> Option<Vec<Value>> {
+    text.lines()
+        .map(|line| serde_json::from_str::<Value>(line).ok())
+        .collect()
+}
+
+#[test]
+fn the_report_never_shares_command_output() {
+    // `captrace --json -- cmd | jq`: cmd's stdout is the user's, the report goes apart from it.
+    let Some(t) = captrace(&["--json", "--", "sh", "-c", "echo from-command"]) else {
+        return;
+    };
+    assert_eq!(t.code, 0, "{}", t.explain());
+    assert_eq!(t.stdout, "from-command\n", "{}", t.explain());
+    assert_eq!(t.summary["record"], "summary", "{}", t.explain());
+
+    // -o FILE: the report there alone, cmd's output where it was.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("report.ndjson");
+    let script = "echo from-command; echo to-stderr >&2";
+    let Some(t) = captrace(&[
+        "--json",
+        "-o",
+        file.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]) else {
+        return;
+    };
+    assert_eq!(t.code, 0, "{}", t.explain());
+    assert_eq!(t.stdout, "from-command\n", "{}", t.explain());
+    assert_eq!(t.stderr, "to-stderr\n", "{}", t.explain());
+    let text = std::fs::read_to_string(&file).unwrap();
+    let records = records_of(&text).unwrap_or_else(|| panic!("not NDJSON:\n{text}"));
+    assert_eq!(
+        records.last().map(|r| r["record"].clone()),
+        Some(Value::from("summary")),
+        "{text}"
+    );
+
+    // An -o FILE that cannot be made stops captrace before COMMAND runs.
+    let marker = dir.path().join("ran");
+    let touch = format!("touch {}", marker.display());
+    let Some(t) = captrace(&["-o", "/nonexistent/dir/report", "--", "sh", "-c", &touch]) else {
+        return;
+    };
+    assert_eq!(t.code, 2, "{}", t.explain());
+    assert!(
+        t.stderr.contains("/nonexistent/dir/report"),
+        "{}",
+        t.explain()
+    );
+    assert!(!marker.exists(), "COMMAND ran");
+}
+
+#[test]
+fn a_closed_report_pipe_keeps_command_status() {
+    // The reader of the report went away (`captrace … | head -0`): COMMAND's status still comes back.
+    let Some(bin) = captrace_ready() else {
+        return;
+    };
+    if captrace(&["--json", "--", "true"]).is_none() {
+        return;
+    }
+    let mut child = Command::new(bin)
+        .args(["--json", "--", "sh", "-c", "exit 7"])
+        .env_remove("LD_LIBRARY_PATH")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    let code = wait_bounded(&mut child, Duration::from_secs(120));
+    assert_eq!(code, 7);
+}
+
+/// Whether `pid` is still the `sleep` a test started, alive (gone, a zombie, or another program: no).
+fn still_sleeping(pid: u32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat
+        .rsplit_once(") ")
+        .and_then(|(_, rest)| rest.chars().next());
+    stat.contains("(sleep)") && !matches!(state, None | Some('Z' | 'X'))
+}
+
+/// Kills the pids left in it when dropped, also when an assertion fails.
+struct KillOnDrop(Vec<u32>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        for &pid in &self.0 {
+            if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+                if still_sleeping(pid.as_raw_nonzero().get() as u32) {
+                    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn sigkill_takes_command_its_children_and_its_leaf() {
+    let Some(bin) = captrace_ready() else {
+        return;
+    };
+    if captrace(&["--json", "--", "true"]).is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pids = dir.path().join("pids");
+    // COMMAND leaves a child behind that setsid-s away, then becomes a sleep itself.
+    let script = format!(
+        "setsid sleep 60 & echo \"$! $$\" > {p}.new && mv {p}.new {p}; exec sleep 60",
+        p = pids.display()
+    );
+    let mut child = Reaped(
+        Command::new(bin)
+            .args(["--", "sh", "-c", &script])
+            .env_remove("LD_LIBRARY_PATH")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let captrace_pid = child.0.id();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !pids.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let text = std::fs::read_to_string(&pids).expect("COMMAND wrote its pids");
+    let started: Vec<u32> = text
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let _cleanup = KillOnDrop(started.clone());
+    assert_eq!(started.len(), 2, "{text}");
+    assert!(wait_for_comm(started[1], "sleep"));
+    let leaves = leaves_of(captrace_pid);
+    assert_eq!(leaves.len(), 1, "captrace's leaf: {leaves:?}");
+
+    child.0.kill().unwrap();
+    let _ = child.0.wait();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let gone = || started.iter().all(|&p| !still_sleeping(p)) && leaves.iter().all(|l| !l.exists());
+    while !gone() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let left: Vec<u32> = started
+        .iter()
+        .copied()
+        .filter(|&p| still_sleeping(p))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "after SIGKILL of captrace, still running: {left:?}"
+    );
+    assert!(leaves.iter().all(|l| !l.exists()), "{leaves:?} remain");
+}
+
+/// The capability record's sources and folded rows add up to its totals.
+fn accounted(record: &Value, key: &str) -> (u64, u64) {
+    let listed: u64 = record["sources"]
+        .as_array()
+        .map(|sources| sources.iter().filter_map(|s| s[key].as_u64()).sum())
+        .unwrap_or(0);
+    let folded = record["folded"][key].as_u64().unwrap_or(0);
+    (listed + folded, record[key].as_u64().unwrap_or(u64::MAX))
+}
+
+#[test]
+fn every_check_is_accounted_for_under_the_program_that_made_it() {
+    // 40 chroots at once: each asks cap_sys_chroot, then execs `true`, whose exec makes checks of its own.
+    let Some(chroot) = crate::util::tool("chroot") else {
+        skipped("no chroot");
+        return;
+    };
+    let script = format!(
+        "i=0; while [ $i -lt 40 ]; do {} / true & i=$((i + 1)); done; wait",
+        chroot.display()
+    );
+    let Some(t) = captrace(&["--json", "--", "sh", "-c", &script]) else {
+        return;
+    };
+    assert_eq!(t.code, 0, "{}", t.explain());
+    let record = &t.caps["cap_sys_chroot"];
+    for key in ["granted", "denied"] {
+        let (sum, total) = accounted(record, key);
+        assert_eq!(sum, total, "{key}: {record}");
+    }
+    assert_eq!(record["granted"], 40, "{record}");
+    assert_eq!(record["folded"]["pids"], 40 - 16, "{record}");
+    // Every check was made by chroot, before its exec: none is listed under `true`.
+    for source in record["sources"].as_array().unwrap() {
+        assert_eq!(source["comm"], "chroot", "{record}");
+    }
+}
+
+/// Makes about `$1` user namespaces as an unprivileged user, nested up to 30 deep in each child, and in
+/// each asks four different checks against it (unshare of a UTS namespace, sethostname, setdomainname,
+/// chroot): each a key of its own in the kernel maps. The children stay until the end, so that no
+/// namespace is freed and its inode number reused.
+const USERNS_FLOOD: &str = r#"
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+made, want = 0, int(sys.argv[1])
+hold_r, hold_w = os.pipe()
+children = []
+while made < want:
+    done_r, done_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(hold_w)
+        n = 0
+        for _ in range(30):
+            if libc.unshare(0x10000000) != 0 or libc.unshare(0x04000000) != 0:
+                break
+            libc.sethostname(b"x", 1)
+            libc.setdomainname(b"x", 1)
+            libc.chroot(b"/")
+            n += 1
+        os.write(done_w, bytes([n]))
+        os.read(hold_r, 1)
+        os._exit(0)
+    children.append(pid)
+    os.close(done_w)
+    n = os.read(done_r, 1)[0]
+    os.close(done_r)
+    if n == 0:
+        sys.exit("no user namespace could be made")
+    made += n
+os.close(hold_w)
+for pid in children:
+    os.waitpid(pid, 0)
+"#;
+
+#[test]
+fn a_flood_of_namespaces_never_hides_a_need() {
+    // An unprivileged child fills every kernel map with its user namespaces' checks; then the root part
+    // makes a real chown (the owner only: one check). Its need must stay in the verdict and the
+    // recommendation.
+    let Some(python) = crate::util::tool("python3") else {
+        skipped("no python3");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("owned");
+    std::fs::write(&file, b"").expect("file");
+    let flood = dir.path().join("flood.py");
+    std::fs::write(&flood, USERNS_FLOOD).expect("script");
+    // The unprivileged user reads the script from the test's own directory.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let script = format!(
+        "setpriv --reuid 65534 --regid 65534 --clear-groups {python} {flood} 1200 || exit 3; \
+         chown 65534 {file}",
+        python = python.display(),
+        flood = flood.display(),
+        file = file.display()
+    );
+    let Some(bin) = captrace_ready() else {
+        return;
+    };
+    let mut cmd = Command::new(bin);
+    cmd.args(["--json", "--", "/bin/sh", "-c", &script])
+        .env("CAPTRACE_MAP_KEYS", "64")
+        .stdin(Stdio::null());
+    without_cargo_library_path(&mut cmd);
+    let t = run_bounded(&mut cmd, Duration::from_secs(120));
+    if t.code == 2 && t.summary.is_null() {
+        skipped(&format!("captrace cannot trace here: {}", t.stderr.trim()));
+        return;
+    }
+    if t.code == 3 {
+        skipped("an unprivileged user cannot make user namespaces here");
+        return;
+    }
+    assert_eq!(t.code, 0, "{}", t.explain());
+    assert_eq!(t.verdict("cap_chown"), Some("needed"), "{}", t.summary);
+    assert!(
+        t.set("needed").contains(&"cap_chown".to_string()),
+        "{}",
+        t.summary
+    );
+    let docker = t.summary["docker"].as_str().unwrap_or("");
+    assert!(docker.contains("--cap-add=CHOWN"), "{docker}");
+    // The flood did fill the maps: some rows were lost, and the summary says so.
+    assert!(
+        t.summary["dropped"].as_u64().unwrap_or(0) > 0,
+        "{}",
+        t.summary
+    );
+    assert!(
+        t.summary["unattributed"].as_u64().unwrap_or(0) > 0,
+        "{}",
+        t.summary
+    );
+    // The totals are exact: every one of the user namespaces' cap_sys_chroot checks is counted.
+    let chroot = &t.caps["cap_sys_chroot"];
+    assert!(chroot["granted"].as_u64().unwrap_or(0) >= 1200, "{chroot}");
+    for key in ["granted", "denied"] {
+        let (sum, total) = accounted(chroot, key);
+        assert_eq!(sum, total, "{key}: {chroot}");
+    }
+}
+
+#[test]
+fn minimize_removes_a_path_search_the_program_went_past() {
+    // unshare, run as nobody with every capability ambient, execs hostname through PATH: its first
+    // directory is one nobody cannot search, so the lookup there asks cap_dac_read_search, is granted,
+    // finds nothing, and execvp goes on. Without the capability it would have gone on just the same.
+    let Some(bin) = captrace_ready() else {
+        return;
+    };
+    if captrace(&["--json", "--", "true"]).is_none() {
+        return;
+    }
+    let (Some(_), Some(_)) = (crate::util::tool("unshare"), crate::util::tool("hostname")) else {
+        skipped("no unshare or hostname");
+        return;
+    };
+    let closed = tempfile::tempdir().expect("tempdir");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(closed.path(), std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let path = format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", closed.path().display());
+    let mut cmd = Command::new(bin);
+    cmd.args(["--json", "--minimize", "--user", "nobody", "--"])
+        .args(["unshare", "-u", "hostname", "captrace-test"])
+        .env("PATH", &path)
+        .stdin(Stdio::null());
+    without_cargo_library_path(&mut cmd);
+    let t = run_bounded(&mut cmd, Duration::from_secs(300));
+    assert_eq!(t.code, 0, "{}", t.explain());
+    // The trace alone calls both needed; the runs without each tell them apart.
+    assert_eq!(
+        t.verdict("cap_dac_read_search"),
+        Some("needed"),
+        "{}",
+        t.explain()
+    );
+    let minimize = &t.summary["minimize"];
+    assert_eq!(
+        minimize["removed"]["caps"],
+        serde_json::json!(["cap_dac_read_search"]),
+        "{minimize}"
+    );
+    assert_eq!(
+        minimize["kept"]["caps"],
+        serde_json::json!(["cap_sys_admin"]),
+        "{minimize}"
+    );
+    let trials = minimize["trials"].as_array().expect("trials");
+    let sys_admin = trials
+        .iter()
+        .find(|t| t["cap"] == "cap_sys_admin")
+        .expect("a trial");
+    assert_eq!(sys_admin["outcome"], "kept", "{minimize}");
+    assert_eq!(sys_admin["exit"]["exit_status"], 1, "{minimize}");
+    let docker = t.summary["docker"].as_str().unwrap_or("");
+    assert!(!docker.contains("DAC_READ_SEARCH"), "{docker}");
+    assert!(docker.contains("SYS_ADMIN") || t.summary["advice"]["docker"]["instead"].is_string());
+}
+
+#[test]
+fn file_advice_names_the_file_that_asked() {
+    // COMMAND is a shell; the program it runs asks cap_chown. The setcap line, and the docker and
+    // Kubernetes forms that need one, must name that program, not the shell.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("owned");
+    std::fs::write(&file, b"").expect("file");
+    let bin = test_caps();
+    let script = format!("{} chown {} 0 0", bin.display(), file.display());
+    rustix::fs::chown(&file, Some(rustix::fs::Uid::from_raw(65534)), None).expect("chown");
+    let Some(t) = captrace(&["--json", "--user", "nobody", "--", "sh", "-c", &script]) else {
+        return;
+    };
+    assert_eq!(t.code, 0, "{}", t.explain());
+    assert_eq!(t.verdict("cap_chown"), Some("needed"), "{}", t.explain());
+    let name = bin.display().to_string();
+    let setcap = t.summary["setcap"].as_str().unwrap_or("");
+    assert!(
+        setcap.starts_with(&format!("setcap cap_chown=ep '{name}'")),
+        "{setcap}"
+    );
+    for form in ["docker", "kubernetes"] {
+        let instead = t.summary["advice"][form]["instead"].as_str().unwrap_or("");
+        assert!(
+            instead.contains(&name) && !instead.contains("/sh'"),
+            "{form}: {instead}"
+        );
+    }
+    let files = t.summary["files"].as_array().expect("files");
+    assert_eq!(files.len(), 1, "{}", t.summary);
+    assert_eq!(files[0]["path"], name.as_str());
+    assert_eq!(files[0]["needed"]["caps"], serde_json::json!(["cap_chown"]));
+}
+
+#[test]
+fn file_advice_on_a_shell_says_so() {
+    // The shell itself asks (its builtin kill, to a process of another user): the setcap line would go
+    // on the shell, and the report says what that means.
+    let Some(t) = captrace(&["--json", "--user", "nobody", "--", "sh", "-c", "kill -0 1"]) else {
+        return;
+    };
+    assert_eq!(t.code, 0, "{}", t.explain());
+    assert_eq!(t.verdict("cap_kill"), Some("needed"), "{}", t.explain());
+    let files = t.summary["files"].as_array().expect("files");
+    assert_eq!(files.len(), 1, "{}", t.summary);
+    let note = files[0]["note"].as_str().unwrap_or("");
+    assert!(note.contains("shell or an interpreter"), "{}", t.summary);
 }

@@ -49,8 +49,11 @@ macro_rules! examples {
     () => {
         "OUTPUT
 
-COMMAND's own output shares the terminal: the report starts with a line of its own, `captrace: …`. \
-Into a pipe or a file every row is one line, never wrapped or coloured; on a terminal the tables fit its \
+The report of a COMMAND goes to standard error (or to -o FILE), written once COMMAND and everything \
+it started have ended, so it never interleaves with COMMAND's output and `captrace -- cmd | next` gives \
+`next` only cmd's standard output; it starts with a line of its own, `captrace: …`. A running target's \
+report goes to standard output. A report that cannot be written (a closed pipe) never changes the exit \
+status. Into a pipe or a file every row is one line, never wrapped or coloured; on a terminal the tables fit its \
 width, denied capabilities are in colour, and every name from outside (process names, paths) is escaped. \
 --json prints NDJSON: one {\"record\": \"capability\"} per capability, with --all one {\"record\": \
 \"check\"} per check row, then one {\"record\": \"summary\"} (schema in the README).
@@ -69,10 +72,14 @@ Examples:
       show what it uses, not where it first fails.
   captrace --user www-data --verify -- ./server --port 80
       The same, then a second run under the recommended set, compared with the first.
+  captrace --user nobody --minimize -- unshare -u hostname build
+      Each needed capability removed in a run of its own: what COMMAND did not need goes.
   captrace --unit nginx.service --duration 5m
       Five minutes of a running service's checks.
-  captrace --all --json -- tar -cf /tmp/etc.tar /etc > checks.ndjson
-      Every check row, probes and user-namespace checks included, as NDJSON."
+  captrace --all --json -o checks.ndjson -- tar -cf /tmp/etc.tar /etc
+      Every check row, probes and user-namespace checks included, as NDJSON in a file.
+  captrace --json -o /dev/fd/3 -- ping -c1 127.0.0.1 3>&1 >&2 | jq -c 'select(.record == \"summary\")'
+      The report alone into a pipe; ping's own output goes to the terminal."
     };
 }
 
@@ -142,6 +149,18 @@ pub struct Args {
     #[arg(long, conflicts_with_all = ["pid", "cgroup", "unit", "container"])]
     pub verify: bool,
 
+    /// Prove the needed set minimal: run COMMAND again once for each needed capability, without it, and
+    /// drop it when COMMAND then exits the same way and is refused nothing else.
+    ///
+    /// A capability whose check changed nothing (a PATH search that went on to the next directory, a
+    /// probe the program recovered from) is then removed, and the report says which and why; the
+    /// recommendations (and --verify) are written for what is kept. The runs are one after the other,
+    /// each without one more capability once one is removed. COMMAND must be repeatable: each run must
+    /// behave as the first would (no state left by the runs before it, no network or clock it depends on),
+    /// or the comparison means nothing. Only with COMMAND.
+    #[arg(long, conflicts_with_all = ["pid", "cgroup", "unit", "container"])]
+    pub minimize: bool,
+
     /// List every check row one by one: probes and user-namespace checks too, with their result,
     /// no-audit flag, namespace, process and kernel caller.
     #[arg(short, long)]
@@ -150,6 +169,16 @@ pub struct Args {
     /// Print NDJSON records instead of the report (schema in the README).
     #[arg(long)]
     pub json: bool,
+
+    /// Write the report to FILE (made or truncated before COMMAND starts) instead of standard error.
+    ///
+    /// Without it, the report of a COMMAND goes to standard error, as strace's and time's do: COMMAND's
+    /// standard output stays its own, so `captrace -- cmd | next` gives `next` only what cmd printed. A
+    /// running target's report goes to standard output (nothing else writes there). To pipe the report
+    /// itself: `captrace --json -o /dev/fd/3 -- cmd 3>&1 >&2 | jq` (cmd's output to the terminal), or
+    /// `-o >(jq .)` in bash.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
 
     /// When to colour: auto (a terminal, and NO_COLOR unset), always or never.
     ///

@@ -10,8 +10,10 @@
 #![cfg_attr(not(test), no_main)]
 
 mod args;
+mod guard;
 mod render;
 mod signals;
+mod sink;
 
 use std::error::Error;
 use std::ffi::OsString;
@@ -22,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use capbpf::{Attach, Collected, Options, Scope, Tracer};
 use capcli::term::ColorChoice;
-use capcli::{Output, EXIT_FAILURE};
+use capcli::EXIT_FAILURE;
 use capcore::exec::FileState;
 use capcore::needs::{self, Check, NsPlace, RunFacts, RunUser};
 use capcore::procstatus::TaskStatus;
@@ -33,7 +35,7 @@ use capsys::launch::{self, Launch};
 use clap::CommandFactory;
 
 use args::Args;
-use render::{ExitInfo, Report, VerifyOutcome};
+use render::{ExitInfo, FileReport, Minimized, Report, Trial, VerifyOutcome};
 use signals::Signals;
 
 const PROG: &str = "captrace";
@@ -60,20 +62,23 @@ fn run_program() -> ExitCode {
 
 fn real_main() -> Result<u8, Box<dyn Error>> {
     let args: Args = capcli::args::parse(PROG);
-    capcli::term::init(if args.json {
-        ColorChoice::Never
-    } else {
-        args.color
-    });
     let known = capsys::kernel::known_caps_or_default();
     // Signals are caught from the start: Ctrl-C must never leave a leaf behind.
     let signals = Signals::install()?;
     // Before anything is made or started: where tracing cannot work, COMMAND never runs.
     capbpf::preflight()?;
-    if args.command.is_empty() {
-        trace_running(&args, known, &signals)
+    let runs_command = !args.command.is_empty();
+    let color = if args.json {
+        ColorChoice::Never
     } else {
-        trace_command(&args, known, &signals)
+        args.color
+    };
+    let mut sink = sink::open(args.output.as_deref(), runs_command, color)?;
+    render::init(sink.term);
+    if runs_command {
+        trace_command(&args, known, &signals, &mut sink)
+    } else {
+        trace_running(&args, known, &signals, &mut sink)
     }
 }
 
@@ -86,7 +91,12 @@ struct Run {
 }
 
 /// `captrace [OPTIONS] -- COMMAND [ARG...]`.
-fn trace_command(args: &Args, known: u32, signals: &Signals) -> Result<u8, Box<dyn Error>> {
+fn trace_command(
+    args: &Args,
+    known: u32,
+    signals: &Signals,
+    sink: &mut sink::Sink,
+) -> Result<u8, Box<dyn Error>> {
     let name = &args.command[0];
     // resolve_program's errors name the program.
     let program = launch::resolve_program(name)?;
@@ -98,24 +108,50 @@ fn trace_command(args: &Args, known: u32, signals: &Signals) -> Result<u8, Box<d
     // Leaves of earlier runs that were killed before they could clean up.
     let _ = cgroup::remove_stale_leaves();
     let first = run_once(args, &program, user.clone(), None, signals)?;
-    let caps = needs::verdicts(&first.collected.checks);
+    let caps = exact_verdicts(&first.collected);
     let needed = needs::needed(&caps);
-    let facts = RunFacts {
+    let facts_for = |file: &ProgramFile| RunFacts {
         user: user.clone(),
-        file: file.state,
+        file: file.state.clone(),
         program: file.path.to_string_lossy().into_owned(),
         exec_gained_privilege: first.collected.escalations > 0,
         known,
     };
-    let recommendations = needs::recommend(needed, &facts);
+    let minimized = if args.minimize && !signals.stopped() {
+        Some(minimize(
+            args,
+            &program,
+            user.as_ref(),
+            &first,
+            needed,
+            signals,
+        )?)
+    } else {
+        None
+    };
+    // With --minimize, the configurations are written for what it kept.
+    let recommended = minimized.as_ref().map_or(needed, |m| m.kept);
+    // The file-based advice goes on the file that asked, when one file asked for all of it.
+    let needs_by_file =
+        needs::needs_by_file(&first.collected.checks, &first.collected.execs, recommended);
+    let files: Vec<FileReport> = needs_by_file
+        .iter()
+        .map(|need| file_report(need, &facts_for))
+        .collect();
+    let asking = match needs_by_file.as_slice() {
+        [only] if !only.path.is_empty() => read_file_state(&resolve(&only.path)).ok(),
+        _ => None,
+    };
+    let file = asking.unwrap_or(file);
+    let recommendations = needs::recommend(recommended, &facts_for(&file));
     let verify = if args.verify && !signals.stopped() {
-        let second = run_once(args, &program, user, Some(needed), signals)?;
+        let second = run_once(args, &program, user, Some(recommended), signals)?;
         Some(compare(&first, &second))
     } else {
         None
     };
     for note in &file.notes {
-        capcli::output::warn(PROG, &show(program.as_os_str()), note);
+        capcli::output::warn(PROG, &show(file.path.as_os_str()), note);
     }
     let report = Report {
         caps: &caps,
@@ -125,11 +161,17 @@ fn trace_command(args: &Args, known: u32, signals: &Signals) -> Result<u8, Box<d
         attach: first.attach.name(),
         dropped: first.collected.dropped,
         verify,
+        minimized: minimized.as_ref(),
+        files: &files,
         known,
         target: command_line(&args.command),
         elapsed: first.elapsed,
     };
-    print(args, &report)?;
+    // A report nobody reads any more (a closed pipe) is no reason to lose COMMAND's status.
+    match print(args, &report, sink) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+        _ => {}
+    }
     Ok(match (verify, first.exit) {
         (Some(outcome), _) if !outcome.passed => capcli::EXIT_FINDINGS,
         (_, ExitInfo::Exited(code)) => u8::try_from(code).unwrap_or(u8::MAX),
@@ -148,10 +190,17 @@ fn run_once(
     signals: &Signals,
 ) -> Result<Run, Box<dyn Error>> {
     let mut leaf = Leaf::create().map_err(|e| format!("cannot make a cgroup for COMMAND: {e}"))?;
+    let leaf_path = leaf.cgroup_ref().path.clone();
+    // Killed with SIGKILL, captrace cannot clean up: the watcher then kills COMMAND and removes the leaf.
+    let guard = guard::Guard::watch(&leaf_path).map_err(|e| {
+        let _ = leaf.remove(LEAF_GRACE);
+        format!("cannot start the watcher of {}: {e}", leaf_path.display())
+    })?;
     let result = run_in_leaf(args, program, user, caps, signals, &leaf);
     if let Err(e) = leaf.remove(LEAF_GRACE) {
-        capcli::output::warn(PROG, &leaf.cgroup_ref().path.to_string_lossy(), &e);
+        capcli::output::warn(PROG, &leaf_path.to_string_lossy(), &e);
     }
+    guard.release();
     result
 }
 
@@ -201,6 +250,11 @@ fn run_in_leaf(
         exit,
         elapsed,
     })
+}
+
+/// One verdict per capability, with the kernel's totals and settled needs, which no full map can lose.
+fn exact_verdicts(collected: &Collected) -> Vec<needs::CapReport> {
+    needs::verdicts_exact(&collected.checks, &collected.totals, collected.settled)
 }
 
 /// `CAPTRACE_ATTACH=fexit|tp_btf` pins the hook (for comparing them); unset, fexit is tried first.
@@ -253,6 +307,46 @@ fn compare(first: &Run, second: &Run) -> VerifyOutcome {
     }
 }
 
+/// `--minimize`: COMMAND run again without each needed capability in turn (and without those already
+/// removed). A capability goes when COMMAND then exits as the full run did and is refused nothing else
+/// that the full run was granted: its check changed nothing the run shows. A Ctrl-C ends the trials;
+/// what was not tried is kept.
+fn minimize(
+    args: &Args,
+    program: &Path,
+    user: Option<&RunUser>,
+    first: &Run,
+    needed: CapSet,
+    signals: &Signals,
+) -> Result<Minimized, Box<dyn Error>> {
+    let mut kept = needed;
+    let mut trials = Vec::new();
+    for cap in needed.iter() {
+        if signals.stopped() {
+            break;
+        }
+        let without = kept.without(cap);
+        let run = run_once(args, program, user.cloned(), Some(without), signals)?;
+        let others = newly_denied(&first.collected.checks, &run.collected.checks).without(cap);
+        let removed = run.exit == first.exit && others.is_empty();
+        if removed {
+            kept = without;
+        }
+        trials.push(Trial {
+            cap,
+            removed,
+            exit: run.exit,
+            newly_denied: others,
+        });
+    }
+    Ok(Minimized {
+        kept,
+        removed: needed - kept,
+        trials,
+        full_exit: first.exit,
+    })
+}
+
 /// Capabilities refused in the second run at a site where the first run was granted them and never
 /// refused. A check counted without a stack (its capability was already settled as needed) stands for
 /// every site of its capability.
@@ -271,6 +365,54 @@ fn newly_denied(first: &[Check], second: &[Check]) -> CapSet {
         }
     }
     out
+}
+
+/// A file as execve was given it: relative paths are taken from the directory captrace (and COMMAND,
+/// unless it moved) started in.
+fn resolve(path: &[u8]) -> PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    let path = Path::new(std::ffi::OsStr::from_bytes(path));
+    match std::env::current_dir() {
+        Ok(dir) if path.is_relative() => dir.join(path),
+        _ => path.to_path_buf(),
+    }
+}
+
+/// One file that asked, for the report: its needed capabilities, its own setcap line (checked by the
+/// model for that file, for a non-root user), and a word when file capabilities on it would reach more
+/// than this program (a shell, an interpreter, a `#!` script's interpreter).
+fn file_report(need: &needs::FileNeed, facts_for: &dyn Fn(&ProgramFile) -> RunFacts) -> FileReport {
+    let show_bytes = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let mut report = FileReport {
+        path: (!need.path.is_empty()).then(|| show_bytes(&need.path)),
+        interpreter: need.interpreter.as_deref().map(show_bytes),
+        caps: need.caps,
+        setcap: None,
+        note: None,
+    };
+    if need.path.is_empty() {
+        report.note = Some("made by processes whose exec the trace did not see".to_string());
+        return report;
+    }
+    let Ok(file) = read_file_state(&resolve(&need.path)) else {
+        report.note = Some("the file is gone: no setcap line".to_string());
+        return report;
+    };
+    if let Some(interpreter) = &report.interpreter {
+        report.note = Some(format!(
+            "a #! script: file capabilities would go on its interpreter {interpreter}, and so to every \
+             script it runs"
+        ));
+    } else if needs::runs_scripts(file.path.as_os_str().as_encoded_bytes()) {
+        report.note = Some(format!(
+            "{} is a shell or an interpreter: file capabilities on it go to every script it runs",
+            file.path.display()
+        ));
+    }
+    report.setcap = needs::recommend(need.caps, &facts_for(&file))
+        .setcap
+        .map(|advice| advice.config);
+    report
 }
 
 /// The file COMMAND's credentials come from, as the exec model needs it.
@@ -335,7 +477,12 @@ struct Running {
 }
 
 /// `--pid`, `--cgroup`, `--unit`, `--container`: traced until Ctrl-C, --duration or the target is gone.
-fn trace_running(args: &Args, known: u32, signals: &Signals) -> Result<u8, Box<dyn Error>> {
+fn trace_running(
+    args: &Args,
+    known: u32,
+    signals: &Signals,
+    sink: &mut sink::Sink,
+) -> Result<u8, Box<dyn Error>> {
     let running = find_running(args, known)?;
     let options = Options {
         scope: running.scope.clone(),
@@ -362,7 +509,7 @@ fn trace_running(args: &Args, known: u32, signals: &Signals) -> Result<u8, Box<d
     let elapsed = started.elapsed();
     let collected = tracer.collect()?;
     drop(tracer);
-    let caps = needs::verdicts(&collected.checks);
+    let caps = exact_verdicts(&collected);
     let recommendations = running.facts.map(|mut facts| {
         facts.exec_gained_privilege = collected.escalations > 0;
         needs::recommend(needs::needed(&caps), &facts)
@@ -375,11 +522,13 @@ fn trace_running(args: &Args, known: u32, signals: &Signals) -> Result<u8, Box<d
         attach: attach.name(),
         dropped: collected.dropped,
         verify: None,
+        minimized: None,
+        files: &[],
         known,
         target: running.label,
         elapsed,
     };
-    print(args, &report)?;
+    print(args, &report, sink)?;
     Ok(capcli::EXIT_OK)
 }
 
@@ -474,10 +623,10 @@ fn running_facts(pid: u32, known: u32) -> Option<RunFacts> {
     })
 }
 
-fn print(args: &Args, report: &Report) -> std::io::Result<()> {
-    let mut out = Output::new();
-    render::write(&mut out, report, args.all, args.json)?;
-    out.flush()
+fn print(args: &Args, report: &Report, sink: &mut sink::Sink) -> std::io::Result<()> {
+    use std::io::Write as _;
+    render::write(&mut sink.out, report, args.all, args.json)?;
+    sink.out.flush()
 }
 
 fn spec_text(spec: &args::UserSpec) -> String {

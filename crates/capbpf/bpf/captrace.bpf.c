@@ -84,8 +84,8 @@ struct {
 	__type(value, char[PATH_LEN]);
 } escalations SEC(".maps");
 
-/* Checks of a capability whose verdict is settled: no stack, no command name, so the cost stays that of a
- * bare counter. Per CPU, so no atomic add; userspace sums the CPUs. */
+/* Checks of a capability whose verdict is settled: no stack, so the cost stays close to that of a bare
+ * counter. Per CPU, so no atomic add; userspace sums the CPUs. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -93,6 +93,32 @@ struct {
 	__type(key, struct settled_key);
 	__type(value, __u64);
 } settled_checks SEC(".maps");
+
+/* Every exec in scope: which file each (process, name) ran, so that advice names the file that asked. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 4096);
+	__type(key, struct exec_key);
+	__type(value, struct exec_file);
+} execs SEC(".maps");
+
+/* Scratch space for an exec_file: too big for the BPF stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct exec_file);
+} exec_scratch SEC(".maps");
+
+/* Every check in scope, by capability and outcome: an array, so it can never fill, and the totals (and a
+ * verdict's `needed`, with `settled`) never depend on what the hash maps had room for. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 64 * TOTAL_PER_CAP);
+	__type(key, __u32);
+	__type(value, __u64);
+} totals SEC(".maps");
 
 /* Scratch space for a stack: too big for the 512-byte BPF stack with the key beside it. */
 struct {
@@ -144,15 +170,28 @@ static __always_inline __u8 ns_place(struct user_namespace *ns)
 	return NS_OUTSIDE;
 }
 
+struct range_search {
+	__u64 addr;
+	__u32 flags;
+};
+
+/* One range of the search (a bpf_loop callback: the verifier checks it once, not once per range). */
+static long range_step(__u32 j, struct range_search *search)
+{
+	if (j >= MAX_RANGES || j >= nranges)
+		return 1;
+	if (search->addr >= range_start[j] && search->addr < range_end[j])
+		search->flags |= range_flags[j];
+	return 0;
+}
+
 /* Every flag of every range holding the address: a frame can be both kernel text and plumbing. */
 static __always_inline __u32 range_of(__u64 addr)
 {
-	__u32 flags = 0;
-	for (__u32 j = 0; j < MAX_RANGES && j < nranges; j++) {
-		if (addr >= range_start[j] && addr < range_end[j])
-			flags |= range_flags[j];
-	}
-	return flags;
+	struct range_search search = { .addr = addr };
+
+	bpf_loop(MAX_RANGES, range_step, &search, 0);
+	return search.flags;
 }
 
 struct walk {
@@ -227,6 +266,14 @@ static __always_inline void count(struct check_key *key)
 		state_add(STATE_DROPPED, 1);
 }
 
+static __always_inline void total_add(__u32 cap, int ret, __u8 place)
+{
+	__u32 index = cap * TOTAL_PER_CAP + (ret ? TOTAL_DENIED : 0) + (place == NS_CREATED ? TOTAL_CREATED : 0);
+	__u64 *value = bpf_map_lookup_elem(&totals, &index);
+	if (value)
+		*value += 1;
+}
+
 static __always_inline void settle(struct check_key *key)
 {
 	if (key->ret == 0 && (key->flags & CHECK_CLASSIFIED) && !(key->flags & CHECK_NOAUDIT) &&
@@ -237,7 +284,7 @@ static __always_inline void settle(struct check_key *key)
 }
 
 /* A check of a settled capability: counted by who, where and with what result, nothing more. */
-static __always_inline void count_settled(int cap, int ret, struct user_namespace *target_ns)
+static __always_inline void count_settled(int cap, int ret, struct user_namespace *target_ns, __u8 place)
 {
 	struct settled_key key = {
 		.cap = cap,
@@ -245,9 +292,11 @@ static __always_inline void count_settled(int cap, int ret, struct user_namespac
 		.tgid = bpf_get_current_pid_tgid() >> 32,
 		.ns_inum = target_ns->ns.inum,
 		.ns_level = target_ns->level,
-		.ns_place = ns_place(target_ns),
+		.ns_place = place,
 	};
-	__u64 one = 1, *value = bpf_map_lookup_elem(&settled_checks, &key);
+	__u64 one = 1, *value;
+	bpf_get_current_comm(key.comm, sizeof(key.comm));
+	value = bpf_map_lookup_elem(&settled_checks, &key);
 	if (value) {
 		*value += 1;
 		return;
@@ -277,12 +326,15 @@ static __always_inline int record(void *ctx, struct user_namespace *target_ns, i
 	struct check_key key = {};
 	__u32 cap_index = cap;
 	__u32 *done;
+	__u8 place;
 
 	if (!in_scope() || !armed() || cap < 0 || cap > 63)
 		return 0;
+	place = ns_place(target_ns);
+	total_add(cap_index, ret, place);
 	done = bpf_map_lookup_elem(&settled, &cap_index);
 	if (done && *done) {
-		count_settled(cap, ret, target_ns);
+		count_settled(cap, ret, target_ns, place);
 		return 0;
 	}
 	key.cap = cap;
@@ -290,7 +342,7 @@ static __always_inline int record(void *ctx, struct user_namespace *target_ns, i
 	key.tgid = bpf_get_current_pid_tgid() >> 32;
 	key.ns_inum = target_ns->ns.inum;
 	key.ns_level = target_ns->level;
-	key.ns_place = ns_place(target_ns);
+	key.ns_place = place;
 	bpf_get_current_comm(key.comm, sizeof(key.comm));
 	classify(ctx, &key);
 	if (opts_known) {
@@ -320,6 +372,21 @@ int BPF_PROG(captrace_fexit, const struct cred *cred, struct user_namespace *tar
 	return record(ctx, target_ns, cap, ret, 1, opts);
 }
 
+/* Notes the file an exec ran, under the process and the name it now has (set before this tracepoint). */
+static __always_inline void record_exec(struct linux_binprm *bprm)
+{
+	struct exec_key key = { .tgid = bpf_get_current_pid_tgid() >> 32 };
+	__u32 zero = 0;
+	struct exec_file *file = bpf_map_lookup_elem(&exec_scratch, &zero);
+
+	if (!file)
+		return;
+	bpf_get_current_comm(key.comm, sizeof(key.comm));
+	bpf_probe_read_kernel_str(file->path, sizeof(file->path), bprm->filename);
+	bpf_probe_read_kernel_str(file->interp, sizeof(file->interp), bprm->interp);
+	bpf_map_update_elem(&execs, &key, file, BPF_ANY);
+}
+
 /* The first exec in scope arms the count: what the launcher did before (dropping to the user, joining the
  * cgroup) is not the program's. Execs that gain privilege, COMMAND's own included, are remembered: they
  * rule out NoNewPrivileges=. */
@@ -338,6 +405,7 @@ int BPF_PROG(captrace_exec, struct task_struct *p, pid_t old_pid, struct linux_b
 			*armed_at = bpf_ktime_get_ns();
 		*value = 1;
 	}
+	record_exec(bprm);
 	if (BPF_CORE_READ_BITFIELD(bprm, secureexec)) {
 		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 		char path[PATH_LEN] = {};

@@ -56,7 +56,22 @@ struct task_struct {
 struct linux_binprm {
 	unsigned int secureexec : 1;
 	const char *filename;
+	const char *interp;
 } __attribute__((preserve_access_index));
+
+#define PATH_LEN 256
+
+/* An exec in scope, by the process and the name it took (the rows' pid and comm): capbpf's ExecKey. */
+struct exec_key {
+	__u32 tgid;
+	char comm[16];
+};
+
+/* The file it exec'd as given to execve, and the file the kernel ran: its interpreter for a #! script. */
+struct exec_file {
+	char path[PATH_LEN];
+	char interp[PATH_LEN];
+};
 
 /* The map key and value: the same layout as capbpf's CheckKey and CheckValue (#[repr(C)]). */
 struct check_key {
@@ -72,7 +87,8 @@ struct check_key {
 	char comm[16];
 };
 
-/* The key of a check counted after its capability's verdict was settled: capbpf's SettledKey. */
+/* The key of a check counted after its capability's verdict was settled: capbpf's SettledKey. The command
+ * name is kept, so that a check made before an exec is not listed under the program exec'd after it. */
 struct settled_key {
 	__u32 cap;
 	__s32 ret;
@@ -81,6 +97,7 @@ struct settled_key {
 	__u32 ns_level;
 	__u8 ns_place;
 	__u8 pad[3];
+	char comm[16];
 };
 
 struct check_value {
@@ -102,6 +119,11 @@ struct check_value {
 #define RANGE_INSETID 4
 #define RANGE_TEXT 8     /* kernel or module text: where a caller can be */
 
+/* The totals array: one counter per capability and outcome, TOTAL_* added to cap * TOTAL_PER_CAP. */
+#define TOTAL_DENIED 2  /* refused (else granted) */
+#define TOTAL_CREATED 1 /* against a namespace the program created (else the base or outside) */
+#define TOTAL_PER_CAP 4
+
 #define MAX_RANGES 96
 #define MAX_FRAMES 12
 #define MAX_NS_DEPTH 33
@@ -116,6 +138,5 @@ struct check_value {
 #define MODE_CGROUP 0
 #define MODE_PIDS 1
 
-#define PATH_LEN 256
 
 #endif

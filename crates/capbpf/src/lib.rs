@@ -13,11 +13,12 @@ mod symbols;
 use std::collections::HashMap;
 use std::fmt;
 
-use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuHashMap};
+use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, PerCpuHashMap};
 use aya::programs::{BtfTracePoint, FExit};
 use aya::{Btf, Ebpf, EbpfLoader};
 use capcore::cap::Cap;
-use capcore::needs::{Check, NsPlace};
+use capcore::needs::{CapTotals, Check, ExecFile, NsPlace};
+use capcore::CapSet;
 
 pub use symbols::Symbols;
 
@@ -29,8 +30,12 @@ const MAX_RANGES: usize = 96;
 /// Room kept for the text ranges (core kernel and modules).
 const MAX_TEXT_RANGES: usize = 32;
 const KEY_LEN: usize = 48;
-const SETTLED_KEY_LEN: usize = 24;
+const SETTLED_KEY_LEN: usize = 40;
+const TOTAL_DENIED: u32 = 2;
+const TOTAL_CREATED: u32 = 1;
+const TOTAL_PER_CAP: u32 = 4;
 const PATH_LEN: usize = 256;
+const EXEC_KEY_LEN: usize = 20;
 const CHECK_CLASSIFIED: u8 = 1;
 const CHECK_NOAUDIT: u8 = 2;
 const CHECK_INSETID: u8 = 4;
@@ -149,6 +154,14 @@ pub struct Collected {
     /// first few.
     pub escalations: u64,
     pub escalated_files: Vec<(u32, Vec<u8>)>,
+    /// Every check by capability and outcome, from an array that cannot fill: exact even when rows were
+    /// dropped.
+    pub totals: Vec<CapTotals>,
+    /// The capabilities granted on an audited check outside a created namespace: `needed`, even when
+    /// their rows were dropped.
+    pub settled: CapSet,
+    /// The execs in scope: which file each (process, name) ran.
+    pub execs: Vec<ExecFile>,
 }
 
 /// A loaded, attached tracer. Dropping it detaches everything.
@@ -165,17 +178,21 @@ impl Tracer {
     pub fn start(options: &Options) -> Result<Tracer, Unavailable> {
         preflight()?;
         // The kernel takes tens of milliseconds to write /proc/kallsyms out: read it while the BTF parses.
-        let (btf, symbols) = std::thread::scope(|scope| {
+        // aya's EbpfLoader::new parses the kernel's BTF too (its default, replaced by ours below), as long
+        // again: it is made on a thread of its own, off the critical path.
+        let (btf, symbols, loader) = std::thread::scope(|scope| {
             let symbols = scope.spawn(Symbols::read);
+            let loader = scope.spawn(EbpfLoader::new);
             let btf = Btf::from_sys_fs();
-            (btf, symbols.join())
+            (btf, symbols.join(), loader.join())
         });
+        let loader = loader.map_err(|_| Unavailable("the BPF loader could not be made".into()))?;
         let btf =
             btf.map_err(|e| Unavailable(format!("no kernel BTF (/sys/kernel/btf/vmlinux): {e}")))?;
         let symbols = symbols
             .map_err(|_| Unavailable("/proc/kallsyms: the reader failed".into()))?
             .map_err(|e| Unavailable(format!("/proc/kallsyms: {e}")))?;
-        let mut bpf = load_object(options, &btf, &symbols)?;
+        let mut bpf = load_object(loader, options, &btf, &symbols)?;
         if let Scope::Pids(pids) = &options.scope {
             attach_tracepoint(&mut bpf, "captrace_fork", "sched_process_fork", &btf)?;
             attach_tracepoint(&mut bpf, "captrace_exit", "sched_process_exit", &btf)?;
@@ -221,7 +238,83 @@ impl Tracer {
             dropped: state.get(&STATE_DROPPED).copied().unwrap_or(0),
             escalations: state.get(&STATE_ESCALATIONS).copied().unwrap_or(0),
             escalated_files: self.escalated_files()?,
+            totals: self.totals()?,
+            settled: self.settled()?,
+            execs: self.execs()?,
         })
+    }
+
+    /// The `execs` map: each process and name, and the file it exec'd.
+    fn execs(&self) -> Result<Vec<ExecFile>, Unavailable> {
+        let map = self
+            .bpf
+            .map("execs")
+            .ok_or_else(|| Unavailable("the BPF object has no map `execs`".into()))?;
+        let files: BpfHashMap<&MapData, [u8; EXEC_KEY_LEN], [u8; 2 * PATH_LEN]> =
+            BpfHashMap::try_from(map).map_err(|e| Unavailable(format!("map execs: {e}")))?;
+        let mut out = Vec::new();
+        for entry in files.iter() {
+            let (key, file) = entry.map_err(|e| Unavailable(format!("reading map execs: {e}")))?;
+            out.push(ExecFile {
+                pid: u32::from_ne_bytes([key[0], key[1], key[2], key[3]]),
+                comm: until_nul(&key[4..]).to_vec(),
+                path: until_nul(&file[..PATH_LEN]).to_vec(),
+                interp: until_nul(&file[PATH_LEN..]).to_vec(),
+            });
+        }
+        out.sort_by(|a, b| (a.pid, &a.comm).cmp(&(b.pid, &b.comm)));
+        Ok(out)
+    }
+
+    /// The `totals` array, summed over the CPUs: one entry per capability checked.
+    fn totals(&self) -> Result<Vec<CapTotals>, Unavailable> {
+        let map = self
+            .bpf
+            .map("totals")
+            .ok_or_else(|| Unavailable("the BPF object has no map `totals`".into()))?;
+        let array: PerCpuArray<&MapData, u64> =
+            PerCpuArray::try_from(map).map_err(|e| Unavailable(format!("map totals: {e}")))?;
+        let read = |index: u32| -> Result<u64, Unavailable> {
+            let per_cpu = array
+                .get(&index, 0)
+                .map_err(|e| Unavailable(format!("reading map totals: {e}")))?;
+            Ok(per_cpu.iter().fold(0u64, |sum, n| sum.saturating_add(*n)))
+        };
+        let mut out = Vec::new();
+        for cap in Cap::all_bits() {
+            let base = cap.bit() * TOTAL_PER_CAP;
+            let total = CapTotals {
+                cap,
+                granted: read(base)?,
+                granted_created: read(base + TOTAL_CREATED)?,
+                denied: read(base + TOTAL_DENIED)?,
+                denied_created: read(base + TOTAL_DENIED + TOTAL_CREATED)?,
+            };
+            if total.granted + total.granted_created + total.denied + total.denied_created > 0 {
+                out.push(total);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The `settled` array: capabilities granted on an audited check outside a created namespace.
+    fn settled(&self) -> Result<CapSet, Unavailable> {
+        let map = self
+            .bpf
+            .map("settled")
+            .ok_or_else(|| Unavailable("the BPF object has no map `settled`".into()))?;
+        let array: Array<&MapData, u32> =
+            Array::try_from(map).map_err(|e| Unavailable(format!("map settled: {e}")))?;
+        let mut out = CapSet::EMPTY;
+        for cap in Cap::all_bits() {
+            let value = array
+                .get(&cap.bit(), 0)
+                .map_err(|e| Unavailable(format!("reading map settled: {e}")))?;
+            if value != 0 {
+                out = out.with(cap);
+            }
+        }
+        Ok(out)
     }
 
     /// Every row of one map of `struct check_key`s.
@@ -244,8 +337,7 @@ impl Tracer {
     }
 
     /// The checks counted after their capability's verdict was settled, summed over the CPUs. They carry
-    /// no stack and no command name: the name is taken from a classified row of the same process, and the
-    /// first-seen time is the capability's first.
+    /// no stack (no caller, unclassified); their first-seen time is the capability's first.
     fn settled_rows(&self, classified: &[Check]) -> Result<Vec<Check>, Unavailable> {
         let map = self
             .bpf
@@ -263,15 +355,6 @@ impl Tracer {
                 continue;
             };
             let count = per_cpu.iter().fold(0u64, |sum, n| sum.saturating_add(*n));
-            // The name the process had when this capability was classified in it, else its latest:
-            // an exec in between renames it.
-            let comm = classified
-                .iter()
-                .filter(|c| c.pid == raw.tgid && c.cap == cap)
-                .chain(classified.iter().filter(|c| c.pid == raw.tgid))
-                .max_by_key(|c| (c.cap == cap, c.first_seen_ns))
-                .map(|c| c.comm.clone())
-                .unwrap_or_default();
             let first_seen_ns = classified
                 .iter()
                 .filter(|c| c.cap == cap)
@@ -287,7 +370,7 @@ impl Tracer {
                 ns_inum: raw.ns_inum,
                 ns_level: raw.ns_level,
                 pid: raw.tgid,
-                comm,
+                comm: until_nul(&raw.comm).to_vec(),
                 caller: None,
                 count,
                 first_seen_ns,
@@ -371,10 +454,12 @@ struct RawKey {
 }
 
 impl RawKey {
-    /// struct settled_key: the same fields, without the caller, the flags and the command name.
+    /// struct settled_key: the same fields, without the caller and the flags.
     fn parse_settled(key: &[u8; SETTLED_KEY_LEN]) -> RawKey {
         let u32_at =
             |at: usize| u32::from_ne_bytes([key[at], key[at + 1], key[at + 2], key[at + 3]]);
+        let mut comm = [0u8; 16];
+        comm.copy_from_slice(&key[24..40]);
         RawKey {
             caller: 0,
             cap: u32_at(0),
@@ -384,7 +469,7 @@ impl RawKey {
             ns_level: u32_at(16),
             ns_place: key[20],
             flags: 0,
-            comm: [0; 16],
+            comm,
         }
     }
 
@@ -483,7 +568,12 @@ fn plumbing_ranges(symbols: &Symbols) -> Result<Ranges, Unavailable> {
     Ok(ranges)
 }
 
-fn load_object(options: &Options, btf: &Btf, symbols: &Symbols) -> Result<Ebpf, Unavailable> {
+fn load_object(
+    loader: EbpfLoader<'_>,
+    options: &Options,
+    btf: &Btf,
+    symbols: &Symbols,
+) -> Result<Ebpf, Unavailable> {
     let ranges = plumbing_ranges(symbols)?;
     let (mode, cgroup, level) = match options.scope {
         Scope::Cgroup { id, level } => (MODE_CGROUP, id, level),
@@ -491,7 +581,8 @@ fn load_object(options: &Options, btf: &Btf, symbols: &Symbols) -> Result<Ebpf, 
     };
     let gate = u32::from(options.gate_on_exec);
     let (base_inum, base_level) = options.base_ns;
-    let mut loader = EbpfLoader::new();
+    // Borrows the values above from here on: a shorter lifetime than the loader was made with.
+    let mut loader: EbpfLoader<'_> = loader;
     if let Some(keys) = options.map_keys {
         loader
             .set_max_entries("checks", keys.max(1))

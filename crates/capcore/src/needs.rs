@@ -5,19 +5,21 @@
 //! Pure: the checks come in as data (capsys/capbpf gather them from the kernel), so every rule here is
 //! tested alone. The shared types live here; `probe` says which no-audit checks are noise (by the kernel
 //! site that made them), `verdict` turns checks into one report per capability, `recommend` writes and
-//! model-checks the configurations.
+//! model-checks the configurations, `files` says which program file asked.
 
 use serde::Serialize;
 
 use crate::cap::Cap;
 
+mod files;
 mod probe;
 mod recommend;
 mod verdict;
 
+pub use files::{needs_by_file, runs_scripts, ExecFile, FileNeed};
 pub use probe::is_probe;
 pub use recommend::recommend;
-pub use verdict::{denied, needed, verdicts, MAX_SOURCES};
+pub use verdict::{denied, needed, verdicts, verdicts_exact, MAX_SOURCES};
 
 /// Where the namespace a check was made against sits, seen from the traced program's starting user
 /// namespace (the base: captrace's own for a command, the target's for --pid, --cgroup, --unit, --container).
@@ -100,6 +102,36 @@ pub struct CapReport {
     /// Namespaces (inode numbers) the checks were made against.
     pub namespaces: Vec<u32>,
     pub sources: Vec<Source>,
+    /// What `sources` does not list, so that the two add up to `granted` and `denied`.
+    pub folded: Folded,
+}
+
+/// The checks of one capability that its `sources` do not list: the rows past [`MAX_SOURCES`], and the
+/// checks counted in the kernel's totals whose row no map could hold.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Folded {
+    /// Source rows not listed (`source_rows` in JSON: `sources` is the list itself).
+    #[serde(rename = "source_rows")]
+    pub sources: u64,
+    /// Distinct processes among them (pid 0, checks counted without their process, not included).
+    pub pids: u64,
+    pub granted: u64,
+    pub denied: u64,
+    /// Of those, checks that are in no row at all (the kernel maps were full): counted, never attributed.
+    pub lost_rows: u64,
+}
+
+/// Every check of one capability by outcome, from the kernel's fixed array: exact, whatever the hash maps
+/// had room for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CapTotals {
+    pub cap: Cap,
+    /// Against the base namespace or one outside it.
+    pub granted: u64,
+    pub denied: u64,
+    /// Against a namespace the program created.
+    pub granted_created: u64,
+    pub denied_created: u64,
 }
 
 /// The user COMMAND ran as, when it was not root (`--user`).

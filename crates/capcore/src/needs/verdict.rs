@@ -5,17 +5,17 @@
 use std::collections::BTreeMap;
 
 use super::probe::is_probe;
-use super::{CapReport, Check, NsPlace, Source, Verdict};
+use super::{CapReport, CapTotals, Check, Folded, NsPlace, Source, Verdict};
 use crate::{Cap, CapSet};
 
-/// The most sources kept per capability; the rest are summed into the capability's totals only.
+/// The most sources listed per capability; the rest are summed into its `Folded`.
 pub const MAX_SOURCES: usize = 16;
 
 /// One report per capability seen, ordered by capability number. The verdict: `Needed` when some check that
 /// is not a probe was granted against the base namespace or one outside it; else `Denied` when such a check
 /// was refused; else `Userns` when some check that is not a probe was made against a namespace the program
 /// created; else `Probe`. Counts saturate rather than wrap. Sources are one row per (caller, pid, comm),
-/// most checks first; at most [`MAX_SOURCES`] are kept, the rest are summed into `granted` and `denied` only.
+/// most checks first; at most [`MAX_SOURCES`] are listed, the rest are summed into `folded`.
 pub fn verdicts(checks: &[Check]) -> Vec<CapReport> {
     let mut by_cap: BTreeMap<Cap, Vec<&Check>> = BTreeMap::new();
     for check in checks {
@@ -25,6 +25,60 @@ pub fn verdicts(checks: &[Check]) -> Vec<CapReport> {
         .into_iter()
         .map(|(cap, checks)| report(cap, &checks))
         .collect()
+}
+
+/// `verdicts`, made exact by what the kernel counted without a map that can fill: `totals` (every check
+/// by capability and outcome) and `settled` (the capabilities granted on an audited check outside a
+/// created namespace). A capability whose rows were lost to full maps keeps its counts and, when settled,
+/// its `Needed`; the checks no row holds are in `folded.lost_rows`. A capability with no row at all gets
+/// its verdict from its totals alone: needed when settled, else denied when refused on the host, else
+/// userns when checked in a created namespace, else probe.
+pub fn verdicts_exact(checks: &[Check], totals: &[CapTotals], settled: CapSet) -> Vec<CapReport> {
+    let mut reports: BTreeMap<Cap, CapReport> =
+        verdicts(checks).into_iter().map(|r| (r.cap, r)).collect();
+    for total in totals {
+        let report = reports
+            .entry(total.cap)
+            .or_insert_with(|| rowless(total, settled));
+        let granted = total.granted.saturating_add(total.granted_created);
+        let denied = total.denied.saturating_add(total.denied_created);
+        let lost_granted = granted.saturating_sub(report.granted);
+        let lost_denied = denied.saturating_sub(report.denied);
+        report.granted = report.granted.max(granted);
+        report.denied = report.denied.max(denied);
+        report.folded.granted = report.folded.granted.saturating_add(lost_granted);
+        report.folded.denied = report.folded.denied.saturating_add(lost_denied);
+        report.folded.lost_rows = lost_granted.saturating_add(lost_denied);
+    }
+    for cap in settled.iter() {
+        if let Some(report) = reports.get_mut(&cap) {
+            report.verdict = Verdict::Needed;
+        }
+    }
+    reports.into_values().collect()
+}
+
+/// The report of a capability every row of which was lost: counts come from the totals.
+fn rowless(total: &CapTotals, settled: CapSet) -> CapReport {
+    let verdict = if settled.contains(total.cap) {
+        Verdict::Needed
+    } else if total.denied > 0 || total.granted > 0 {
+        Verdict::Denied
+    } else if total.granted_created > 0 || total.denied_created > 0 {
+        Verdict::Userns
+    } else {
+        Verdict::Probe
+    };
+    CapReport {
+        cap: total.cap,
+        verdict,
+        granted: 0,
+        denied: 0,
+        first_seen_ns: 0,
+        namespaces: Vec::new(),
+        sources: Vec::new(),
+        folded: Folded::default(),
+    }
 }
 
 /// The capabilities whose verdict is `Needed`.
@@ -57,6 +111,7 @@ fn report(cap: Cap, checks: &[&Check]) -> CapReport {
     let mut namespaces: Vec<u32> = checks.iter().map(|c| c.ns_inum).collect();
     namespaces.sort_unstable();
     namespaces.dedup();
+    let (sources, folded) = sources(checks);
     CapReport {
         cap,
         verdict: verdict(checks),
@@ -64,7 +119,8 @@ fn report(cap: Cap, checks: &[&Check]) -> CapReport {
         denied,
         first_seen_ns: checks.iter().map(|c| c.first_seen_ns).min().unwrap_or(0),
         namespaces,
-        sources: sources(checks),
+        sources,
+        folded,
     }
 }
 
@@ -82,9 +138,10 @@ fn verdict(checks: &[&Check]) -> Verdict {
     }
 }
 
-/// One row per (caller, pid, comm), most checks first (ties in key order, so the output is stable).
-/// `noaudit` is true when every check of the row was made with CAP_OPT_NOAUDIT.
-fn sources(checks: &[&Check]) -> Vec<Source> {
+/// One row per (caller, pid, comm), most checks first (ties in key order, so the output is stable), at
+/// most [`MAX_SOURCES`]; the rest are summed into the `Folded`. `noaudit` is true when every check of the
+/// row was made with CAP_OPT_NOAUDIT.
+fn sources(checks: &[&Check]) -> (Vec<Source>, Folded) {
     let mut rows: BTreeMap<(Option<&str>, u32, &[u8]), Source> = BTreeMap::new();
     for check in checks {
         let key = (check.caller.as_deref(), check.pid, check.comm.as_slice());
@@ -106,8 +163,22 @@ fn sources(checks: &[&Check]) -> Vec<Source> {
     let mut rows: Vec<Source> = rows.into_values().collect();
     // A stable sort keeps the key order among rows with as many checks.
     rows.sort_by_key(|s| std::cmp::Reverse(s.granted.saturating_add(s.denied)));
-    rows.truncate(MAX_SOURCES);
-    rows
+    let rest = rows.split_off(rows.len().min(MAX_SOURCES));
+    (rows, fold(&rest))
+}
+
+/// The sum of the source rows not listed.
+fn fold(rest: &[Source]) -> Folded {
+    let mut pids: Vec<u32> = rest.iter().map(|s| s.pid).filter(|&p| p != 0).collect();
+    pids.sort_unstable();
+    pids.dedup();
+    Folded {
+        sources: rest.len() as u64,
+        pids: pids.len() as u64,
+        granted: rest.iter().fold(0u64, |n, s| n.saturating_add(s.granted)),
+        denied: rest.iter().fold(0u64, |n, s| n.saturating_add(s.denied)),
+        lost_rows: 0,
+    }
 }
 
 #[cfg(test)]
@@ -241,10 +312,55 @@ mod tests {
             .sources
             .windows(2)
             .all(|w| w[0].granted + w[0].denied >= w[1].granted + w[1].denied));
-        // The rows left out still count in the totals.
+        // The rows left out still count in the totals, and are said: listed plus folded add up.
         let total: u64 = (1..=40u64).map(|n| 2 * n).sum();
         assert_eq!(report.granted + report.denied, total);
         assert!(!report.sources[0].noaudit);
+        assert_eq!(report.folded.sources, 40 - MAX_SOURCES as u64);
+        // The quietest rows, pids 0 to 23: pid 0 (checks counted without their process) is no process.
+        assert_eq!(report.folded.pids, 40 - MAX_SOURCES as u64 - 1);
+        let listed = |f: fn(&Source) -> u64| report.sources.iter().map(f).sum::<u64>();
+        assert_eq!(
+            listed(|s| s.granted) + report.folded.granted,
+            report.granted
+        );
+        assert_eq!(listed(|s| s.denied) + report.folded.denied, report.denied);
+    }
+
+    #[test]
+    fn totals_keep_counts_and_a_settled_need_that_the_maps_lost() {
+        // The maps kept one refused chown row; the kernel's totals saw three granted and one refused, and
+        // chown was settled (granted on an audited check); cap_kill lost every row.
+        let rows = [check(Cap::CHOWN, false, NsPlace::Base)];
+        let totals = [
+            CapTotals {
+                cap: Cap::CHOWN,
+                granted: 3,
+                denied: 1,
+                granted_created: 0,
+                denied_created: 0,
+            },
+            CapTotals {
+                cap: Cap::KILL,
+                granted: 2,
+                denied: 0,
+                granted_created: 0,
+                denied_created: 0,
+            },
+        ];
+        let settled = CapSet::EMPTY.with(Cap::CHOWN).with(Cap::KILL);
+        let reports = verdicts_exact(&rows, &totals, settled);
+        assert_eq!(reports.len(), 2);
+        let chown = &reports[0];
+        assert_eq!((chown.cap, chown.verdict), (Cap::CHOWN, Verdict::Needed));
+        assert_eq!((chown.granted, chown.denied), (3, 1));
+        assert_eq!(chown.folded.lost_rows, 3);
+        assert_eq!(chown.folded.granted, 3);
+        let kill = &reports[1];
+        assert_eq!((kill.verdict, kill.granted), (Verdict::Needed, 2));
+        assert!(kill.sources.is_empty());
+        assert_eq!(kill.folded.lost_rows, 2);
+        assert_eq!(needed(&reports), settled);
     }
 
     #[test]

@@ -23,7 +23,7 @@ _captrace() {
 
     case "${cmd}" in
         captrace)
-            opts="-a -o -h -V --pid --cgroup --unit --container --duration --user --verify --minimize --all --json --output --color --help --version"
+            opts="-o -h -V --pid --cgroup --unit --container --duration --user --verify --minimize --checks --json --output --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -69,6 +69,17 @@ _captrace() {
                     COMPREPLY=()
                     ;;
             esac
+            local word after=-1
+            for word in "${COMP_WORDS[@]:1:COMP_CWORD-1}"; do
+                if [[ ${after} -ge 0 ]]; then after=$((after + 1)); elif [[ ${word} == -- ]]; then after=0; fi
+            done
+            if [[ ${after} -eq 0 ]]; then
+                COMPREPLY=( $(compgen -c -- "${cur}") )
+                return 0
+            elif [[ ${after} -gt 0 ]]; then
+                COMPREPLY=( $(compgen -f -- "${cur}") )
+                return 0
+            fi
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;

@@ -10,7 +10,8 @@ always\t'Always colour, also into a pipe'
 never\t'Never colour'"
 complete -c captrace -l verify -d 'Run COMMAND a second time under the recommended set (as the same user, bounding and ambient sets cut to it) and report whether it behaves the same'
 complete -c captrace -l minimize -d 'Prove the needed set minimal: run COMMAND again once for each needed capability, without it, and drop it when COMMAND then exits the same way and is refused nothing else'
-complete -c captrace -s a -l all -d 'List every check row one by one: probes and user-namespace checks too, with their result, no-audit flag, namespace, process and kernel caller'
+complete -c captrace -l checks -d 'List every check row one by one: probes and user-namespace checks too, with their result, no-audit flag, namespace, process and kernel caller. (`-a` means every process in capls and capnet, so it is not a short form here; `--all` is the old spelling.)'
 complete -c captrace -l json -d 'Print NDJSON records instead of the report (schema in the README)'
 complete -c captrace -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c captrace -s V -l version -d 'Print version'
+complete -c captrace -x -a "(__fish_complete_subcommand)"

@@ -1053,7 +1053,7 @@ fn a_running_pid_and_its_children_are_traced_for_a_duration() {
             .expect("start the loop"),
     );
     let pid = target.0.id().to_string();
-    let Some(t) = captrace(&["--json", "--all", "--pid", &pid, "--duration", "1500ms"]) else {
+    let Some(t) = captrace(&["--json", "--checks", "--pid", &pid, "--duration", "1500ms"]) else {
         return;
     };
     drop(target);
@@ -1141,7 +1141,7 @@ fn checks_past_a_full_map_are_counted_without_their_process() {
     };
     let run = |keys: Option<&str>| {
         let mut cmd = Command::new(&bin);
-        cmd.args(["--json", "--all", "--", "/bin/sh", "-c", &script])
+        cmd.args(["--json", "--checks", "--", "/bin/sh", "-c", &script])
             .stdin(Stdio::null());
         if let Some(keys) = keys {
             cmd.env("CAPTRACE_MAP_KEYS", keys);

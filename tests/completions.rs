@@ -204,8 +204,8 @@ fn bash_completes(bin: &str, words: &[&str]) -> Vec<String> {
     out.stdout.lines().map(str::to_string).collect()
 }
 
-/// Capability names complete every option that takes capabilities, user names every user option, and
-/// PIDs every PID, in each tool that has them.
+/// Capability names complete every option that takes capabilities, user names every user option, PIDs
+/// every PID, and a command the word after captrace's `--`, in each tool that has them.
 #[test]
 fn completions_offer_capability_names_users_and_pids() {
     if tool("bash").is_none() {
@@ -214,7 +214,8 @@ fn completions_offer_capability_names_users_and_pids() {
     }
     let me = std::process::id().to_string();
     let prefix = &me[..me.len().min(2)];
-    let cases: [(&str, &[&str], &str); 8] = [
+    let cases: [(&str, &[&str], &str); 9] = [
+        ("captrace", &["captrace", "--", "bas"], "bash"),
         (
             "capls",
             &["capls", "--cap", "cap_net_b"],

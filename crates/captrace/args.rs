@@ -55,7 +55,7 @@ it started have ended, so it never interleaves with COMMAND's output and `captra
 report goes to standard output. A report that cannot be written (a closed pipe) never changes the exit \
 status. Into a pipe or a file every row is one line, never wrapped or coloured; on a terminal the tables fit its \
 width, denied capabilities are in colour, and every name from outside (process names, paths) is escaped. \
---json prints NDJSON: one {\"record\": \"capability\"} per capability, with --all one {\"record\": \
+--json prints NDJSON: one {\"record\": \"capability\"} per capability, with --checks one {\"record\": \
 \"check\"} per check row, then one {\"record\": \"summary\"} (schema in the README).
 
 ENVIRONMENT
@@ -76,7 +76,7 @@ Examples:
       Each needed capability removed in a run of its own: what COMMAND did not need goes.
   captrace --unit nginx.service --duration 5m
       Five minutes of a running service's checks.
-  captrace --all --json -o checks.ndjson -- tar -cf /tmp/etc.tar /etc
+  captrace --checks --json -o checks.ndjson -- tar -cf /tmp/etc.tar /etc
       Every check row, probes and user-namespace checks included, as NDJSON in a file.
   captrace --json -o /dev/fd/3 -- ping -c1 127.0.0.1 3>&1 >&2 | jq -c 'select(.record == \"summary\")'
       The report alone into a pipe; ping's own output goes to the terminal."
@@ -102,7 +102,12 @@ pub struct Args {
     ///
     /// It runs in a fresh cgroup v2 leaf, and every capability check made by it and its descendants is
     /// counted from its exec until it and they have exited. Ctrl-C is passed on to it.
-    #[arg(value_name = "COMMAND", trailing_var_arg = true, num_args = 1..)]
+    #[arg(
+        value_name = "COMMAND",
+        trailing_var_arg = true,
+        num_args = 1..,
+        value_hint = clap::ValueHint::CommandWithArguments
+    )]
     pub command: Vec<OsString>,
 
     /// Trace a running process and its descendants, until Ctrl-C or --duration.
@@ -162,8 +167,9 @@ pub struct Args {
     pub minimize: bool,
 
     /// List every check row one by one: probes and user-namespace checks too, with their result,
-    /// no-audit flag, namespace, process and kernel caller.
-    #[arg(short, long)]
+    /// no-audit flag, namespace, process and kernel caller. (`-a` means every process in capls and
+    /// capnet, so it is not a short form here; `--all` is the old spelling.)
+    #[arg(long = "checks", alias = "all")]
     pub all: bool,
 
     /// Print NDJSON records instead of the report (schema in the README).

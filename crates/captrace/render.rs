@@ -1,7 +1,7 @@
 //! The report, in the two forms a user gets: the human one (a header line that stands apart from
 //! COMMAND's own output, the table of verdicts, where the needed and denied capabilities came from, with
-//! `--all` every check row, then the recommendations and `--verify`'s outcome) and NDJSON (one record per
-//! capability, per check row with `--all`, then a summary). Both are built from the same `Report`, so they
+//! `--checks` every check row, then the recommendations and `--verify`'s outcome) and NDJSON (one record per
+//! capability, per check row with `--checks`, then a summary). Both are built from the same `Report`, so they
 //! cannot disagree.
 //!
 //! Into a pipe every row is one line, never wrapped or coloured; on a terminal the text columns of the
@@ -88,7 +88,7 @@ pub struct FileReport {
 pub struct Report<'a> {
     /// One per capability checked, in the order to show them.
     pub caps: &'a [CapReport],
-    /// Every aggregated check row (listed with `--all`).
+    /// Every aggregated check row (listed with `--checks`).
     pub checks: &'a [Check],
     /// `None` when there is nothing to recommend for (a target that was not run, or no file to model).
     pub recommendations: Option<&'a Recommendations>,
@@ -488,7 +488,7 @@ fn caller_cell(caller: Option<&str>, noaudit: bool) -> Cell {
     Cell::new(text)
 }
 
-/// `--all`: every check row, as the kernel map aggregated them.
+/// `--checks`: every check row, as the kernel map aggregated them.
 fn check_rows(out: &mut String, checks: &[Check], width: usize) {
     let _ = writeln!(out, "\nevery check ({}):", checks.len());
     if checks.is_empty() {
@@ -990,7 +990,7 @@ struct SourceRecord<'a> {
     noaudit: bool,
 }
 
-/// `{"record": "check", …}`: one aggregated row of checks (`--all`).
+/// `{"record": "check", …}`: one aggregated row of checks (`--checks`).
 #[derive(Serialize)]
 pub struct CheckRecord<'a> {
     cap: String,
@@ -1418,7 +1418,7 @@ mod tests {
         assert!(text.contains(
             "  systemd:     CapabilityBoundingSet=CAP_NET_BIND_SERVICE\n               AmbientCapabilities=CAP_NET_BIND_SERVICE\n"
         ));
-        // --all is off: no check rows.
+        // --checks is off: no check rows.
         assert!(!text.contains("every check"));
     }
 
@@ -1525,7 +1525,7 @@ mod tests {
             serde_json::json!([])
         );
         assert_eq!(summary["verify"]["second_exit"]["exit_status"], 0);
-        // Without --all there are no check records.
+        // Without --checks there are no check records.
         assert_eq!(records(&report, false).len(), 4);
     }
 

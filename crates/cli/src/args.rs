@@ -50,7 +50,7 @@ fn one_line(prog: &str, rendered: &str) -> String {
     // What clap adds after its message (the valid values, tips) is kept; the usage line is not: it names
     // whichever flag clap guessed was meant.
     let tips: Vec<&str> = lines
-        .filter(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
         .map(|l| l.strip_prefix("tip: ").unwrap_or(l))
         .collect();
     let mut out = format!("{prog}: {}", crate::escape_str(message));

@@ -3,7 +3,8 @@
 //! is. clap_complete offers files for any value it has no list for; its scripts are generated from the
 //! same clap definition, and the lines for these values are rewritten here, once for every tool. Which
 //! values they are is read from the definition: a value named `CAP…` or `SET` (capabilities), `USER…` or
-//! `UID…` (users), `PID` (processes).
+//! `UID…` (users), `PID` (processes); and a command line after `--` (clap's `CommandWithArguments` hint,
+//! which only zsh's generator knows) completes a command, then its arguments as files.
 
 use capcore::cap::NAMED_CAPS;
 use capcore::Cap;
@@ -64,12 +65,41 @@ fn completed(cmd: &clap::Command) -> Vec<Completed> {
 /// `script`, a completion script clap_complete made for `cmd` in `shell`, with the values above offered.
 pub fn extend(shell: clap_complete::Shell, cmd: &clap::Command, script: String) -> String {
     let args = completed(cmd);
+    let runs_a_command = cmd
+        .get_arguments()
+        .any(|arg| arg.get_value_hint() == clap::ValueHint::CommandWithArguments);
     match shell {
-        clap_complete::Shell::Bash => bash(cmd.get_name(), &args, script),
+        clap_complete::Shell::Bash => {
+            let script = bash(cmd.get_name(), &args, script);
+            if runs_a_command {
+                bash_command(cmd.get_name(), script)
+            } else {
+                script
+            }
+        }
         clap_complete::Shell::Zsh => zsh(&args, script),
-        clap_complete::Shell::Fish => fish(cmd.get_name(), &args, script),
+        clap_complete::Shell::Fish => {
+            let mut script = fish(cmd.get_name(), &args, script);
+            if runs_a_command {
+                // fish's own helper completes the command after the tool's options, then its arguments.
+                script.push_str(&format!(
+                    "complete -c {} -x -a \"(__fish_complete_subcommand)\"\n",
+                    cmd.get_name()
+                ));
+            }
+            script
+        }
         _ => script,
     }
+}
+
+/// After `--`, the first word is a command (`compgen -c`) and the rest its arguments (files).
+fn bash_command(name: &str, script: String) -> String {
+    let tail = format!(
+        "            COMPREPLY=( $(compgen -W \"${{opts}}\" -- \"${{cur}}\") )\n            return 0\n            ;;\n    esac\n}}\n\nif [[ \"${{BASH_VERSINFO[0]}}\" -eq 4 && \"${{BASH_VERSINFO[1]}}\" -ge 4 || \"${{BASH_VERSINFO[0]}}\" -gt 4 ]]; then\n    complete -F _{name}"
+    );
+    let command = "            local word after=-1\n            for word in \"${COMP_WORDS[@]:1:COMP_CWORD-1}\"; do\n                if [[ ${after} -ge 0 ]]; then after=$((after + 1)); elif [[ ${word} == -- ]]; then after=0; fi\n            done\n            if [[ ${after} -eq 0 ]]; then\n                COMPREPLY=( $(compgen -c -- \"${cur}\") )\n                return 0\n            elif [[ ${after} -gt 0 ]]; then\n                COMPREPLY=( $(compgen -f -- \"${cur}\") )\n                return 0\n            fi\n";
+    script.replace(&tail, &format!("{command}{tail}"))
 }
 
 fn bash_words(kind: Kind) -> String {

@@ -203,58 +203,163 @@ pub fn namespace_inode(fd: BorrowedFd<'_>) -> io::Result<u64> {
     Ok(rustix::fs::fstat(fd)?.st_ino)
 }
 
-/// Dumps the namespace the calling thread is in.
+/// Dumps the namespace the calling thread is in. An inet table the namespace's socket counts say is empty
+/// here is not asked for (each is shared by every namespace and walked whole). What only tells that a
+/// holder's socket is here without being listed (unix without `with_unix`, netlink), and the costly walk
+/// of TCP connections, are read only while a socket `wanted` is still not found.
 fn dump_here(with_unix: bool, wanted: Wanted<'_>) -> Dump {
     let mut dump = Dump::default();
+    let net = NetDir::open();
+    let counts = SocketCounts::read(&net);
+    read_raw(&mut dump, &net, &counts);
     let inet = [
-        (Proto::Udp, AF_INET, IPPROTO_UDP),
-        (Proto::Udp6, AF_INET6, IPPROTO_UDP),
-        (Proto::Udplite, AF_INET, IPPROTO_UDPLITE),
-        (Proto::Udplite6, AF_INET6, IPPROTO_UDPLITE),
+        (Proto::Udp, AF_INET, IPPROTO_UDP, "UDP"),
+        (Proto::Udp6, AF_INET6, IPPROTO_UDP, "UDP6"),
+        (Proto::Udplite, AF_INET, IPPROTO_UDPLITE, "UDPLITE"),
+        (Proto::Udplite6, AF_INET6, IPPROTO_UDPLITE, "UDPLITE6"),
     ];
-    match Diag::open() {
-        Ok(mut diag) => {
-            let result = diag.tcp(TCPF_LISTEN, &mut dump.sockets);
-            note(&mut dump, Proto::Tcp, result);
-            for (proto, family, protocol) in inet {
-                // Every state: bound and connected datagram sockets alike.
-                let result = diag.inet(proto, family, protocol, u32::MAX, &mut dump.sockets);
-                note(&mut dump, proto, result);
-            }
-            let result = diag.packet(&mut dump.sockets);
-            note(&mut dump, Proto::Packet, result);
-            let result = if with_unix {
-                diag.unix(true, &mut dump.sockets)
-            } else {
-                let mut unix = Vec::new();
-                let result = diag.unix(false, &mut unix);
-                dump.unlisted.extend(unix.iter().map(|s| s.inode));
-                result
-            };
-            note(&mut dump, Proto::Unix, result);
-            let mut netlink = Vec::new();
-            if diag.netlink(&mut netlink).is_ok() {
-                dump.unlisted.extend(netlink);
-            }
-            // Raw sockets (read below) are not connections either; one wanted that is among them makes
-            // this walk for nothing, which is rare and only slower.
-            if !all_found(&dump, wanted) {
-                let result = diag.tcp(!TCPF_LISTEN, &mut dump.sockets);
-                note(&mut dump, Proto::Tcp, result);
-                dump.complete = true;
-            }
+    let mut diag = match Diag::open() {
+        Ok(diag) => diag,
+        Err(err) => {
+            dump.errors.push((Proto::Tcp, format!("sock_diag: {err}")));
+            finish(&mut dump);
+            return dump;
         }
-        Err(err) => dump.errors.push((Proto::Tcp, format!("sock_diag: {err}"))),
+    };
+    if counts.any(&["TCP", "TCP6"]) {
+        let result = diag.tcp(TCPF_LISTEN, &mut dump.sockets);
+        note(&mut dump, Proto::Tcp, result);
     }
+    for (proto, family, protocol, name) in inet {
+        if counts.any(&[name]) {
+            // Every state: bound and connected datagram sockets alike.
+            let result = diag.inet(proto, family, protocol, u32::MAX, &mut dump.sockets);
+            note(&mut dump, proto, result);
+        }
+    }
+    // packet and unix sockets are listed per namespace: cheap to ask for.
+    let result = diag.packet(&mut dump.sockets);
+    note(&mut dump, Proto::Packet, result);
+    if with_unix {
+        let result = diag.unix(true, &mut dump.sockets);
+        note(&mut dump, Proto::Unix, result);
+    }
+    if !with_unix && !all_found(&dump, wanted) {
+        let mut sockets = Vec::new();
+        let result = diag.unix(false, &mut sockets);
+        dump.unlisted.extend(sockets.iter().map(|s| s.inode));
+        note(&mut dump, Proto::Unix, result);
+    }
+    if !all_found(&dump, wanted) {
+        let mut netlink = Vec::new();
+        if diag.netlink(&mut netlink).is_ok() {
+            dump.unlisted.extend(netlink);
+        }
+    }
+    // Not gated by the counts: a TCP socket bound and idle, which newer kernels dump, is not counted.
+    if !all_found(&dump, wanted) {
+        let result = diag.tcp(!TCPF_LISTEN, &mut dump.sockets);
+        note(&mut dump, Proto::Tcp, result);
+        dump.complete = true;
+    }
+    finish(&mut dump);
+    dump
+}
+
+/// raw and raw6, from this thread's /proc/net (no raw_diag in many kernels).
+fn read_raw(dump: &mut Dump, net: &NetDir, counts: &SocketCounts) {
     dump.raw_from_proc = true;
-    for proto in [Proto::Raw, Proto::Raw6] {
-        let path = format!("/proc/thread-self/net/{}", proto.file());
-        match read_table(Path::new(&path)) {
+    for (proto, name) in [(Proto::Raw, "RAW"), (Proto::Raw6, "RAW6")] {
+        if !counts.any(&[name]) {
+            continue;
+        }
+        match net.read(proto.file()) {
             Ok(text) => dump.sockets.extend(net::parse_inet_table(proto, &text)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => dump.errors.push((proto, format!("{path}: {e}"))),
+            Err(e) => dump.errors.push((
+                proto,
+                format!("/proc/thread-self/net/{}: {e}", proto.file()),
+            )),
         }
     }
+}
+
+/// The calling thread's /proc/net, open, so that each of its files is one lookup rather than a walk of
+/// /proc/thread-self/net (it shows the namespace the thread was in when it was opened).
+struct NetDir(io::Result<OwnedFd>);
+
+impl NetDir {
+    fn open() -> NetDir {
+        use rustix::fs::{Mode, OFlags};
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        NetDir(rustix::fs::open("/proc/thread-self/net", flags, Mode::empty()).map_err(Into::into))
+    }
+
+    /// A table in it, read in as few passes as the kernel allows, with a bound.
+    fn read(&self, name: &str) -> io::Result<String> {
+        use rustix::fs::{Mode, OFlags};
+        let dir = self
+            .0
+            .as_ref()
+            .map_err(|e| io::Error::new(e.kind(), e.to_string()))?;
+        let file = rustix::fs::openat(dir, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
+        read_table(fs::File::from(file))
+    }
+}
+
+/// How many sockets of each protocol the calling thread's namespace has in its inet tables, from
+/// /proc/net/sockstat and sockstat6 (per namespace; a socket is counted from when it is hashed, as a dump
+/// would find it, to when it is unhashed, so a socket open throughout a read is counted). When a file
+/// cannot be read, every protocol it counts may have sockets.
+struct SocketCounts {
+    rows: Vec<(String, u64)>,
+    unread: bool,
+}
+
+impl SocketCounts {
+    fn read(net: &NetDir) -> SocketCounts {
+        let mut counts = SocketCounts {
+            rows: Vec::new(),
+            unread: false,
+        };
+        for name in ["sockstat", "sockstat6"] {
+            match net.read(name) {
+                Ok(text) => counts.rows.extend(parse_sockstat(&text)),
+                Err(_) => counts.unread = true,
+            }
+        }
+        counts
+    }
+
+    /// Whether any of the protocols `names` (as sockstat names them) may have sockets here. A protocol
+    /// the kernel lacks has no row and no sockets.
+    fn any(&self, names: &[&str]) -> bool {
+        self.unread
+            || self
+                .rows
+                .iter()
+                .any(|(name, count)| *count > 0 && names.contains(&name.as_str()))
+    }
+}
+
+/// `TCP: inuse 2 orphan 0 ...` → ("TCP", 2); a count that does not parse counts as some.
+fn parse_sockstat(text: &str) -> Vec<(String, u64)> {
+    text.lines()
+        .filter_map(|line| {
+            let (name, rest) = line.split_once(':')?;
+            let mut fields = rest.split_whitespace();
+            (fields.next()? == "inuse").then_some(())?;
+            let count = fields
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(u64::MAX);
+            Some((name.to_string(), count))
+        })
+        .collect()
+}
+
+/// What every dump reads last: the sysctls, and interface names for bound packet sockets.
+fn finish(dump: &mut Dump) {
     // Files under /proc/sys/net show the namespace of the thread that reads them: this one's.
     dump.port_start = read_sysctl(PORT_START).and_then(|t| t.trim().parse().ok());
     dump.local_ports = read_sysctl(LOCAL_PORTS).and_then(|t| parse_port_range(&t));
@@ -265,7 +370,6 @@ fn dump_here(with_unix: bool, wanted: Wanted<'_>) -> Dump {
     if bound_packet {
         dump.interfaces = net::read_interfaces(Path::new("/proc/thread-self"));
     }
-    dump
 }
 
 /// Whether every socket `wanted` is among those dumped so far. Inodes are unique in a namespace, so
@@ -300,12 +404,10 @@ const MAX_RAW_TABLE: u64 = 16 * 1024 * 1024;
 const RAW_READ_BUFFER: usize = 64 * 1024;
 
 /// A /proc/net table, read in as few passes as the kernel allows, with a bound.
-fn read_table(path: &Path) -> io::Result<String> {
+fn read_table(file: fs::File) -> io::Result<String> {
     use std::io::Read;
     let mut bytes = Vec::with_capacity(RAW_READ_BUFFER);
-    fs::File::open(path)?
-        .take(MAX_RAW_TABLE)
-        .read_to_end(&mut bytes)?;
+    file.take(MAX_RAW_TABLE).read_to_end(&mut bytes)?;
     String::from_utf8(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
@@ -909,6 +1011,25 @@ mod tests {
             !still_open(std::process::id(), fd, inode + 1),
             "another inode"
         );
+    }
+
+    #[test]
+    fn counts_sockets_by_protocol() {
+        let text =
+            "sockets: used 22\nTCP: inuse 0 orphan 0 tw 0 alloc 402 mem 112\nUDP: inuse 1 mem 0\n\
+                    RAW: inuse x\nFRAG: inuse 0 memory 0\n";
+        let counts = SocketCounts {
+            rows: parse_sockstat(text),
+            unread: false,
+        };
+        assert!(counts.any(&["UDP"]));
+        assert!(!counts.any(&["TCP", "TCP6"]), "none, or no such protocol");
+        assert!(counts.any(&["RAW"]), "unparsed counts as some");
+        let unread = SocketCounts {
+            rows: Vec::new(),
+            unread: true,
+        };
+        assert!(unread.any(&["TCP"]));
     }
 
     #[test]

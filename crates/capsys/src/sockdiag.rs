@@ -13,8 +13,9 @@
 //! (net.ipv4.tcp_child_ehash_entries), and a dump walks every bucket of it whatever the namespace holds:
 //! over a millisecond for 262,144 buckets, against tens of microseconds for every other table. So TCP is
 //! asked for in two walks, each covering IPv4 and IPv6 at once (the old TCPDIAG_GETSOCK request, whose
-//! family is left unspecified): the listeners first, and the connections only when the caller looks for a
-//! socket that no other table had ([`Wanted`]).
+//! family is left unspecified): the listeners first, and the connections last. A caller that looks only for
+//! some sockets (those its processes hold) has the tables read until they are all found ([`Wanted`]), and
+//! an inet table the namespace's socket counts (/proc/net/sockstat) show empty is not walked at all.
 //!
 //! netlink-packet-sock-diag builds the inet and unix requests and parses their answers; it has no
 //! packet_diag, which is parsed here (include/uapi/linux/packet_diag.h).
@@ -63,7 +64,7 @@ pub struct Dump {
     /// Inodes of this namespace's sockets of families not listed (netlink; unix when not asked for), so that
     /// a holder's descriptor for one is known to be here without asking the socket itself.
     pub unlisted: Vec<u64>,
-    /// Whether TCP connections were read: false when every socket [`Wanted`] was found without them.
+    /// Whether every table was read: false when every socket [`Wanted`] was found before the last.
     pub complete: bool,
 }
 
@@ -72,8 +73,9 @@ pub struct Dump {
 pub enum Wanted<'a> {
     /// Every one.
     All,
-    /// These inodes (those its holders have open): TCP connections are read only when one of them is in
-    /// no other table. Listeners, and every other family, are always read in full.
+    /// These inodes (those its holders have open): the tables are read until all of them are found, each
+    /// table whole, the TCP listeners always, the costly TCP connections last. A socket no holder holds is
+    /// never shown, so the tables left unread hold nothing asked for.
     Inodes(&'a HashSet<u64>),
 }
 
@@ -203,72 +205,90 @@ pub fn namespace_inode(fd: BorrowedFd<'_>) -> io::Result<u64> {
     Ok(rustix::fs::fstat(fd)?.st_ino)
 }
 
-/// Dumps the namespace the calling thread is in. An inet table the namespace's socket counts say is empty
-/// here is not asked for (each is shared by every namespace and walked whole). What only tells that a
-/// holder's socket is here without being listed (unix without `with_unix`, netlink), and the costly walk
-/// of TCP connections, are read only while a socket `wanted` is still not found.
+/// Dumps the namespace the calling thread is in.
 fn dump_here(with_unix: bool, wanted: Wanted<'_>) -> Dump {
-    let mut dump = Dump::default();
-    let net = NetDir::open();
-    let counts = SocketCounts::read(&net);
-    read_raw(&mut dump, &net, &counts);
-    let inet = [
-        (Proto::Udp, AF_INET, IPPROTO_UDP, "UDP"),
-        (Proto::Udp6, AF_INET6, IPPROTO_UDP, "UDP6"),
-        (Proto::Udplite, AF_INET, IPPROTO_UDPLITE, "UDPLITE"),
-        (Proto::Udplite6, AF_INET6, IPPROTO_UDPLITE, "UDPLITE6"),
-    ];
-    let mut diag = match Diag::open() {
-        Ok(diag) => diag,
-        Err(err) => {
-            dump.errors.push((Proto::Tcp, format!("sock_diag: {err}")));
-            finish(&mut dump);
-            return dump;
-        }
+    let mut dump = Dump {
+        raw_from_proc: true,
+        ..Dump::default()
     };
-    if counts.any(&["TCP", "TCP6"]) {
-        let result = diag.tcp(TCPF_LISTEN, &mut dump.sockets);
-        note(&mut dump, Proto::Tcp, result);
-    }
-    for (proto, family, protocol, name) in inet {
-        if counts.any(&[name]) {
-            // Every state: bound and connected datagram sockets alike.
-            let result = diag.inet(proto, family, protocol, u32::MAX, &mut dump.sockets);
-            note(&mut dump, proto, result);
-        }
-    }
-    // packet and unix sockets are listed per namespace: cheap to ask for.
-    let result = diag.packet(&mut dump.sockets);
-    note(&mut dump, Proto::Packet, result);
-    if with_unix {
-        let result = diag.unix(true, &mut dump.sockets);
-        note(&mut dump, Proto::Unix, result);
-    }
-    if !with_unix && !all_found(&dump, wanted) {
-        let mut sockets = Vec::new();
-        let result = diag.unix(false, &mut sockets);
-        dump.unlisted.extend(sockets.iter().map(|s| s.inode));
-        note(&mut dump, Proto::Unix, result);
-    }
-    if !all_found(&dump, wanted) {
-        let mut netlink = Vec::new();
-        if diag.netlink(&mut netlink).is_ok() {
-            dump.unlisted.extend(netlink);
-        }
-    }
-    // Not gated by the counts: a TCP socket bound and idle, which newer kernels dump, is not counted.
-    if !all_found(&dump, wanted) {
-        let result = diag.tcp(!TCPF_LISTEN, &mut dump.sockets);
-        note(&mut dump, Proto::Tcp, result);
-        dump.complete = true;
+    match Diag::open() {
+        Ok(mut diag) => read_tables(&mut dump, &mut diag, with_unix, wanted),
+        Err(err) => dump.errors.push((Proto::Tcp, format!("sock_diag: {err}"))),
     }
     finish(&mut dump);
     dump
 }
 
+/// Reads the namespace's tables until every socket `wanted` is found: the TCP listeners first (whole,
+/// whatever is wanted: they tell a connection a listener accepted from one that bound its port itself),
+/// then UDP, the rest of the inet tables that the namespace's socket counts say are not empty (each
+/// table is shared by every namespace and walked whole), packet, unix (only identified, without
+/// `with_unix`), netlink (only identified), and last the costly walk of TCP connections. A namespace whose
+/// holders hold only listeners and datagram sockets costs two short walks.
+fn read_tables(dump: &mut Dump, diag: &mut Diag, with_unix: bool, wanted: Wanted<'_>) {
+    let result = diag.tcp(TCPF_LISTEN, &mut dump.sockets);
+    note(dump, Proto::Tcp, result);
+    let result = diag.inet(
+        Proto::Udp,
+        AF_INET,
+        IPPROTO_UDP,
+        u32::MAX,
+        &mut dump.sockets,
+    );
+    note(dump, Proto::Udp, result);
+    if all_found(dump, wanted) {
+        return;
+    }
+    let net = NetDir::open();
+    let counts = SocketCounts::read(&net);
+    let inet = [
+        (Proto::Udp6, AF_INET6, IPPROTO_UDP, "UDP6"),
+        (Proto::Udplite, AF_INET, IPPROTO_UDPLITE, "UDPLITE"),
+        (Proto::Udplite6, AF_INET6, IPPROTO_UDPLITE, "UDPLITE6"),
+    ];
+    for (proto, family, protocol, name) in inet {
+        if counts.any(&[name]) {
+            // Every state: bound and connected datagram sockets alike.
+            let result = diag.inet(proto, family, protocol, u32::MAX, &mut dump.sockets);
+            note(dump, proto, result);
+        }
+    }
+    read_raw(dump, &net, &counts);
+    if all_found(dump, wanted) {
+        return;
+    }
+    let result = diag.packet(&mut dump.sockets);
+    note(dump, Proto::Packet, result);
+    if all_found(dump, wanted) {
+        return;
+    }
+    let result = if with_unix {
+        diag.unix(true, &mut dump.sockets)
+    } else {
+        let mut sockets = Vec::new();
+        let result = diag.unix(false, &mut sockets);
+        dump.unlisted.extend(sockets.iter().map(|s| s.inode));
+        result
+    };
+    note(dump, Proto::Unix, result);
+    if all_found(dump, wanted) {
+        return;
+    }
+    let mut netlink = Vec::new();
+    if diag.netlink(&mut netlink).is_ok() {
+        dump.unlisted.extend(netlink);
+    }
+    if all_found(dump, wanted) {
+        return;
+    }
+    // Not gated by the counts: a TCP socket bound and idle, which newer kernels dump, is not counted.
+    let result = diag.tcp(!TCPF_LISTEN, &mut dump.sockets);
+    note(dump, Proto::Tcp, result);
+    dump.complete = true;
+}
+
 /// raw and raw6, from this thread's /proc/net (no raw_diag in many kernels).
 fn read_raw(dump: &mut Dump, net: &NetDir, counts: &SocketCounts) {
-    dump.raw_from_proc = true;
     for (proto, name) in [(Proto::Raw, "RAW"), (Proto::Raw6, "RAW6")] {
         if !counts.any(&[name]) {
             continue;

@@ -7,6 +7,11 @@
 //! listed under each of them. A socket found in none of the holders' namespaces is traced to its own with
 //! SIOCGSKNS, and that namespace is dumped too.
 //!
+//! Only holders' sockets are shown, so the holders' namespaces are dumped together, one worker per core,
+//! each for the sockets its holders hold: its tables are read until those are found, and a namespace or
+//! process that holds no socket is not read at all (a host with hundreds of network namespaces pays for
+//! the few tables its holders' sockets are in, not for every table of every one).
+//!
 //! A dump is not a snapshot: when other sockets of a namespace close while it is read, the kernel can
 //! leave out one that was open throughout (capsys::sockdiag says how). So a socket a holder still has open,
 //! of a kind every dump lists, that its namespace's dump lacks, has that namespace read again (a few times

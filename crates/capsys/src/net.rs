@@ -517,7 +517,7 @@ const LINKS_PER_WORKER: usize = 256;
 /// `f(0..items)` in order, over as many scoped threads as there are cores (and work for each), the calling
 /// thread among them; each takes the next item from a shared counter.
 fn in_parallel<T: Send>(items: usize, per_worker: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cores = crate::proc::cores();
     let workers = cores.min(items / per_worker.max(1)).max(1);
     if workers == 1 {
         return (0..items).map(f).collect();

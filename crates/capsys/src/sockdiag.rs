@@ -136,9 +136,7 @@ pub fn dump_each(
         .collect();
     let is_own = |i: usize| matches!((&own, &inodes[i]), (Ok(own), Ok(inode)) if own == inode);
     let foreign = (0..namespaces.len()).filter(|&i| !is_own(i)).count();
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(foreign);
+    let workers = crate::proc::cores().min(foreign);
     let next = AtomicUsize::new(0);
     let mut results: Vec<Option<io::Result<Dump>>> = (0..namespaces.len()).map(|_| None).collect();
     std::thread::scope(|scope| {

@@ -23,3 +23,34 @@ print(f"{name:<34} {fmt(old):>14} {fmt(new):>14} {old / new:>7.2f}x")
 PY
   rm -f "$json"
 }
+
+# bench_interleaved CASE RUNS COMMAND... : each command once per round, in a new order each round (so that
+# load from elsewhere falls on all of them alike), RUNS rounds after two warm-up rounds; prints one line of
+# `CASE<TAB>median seconds of each command...<TAB>median of the per-round ratios first/each`. Output goes
+# to /dev/null; commands are split on spaces, not run through a shell.
+bench_interleaved() {
+  local name=$1 runs=$2
+  shift 2
+  python3 - "$name" "$runs" "$@" <<'PY'
+import os, random, statistics, sys, time
+name, runs, commands = sys.argv[1], int(sys.argv[2]), [c.split() for c in sys.argv[3:]]
+devnull = os.open(os.devnull, os.O_WRONLY)
+def once(argv):
+    start = time.perf_counter()
+    pid = os.posix_spawnp(argv[0], argv, os.environ, file_actions=[
+        (os.POSIX_SPAWN_DUP2, devnull, 1), (os.POSIX_SPAWN_DUP2, devnull, 2)])
+    os.waitpid(pid, 0)
+    return time.perf_counter() - start
+times = [[] for _ in commands]
+for round in range(runs + 2):
+    order = list(range(len(commands)))
+    random.shuffle(order)
+    took = {i: once(commands[i]) for i in order}
+    if round >= 2:
+        for i in order:
+            times[i].append(took[i])
+medians = [statistics.median(t) for t in times]
+paired = [statistics.median(a / b for a, b in zip(times[0], t)) for t in times]
+print("\t".join([name] + [f"{m:.6f}" for m in medians] + [f"{p:.4f}" for p in paired]))
+PY
+}

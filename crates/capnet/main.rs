@@ -7,6 +7,11 @@
 //! listed under each of them. A socket found in none of the holders' namespaces is traced to its own with
 //! SIOCGSKNS, and that namespace is dumped too.
 //!
+//! Only holders' sockets are shown, so the holders' namespaces are dumped together, one worker per core,
+//! each for the sockets its holders hold: its tables are read until those are found, and a namespace or
+//! process that holds no socket is not read at all (a host with hundreds of network namespaces pays for
+//! the few tables its holders' sockets are in, not for every table of every one).
+//!
 //! A dump is not a snapshot: when other sockets of a namespace close while it is read, the kernel can
 //! leave out one that was open throughout (capsys::sockdiag says how). So a socket a holder still has open,
 //! of a kind every dump lists, that its namespace's dump lacks, has that namespace read again (a few times
@@ -39,7 +44,6 @@ use capsys::proc::{self, Process, ReadOptions};
 use capsys::sockdiag;
 use capsys::users::Names;
 use clap::{CommandFactory, Parser, ValueEnum};
-use rayon::prelude::*;
 use serde::Serialize;
 
 const PROG: &str = "capnet";
@@ -240,24 +244,17 @@ fn run(args: Args) -> Result<u8, Box<dyn Error>> {
     };
     // Every holder's descriptors first, then each namespace a holder is in is dumped once; a socket found
     // in none of those is traced to its own namespace, which is dumped too.
-    let fd_tables: Vec<_> = processes
-        .par_iter()
-        .map(|process| (process, net::socket_fds(&proc_dir(process.pid))))
-        .collect();
+    let dirs: Vec<PathBuf> = processes.iter().map(|p| proc_dir(p.pid)).collect();
+    let fd_tables = net::socket_fds_each(&dirs);
     let mut held = Vec::new();
-    for (process, fds) in fd_tables {
+    for (process, fds) in processes.iter().zip(fd_tables) {
         match fds {
             Ok(fds) => held.push((process, fds)),
             Err(err) => tally.fd_error(process.pid, err),
         }
     }
     let mut namespaces = Namespaces::default();
-    for (process, fds) in &held {
-        // A process without sockets has nothing to match: its namespace need not be read for it.
-        if !fds.is_empty() {
-            namespaces.of_process(process, args.unix, &mut tally);
-        }
-    }
+    namespaces.of_holders(&held, args.unix, &mut tally);
     let homes: Vec<Vec<NsKey>> = held
         .iter()
         .map(|(process, fds)| namespaces.locate(process, fds, args.unix, &mut tally))
@@ -352,6 +349,8 @@ struct Namespace {
     interfaces: BTreeMap<u32, String>,
     /// What its sockets needed is judged by.
     rules: needs::Rules,
+    /// Whether its TCP connections were read (not when its holders' sockets were all found without them).
+    complete: bool,
 }
 
 /// A socket a process holds, with the namespace it lives in.
@@ -407,27 +406,52 @@ impl Namespaces {
         self.by_key.get(&key)
     }
 
-    /// Dumps the namespace `process` is in now, unless done already.
-    fn of_process(&mut self, process: &Process, unix: bool, tally: &mut Tally) {
-        let key = NsKey::of(process);
-        if self.by_key.contains_key(&key) {
-            return;
+    /// Dumps, once each and all together, the namespaces the holders of sockets are in now. A process
+    /// without sockets has nothing to match: its namespace is not read for it. Each dump looks for the
+    /// sockets its holders have open, so that the costly table of TCP connections is walked only where
+    /// one of them is in no other.
+    fn of_holders(&mut self, held: &[(&Process, Vec<(i32, u64)>)], unix: bool, tally: &mut Tally) {
+        let mut order: Vec<(NsKey, u32)> = Vec::new();
+        let mut wanted: HashMap<NsKey, HashSet<u64>> = HashMap::new();
+        for (process, fds) in held.iter().filter(|(_, fds)| !fds.is_empty()) {
+            let key = NsKey::of(process);
+            let inodes = wanted.entry(key).or_insert_with(|| {
+                order.push((key, process.pid));
+                HashSet::new()
+            });
+            inodes.extend(fds.iter().map(|&(_, inode)| inode));
         }
-        let dir = proc_dir(process.pid);
-        let ns = match key {
-            NsKey::Inode(inode) => match fs::File::open(dir.join("ns/net")) {
-                Ok(file) => self::dump(Some(&file), Some(inode), unix, process.pid, tally),
-                Err(err) => {
-                    tally.failed(
-                        process.pid,
-                        format!("{}: {err}", dir.join("ns/net").display()),
-                    );
-                    (Namespace::default(), Vec::new())
+        let mut files = Vec::new();
+        for &(key, pid) in &order {
+            let dir = proc_dir(pid);
+            match key {
+                NsKey::Inode(inode) => match fs::File::open(dir.join("ns/net")) {
+                    Ok(file) => files.push((key, inode, pid, file)),
+                    Err(err) => {
+                        tally.failed(pid, format!("{}: {err}", dir.join("ns/net").display()));
+                        self.insert(key, (Namespace::default(), Vec::new()));
+                    }
+                },
+                _ => {
+                    let ns = read_hidden(&dir, unix, pid, tally);
+                    self.insert(key, (ns, Vec::new()));
                 }
-            },
-            _ => (read_hidden(&dir, unix, process.pid, tally), Vec::new()),
-        };
-        self.insert(key, ns);
+            }
+        }
+        let requests: Vec<_> = files
+            .iter()
+            .map(|(key, _, _, file)| {
+                let inodes = wanted
+                    .get(key)
+                    .map_or(sockdiag::Wanted::All, sockdiag::Wanted::Inodes);
+                (file.as_fd(), inodes)
+            })
+            .collect();
+        let dumps = sockdiag::dump_each(&requests, unix);
+        for ((key, inode, pid, _), dump) in files.iter().zip(dumps) {
+            let ns = namespace(dump, Some(*inode), *pid, tally);
+            self.insert(*key, ns);
+        }
     }
 
     fn insert(&mut self, key: NsKey, (ns, unlisted): (Namespace, Vec<u64>)) {
@@ -479,13 +503,23 @@ impl Namespaces {
             return NsKey::Nowhere;
         };
         let key = NsKey::Inode(ns_inode);
+        let ns_fd = Some(traced.namespace.as_fd());
         if !self.by_key.contains_key(&key) {
-            let ns = self::dump(Some(&traced.namespace), Some(ns_inode), unix, pid, tally);
+            let dump = sockdiag::dump(ns_fd, unix, sockdiag::Wanted::All);
+            let ns = namespace(dump, Some(ns_inode), pid, tally);
             self.insert(key, ns);
         }
         let mut found = self.find(key, inode);
+        // A namespace read without its TCP connections (its holders' sockets were all elsewhere) is read
+        // whole first: that is not a read again.
+        if found.is_none() && self.by_key.get(&key).is_some_and(|ns| !ns.complete) {
+            if let Ok(whole) = sockdiag::dump(ns_fd, unix, sockdiag::Wanted::All) {
+                self.merge(key, whole);
+            }
+            found = self.find(key, inode);
+        }
         while found.is_none() && traced.listed && self.may_reread(key) {
-            if let Ok(again) = sockdiag::dump(Some(traced.namespace.as_fd()), unix) {
+            if let Ok(again) = sockdiag::dump(ns_fd, unix, sockdiag::Wanted::All) {
                 self.merge(key, again);
             }
             found = self.find(key, inode);
@@ -534,6 +568,7 @@ impl Namespaces {
         let Some(ns) = self.by_key.get_mut(&key) else {
             return;
         };
+        ns.complete |= again.complete;
         ns.rules.add_listeners(&again.sockets);
         for socket in again.sockets {
             self.socket_home.entry(socket.inode).or_insert(key);
@@ -542,16 +577,15 @@ impl Namespaces {
     }
 }
 
-/// Dumps one namespace through sock_diag, from a thread that joins it: the namespace, and the inodes of its
-/// sockets capnet does not list.
-fn dump(
-    ns: Option<&impl AsFd>,
+/// One namespace's sock_diag dump as capnet keeps it: the namespace, and the inodes of its sockets capnet
+/// does not list.
+fn namespace(
+    dump: io::Result<sockdiag::Dump>,
     inode: Option<u64>,
-    unix: bool,
     pid: u32,
     tally: &mut Tally,
 ) -> (Namespace, Vec<u64>) {
-    match sockdiag::dump(ns.map(AsFd::as_fd), unix) {
+    match dump {
         Ok(dump) => {
             for (_, err) in &dump.errors {
                 tally.failed(pid, err.clone());
@@ -570,6 +604,7 @@ fn dump(
                 port_start: dump.port_start,
                 interfaces: dump.interfaces.into_iter().collect(),
                 rules,
+                complete: dump.complete,
             };
             (ns, dump.unlisted)
         }
@@ -610,6 +645,7 @@ fn read_hidden(dir: &Path, unix: bool, pid: u32, tally: &mut Tally) -> Namespace
         port_start,
         interfaces: net::read_interfaces(dir).into_iter().collect(),
         rules,
+        complete: true,
     }
 }
 

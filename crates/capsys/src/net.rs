@@ -10,7 +10,9 @@ use std::fmt;
 use std::fs;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::Path;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use serde::Serialize;
 
@@ -450,6 +452,142 @@ pub fn socket_fds(proc_dir: &Path) -> io::Result<Vec<(i32, u64)>> {
     fds.sort_unstable_by_key(|&(fd, inode)| (inode, fd));
     fds.dedup_by_key(|(_, inode)| *inode);
     Ok(fds)
+}
+
+/// [`socket_fds`] of each of `proc_dirs`, in order, spread over the machine's cores without a worker ever
+/// waiting for another: first the directories are listed, each worker taking the next process from a
+/// counter, then the links are read in equal shares of descriptors, not of processes, since one process
+/// may hold most of them (a server with thousands of sockets).
+pub fn socket_fds_each(proc_dirs: &[PathBuf]) -> Vec<io::Result<Vec<(i32, u64)>>> {
+    let listings = in_parallel(proc_dirs.len(), FD_DIRS_PER_WORKER, |i| {
+        list_fds(&proc_dirs[i])
+    });
+    let mut dirs = Vec::with_capacity(proc_dirs.len());
+    let mut results: Vec<io::Result<Vec<(i32, u64)>>> = Vec::with_capacity(proc_dirs.len());
+    let mut links: Vec<(usize, i32)> = Vec::new();
+    for (i, listing) in listings.into_iter().enumerate() {
+        match listing {
+            Ok((dir, fds)) => {
+                links.extend(fds.into_iter().map(|fd| (i, fd)));
+                dirs.push(Some(dir));
+                results.push(Ok(Vec::new()));
+            }
+            Err(err) => {
+                dirs.push(None);
+                results.push(Err(err));
+            }
+        }
+    }
+    // A process whose links we may not read is an error at the first: its other links are not tried.
+    let denied: Vec<AtomicBool> = dirs.iter().map(|_| AtomicBool::new(false)).collect();
+    let targets = in_parallel(links.len(), LINKS_PER_WORKER, |n| {
+        let (i, fd) = links[n];
+        if denied[i].load(Ordering::Relaxed) {
+            return None;
+        }
+        let target = dirs[i].as_ref().map(|dir| socket_link(dir, fd));
+        if matches!(&target, Some(Err(_))) {
+            denied[i].store(true, Ordering::Relaxed);
+        }
+        target
+    });
+    for (&(i, fd), target) in links.iter().zip(targets) {
+        let Some(entry) = results.get_mut(i) else {
+            continue;
+        };
+        match (target, &mut *entry) {
+            (Some(Ok(Some(inode))), Ok(fds)) => fds.push((fd, inode)),
+            (Some(Err(err)), Ok(_)) if err.kind() == io::ErrorKind::PermissionDenied => {
+                *entry = Err(err);
+            }
+            _ => {}
+        }
+    }
+    for fds in results.iter_mut().flatten() {
+        fds.sort_unstable_by_key(|&(fd, inode)| (inode, fd));
+        fds.dedup_by_key(|(_, inode)| *inode);
+    }
+    results
+}
+
+/// Below these, one more thread costs more than it saves.
+const FD_DIRS_PER_WORKER: usize = 16;
+const LINKS_PER_WORKER: usize = 256;
+
+/// `f(0..items)` in order, over as many scoped threads as there are cores (and work for each), the calling
+/// thread among them; each takes the next item from a shared counter.
+fn in_parallel<T: Send>(items: usize, per_worker: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let cores = crate::proc::cores();
+    let workers = cores.min(items / per_worker.max(1)).max(1);
+    if workers == 1 {
+        return (0..items).map(f).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= items {
+                return done;
+            }
+            done.push((i, f(i)));
+        }
+    };
+    let mut parts = std::thread::scope(|scope| {
+        let handles: Vec<_> = (1..workers).map(|_| scope.spawn(work)).collect();
+        let mut parts = vec![work()];
+        for handle in handles {
+            // A worker that panicked would leave items undone: finish them here instead.
+            parts.push(handle.join().unwrap_or_default());
+        }
+        parts
+    });
+    let mut slots: Vec<Option<T>> = (0..items).map(|_| None).collect();
+    for (i, value) in parts.drain(..).flatten() {
+        slots[i] = Some(value);
+    }
+    slots
+        .into_iter()
+        .enumerate()
+        .map(|(i, slot)| slot.unwrap_or_else(|| f(i)))
+        .collect()
+}
+
+/// The open /proc/PID/fd directory and the descriptor numbers in it.
+fn list_fds(proc_dir: &Path) -> io::Result<(OwnedFd, Vec<i32>)> {
+    use rustix::fs::{Mode, OFlags};
+    let dir = rustix::fs::open(
+        proc_dir.join("fd"),
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut fds = Vec::new();
+    for entry in rustix::fs::Dir::read_from(&dir)? {
+        let Ok(entry) = entry else { continue };
+        if let Some(fd) = std::str::from_utf8(entry.file_name().to_bytes())
+            .ok()
+            .and_then(|name| name.parse().ok())
+        {
+            fds.push(fd);
+        }
+    }
+    Ok((dir, fds))
+}
+
+/// The socket inode descriptor `fd` links to, read relative to the open fd directory (no walk of
+/// /proc/PID/fd for each); `None` for a descriptor that is not a socket or was closed meanwhile.
+fn socket_link(dir: &OwnedFd, fd: i32) -> io::Result<Option<u64>> {
+    match rustix::fs::readlinkat(dir, fd.to_string(), Vec::new()) {
+        Ok(target) => Ok(socket_inode(target.as_bytes())),
+        Err(rustix::io::Errno::ACCESS) => Err(rustix::io::Errno::ACCESS.into()),
+        Err(_) => Ok(None),
+    }
+}
+
+/// `socket:[123]` → 123.
+fn socket_inode(target: &[u8]) -> Option<u64> {
+    let rest = target.strip_prefix(b"socket:[")?.strip_suffix(b"]")?;
+    std::str::from_utf8(rest).ok()?.parse().ok()
 }
 
 /// `net.ipv4.ip_unprivileged_port_start` of the network namespace `/proc/<pid>` is in: ports below it need

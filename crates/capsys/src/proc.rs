@@ -308,7 +308,13 @@ fn workers(items: usize) -> usize {
     if items < PARALLEL_FROM {
         return 1;
     }
-    std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+    cores().min(8)
+}
+
+/// The cores this process may run on, asked once: std reads the cgroup's CPU quota each time it is asked.
+pub fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// Reads every pid, spread over the machine's cores. The calling thread reads the first share itself.

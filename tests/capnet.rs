@@ -955,8 +955,12 @@ fn a_thread_that_kept_net_raw_makes_its_process_a_holder() {
         assert_eq!(set_names(&raw["permitted"]), ["cap_net_raw"]);
         assert_eq!(set_names(&raw["socket_needs"]), ["cap_net_raw"]);
         assert!(set_names(&raw["unneeded"]).is_empty());
-        assert_eq!(raw["threads"][0]["tid"], tid);
-        assert_eq!(set_names(&raw["threads"][0]["permitted"]), ["cap_net_raw"]);
+        assert_eq!(raw["differing_threads"][0]["tid"], tid);
+        assert_eq!(
+            set_names(&raw["differing_threads"][0]["permitted"]),
+            ["cap_net_raw"]
+        );
+        assert_eq!(raw["threads"], 2, "{raw}");
     }
     let human = run("capnet", &[&holder.pid.to_string()], None);
     assert_eq!(human.code, 0, "{}", human.stderr);

@@ -400,7 +400,7 @@ fn json_has_exactly_the_documented_shape() {
     assert!(explain
         .iter()
         .any(|e| e["rule"] == "commoncap.c:bprm_caps_from_vfs_caps"));
-    assert!(explain.iter().any(|e| e["set"] == "permitted"
+    assert!(explain.iter().any(|e| e["set_name"] == "permitted"
         && e["cap"] == "cap_net_raw"
         && e["change"] == "gained"
         && e["why"] == "file permitted ∩ bounding"));

@@ -786,6 +786,7 @@ impl<'a> ProcessRow<'a> {
         SocketRecord {
             pid: self.process.pid,
             ppid: leader.ppid,
+            euid: leader.uids.effective,
             user: self.user.clone(),
             comm: ExternalBytes(leader.name.clone()),
             netns: NetnsRecord {
@@ -806,7 +807,8 @@ impl<'a> ProcessRow<'a> {
             socket_needs: socket_needs.map(|(set, _)| set),
             effective: threads_known_union(self.process, |s| s.caps.effective),
             permitted: threads_known_union(self.process, |s| s.caps.permitted),
-            threads: self
+            threads: self.process.threads.len() + 1,
+            differing_threads: self
                 .differing
                 .iter()
                 .map(|(tid, status)| ThreadRecord {
@@ -880,6 +882,8 @@ fn findings(set: CapSet, known: u32) -> Vec<String> {
 struct SocketRecord {
     pid: u32,
     ppid: u32,
+    /// The leader's effective uid, and its name (null where the uid has none), as in capls.
+    euid: u32,
     user: Option<String>,
     comm: ExternalBytes,
     netns: NetnsRecord,
@@ -894,8 +898,10 @@ struct SocketRecord {
     /// Over every thread of the process.
     effective: Option<CapSet>,
     permitted: Option<CapSet>,
+    /// How many threads the process has (a number, as in capls).
+    threads: usize,
     /// The threads whose sets differ from the leader's.
-    threads: Vec<ThreadRecord>,
+    differing_threads: Vec<ThreadRecord>,
     needs: CapSet,
     unneeded: CapSet,
 }

@@ -967,12 +967,15 @@ pub enum Record<'a> {
 }
 
 /// `{"record": "capability", "cap", "verdict", "granted", "denied", "first_seen_ms", "namespaces",
-/// "sources", "folded"}`: `sources` plus `folded` add up to `granted` and `denied`.
+/// "sources", "folded"}`: `sources` plus `folded` add up to `granted_checks` and `denied_checks`.
 #[derive(Serialize)]
 pub struct CapabilityRecord<'a> {
     cap: String,
     verdict: Verdict,
+    /// Counts of checks: `denied` alone is the summary's set of denied capabilities.
+    #[serde(rename = "granted_checks")]
     granted: u64,
+    #[serde(rename = "denied_checks")]
     denied: u64,
     first_seen_ms: f64,
     namespaces: &'a [u32],
@@ -985,7 +988,9 @@ struct SourceRecord<'a> {
     caller: Option<&'a str>,
     pid: u32,
     comm: ExternalBytes,
+    #[serde(rename = "granted_checks")]
     granted: u64,
+    #[serde(rename = "denied_checks")]
     denied: u64,
     noaudit: bool,
 }
@@ -1014,12 +1019,14 @@ pub struct SummaryRecord<'a> {
     needed: CapSet,
     denied: CapSet,
     probe: CapSet,
+    /// The `userns` verdict's set (`userns` is a namespace's description in capls and capnet).
+    #[serde(rename = "userns_only")]
     userns: CapSet,
     docker: Option<&'a str>,
     kubernetes: Option<&'a KubeContext>,
     systemd: Option<&'a str>,
     setcap: Option<&'a str>,
-    advice: Option<AdviceRecord<'a>>,
+    advice: Option<Vec<AdviceWord<'a>>>,
     exit_status: Option<i32>,
     signal: Option<i32>,
     elapsed_ms: f64,
@@ -1058,25 +1065,20 @@ struct TrialRecord {
     newly_denied: CapSet,
 }
 
-#[derive(Serialize)]
-struct AdviceRecord<'a> {
-    docker: AdviceWord<'a>,
-    kubernetes: AdviceWord<'a>,
-    systemd: AdviceWord<'a>,
-    setcap: Option<AdviceWord<'a>>,
-}
-
-/// The model's word on one form: `{"works", "why", "instead"}`.
+/// The model's word on one form: `{"form", "works", "why", "instead"}`. The forms are a list, so that
+/// `docker` and the others keep their one meaning as keys: the configuration itself.
 #[derive(Serialize)]
 struct AdviceWord<'a> {
+    form: &'static str,
     works: bool,
     why: Option<&'a str>,
     instead: Option<&'a str>,
 }
 
-impl<'a> From<&'a Advice> for AdviceWord<'a> {
-    fn from(advice: &'a Advice) -> Self {
+impl<'a> AdviceWord<'a> {
+    fn of(form: &'static str, advice: &'a Advice) -> Self {
         AdviceWord {
+            form,
             works: advice.works,
             why: advice.why.as_deref(),
             instead: advice.instead.as_deref(),
@@ -1197,11 +1199,14 @@ fn summary_record<'a>(report: &'a Report) -> SummaryRecord<'a> {
         setcap: rec
             .and_then(|r| r.setcap.as_ref())
             .map(|a| a.config.as_str()),
-        advice: rec.map(|r| AdviceRecord {
-            docker: (&r.docker).into(),
-            kubernetes: (&r.kubernetes).into(),
-            systemd: (&r.systemd).into(),
-            setcap: r.setcap.as_ref().map(AdviceWord::from),
+        advice: rec.map(|r| {
+            let mut words = vec![
+                AdviceWord::of("docker", &r.docker),
+                AdviceWord::of("kubernetes", &r.kubernetes),
+                AdviceWord::of("systemd", &r.systemd),
+            ];
+            words.extend(r.setcap.as_ref().map(|a| AdviceWord::of("setcap", a)));
+            words
         }),
         exit_status: exit.exit_status,
         signal: exit.signal,
@@ -1246,6 +1251,14 @@ fn summary_record<'a>(report: &'a Report) -> SummaryRecord<'a> {
 
 #[cfg(test)]
 mod tests {
+    /// The summary's advice on one form.
+    fn advice_of<'v>(value: &'v serde_json::Value, form: &str) -> &'v serde_json::Value {
+        value["advice"]
+            .as_array()
+            .and_then(|words| words.iter().find(|w| w["form"] == form))
+            .unwrap_or(&serde_json::Value::Null)
+    }
+
     use super::*;
     use capcore::needs::{KubeCapabilities, Source};
 
@@ -1463,13 +1476,13 @@ mod tests {
         let summary = records(&report, false).pop().unwrap();
         let json = capcli::json::to_string(&summary).unwrap();
         let value: serde_json::Value = serde_json::from_str(&json).unwrap();
-        assert_eq!(value["advice"]["kubernetes"]["works"], false);
+        assert_eq!(advice_of(&value, "kubernetes")["works"], false);
         assert_eq!(
-            value["advice"]["kubernetes"]["instead"],
+            advice_of(&value, "kubernetes")["instead"],
             "securityContext:\n  runAsUser: 0"
         );
-        assert_eq!(value["advice"]["docker"]["works"], true);
-        assert_eq!(value["advice"]["docker"]["why"], serde_json::Value::Null);
+        assert_eq!(advice_of(&value, "docker")["works"], true);
+        assert_eq!(advice_of(&value, "docker")["why"], serde_json::Value::Null);
     }
 
     #[test]
@@ -1490,7 +1503,7 @@ mod tests {
         assert_eq!(lines.len(), 5);
         assert_eq!(
             lines[0],
-            r#"{"record":"capability","cap":"cap_net_bind_service","verdict":"needed","granted":1,"denied":0,"first_seen_ms":12.345,"namespaces":[4026531837],"sources":[{"caller":"inet_bind","pid":4242,"comm":"python3","granted":1,"denied":0,"noaudit":false}],"folded":{"source_rows":0,"pids":0,"granted":0,"denied":0,"lost_rows":0}}"#
+            r#"{"record":"capability","cap":"cap_net_bind_service","verdict":"needed","granted_checks":1,"denied_checks":0,"first_seen_ms":12.345,"namespaces":[4026531837],"sources":[{"caller":"inet_bind","pid":4242,"comm":"python3","granted_checks":1,"denied_checks":0,"noaudit":false}],"folded":{"source_rows":0,"pids":0,"granted_checks":0,"denied_checks":0,"lost_rows":0}}"#
         );
         assert_eq!(
             lines[3],
@@ -1502,7 +1515,7 @@ mod tests {
         assert_eq!(summary["needed"]["caps"][0], "cap_net_bind_service");
         assert_eq!(summary["denied"]["caps"][0], "cap_net_raw");
         assert_eq!(summary["probe"]["caps"][0], "cap_sys_admin");
-        assert_eq!(summary["userns"]["hex"], "0000000000000000");
+        assert_eq!(summary["userns_only"]["hex"], "0000000000000000");
         assert_eq!(
             summary["docker"],
             "--cap-drop=ALL --cap-add=NET_BIND_SERVICE"

@@ -115,7 +115,9 @@ pub struct Folded {
     pub sources: u64,
     /// Distinct processes among them (pid 0, checks counted without their process, not included).
     pub pids: u64,
+    #[serde(rename = "granted_checks")]
     pub granted: u64,
+    #[serde(rename = "denied_checks")]
     pub denied: u64,
     /// Of those, checks that are in no row at all (the kernel maps were full): counted, never attributed.
     pub lost_rows: u64,

@@ -61,6 +61,8 @@ impl Change {
 /// Why one capability is (or is not) in one resulting set.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct CapWhy {
+    /// Which set (`permitted`, …): `set_name`, since `set` is a capability set in every other record.
+    #[serde(rename = "set_name")]
     pub set: Subject,
     #[serde(serialize_with = "cap_name")]
     pub cap: Cap,

@@ -1365,3 +1365,52 @@ fn steady_sockets_are_listed_while_others_come_and_go() {
         holder.pid
     );
 }
+
+/// A holder in a user namespace of its own has its capabilities only there: every listing says so (the
+/// table after the summary, JSON's `userns`), `--userns other` lists it and `--userns host` does not.
+#[test]
+fn a_holder_in_another_user_namespace_is_marked_and_filtered() {
+    skip_unless!(
+        is_root(),
+        "mapping root into a new user namespace needs root here"
+    );
+    let Some(unshare) = tool("unshare") else {
+        crate::util::skipped("unshare (util-linux) is not on PATH");
+        return;
+    };
+    let child = Command::new(unshare)
+        .args(["--user", "--map-root-user"])
+        .arg(crate::util::helper("capkit-test-sockets"))
+        .args(["--tcp", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn unshare");
+    let mut holder = Holder {
+        child,
+        pid: 0,
+        forked: None,
+        ports: Vec::new(),
+    };
+    let line = crate::util::first_line(&mut holder.child);
+    let words: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(words.first(), Some(&"ready"), "{line}");
+    holder.pid = words[1].parse().expect("a pid");
+    let pid = holder.pid.to_string();
+    let records = capnet_json(&[&pid]);
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["userns"]["is_host"], false, "{}", records[0]);
+    assert!(records[0]["userns"]["inode"].is_u64());
+    let table = run("capnet", &[&pid], None);
+    assert!(
+        table.stdout.contains("(in user namespace "),
+        "{}",
+        table.stdout
+    );
+    let other = capnet_json(&["--userns", "other", &pid]);
+    assert_eq!(other.len(), 1, "{other:?}");
+    let host = run("capnet", &["--userns", "host", &pid], None);
+    assert_eq!(host.stdout, "", "nothing found prints nothing");
+    assert_eq!(host.code, 0, "{}", host.stderr);
+}

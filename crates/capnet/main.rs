@@ -138,6 +138,9 @@ struct Args {
     /// Only processes holding one of these capabilities (permitted or effective).
     #[arg(long, value_name = "CAP[,CAP]")]
     cap: Option<String>,
+    /// Only processes in the host's user namespace, or in another (whose capabilities count only there).
+    #[arg(long, value_name = "WHICH")]
+    userns: Option<UsernsArg>,
     /// Only processes holding network capabilities that none of their sockets needs.
     ///
     /// A process listed this way may hold no socket at all. The exit status is 1 when any process is
@@ -231,17 +234,26 @@ fn run(args: Args) -> Result<u8, Box<dyn Error>> {
         .into_iter()
         .filter(|p| filter.wants_process(p, args.all))
         .collect();
-    let netns_only = ReadOptions {
+    let namespaces_only = ReadOptions {
         netns: true,
+        userns: true,
         ..ReadOptions::default()
     };
-    proc::fill_all(&mut processes.iter_mut().collect::<Vec<_>>(), netns_only);
+    proc::fill_all(
+        &mut processes.iter_mut().collect::<Vec<_>>(),
+        namespaces_only,
+    );
     let host_netns = proc::host_net_namespace();
     let ctx = Context {
         known,
         host_netns,
+        host_userns: proc::host_user_namespace(),
         users: Names::users(),
     };
+    if let Some(which) = args.userns {
+        // A process whose namespace is hidden from us is in neither list: unknown is not "host".
+        processes.retain(|p| in_host_userns(p, &ctx) == Some(which == UsernsArg::Host));
+    }
     // Every holder's descriptors first, then each namespace a holder is in is dumped once; a socket found
     // in none of those is traced to its own namespace, which is dumped too.
     let dirs: Vec<PathBuf> = processes.iter().map(|p| proc_dir(p.pid)).collect();
@@ -331,11 +343,27 @@ fn proc_dir(pid: u32) -> PathBuf {
     PathBuf::from(format!("/proc/{pid}"))
 }
 
+/// `--userns`, as capls has it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum UsernsArg {
+    Host,
+    Other,
+}
+
 /// What every row is built against.
 struct Context {
     known: u32,
     host_netns: Option<u64>,
+    host_userns: Option<u64>,
     users: Names,
+}
+
+/// Whether a process is in the host's user namespace: `None` when its link is hidden from us.
+fn in_host_userns(process: &Process, ctx: &Context) -> Option<bool> {
+    match (process.userns, ctx.host_userns) {
+        (Some(ns), Some(host)) => Some(ns == host),
+        _ => None,
+    }
 }
 
 /// One network namespace: its sockets by inode, where unprivileged ports start, and its interfaces.
@@ -743,6 +771,15 @@ impl<'a> ProcessRow<'a> {
             (None, _) => "?".to_string(),
         };
         let mut caps = pieces(&summary::short(self.held, ctx.known));
+        // Capabilities of another user namespace count only there: said after the summary.
+        match in_host_userns(self.process, ctx) {
+            Some(true) => {}
+            Some(false) => caps.push(format!(
+                " (in user namespace {})",
+                self.process.userns.unwrap_or(0)
+            )),
+            None => caps.push(" (user namespace unknown)".to_string()),
+        }
         for (tid, status) in &self.differing {
             let text = format!("thread {tid}: {}", summary::short(held(status), ctx.known));
             let mut thread = pieces(&text);
@@ -788,6 +825,10 @@ impl<'a> ProcessRow<'a> {
             ppid: leader.ppid,
             euid: leader.uids.effective,
             user: self.user.clone(),
+            userns: UsernsRecord {
+                inode: self.process.userns,
+                is_host: in_host_userns(self.process, ctx),
+            },
             comm: ExternalBytes(leader.name.clone()),
             netns: NetnsRecord {
                 inode: netns_inode,
@@ -885,6 +926,8 @@ struct SocketRecord {
     /// The leader's effective uid, and its name (null where the uid has none), as in capls.
     euid: u32,
     user: Option<String>,
+    /// The user namespace the process's sets belong to, as in capls.
+    userns: UsernsRecord,
     comm: ExternalBytes,
     netns: NetnsRecord,
     proto: Option<Proto>,
@@ -911,6 +954,12 @@ struct ThreadRecord {
     tid: u32,
     effective: Option<CapSet>,
     permitted: Option<CapSet>,
+}
+
+#[derive(Serialize)]
+struct UsernsRecord {
+    inode: Option<u64>,
+    is_host: Option<bool>,
 }
 
 #[derive(Serialize)]

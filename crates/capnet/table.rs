@@ -41,7 +41,12 @@ pub struct Block {
 }
 
 /// Renders the header and every block for a terminal of `width` columns (`usize::MAX`: never wrap).
+/// The table's lines: none at all when no process is listed (the house rule: nothing found prints
+/// nothing, as grep does).
 pub fn render(blocks: &[Block], width: usize) -> Vec<String> {
+    if blocks.is_empty() {
+        return Vec::new();
+    }
     let widths = socket_widths(blocks);
     let mut lines = header(&widths, width);
     for block in blocks {

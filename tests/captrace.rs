@@ -1568,6 +1568,7 @@ fn minimize_removes_a_path_search_the_program_went_past() {
 
 #[test]
 fn file_advice_names_the_file_that_asked() {
+    require_root!();
     // COMMAND is a shell; the program it runs asks cap_chown. The setcap line, and the docker and
     // Kubernetes forms that need one, must name that program, not the shell.
     let dir = tempfile::tempdir().expect("tempdir");

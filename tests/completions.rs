@@ -9,7 +9,7 @@ use std::process::Command;
 use crate::util::{run, run_cmd, tool};
 
 /// The tools capkit ships.
-const TOOLS: [&str; 6] = [
+pub(crate) const TOOLS: [&str; 6] = [
     "capdecode",
     "capls",
     "capnet",

@@ -1,15 +1,7 @@
 //! One house style across the six tools: what a user sees of one tool holds of every other.
 
+use crate::completions::TOOLS;
 use crate::util::run;
-
-const TOOLS: [&str; 6] = [
-    "capls",
-    "capscan",
-    "capnet",
-    "capdecode",
-    "capsim",
-    "captrace",
-];
 
 /// clap's errors too are one line that names the tool and says where to read more, with exit 2.
 #[test]

@@ -323,10 +323,7 @@ impl Filter {
         let Some(which) = self.userns else {
             return true;
         };
-        let is_host = match (process.userns, ctx.host_userns) {
-            (Some(ns), Some(host)) => Some(ns == host),
-            _ => None,
-        };
+        let is_host = proc::is_host_namespace(process.userns, ctx.host_userns);
         is_host == Some(which == Userns::Host)
     }
 }

@@ -125,10 +125,7 @@ fn record(
     ctx: &Context,
 ) -> Record {
     let caps = &status.caps;
-    let is_host = match (process.userns, ctx.host_userns) {
-        (Some(ns), Some(host)) => Some(ns == host),
-        _ => None,
-    };
+    let is_host = capsys::proc::is_host_namespace(process.userns, ctx.host_userns);
     let mut flags = Flags::of(status, ctx.known);
     flags.other_userns = is_host.map(|host| !host);
     flags.threads_differ = differs;

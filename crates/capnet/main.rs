@@ -360,10 +360,7 @@ struct Context {
 
 /// Whether a process is in the host's user namespace: `None` when its link is hidden from us.
 fn in_host_userns(process: &Process, ctx: &Context) -> Option<bool> {
-    match (process.userns, ctx.host_userns) {
-        (Some(ns), Some(host)) => Some(ns == host),
-        _ => None,
-    }
+    proc::is_host_namespace(process.userns, ctx.host_userns)
 }
 
 /// One network namespace: its sockets by inode, where unprivileged ports start, and its interfaces.
@@ -712,10 +709,7 @@ impl<'a> ProcessRow<'a> {
         ProcessRow {
             process,
             user: ctx.users.get(leader.uids.effective).map(str::to_string),
-            is_host: match (process.netns, ctx.host_netns) {
-                (Some(ns), Some(host)) => Some(ns == host),
-                _ => None,
-            },
+            is_host: proc::is_host_namespace(process.netns, ctx.host_netns),
             permitted,
             held: threads_union(process, held),
             differing: process
@@ -832,10 +826,7 @@ impl<'a> ProcessRow<'a> {
             comm: ExternalBytes(leader.name.clone()),
             netns: NetnsRecord {
                 inode: netns_inode,
-                is_host: match (netns_inode, ctx.host_netns) {
-                    (Some(ns), Some(host)) => Some(ns == host),
-                    _ => None,
-                },
+                is_host: proc::is_host_namespace(netns_inode, ctx.host_netns),
                 unprivileged_port_start: ns.port_start,
                 holder: held.is_none_or(|h| !h.foreign),
             },

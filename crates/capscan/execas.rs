@@ -8,9 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use capcore::exec::{
-    Caller, Change, Creds, FileState, IdRange, Kernel, KernelRules, NsChain, UserNs,
-};
+use capcore::exec::{Caller, Change, Creds, FileState, Kernel, KernelRules, NsChain, UserNs};
 use capcore::oci::{Refusal, RuntimeStart};
 use capcore::CapSet;
 use capsys::exec_file::{ExecTarget, XattrRead};
@@ -206,11 +204,7 @@ fn k8s(rest: &str, known: u32) -> Result<Loaded, String> {
             2 * k8s::POD_USERNS_SIZE - 1
         ));
         ContainerNs {
-            userns: Some(UserNs::mapping(&[IdRange {
-                inside: 0,
-                outside: k8s::POD_USERNS_SIZE,
-                count: k8s::POD_USERNS_SIZE,
-            }])),
+            userns: Some(k8s::pod_user_namespace()),
             idmapped: true,
         }
     };

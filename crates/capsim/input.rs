@@ -432,11 +432,7 @@ fn k8s_caller(
             2 * k8s::POD_USERNS_SIZE - 1,
             k8s::POD_USERNS_SIZE,
         ));
-        NsChain(vec![UserNs::mapping(&[IdRange {
-            inside: 0,
-            outside: k8s::POD_USERNS_SIZE,
-            count: k8s::POD_USERNS_SIZE,
-        }])])
+        NsChain(vec![k8s::pod_user_namespace()])
     };
     let source = format!(
         "Kubernetes container {}{} under {}, default capabilities {}",
@@ -590,54 +586,52 @@ fn apply_caller_overrides(args: &Args, caller: &mut Caller, known: u32) -> Resul
 /// capsim's own: `--uid nobody` alone predicts a nobody holding root's capabilities and gid, a state of
 /// the option's making, so it is said.
 fn own_state_note(args: &Args, caller: &Caller, known: u32) -> Option<String> {
-    let given = [
-        args.uid.is_some(),
-        args.gid.is_some(),
-        args.groups.is_some(),
-        args.inh.is_some(),
-        args.prm.is_some(),
-        args.eff.is_some(),
-        args.bnd.is_some(),
-        args.amb.is_some(),
-    ];
-    if !given.iter().any(|g| *g) {
-        return None;
-    }
     let creds = &caller.creds;
     let set = |s: CapSet| capcli::summary::short(s, known);
-    let mut own = Vec::new();
-    if args.uid.is_none() {
-        own.push(format!("uid {} (--uid)", creds.uid.effective));
-    }
-    if args.gid.is_none() {
-        own.push(format!("gid {} (--gid)", creds.gid.effective));
-    }
-    if args.groups.is_none() {
-        let groups: Vec<String> = creds.groups.iter().map(u32::to_string).collect();
-        let groups = if groups.is_empty() {
-            "none".to_string()
-        } else {
-            groups.join(",")
-        };
-        own.push(format!("groups {groups} (--groups)"));
-    }
-    for (given, name, flag, value) in [
+    let groups: Vec<String> = creds.groups.iter().map(u32::to_string).collect();
+    let groups = if groups.is_empty() {
+        "none".to_string()
+    } else {
+        groups.join(",")
+    };
+    let parts = [
+        (
+            args.uid.is_some(),
+            format!("uid {} (--uid)", creds.uid.effective),
+        ),
+        (
+            args.gid.is_some(),
+            format!("gid {} (--gid)", creds.gid.effective),
+        ),
+        (args.groups.is_some(), format!("groups {groups} (--groups)")),
         (
             args.inh.is_some(),
-            "inheritable",
-            "--inh",
-            creds.inheritable,
+            format!("inheritable {} (--inh)", set(creds.inheritable)),
         ),
-        (args.prm.is_some(), "permitted", "--prm", creds.permitted),
-        (args.eff.is_some(), "effective", "--eff", creds.effective),
-        (args.bnd.is_some(), "bounding", "--bnd", creds.bounding),
-        (args.amb.is_some(), "ambient", "--amb", creds.ambient),
-    ] {
-        if !given {
-            own.push(format!("{name} {} ({flag})", set(value)));
-        }
-    }
-    if own.is_empty() {
+        (
+            args.prm.is_some(),
+            format!("permitted {} (--prm)", set(creds.permitted)),
+        ),
+        (
+            args.eff.is_some(),
+            format!("effective {} (--eff)", set(creds.effective)),
+        ),
+        (
+            args.bnd.is_some(),
+            format!("bounding {} (--bnd)", set(creds.bounding)),
+        ),
+        (
+            args.amb.is_some(),
+            format!("ambient {} (--amb)", set(creds.ambient)),
+        ),
+    ];
+    let own: Vec<&str> = parts
+        .iter()
+        .filter(|(given, _)| !given)
+        .map(|(_, text)| text.as_str())
+        .collect();
+    // All of it given, or none of it (then the caller line says the state is capsim's own).
+    if own.is_empty() || own.len() == parts.len() {
         return None;
     }
     Some(format!(

@@ -115,29 +115,19 @@ pub fn executable(loaded: &Loaded) -> Result<Lookup, Failure> {
         capcli::escape_str(name),
         show_path(&loaded.rootfs)
     );
-    if !name.contains('/') {
-        // Go's exec.LookPath (1.19 and later, as runc 1.1 is built) refuses a file it finds through a
-        // PATH entry that is not absolute ("", ".", "bin"): ErrDot.
-        for dir in path_env.unwrap_or("").split(':') {
-            if let Ok(Some(found)) = capsys::rootfs::look_path(&loaded.rootfs, cwd, name, Some(dir))
-            {
-                if dir.starts_with('/') {
-                    return Ok(Lookup::Found(found));
-                }
-                return Ok(Lookup::Refused(Refusal {
-                    message: format!(
-                        "exec: \"{name}\": cannot run executable found relative to current directory"
-                    ),
-                    why: format!(
-                        "process.env's PATH entry {dir:?} is not absolute, and Go's exec.LookPath (runc is \
-                         built with Go 1.19 or later) refuses what it finds there"
-                    ),
-                }));
-            }
-        }
-    }
     match capsys::rootfs::look_path(&loaded.rootfs, cwd, name, path_env) {
-        Ok(Some(found)) => Ok(Lookup::Found(found)),
+        Ok(Some(found)) => match found.relative_entry {
+            None => Ok(Lookup::Found(found.path)),
+            Some(dir) => Ok(Lookup::Refused(Refusal {
+                message: format!(
+                    "exec: \"{name}\": cannot run executable found relative to current directory"
+                ),
+                why: format!(
+                    "process.env's PATH entry {dir:?} is not absolute, and Go's exec.LookPath (runc is \
+                     built with Go 1.19 or later) refuses what it finds there"
+                ),
+            })),
+        },
         Ok(None) => Err(Failure::Operands(vec![(
             shown,
             "executable file not found in $PATH".to_string(),

@@ -174,6 +174,16 @@ pub struct PodContainer {
 /// gids; the runtime shows the image's files through an idmapped mount, owned by the container's ids.
 pub const POD_USERNS_SIZE: u32 = 65536;
 
+/// The user namespace of a pod with `hostUsers: false`, on the first range the kubelet may pick
+/// (container ids 0-65535 on host ids 65536-131071): the real one is the kubelet's choice.
+pub fn pod_user_namespace() -> crate::exec::UserNs {
+    crate::exec::UserNs::mapping(&[crate::exec::IdRange {
+        inside: 0,
+        outside: POD_USERNS_SIZE,
+        count: POD_USERNS_SIZE,
+    }])
+}
+
 impl PodContainer {
     /// `Deployment/web/app`: unique within a manifest unless the manifest repeats a workload.
     pub fn qualified(&self) -> String {

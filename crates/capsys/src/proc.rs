@@ -468,6 +468,12 @@ pub fn parse_namespace_link(link: &str) -> Option<u64> {
     rest.strip_suffix(']')?.parse().ok()
 }
 
+/// Whether a namespace (by inode) is the host's: `None` when either inode is unknown (a link hidden
+/// from us), which is neither host nor other.
+pub fn is_host_namespace(ns: Option<u64>, host: Option<u64>) -> Option<bool> {
+    Some(ns? == host?)
+}
+
 /// The initial user namespace as far as we can see it: PID 1's, or our own when PID 1's is hidden (we run
 /// inside a container, or without the right to look at PID 1).
 pub fn host_user_namespace() -> Option<u64> {

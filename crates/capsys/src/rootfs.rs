@@ -103,12 +103,17 @@ pub fn look_path(
     cwd: &str,
     name: &str,
     path_env: Option<&str>,
-) -> io::Result<Option<PathBuf>> {
+) -> io::Result<Option<Found>> {
     if name.contains('/') {
-        return resolve(root, cwd, name.as_bytes()).map(Some);
+        return resolve(root, cwd, name.as_bytes()).map(|path| {
+            Some(Found {
+                path,
+                relative_entry: None,
+            })
+        });
     }
-    for dir in path_env.unwrap_or("").split(':').take(MAX_COMPONENTS) {
-        let dir = if dir.is_empty() { "." } else { dir };
+    for entry in path_env.unwrap_or("").split(':').take(MAX_COMPONENTS) {
+        let dir = if entry.is_empty() { "." } else { entry };
         let candidate = format!("{dir}/{name}");
         let Ok(found) = resolve(root, cwd, candidate.as_bytes()) else {
             continue;
@@ -118,10 +123,23 @@ pub fn look_path(
             meta.is_file() && meta.permissions().mode() & 0o111 != 0
         });
         if executable {
-            return Ok(Some(found));
+            return Ok(Some(Found {
+                path: found,
+                relative_entry: (!entry.starts_with('/')).then(|| entry.to_string()),
+            }));
         }
     }
     Ok(None)
+}
+
+/// A file [`look_path`] found.
+#[derive(Debug)]
+pub struct Found {
+    /// Its host path inside the rootfs.
+    pub path: PathBuf,
+    /// The PATH entry it was found through, when that entry is not absolute (`""`, `.`, `bin`): Go's
+    /// exec.LookPath (1.19 and later) refuses such a find with ErrDot.
+    pub relative_entry: Option<String>,
 }
 
 #[cfg(test)]

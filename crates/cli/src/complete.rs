@@ -95,11 +95,17 @@ pub fn extend(shell: clap_complete::Shell, cmd: &clap::Command, script: String) 
 
 /// After `--`, the first word is a command (`compgen -c`) and the rest its arguments (files).
 fn bash_command(name: &str, script: String) -> String {
-    let tail = format!(
-        "            COMPREPLY=( $(compgen -W \"${{opts}}\" -- \"${{cur}}\") )\n            return 0\n            ;;\n    esac\n}}\n\nif [[ \"${{BASH_VERSINFO[0]}}\" -eq 4 && \"${{BASH_VERSINFO[1]}}\" -ge 4 || \"${{BASH_VERSINFO[0]}}\" -gt 4 ]]; then\n    complete -F _{name}"
-    );
+    let tail = bash_operands_tail(name);
     let command = "            local word after=-1\n            for word in \"${COMP_WORDS[@]:1:COMP_CWORD-1}\"; do\n                if [[ ${after} -ge 0 ]]; then after=$((after + 1)); elif [[ ${word} == -- ]]; then after=0; fi\n            done\n            if [[ ${after} -eq 0 ]]; then\n                COMPREPLY=( $(compgen -c -- \"${cur}\") )\n                return 0\n            elif [[ ${after} -gt 0 ]]; then\n                COMPREPLY=( $(compgen -f -- \"${cur}\") )\n                return 0\n            fi\n";
     script.replace(&tail, &format!("{command}{tail}"))
+}
+
+/// The end of clap_complete's bash function for `name`: where a word that is neither an option nor an
+/// option's value is completed (from the options alone), up to the `complete` line that follows it.
+fn bash_operands_tail(name: &str) -> String {
+    format!(
+        "            COMPREPLY=( $(compgen -W \"${{opts}}\" -- \"${{cur}}\") )\n            return 0\n            ;;\n    esac\n}}\n\nif [[ \"${{BASH_VERSINFO[0]}}\" -eq 4 && \"${{BASH_VERSINFO[1]}}\" -ge 4 || \"${{BASH_VERSINFO[0]}}\" -gt 4 ]]; then\n    complete -F _{name}"
+    )
 }
 
 fn bash_words(kind: Kind) -> String {
@@ -133,9 +139,7 @@ fn bash(name: &str, args: &[Completed], mut script: String) -> String {
         }
         if !any_flag && arg.kind == Kind::Pids {
             // An operand: offered when the word is not an option and follows no option that takes a value.
-            let tail = format!(
-                "            COMPREPLY=( $(compgen -W \"${{opts}}\" -- \"${{cur}}\") )\n            return 0\n            ;;\n    esac\n}}\n\nif [[ \"${{BASH_VERSINFO[0]}}\" -eq 4 && \"${{BASH_VERSINFO[1]}}\" -ge 4 || \"${{BASH_VERSINFO[0]}}\" -gt 4 ]]; then\n    complete -F _{name}"
-            );
+            let tail = bash_operands_tail(name);
             let with = tail.replacen(
                 "COMPREPLY=( $(compgen -W \"${opts}\" -- \"${cur}\") )",
                 &format!(

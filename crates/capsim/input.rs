@@ -97,6 +97,9 @@ pub fn build(args: &Args) -> std::result::Result<Setup, Failure> {
     let mut refused = None;
     // With --oci, `#!` interpreters are looked up inside the rootfs: (rootfs, the container's cwd).
     let mut rootfs: Option<(PathBuf, String)> = None;
+    if args.rootfs.is_some() && !args.docker && args.k8s.is_none() {
+        return Err("--rootfs is the image of a container: give it with --docker or --k8s".into());
+    }
     let (mut caller, caller_source) = if let Some(pid) = args.pid {
         let process = match capsys::creds::read_process(Some(pid)) {
             Ok(process) => process,
@@ -143,23 +146,21 @@ pub fn build(args: &Args) -> std::result::Result<Setup, Failure> {
             format!("pid {pid}"),
         )
     } else if args.docker {
-        let options = presets::DockerOptions {
-            cap_add: args.cap_add.clone(),
-            cap_drop: args.cap_drop.clone(),
-            user: args.user.as_deref().map(parse_docker_user).transpose()?,
-            privileged: args.privileged,
-            no_new_privileges: args.no_new_privileges,
-        };
-        let start = capcore::oci::RuntimeStart::full(known);
-        let creds = capcore::oci::apply(&presets::docker(&options, known)?, &start)
-            .map_err(|refusal| refusal.message)?;
-        (
-            Caller {
-                creds,
-                ..Caller::default()
-            },
-            "docker run (moby defaults)".to_string(),
-        )
+        let started = crate::docker::caller(args, &own.creds, known, &mut warnings)?;
+        refused = started.refused;
+        if let Some(dir) = &args.rootfs {
+            rootfs = Some((dir.clone(), "/".to_string()));
+            if let Some(file) = &file_name {
+                match crate::docker::file_in_image(dir, file) {
+                    Ok(found) => file_name = Some(found),
+                    // A container dockerd or runc refuses runs nothing: what FILE is does not matter.
+                    Err(_) if refused.is_some() => file_name = None,
+                    Err(Failure::Operands(more)) => missing.extend(more),
+                    Err(other) => return Err(other),
+                }
+            }
+        }
+        (started.caller, started.source)
     } else if let Some(manifest) = &args.k8s {
         match k8s_caller(args, manifest, known, &mut warnings) {
             Ok(found) => found,
@@ -450,25 +451,6 @@ fn k8s_caller(
         },
         source,
     ))
-}
-
-fn parse_docker_user(value: &str) -> Result<(u32, u32)> {
-    let (user, group) = match value.split_once(':') {
-        Some((u, g)) => (u, Some(g)),
-        None => (value, None),
-    };
-    let uid = user
-        .parse()
-        .or_else(|_| presets::resolve_user(user))
-        .map_err(|e| format!("--user {value}: {e}"))?;
-    let gid = match group {
-        Some(g) => g
-            .parse()
-            .or_else(|_| presets::resolve_group(g))
-            .map_err(|e| format!("--user {value}: {e}"))?,
-        None => 0,
-    };
-    Ok((uid, gid))
 }
 
 /// `R[,E,S[,FS]]`: missing ids copy the last one given.

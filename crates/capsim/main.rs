@@ -5,6 +5,7 @@
 
 #![cfg_attr(not(test), no_main)]
 
+mod docker;
 mod input;
 mod oci;
 mod render;
@@ -211,14 +212,43 @@ pub struct Args {
         help_heading = "Presets"
     )]
     pub cap_drop: Vec<String>,
-    /// With --docker: run as UID[:GID].
+    /// With --docker: run as USER[:GROUP], each a name or a number, resolved in the image (--rootfs) as
+    /// Docker resolves it.
+    ///
+    /// A user without a group takes its gid from the image's /etc/passwd (0 when the image does not list
+    /// it) and its supplementary groups from the image's /etc/group; the container's groups are then that
+    /// gid, those groups and --group-add's. Without --rootfs no image file is read: names cannot be
+    /// resolved, and a number stands alone.
     #[arg(
         long,
-        value_name = "UID[:GID]",
+        value_name = "USER[:GROUP]",
         requires = "docker",
         help_heading = "Presets"
     )]
     pub user: Option<String>,
+    /// With --docker: a supplementary group, a name in the image's /etc/group or a number (repeatable).
+    #[arg(
+        long,
+        value_name = "GROUP",
+        requires = "docker",
+        help_heading = "Presets"
+    )]
+    pub group_add: Vec<String>,
+    /// With --docker: the Docker (moby) release whose rules apply, X.Y; default: the newest modelled.
+    ///
+    /// The releases whose rules differ: 20.10 (ALL and --privileged are the kernel's capabilities up to
+    /// cap_audit_read, 38; cap_perfmon, cap_bpf and cap_checkpoint_restore are unknown names; a non-root
+    /// user gets the capabilities in its bounding set only), 23.0 (41 names; ALL and --privileged are
+    /// dockerd's own effective set, here --runtime-bounding, and a name outside it is refused), 25.0 and
+    /// later (a non-root user also gets them in permitted and effective). A release between takes the
+    /// rules of the one before it.
+    #[arg(
+        long,
+        value_name = "X.Y",
+        requires = "docker",
+        help_heading = "Presets"
+    )]
+    pub docker_version: Option<String>,
     /// With --docker: a privileged container (every capability).
     #[arg(long, requires = "docker", help_heading = "Presets")]
     pub privileged: bool,
@@ -263,6 +293,16 @@ pub struct Args {
         help_heading = "Presets"
     )]
     pub k8s: Option<PathBuf>,
+    /// With --docker or --k8s: the image's root filesystem; FILE is then the path the container sees.
+    ///
+    /// Users and groups are read from its /etc/passwd and /etc/group, as the runtime reads them, and FILE
+    /// (and every `#!` interpreter) is looked up inside it, symlinks included, never on the host.
+    #[arg(long, value_name = "DIR", help_heading = "Presets")]
+    pub rootfs: Option<PathBuf>,
+    /// The bounding set of the runtime that starts the container (dockerd, containerd, runc), which no
+    /// container can exceed; default: capsim's own, which a note names.
+    #[arg(long, value_name = "SET", help_heading = "Presets")]
+    pub runtime_bounding: Option<String>,
     /// With --k8s: the container (a name, or KIND/WORKLOAD/NAME); needed when there are several.
     #[arg(long, value_name = "NAME", requires = "k8s", help_heading = "Presets")]
     pub container: Option<String>,

@@ -4,6 +4,7 @@
 pub mod cgroup;
 pub mod creds;
 pub mod exec_file;
+pub mod image;
 pub mod kernel;
 pub mod launch;
 pub mod mounts;

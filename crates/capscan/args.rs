@@ -115,7 +115,9 @@ pub struct Args {
     /// Predict the exec of every file found as a container's (or a service's) first process would run it.
     ///
     /// SPEC is `docker[:FLAGS]` (docker run's flags, comma-separated: `--cap-add=CAP`, `--cap-drop=CAP` or
-    /// ALL, `--user=UID[:GID]` in numbers, `--privileged`, `--security-opt=no-new-privileges`),
+    /// ALL, `--user=USER[:GROUP]` and `--group-add=GROUP` looked up in DIR's /etc/passwd and /etc/group as
+    /// Docker looks them up in the image, `--privileged`, `--security-opt=no-new-privileges`, and
+    /// `--docker-version=X.Y` for an older Docker's rules, as `capsim --docker` takes them),
     /// `oci:CONFIG.json` (an OCI runtime config as runc 1.1 applies it, started with capscan's own bounding
     /// and inheritable sets), `k8s:MANIFEST[#CONTAINER]` (a container of a Kubernetes manifest as containerd
     /// builds it, as `capsim --k8s` does) or `systemd:UNIT_FILE` (the service's main process, as `capsim

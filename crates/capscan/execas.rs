@@ -15,7 +15,7 @@ use capsys::exec_file::{ExecTarget, XattrRead};
 use serde::Serialize;
 
 use crate::hits::{Hit, Value};
-use capsys::presets::{self, DockerOptions};
+use capsys::presets;
 
 /// The caller every file is executed from.
 pub struct Spec {
@@ -40,14 +40,14 @@ struct ContainerNs {
 
 /// Parses SPEC (`docker[:FLAGS]`, `oci:CONFIG.json`, `k8s:MANIFEST[#CONTAINER]`, `systemd:UNIT`) and
 /// builds the caller.
-pub fn load(spec: &str, known: u32) -> Result<Spec, String> {
+pub fn load(spec: &str, known: u32, root: &Path) -> Result<Spec, String> {
     let own = capsys::creds::read_process(None).map_err(|e| format!("/proc/self: {e}"))?;
     let (kind, rest) = match spec.split_once(':') {
         Some((kind, rest)) => (kind, Some(rest)),
         None => (spec, None),
     };
     let (source, creds, notes, userns) = match (kind, rest) {
-        ("docker", flags) => docker(flags.unwrap_or(""), known)?,
+        ("docker", flags) => docker(flags.unwrap_or(""), known, root, &own.creds)?,
         ("oci", Some(path)) if !path.is_empty() => oci(Path::new(path), known, &own.creds)?,
         ("systemd", Some(path)) if !path.is_empty() => systemd(Path::new(path), known)?,
         ("k8s", Some(rest)) if !rest.is_empty() => k8s(rest, known)?,
@@ -79,9 +79,14 @@ pub fn load(spec: &str, known: u32) -> Result<Spec, String> {
 type Loaded = (String, Result<Creds, Refusal>, Vec<String>, ContainerNs);
 
 /// `docker:--cap-drop=ALL,--cap-add=NET_BIND_SERVICE,--user=1000`: docker run's flags, comma-separated;
-/// a word without `--` continues the flag before it (`--cap-add=NET_ADMIN,NET_RAW`).
-fn docker(flags: &str, known: u32) -> Result<Loaded, String> {
-    let mut options = DockerOptions::default();
+/// a word without `--` continues the flag before it (`--cap-add=NET_ADMIN,NET_RAW`). Users and groups are
+/// looked up in DIR's /etc/passwd and /etc/group, as Docker looks them up in the image; moby's rules are
+/// those of `--docker-version=X.Y` (default: the newest modelled), and the runtime is assumed to hold
+/// capscan's own bounding set, as capsim assumes.
+fn docker(flags: &str, known: u32, root: &Path, own: &Creds) -> Result<Loaded, String> {
+    use capcore::docker::{Daemon, DockerRun, MobyVersion};
+    let mut run = DockerRun::default();
+    let mut version = MobyVersion::NEWEST;
     let mut last: Option<&str> = None;
     for word in flags.split(',').filter(|w| !w.is_empty()) {
         let (flag, value) = if word.starts_with("--") {
@@ -95,53 +100,68 @@ fn docker(flags: &str, known: u32) -> Result<Loaded, String> {
         last = Some(flag);
         let bad = || format!("--exec-as docker: '{}': {}", word, DOCKER_FLAGS);
         match (flag, value) {
-            ("--cap-add", Some(v)) => options.cap_add.push(v.to_string()),
-            ("--cap-drop", Some(v)) => options.cap_drop.push(v.to_string()),
-            ("--user" | "-u", Some(v)) => options.user = Some(docker_user(v).ok_or_else(bad)?),
-            ("--privileged", None) => options.privileged = true,
+            ("--cap-add", Some(v)) => run.cap_add.push(v.to_string()),
+            ("--cap-drop", Some(v)) => run.cap_drop.push(v.to_string()),
+            ("--user" | "-u", Some(v)) => run.user = Some(v.to_string()),
+            ("--group-add", Some(v)) => run.group_add.push(v.to_string()),
+            ("--docker-version", Some(v)) => {
+                version = MobyVersion::parse(v).map_err(|e| format!("--exec-as docker: {e}"))?
+            }
+            ("--privileged", None) => run.privileged = true,
             ("--security-opt", Some("no-new-privileges" | "no-new-privileges:true")) => {
-                options.no_new_privileges = true
+                run.no_new_privileges = true
             }
             _ => return Err(bad()),
         }
     }
-    let process = presets::docker(&options, known).map_err(|e| format!("--exec-as docker: {e}"))?;
-    let creds = capcore::oci::apply(&process, &RuntimeStart::full(known));
-    let source = if flags.is_empty() {
-        "docker run (moby defaults)".to_string()
-    } else {
-        format!("docker run {}", flags.replace(",--", " --"))
+    let image =
+        capsys::image::ImageAccounts::read(root).map_err(|e| format!("{}: {e}", root.display()))?;
+    let daemon = Daemon {
+        version,
+        kernel_known: known,
+        effective: own.bounding,
     };
-    let mut notes = Vec::new();
-    if options.user.is_some() && !user_has_gid(flags) {
-        notes.push(
-            "--user without a GID: gid 0 and no supplementary groups assumed (docker takes them from the \
-             image's /etc/passwd and /etc/group when the uid is listed there)"
+    let start = RuntimeStart {
+        bounding: own.bounding,
+        inheritable: CapSet::EMPTY,
+    };
+    let creds = match daemon.process(&run, image.accounts()) {
+        Ok(process) => {
+            let config = capcore::oci::OciConfig {
+                process: capcore::oci::OciProcess {
+                    cwd: "/".to_string(),
+                    args: vec!["CMD".to_string()],
+                    ..process
+                },
+                ..capcore::oci::OciConfig::default()
+            };
+            capcore::oci::start(&config, &start)
+        }
+        Err(message) => Err(Refusal {
+            message: format!("Error response from daemon: {message}"),
+            by: "dockerd",
+            why: "dockerd refuses the container before runc runs (docker run exits 125)"
                 .to_string(),
-        );
-    }
+        }),
+    };
+    let source = if flags.is_empty() {
+        format!("docker run as Docker {version} (moby defaults)")
+    } else {
+        format!(
+            "docker run {} as Docker {version}",
+            flags.replace(",--", " --")
+        )
+    };
+    let notes = vec![format!(
+        "the runtime (dockerd, containerd, runc) is assumed to hold capscan's own bounding set, {}",
+        capcli::summary::short(own.bounding, known)
+    )];
     Ok((source, creds, notes, ContainerNs::default()))
 }
 
-/// Whether the last `--user=`/`-u=` value names a gid.
-fn user_has_gid(flags: &str) -> bool {
-    flags
-        .rsplit(',')
-        .find_map(|w| w.strip_prefix("--user=").or_else(|| w.strip_prefix("-u=")))
-        .is_some_and(|v| v.contains(':'))
-}
-
-const DOCKER_FLAGS: &str =
-    "docker flags are --cap-add=CAP, --cap-drop=CAP (or ALL), --user=UID[:GID] \
-(numbers: a name would be looked up in the image), --privileged, --security-opt=no-new-privileges";
-
-/// `UID[:GID]` in numbers; docker gives gid 0 when none is given and the image does not name the uid.
-fn docker_user(value: &str) -> Option<(u32, u32)> {
-    match value.split_once(':') {
-        Some((uid, gid)) => Some((uid.parse().ok()?, gid.parse().ok()?)),
-        None => Some((value.parse().ok()?, 0)),
-    }
-}
+const DOCKER_FLAGS: &str = "docker flags are --cap-add=CAP, --cap-drop=CAP (or ALL), \
+--user=USER[:GROUP] (names or numbers, looked up in DIR's /etc/passwd and /etc/group), --group-add=GROUP, \
+--privileged, --security-opt=no-new-privileges, --docker-version=X.Y";
 
 /// `oci:CONFIG.json`: the process as runc 1.1 applies it, runc started with capscan's own bounding and
 /// inheritable sets (as capsim --oci assumes).

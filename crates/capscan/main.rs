@@ -70,7 +70,11 @@ fn run() -> Result<u8, Box<dyn Error>> {
         Some(_) if args.paths.len() != 1 => {
             return Err("--exec-as scans one DIR, the container's /: give exactly one PATH".into())
         }
-        Some(spec) => Some(execas::load(spec, known_bits)?),
+        Some(spec) => Some(execas::load(
+            spec,
+            known_bits,
+            std::path::Path::new(&args.paths[0]),
+        )?),
         None => None,
     };
     if let Some(spec) = &spec {

@@ -96,6 +96,7 @@ pub fn caller(
                 source,
                 refused: Some(Refusal {
                     message: format!("Error response from daemon: {message}"),
+                    by: "dockerd",
                     why: "dockerd refuses the container before runc runs (docker run exits 125)"
                         .to_string(),
                 }),

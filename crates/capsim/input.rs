@@ -34,6 +34,9 @@ pub struct Setup {
     /// The runtime refuses the config before any exec (`--oci`: what capset refuses).
     pub refused: Option<capcore::oci::Refusal>,
     pub warnings: Vec<String>,
+    /// Names for the caller's uids and gids: the host's for a host process, the image's for a container
+    /// whose rootfs is known, none for a container whose image is not (the host's names would lie).
+    pub names: Option<(capsys::users::Names, capsys::users::Names)>,
 }
 
 /// A unit setting that shapes the credentials but is not modelled, for the JSON record.
@@ -318,7 +321,21 @@ pub fn build(args: &Args) -> std::result::Result<Setup, Failure> {
             Err(_) => KernelRules::Current,
         },
     };
+    let in_container = args.docker || args.k8s.is_some() || args.oci.is_some();
+    let names = match (&rootfs, in_container) {
+        (Some((dir, _)), true) => capsys::image::ImageAccounts::read(dir)
+            .ok()
+            .map(|image| image.names()),
+        (None, true) => None,
+        (_, false) => caller.userns.is_initial().then(|| {
+            (
+                capsys::users::Names::users(),
+                capsys::users::Names::groups(),
+            )
+        }),
+    };
     Ok(Setup {
+        names,
         caller,
         file,
         kernel: Kernel {

@@ -222,6 +222,7 @@ pub struct Args {
     #[arg(
         long,
         value_name = "USER[:GROUP]",
+        allow_hyphen_values = true,
         requires = "docker",
         help_heading = "Presets"
     )]
@@ -230,6 +231,7 @@ pub struct Args {
     #[arg(
         long,
         value_name = "GROUP",
+        allow_hyphen_values = true,
         requires = "docker",
         help_heading = "Presets"
     )]

@@ -122,6 +122,7 @@ pub fn executable(loaded: &Loaded) -> Result<Lookup, Failure> {
                 message: format!(
                     "exec: \"{name}\": cannot run executable found relative to current directory"
                 ),
+                by: "runc",
                 why: format!(
                     "process.env's PATH entry {dir:?} is not absolute, and Go's exec.LookPath (runc is \
                      built with Go 1.19 or later) refuses what it finds there"

@@ -10,7 +10,6 @@ use capcli::summary;
 use capcli::term::{self, Style};
 use capcore::exec::{CapWhy, Change, Creds, Simulation, Step, Subject};
 use capcore::CapSet;
-use capsys::users::Names;
 use serde::Serialize;
 
 use crate::input::{show_path, Setup, Unmodelled};
@@ -25,9 +24,12 @@ pub struct Record<'a> {
     secure_exec: bool,
     notes: &'a [String],
     unmodelled: &'a [Unmodelled],
-    /// `--oci`: the runtime's error when it refuses the config before any exec.
+    /// A container runtime's error when it refuses the container before any exec.
     #[serde(skip_serializing_if = "Option::is_none")]
     refused: Option<&'a str>,
+    /// Who refused it: `runc` or `dockerd`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refused_by: Option<&'static str>,
     explain: Vec<Explain<'a>>,
 }
 
@@ -49,8 +51,13 @@ pub fn record<'a>(setup: &'a Setup, sim: &'a Simulation) -> Record<'a> {
             notes: &setup.warnings,
             unmodelled: &setup.unmodelled,
             refused: Some(&refusal.message),
+            refused_by: Some(refusal.by),
             explain: vec![Explain::Rule(Step {
-                rule: "runc:finalizeNamespace",
+                rule: if refusal.by == "runc" {
+                    "runc:finalizeNamespace"
+                } else {
+                    "dockerd:create"
+                },
                 text: refusal.why.clone(),
             })],
         };
@@ -64,6 +71,7 @@ pub fn record<'a>(setup: &'a Setup, sim: &'a Simulation) -> Record<'a> {
             notes: &setup.warnings,
             unmodelled: &setup.unmodelled,
             refused: None,
+            refused_by: None,
             explain: vec![Explain::Rule(failure_step(failure))],
         };
     }
@@ -88,6 +96,7 @@ pub fn record<'a>(setup: &'a Setup, sim: &'a Simulation) -> Record<'a> {
         notes: &setup.warnings,
         unmodelled: &setup.unmodelled,
         refused: None,
+        refused_by: None,
         explain,
     }
 }
@@ -134,10 +143,13 @@ pub fn human(setup: &Setup, sim: &Simulation, explain: bool) -> String {
     let mut out = String::new();
     if let Some(refusal) = &setup.refused {
         let _ = writeln!(out, "caller:       {}", setup.caller_source);
-        let outcome = format!(
-            "runc refuses the config before any exec: {}",
-            refusal.message
-        );
+        let outcome = match refusal.by {
+            "runc" => format!(
+                "runc refuses the config before any exec: {}",
+                refusal.message
+            ),
+            by => format!("{by} refuses the container: {}", refusal.message),
+        };
         let _ = writeln!(
             out,
             "outcome:      {}",
@@ -154,11 +166,7 @@ pub fn human(setup: &Setup, sim: &Simulation, explain: bool) -> String {
         .ok()
         .filter(|_| setup.failure.is_none())
         .map(|a| &a.creds);
-    let names = setup
-        .caller
-        .userns
-        .is_initial()
-        .then(|| (Names::users(), Names::groups()));
+    let names = &setup.names;
     let id = |id: u32, user: bool| -> String {
         match &names {
             Some((users, groups)) => {

@@ -145,21 +145,20 @@ impl Daemon {
         }
     }
 
-    /// moby's TweakCapabilities.
+    /// moby's validateCapabilities at create, then TweakCapabilities at start.
     pub fn capabilities(&self, run: &DockerRun) -> Result<CapSet, MobyError> {
-        if run.privileged {
-            return Ok(self.every());
-        }
-        if run.cap_add.is_empty() && run.cap_drop.is_empty() {
-            return Ok(CapSet::from_caps(crate::oci::DOCKER_DEFAULT));
-        }
-        let drop = self
-            .names(&run.cap_drop)
-            .map_err(|e| format!("invalid CapDrop: {e}"))?;
+        // dockerd checks the adds, then the drops, each in the order the client sent them (Debian's
+        // docker 20.10 client sends the command line's; newer clients sort them first).
         let add = self
             .names(&run.cap_add)
             .map_err(|e| format!("invalid CapAdd: {e}"))?;
-        Ok(if add.all {
+        let drop = self
+            .names(&run.cap_drop)
+            .map_err(|e| format!("invalid CapDrop: {e}"))?;
+        // The names are checked when the container is created, --privileged or not.
+        Ok(if run.privileged {
+            self.every()
+        } else if add.all {
             self.every() - drop.caps
         } else if drop.all {
             add.caps

@@ -283,6 +283,8 @@ fn cap_names(names: &[String], known: u32, ignored: &mut Vec<String>) -> CapSet 
 pub struct Refusal {
     /// runc's words (`unable to apply caps: operation not permitted`).
     pub message: String,
+    /// Who refuses: `runc`, `dockerd`.
+    pub by: &'static str,
     /// Which rule of the kernel's the config breaks.
     pub why: String,
 }
@@ -323,6 +325,7 @@ pub fn start(config: &OciConfig, runtime: &RuntimeStart) -> Result<Creds, Refusa
     let process = &config.process;
     let refuse = |message: &str, why: &str| Refusal {
         message: message.to_string(),
+        by: "runc",
         why: why.to_string(),
     };
     if process.cwd.is_empty() {
@@ -354,6 +357,7 @@ pub fn start(config: &OciConfig, runtime: &RuntimeStart) -> Result<Creds, Refusa
 fn setup_groups(process: &OciProcess, userns: Option<&UserNs>) -> Result<Vec<u32>, Refusal> {
     let refuse = |message: &str, why: String| Refusal {
         message: format!("unable to setup user: {message}"),
+        by: "runc",
         why,
     };
     let chain = NsChain(userns.into_iter().cloned().collect());
@@ -401,6 +405,7 @@ pub fn apply(process: &OciProcess, start: &RuntimeStart) -> Result<Creds, Refusa
     let permitted_before = start.bounding | start.inheritable;
     let refuse = |why: String| Refusal {
         message: "unable to apply caps: operation not permitted".to_string(),
+        by: "runc",
         why,
     };
     if !caps.inheritable.is_subset(start.inheritable | bounding) {

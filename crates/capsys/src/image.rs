@@ -31,6 +31,16 @@ impl ImageAccounts {
         })
     }
 
+    /// Names for ids, as the image's files give them (for display only).
+    pub fn names(&self) -> (crate::users::Names, crate::users::Names) {
+        let parse = |bytes: &Option<Vec<u8>>| {
+            crate::users::Names::parse(&String::from_utf8_lossy(
+                bytes.as_deref().unwrap_or_default(),
+            ))
+        };
+        (parse(&self.passwd), parse(&self.group))
+    }
+
     pub fn accounts(&self) -> Accounts<'_> {
         Accounts {
             passwd: self.passwd.as_deref(),

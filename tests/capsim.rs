@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::skip_unless;
 use crate::util::{is_root, run, Run};
@@ -565,11 +565,50 @@ fn docker_preset_matches_the_documented_defaults() {
         bounding.contains(&"cap_net_admin".to_string())
             && !bounding.contains(&"cap_net_raw".to_string())
     );
+    // Every capability the runtime holds: capsim assumes its own bounding set (a note says so), or the
+    // one --runtime-bounding gives.
     let v = capsim_json(&["--docker", "--privileged"]);
+    assert_eq!(
+        caps(&v, "before", "bounding").len(),
+        crate::capsim_oci::own_bounding().count_ones() as usize
+    );
+    assert!(v["notes"].to_string().contains("--runtime-bounding"), "{v}");
+    let v = capsim_json(&["--docker", "--privileged", "--runtime-bounding", "all"]);
     assert_eq!(
         caps(&v, "before", "bounding").len(),
         capsys::kernel::known_caps_or_default() as usize
     );
+    // Docker 20.10 knows the kernel's capabilities up to cap_audit_read, and no name after it.
+    let v = capsim_json(&[
+        "--docker",
+        "--docker-version",
+        "20.10",
+        "--runtime-bounding",
+        "all",
+        "--privileged",
+    ]);
+    assert_eq!(caps(&v, "before", "bounding").len(), 38);
+    let v = capsim_json(&["--docker", "--docker-version", "20.10", "--cap-add", "bpf"]);
+    assert_eq!(v["outcome"], "refused");
+    assert_eq!(v["refused_by"], "dockerd");
+    assert_eq!(
+        v["refused"],
+        "Error response from daemon: invalid CapAdd: unknown capability: \"CAP_BPF\""
+    );
+    // --cap-add ALL wins over --cap-drop ALL, in either order.
+    for order in [
+        ["--cap-add", "all", "--cap-drop", "all"],
+        ["--cap-drop", "ALL", "--cap-add", "ALL"],
+    ] {
+        let mut args = vec!["--docker", "--runtime-bounding", "all"];
+        args.extend(order);
+        let v = capsim_json(&args);
+        assert_eq!(
+            caps(&v, "before", "bounding").len(),
+            capsys::kernel::known_caps_or_default() as usize,
+            "{order:?}"
+        );
+    }
     let v = capsim_json(&[
         "--docker",
         "--no-new-privileges",
@@ -1723,4 +1762,77 @@ fn names_from_a_config_are_escaped_once() {
         notes.iter().any(|n| n.ends_with("CAP_A\\B\u{1b}[31m")),
         "{notes:?}"
     );
+}
+
+#[test]
+fn docker_users_and_groups_come_from_the_image() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::create_dir_all(root.join("usr/bin")).unwrap();
+    std::fs::write(
+        root.join("etc/passwd"),
+        "root:x:0:0::/:/bin/sh\nweb:x:33:33::/:/bin/sh\nalice:x:1000:1000::/:/bin/sh\n",
+    )
+    .unwrap();
+    // The host's files must not be read: a symlink to one resolves inside the image, to nothing.
+    std::os::unix::fs::symlink("/etc/group", root.join("etc/group")).unwrap();
+    std::fs::copy("/bin/true", root.join("usr/bin/true")).unwrap();
+    let root_arg = root.to_str().unwrap();
+    let v = capsim_json(&[
+        "--docker",
+        "--rootfs",
+        root_arg,
+        "--user",
+        "web",
+        "--group-add",
+        "4",
+        "true",
+    ]);
+    assert_eq!(v["outcome"], "ok", "{v}");
+    assert_eq!(
+        (v["after"]["euid"].clone(), v["after"]["egid"].clone()),
+        (json!(33), json!(33))
+    );
+    assert_eq!(v["after"]["groups"], json!([4, 33]));
+    // A name the image does not have is dockerd's refusal; without --rootfs nothing can be looked up.
+    std::fs::remove_file(root.join("etc/group")).unwrap();
+    std::fs::write(root.join("etc/group"), "wheel:x:10:alice\n").unwrap();
+    let v = capsim_json(&[
+        "--docker",
+        "--rootfs",
+        root_arg,
+        "--user",
+        "alice",
+        "/usr/bin/true",
+    ]);
+    assert_eq!(v["after"]["groups"], json!([10, 1000]), "{v}");
+    let v = capsim_json(&[
+        "--docker",
+        "--rootfs",
+        root_arg,
+        "--group-add",
+        "video",
+        "/usr/bin/true",
+    ]);
+    assert_eq!(v["refused_by"], "dockerd", "{v}");
+    assert!(
+        v["refused"]
+            .as_str()
+            .unwrap()
+            .contains("Unable to find group video"),
+        "{v}"
+    );
+    let v = capsim_json(&["--docker", "--user", "alice"]);
+    assert_eq!(
+        v["refused"],
+        "Error response from daemon: unable to find user alice: no matching entries in passwd file"
+    );
+    assert!(v["notes"].to_string().contains("no --rootfs"), "{v}");
+    // FILE is the container's path: looked up inside the image only.
+    let out = capsim(&["--docker", "--rootfs", root_arg, "/bin/true"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let out = capsim(&["--rootfs", root_arg, "/usr/bin/true"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("--docker or --k8s"), "{}", out.stderr);
 }

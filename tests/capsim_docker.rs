@@ -64,7 +64,7 @@ const VARIANTS: [(&str, Option<&str>, u32, u32, u32); 9] = [
 ];
 
 /// A Docker daemon to prove against, or why there is none.
-fn docker_host() -> Result<String, String> {
+pub(crate) fn docker_host() -> Result<String, String> {
     if !is_root() {
         return Err("needs root to build an image with file capabilities".into());
     }
@@ -91,7 +91,7 @@ fn client() -> &'static str {
     }
 }
 
-fn docker(host: &str) -> Command {
+pub(crate) fn docker(host: &str) -> Command {
     let mut cmd = Command::new("timeout");
     cmd.args(["-k", "5", "60", client(), "-H", host]);
     cmd.stdin(Stdio::null());
@@ -128,14 +128,14 @@ fn build_rootfs(dir: &Path) -> Result<PathBuf, String> {
 }
 
 /// An image imported into the daemon, removed when dropped.
-struct Image<'a> {
+pub(crate) struct Image<'a> {
     host: &'a str,
-    name: String,
+    pub(crate) name: String,
 }
 
 impl<'a> Image<'a> {
-    fn import(host: &'a str, root: &Path) -> Result<Image<'a>, String> {
-        let name = format!("capkit.test/capsim-docker:{}", std::process::id());
+    pub(crate) fn import(host: &'a str, root: &Path, tag: &str) -> Result<Image<'a>, String> {
+        let name = format!("capkit.test/{tag}:{}", std::process::id());
         // --xattrs keeps security.capability; --numeric-owner the ids as they are.
         let mut tar = Command::new("tar")
             .args([
@@ -396,7 +396,7 @@ fn capsim_docker_matches_dockerd_on_random_runs() {
     let work = tempfile::tempdir().expect("tempdir");
     let root = build_rootfs(work.path()).expect("rootfs");
     let version = server_version(&host).expect("the daemon's version");
-    let image = Image::import(&host, &root).expect("import");
+    let image = Image::import(&host, &root, "capsim-docker").expect("import");
     // capsim's default is its own bounding set; the runtime's is given only where the two differ.
     let bounding = runtime_bounding()
         .filter(|set| *set != own_bounding())

@@ -1121,6 +1121,50 @@ fn a_cgroup_a_container_and_a_unit_are_traced_by_their_cgroup() {
     }
 }
 
+/// A real container of the Docker daemon .ci/runtimes starts, found by a prefix of its id through its
+/// cgroup (dockerd's cgroupfs driver: `/docker/<id>`), its root process chowning a file in a bounded loop.
+#[test]
+fn a_real_docker_container_is_traced_by_its_id() {
+    use crate::capsim_docker::{docker, docker_host, Image};
+    require_root!();
+    let host = match docker_host() {
+        Ok(host) => host,
+        Err(why) => return skipped(&why),
+    };
+    if !Path::new("/bin/busybox").exists() {
+        return skipped("needs busybox-static (apt-get install busybox-static)");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("rootfs");
+    std::fs::create_dir_all(root.join("bin")).expect("rootfs");
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("busybox");
+    for applet in ["sh", "chown", "sleep"] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).expect("applet");
+    }
+    std::fs::write(root.join("owned"), b"").expect("file");
+    let image = Image::import(&host, &root, "captrace").expect("import");
+    let started = docker(&host)
+        .args(["run", "-d", "--network", "none", &image.name, "/bin/sh", "-c"])
+        .arg("i=0; while [ $i -lt 600 ]; do chown 1:1 /owned; chown 0:0 /owned; sleep 0.05; i=$((i+1)); done")
+        .output()
+        .expect("docker run");
+    let id = String::from_utf8_lossy(&started.stdout).trim().to_string();
+    assert!(
+        started.status.success() && id.len() == 64,
+        "docker run -d: {}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+    let trace = captrace(&["--json", "--container", &id[..12], "--duration", "2s"]);
+    let removed = docker(&host).args(["rm", "-f", &id]).output();
+    assert!(
+        removed.is_ok_and(|out| out.status.success()),
+        "docker rm -f {id}"
+    );
+    let Some(t) = trace else { return };
+    assert_eq!(t.code, 0, "{}", t.explain());
+    assert_eq!(t.verdict("cap_chown"), Some("needed"), "{}", t.explain());
+}
+
 /// With room for only two per-process keys, a tree of processes still gets every check counted: what no
 /// longer fits is counted without its process (pid 0), so the verdicts do not depend on which processes
 /// came first, and nothing is dropped. The counts equal those of a run with the default room.

@@ -1591,10 +1591,12 @@ fn a_flood_of_namespaces_never_hides_a_need() {
 }
 
 #[test]
-fn minimize_removes_a_path_search_the_program_went_past() {
+fn a_path_search_the_program_went_past_is_no_need() {
     // unshare, run as nobody with every capability ambient, execs hostname through PATH: its first
     // directory is one nobody cannot search, so the lookup there asks cap_dac_read_search, is granted,
-    // finds nothing, and execvp goes on. Without the capability it would have gone on just the same.
+    // finds nothing, and execvp goes on. Without the capability it would have gone on just the same: the
+    // trace alone says so (the execve failed and the next one succeeded), and --minimize has nothing to
+    // remove. When the file is found in that directory, the same check is a need.
     let Some(bin) = captrace_ready() else {
         return;
     };
@@ -1617,17 +1619,17 @@ fn minimize_removes_a_path_search_the_program_went_past() {
     without_cargo_library_path(&mut cmd);
     let t = run_bounded(&mut cmd, Duration::from_secs(300));
     assert_eq!(t.code, 0, "{}", t.explain());
-    // The trace alone calls both needed; the runs without each tell them apart.
     assert_eq!(
         t.verdict("cap_dac_read_search"),
-        Some("needed"),
+        Some("probe"),
         "{}",
         t.explain()
     );
+    assert_eq!(t.set("needed"), ["cap_sys_admin"], "{}", t.explain());
     let minimize = &t.summary["minimize"];
     assert_eq!(
         minimize["removed"]["caps"],
-        serde_json::json!(["cap_dac_read_search"]),
+        serde_json::json!([]),
         "{minimize}"
     );
     assert_eq!(
@@ -1645,6 +1647,24 @@ fn minimize_removes_a_path_search_the_program_went_past() {
     let docker = t.summary["docker"].as_str().unwrap_or("");
     assert!(!docker.contains("DAC_READ_SEARCH"), "{docker}");
     assert!(docker.contains("SYS_ADMIN") || advice_of(&t.summary, "docker")["instead"].is_string());
+
+    // hostname found in the closed directory: the lookup that reached it needed the capability.
+    let hostname = crate::util::tool("hostname").expect("hostname");
+    std::fs::copy(&hostname, closed.path().join("hostname")).expect("copy hostname");
+    let mut cmd = Command::new(captrace_bin().expect("captrace"));
+    cmd.args(["--json", "--user", "nobody", "--"])
+        .args(["unshare", "-u", "hostname", "captrace-test"])
+        .env("PATH", &path)
+        .stdin(Stdio::null());
+    without_cargo_library_path(&mut cmd);
+    let t = run_bounded(&mut cmd, Duration::from_secs(120));
+    assert_eq!(t.code, 0, "{}", t.explain());
+    assert_eq!(
+        t.verdict("cap_dac_read_search"),
+        Some("needed"),
+        "{}",
+        t.explain()
+    );
 }
 
 #[test]

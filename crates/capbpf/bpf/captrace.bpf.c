@@ -120,6 +120,44 @@ struct {
 	__type(value, __u64);
 } totals SEC(".maps");
 
+/* Exec attempts: the number of each process's current one, the attempt a thread's execve is in while a
+ * check inside its file lookup waits for the execve's result, and each attempt's result. A lookup refused
+ * (or granted) inside an execve that failed, by a process that then exec'd another file, decided nothing:
+ * execvp walking PATH goes on to the next directory. No hook sees an execve fail (a syscall exit hook would
+ * slow every syscall on the machine): an attempt has failed when the same thread's next exec, or next
+ * checked lookup, is of another file name. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u32);
+} exec_attempts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct pending_attempt);
+} exec_pending SEC(".maps");
+
+/* Scratch space for a file name being hashed. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, char[PATH_LEN]);
+} name_scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 16384);
+	__type(key, struct attempt_key);
+	__type(value, __u8);
+} exec_outcomes SEC(".maps");
+
 /* Scratch space for a stack: too big for the 512-byte BPF stack with the key beside it. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -197,10 +235,13 @@ static __always_inline __u32 range_of(__u64 addr)
 struct walk {
 	long size;              /* bytes of the stack bpf_get_stack filled */
 	struct check_key *key;
+	bool lookup;            /* the caller checks a path lookup's permission: find whose lookup */
+	bool exec;              /* do_open_execat seen: is it the execve's own lookup or an interpreter's? */
 };
 
 /* One frame of the walk (a bpf_loop callback, so the verifier checks it once): plumbing is skipped and says
- * NOAUDIT or INSETID; the first other frame is the caller, and ends the walk. */
+ * NOAUDIT or INSETID; the first other frame is the caller, and ends the walk, unless the caller is a path
+ * lookup's permission check: then the walk goes on to see whether an execve's file lookup made it. */
 static long walk_frame(__u32 i, struct walk *walk)
 {
 	__u32 zero = 0;
@@ -209,6 +250,17 @@ static long walk_frame(__u32 i, struct walk *walk)
 	if (!stack || i >= MAX_FRAMES || (long)(i * sizeof(__u64)) >= walk->size)
 		return 1;
 	flags = range_of(stack[i]);
+	if (walk->exec) {
+		/* An interpreter's lookup belongs to an exec that is going ahead: it counts as it is. */
+		if (!(flags & RANGE_INTERP))
+			walk->key->flags |= CHECK_IN_EXEC;
+		return 1;
+	}
+	if (walk->lookup) {
+		if (flags & RANGE_EXEC)
+			walk->exec = 1;
+		return 0;
+	}
 	if (flags & RANGE_NOAUDIT)
 		walk->key->flags |= CHECK_NOAUDIT;
 	if (flags & RANGE_INSETID)
@@ -217,6 +269,10 @@ static long walk_frame(__u32 i, struct walk *walk)
 	if ((flags & RANGE_PLUMBING) || !(flags & RANGE_TEXT))
 		return 0;
 	walk->key->caller = stack[i];
+	if (flags & RANGE_LOOKUP) {
+		walk->lookup = 1;
+		return 0;
+	}
 	return 1;
 }
 
@@ -274,10 +330,97 @@ static __always_inline void total_add(__u32 cap, int ret, __u8 place)
 		*value += 1;
 }
 
+struct hash_state {
+	const char *name;
+	__u64 hash;
+};
+
+static long hash_step(__u32 i, struct hash_state *state)
+{
+	if (i >= PATH_LEN || !state->name[i])
+		return 1;
+	state->hash = (state->hash ^ (__u8)state->name[i]) * 0x100000001b3ULL;
+	return 0;
+}
+
+/* FNV-1a of a kernel string (at most PATH_LEN bytes): which file an exec attempt looks up. */
+static __always_inline __u64 name_hash(const char *kernel_name)
+{
+	__u32 zero = 0;
+	char *buf = bpf_map_lookup_elem(&name_scratch, &zero);
+	struct hash_state state = { .hash = 0xcbf29ce484222325ULL };
+
+	if (!buf || bpf_probe_read_kernel_str(buf, PATH_LEN, kernel_name) < 0)
+		return 0;
+	state.name = buf;
+	bpf_loop(PATH_LEN, hash_step, &state, 0);
+	return state.hash;
+}
+
+static __always_inline void set_outcome(struct attempt_key *attempt, __u8 outcome)
+{
+	__u32 next = attempt->attempt + 1;
+	bpf_map_update_elem(&exec_outcomes, attempt, &outcome, BPF_ANY);
+	bpf_map_update_elem(&exec_attempts, &attempt->tgid, &next, BPF_ANY);
+}
+
+/* A check inside the lookup of an execve's file: the attempt it belongs to, by the name looked up. A
+ * pending attempt of the same thread with another name has failed (its execve returned, and this is a new
+ * one). */
+static __always_inline void note_exec_attempt(struct check_key *key)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id, tgid = id >> 32;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+	struct pending_attempt *pending = bpf_map_lookup_elem(&exec_pending, &tid);
+	struct pending_attempt fresh = { .attempt = { .tgid = tgid } };
+	__u32 *current;
+
+	fresh.name_hash = name_hash(BPF_CORE_READ(task, nameidata, name, name));
+	if (pending && pending->name_hash == fresh.name_hash) {
+		key->exec_attempt = (__u16)pending->attempt.attempt;
+		return;
+	}
+	if (pending)
+		set_outcome(&pending->attempt, EXEC_FAILED);
+	current = bpf_map_lookup_elem(&exec_attempts, &tgid);
+	fresh.attempt.attempt = current ? *current : 0;
+	key->exec_attempt = (__u16)fresh.attempt.attempt;
+	bpf_map_update_elem(&exec_pending, &tid, &fresh, BPF_ANY);
+}
+
+/* An exec succeeded. The thread's pending attempt is this exec when it looked up the same name, else it
+ * failed before this one; and when the process has made checks inside an exec's lookup before, this
+ * exec's success is recorded too, so that those failed attempts count as recovered from. */
+static __always_inline void exec_succeeded(__u32 old_tid, struct linux_binprm *bprm)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct pending_attempt *pending = bpf_map_lookup_elem(&exec_pending, &old_tid);
+	struct attempt_key attempt = { .tgid = tgid };
+	__u32 *current;
+
+	if (pending) {
+		struct pending_attempt last = *pending;
+		bpf_map_delete_elem(&exec_pending, &old_tid);
+		if (last.name_hash == name_hash(BPF_CORE_READ(bprm, filename))) {
+			set_outcome(&last.attempt, EXEC_SUCCEEDED);
+			return;
+		}
+		set_outcome(&last.attempt, EXEC_FAILED);
+	}
+	current = bpf_map_lookup_elem(&exec_attempts, &tgid);
+	if (!current)
+		return;
+	attempt.attempt = *current;
+	set_outcome(&attempt, EXEC_SUCCEEDED);
+}
+
+/* A check inside an execve's lookup never settles its capability: whether it mattered is known only when
+ * the execve returns. */
 static __always_inline void settle(struct check_key *key)
 {
 	if (key->ret == 0 && (key->flags & CHECK_CLASSIFIED) && !(key->flags & CHECK_NOAUDIT) &&
-	    key->ns_place != NS_CREATED) {
+	    !(key->flags & CHECK_IN_EXEC) && key->ns_place != NS_CREATED) {
 		__u32 one = 1, cap = key->cap;
 		bpf_map_update_elem(&settled, &cap, &one, BPF_ANY);
 	}
@@ -353,6 +496,8 @@ static __always_inline int record(void *ctx, struct user_namespace *target_ns, i
 		if (opts & CAP_OPT_INSETID)
 			key.flags |= CHECK_INSETID;
 	}
+	if (key.flags & CHECK_IN_EXEC)
+		note_exec_attempt(&key);
 	settle(&key);
 	count(&key);
 	return 0;
@@ -406,6 +551,7 @@ int BPF_PROG(captrace_exec, struct task_struct *p, pid_t old_pid, struct linux_b
 		*value = 1;
 	}
 	record_exec(bprm);
+	exec_succeeded((__u32)old_pid, bprm);
 	if (BPF_CORE_READ_BITFIELD(bprm, secureexec)) {
 		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 		char path[PATH_LEN] = {};

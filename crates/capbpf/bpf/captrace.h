@@ -48,9 +48,19 @@ struct cred {
 	struct user_namespace *user_ns;
 } __attribute__((preserve_access_index));
 
+struct filename {
+	const char *name;
+} __attribute__((preserve_access_index));
+
+/* fs/namei.c's path walk state: the name being looked up (the execve's file, during its lookup). */
+struct nameidata {
+	struct filename *name;
+} __attribute__((preserve_access_index));
+
 struct task_struct {
 	pid_t pid;
 	pid_t tgid;
+	struct nameidata *nameidata;
 } __attribute__((preserve_access_index));
 
 struct linux_binprm {
@@ -83,9 +93,25 @@ struct check_key {
 	__u32 ns_level;
 	__u8 ns_place;    /* NS_BASE, NS_CREATED, NS_OUTSIDE */
 	__u8 flags;       /* CHECK_* */
-	__u16 pad;
+	__u16 exec_attempt; /* CHECK_IN_EXEC: the process's exec attempt it was made in (exec_outcomes) */
 	char comm[16];
 };
+
+/* One exec attempt of a process: its checks made inside the exec's file lookups carry the number, and
+ * exec_outcomes says whether the execve failed or succeeded. */
+struct attempt_key {
+	__u32 tgid;
+	__u32 attempt;
+};
+
+/* A thread's exec attempt whose result is not known yet, and a hash of the file name it looks up. */
+struct pending_attempt {
+	struct attempt_key attempt;
+	__u64 name_hash;
+};
+
+#define EXEC_FAILED 1
+#define EXEC_SUCCEEDED 2
 
 /* The key of a check counted after its capability's verdict was settled: capbpf's SettledKey. The command
  * name is kept, so that a check made before an exec is not listed under the program exec'd after it. */
@@ -112,12 +138,16 @@ struct check_value {
 #define CHECK_CLASSIFIED 1 /* a stack was taken (or fexit gave opts): NOAUDIT and INSETID are known */
 #define CHECK_NOAUDIT 2
 #define CHECK_INSETID 4
+#define CHECK_IN_EXEC 8 /* made by the lookup of an execve's file (do_open_execat from the execve) */
 
 /* What a range of kernel text means when it is on the stack above cap_capable. */
 #define RANGE_PLUMBING 1 /* part of the capability machinery, not the caller */
 #define RANGE_NOAUDIT 2
 #define RANGE_INSETID 4
 #define RANGE_TEXT 8     /* kernel or module text: where a caller can be */
+#define RANGE_LOOKUP 16  /* a permission check of a path lookup: the walk goes on to see whose lookup */
+#define RANGE_EXEC 32    /* an execve's file lookup (do_open_execat) */
+#define RANGE_INTERP 64  /* an interpreter's lookup, inside an exec that is going ahead (open_exec) */
 
 /* The totals array: one counter per capability and outcome, TOTAL_* added to cap * TOTAL_PER_CAP. */
 #define TOTAL_DENIED 2  /* refused (else granted) */
@@ -125,7 +155,7 @@ struct check_value {
 #define TOTAL_PER_CAP 4
 
 #define MAX_RANGES 96
-#define MAX_FRAMES 12
+#define MAX_FRAMES 24
 #define MAX_NS_DEPTH 33
 
 /* Indices of the state array. */

@@ -39,10 +39,16 @@ const EXEC_KEY_LEN: usize = 20;
 const CHECK_CLASSIFIED: u8 = 1;
 const CHECK_NOAUDIT: u8 = 2;
 const CHECK_INSETID: u8 = 4;
+const CHECK_IN_EXEC: u8 = 8;
 const RANGE_PLUMBING: u32 = 1;
 const RANGE_NOAUDIT: u32 = 2;
 const RANGE_INSETID: u32 = 4;
 const RANGE_TEXT: u32 = 8;
+const RANGE_LOOKUP: u32 = 16;
+const RANGE_EXEC: u32 = 32;
+const RANGE_INTERP: u32 = 64;
+const EXEC_FAILED: u8 = 1;
+const EXEC_SUCCEEDED: u8 = 2;
 const STATE_DROPPED: u32 = 1;
 const STATE_ESCALATIONS: u32 = 2;
 const STATE_ARMED_AT: u32 = 3;
@@ -86,6 +92,12 @@ const KNOWN_FUNCTIONS: &[(&str, u32)] = &[
     ("__traceiter_cap_capable", RANGE_PLUMBING),
     ("bpf_trace_run5", RANGE_PLUMBING),
     ("security_vm_enough_memory_mm", RANGE_NOAUDIT),
+    // A path lookup's permission check (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH): the walk goes on above
+    // it to see whether the lookup of an execve's file made it (do_open_execat called by the execve),
+    // or of a `#!` interpreter (called by open_exec, inside an exec that is going ahead).
+    ("generic_permission", RANGE_LOOKUP),
+    ("do_open_execat", RANGE_EXEC),
+    ("open_exec", RANGE_INTERP),
 ];
 
 /// Which hook counts the checks.
@@ -228,10 +240,11 @@ impl Tracer {
             Some(&at) if at != 0 => at,
             _ => self.started_ns,
         };
-        let mut rows = self.checks_in("checks", zero)?;
+        let attempts = self.exec_outcomes()?;
+        let mut rows = self.checks_in("checks", zero, &attempts)?;
         rows.extend(self.settled_rows(&rows)?);
         // Checks that found the per-process maps full: pid 0, no command name.
-        rows.extend(self.checks_in("merged", zero)?);
+        rows.extend(self.checks_in("merged", zero, &attempts)?);
         rows.sort_by_key(|a| (a.cap, a.first_seen_ns));
         Ok(Collected {
             checks: rows,
@@ -242,6 +255,24 @@ impl Tracer {
             settled: self.settled()?,
             execs: self.execs()?,
         })
+    }
+
+    /// The `exec_outcomes` map: how each exec attempt that made a check in its file lookup ended, by
+    /// (process, attempt).
+    fn exec_outcomes(&self) -> Result<HashMap<(u32, u32), u8>, Unavailable> {
+        let map = self
+            .bpf
+            .map("exec_outcomes")
+            .ok_or_else(|| Unavailable("the BPF object has no map `exec_outcomes`".into()))?;
+        let outcomes: BpfHashMap<&MapData, [u32; 2], u8> = BpfHashMap::try_from(map)
+            .map_err(|e| Unavailable(format!("map exec_outcomes: {e}")))?;
+        let mut out = HashMap::new();
+        for entry in outcomes.iter() {
+            let (key, outcome) =
+                entry.map_err(|e| Unavailable(format!("reading map exec_outcomes: {e}")))?;
+            out.insert((key[0], key[1]), outcome);
+        }
+        Ok(out)
     }
 
     /// The `execs` map: each process and name, and the file it exec'd.
@@ -318,7 +349,12 @@ impl Tracer {
     }
 
     /// Every row of one map of `struct check_key`s.
-    fn checks_in(&self, name: &str, zero: u64) -> Result<Vec<Check>, Unavailable> {
+    fn checks_in(
+        &self,
+        name: &str,
+        zero: u64,
+        attempts: &HashMap<(u32, u32), u8>,
+    ) -> Result<Vec<Check>, Unavailable> {
         let map = self
             .bpf
             .map(name)
@@ -329,7 +365,7 @@ impl Tracer {
         for entry in checks.iter() {
             let (key, value) =
                 entry.map_err(|e| Unavailable(format!("reading map {name}: {e}")))?;
-            if let Some(check) = self.decode(&key, value, zero) {
+            if let Some(check) = self.decode(&key, value, zero, attempts) {
                 rows.push(check);
             }
         }
@@ -374,6 +410,7 @@ impl Tracer {
                 caller: None,
                 count,
                 first_seen_ns,
+                recovered: false,
             });
         }
         Ok(out)
@@ -415,8 +452,16 @@ impl Tracer {
 
     /// One map row as a Check, its time from `zero`; `None` for a capability number the kernel cannot
     /// have sent.
-    fn decode(&self, key: &[u8; KEY_LEN], value: [u64; 2], zero: u64) -> Option<Check> {
+    fn decode(
+        &self,
+        key: &[u8; KEY_LEN],
+        value: [u64; 2],
+        zero: u64,
+        attempts: &HashMap<(u32, u32), u8>,
+    ) -> Option<Check> {
         let raw = RawKey::parse(key);
+        let recovered =
+            raw.flags & CHECK_IN_EXEC != 0 && recovered(raw.tgid, raw.exec_attempt, attempts);
         let cap = Cap::new(raw.cap)?;
         let classified = raw.flags & CHECK_CLASSIFIED != 0;
         let caller = (raw.caller != 0)
@@ -436,8 +481,22 @@ impl Tracer {
             caller,
             count: value[0],
             first_seen_ns: value[1].saturating_sub(zero),
+            recovered,
         })
     }
+}
+
+/// Whether a check made inside exec attempt `attempt` of process `tgid` decided nothing: that execve
+/// failed, and a later one of the same process succeeded (execvp went on through PATH and found the file).
+/// The attempt number is 16 bits in the key: attempts are compared modulo 2^16.
+fn recovered(tgid: u32, attempt: u16, attempts: &HashMap<(u32, u32), u8>) -> bool {
+    let failed = attempts
+        .iter()
+        .any(|(&(pid, n), &outcome)| pid == tgid && n as u16 == attempt && outcome == EXEC_FAILED);
+    failed
+        && attempts.iter().any(|(&(pid, n), &outcome)| {
+            pid == tgid && outcome == EXEC_SUCCEEDED && (n as u16).wrapping_sub(attempt) as i16 > 0
+        })
 }
 
 /// struct check_key of bpf/captrace.h, read field by field from its bytes.
@@ -450,6 +509,7 @@ struct RawKey {
     ns_level: u32,
     ns_place: u8,
     flags: u8,
+    exec_attempt: u16,
     comm: [u8; 16],
 }
 
@@ -469,6 +529,7 @@ impl RawKey {
             ns_level: u32_at(16),
             ns_place: key[20],
             flags: 0,
+            exec_attempt: 0,
             comm,
         }
     }
@@ -489,6 +550,7 @@ impl RawKey {
             ns_level: u32_at(24),
             ns_place: key[28],
             flags: key[29],
+            exec_attempt: u16::from_ne_bytes([key[30], key[31]]),
             comm,
         }
     }

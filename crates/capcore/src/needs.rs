@@ -61,6 +61,9 @@ pub struct Check {
     /// Nanoseconds from the start of the trace (COMMAND's exec, or the attach for a running target) to
     /// the first check with this key.
     pub first_seen_ns: u64,
+    /// Made by a file lookup of an execve that failed, in a process that then exec'd another file (execvp
+    /// walking PATH through a directory it may not search): granted or refused, it decided nothing.
+    pub recovered: bool,
 }
 
 /// One capability's verdict.
@@ -73,7 +76,8 @@ pub enum Verdict {
     Denied,
     /// Only checks against user namespaces the program created: free there, no need on the host.
     Userns,
-    /// Only no-audit probes that change nothing the program asked for (the memory-accounting check).
+    /// Only no-audit probes that change nothing the program asked for (the memory-accounting check), or
+    /// lookups of an execve that failed while the process went on to exec another file.
     Probe,
 }
 

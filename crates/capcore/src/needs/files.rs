@@ -131,6 +131,7 @@ mod tests {
             caller: Some("do_syslog".to_string()),
             count: 1,
             first_seen_ns: at,
+            recovered: false,
         }
     }
 

@@ -166,6 +166,7 @@ mod tests {
             caller: caller.map(str::to_string),
             count: 1,
             first_seen_ns: 0,
+            recovered: false,
         }
     }
 

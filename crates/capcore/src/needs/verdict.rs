@@ -125,7 +125,10 @@ fn report(cap: Cap, checks: &[&Check]) -> CapReport {
 }
 
 fn verdict(checks: &[&Check]) -> Verdict {
-    let counted: Vec<&&Check> = checks.iter().filter(|c| !is_probe(c)).collect();
+    let counted: Vec<&&Check> = checks
+        .iter()
+        .filter(|c| !is_probe(c) && !c.recovered)
+        .collect();
     let on_host = |c: &&&Check| matches!(c.ns, NsPlace::Base | NsPlace::Outside);
     if counted.iter().any(|c| on_host(c) && c.granted) {
         Verdict::Needed
@@ -204,6 +207,7 @@ mod tests {
             caller: Some("inet_bind".to_string()),
             count: 1,
             first_seen_ns: 10,
+            recovered: false,
         }
     }
 
@@ -268,6 +272,23 @@ mod tests {
             ..check(Cap::SYS_ADMIN, true, NsPlace::Base)
         };
         assert_eq!(only(&[unclassified]), Verdict::Needed);
+    }
+
+    #[test]
+    fn a_lookup_of_a_failed_exec_the_process_recovered_from_is_no_need() {
+        // execvp searching /root/bin as nobody, then finding the file in /usr/bin.
+        let walk = Check {
+            caller: Some("generic_permission".to_string()),
+            recovered: true,
+            ..check(Cap::DAC_READ_SEARCH, true, NsPlace::Base)
+        };
+        assert_eq!(only(&[walk.clone()]), Verdict::Probe);
+        // The same capability granted elsewhere still makes a need.
+        let open = Check {
+            recovered: false,
+            ..walk.clone()
+        };
+        assert_eq!(only(&[walk, open]), Verdict::Needed);
     }
 
     #[test]
@@ -408,6 +429,7 @@ mod tests {
                     caller: caller.map(str::to_string),
                     count,
                     first_seen_ns: first,
+                    recovered: false,
                 },
             )
     }

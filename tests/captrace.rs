@@ -1647,6 +1647,21 @@ fn a_path_search_the_program_went_past_is_no_need() {
     let docker = t.summary["docker"].as_str().unwrap_or("");
     assert!(!docker.contains("DAC_READ_SEARCH"), "{docker}");
     assert!(docker.contains("SYS_ADMIN") || advice_of(&t.summary, "docker")["instead"].is_string());
+    // Both unshare and hostname asked for cap_sys_admin: each file gets its own setcap line, in the setcap
+    // form and under the runtime forms that need file capabilities.
+    let setcap = t.summary["setcap"].as_str().unwrap_or("");
+    assert!(
+        setcap.contains("/unshare'") && setcap.contains("/hostname'"),
+        "{setcap}"
+    );
+    let instead = advice_of(&t.summary, "docker")["instead"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        instead.contains("/unshare'") && instead.contains("/hostname'"),
+        "{instead}"
+    );
 
     // hostname found in the closed directory: the lookup that reached it needed the capability.
     let hostname = crate::util::tool("hostname").expect("hostname");

@@ -143,7 +143,10 @@ fn trace_command(
         _ => None,
     };
     let file = asking.unwrap_or(file);
-    let recommendations = needs::recommend(recommended, &facts_for(&file));
+    let recommendations = needs::with_files(
+        needs::recommend(recommended, &facts_for(&file)),
+        &per_file_recommendations(&needs_by_file, &facts_for),
+    );
     let verify = if args.verify && !signals.stopped() {
         let second = run_once(args, &program, user, Some(recommended), signals)?;
         Some(compare(&first, &second))
@@ -413,6 +416,28 @@ fn file_report(need: &needs::FileNeed, facts_for: &dyn Fn(&ProgramFile) -> RunFa
         .setcap
         .map(|advice| advice.config);
     report
+}
+
+/// For each file that asked, when several did, the recommendations for its own needed set on it; empty
+/// when a file cannot be read (then the whole set's advice, on COMMAND's file, stands alone).
+fn per_file_recommendations(
+    needs_by_file: &[needs::FileNeed],
+    facts_for: &dyn Fn(&ProgramFile) -> RunFacts,
+) -> Vec<needs::Recommendations> {
+    if needs_by_file.len() < 2 {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for need in needs_by_file {
+        if need.path.is_empty() {
+            return Vec::new();
+        }
+        let Ok(file) = read_file_state(&resolve(&need.path)) else {
+            return Vec::new();
+        };
+        out.push(needs::recommend(need.caps, &facts_for(&file)));
+    }
+    out
 }
 
 /// The file COMMAND's credentials come from, as the exec model needs it.

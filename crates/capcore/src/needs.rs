@@ -18,7 +18,7 @@ mod verdict;
 
 pub use files::{needs_by_file, runs_scripts, ExecFile, FileNeed};
 pub use probe::is_probe;
-pub use recommend::recommend;
+pub use recommend::{recommend, with_files};
 pub use verdict::{denied, needed, verdicts, verdicts_exact, MAX_SOURCES};
 
 /// Where the namespace a check was made against sits, seen from the traced program's starting user

@@ -29,6 +29,88 @@ pub fn recommend(needed: CapSet, facts: &RunFacts) -> Recommendations {
     }
 }
 
+/// The marker of the line a file-capability plan adds to a runtime's configuration.
+const FILE_LINE: &str = "\n# and on the program's file: ";
+
+/// Several files asked (`sh -c 'a; b'`, `unshare … hostname`): the runtime forms for the whole needed
+/// set, whose plans that rely on file capabilities name each file with the capabilities it asked for.
+/// `per_file` holds, for each file that asked, the recommendations for its own set on that file. A form
+/// works when it works for COMMAND's file and for every file that asked; its `instead` puts each file's
+/// own setcap line, each checked by the model for that file, under the whole set's flags.
+pub fn with_files(whole: Recommendations, per_file: &[Recommendations]) -> Recommendations {
+    if per_file.len() < 2 {
+        return whole;
+    }
+    let merge = |form: fn(&Recommendations) -> &Advice| -> Advice {
+        let mut advice = form(&whole).clone();
+        let failing = per_file.iter().map(form).find(|a| !a.works);
+        if let Some(file) = failing {
+            if advice.works {
+                advice.works = false;
+                advice.why = file.why.clone();
+            }
+        }
+        let needs_file_lines = per_file.iter().map(form).any(|a| a.instead.is_some())
+            || advice
+                .instead
+                .as_deref()
+                .is_some_and(|i| i.contains(FILE_LINE));
+        if !advice.works && needs_file_lines {
+            let flags = advice
+                .instead
+                .as_deref()
+                .map(|i| i.split(FILE_LINE).next().unwrap_or(i).to_string())
+                .unwrap_or_else(|| advice.config.clone());
+            let lines: Vec<&str> = per_file
+                .iter()
+                .filter_map(|r| form(r).instead.as_deref())
+                .filter_map(|i| i.split(FILE_LINE).nth(1))
+                .collect();
+            let all_have_one = per_file
+                .iter()
+                .map(form)
+                .all(|a| a.works || a.instead.as_deref().is_some_and(|i| i.contains(FILE_LINE)));
+            advice.instead = (all_have_one && !lines.is_empty()).then(|| {
+                format!(
+                    "{flags}\n# and on each file that asked, its own capabilities:\n# {}",
+                    lines.join("\n# ")
+                )
+            });
+        }
+        advice
+    };
+    // The setcap form: each file's own line; the note under them once.
+    let setcap = whole.setcap.as_ref().map(|advice| {
+        let lines: Vec<&Advice> = per_file.iter().filter_map(|r| r.setcap.as_ref()).collect();
+        let firsts: Vec<&str> = lines
+            .iter()
+            .filter_map(|a| a.config.lines().next())
+            .collect();
+        let note = advice.config.lines().skip(1).collect::<Vec<_>>().join("\n");
+        let failing = lines.iter().find(|a| !a.works);
+        Advice {
+            config: if note.is_empty() {
+                firsts.join("\n")
+            } else {
+                format!("{}\n{note}", firsts.join("\n"))
+            },
+            works: advice.works && failing.is_none() && lines.len() == per_file.len(),
+            why: advice
+                .why
+                .clone()
+                .or_else(|| failing.and_then(|a| a.why.clone())),
+            instead: advice.instead.clone(),
+        }
+    });
+    Recommendations {
+        docker: merge(|r| &r.docker),
+        kubernetes: merge(|r| &r.kubernetes),
+        systemd: merge(|r| &r.systemd),
+        setcap,
+        ..whole.clone()
+    }
+}
+
 /// The forms a recommendation is written in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Form {
@@ -187,10 +269,7 @@ impl<'a> Model<'a> {
     fn render_with_setcap(&self, form: Form, plan: &Plan) -> String {
         let config = self.render(form, plan);
         if plan.setcap {
-            format!(
-                "{config}\n# and on the program's file: {}",
-                self.setcap_command()
-            )
+            format!("{config}{FILE_LINE}{}", self.setcap_command())
         } else {
             config
         }
@@ -1071,5 +1150,41 @@ mod tests {
         f.known = 0;
         let r = recommend(bind(), &f);
         assert!(!r.docker.works && !r.systemd.works && !r.kubernetes.works);
+    }
+
+    #[test]
+    fn several_files_each_get_their_own_setcap_line() {
+        let facts = |program: &str| RunFacts {
+            user: Some(user(65534, "nobody")),
+            file: FileState::default(),
+            program: program.to_string(),
+            exec_gained_privilege: false,
+            known: KNOWN,
+        };
+        let needed = CapSet::from_caps([Cap::SYS_ADMIN, Cap::NET_RAW]);
+        let whole = recommend(needed, &facts("/usr/bin/unshare"));
+        let per_file = [
+            recommend(Cap::SYS_ADMIN.into(), &facts("/usr/bin/unshare")),
+            recommend(Cap::NET_RAW.into(), &facts("/usr/bin/ping")),
+        ];
+        let merged = with_files(whole, &per_file);
+        let instead = merged.docker.instead.as_deref().unwrap();
+        assert!(
+            instead.contains("--cap-add=NET_RAW --cap-add=SYS_ADMIN"),
+            "{instead}"
+        );
+        assert!(
+            instead.contains("setcap cap_sys_admin=ep '/usr/bin/unshare'"),
+            "{instead}"
+        );
+        assert!(
+            instead.contains("setcap cap_net_raw=ep '/usr/bin/ping'"),
+            "{instead}"
+        );
+        let setcap = merged.setcap.unwrap().config;
+        assert_eq!(setcap.lines().count(), 3, "{setcap}");
+        // One file: nothing changes.
+        let one = recommend(needed, &facts("/usr/bin/unshare"));
+        assert_eq!(with_files(one.clone(), &per_file[..1]), one);
     }
 }

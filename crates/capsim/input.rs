@@ -412,9 +412,11 @@ fn k8s_caller(
         ),
         None => None,
     };
-    // --uid overrides runAsUser too: translate as if the manifest left the user to the image.
+    // --uid overrides runAsUser too: translate as if the manifest left the user to the image. With the
+    // image at hand (--rootfs) and no --uid its USER is taken to be root, as an image without USER runs.
+    let image_uid = image_uid.or(args.rootfs.as_ref().map(|_| 0));
     let mut container = container.clone();
-    if image_uid.is_some() {
+    if args.uid.is_some() {
         container.pod.run_as_user = None;
         container.container.run_as_user = None;
     }

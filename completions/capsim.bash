@@ -23,7 +23,7 @@ _capsim() {
 
     case "${cmd}" in
         capsim)
-            opts="-h -V --pid --uid --gid --groups --inh --prm --eff --bnd --amb --secbits --no-new-privs --traced --fs-shared --userns-map --file-caps --file-xattr --mode --owner --group --nosuid --rootid --docker --oci --cap-add --cap-drop --user --privileged --no-new-privileges --systemd --unit-path --k8s --container --runtime --kernel-rules --explain --json --color --help --version"
+            opts="-h -V --pid --uid --gid --groups --inh --prm --eff --bnd --amb --secbits --no-new-privs --traced --fs-shared --userns-map --file-caps --file-xattr --mode --owner --group --nosuid --rootid --docker --oci --cap-add --cap-drop --user --group-add --docker-version --privileged --no-new-privileges --systemd --unit-path --k8s --rootfs --runtime-bounding --container --runtime --runtime-version --kernel-rules --explain --json --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -117,6 +117,14 @@ _capsim() {
                     COMPREPLY=($(compgen -u -- "${cur}"))
                     return 0
                     ;;
+                --group-add)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --docker-version)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --systemd)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -129,12 +137,24 @@ _capsim() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --rootfs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --runtime-bounding)
+                    COMPREPLY=($(compgen -W "cap_chown cap_dac_override cap_dac_read_search cap_fowner cap_fsetid cap_kill cap_setgid cap_setuid cap_setpcap cap_linux_immutable cap_net_bind_service cap_net_broadcast cap_net_admin cap_net_raw cap_ipc_lock cap_ipc_owner cap_sys_module cap_sys_rawio cap_sys_chroot cap_sys_ptrace cap_sys_pacct cap_sys_admin cap_sys_boot cap_sys_nice cap_sys_resource cap_sys_time cap_sys_tty_config cap_mknod cap_lease cap_audit_write cap_audit_control cap_setfcap cap_mac_override cap_mac_admin cap_syslog cap_wake_alarm cap_block_suspend cap_audit_read cap_perfmon cap_bpf cap_checkpoint_restore" -- "${cur}"))
+                    return 0
+                    ;;
                 --container)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --runtime)
                     COMPREPLY=($(compgen -W "containerd cri-o" -- "${cur}"))
+                    return 0
+                    ;;
+                --runtime-version)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --kernel-rules)

@@ -1482,7 +1482,8 @@ fn k8s_deployment_with_two_containers() {
     let v = capsim_json(&["--k8s", p, "--container", "app"]);
     assert_eq!(v["before"]["euid"], 1000);
     assert_eq!(v["before"]["egid"], 3000);
-    assert_eq!(v["before"]["groups"], serde_json::json!([2000]));
+    // containerd puts the primary gid among the additional gids, with fsGroup.
+    assert_eq!(v["before"]["groups"], serde_json::json!([2000, 3000]));
     let bounding = caps(&v, "before", "bounding");
     assert_eq!(bounding.len(), 15);
     assert!(bounding.contains(&"cap_net_admin".to_string()));
@@ -1539,7 +1540,8 @@ fn k8s_cronjob_multi_document_and_json() {
          securityContext: {privileged: true}\n---\n",
     )
     .expect("multi");
-    let v = capsim_json(&["--k8s", path_str(&multi)]);
+    // privileged: every capability containerd holds, here all of them.
+    let v = capsim_json(&["--k8s", path_str(&multi), "--runtime-bounding", "all"]);
     assert_eq!(
         caps(&v, "before", "bounding").len(),
         capsys::kernel::known_caps_or_default() as usize

@@ -57,10 +57,8 @@ Examples:
       What capsim's own process would hold after executing ping.
   capsim --docker --user 1000 --cap-add NET_ADMIN --file-caps cap_net_admin+ep
       A container's first process, uid 1000, running a cap_net_admin+ep file.
-  capsim --k8s pod.yaml --container web --runtime cri-o ./image/usr/bin/caddy
-      The container `web` of a pod manifest under cri-o, executing a file of the unpacked image.
-  capsim --k8s pod.yaml --runtime-version 1.6 --rootfs ./image /usr/bin/caddy
-      The same under containerd 1.6, with the users and groups of the unpacked image.
+  capsim --k8s pod.yaml --container web --rootfs ./image /usr/bin/caddy
+      The container `web` of a pod manifest under containerd, with the unpacked image's users and groups.
   capsim --oci bundle/config.json
       The container's first process as runc starts it from a bundle, running its process.args[0].
   capsim --systemd /lib/systemd/system/systemd-networkd.service

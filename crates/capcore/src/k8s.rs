@@ -1056,7 +1056,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!((a.process.uid, a.process.gid), (1001, 3000));
-        assert_eq!(a.process.additional_gids, [2000, 4000]);
+        // containerd puts the primary gid among them.
+        assert_eq!(a.process.additional_gids, [2000, 3000, 4000]);
         let b = translate(
             select(&all, Some("Deployment/web/b")).unwrap(),
             Runtime::Containerd,
@@ -1079,6 +1080,150 @@ mod tests {
         .is_err());
         let t = translate(&pod("{runAsNonRoot: true}"), Runtime::CriO, KNOWN, Some(7)).unwrap();
         assert_eq!(t.process.uid, 7);
+    }
+
+    const PASSWD: &[u8] =
+        b"root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/:/bin/sh\nbob:x:1001:50::/:/bin/sh\n";
+    const GROUP: &[u8] = b"root:x:0:\nwheel:x:10:root,alice\nstaff:x:50:alice,bob\nalice:x:1000:\n";
+
+    fn node(accounts: bool) -> Node<'static> {
+        Node {
+            accounts: accounts.then_some(Accounts {
+                passwd: Some(PASSWD),
+                group: Some(GROUP),
+            }),
+            containerd: Some(ContainerdVersion::OLDEST),
+            ..Node::assumed(Runtime::Containerd, KNOWN, None)
+        }
+    }
+
+    fn ids_of(t: &Translation) -> (u32, u32, Vec<u32>) {
+        (
+            t.process.uid,
+            t.process.gid,
+            t.process.additional_gids.clone(),
+        )
+    }
+
+    /// containerd 1.6.20 as tests/capsim_cri.rs saw it: the passwd gid without runAsGroup, the image's
+    /// groups for the uid whatever runAsGroup says, the primary gid always among the additional gids.
+    #[test]
+    fn containerd_groups_come_from_the_image() {
+        let on = |security: &str| translate_on(&pod(security), &node(true)).unwrap();
+        assert_eq!(
+            ids_of(&on("{runAsUser: 1000}")),
+            (1000, 1000, vec![10, 50, 1000])
+        );
+        assert_eq!(
+            ids_of(&on("{runAsUser: 1000, runAsGroup: 7}")),
+            (1000, 7, vec![7, 10, 50])
+        );
+        assert_eq!(ids_of(&on("{runAsUser: 1001}")), (1001, 50, vec![50]));
+        // Not in /etc/passwd: gid 0 and no image group.
+        assert_eq!(ids_of(&on("{runAsUser: 4242}")), (4242, 0, vec![0]));
+        // No runAsUser: the kubelet sends the image's uid, 0 here; root's groups.
+        assert_eq!(ids_of(&on("{}")), (0, 0, vec![0, 10]));
+        let t = translate_on(
+            &one("kind: Pod\nspec:\n  securityContext: {runAsUser: 1001, supplementalGroups: [5, 50], fsGroup: 2000}\n  containers: [{name: c}]\n"),
+            &node(true),
+        )
+        .unwrap();
+        assert_eq!(ids_of(&t), (1001, 50, vec![5, 50, 2000]));
+        assert!(t.gid_given);
+        // Without the image: the primary gid and the manifest's groups, and a note.
+        let t = translate_on(&pod("{runAsUser: 1000}"), &node(false)).unwrap();
+        assert_eq!(ids_of(&t), (1000, 0, vec![0]));
+        assert!(!t.gid_given && t.notes.iter().any(|n| n.contains("--rootfs")));
+    }
+
+    #[test]
+    fn containerd_all_and_privileged_are_its_own_caps() {
+        let held = CapSet::first_n(KNOWN).without(Cap::SYS_RESOURCE);
+        let node = Node {
+            runtime_caps: held,
+            ..node(true)
+        };
+        let t = translate_on(&pod("{privileged: true}"), &node).unwrap();
+        assert_eq!(t.process.bounding, held);
+        let t = translate_on(&pod("{capabilities: {add: [all], drop: [bogus]}}"), &node).unwrap();
+        assert_eq!(t.process.bounding, held);
+        // A name outside what containerd holds goes into the config all the same (runc refuses it).
+        let t = translate_on(&pod("{capabilities: {add: [SYS_RESOURCE]}}"), &node).unwrap();
+        assert!(t.process.bounding.contains(Cap::SYS_RESOURCE));
+        let start = crate::oci::RuntimeStart {
+            bounding: held,
+            inheritable: CapSet::EMPTY,
+        };
+        let refusal = crate::oci::apply(&t.process.to_oci(), &start).unwrap_err();
+        assert_eq!(
+            refusal.message,
+            "unable to apply caps: operation not permitted"
+        );
+    }
+
+    #[test]
+    fn refusals_by_release_and_by_kubelet() {
+        let refused_by = |yaml: &str, node: &Node| match translate_on(&one(yaml), node) {
+            Err(Error::Refused(r)) => r.message,
+            other => panic!("{other:?}"),
+        };
+        let strict = "kind: Pod\nspec:\n  securityContext: {supplementalGroupsPolicy: Strict, runAsUser: 1000}\n  containers: [{name: c}]\n";
+        assert_eq!(
+            refused_by(strict, &node(true)),
+            "SupplementalGroupsPolicyNotSupported"
+        );
+        // containerd 2.x: Strict leaves the image's groups out, the primary gid stays.
+        let newest = Node {
+            containerd: None,
+            ..node(true)
+        };
+        let t = translate_on(&one(strict), &newest).unwrap();
+        assert_eq!(ids_of(&t), (1000, 1000, vec![1000]));
+        let userns = "kind: Pod\nspec:\n  hostUsers: false\n  containers: [{name: c}]\n";
+        assert!(refused_by(userns, &node(true)).contains("user namespace"));
+        assert!(translate_on(&one(userns), &newest).is_ok());
+        let non_root =
+            "kind: Pod\nspec:\n  containers: [{name: c, securityContext: {runAsNonRoot: true}}]\n";
+        // With the image at hand its USER is known (root here): the kubelet refuses.
+        let image_root = Node {
+            image_uid: Some(0),
+            ..node(true)
+        };
+        assert!(refused_by(non_root, &image_root).contains("non-root"));
+        assert_eq!(
+            ContainerdVersion::parse("1.6.20"),
+            Ok(ContainerdVersion::OLDEST)
+        );
+        assert!(ContainerdVersion::parse("1.5").is_err());
+        assert!(ContainerdVersion::parse("two").is_err());
+    }
+
+    /// cri-o checks a dropped name against runtime-tools' list (DropProcessCapabilityBounding) and
+    /// refuses the container for an unknown one, as it does for an added one.
+    #[test]
+    fn crio_refuses_unknown_names_added_or_dropped() {
+        let crio = Node::assumed(Runtime::CriO, KNOWN, None);
+        let refusal = |security: &str| match translate_on(&pod(security), &crio) {
+            Err(Error::Refused(r)) => r.message,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            refusal("{capabilities: {drop: [bogus]}}"),
+            "failed to drop cap CAP_BOGUS invalid capability: CAP_BOGUS"
+        );
+        assert_eq!(
+            refusal("{capabilities: {add: [cap_bogus]}}"),
+            "unknown capability \"cap_bogus\" to add"
+        );
+        let t = translate_on(&pod("{capabilities: {drop: [cap_net_raw, KILL]}}"), &crio).unwrap();
+        assert!(!t.process.bounding.contains(Cap::KILL));
+        // containerd skips both.
+        let c = translate_on(
+            &pod("{capabilities: {drop: [bogus]}}"),
+            &Node::assumed(Runtime::Containerd, KNOWN, None),
+        )
+        .unwrap();
+        assert_eq!(c.process.bounding, Runtime::Containerd.default_caps());
     }
 
     #[test]

@@ -258,8 +258,8 @@ struct Case {
     kind: &'static str,
 }
 
-fn pick<'a, T>(rng: &mut Rng, items: &'a [T]) -> &'a T {
-    &items[(rng.next() % items.len() as u64) as usize]
+fn pick<T: Copy>(rng: &mut Rng, items: &[T]) -> T {
+    items[(rng.next() % items.len() as u64) as usize]
 }
 
 fn names(rng: &mut Rng, from: &[&str], most: u64) -> Vec<String> {
@@ -277,22 +277,22 @@ fn random_case(rng: &mut Rng) -> Case {
     ] {
         match rng.next() % 4 {
             0 => {}
-            1 => pod[key] = json!(*pick(rng, values)),
-            2 => container[key] = json!(*pick(rng, values)),
+            1 => pod[key] = json!(pick(rng, values)),
+            2 => container[key] = json!(pick(rng, values)),
             _ => {
-                pod[key] = json!(*pick(rng, values));
-                container[key] = json!(*pick(rng, values));
+                pod[key] = json!(pick(rng, values));
+                container[key] = json!(pick(rng, values));
             }
         }
     }
     if rng.next() % 2 == 0 {
         let groups: Vec<i64> = (0..rng.next() % 4)
-            .map(|_| *pick(rng, &[5i64, 10, 50, 2000, 4000]))
+            .map(|_| pick(rng, &[5i64, 10, 50, 2000, 4000]))
             .collect();
         pod["supplementalGroups"] = json!(groups);
     }
     if rng.next() % 3 == 0 {
-        pod["fsGroup"] = json!(*pick(rng, &[2000i64, 3000, 6000]));
+        pod["fsGroup"] = json!(pick(rng, &[2000i64, 3000, 6000]));
     }
     if rng.next() % 10 == 0 {
         container["runAsNonRoot"] = json!(true);
@@ -345,7 +345,7 @@ fn random_case(rng: &mut Rng) -> Case {
     Case {
         pod,
         container,
-        kind: *pick(rng, &KINDS[..]),
+        kind: pick(rng, &KINDS),
     }
 }
 

@@ -369,7 +369,12 @@ fn kubelet(case: &Case) -> Result<Value, String> {
     // The image has no USER: the kubelet sends uid 0 itself.
     let uid = field("runAsUser").unwrap_or(json!(0));
     if field("runAsNonRoot") == Some(json!(true)) && uid == json!(0) {
-        return Err("container's runAsUser breaks non-root policy".to_string());
+        // kuberuntime verifyRunAsNonRoot's words.
+        return Err(match field("runAsUser") {
+            Some(_) => "container's runAsUser breaks non-root policy",
+            None => "container has runAsNonRoot and image will run as root",
+        }
+        .to_string());
     }
     let mut groups: Vec<Value> = Vec::new();
     groups.extend(case.pod.get("fsGroup").cloned());

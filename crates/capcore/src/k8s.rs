@@ -705,10 +705,16 @@ pub fn translate_on(container: &PodContainer, node: &Node) -> Result<Translation
     let run_as_group = ctr.run_as_group.or(pod.run_as_group);
     let ids = user_and_groups(container, node, &mut notes)?;
     if ctr.run_as_non_root.or(pod.run_as_non_root) == Some(true) {
-        if ids.uid == 0 && (run_as_user.is_some() || node.image_uid.is_some()) {
+        // The kubelet's words (kuberuntime verifyRunAsNonRoot), for runAsUser 0 and for an image's root.
+        let why =
+            "runAsNonRoot is true and the user is root: the kubelet refuses to start the container";
+        if ids.uid == 0 && run_as_user.is_some() {
+            return Err(refused("container's runAsUser breaks non-root policy", why));
+        }
+        if ids.uid == 0 && node.image_uid.is_some() {
             return Err(refused(
-                "container's runAsUser breaks non-root policy",
-                "runAsNonRoot is true and the user is root: the kubelet refuses to start the container",
+                "container has runAsNonRoot and image will run as root",
+                why,
             ));
         }
         if run_as_user.is_none() && node.image_uid.is_none() {
@@ -1189,7 +1195,15 @@ mod tests {
             image_uid: Some(0),
             ..node(true)
         };
-        assert!(refused_by(non_root, &image_root).contains("non-root"));
+        assert_eq!(
+            refused_by(non_root, &image_root),
+            "container has runAsNonRoot and image will run as root"
+        );
+        let explicit = "kind: Pod\nspec:\n  containers: [{name: c, securityContext: {runAsNonRoot: true, runAsUser: 0}}]\n";
+        assert_eq!(
+            refused_by(explicit, &image_root),
+            "container's runAsUser breaks non-root policy"
+        );
         assert_eq!(
             ContainerdVersion::parse("1.6.20"),
             Ok(ContainerdVersion::OLDEST)

@@ -31,6 +31,7 @@ complete -c capsim -l runtime-bounding -d 'The bounding set of the runtime that 
 complete -c capsim -l container -d 'With --k8s: the container (a name, or KIND/WORKLOAD/NAME); needed when there are several' -r
 complete -c capsim -l runtime -d 'With --k8s: the runtime whose translation and defaults apply: containerd (Docker\'s 14 capabilities) or cri-o (9)' -r -f -a "containerd\t''
 cri-o\t''"
+complete -c capsim -l runtime-version -d 'With --k8s and containerd: its release, X.Y (1.6 or later); default: the newest modelled (2.x)' -r
 complete -c capsim -l kernel-rules -d 'Which kernel rules to apply: current (Linux 6.16+) or legacy; default: the running kernel\'s' -r -f -a "current\t''
 legacy\t''"
 complete -c capsim -l color -d 'When to colour: auto (a terminal, and NO_COLOR unset), always or never' -r -f -a "auto\t'Colour on a terminal, unless NO_COLOR is set to anything but the empty string'

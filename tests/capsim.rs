@@ -1521,7 +1521,8 @@ fn k8s_deployment_with_two_containers() {
     let v = capsim_json(&["--k8s", p, "--container", "app"]);
     assert_eq!(v["before"]["euid"], 1000);
     assert_eq!(v["before"]["egid"], 3000);
-    assert_eq!(v["before"]["groups"], serde_json::json!([2000]));
+    // containerd puts the primary gid among the additional gids, with fsGroup.
+    assert_eq!(v["before"]["groups"], serde_json::json!([2000, 3000]));
     let bounding = caps(&v, "before", "bounding");
     assert_eq!(bounding.len(), 15);
     assert!(bounding.contains(&"cap_net_admin".to_string()));
@@ -1578,7 +1579,8 @@ fn k8s_cronjob_multi_document_and_json() {
          securityContext: {privileged: true}\n---\n",
     )
     .expect("multi");
-    let v = capsim_json(&["--k8s", path_str(&multi)]);
+    // privileged: every capability containerd holds, here all of them.
+    let v = capsim_json(&["--k8s", path_str(&multi), "--runtime-bounding", "all"]);
     assert_eq!(
         caps(&v, "before", "bounding").len(),
         capsys::kernel::known_caps_or_default() as usize
@@ -1835,4 +1837,101 @@ fn docker_users_and_groups_come_from_the_image() {
     let out = capsim(&["--rootfs", root_arg, "/usr/bin/true"]);
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("--docker or --k8s"), "{}", out.stderr);
+}
+
+/// `--k8s --rootfs`: containerd's user, group and additional gids come from the image's /etc/passwd and
+/// /etc/group (as tests/capsim_cri.rs proves against the real CRI plugin), and FILE is looked up inside
+/// the image.
+#[test]
+fn k8s_rootfs_gives_containerds_groups_from_the_image() {
+    let (dir, path) = manifest(
+        "pod.yaml",
+        "kind: Pod\nmetadata: {name: p}\nspec:\n  securityContext: {runAsUser: 1000, fsGroup: 2000}\n  \
+         containers:\n  - name: c\n    securityContext: {capabilities: {drop: [ALL]}}\n",
+    );
+    let rootfs = dir.path().join("rootfs");
+    std::fs::create_dir_all(rootfs.join("etc")).unwrap();
+    std::fs::create_dir_all(rootfs.join("bin")).unwrap();
+    std::fs::write(
+        rootfs.join("etc/passwd"),
+        "root:x:0:0::/:/bin/sh\nalice:x:1000:1000::/:/bin/sh\n",
+    )
+    .unwrap();
+    std::fs::write(
+        rootfs.join("etc/group"),
+        "root:x:0:\nwheel:x:10:root,alice\nstaff:x:50:alice\n",
+    )
+    .unwrap();
+    // A path the host does not have: FILE is found inside the image only.
+    let app = rootfs.join("bin/capkit-k8s-app");
+    std::fs::write(&app, b"\x7fELF").unwrap();
+    std::fs::set_permissions(&app, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let args = |extra: &[&'static str]| {
+        let mut all = vec![
+            "--k8s".to_string(),
+            path_str(&path).to_string(),
+            "--rootfs".to_string(),
+            path_str(&rootfs).to_string(),
+        ];
+        all.extend(extra.iter().map(|s| s.to_string()));
+        all.push("/bin/capkit-k8s-app".to_string());
+        all
+    };
+    let run_json = |extra: &[&'static str]| {
+        let all = args(extra);
+        capsim_json(&all.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let v = run_json(&[]);
+    assert_eq!(v["before"]["egid"], 1000, "{v}");
+    assert_eq!(
+        v["before"]["groups"],
+        serde_json::json!([10, 50, 1000, 2000])
+    );
+    assert_eq!(v["outcome"], "ok", "{v}");
+    // --runtime-version 1.6: a Strict policy is the kubelet's refusal, an outcome.
+    let strict = dir.path().join("strict.yaml");
+    std::fs::write(
+        &strict,
+        "kind: Pod\nspec:\n  securityContext: {runAsUser: 1000, supplementalGroupsPolicy: Strict}\n  \
+         containers: [{name: c}]\n",
+    )
+    .unwrap();
+    let refused = capsim_json(&[
+        "--k8s",
+        path_str(&strict),
+        "--runtime-version",
+        "1.6",
+        "/bin/true",
+    ]);
+    assert_eq!(refused["outcome"], "refused", "{refused}");
+    let newest = capsim_json(&["--k8s", path_str(&strict), "/bin/true"]);
+    assert_eq!(newest["outcome"], "ok", "{newest}");
+}
+
+/// An added capability the runtime does not hold is refused by runc, as containerd 1.6.20 with runc
+/// 1.1.5 refuses it; cri-o refuses an unknown name to drop.
+#[test]
+fn k8s_refusals_are_outcomes() {
+    let (_dir, path) = manifest(
+        "pod.yaml",
+        "kind: Pod\nspec:\n  containers:\n  - name: c\n    securityContext: {capabilities: {add: [SYS_RESOURCE], drop: [bogus]}}\n",
+    );
+    let p = path_str(&path);
+    let v = capsim_json(&["--k8s", p, "--runtime-bounding", "cap_chown", "/bin/true"]);
+    assert_eq!(v["outcome"], "refused", "{v}");
+    assert_eq!(
+        v["refused"],
+        "unable to apply caps: operation not permitted"
+    );
+    let v = capsim_json(&["--k8s", p, "--runtime-bounding", "all", "/bin/true"]);
+    assert_eq!(v["outcome"], "ok", "{v}");
+    let v = capsim_json(&["--k8s", p, "--runtime", "cri-o", "/bin/true"]);
+    assert_eq!(v["outcome"], "refused", "{v}");
+    assert_eq!(
+        v["refused"],
+        "failed to drop cap CAP_BOGUS invalid capability: CAP_BOGUS"
+    );
+    let out = capsim(&["--k8s", p, "--runtime", "cri-o", "--runtime-version", "1.6"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("--runtime-version"), "{}", out.stderr);
 }

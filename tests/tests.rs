@@ -10,6 +10,7 @@ mod capls;
 mod capnet;
 mod capscan;
 mod capsim;
+mod capsim_cri;
 mod capsim_docker;
 mod capsim_kernel;
 mod capsim_oci;

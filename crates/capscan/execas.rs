@@ -207,7 +207,7 @@ fn k8s(rest: &str, known: u32) -> Result<Loaded, String> {
     let container = k8s::select(&containers, name).map_err(|e| format!("{shown}: {e}"))?;
     let translation = k8s::translate(container, k8s::Runtime::Containerd, known, None)
         .map_err(|e| format!("{shown}: {}: {e}", container.qualified()))?;
-    let creds = presets::k8s_process(&translation.process, known);
+    let creds = presets::k8s_process(&translation.process, &RuntimeStart::full(known));
     let source = format!(
         "Kubernetes container {} of {shown} as containerd builds it",
         container.qualified()

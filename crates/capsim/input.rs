@@ -165,8 +165,23 @@ pub fn build(args: &Args) -> std::result::Result<Setup, Failure> {
         }
         (started.caller, started.source)
     } else if let Some(manifest) = &args.k8s {
-        match k8s_caller(args, manifest, known, &mut warnings) {
-            Ok(found) => found,
+        match k8s_caller(args, manifest, &own.creds, known, &mut warnings) {
+            Ok(started) => {
+                refused = started.refused;
+                if let Some(dir) = &args.rootfs {
+                    rootfs = Some((dir.clone(), "/".to_string()));
+                    if let Some(file) = &file_name {
+                        match crate::docker::file_in_image(dir, file) {
+                            Ok(found) => file_name = Some(found),
+                            // A container that is refused runs nothing: what FILE is does not matter.
+                            Err(_) if refused.is_some() => file_name = None,
+                            Err(Failure::Operands(more)) => missing.extend(more),
+                            Err(other) => return Err(other),
+                        }
+                    }
+                }
+                (started.caller, started.source)
+            }
             Err(Failure::Operands(more)) => {
                 missing.extend(more);
                 (
@@ -371,13 +386,15 @@ fn read_bounded(path: &std::path::Path, limit: usize) -> std::io::Result<Vec<u8>
     Ok(bytes)
 }
 
-/// `--k8s`: the container's first process as the runtime sets it up, and notes on what that assumes.
+/// `--k8s`: the container's first process as the runtime sets it up, and notes on what that assumes; or
+/// the refusal of the API server, the kubelet, the runtime or runc when the container never runs.
 fn k8s_caller(
     args: &Args,
     manifest: &std::path::Path,
+    own: &capcore::exec::Creds,
     known: u32,
     warnings: &mut Vec<String>,
-) -> std::result::Result<(Caller, String), Failure> {
+) -> std::result::Result<crate::docker::Started, Failure> {
     use capcore::k8s;
     // `shown` names an operand (printed as it is); errors are plain text, escaped once by capcli::run.
     let shown = show_path(manifest);
@@ -392,6 +409,17 @@ fn k8s_caller(
         crate::K8sRuntimeArg::Containerd => k8s::Runtime::Containerd,
         crate::K8sRuntimeArg::CriO => k8s::Runtime::CriO,
     };
+    let containerd = match (&args.runtime_version, runtime) {
+        (None, _) => None,
+        (Some(text), k8s::Runtime::Containerd) => Some(
+            k8s::ContainerdVersion::parse(text).map_err(|e| format!("--runtime-version: {e}"))?,
+        ),
+        (Some(_), k8s::Runtime::CriO) => {
+            return Err(
+                "--runtime-version is containerd's release: cri-o's rules are its newest".into(),
+            )
+        }
+    };
     // --uid is the image's USER where the manifest does not name the user.
     let image_uid = match &args.uid {
         Some(uid) => Some(
@@ -401,20 +429,60 @@ fn k8s_caller(
         ),
         None => None,
     };
-    // --uid overrides runAsUser too: translate as if the manifest left the user to the image.
+    // --uid overrides runAsUser too: translate as if the manifest left the user to the image. With the
+    // image at hand (--rootfs) and no --uid its USER is taken to be root, as an image without USER runs.
+    let image_uid = image_uid.or(args.rootfs.as_ref().map(|_| 0));
     let mut container = container.clone();
-    if image_uid.is_some() {
+    if args.uid.is_some() {
         container.pod.run_as_user = None;
         container.container.run_as_user = None;
     }
     let container = &container;
-    let translation = k8s::translate(container, runtime, known, image_uid)
-        .map_err(|e| format!("{raw}: {}: {e}", container.qualified()))?;
-    warnings.push(format!(
-        "{} as {} translates it (its source: {}), default capabilities {}{}",
+    let (bounding, note) = crate::docker::runtime_bounding(args, own, known)?;
+    warnings.extend(note);
+    let image = match &args.rootfs {
+        Some(dir) => Some(
+            capsys::image::ImageAccounts::read(dir)
+                .map_err(|e| Failure::Operands(vec![(show_path(dir), e.to_string())]))?,
+        ),
+        None => None,
+    };
+    let node = k8s::Node {
+        runtime,
+        containerd,
+        known,
+        runtime_caps: bounding,
+        image_uid,
+        accounts: image.as_ref().map(|i| i.accounts()),
+    };
+    let release = match containerd {
+        Some(version) => format!("containerd {version} CRI plugin (Docker's 14 by default)"),
+        None => runtime.source().to_string(),
+    };
+    let source = format!(
+        "Kubernetes container {}{} under {release}, default capabilities {}",
         container.qualified(),
-        runtime.name(),
-        runtime.source(),
+        if container.init { " (init)" } else { "" },
+        capcli::summary::short(runtime.default_caps(), known),
+    );
+    let refused_with = |refusal: capcore::oci::Refusal| crate::docker::Started {
+        caller: Caller {
+            creds: own.clone(),
+            ..Caller::default()
+        },
+        source: source.clone(),
+        refused: Some(refusal),
+    };
+    let translation = match k8s::translate_on(container, &node) {
+        Ok(translation) => translation,
+        Err(k8s::Error::Refused(refusal)) => return Ok(refused_with(refusal)),
+        Err(k8s::Error::Manifest(e)) => {
+            return Err(format!("{raw}: {}: {e}", container.qualified()).into())
+        }
+    };
+    warnings.push(format!(
+        "{} as {release} translates it, default capabilities {}{}",
+        container.qualified(),
         capcli::summary::short(runtime.default_caps(), known),
         match runtime {
             k8s::Runtime::Containerd => "; --runtime cri-o for cri-o's",
@@ -431,7 +499,7 @@ fn k8s_caller(
     if !translation.gid_given && args.gid.is_none() {
         warnings.push(
             "runAsGroup is not set: the group is the image user's, which a manifest does not say; assuming \
-             gid 0: give it with --gid"
+             gid 0: give it with --gid, or the image with --rootfs"
                 .to_string(),
         );
     }
@@ -452,22 +520,27 @@ fn k8s_caller(
         ));
         NsChain(vec![k8s::pod_user_namespace()])
     };
-    let source = format!(
-        "Kubernetes container {}{} under {}, default capabilities {}",
-        container.qualified(),
-        if container.init { " (init)" } else { "" },
-        runtime.source(),
-        capcli::summary::short(runtime.default_caps(), known),
-    );
-    Ok((
-        Caller {
-            creds: presets::k8s_process(&translation.process, known)
-                .map_err(|r| format!("{raw}: {} ({})", r.message, r.why))?,
-            userns,
-            ..Caller::default()
+    // runc holds what the runtime holds; in the pod's own user namespace its init holds everything there.
+    let start = capcore::oci::RuntimeStart {
+        bounding: if container.host_users {
+            bounding
+        } else {
+            CapSet::first_n(known)
         },
-        source,
-    ))
+        inheritable: CapSet::EMPTY,
+    };
+    match presets::k8s_process(&translation.process, &start) {
+        Ok(creds) => Ok(crate::docker::Started {
+            caller: Caller {
+                creds,
+                userns,
+                ..Caller::default()
+            },
+            source,
+            refused: None,
+        }),
+        Err(refusal) => Ok(refused_with(refusal)),
+    }
 }
 
 /// `R[,E,S[,FS]]`: missing ids copy the last one given.

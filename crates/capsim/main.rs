@@ -57,8 +57,8 @@ Examples:
       What capsim's own process would hold after executing ping.
   capsim --docker --user 1000 --cap-add NET_ADMIN --file-caps cap_net_admin+ep
       A container's first process, uid 1000, running a cap_net_admin+ep file.
-  capsim --k8s pod.yaml --container web --runtime cri-o ./image/usr/bin/caddy
-      The container `web` of a pod manifest under cri-o, executing a file of the unpacked image.
+  capsim --k8s pod.yaml --container web --rootfs ./image /usr/bin/caddy
+      The container `web` of a pod manifest under containerd, with the unpacked image's users and groups.
   capsim --oci bundle/config.json
       The container's first process as runc starts it from a bundle, running its process.args[0].
   capsim --systemd /lib/systemd/system/systemd-networkd.service
@@ -286,8 +286,13 @@ pub struct Args {
     /// ReplicaSet, Job or CronJob. The pod- and container-level securityContext (runAsUser, runAsGroup,
     /// supplementalGroups, fsGroup, runAsNonRoot, capabilities add/drop, privileged,
     /// allowPrivilegeEscalation) is turned into the OCI process state the runtime (--runtime) builds from its
-    /// own defaults, as its source does. The image is not in a manifest: FILE says what runs, and without
-    /// runAsUser the image's USER is assumed to be root (give --uid).
+    /// own defaults, as its source does, then applied as runc applies it, holding what the runtime holds
+    /// (--runtime-bounding). The image is not in a manifest: FILE says what runs, and without runAsUser the
+    /// image's USER is assumed to be root (give --uid). With --rootfs, containerd's groups are the image's:
+    /// without runAsGroup the gid of the user's /etc/passwd entry (0 when it has none), and always the
+    /// primary gid, the groups the image's /etc/group lists the user in, supplementalGroups and fsGroup.
+    /// A pod the API server, the kubelet or the runtime refuses, or whose capabilities runc cannot set (an
+    /// added capability the runtime does not hold), is predicted refused, in their words.
     #[arg(
         long,
         value_name = "MANIFEST",
@@ -310,6 +315,10 @@ pub struct Args {
     pub container: Option<String>,
     /// With --k8s: the runtime whose translation and defaults apply: containerd (Docker's 14 capabilities)
     /// or cri-o (9).
+    ///
+    /// containerd's `ALL` (in add) and privileged are its own effective set, here --runtime-bounding;
+    /// cri-o's are every capability the kernel knows. containerd makes an unknown name `CAP_NAME`, which
+    /// runc skips; cri-o refuses to create the container for an unknown name, added or dropped.
     #[arg(
         long,
         value_enum,
@@ -319,6 +328,13 @@ pub struct Args {
         help_heading = "Presets"
     )]
     pub runtime: K8sRuntimeArg,
+    /// With --k8s and containerd: its release, X.Y (1.6 or later); default: the newest modelled (2.x).
+    ///
+    /// containerd 1.6 and 2.x build capabilities, the user and the groups alike; before 2.0 there is no
+    /// supplementalGroupsPolicy and no user namespace for pods (hostUsers: false), and the kubelet rejects
+    /// a pod that asks for either.
+    #[arg(long, value_name = "X.Y", requires = "k8s", help_heading = "Presets")]
+    pub runtime_version: Option<String>,
 
     /// Which kernel rules to apply: current (Linux 6.16+) or legacy; default: the running kernel's.
     #[arg(long, value_enum, value_name = "RULES")]

@@ -27,7 +27,7 @@ pub struct Record<'a> {
     /// A container runtime's error when it refuses the container before any exec.
     #[serde(skip_serializing_if = "Option::is_none")]
     refused: Option<&'a str>,
-    /// Who refused it: `runc` or `dockerd`.
+    /// Who refused it: `runc`, `dockerd`, `containerd`, `cri-o`, `kubelet` or `kube-apiserver`.
     #[serde(skip_serializing_if = "Option::is_none")]
     refused_by: Option<&'static str>,
     explain: Vec<Explain<'a>>,
@@ -53,10 +53,13 @@ pub fn record<'a>(setup: &'a Setup, sim: &'a Simulation) -> Record<'a> {
             refused: Some(&refusal.message),
             refused_by: Some(refusal.by),
             explain: vec![Explain::Rule(Step {
-                rule: if refusal.by == "runc" {
-                    "runc:finalizeNamespace"
-                } else {
-                    "dockerd:create"
+                rule: match refusal.by {
+                    "runc" => "runc:finalizeNamespace",
+                    "dockerd" => "dockerd:create",
+                    "containerd" => "containerd:CreateContainer",
+                    "cri-o" => "cri-o:CreateContainer",
+                    "kubelet" => "kubelet:admit",
+                    _ => "kube-apiserver:validate",
                 },
                 text: refusal.why.clone(),
             })],

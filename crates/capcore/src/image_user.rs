@@ -23,6 +23,8 @@ pub struct ExecUser {
     pub gid: u32,
     /// The groups `/etc/group` lists the user in (implicit form only), in file order.
     pub sgids: Vec<u32>,
+    /// The passwd entry's name, when the user was found there.
+    pub name: Option<Vec<u8>>,
 }
 
 /// The image's account files; `None` for a file the image does not have (or that cannot be opened).
@@ -118,7 +120,21 @@ pub fn exec_user(spec: &str, files: Accounts) -> Result<ExecUser, String> {
         uid: go_u32(uid),
         gid: go_u32(gid),
         sgids,
+        name: matched_name.map(<[u8]>::to_vec),
     })
+}
+
+/// containerd's WithAdditionalGIDs: the groups the group file lists `name` in, leaving out a group named
+/// like the user (containerd wants only supplementary groups), in file order.
+pub fn containerd_groups(name: &[u8], group: Option<&[u8]>) -> Result<Vec<u32>, String> {
+    let Some(bytes) = group else {
+        return Ok(Vec::new());
+    };
+    Ok(group_entries(bytes)?
+        .iter()
+        .filter(|g| g.name != name && g.members.contains(&name))
+        .map(|g| go_u32(g.gid))
+        .collect())
 }
 
 /// runc's GetAdditionalGroups: each of `wanted` (a group name or number) as a gid, the first group of
@@ -299,7 +315,8 @@ mod tests {
             ExecUser {
                 uid: 0,
                 gid: 0,
-                sgids: vec![10, 50]
+                sgids: vec![10, 50],
+                name: Some(b"root".to_vec()),
             }
         );
         assert_eq!(user("1000").unwrap().sgids, vec![50]);
@@ -338,7 +355,8 @@ mod tests {
             ExecUser {
                 uid: 33,
                 gid: 0,
-                sgids: vec![]
+                sgids: vec![],
+                name: None,
             }
         );
         assert!(exec_user("www", none).is_err());
@@ -371,6 +389,13 @@ mod tests {
             group: Some(group),
         };
         assert_eq!(exec_user("alice", files).unwrap().sgids, vec![50]);
+    }
+
+    #[test]
+    fn containerd_leaves_out_the_group_named_like_the_user() {
+        let group = b"alice:x:1000:alice\nstaff:x:50:alice\n";
+        assert_eq!(containerd_groups(b"alice", Some(group)).unwrap(), vec![50]);
+        assert!(containerd_groups(b"alice", None).unwrap().is_empty());
     }
 
     #[test]

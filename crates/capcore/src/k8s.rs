@@ -33,10 +33,28 @@
 //!
 //! Both: `allowPrivilegeEscalation: false` is the kubelet's `NoNewPrivs` (pkg/securitycontext
 //! `AddNoNewPrivileges`); unset, it is false. The user is runAsUser (container level over pod level), else
-//! the image's USER, which no manifest names.
+//! the image's USER, which no manifest names: the kubelet then sends the image's uid (0 for an image with
+//! no USER) as RunAsUser itself. It adds fsGroup to supplementalGroups.
+//!
+//! containerd 1.6 (v1.6.20, Debian bookworm's; pkg/cri/server/container_create_linux.go, pkg/cri/opts,
+//! oci/spec_opts.go), proved against the real CRI plugin by tests/capsim_cri.rs, and main alike:
+//! - `ALL` in add and `privileged` are containerd's own effective set (pkg/cap `Current`, read from
+//!   /proc/self/status), not every capability the kernel knows; a name added outside it goes into the
+//!   config all the same, and runc, which holds no more than containerd, refuses it at start (`unable to
+//!   apply caps: operation not permitted`).
+//! - The user is `oci.WithUser("UID[:GID]")`: with runAsGroup the gid is that number, without it the gid
+//!   of the first /etc/passwd entry of the image with that uid (0 when there is none).
+//! - `WithAdditionalGIDs(UID)` then gives the groups of the image's /etc/group that list that user's name
+//!   (whatever runAsGroup says; a group named like the user is left out), and every one of those steps
+//!   puts the primary gid among the additional gids (`ensureAdditionalGids`); `WithSupplementalGroups`
+//!   merges supplementalGroups in. The result is one sorted list without repeats.
+//! - 1.6 has no supplementalGroupsPolicy (added in 2.0, where `Strict` leaves out the image's groups) and
+//!   no user namespaces for pods: the kubelet refuses both on a runtime that does not announce them.
 
 use serde::Deserialize;
 
+use crate::image_user::{exec_user, Accounts};
+use crate::oci::Refusal;
 use crate::{Cap, CapSet};
 
 /// The most manifest bytes read.
@@ -93,6 +111,109 @@ impl Runtime {
             Runtime::CriO => "cri-o 1.36 (default_capabilities: 9)",
         }
     }
+}
+
+/// A containerd release, major and minor: the rules that differ between releases are chosen by it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ContainerdVersion {
+    pub major: u32,
+    pub minor: u32,
+}
+
+impl ContainerdVersion {
+    /// The oldest release modelled: its CRI plugin is the one proved against (Debian bookworm's 1.6.20).
+    pub const OLDEST: ContainerdVersion = ContainerdVersion { major: 1, minor: 6 };
+    /// The first release with supplementalGroupsPolicy and user namespaces for pods.
+    pub const V2_0: ContainerdVersion = ContainerdVersion { major: 2, minor: 0 };
+
+    /// `X.Y` (a patch level, `1.6.20`, is allowed and does not count).
+    pub fn parse(text: &str) -> Result<ContainerdVersion, String> {
+        let mut parts = text.trim().split('.');
+        let mut number = |what: &str| {
+            parts
+                .next()
+                .and_then(|p| p.parse::<u32>().ok())
+                .ok_or_else(|| format!("'{text}' is not a release X.Y ({what} missing)"))
+        };
+        let version = ContainerdVersion {
+            major: number("major")?,
+            minor: number("minor")?,
+        };
+        if version < Self::OLDEST {
+            return Err(format!(
+                "containerd {version} is older than the oldest modelled, {}",
+                Self::OLDEST
+            ));
+        }
+        Ok(version)
+    }
+}
+
+impl std::fmt::Display for ContainerdVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+/// What the translation depends on besides the manifest: the node's runtime and what is known of the
+/// image.
+#[derive(Clone, Copy, Debug)]
+pub struct Node<'a> {
+    pub runtime: Runtime,
+    /// containerd's release; `None` is the newest modelled (main). cri-o's rules are its newest.
+    pub containerd: Option<ContainerdVersion>,
+    /// How many capabilities the kernel knows.
+    pub known: u32,
+    /// The runtime's own effective set: containerd's `ALL` and `privileged`.
+    pub runtime_caps: CapSet,
+    /// The image's USER as a uid, when the caller knows it (a manifest does not say it).
+    pub image_uid: Option<u32>,
+    /// The image's /etc/passwd and /etc/group, when the image is at hand.
+    pub accounts: Option<Accounts<'a>>,
+}
+
+impl Node<'_> {
+    /// A runtime holding every capability the kernel knows, and an image not at hand.
+    pub fn assumed(runtime: Runtime, known: u32, image_uid: Option<u32>) -> Node<'static> {
+        Node {
+            runtime,
+            containerd: None,
+            known,
+            runtime_caps: CapSet::first_n(known),
+            image_uid,
+            accounts: None,
+        }
+    }
+
+    fn containerd_before(&self, version: ContainerdVersion) -> bool {
+        self.runtime == Runtime::Containerd && self.containerd.is_some_and(|v| v < version)
+    }
+}
+
+/// Why a translation does not give a process: a manifest that is wrong in itself, or a refusal of the API
+/// server, the kubelet or the runtime (the container never runs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Error {
+    Manifest(String),
+    Refused(Refusal),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Manifest(message) => f.write_str(message),
+            Error::Refused(r) => write!(f, "{} ({})", r.message, r.why),
+        }
+    }
+}
+
+/// A refusal by `by` (`kubelet`, `kube-apiserver`, `containerd`, `cri-o`) before anything runs.
+fn refused(by: &'static str, message: impl Into<String>, why: &str) -> Error {
+    Error::Refused(Refusal {
+        message: message.into(),
+        by,
+        why: why.to_string(),
+    })
 }
 
 /// The OCI runtime config's `process` part that decides credentials: what runc is asked to set up before
@@ -361,61 +482,79 @@ pub fn select<'a>(
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Translation {
     pub process: OciProcess,
-    /// Whether the manifest names the user and the group (else the image's USER decides).
+    /// Whether the manifest names the user (else the image's USER decides), and whether the group is
+    /// known: named by the manifest, or read from the image's /etc/passwd.
     pub uid_given: bool,
     pub gid_given: bool,
     pub notes: Vec<String>,
 }
 
-fn id(value: i64, what: &str) -> Result<u32, String> {
+fn id(value: i64, what: &str) -> Result<u32, Error> {
     // The API server accepts 0 ..= 2^31-1 for user and group ids.
     u32::try_from(value)
         .ok()
         .filter(|v| *v <= i32::MAX as u32)
-        .ok_or_else(|| format!("{what} {value} is out of range (0 to 2147483647)"))
+        .ok_or_else(|| Error::Manifest(format!("{what} {value} is out of range (0 to 2147483647)")))
 }
 
 /// A capability name as the runtime turns it into an OCI name, and the capability that name is.
-/// containerd prefixes `CAP_` to whatever is given; cri-o only when it is missing.
+/// containerd prefixes `CAP_` to whatever is given, upper-cased; cri-o only when it is missing, and keeps
+/// a name that has it as it is (runtime-tools upper-cases it when it writes it into the config).
 fn oci_name(runtime: Runtime, name: &str) -> (String, Option<Cap>) {
     let oci = match runtime {
         Runtime::Containerd => format!("CAP_{}", name.to_ascii_uppercase()),
-        Runtime::CriO if name.to_ascii_lowercase().starts_with("cap_") => name.to_ascii_uppercase(),
+        Runtime::CriO if name.to_ascii_lowercase().starts_with("cap_") => name.to_string(),
         Runtime::CriO => format!("CAP_{}", name.to_ascii_uppercase()),
     };
-    let cap = Cap::from_libcap_name(&oci);
+    let cap = Cap::from_libcap_name(&oci.to_ascii_uppercase());
     (oci, cap)
 }
 
-/// The capability list (bounding = permitted = effective) the runtime builds from add and drop.
+/// The capability list (bounding = permitted = effective) the runtime builds from add and drop. `all` is
+/// what `ALL` in add gives; `known` the capabilities runc knows by name (the kernel's).
 fn cap_list(
     runtime: Runtime,
     caps: &Capabilities,
-    every: CapSet,
+    all: CapSet,
+    known: CapSet,
     notes: &mut Vec<String>,
-) -> Result<CapSet, String> {
+) -> Result<CapSet, Error> {
     let is_all = |s: &String| s.eq_ignore_ascii_case("all");
     let add_all = caps.add.iter().any(is_all);
     let drop_all = caps.drop.iter().any(is_all);
     let mut set = runtime.default_caps();
     if add_all {
-        set = every;
+        set = all;
     }
     if drop_all {
         set = CapSet::EMPTY;
     }
+    let crio_refuses = "cri-o refuses to create the container (CreateContainer fails)";
     for (names, adding) in [(&caps.add, true), (&caps.drop, false)] {
         for name in names.iter().filter(|n| !is_all(n)) {
             let (oci, cap) = oci_name(runtime, name);
             match (cap, runtime) {
-                (Some(cap), _) if every.contains(cap) => {
+                (Some(cap), _) if known.contains(cap) => {
                     set = if adding { set.with(cap) } else { set.without(cap) };
                 }
+                // cri-o checks an added name against the kernel's capabilities.
                 (_, Runtime::CriO) if adding => {
-                    return Err(format!(
-                        "cri-o refuses to create the container: unknown capability \"{oci}\" to add"
+                    return Err(refused(
+                        "cri-o",
+                        format!("unknown capability \"{oci}\" to add"),
+                        crio_refuses,
                     ))
                 }
+                // A dropped one only against runtime-tools' list of names (DropProcessCapabilityBounding).
+                (None, Runtime::CriO) => {
+                    let upper = oci.to_ascii_uppercase();
+                    return Err(refused(
+                        "cri-o",
+                        format!("failed to drop cap {upper} invalid capability: {upper}"),
+                        crio_refuses,
+                    ));
+                }
+                (Some(_), Runtime::CriO) => {}
                 _ => notes.push(format!(
                     "{} '{name}': {} names it {oci}, which runc does not know: it skips it with a warning, \
                      so the {} has no effect",
@@ -429,23 +568,140 @@ fn cap_list(
     Ok(set)
 }
 
-/// What `runtime` puts in the OCI config for `container`. `known` is how many capabilities the kernel
-/// knows; `image_uid` the image's USER when the caller knows it (a manifest does not say it).
+/// The user, the primary group and the additional gids as the runtime sets them, with notes on what the
+/// image decides.
+struct Ids {
+    uid: u32,
+    gid: u32,
+    additional: Vec<u32>,
+}
+
+fn user_and_groups(
+    container: &PodContainer,
+    node: &Node,
+    notes: &mut Vec<String>,
+) -> Result<Ids, Error> {
+    let (pod, ctr) = (&container.pod, &container.container);
+    let run_as_user = ctr.run_as_user.or(pod.run_as_user);
+    let run_as_group = ctr.run_as_group.or(pod.run_as_group);
+    let uid = match run_as_user {
+        Some(v) => id(v, "runAsUser")?,
+        None => node.image_uid.unwrap_or(0),
+    };
+    let mut supplemental = Vec::new();
+    for g in pod.supplemental_groups.iter().flatten() {
+        supplemental.push(id(*g, "supplementalGroups")?);
+    }
+    if let Some(fs_group) = pod.fs_group {
+        // The kubelet adds fsGroup to every container's supplementary groups.
+        supplemental.push(id(fs_group, "fsGroup")?);
+    }
+    let strict = pod.supplemental_groups_policy.as_deref() == Some("Strict");
+    if strict && node.containerd_before(ContainerdVersion::V2_0) {
+        return Err(refused(
+            "kubelet",
+            "SupplementalGroupsPolicyNotSupported",
+            "the kubelet rejects a pod with supplementalGroupsPolicy: Strict on a runtime that does not \
+             announce it; containerd has it from 2.0",
+        ));
+    }
+    let given_gid = run_as_group.map(|g| id(g, "runAsGroup")).transpose()?;
+    let (gid, additional) = match node.runtime {
+        Runtime::Containerd => {
+            // WithUser("UID[:GID]"), then WithAdditionalGIDs("UID"): the image's passwd entry for the uid
+            // gives the gid when runAsGroup does not, its name the groups that list it.
+            let image = match node.accounts {
+                Some(accounts) => {
+                    let found = exec_user(&uid.to_string(), accounts).map_err(|e| {
+                        refused(
+                            "containerd",
+                            e,
+                            "containerd cannot read the image's /etc/passwd or /etc/group: \
+                             CreateContainer fails",
+                        )
+                    })?;
+                    Some(found)
+                }
+                None => None,
+            };
+            let gid = given_gid.unwrap_or(image.as_ref().map_or(0, |u| u.gid));
+            let mut additional = vec![gid];
+            if !strict {
+                // WithAdditionalGIDs: the groups listing the passwd entry's name, not one named like it.
+                if let (Some(name), Some(accounts)) = (
+                    image.as_ref().and_then(|u| u.name.as_deref()),
+                    node.accounts,
+                ) {
+                    let groups = crate::image_user::containerd_groups(name, accounts.group)
+                        .map_err(|e| {
+                            refused(
+                                "containerd",
+                                e,
+                                "containerd cannot read the image's /etc/group: CreateContainer fails",
+                            )
+                        })?;
+                    additional.extend(groups);
+                }
+                if node.accounts.is_none() {
+                    notes.push(
+                        "containerd also adds the groups the image's /etc/group lists the user in \
+                         (supplementalGroupsPolicy Merge, the default), which a manifest does not show: give \
+                         the image with --rootfs"
+                            .into(),
+                    );
+                }
+            }
+            additional.extend(supplemental);
+            (gid, additional)
+        }
+        Runtime::CriO => {
+            if !strict {
+                notes.push(
+                    "the runtime also adds the groups the image's /etc/group gives the user \
+                     (supplementalGroupsPolicy Merge, the default), which a manifest does not show"
+                        .into(),
+                );
+            }
+            (given_gid.unwrap_or(0), supplemental)
+        }
+    };
+    let mut additional = additional;
+    additional.sort_unstable();
+    additional.dedup();
+    Ok(Ids {
+        uid,
+        gid,
+        additional,
+    })
+}
+
+/// What `runtime` puts in the OCI config for `container`, assuming a runtime that holds every capability
+/// and an image not at hand (`image_uid` its USER when the caller knows it); a refusal is an error.
 pub fn translate(
     container: &PodContainer,
     runtime: Runtime,
     known: u32,
     image_uid: Option<u32>,
 ) -> Result<Translation, String> {
+    translate_on(container, &Node::assumed(runtime, known, image_uid)).map_err(|e| e.to_string())
+}
+
+/// What the node's runtime puts in the OCI config for `container`, or why the API server, the kubelet or
+/// the runtime refuses it.
+pub fn translate_on(container: &PodContainer, node: &Node) -> Result<Translation, Error> {
     let (pod, ctr) = (&container.pod, &container.container);
+    let runtime = node.runtime;
     let mut notes = Vec::new();
-    let every = CapSet::first_n(known);
+    let known = CapSet::first_n(node.known);
     let privileged = ctr.privileged == Some(true);
     let no_new_privileges = ctr.allow_privilege_escalation == Some(false);
+    let api_server = "the API server rejects the pod";
     if no_new_privileges && privileged {
-        return Err(
-            "the API server rejects allowPrivilegeEscalation: false with privileged: true".into(),
-        );
+        return Err(refused(
+            "kube-apiserver",
+            "allowPrivilegeEscalation: false with privileged: true",
+            api_server,
+        ));
     }
     let caps = ctr.capabilities.clone().unwrap_or_default();
     if no_new_privileges
@@ -454,29 +710,42 @@ pub fn translate(
             .iter()
             .any(|c| oci_name(runtime, c).1 == Some(Cap::SYS_ADMIN))
     {
-        return Err(
-            "the API server rejects allowPrivilegeEscalation: false with CAP_SYS_ADMIN added"
-                .into(),
-        );
+        return Err(refused(
+            "kube-apiserver",
+            "allowPrivilegeEscalation: false with CAP_SYS_ADMIN added",
+            api_server,
+        ));
+    }
+    if !container.host_users && node.containerd_before(ContainerdVersion::V2_0) {
+        return Err(refused(
+            "kubelet",
+            "hostUsers: false needs user namespace support in the runtime",
+            "the kubelet rejects the pod: containerd supports user namespaces for pods from 2.0",
+        ));
     }
 
     let run_as_user = ctr.run_as_user.or(pod.run_as_user);
     let run_as_group = ctr.run_as_group.or(pod.run_as_group);
-    let uid = match run_as_user {
-        Some(v) => id(v, "runAsUser")?,
-        None => image_uid.unwrap_or(0),
-    };
-    let gid = match run_as_group {
-        Some(v) => id(v, "runAsGroup")?,
-        None => 0,
-    };
+    let ids = user_and_groups(container, node, &mut notes)?;
     if ctr.run_as_non_root.or(pod.run_as_non_root) == Some(true) {
-        if uid == 0 && (run_as_user.is_some() || image_uid.is_some()) {
-            return Err(
-                "runAsNonRoot is true and the user is root: the kubelet refuses to start the container".into(),
-            );
+        // The kubelet's words (kuberuntime verifyRunAsNonRoot), for runAsUser 0 and for an image's root.
+        let why =
+            "runAsNonRoot is true and the user is root: the kubelet refuses to start the container";
+        if ids.uid == 0 && run_as_user.is_some() {
+            return Err(refused(
+                "kubelet",
+                "container's runAsUser breaks non-root policy",
+                why,
+            ));
         }
-        if run_as_user.is_none() && image_uid.is_none() {
+        if ids.uid == 0 && node.image_uid.is_some() {
+            return Err(refused(
+                "kubelet",
+                "container has runAsNonRoot and image will run as root",
+                why,
+            ));
+        }
+        if run_as_user.is_none() && node.image_uid.is_none() {
             notes.push(
                 "runAsNonRoot is true and runAsUser is not set: the kubelet starts the container only if the \
                  image's USER is a non-zero number, which the manifest does not say; give it with --uid"
@@ -485,40 +754,28 @@ pub fn translate(
         }
     }
 
-    let mut additional_gids = Vec::new();
-    for g in pod.supplemental_groups.iter().flatten() {
-        additional_gids.push(id(*g, "supplementalGroups")?);
-    }
-    if let Some(fs_group) = pod.fs_group {
-        // The kubelet adds fsGroup to every container's supplementary groups.
-        additional_gids.push(id(fs_group, "fsGroup")?);
-    }
-    additional_gids.sort_unstable();
-    additional_gids.dedup();
-    if pod.supplemental_groups_policy.as_deref() != Some("Strict") {
-        notes.push(
-            "the runtime also adds the groups the image's /etc/group gives the user \
-             (supplementalGroupsPolicy Merge, the default), which a manifest does not show"
-                .into(),
-        );
-    }
-
+    // containerd's ALL and privileged are its own effective set; cri-o's every capability the kernel
+    // knows (getOCICapabilitiesList; runtime-tools SetupPrivileged).
+    let all = match runtime {
+        Runtime::Containerd => node.runtime_caps & known,
+        Runtime::CriO => known,
+    };
     let (bounding, inheritable, ambient) = if privileged {
         match runtime {
-            Runtime::Containerd => (every, CapSet::EMPTY, CapSet::EMPTY),
-            Runtime::CriO => (every, every, every),
+            Runtime::Containerd => (all, CapSet::EMPTY, CapSet::EMPTY),
+            Runtime::CriO => (all, all, all),
         }
     } else {
         (
-            cap_list(runtime, &caps, every, &mut notes)?,
+            cap_list(runtime, &caps, all, known, &mut notes)?,
             CapSet::EMPTY,
             CapSet::EMPTY,
         )
     };
     let process = OciProcess {
-        uid,
-        gid,
-        additional_gids,
+        uid: ids.uid,
+        gid: ids.gid,
+        additional_gids: ids.additional,
         bounding,
         effective: bounding,
         permitted: bounding,
@@ -536,7 +793,8 @@ pub fn translate(
     Ok(Translation {
         process,
         uid_given: run_as_user.is_some(),
-        gid_given: run_as_group.is_some(),
+        gid_given: run_as_group.is_some()
+            || (node.accounts.is_some() && runtime == Runtime::Containerd),
         notes,
     })
 }
@@ -832,7 +1090,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!((a.process.uid, a.process.gid), (1001, 3000));
-        assert_eq!(a.process.additional_gids, [2000, 4000]);
+        // containerd puts the primary gid among them.
+        assert_eq!(a.process.additional_gids, [2000, 3000, 4000]);
         let b = translate(
             select(&all, Some("Deployment/web/b")).unwrap(),
             Runtime::Containerd,
@@ -855,6 +1114,158 @@ mod tests {
         .is_err());
         let t = translate(&pod("{runAsNonRoot: true}"), Runtime::CriO, KNOWN, Some(7)).unwrap();
         assert_eq!(t.process.uid, 7);
+    }
+
+    const PASSWD: &[u8] =
+        b"root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/:/bin/sh\nbob:x:1001:50::/:/bin/sh\n";
+    const GROUP: &[u8] = b"root:x:0:\nwheel:x:10:root,alice\nstaff:x:50:alice,bob\nalice:x:1000:\n";
+
+    fn node(accounts: bool) -> Node<'static> {
+        Node {
+            accounts: accounts.then_some(Accounts {
+                passwd: Some(PASSWD),
+                group: Some(GROUP),
+            }),
+            containerd: Some(ContainerdVersion::OLDEST),
+            ..Node::assumed(Runtime::Containerd, KNOWN, None)
+        }
+    }
+
+    fn ids_of(t: &Translation) -> (u32, u32, Vec<u32>) {
+        (
+            t.process.uid,
+            t.process.gid,
+            t.process.additional_gids.clone(),
+        )
+    }
+
+    /// containerd 1.6.20 as tests/capsim_cri.rs saw it: the passwd gid without runAsGroup, the image's
+    /// groups for the uid whatever runAsGroup says, the primary gid always among the additional gids.
+    #[test]
+    fn containerd_groups_come_from_the_image() {
+        let on = |security: &str| translate_on(&pod(security), &node(true)).unwrap();
+        assert_eq!(
+            ids_of(&on("{runAsUser: 1000}")),
+            (1000, 1000, vec![10, 50, 1000])
+        );
+        assert_eq!(
+            ids_of(&on("{runAsUser: 1000, runAsGroup: 7}")),
+            (1000, 7, vec![7, 10, 50])
+        );
+        assert_eq!(ids_of(&on("{runAsUser: 1001}")), (1001, 50, vec![50]));
+        // Not in /etc/passwd: gid 0 and no image group.
+        assert_eq!(ids_of(&on("{runAsUser: 4242}")), (4242, 0, vec![0]));
+        // No runAsUser: the kubelet sends the image's uid, 0 here; root's groups.
+        assert_eq!(ids_of(&on("{}")), (0, 0, vec![0, 10]));
+        let t = translate_on(
+            &one("kind: Pod\nspec:\n  securityContext: {runAsUser: 1001, supplementalGroups: [5, 50], fsGroup: 2000}\n  containers: [{name: c}]\n"),
+            &node(true),
+        )
+        .unwrap();
+        assert_eq!(ids_of(&t), (1001, 50, vec![5, 50, 2000]));
+        assert!(t.gid_given);
+        // Without the image: the primary gid and the manifest's groups, and a note.
+        let t = translate_on(&pod("{runAsUser: 1000}"), &node(false)).unwrap();
+        assert_eq!(ids_of(&t), (1000, 0, vec![0]));
+        assert!(!t.gid_given && t.notes.iter().any(|n| n.contains("--rootfs")));
+    }
+
+    #[test]
+    fn containerd_all_and_privileged_are_its_own_caps() {
+        let held = CapSet::first_n(KNOWN).without(Cap::SYS_RESOURCE);
+        let node = Node {
+            runtime_caps: held,
+            ..node(true)
+        };
+        let t = translate_on(&pod("{privileged: true}"), &node).unwrap();
+        assert_eq!(t.process.bounding, held);
+        let t = translate_on(&pod("{capabilities: {add: [all], drop: [bogus]}}"), &node).unwrap();
+        assert_eq!(t.process.bounding, held);
+        // A name outside what containerd holds goes into the config all the same (runc refuses it).
+        let t = translate_on(&pod("{capabilities: {add: [SYS_RESOURCE]}}"), &node).unwrap();
+        assert!(t.process.bounding.contains(Cap::SYS_RESOURCE));
+        let start = crate::oci::RuntimeStart {
+            bounding: held,
+            inheritable: CapSet::EMPTY,
+        };
+        let refusal = crate::oci::apply(&t.process.to_oci(), &start).unwrap_err();
+        assert_eq!(
+            refusal.message,
+            "unable to apply caps: operation not permitted"
+        );
+    }
+
+    #[test]
+    fn refusals_by_release_and_by_kubelet() {
+        let refused_by = |yaml: &str, node: &Node| match translate_on(&one(yaml), node) {
+            Err(Error::Refused(r)) => r.message,
+            other => panic!("{other:?}"),
+        };
+        let strict = "kind: Pod\nspec:\n  securityContext: {supplementalGroupsPolicy: Strict, runAsUser: 1000}\n  containers: [{name: c}]\n";
+        assert_eq!(
+            refused_by(strict, &node(true)),
+            "SupplementalGroupsPolicyNotSupported"
+        );
+        // containerd 2.x: Strict leaves the image's groups out, the primary gid stays.
+        let newest = Node {
+            containerd: None,
+            ..node(true)
+        };
+        let t = translate_on(&one(strict), &newest).unwrap();
+        assert_eq!(ids_of(&t), (1000, 1000, vec![1000]));
+        let userns = "kind: Pod\nspec:\n  hostUsers: false\n  containers: [{name: c}]\n";
+        assert!(refused_by(userns, &node(true)).contains("user namespace"));
+        assert!(translate_on(&one(userns), &newest).is_ok());
+        let non_root =
+            "kind: Pod\nspec:\n  containers: [{name: c, securityContext: {runAsNonRoot: true}}]\n";
+        // With the image at hand its USER is known (root here): the kubelet refuses.
+        let image_root = Node {
+            image_uid: Some(0),
+            ..node(true)
+        };
+        assert_eq!(
+            refused_by(non_root, &image_root),
+            "container has runAsNonRoot and image will run as root"
+        );
+        let explicit = "kind: Pod\nspec:\n  containers: [{name: c, securityContext: {runAsNonRoot: true, runAsUser: 0}}]\n";
+        assert_eq!(
+            refused_by(explicit, &image_root),
+            "container's runAsUser breaks non-root policy"
+        );
+        assert_eq!(
+            ContainerdVersion::parse("1.6.20"),
+            Ok(ContainerdVersion::OLDEST)
+        );
+        assert!(ContainerdVersion::parse("1.5").is_err());
+        assert!(ContainerdVersion::parse("two").is_err());
+    }
+
+    /// cri-o checks a dropped name against runtime-tools' list (DropProcessCapabilityBounding) and
+    /// refuses the container for an unknown one, as it does for an added one.
+    #[test]
+    fn crio_refuses_unknown_names_added_or_dropped() {
+        let crio = Node::assumed(Runtime::CriO, KNOWN, None);
+        let refusal = |security: &str| match translate_on(&pod(security), &crio) {
+            Err(Error::Refused(r)) => r.message,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            refusal("{capabilities: {drop: [bogus]}}"),
+            "failed to drop cap CAP_BOGUS invalid capability: CAP_BOGUS"
+        );
+        assert_eq!(
+            refusal("{capabilities: {add: [cap_bogus]}}"),
+            "unknown capability \"cap_bogus\" to add"
+        );
+        let t = translate_on(&pod("{capabilities: {drop: [cap_net_raw, KILL]}}"), &crio).unwrap();
+        assert!(!t.process.bounding.contains(Cap::KILL));
+        // containerd skips both.
+        let c = translate_on(
+            &pod("{capabilities: {drop: [bogus]}}"),
+            &Node::assumed(Runtime::Containerd, KNOWN, None),
+        )
+        .unwrap();
+        assert_eq!(c.process.bounding, Runtime::Containerd.default_caps());
     }
 
     #[test]

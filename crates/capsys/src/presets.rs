@@ -67,14 +67,14 @@ pub fn docker(options: &DockerOptions, known: u32) -> Result<OciProcess, String>
 }
 
 /// The state runc gives the first process of a container whose OCI process a Kubernetes runtime built
-/// (capcore::k8s): the same `capcore::oci::apply` as `--oci` and `--docker`, for a runc that a daemon
-/// started (every capability in its bounding set, none inheritable).
+/// (capcore::k8s): the same `capcore::oci::apply` as `--oci` and `--docker`, for a runc that the runtime
+/// started (`start`: its bounding set, none inheritable).
 pub fn k8s_process(
     process: &capcore::k8s::OciProcess,
-    known: u32,
+    start: &capcore::oci::RuntimeStart,
 ) -> Result<capcore::exec::Creds, capcore::oci::Refusal> {
     let oci = process.to_oci();
-    capcore::oci::apply(&oci, &capcore::oci::RuntimeStart::full(known))
+    capcore::oci::apply(&oci, start)
 }
 
 /// A user name or number as an id. Reads /etc/passwd: to resolve many, use `Names::users` once.

@@ -16,10 +16,10 @@ binaries=("$@")
 ((${#binaries[@]})) || binaries=(target/release/captrace)
 py=/usr/bin/python3
 work=$(mktemp -d)
-chmod 755 "$work"
+chmod 1777 "$work"
 traffic=
 cleanup() {
-  [[ -n $traffic ]] && kill "$traffic" 2>/dev/null
+  [[ -n $traffic ]] && kill "$traffic" "$root_pid" 2>/dev/null
   userdel capkit-needs >/dev/null 2>&1
   rm -rf "$work"
 }
@@ -31,8 +31,10 @@ trap cleanup EXIT
 chown nobody "$work/nobodys"
 printf '#!%s\nimport socket\ns = socket.socket()\ns.bind(("127.0.0.1", 444))\n' "$py" >"$work/bind444"
 chmod 755 "$work/bind444"
-ping -q -i 0.2 127.0.0.1 >/dev/null 2>&1 &
+bash -c 'for _ in $(seq 1 3000); do echo x >/dev/udp/127.0.0.1/9; sleep 0.1; done' 2>/dev/null &
 traffic=$!
+sleep 300 &
+root_pid=$!
 hard=$(ulimit -Hn)
 root_path=/root/.local/bin:/root/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
@@ -40,24 +42,24 @@ root_path=/root/.local/bin:/root/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/u
 programs=(
   "date -s|nobody|date -s @$(date +%s)"
   "unshare -u hostname|nobody|unshare -u hostname capkit-needs"
-  "ip link add (unshare -n)|nobody|unshare -n ip link add capkit0 type dummy"
+  "ip link add (unshare -n)|nobody|unshare -n ip link add capkit0 type veth peer name capkit1"
   "sh -c dmesg|nobody|sh -c 'dmesg >/dev/null'"
   "cat /etc/shadow|nobody|cat /etc/shadow"
   "chmod a root file|nobody|chmod 600 $work/rootfile"
   "renice -n -5|nobody|sh -c 'renice -n -5 -p \$\$ >/dev/null'"
   "prlimit --nofile|nobody|prlimit --nofile=1024:$((hard + 1)) true"
-  "mknod|nobody|mknod $work/null c 1 3"
+  "mknod|nobody|sh -c 'mknod $work/null c 1 3 && rm $work/null'"
   "chroot|nobody|chroot / true"
   "kill -0 1|nobody|kill -0 1"
-  "tcpdump -i lo -c 1|nobody|timeout 10 tcpdump -i lo -c 1 -n"
+  "tcpdump -i lo -c 1|nobody|timeout 10 tcpdump -i lo -c 1 -n udp port 9"
   "python3 -m http.server 443|nobody|timeout 2 $py -m http.server 443 --bind 127.0.0.1"
   "setcap|nobody|setcap cap_net_raw+p $work/nobodys"
   "nft list ruleset|nobody|nft list ruleset"
   "iptables -L|nobody|iptables -L -n"
   "install -o nobody|root|install -o nobody /etc/hostname $work/installed"
-  "useradd|root|useradd -M capkit-needs"
-  "readlink /proc/1/exe|nobody|readlink /proc/1/exe"
-  "unshare -Urn ip link add|nobody|unshare -Urn ip link add capkit0 type dummy"
+  "useradd|root|sh -c 'userdel capkit-needs 2>/dev/null; useradd -M capkit-needs && userdel capkit-needs'"
+  "readlink /proc/PID/exe (root's)|nobody|readlink /proc/$root_pid/exe"
+  "unshare -Urn ip link add|nobody|unshare -Urn ip link add capkit0 type veth peer name capkit1"
   "#! script binding port 444|nobody|$work/bind444"
 )
 
@@ -73,7 +75,11 @@ for line in sys.stdin:
         except ValueError:
             continue
         if record.get("record") == "summary":
-            print(",".join(c.replace("cap_", "") for c in record["needed"]["caps"]) or "none")
+            # With --minimize, what it kept; else the needed set of the trace.
+            kept = (record.get("minimize") or {}).get("kept") or record["needed"]
+            names = lambda s: ",".join(c.replace("cap_", "") for c in s["caps"])
+            denied = names(record.get("denied") or {"caps": []})
+            print((names(kept) or "none") + (" (denied " + denied + ")" if denied else ""))
             sys.exit(0)
 print("(no report)")'
 }

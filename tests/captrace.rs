@@ -1682,6 +1682,53 @@ fn a_path_search_the_program_went_past_is_no_need() {
     );
 }
 
+/// Two capabilities the program tries and does without (as Debian's tcpdump tries setgid and setuid):
+/// --minimize removes the first, then the second, the second trial's refusals of the first being expected.
+/// A COMMAND that fails even with everything gets a note that the removals say little.
+#[test]
+fn minimize_removes_capabilities_one_after_another() {
+    let Some(bin) = captrace_ready() else {
+        return;
+    };
+    let Some(setpriv) = crate::util::tool("setpriv") else {
+        skipped("no setpriv (util-linux)");
+        return;
+    };
+    let script = format!(
+        "{s} --regid 65534 --clear-groups true 2>/dev/null; {s} --reuid 65534 true 2>/dev/null; exit 0",
+        s = setpriv.display()
+    );
+    let mut cmd = Command::new(&bin);
+    cmd.args(["--json", "--minimize", "--", "/bin/sh", "-c", &script])
+        .stdin(Stdio::null());
+    without_cargo_library_path(&mut cmd);
+    let t = run_bounded(&mut cmd, Duration::from_secs(300));
+    assert_eq!(t.code, 0, "{}", t.explain());
+    let minimize = &t.summary["minimize"];
+    let removed = minimize["removed"]["caps"].to_string();
+    assert!(
+        removed.contains("cap_setgid") && removed.contains("cap_setuid"),
+        "{minimize}"
+    );
+    assert!(
+        !t.stderr.contains("COMMAND failed even with"),
+        "{}",
+        t.stderr
+    );
+    let mut cmd = Command::new(&bin);
+    cmd.args(["--json", "--minimize", "--", "/bin/sh", "-c"])
+        .arg(script.replace("exit 0", "exit 3"))
+        .stdin(Stdio::null());
+    without_cargo_library_path(&mut cmd);
+    let t = run_bounded(&mut cmd, Duration::from_secs(300));
+    assert_eq!(t.code, 3, "{}", t.explain());
+    assert!(
+        t.stderr.contains("COMMAND failed even with"),
+        "{}",
+        t.stderr
+    );
+}
+
 #[test]
 fn file_advice_names_the_file_that_asked() {
     require_root!();

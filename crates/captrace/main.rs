@@ -129,6 +129,14 @@ fn trace_command(
     } else {
         None
     };
+    if minimized.is_some() && first.exit != ExitInfo::Exited(0) {
+        capcli::output::warn(
+            PROG,
+            "note",
+            &"--minimize: COMMAND failed even with every needed capability; a capability it removed only \
+              left that failure unchanged, which says little about what a working run needs",
+        );
+    }
     // With --minimize, the configurations are written for what it kept.
     let recommended = minimized.as_ref().map_or(needed, |m| m.kept);
     // The file-based advice goes on the file that asked, when one file asked for all of it.
@@ -330,7 +338,9 @@ fn minimize(
         }
         let without = kept.without(cap);
         let run = run_once(args, program, user.cloned(), Some(without), signals)?;
-        let others = newly_denied(&first.collected.checks, &run.collected.checks).without(cap);
+        // Refusals of what this run, or an earlier trial, took away are expected; others are not.
+        let others =
+            newly_denied(&first.collected.checks, &run.collected.checks) - (needed - without);
         let removed = run.exit == first.exit && others.is_empty();
         if removed {
             kept = without;
@@ -354,7 +364,9 @@ fn minimize(
 /// refused. A check counted without a stack (its capability was already settled as needed) stands for
 /// every site of its capability.
 fn newly_denied(first: &[Check], second: &[Check]) -> CapSet {
-    let counts = |c: &&Check| !needs::is_probe(c) && c.ns != NsPlace::Created;
+    // Probes, checks in namespaces the program made, and lookups of execs the process recovered from
+    // decide nothing, in either run.
+    let counts = |c: &&Check| !needs::is_probe(c) && !c.recovered && c.ns != NsPlace::Created;
     let mut out = CapSet::default();
     for refused in second.iter().filter(|c| !c.granted).filter(counts) {
         let before = first.iter().filter(counts).filter(|c| c.cap == refused.cap);

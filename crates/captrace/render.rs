@@ -1281,7 +1281,6 @@ mod tests {
                 granted: 1,
                 denied: 0,
                 first_seen_ns: 12_345_678,
-                recovered: false,
                 namespaces: vec![4026531837],
                 sources: vec![source("inet_bind", 4242, b"python3", 1, 0)],
                 folded: Folded::default(),
@@ -1292,7 +1291,6 @@ mod tests {
                 granted: 0,
                 denied: 57,
                 first_seen_ns: 1_000_000,
-                recovered: false,
                 namespaces: vec![4026531837],
                 sources: vec![Source {
                     noaudit: true,
@@ -1306,7 +1304,6 @@ mod tests {
                 granted: 0,
                 denied: 2,
                 first_seen_ns: 2_000_000_500,
-                recovered: false,
                 namespaces: vec![4026531837],
                 sources: vec![source("inet_create", 4243, b"evil\x1b[31m\n", 0, 2)],
                 folded: Folded::default(),

@@ -282,7 +282,7 @@ mod tests {
             recovered: true,
             ..check(Cap::DAC_READ_SEARCH, true, NsPlace::Base)
         };
-        assert_eq!(only(&[walk.clone()]), Verdict::Probe);
+        assert_eq!(only(std::slice::from_ref(&walk)), Verdict::Probe);
         // The same capability granted elsewhere still makes a need.
         let open = Check {
             recovered: false,

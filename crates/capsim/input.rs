@@ -153,15 +153,7 @@ pub fn build(args: &Args) -> std::result::Result<Setup, Failure> {
         refused = started.refused;
         if let Some(dir) = &args.rootfs {
             rootfs = Some((dir.clone(), "/".to_string()));
-            if let Some(file) = &file_name {
-                match crate::docker::file_in_image(dir, file) {
-                    Ok(found) => file_name = Some(found),
-                    // A container dockerd or runc refuses runs nothing: what FILE is does not matter.
-                    Err(_) if refused.is_some() => file_name = None,
-                    Err(Failure::Operands(more)) => missing.extend(more),
-                    Err(other) => return Err(other),
-                }
-            }
+            file_name = file_in_image(dir, file_name.take(), refused.is_some(), &mut missing)?;
         }
         (started.caller, started.source)
     } else if let Some(manifest) = &args.k8s {
@@ -170,15 +162,8 @@ pub fn build(args: &Args) -> std::result::Result<Setup, Failure> {
                 refused = started.refused;
                 if let Some(dir) = &args.rootfs {
                     rootfs = Some((dir.clone(), "/".to_string()));
-                    if let Some(file) = &file_name {
-                        match crate::docker::file_in_image(dir, file) {
-                            Ok(found) => file_name = Some(found),
-                            // A container that is refused runs nothing: what FILE is does not matter.
-                            Err(_) if refused.is_some() => file_name = None,
-                            Err(Failure::Operands(more)) => missing.extend(more),
-                            Err(other) => return Err(other),
-                        }
-                    }
+                    file_name =
+                        file_in_image(dir, file_name.take(), refused.is_some(), &mut missing)?;
                 }
                 (started.caller, started.source)
             }
@@ -367,6 +352,28 @@ pub fn build(args: &Args) -> std::result::Result<Setup, Failure> {
         refused,
         warnings,
     })
+}
+
+/// FILE, the path a container sees, as the host path inside the image `dir`; a FILE that is not there is
+/// a missing operand, unless the container is refused anyway (it runs nothing, so FILE does not matter).
+fn file_in_image(
+    dir: &std::path::Path,
+    file: Option<PathBuf>,
+    refused: bool,
+    missing: &mut Vec<(String, String)>,
+) -> std::result::Result<Option<PathBuf>, Failure> {
+    let Some(file) = file else {
+        return Ok(None);
+    };
+    match crate::docker::file_in_image(dir, &file) {
+        Ok(found) => Ok(Some(found)),
+        Err(_) if refused => Ok(None),
+        Err(Failure::Operands(more)) => {
+            missing.extend(more);
+            Ok(Some(file))
+        }
+        Err(other) => Err(other),
+    }
 }
 
 /// Reads at most `limit` bytes of `path`, or fails when it holds more.

@@ -191,25 +191,43 @@ impl Daemon {
         let mut additional_gids = vec![user.gid];
         additional_gids.extend(user.sgids);
         additional_gids.extend(added);
-        let held = if user.uid == 0 || self.version.non_root_keeps_caps() {
-            caps
-        } else {
-            CapSet::EMPTY
-        };
         Ok(OciProcess {
-            uid: user.uid,
-            gid: user.gid,
             additional_gids,
-            capabilities: Some(OciCaps {
-                bounding: caps,
-                effective: held,
-                permitted: held,
-                inheritable: CapSet::EMPTY,
-                ambient: CapSet::EMPTY,
-            }),
-            no_new_privileges: run.no_new_privileges,
-            ..OciProcess::default()
+            ..oci_process(
+                self.version,
+                caps,
+                (user.uid, user.gid),
+                run.no_new_privileges,
+            )
         })
+    }
+}
+
+/// moby's oci.SetCapabilities for a capability list and a user: the list in bounding, and in permitted and
+/// effective for root (every user from 25.0); inheritable and ambient empty. No supplementary groups.
+pub fn oci_process(
+    version: MobyVersion,
+    caps: CapSet,
+    (uid, gid): (u32, u32),
+    no_new_privileges: bool,
+) -> OciProcess {
+    let held = if uid == 0 || version.non_root_keeps_caps() {
+        caps
+    } else {
+        CapSet::EMPTY
+    };
+    OciProcess {
+        uid,
+        gid,
+        capabilities: Some(OciCaps {
+            bounding: caps,
+            effective: held,
+            permitted: held,
+            inheritable: CapSet::EMPTY,
+            ambient: CapSet::EMPTY,
+        }),
+        no_new_privileges,
+        ..OciProcess::default()
     }
 }
 

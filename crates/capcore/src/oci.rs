@@ -1,6 +1,7 @@
 //! The OCI runtime config's process, and the state runc gives it before it executes `process.args[0]`.
 //!
-//! Every container input (`--oci`, `--docker`, Kubernetes manifests) becomes an [`OciProcess`]; [`apply`]
+//! Every container input (`--oci`, `--docker` through [`crate::docker`], Kubernetes manifests) becomes an
+//! [`OciProcess`]; [`apply`]
 //! then does what runc 1.1 does in `finalizeNamespace` (libcontainer/init_linux.go) with the kernel's rules
 //! for each step, so the container's first process is modelled once:
 //!
@@ -60,27 +61,6 @@ pub struct OciProcess {
     pub cwd: String,
     /// Capability names the config gives that runc ignores.
     pub ignored: Vec<String>,
-}
-
-/// The OCI process moby writes for a container's first process, from `docker run`'s capability list,
-/// user and `--security-opt no-new-privileges`: root gets the list in its bounding, permitted and
-/// effective sets; any other user only in its bounding set (moby oci.SetCapabilities, "to match what
-/// execve does"). Inheritable and ambient are empty.
-pub fn docker_process(caps: CapSet, uid: u32, gid: u32, no_new_privileges: bool) -> OciProcess {
-    let held = if uid == 0 { caps } else { CapSet::EMPTY };
-    OciProcess {
-        uid,
-        gid,
-        capabilities: Some(OciCaps {
-            bounding: caps,
-            effective: held,
-            permitted: held,
-            inheritable: CapSet::EMPTY,
-            ambient: CapSet::EMPTY,
-        }),
-        no_new_privileges,
-        ..OciProcess::default()
-    }
 }
 
 /// The five sets of `process.capabilities`, already cut to the capabilities runc knows.

@@ -425,8 +425,9 @@ impl<'a> Model<'a> {
         flags.join(" ")
     }
 
-    /// moby's OCI process for those flags (root holds the list in bounding, permitted and effective; any
-    /// other user only in bounding; nothing inheritable or ambient), as runc applies it.
+    /// moby's OCI process for those flags, as runc applies it, judged by the rules that give a non-root
+    /// user least (before Docker 25.0: the list in its bounding set only), so that what works there works
+    /// on every Docker.
     fn docker_creds(&self, plan: &Plan) -> Result<Creds, String> {
         if let Some(cap) = self.needed.iter().find(|cap| cap.name().is_none()) {
             return Err(format!(
@@ -434,7 +435,12 @@ impl<'a> Model<'a> {
                 cap.bit()
             ));
         }
-        let process = oci::docker_process(self.needed, plan.uid(), plan.gid(), plan.no_new_privs);
+        let process = crate::docker::oci_process(
+            crate::docker::MobyVersion::OLDEST,
+            self.needed,
+            (plan.uid(), plan.gid()),
+            plan.no_new_privs,
+        );
         oci::apply(&process, &RuntimeStart::full(self.known)).map_err(refusal)
     }
 
@@ -1034,7 +1040,7 @@ mod tests {
     }
 
     /// moby's state for `docker run --cap-drop=ALL --cap-add=… --user U:G [--security-opt no-new-privileges]`,
-    /// read back from the printed flags and built by the one rule capsys::presets::docker uses too.
+    /// read back from the printed flags and built by the one rule capcore::docker uses too.
     fn docker_effective(flags: &str, file: &FileState) -> Result<CapSet, String> {
         let words: Vec<&str> = flags.lines().next().unwrap_or("").split(' ').collect();
         let mut caps = CapSet::EMPTY;
@@ -1051,7 +1057,8 @@ mod tests {
             }
         }
         let uid = uid.expect("the user is always named");
-        let process = oci::docker_process(caps, uid, gid, nnp);
+        let process =
+            crate::docker::oci_process(crate::docker::MobyVersion::OLDEST, caps, (uid, gid), nnp);
         held_after(
             oci::apply(&process, &RuntimeStart::full(KNOWN)).map_err(refusal)?,
             file,

@@ -2409,3 +2409,38 @@ fn exec_as_never_reads_through_a_directory_swapped_for_a_symlink() {
     assert!(swaps > 0, "the swapper never ran");
     assert!(seen > 0, "the image's own file was never reported");
 }
+
+/// `--exec-as docker:` and `k8s:` read the users and groups of DIR, the image, as the runtimes do.
+#[test]
+fn exec_as_takes_users_and_groups_from_the_image() {
+    if !is_root() {
+        return skip("needs root to make a set-uid root file");
+    }
+    let image = tempfile::tempdir().expect("tempdir");
+    let dir = image.path();
+    std::fs::create_dir_all(dir.join("etc")).unwrap();
+    std::fs::create_dir_all(dir.join("bin")).unwrap();
+    std::fs::write(dir.join("etc/passwd"), "app:x:1000:1000::/:/bin/sh\n").unwrap();
+    std::fs::write(dir.join("etc/group"), "staff:x:50:app\napp:x:1001:app\n").unwrap();
+    std::fs::copy("/bin/true", dir.join("bin/x")).unwrap();
+    std::fs::set_permissions(dir.join("bin/x"), std::fs::Permissions::from_mode(0o4755)).unwrap();
+    let manifest = dir.join("pod.yaml");
+    std::fs::write(
+        &manifest,
+        "kind: Pod\nspec:\n  containers:\n  - name: c\n    securityContext: {runAsUser: 1000}\n",
+    )
+    .unwrap();
+    let records = exec_records(dir, "docker:--user=app");
+    // Docker: the primary gid, then every group listing the user (one named like it too).
+    assert_eq!(
+        records["/bin/x"]["after"]["groups"],
+        serde_json::json!([50, 1000, 1001])
+    );
+    let records = exec_records(dir, &format!("k8s:{}", manifest.display()));
+    // containerd: the gid of uid 1000's entry, and the groups listing it but the one named like it.
+    assert_eq!(
+        records["/bin/x"]["after"]["groups"],
+        serde_json::json!([50, 1000])
+    );
+    assert_eq!(records["/bin/x"]["after"]["egid"], 1000);
+}

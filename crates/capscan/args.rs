@@ -120,7 +120,8 @@ pub struct Args {
     /// `--docker-version=X.Y` for an older Docker's rules, as `capsim --docker` takes them),
     /// `oci:CONFIG.json` (an OCI runtime config as runc 1.1 applies it, started with capscan's own bounding
     /// and inheritable sets), `k8s:MANIFEST[#CONTAINER]` (a container of a Kubernetes manifest as containerd
-    /// builds it, as `capsim --k8s` does) or `systemd:UNIT_FILE` (the service's main process, as `capsim
+    /// builds it, users and groups from DIR's /etc/passwd and /etc/group, as `capsim --k8s --rootfs DIR`
+    /// does) or `systemd:UNIT_FILE` (the service's main process, as `capsim
     /// --systemd` builds it). DIR, the only PATH, is the container's `/` (an unpacked image, a bundle's rootfs or a
     /// /proc/PID/root), and paths are printed as the container sees them. Set-uid and set-gid files are
     /// scanned too. Each regular file's exec is predicted with capsim's model from its mode, owner, group,

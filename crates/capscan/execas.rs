@@ -50,7 +50,7 @@ pub fn load(spec: &str, known: u32, root: &Path) -> Result<Spec, String> {
         ("docker", flags) => docker(flags.unwrap_or(""), known, root, &own.creds)?,
         ("oci", Some(path)) if !path.is_empty() => oci(Path::new(path), known, &own.creds)?,
         ("systemd", Some(path)) if !path.is_empty() => systemd(Path::new(path), known)?,
-        ("k8s", Some(rest)) if !rest.is_empty() => k8s(rest, known)?,
+        ("k8s", Some(rest)) if !rest.is_empty() => k8s(rest, known, root, &own.creds)?,
         _ => {
             return Err(format!(
                 "--exec-as '{}': give docker[:FLAGS], oci:CONFIG.json, k8s:MANIFEST[#CONTAINER] or \
@@ -195,7 +195,7 @@ fn oci(path: &Path, known: u32, own: &Creds) -> Result<Loaded, String> {
 
 /// `k8s:MANIFEST[#CONTAINER]`: a container of a Kubernetes manifest as containerd (the default runtime of
 /// most clusters) builds its OCI process from the securityContext, applied as runc applies it.
-fn k8s(rest: &str, known: u32) -> Result<Loaded, String> {
+fn k8s(rest: &str, known: u32, root: &Path, own: &Creds) -> Result<Loaded, String> {
     use capcore::k8s;
     let (manifest, name) = match rest.rsplit_once('#') {
         Some((manifest, name)) => (manifest, Some(name)),
@@ -205,14 +205,40 @@ fn k8s(rest: &str, known: u32) -> Result<Loaded, String> {
     let text = read_manifest(Path::new(manifest)).map_err(|e| format!("{shown}: {e}"))?;
     let containers = k8s::parse(&text).map_err(|e| format!("{shown}: {e}"))?;
     let container = k8s::select(&containers, name).map_err(|e| format!("{shown}: {e}"))?;
-    let translation = k8s::translate(container, k8s::Runtime::Containerd, known, None)
-        .map_err(|e| format!("{shown}: {}: {e}", container.qualified()))?;
-    let creds = presets::k8s_process(&translation.process, &RuntimeStart::full(known));
+    // As capsim --k8s --rootfs DIR: containerd holds capscan's own bounding set, and reads the users
+    // and groups of DIR, the image.
+    let image =
+        capsys::image::ImageAccounts::read(root).map_err(|e| format!("{}: {e}", root.display()))?;
+    let node = k8s::Node {
+        runtime: k8s::Runtime::Containerd,
+        containerd: None,
+        known,
+        runtime_caps: own.bounding,
+        image_uid: None,
+        accounts: Some(image.accounts()),
+    };
     let source = format!(
         "Kubernetes container {} of {shown} as containerd builds it",
         container.qualified()
     );
-    let mut notes = translation.notes;
+    let start = RuntimeStart {
+        bounding: own.bounding,
+        inheritable: CapSet::EMPTY,
+    };
+    let (creds, mut notes) = match k8s::translate_on(container, &node) {
+        Ok(translation) => (
+            presets::k8s_process(&translation.process, &start),
+            translation.notes,
+        ),
+        Err(k8s::Error::Refused(refusal)) => (Err(refusal), Vec::new()),
+        Err(k8s::Error::Manifest(e)) => {
+            return Err(format!("{shown}: {}: {e}", container.qualified()))
+        }
+    };
+    notes.push(format!(
+        "containerd is assumed to hold capscan's own bounding set, {}",
+        capcli::summary::short(own.bounding, known)
+    ));
     let userns = if container.host_users {
         ContainerNs::default()
     } else {

@@ -23,6 +23,7 @@ complete -c capsim -l cap-drop -d 'With --docker: drop a capability (repeatable;
 complete -c capsim -l user -d 'With --docker: run as USER[:GROUP], each a name or a number, resolved in the image (--rootfs) as Docker resolves it' -r -f -a "(__fish_complete_users)"
 complete -c capsim -l group-add -d 'With --docker: a supplementary group, a name in the image\'s /etc/group or a number (repeatable)' -r
 complete -c capsim -l docker-version -d 'With --docker: the Docker (moby) release whose rules apply, X.Y; default: the newest modelled' -r
+complete -c capsim -l security-opt -d 'With --docker: a docker run security option (repeatable), checked as the docker client and dockerd of --docker-version check it' -r
 complete -c capsim -l systemd -d 'Start from the state systemd gives this service\'s main process; FILE defaults to ExecStart=' -r -F
 complete -c capsim -l unit-path -d 'With --systemd: look for drop-ins in these directories (highest priority first) instead of the unit file\'s own directory and systemd\'s search path (repeatable)' -r -F
 complete -c capsim -l k8s -d 'Start from the state a Kubernetes container runtime gives a container of this manifest' -r -F

@@ -3,9 +3,10 @@
 //! An image built here (a static status reader copied into set-uid, set-gid and file-capability variants,
 //! an /etc/passwd and /etc/group with memberships) is imported, and seeded random `docker run` flag sets
 //! (cap-add and cap-drop with ALL in every order, users by number and by name with and without a group,
-//! --group-add, no-new-privileges, --privileged) each run a variant that prints /proc/self/status. capsim
-//! given the same flags and the image's root filesystem must say what the container's process shows,
-//! field by field, or refuse as dockerd or runc refuse, or fail the exec as the kernel fails it.
+//! --group-add, --security-opt in every spelling of no-new-privileges and with options the client or
+//! dockerd refuses, --privileged) each run a variant that prints /proc/self/status. capsim given the same
+//! flags and the image's root filesystem must say what the container's process shows, field by field, or
+//! refuse as the docker client, dockerd or runc refuse, or fail the exec as the kernel fails it.
 
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
@@ -251,6 +252,26 @@ const USERS: [&str; 15] = [
 const USERS_RARE: [&str; 3] = ["nobody", "alice:nogroup", "-5"];
 const GROUP_ADD: [&str; 6] = ["wheel", "44", "video", "7777", "staff", "63"];
 const GROUP_ADD_RARE: [&str; 2] = ["nogroup", "65536"];
+const SECURITY_OPT: [&str; 9] = [
+    "no-new-privileges",
+    "no-new-privileges",
+    "no-new-privileges:true",
+    "no-new-privileges=false",
+    "no-new-privileges=1",
+    "label=disable",
+    "apparmor=unconfined",
+    "seccomp=unconfined",
+    "systempaths=unconfined",
+];
+/// Refused by the client (no `=` or `:`) or by dockerd (an unknown key, not a Go boolean, a key newer
+/// Dockers know).
+const SECURITY_OPT_RARE: [&str; 5] = [
+    "foo",
+    "foo=bar",
+    "no-new-privileges=yes",
+    "writable-cgroups=true",
+    "no-new-privileges:",
+];
 
 /// One of `common`, or one in 16 times one of `rare`.
 fn pick(rng: &mut Rng, common: &[&str], rare: &[&str]) -> String {
@@ -276,8 +297,11 @@ fn flags(rng: &mut Rng) -> Vec<String> {
             pick(rng, &GROUP_ADD, &GROUP_ADD_RARE),
         ]);
     }
-    if rng.next() % 4 == 0 {
-        flags.push(vec!["--security-opt".into(), "no-new-privileges".into()]);
+    for _ in 0..rng.next() % 3 {
+        flags.push(vec![
+            "--security-opt".into(),
+            pick(rng, &SECURITY_OPT, &SECURITY_OPT_RARE),
+        ]);
     }
     if rng.next() % 10 == 0 {
         flags.push(vec!["--privileged".into()]);
@@ -288,22 +312,6 @@ fn flags(rng: &mut Rng) -> Vec<String> {
         flags.swap(i, j);
     }
     flags.concat()
-}
-
-/// capsim's flags for the same run: docker's, with `--security-opt no-new-privileges` spelled as capsim
-/// spells it.
-fn capsim_flags(flags: &[String]) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut words = flags.iter();
-    while let Some(word) = words.next() {
-        if word == "--security-opt" {
-            words.next();
-            out.push("--no-new-privileges".to_string());
-        } else {
-            out.push(word.clone());
-        }
-    }
-    out
 }
 
 struct Case<'a> {
@@ -335,7 +343,7 @@ fn compare(case: &Case) -> Result<&'static str, String> {
             "--rootfs",
         ])
         .arg(case.root)
-        .args(capsim_flags(&case.flags));
+        .args(&case.flags);
     if let Some(set) = &case.bounding {
         capsim.args(["--runtime-bounding", set]);
     }
@@ -374,6 +382,9 @@ fn compare(case: &Case) -> Result<&'static str, String> {
         }
         ("refused", _) if by == "runc" && from_runc && stderr.contains(message) => {
             Ok("refused by runc")
+        }
+        ("refused", _) if by == "docker" && !from_daemon && stderr.contains(message) => {
+            Ok("refused by the client")
         }
         (_, Some(text))
             if !from_daemon && stderr.contains(&format!("exec {}: {text}", case.file)) =>

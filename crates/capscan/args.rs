@@ -116,7 +116,8 @@ pub struct Args {
     ///
     /// SPEC is `docker[:FLAGS]` (docker run's flags, comma-separated: `--cap-add=CAP`, `--cap-drop=CAP` or
     /// ALL, `--user=USER[:GROUP]` and `--group-add=GROUP` looked up in DIR's /etc/passwd and /etc/group as
-    /// Docker looks them up in the image, `--privileged`, `--security-opt=no-new-privileges`, and
+    /// Docker looks them up in the image, `--privileged`, `--security-opt=OPT` (checked as the docker
+    /// client and dockerd check it), and
     /// `--docker-version=X.Y` for an older Docker's rules, as `capsim --docker` takes them),
     /// `oci:CONFIG.json` (an OCI runtime config as runc 1.1 applies it, started with capscan's own bounding
     /// and inheritable sets), `k8s:MANIFEST[#CONTAINER]` (a container of a Kubernetes manifest as containerd

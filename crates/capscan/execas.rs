@@ -86,6 +86,7 @@ type Loaded = (String, Result<Creds, Refusal>, Vec<String>, ContainerNs);
 fn docker(flags: &str, known: u32, root: &Path, own: &Creds) -> Result<Loaded, String> {
     use capcore::docker::{Daemon, DockerRun, MobyVersion};
     let mut run = DockerRun::default();
+    let mut security_opt = Vec::new();
     let mut version = MobyVersion::NEWEST;
     let mut last: Option<&str> = None;
     for word in flags.split(',').filter(|w| !w.is_empty()) {
@@ -108,14 +109,17 @@ fn docker(flags: &str, known: u32, root: &Path, own: &Creds) -> Result<Loaded, S
                 version = MobyVersion::parse(v).map_err(|e| format!("--exec-as docker: {e}"))?
             }
             ("--privileged", None) => run.privileged = true,
-            ("--security-opt", Some("no-new-privileges" | "no-new-privileges:true")) => {
-                run.no_new_privileges = true
-            }
+            ("--security-opt", Some(v)) => security_opt.push(v.to_string()),
             _ => return Err(bad()),
         }
     }
     let image =
         capsys::image::ImageAccounts::read(root).map_err(|e| format!("{}: {e}", root.display()))?;
+    let mut notes = vec![format!(
+        "the runtime (dockerd, containerd, runc) is assumed to hold capscan's own bounding set, {}",
+        capcli::summary::short(own.bounding, known)
+    )];
+    let sent = capsys::docker_client::security_opts(version, &security_opt);
     let daemon = Daemon {
         version,
         kernel_known: known,
@@ -125,8 +129,16 @@ fn docker(flags: &str, known: u32, root: &Path, own: &Creds) -> Result<Loaded, S
         bounding: own.bounding,
         inheritable: CapSet::EMPTY,
     };
-    let creds = match daemon.process(&run, image.accounts()) {
-        Ok(process) => {
+    let creds = sent
+        .map_err(capcore::docker::client_refusal)
+        .and_then(|sent| {
+            notes.extend(sent.notes);
+            run.security_opt = sent.opts;
+            daemon
+                .process(&run, image.accounts())
+                .map_err(capcore::docker::daemon_refusal)
+        })
+        .and_then(|process| {
             let config = capcore::oci::OciConfig {
                 process: capcore::oci::OciProcess {
                     cwd: "/".to_string(),
@@ -136,14 +148,7 @@ fn docker(flags: &str, known: u32, root: &Path, own: &Creds) -> Result<Loaded, S
                 ..capcore::oci::OciConfig::default()
             };
             capcore::oci::start(&config, &start)
-        }
-        Err(message) => Err(Refusal {
-            message: format!("Error response from daemon: {message}"),
-            by: "dockerd",
-            why: "dockerd refuses the container before runc runs (docker run exits 125)"
-                .to_string(),
-        }),
-    };
+        });
     let source = if flags.is_empty() {
         format!("docker run as Docker {version} (moby defaults)")
     } else {
@@ -152,16 +157,13 @@ fn docker(flags: &str, known: u32, root: &Path, own: &Creds) -> Result<Loaded, S
             flags.replace(",--", " --")
         )
     };
-    let notes = vec![format!(
-        "the runtime (dockerd, containerd, runc) is assumed to hold capscan's own bounding set, {}",
-        capcli::summary::short(own.bounding, known)
-    )];
     Ok((source, creds, notes, ContainerNs::default()))
 }
 
 const DOCKER_FLAGS: &str = "docker flags are --cap-add=CAP, --cap-drop=CAP (or ALL), \
 --user=USER[:GROUP] (names or numbers, looked up in DIR's /etc/passwd and /etc/group), --group-add=GROUP, \
---privileged, --security-opt=no-new-privileges, --docker-version=X.Y";
+--privileged, --security-opt=OPT (no-new-privileges[=BOOL], label=, apparmor=, seccomp=, checked as docker \
+checks them), --docker-version=X.Y";
 
 /// `oci:CONFIG.json`: the process as runc 1.1 applies it, runc started with capscan's own bounding and
 /// inheritable sets (as capsim --oci assumes).
@@ -636,5 +638,12 @@ mod tests {
         assert_eq!(creds.unwrap_err().by, "dockerd");
         let (_, creds, _, _) = run("").unwrap();
         assert_eq!(creds.unwrap().effective.len(), 14);
+        // Security options as docker reads them: the client, then dockerd, refuse what they do not know.
+        let (_, creds, _, _) = run("--security-opt=no-new-privileges=true").unwrap();
+        assert!(creds.unwrap().no_new_privs);
+        let (_, creds, _, _) = run("--security-opt=bare").unwrap();
+        assert_eq!(creds.unwrap_err().by, "docker");
+        let (_, creds, _, _) = run("--security-opt=no-new-privileges=yes").unwrap();
+        assert_eq!(creds.unwrap_err().by, "dockerd");
     }
 }

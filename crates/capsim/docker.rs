@@ -76,15 +76,28 @@ pub fn caller(
         kernel_known: known,
         effective: bounding,
     };
+    let source = format!("docker run as Docker {version} (moby) and runc set it up");
+    let security_opt = match security_opts(args, version, warnings) {
+        Ok(sent) => sent,
+        Err(refusal) => {
+            return Ok(Started {
+                caller: Caller {
+                    creds: own.clone(),
+                    ..Caller::default()
+                },
+                source,
+                refused: Some(refusal),
+            })
+        }
+    };
     let run = DockerRun {
         cap_add: args.cap_add.clone(),
         cap_drop: args.cap_drop.clone(),
         user: args.user.clone(),
         group_add: args.group_add.clone(),
         privileged: args.privileged,
-        no_new_privileges: args.no_new_privileges,
+        security_opt,
     };
-    let source = format!("docker run as Docker {version} (moby) and runc set it up");
     let process = match daemon.process(&run, image.accounts()) {
         Ok(process) => process,
         Err(message) => {
@@ -94,12 +107,7 @@ pub fn caller(
                     ..Caller::default()
                 },
                 source,
-                refused: Some(Refusal {
-                    message: format!("Error response from daemon: {message}"),
-                    by: "dockerd",
-                    why: "dockerd refuses the container before runc runs (docker run exits 125)"
-                        .to_string(),
-                }),
+                refused: Some(capcore::docker::daemon_refusal(message)),
             })
         }
     };
@@ -132,6 +140,23 @@ pub fn caller(
         source,
         refused,
     })
+}
+
+/// `--security-opt` (and `--no-new-privileges`, the first) as the docker client of `version` sends them to
+/// dockerd, or the client's refusal.
+fn security_opts(
+    args: &Args,
+    version: MobyVersion,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<String>, Refusal> {
+    let given = args
+        .no_new_privileges
+        .then(|| "no-new-privileges".to_string());
+    let opts: Vec<String> = given.into_iter().chain(args.security_opt.clone()).collect();
+    let sent = capsys::docker_client::security_opts(version, &opts)
+        .map_err(capcore::docker::client_refusal)?;
+    warnings.extend(sent.notes);
+    Ok(sent.opts)
 }
 
 /// FILE inside `--rootfs`: a path as the container sees it (relative ones from `/`), a bare name through

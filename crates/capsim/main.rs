@@ -257,6 +257,22 @@ pub struct Args {
     /// With --docker: --security-opt no-new-privileges.
     #[arg(long, requires = "docker", help_heading = "Presets")]
     pub no_new_privileges: bool,
+    /// With --docker: a docker run security option (repeatable), checked as the docker client and dockerd
+    /// of --docker-version check it.
+    ///
+    /// `no-new-privileges` (bare, or `=`/`:` a Go boolean such as true, false, 1; the last wins) sets
+    /// no_new_privs. `label=…`, `apparmor=…`, `seccomp=unconfined` and `systempaths=unconfined` change no
+    /// capability; `seccomp=FILE` is read and must hold JSON, as the client reads it, but what it filters
+    /// is not modelled; `writable-cgroups` is known from 28.0. Anything else is refused, by the client or
+    /// by dockerd, in their words.
+    #[arg(
+        long,
+        value_name = "OPT",
+        allow_hyphen_values = true,
+        requires = "docker",
+        help_heading = "Presets"
+    )]
+    pub security_opt: Vec<String>,
     /// Start from the state systemd gives this service's main process; FILE defaults to ExecStart=.
     ///
     /// The unit file and its drop-ins (UNIT.d/*.conf, template and `-` prefix directories, service.d) are

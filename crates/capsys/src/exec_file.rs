@@ -137,16 +137,7 @@ fn fd_link(fd: BorrowedFd<'_>) -> String {
 /// The first 256 bytes of the regular file `fd` holds (as `meta` found it), through a descriptor opened
 /// for reading from it, without blocking: should the inode be anything else, nothing is read.
 fn read_head(fd: BorrowedFd<'_>, meta: &Stat) -> io::Result<Vec<u8>> {
-    let file = rustix::fs::open(
-        fd_link(fd).as_str(),
-        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
-        Mode::empty(),
-    )?;
-    let stat = rustix::fs::fstat(&file)?;
-    let same = stat.st_dev == meta.st_dev && stat.st_ino == meta.st_ino;
-    if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile || !same {
-        return Err(io::Error::from_raw_os_error(libc::EACCES));
-    }
+    let file = crate::rootfs::reopen_for_reading(fd, meta)?;
     let mut head = vec![0u8; BINPRM_BUF_SIZE];
     let mut len = 0;
     while len < head.len() {

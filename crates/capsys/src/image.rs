@@ -1,7 +1,7 @@
 //! A container image's root filesystem as the runtimes read it before they start a process: its
-//! `/etc/passwd` and `/etc/group`, looked up inside the rootfs (symlinks never leave it) and read with a
-//! bound. Every caller that predicts a container (`capsim --docker`, `--k8s`, `capscan --exec-as`) reads
-//! an image's users here, so they cannot disagree.
+//! `/etc/passwd` and `/etc/group`, looked up inside the rootfs by the kernel (symlinks never leave it, a
+//! FIFO is never opened) and read with a bound. Every caller that predicts a container (`capsim
+//! --docker`, `--k8s`, `capscan --exec-as`) reads an image's users here, so they cannot disagree.
 
 use std::io::{self, Read};
 use std::path::Path;
@@ -49,13 +49,53 @@ impl ImageAccounts {
     }
 }
 
+/// The file's bytes, or `None` where runc would find no file: missing, not a regular file, unreadable.
 fn read_inside(rootfs: &Path, path: &[u8]) -> Option<Vec<u8>> {
-    let host = crate::rootfs::resolve(rootfs, "/", path).ok()?;
-    let file = std::fs::File::open(host).ok()?;
-    if !file.metadata().ok()?.is_file() {
-        return None;
-    }
+    let file = crate::rootfs::open_regular(rootfs, path).ok()?;
     let mut bytes = Vec::new();
     file.take(MAX_ACCOUNT_FILE).read_to_end(&mut bytes).ok()?;
     Some(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn account_files_are_read_inside_the_image_and_never_block() {
+        let dir = std::env::temp_dir().join(format!("capsys-image-{}", std::process::id()));
+        let root = dir.join("rootfs");
+        std::fs::create_dir_all(root.join("etc/real")).unwrap();
+        std::fs::write(
+            root.join("etc/real/passwd"),
+            b"web:x:1000:1000::/:/bin/sh\n",
+        )
+        .unwrap();
+        // An absolute link is the image's own path, not the host's.
+        symlink("/etc/real/passwd", root.join("etc/passwd")).unwrap();
+        // A FIFO would block an open for reading until a writer came: never opened.
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            root.join("etc/group"),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        let accounts = ImageAccounts::read(&root).unwrap();
+        assert_eq!(
+            accounts.passwd.as_deref(),
+            Some(&b"web:x:1000:1000::/:/bin/sh\n"[..])
+        );
+        assert!(accounts.group.is_none());
+        std::fs::remove_file(root.join("etc/passwd")).unwrap();
+        symlink(
+            "../../../../../../../../etc/hostname",
+            root.join("etc/passwd"),
+        )
+        .unwrap();
+        assert!(ImageAccounts::read(&root).unwrap().passwd.is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

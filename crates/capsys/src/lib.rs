@@ -3,6 +3,7 @@
 
 pub mod cgroup;
 pub mod creds;
+pub mod docker_client;
 pub mod exec_file;
 pub mod image;
 pub mod kernel;

@@ -23,7 +23,7 @@ _capsim() {
 
     case "${cmd}" in
         capsim)
-            opts="-h -V --pid --uid --gid --groups --inh --prm --eff --bnd --amb --secbits --no-new-privs --traced --fs-shared --userns-map --file-caps --file-xattr --mode --owner --group --nosuid --rootid --docker --oci --cap-add --cap-drop --user --group-add --docker-version --privileged --no-new-privileges --security-opt --systemd --unit-path --k8s --rootfs --runtime-bounding --container --runtime --runtime-version --kernel-rules --explain --json --color --help --version"
+            opts="-h -V --pid --uid --gid --groups --inh --prm --eff --bnd --amb --secbits --no-new-privs --traced --fs-shared --userns-map --file-caps --file-xattr --mode --owner --group --nosuid --rootid --docker --oci --cap-add --cap-drop --user --group-add --docker-version --privileged --no-new-privileges --security-opt --systemd --unit-path --k8s --rootfs --image-user --runtime-bounding --container --runtime --runtime-version --kernel-rules --explain --json --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -143,6 +143,10 @@ _capsim() {
                     ;;
                 --rootfs)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --image-user)
+                    COMPREPLY=($(compgen -u -- "${cur}"))
                     return 0
                     ;;
                 --runtime-bounding)

@@ -257,7 +257,25 @@ struct Case {
     pod: Value,
     container: Value,
     kind: &'static str,
+    /// The image's USER as `docker image inspect` would show it (capsim's --image-user); `None` for an
+    /// image without one.
+    image_user: Option<&'static str>,
 }
+
+/// Image USERs: numbers (one with no passwd entry), names (one the image lacks), and `USER:GROUP`, whose
+/// group the kubelet drops.
+const IMAGE_USERS: [Option<&str>; 10] = [
+    None,
+    None,
+    None,
+    Some("1000"),
+    Some("0"),
+    Some("4242"),
+    Some("alice"),
+    Some("carol:wheel"),
+    Some("bob"),
+    Some("nosuch"),
+];
 
 fn pick<T: Copy>(rng: &mut Rng, items: &[T]) -> T {
     items[(rng.next() % items.len() as u64) as usize]
@@ -347,6 +365,7 @@ fn random_case(rng: &mut Rng) -> Case {
         pod,
         container,
         kind: pick(rng, &KINDS),
+        image_user: pick(rng, &IMAGE_USERS),
     }
 }
 
@@ -367,15 +386,32 @@ fn kubelet(case: &Case) -> Result<Value, String> {
             .or_else(|| case.pod.get(key))
             .cloned()
     };
-    // The image has no USER: the kubelet sends uid 0 itself.
-    let uid = field("runAsUser").unwrap_or(json!(0));
-    if field("runAsNonRoot") == Some(json!(true)) && uid == json!(0) {
+    // Without runAsUser the kubelet sends the image's USER, as the runtime's image status gives it
+    // (containerd's getUserFromImage: the part before `:`, a number as the uid, else a name); an image
+    // without USER, uid 0.
+    let image_user = case.image_user.map(|u| u.split(':').next().unwrap_or(""));
+    let (uid, username) = match (field("runAsUser"), image_user) {
+        (Some(uid), _) => (uid, ""),
+        (None, Some(user)) => match user.parse::<i64>() {
+            Ok(uid) => (json!(uid), ""),
+            Err(_) => (Value::Null, user),
+        },
+        (None, None) => (json!(0), ""),
+    };
+    if field("runAsNonRoot") == Some(json!(true)) {
         // kuberuntime verifyRunAsNonRoot's words.
-        return Err(match field("runAsUser") {
-            Some(_) => "container's runAsUser breaks non-root policy",
-            None => "container has runAsNonRoot and image will run as root",
+        if field("runAsUser") == Some(json!(0)) {
+            return Err("container's runAsUser breaks non-root policy".to_string());
         }
-        .to_string());
+        if field("runAsUser").is_none() && uid == json!(0) {
+            return Err("container has runAsNonRoot and image will run as root".to_string());
+        }
+        if !username.is_empty() {
+            return Err(format!(
+                "container has runAsNonRoot and image has non-numeric user ({username}), cannot verify \
+                 user is non-root"
+            ));
+        }
     }
     let mut groups: Vec<Value> = Vec::new();
     groups.extend(case.pod.get("fsGroup").cloned());
@@ -390,6 +426,7 @@ fn kubelet(case: &Case) -> Result<Value, String> {
     let privileged = case.container["privileged"] == json!(true);
     Ok(json!({
         "run_as_user": uid,
+        "run_as_username": username,
         "run_as_group": field("runAsGroup").unwrap_or(Value::Null),
         "supplemental_groups": groups,
         "privileged": privileged,
@@ -482,6 +519,7 @@ fn compare(run: &Run, i: usize, case: &Case) -> Result<&'static str, String> {
         .arg(format!("{:x}", run.runtime_caps))
         .arg("--rootfs")
         .arg(run.rootfs)
+        .args(case.image_user.map(|u| format!("--image-user={u}")))
         .arg("--json")
         .arg(format!("/t/{}/cat", case.kind))
         .output()
@@ -509,6 +547,8 @@ fn compare(run: &Run, i: usize, case: &Case) -> Result<&'static str, String> {
             let words = detail.as_str().unwrap_or("");
             if words.contains(said) && words.contains("unable to apply caps") {
                 Ok("refused by runc")
+            } else if words.contains(said) && record["refused_by"] == json!("containerd") {
+                Ok("refused by containerd")
             } else if words.contains(said) {
                 Ok("refused by the kubelet")
             } else {

@@ -135,8 +135,17 @@ pub(crate) struct Image<'a> {
 }
 
 impl<'a> Image<'a> {
-    pub(crate) fn import(host: &'a str, root: &Path, tag: &str) -> Result<Image<'a>, String> {
+    /// `root` as an image; `user` its config's USER (`docker import --change 'USER …'`).
+    pub(crate) fn import(
+        host: &'a str,
+        root: &Path,
+        tag: &str,
+        user: Option<&str>,
+    ) -> Result<Image<'a>, String> {
         let name = format!("capkit.test/{tag}:{}", std::process::id());
+        let change: Vec<String> = user
+            .map(|u| vec!["--change".to_string(), format!("USER {u}")])
+            .unwrap_or_default();
         // --xattrs keeps security.capability; --numeric-owner the ids as they are.
         let mut tar = Command::new("tar")
             .args([
@@ -152,7 +161,9 @@ impl<'a> Image<'a> {
             .map_err(|e| format!("tar: {e}"))?;
         let stdout = tar.stdout.take().ok_or("tar: no stdout")?;
         let imported = docker(host)
-            .args(["import", "-", &name])
+            .arg("import")
+            .args(&change)
+            .args(["-", &name])
             .stdin(stdout)
             .output()
             .map_err(|e| format!("docker import: {e}"))?;
@@ -314,9 +325,13 @@ fn flags(rng: &mut Rng) -> Vec<String> {
     flags.concat()
 }
 
+/// The images' USERs.
+const IMAGE_USERS: [Option<&str>; 3] = [None, Some("bob"), Some("4242:staff")];
+
 struct Case<'a> {
     host: &'a str,
     image: &'a str,
+    image_user: Option<&'a str>,
     root: &'a Path,
     version: &'a str,
     bounding: Option<String>,
@@ -343,6 +358,7 @@ fn compare(case: &Case) -> Result<&'static str, String> {
             "--rootfs",
         ])
         .arg(case.root)
+        .args(case.image_user.map(|u| format!("--image-user={u}")))
         .args(&case.flags);
     if let Some(set) = &case.bounding {
         capsim.args(["--runtime-bounding", set]);
@@ -407,7 +423,16 @@ fn capsim_docker_matches_dockerd_on_random_runs() {
     let work = tempfile::tempdir().expect("tempdir");
     let root = build_rootfs(work.path()).expect("rootfs");
     let version = server_version(&host).expect("the daemon's version");
-    let image = Image::import(&host, &root, "capsim-docker").expect("import");
+    // Images without a USER and with one (a name, and a uid with a group), which --user overrides.
+    let images: Vec<(Image, Option<&str>)> = IMAGE_USERS
+        .iter()
+        .enumerate()
+        .map(|(i, user)| {
+            let tag = format!("capsim-docker{i}");
+            let image = Image::import(&host, &root, &tag, *user).expect("import");
+            (image, *user)
+        })
+        .collect();
     // capsim's default is its own bounding set; the runtime's is given only where the two differ.
     let bounding = runtime_bounding()
         .filter(|set| *set != own_bounding())
@@ -419,9 +444,11 @@ fn capsim_docker_matches_dockerd_on_random_runs() {
         .map(|_| {
             let flags = flags(&mut rng);
             let variant = VARIANTS[(rng.next() % VARIANTS.len() as u64) as usize].0;
+            let (image, image_user) = &images[(rng.next() % images.len() as u64) as usize];
             Case {
                 host: &host,
                 image: &image.name,
+                image_user: *image_user,
                 root: &root,
                 version: &version,
                 bounding: bounding.clone(),

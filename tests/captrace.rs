@@ -1142,7 +1142,7 @@ fn a_real_docker_container_is_traced_by_its_id() {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).expect("applet");
     }
     std::fs::write(root.join("owned"), b"").expect("file");
-    let image = Image::import(&host, &root, "captrace").expect("import");
+    let image = Image::import(&host, &root, "captrace", None).expect("import");
     let started = docker(&host)
         .args(["run", "-d", "--network", "none", &image.name, "/bin/sh", "-c"])
         .arg("i=0; while [ $i -lt 600 ]; do chown 1:1 /owned; chown 0:0 /owned; sleep 0.05; i=$((i+1)); done")

@@ -216,7 +216,7 @@ fn k8s(rest: &str, known: u32, root: &Path, own: &Creds) -> Result<Loaded, Strin
         containerd: None,
         known,
         runtime_caps: own.bounding,
-        image_uid: None,
+        image_user: None,
         accounts: Some(image.accounts()),
     };
     let source = format!(

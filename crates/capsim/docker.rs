@@ -60,7 +60,7 @@ pub fn caller(
         Some(dir) => ImageAccounts::read(dir)
             .map_err(|e| Failure::Operands(vec![(show_path(dir), e.to_string())]))?,
         None => {
-            if args.user.is_some() || !args.group_add.is_empty() {
+            if args.user.is_some() || args.image_user.is_some() || !args.group_add.is_empty() {
                 warnings.push(
                     "no --rootfs: the image's /etc/passwd and /etc/group are not read, so a user name or \
                      group name cannot be resolved, a uid without a group gets gid 0, and no \
@@ -93,7 +93,8 @@ pub fn caller(
     let run = DockerRun {
         cap_add: args.cap_add.clone(),
         cap_drop: args.cap_drop.clone(),
-        user: args.user.clone(),
+        // docker run's --user, else the image's USER.
+        user: args.user.clone().or(args.image_user.clone()),
         group_add: args.group_add.clone(),
         privileged: args.privileged,
         security_opt,

@@ -103,6 +103,11 @@ pub fn build(args: &Args) -> std::result::Result<Setup, Failure> {
     if args.rootfs.is_some() && !args.docker && args.k8s.is_none() {
         return Err("--rootfs is the image of a container: give it with --docker or --k8s".into());
     }
+    if args.image_user.is_some() && !args.docker && args.k8s.is_none() {
+        return Err(
+            "--image-user is a container image's USER: give it with --docker or --k8s".into(),
+        );
+    }
     let (mut caller, caller_source) = if let Some(pid) = args.pid {
         let process = match capsys::creds::read_process(Some(pid)) {
             Ok(process) => process,
@@ -427,18 +432,26 @@ fn k8s_caller(
             )
         }
     };
-    // --uid is the image's USER where the manifest does not name the user.
-    let image_uid = match &args.uid {
-        Some(uid) => Some(
+    // --image-user is the image's USER, where the manifest does not name the user. --uid overrides
+    // runAsUser too: translate as if the manifest left the user to that uid. With the image at hand
+    // (--rootfs) and neither, its USER is taken to be root, as an image without USER runs.
+    let image_user = match (&args.image_user, &args.uid) {
+        (Some(text), _) => k8s::ImageUser::parse(text).map_err(|e| format!("--image-user: {e}"))?,
+        (None, Some(uid)) => Some(k8s::ImageUser::Uid(
             parse_ids(uid, presets::resolve_user)
                 .map_err(|e| format!("--uid: {e}"))?
                 .effective,
-        ),
-        None => None,
+        )),
+        (None, None) => None,
     };
-    // --uid overrides runAsUser too: translate as if the manifest left the user to the image. With the
-    // image at hand (--rootfs) and no --uid its USER is taken to be root, as an image without USER runs.
-    let image_uid = image_uid.or(args.rootfs.as_ref().map(|_| 0));
+    if let (Some(k8s::ImageUser::Name(name)), None) = (image_user, &args.rootfs) {
+        return Err(format!(
+            "--image-user {name}: a user name is resolved in the image's /etc/passwd: give the image with \
+             --rootfs"
+        )
+        .into());
+    }
+    let image_user = image_user.or(args.rootfs.as_ref().map(|_| k8s::ImageUser::Uid(0)));
     let mut container = container.clone();
     if args.uid.is_some() {
         container.pod.run_as_user = None;
@@ -459,7 +472,7 @@ fn k8s_caller(
         containerd,
         known,
         runtime_caps: bounding,
-        image_uid,
+        image_user,
         accounts: image.as_ref().map(|i| i.accounts()),
     };
     let release = match containerd {
@@ -496,10 +509,10 @@ fn k8s_caller(
             k8s::Runtime::CriO => "",
         }
     ));
-    if !translation.uid_given && args.uid.is_none() {
+    if !translation.uid_given && args.uid.is_none() && args.image_user.is_none() {
         warnings.push(
             "runAsUser is not set: the container runs as the image's USER, which a manifest does not say; \
-             assuming root (uid 0): give the image's user with --uid"
+             assuming root (uid 0): give the image's user with --image-user"
                 .to_string(),
         );
     }

@@ -304,7 +304,7 @@ pub struct Args {
     /// allowPrivilegeEscalation) is turned into the OCI process state the runtime (--runtime) builds from its
     /// own defaults, as its source does, then applied as runc applies it, holding what the runtime holds
     /// (--runtime-bounding). The image is not in a manifest: FILE says what runs, and without runAsUser the
-    /// image's USER is assumed to be root (give --uid). With --rootfs, containerd's groups are the image's:
+    /// image's USER is assumed to be root (give --image-user). With --rootfs, containerd's groups are the image's:
     /// without runAsGroup the gid of the user's /etc/passwd entry (0 when it has none), and always the
     /// primary gid, the groups the image's /etc/group lists the user in, supplementalGroups and fsGroup.
     /// A pod the API server, the kubelet or the runtime refuses, or whose capabilities runc cannot set (an
@@ -322,6 +322,20 @@ pub struct Args {
     /// (and every `#!` interpreter) is looked up inside it, symlinks included, never on the host.
     #[arg(long, value_name = "DIR", help_heading = "Presets")]
     pub rootfs: Option<PathBuf>,
+    /// With --docker or --k8s: the image's USER (its config's `User`, as `docker image inspect -f
+    /// '{{.Config.User}}'` shows it), which the image's root filesystem does not hold.
+    ///
+    /// Docker runs as it when --user is not given. Under Kubernetes it counts only where runAsUser is not
+    /// set: the kubelet sends a number as the uid and a name for the runtime to resolve in the image's
+    /// /etc/passwd (give --rootfs), and drops a `:GROUP` part; with runAsNonRoot it refuses an image whose
+    /// USER is 0 or a name. Without it an image is taken to run as root, as one without USER does.
+    #[arg(
+        long,
+        value_name = "USER[:GROUP]",
+        conflicts_with = "uid",
+        help_heading = "Presets"
+    )]
+    pub image_user: Option<String>,
     /// The bounding set of the runtime that starts the container (dockerd, containerd, runc), which no
     /// container can exceed; default: capsim's own, which a note names.
     #[arg(long, value_name = "SET", help_heading = "Presets")]

@@ -374,7 +374,7 @@ fn container_config(case: &Value) -> ContainerConfig {
                     ..NamespaceOption::default()
                 }),
                 run_as_user: ids(&sc["run_as_user"]),
-                run_as_username: String::new(),
+                run_as_username: sc["run_as_username"].as_str().unwrap_or("").to_string(),
                 supplemental_groups: sc["supplemental_groups"]
                     .as_array()
                     .map(|a| a.iter().filter_map(Value::as_i64).collect())

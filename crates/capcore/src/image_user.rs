@@ -124,6 +124,19 @@ pub fn exec_user(spec: &str, files: Accounts) -> Result<ExecUser, String> {
     })
 }
 
+/// containerd's UserFromPath by name (`oci.WithUsername`, `WithUser("NAME:GID")`): the uid and gid of the
+/// first passwd entry with that name; `Err` in containerd's words.
+pub fn passwd_user_named(name: &str, passwd: Option<&[u8]>) -> Result<(u32, u32), String> {
+    let Some(bytes) = passwd else {
+        return Err("/etc/passwd: no such file or directory".to_string());
+    };
+    passwd_entries(bytes)?
+        .into_iter()
+        .find(|u| u.name == name.as_bytes())
+        .map(|u| (go_u32(u.uid), go_u32(u.gid)))
+        .ok_or_else(|| "no users found".to_string())
+}
+
 /// containerd's WithAdditionalGIDs: the groups the group file lists `name` in, leaving out a group named
 /// like the user (containerd wants only supplementary groups), in file order.
 pub fn containerd_groups(name: &[u8], group: Option<&[u8]>) -> Result<Vec<u32>, String> {

@@ -166,8 +166,8 @@ pub struct Node<'a> {
     pub known: u32,
     /// The runtime's own effective set: containerd's `ALL` and `privileged`.
     pub runtime_caps: CapSet,
-    /// The image's USER as a uid, when the caller knows it (a manifest does not say it).
-    pub image_uid: Option<u32>,
+    /// The image's USER, when the caller knows it (a manifest does not say it).
+    pub image_user: Option<ImageUser<'a>>,
     /// The image's /etc/passwd and /etc/group, when the image is at hand.
     pub accounts: Option<Accounts<'a>>,
 }
@@ -180,7 +180,7 @@ impl Node<'_> {
             containerd: None,
             known,
             runtime_caps: CapSet::first_n(known),
-            image_uid,
+            image_user: image_uid.map(ImageUser::Uid),
             accounts: None,
         }
     }
@@ -208,6 +208,34 @@ impl std::fmt::Display for Error {
 }
 
 /// A refusal by `by` (`kubelet`, `kube-apiserver`, `containerd`, `cri-o`) before anything runs.
+/// An image's USER as the kubelet reads it from the runtime's image status (containerd's
+/// getUserFromImage): the part before `:` (the group is dropped), a number as a uid, else a name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImageUser<'a> {
+    Uid(u32),
+    Name(&'a str),
+}
+
+impl<'a> ImageUser<'a> {
+    /// `USER[:GROUP]` as an image's config gives it; `None` for an empty one (the image sets no USER,
+    /// so root). A number outside 0..2^32 is an error.
+    pub fn parse(text: &'a str) -> Result<Option<ImageUser<'a>>, String> {
+        let user = text.split(':').next().unwrap_or("");
+        if user.is_empty() {
+            return Ok(None);
+        }
+        // strconv.ParseInt(user, 10, 64): a sign is allowed, so is a number no uid can be.
+        let digits = user.strip_prefix(['+', '-']).unwrap_or(user);
+        if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+            return match user.parse::<i64>().ok().and_then(|n| u32::try_from(n).ok()) {
+                Some(uid) => Ok(Some(ImageUser::Uid(uid))),
+                None => Err(format!("'{user}' is not a uid (0 to 4294967295)")),
+            };
+        }
+        Ok(Some(ImageUser::Name(user)))
+    }
+}
+
 fn refused(by: &'static str, message: impl Into<String>, why: &str) -> Error {
     Error::Refused(Refusal {
         message: message.into(),
@@ -584,9 +612,12 @@ fn user_and_groups(
     let (pod, ctr) = (&container.pod, &container.container);
     let run_as_user = ctr.run_as_user.or(pod.run_as_user);
     let run_as_group = ctr.run_as_group.or(pod.run_as_group);
-    let uid = match run_as_user {
-        Some(v) => id(v, "runAsUser")?,
-        None => node.image_uid.unwrap_or(0),
+    // What the kubelet sends: runAsUser, else the image's uid or user name (RunAsUsername).
+    let (mut uid, username) = match (run_as_user, &node.image_user) {
+        (Some(v), _) => (id(v, "runAsUser")?, None),
+        (None, Some(ImageUser::Uid(uid))) => (*uid, None),
+        (None, Some(ImageUser::Name(name))) => (0, Some(*name)),
+        (None, None) => (0, None),
     };
     let mut supplemental = Vec::new();
     for g in pod.supplemental_groups.iter().flatten() {
@@ -606,12 +637,39 @@ fn user_and_groups(
         ));
     }
     let given_gid = run_as_group.map(|g| id(g, "runAsGroup")).transpose()?;
+    if let (Some(name), None) = (username, node.accounts) {
+        return Err(Error::Manifest(format!(
+            "the image's USER is the name '{name}', which only the image's /etc/passwd resolves: give the \
+             image with --rootfs"
+        )));
+    }
     let (gid, additional) = match node.runtime {
         Runtime::Containerd => {
             // WithUser("UID[:GID]"), then WithAdditionalGIDs("UID"): the image's passwd entry for the uid
-            // gives the gid when runAsGroup does not, its name the groups that list it.
-            let image = match node.accounts {
-                Some(accounts) => {
+            // gives the gid when runAsGroup does not, its name the groups that list it. A user name
+            // (RunAsUsername) is WithUser("NAME[:GID]") and WithAdditionalGIDs("NAME").
+            let image = match (node.accounts, username) {
+                (Some(accounts), Some(name)) => {
+                    let (found_uid, found_gid) =
+                        crate::image_user::passwd_user_named(name, accounts.passwd).map_err(
+                            |e| {
+                                refused(
+                                "containerd",
+                                e,
+                                "containerd finds no user of that name in the image's /etc/passwd: \
+                                 CreateContainer fails",
+                            )
+                            },
+                        )?;
+                    uid = found_uid;
+                    Some(crate::image_user::ExecUser {
+                        uid: found_uid,
+                        gid: found_gid,
+                        sgids: Vec::new(),
+                        name: Some(name.as_bytes().to_vec()),
+                    })
+                }
+                (Some(accounts), None) => {
                     let found = exec_user(&uid.to_string(), accounts).map_err(|e| {
                         refused(
                             "containerd",
@@ -622,7 +680,7 @@ fn user_and_groups(
                     })?;
                     Some(found)
                 }
-                None => None,
+                (None, _) => None,
             };
             let gid = given_gid.unwrap_or(image.as_ref().map_or(0, |u| u.gid));
             let mut additional = vec![gid];
@@ -662,7 +720,20 @@ fn user_and_groups(
                         .into(),
                 );
             }
-            (given_gid.unwrap_or(0), supplemental)
+            // GetUserInfo: a user name is resolved in the image's /etc/passwd by runc's rules.
+            let mut gid = 0;
+            if let (Some(name), Some(accounts)) = (username, node.accounts) {
+                let found = exec_user(name, accounts).map_err(|e| {
+                    refused(
+                        "cri-o",
+                        e,
+                        "cri-o cannot resolve the image's user: CreateContainer fails",
+                    )
+                })?;
+                uid = found.uid;
+                gid = found.gid;
+            }
+            (given_gid.unwrap_or(gid), supplemental)
         }
     };
     let mut additional = additional;
@@ -673,6 +744,49 @@ fn user_and_groups(
         gid,
         additional,
     })
+}
+
+/// The kubelet's verifyRunAsNonRoot, before it asks the runtime for anything: runAsUser 0, an image whose
+/// USER is root, or one whose USER is a name (which it cannot check) is refused, in its words.
+fn kubelet_non_root(
+    run_as_user: Option<i64>,
+    image_user: Option<ImageUser>,
+    notes: &mut Vec<String>,
+) -> Result<(), Error> {
+    let why =
+        "runAsNonRoot is true and the user is root: the kubelet refuses to start the container";
+    match (run_as_user, image_user) {
+        (Some(0), _) => Err(refused(
+            "kubelet",
+            "container's runAsUser breaks non-root policy",
+            why,
+        )),
+        (Some(_), _) => Ok(()),
+        (None, Some(ImageUser::Uid(0))) => Err(refused(
+            "kubelet",
+            "container has runAsNonRoot and image will run as root",
+            why,
+        )),
+        (None, Some(ImageUser::Name(name))) => Err(refused(
+            "kubelet",
+            format!(
+                "container has runAsNonRoot and image has non-numeric user ({name}), cannot verify user \
+                 is non-root"
+            ),
+            "runAsNonRoot is true and the image's USER is a name: the kubelet cannot tell its uid and \
+             refuses to start the container",
+        )),
+        (None, Some(ImageUser::Uid(_))) => Ok(()),
+        (None, None) => {
+            notes.push(
+                "runAsNonRoot is true and runAsUser is not set: the kubelet starts the container only if \
+                 the image's USER is a non-zero number, which the manifest does not say; give it with \
+                 --image-user"
+                    .into(),
+            );
+            Ok(())
+        }
+    }
 }
 
 /// What `runtime` puts in the OCI config for `container`, assuming a runtime that holds every capability
@@ -726,33 +840,10 @@ pub fn translate_on(container: &PodContainer, node: &Node) -> Result<Translation
 
     let run_as_user = ctr.run_as_user.or(pod.run_as_user);
     let run_as_group = ctr.run_as_group.or(pod.run_as_group);
-    let ids = user_and_groups(container, node, &mut notes)?;
     if ctr.run_as_non_root.or(pod.run_as_non_root) == Some(true) {
-        // The kubelet's words (kuberuntime verifyRunAsNonRoot), for runAsUser 0 and for an image's root.
-        let why =
-            "runAsNonRoot is true and the user is root: the kubelet refuses to start the container";
-        if ids.uid == 0 && run_as_user.is_some() {
-            return Err(refused(
-                "kubelet",
-                "container's runAsUser breaks non-root policy",
-                why,
-            ));
-        }
-        if ids.uid == 0 && node.image_uid.is_some() {
-            return Err(refused(
-                "kubelet",
-                "container has runAsNonRoot and image will run as root",
-                why,
-            ));
-        }
-        if run_as_user.is_none() && node.image_uid.is_none() {
-            notes.push(
-                "runAsNonRoot is true and runAsUser is not set: the kubelet starts the container only if the \
-                 image's USER is a non-zero number, which the manifest does not say; give it with --uid"
-                    .into(),
-            );
-        }
+        kubelet_non_root(run_as_user, node.image_user, &mut notes)?;
     }
+    let ids = user_and_groups(container, node, &mut notes)?;
 
     // containerd's ALL and privileged are its own effective set; cri-o's every capability the kernel
     // knows (getOCICapabilitiesList; runtime-tools SetupPrivileged).
@@ -1220,7 +1311,7 @@ mod tests {
             "kind: Pod\nspec:\n  containers: [{name: c, securityContext: {runAsNonRoot: true}}]\n";
         // With the image at hand its USER is known (root here): the kubelet refuses.
         let image_root = Node {
-            image_uid: Some(0),
+            image_user: Some(ImageUser::Uid(0)),
             ..node(true)
         };
         assert_eq!(
@@ -1232,6 +1323,44 @@ mod tests {
             refused_by(explicit, &image_root),
             "container's runAsUser breaks non-root policy"
         );
+        // An image USER that is a name: the kubelet cannot check it, and containerd resolves it.
+        let named = |name| Node {
+            image_user: Some(ImageUser::Name(name)),
+            ..node(true)
+        };
+        assert_eq!(
+            refused_by(non_root, &named("alice")),
+            "container has runAsNonRoot and image has non-numeric user (alice), cannot verify user is non-root"
+        );
+        let plain = "kind: Pod\nspec:\n  containers: [{name: c}]\n";
+        let t = translate_on(&one(plain), &named("bob")).unwrap();
+        assert_eq!(ids_of(&t), (1001, 50, vec![50]));
+        let t = translate_on(&one(plain), &named("alice")).unwrap();
+        assert_eq!(ids_of(&t), (1000, 1000, vec![10, 50, 1000]));
+        // runAsGroup wins over the passwd gid; runAsUser over the image's USER.
+        let grouped =
+            "kind: Pod\nspec:\n  containers: [{name: c, securityContext: {runAsGroup: 7}}]\n";
+        let t = translate_on(&one(grouped), &named("bob")).unwrap();
+        assert_eq!(ids_of(&t), (1001, 7, vec![7, 50]));
+        let t = translate_on(&one(explicit.replace("0}", "4}").as_str()), &named("x")).unwrap();
+        assert_eq!(t.process.uid, 4);
+        assert_eq!(refused_by(plain, &named("nosuch")), "no users found");
+        // Without the image a name cannot be resolved at all.
+        let unresolved = Node {
+            accounts: None,
+            ..named("bob")
+        };
+        assert!(matches!(
+            translate_on(&one(plain), &unresolved),
+            Err(Error::Manifest(_))
+        ));
+        assert_eq!(
+            ImageUser::parse("carol:wheel"),
+            Ok(Some(ImageUser::Name("carol")))
+        );
+        assert_eq!(ImageUser::parse("1000:50"), Ok(Some(ImageUser::Uid(1000))));
+        assert_eq!(ImageUser::parse(":50"), Ok(None));
+        assert!(ImageUser::parse("-1").is_err());
         assert_eq!(
             ContainerdVersion::parse("1.6.20"),
             Ok(ContainerdVersion::OLDEST)

@@ -1682,6 +1682,63 @@ fn a_path_search_the_program_went_past_is_no_need() {
     );
 }
 
+/// A shell's PATH search stats each directory's NAME before it execs the one it found: the stat through a
+/// directory nobody cannot search asks cap_dac_read_search, finds nothing, and the shell goes on. That is
+/// no need, for dash (which execs itself) and bash (whose child execs). A stat of a file that is there,
+/// with no file of that name exec'd, still needs the capability.
+#[test]
+fn a_shells_path_search_is_no_need() {
+    if captrace_ready().is_none() || captrace(&["--json", "--", "true"]).is_none() {
+        return;
+    }
+    let tools = ["sh", "bash", "unshare", "hostname"].map(crate::util::tool);
+    if tools.iter().any(Option::is_none) {
+        skipped("no sh, bash, unshare or hostname");
+        return;
+    }
+    let closed = tempfile::tempdir().expect("tempdir");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(closed.path(), std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    std::fs::write(closed.path().join("present"), b"").expect("a file");
+    let path = format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", closed.path().display());
+    let trace = |script: &str| {
+        let mut cmd = Command::new(captrace_bin().expect("captrace"));
+        cmd.args(["--json", "--user", "nobody", "--", "sh", "-c", script])
+            .env("PATH", &path)
+            .stdin(Stdio::null());
+        without_cargo_library_path(&mut cmd);
+        run_bounded(&mut cmd, Duration::from_secs(120))
+    };
+    for script in [
+        "unshare -u hostname captrace-test",
+        "bash -c 'unshare -u hostname captrace-test; true'",
+    ] {
+        let t = trace(script);
+        assert_eq!(t.code, 0, "{script}: {}", t.explain());
+        assert_eq!(
+            t.verdict("cap_dac_read_search"),
+            Some("probe"),
+            "{script}: {}",
+            t.explain()
+        );
+        assert_eq!(
+            t.set("needed"),
+            ["cap_sys_admin"],
+            "{script}: {}",
+            t.explain()
+        );
+    }
+    let present = format!("test -e {}/present", closed.path().display());
+    let t = trace(&present);
+    assert_eq!(t.code, 0, "{}", t.explain());
+    assert_eq!(
+        t.verdict("cap_dac_read_search"),
+        Some("needed"),
+        "{}",
+        t.explain()
+    );
+}
+
 /// Two capabilities the program tries and does without (as Debian's tcpdump tries setgid and setuid):
 /// --minimize removes the first, then the second, the second trial's refusals of the first being expected.
 /// A COMMAND that fails even with everything gets a note that the removals say little.

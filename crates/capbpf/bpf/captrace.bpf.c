@@ -237,6 +237,8 @@ struct walk {
 	struct check_key *key;
 	bool lookup;            /* the caller checks a path lookup's permission: find whose lookup */
 	bool exec;              /* do_open_execat seen: is it the execve's own lookup or an interpreter's? */
+	bool dir_search;        /* link_path_walk seen: the check is a directory search of the walk */
+	bool stat;              /* vfs_statx or do_faccessat seen above that walk */
 };
 
 /* One frame of the walk (a bpf_loop callback, so the verifier checks it once): plumbing is skipped and says
@@ -259,6 +261,10 @@ static long walk_frame(__u32 i, struct walk *walk)
 	if (walk->lookup) {
 		if (flags & RANGE_EXEC)
 			walk->exec = 1;
+		if (flags & RANGE_WALK)
+			walk->dir_search = 1;
+		if ((flags & RANGE_STAT) && walk->dir_search)
+			walk->stat = 1;
 		return 0;
 	}
 	if (flags & RANGE_NOAUDIT)
@@ -289,6 +295,8 @@ static __always_inline void classify(void *ctx, struct check_key *key)
 		return;
 	key->flags |= CHECK_CLASSIFIED;
 	bpf_loop(MAX_FRAMES, walk_frame, &walk, 0);
+	if (walk.stat && !walk.exec)
+		key->flags |= CHECK_PATH_SEARCH;
 }
 
 /* Adds one to `key` in `map`, making the entry when it is new; false when the map is full. */
@@ -318,6 +326,8 @@ static __always_inline void count(struct check_key *key)
 		return;
 	key->tgid = 0;
 	__builtin_memset(key->comm, 0, sizeof(key->comm));
+	key->lookup_base = 0;
+	key->lookup_full = 0;
 	if (!add_check(&merged, key))
 		state_add(STATE_DROPPED, 1);
 }
@@ -330,31 +340,66 @@ static __always_inline void total_add(__u32 cap, int ret, __u8 place)
 		*value += 1;
 }
 
+#define FNV_OFFSET 0xcbf29ce484222325ULL
+
 struct hash_state {
 	const char *name;
 	__u64 hash;
+	__u64 base;   /* the hash of what follows the last '/' */
 };
 
 static long hash_step(__u32 i, struct hash_state *state)
 {
+	__u8 c;
 	if (i >= PATH_LEN || !state->name[i])
 		return 1;
-	state->hash = (state->hash ^ (__u8)state->name[i]) * 0x100000001b3ULL;
+	c = state->name[i];
+	state->hash = (state->hash ^ c) * 0x100000001b3ULL;
+	state->base = c == '/' ? FNV_OFFSET : (state->base ^ c) * 0x100000001b3ULL;
 	return 0;
 }
 
-/* FNV-1a of a kernel string (at most PATH_LEN bytes): which file an exec attempt looks up. */
-static __always_inline __u64 name_hash(const char *kernel_name)
+/* FNV-1a of a kernel string (at most PATH_LEN bytes), and of its last component: which file an exec
+ * attempt, or a stat, looks up. Both are 0 when the string cannot be read. */
+static __always_inline void name_hashes(const char *kernel_name, struct hash_state *state)
 {
 	__u32 zero = 0;
 	char *buf = bpf_map_lookup_elem(&name_scratch, &zero);
-	struct hash_state state = { .hash = 0xcbf29ce484222325ULL };
 
+	state->hash = 0;
+	state->base = 0;
 	if (!buf || bpf_probe_read_kernel_str(buf, PATH_LEN, kernel_name) < 0)
-		return 0;
-	state.name = buf;
-	bpf_loop(PATH_LEN, hash_step, &state, 0);
+		return;
+	state->name = buf;
+	state->hash = FNV_OFFSET;
+	state->base = FNV_OFFSET;
+	bpf_loop(PATH_LEN, hash_step, state, 0);
+}
+
+static __always_inline __u64 name_hash(const char *kernel_name)
+{
+	struct hash_state state = {};
+	name_hashes(kernel_name, &state);
 	return state.hash;
+}
+
+/* Both 64-bit hashes folded to the key's 32 bits. */
+static __always_inline __u32 fold(__u64 hash)
+{
+	return (__u32)(hash ^ (hash >> 32));
+}
+
+/* A directory search in a stat's or access's walk: the name looked up, by its hashes. Userspace calls
+ * it a search the program went past when another file of that last name was exec'd (a shell's PATH
+ * search stats each directory's NAME, then execs the one it found). */
+static __always_inline void note_path_search(struct check_key *key)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+	struct hash_state state = {};
+
+	name_hashes(BPF_CORE_READ(task, nameidata, name, name), &state);
+	key->lookup_base = fold(state.base);
+	key->lookup_full = fold(state.hash);
 }
 
 static __always_inline void set_outcome(struct attempt_key *attempt, __u8 outcome)
@@ -415,12 +460,12 @@ static __always_inline void exec_succeeded(__u32 old_tid, struct linux_binprm *b
 	set_outcome(&attempt, EXEC_SUCCEEDED);
 }
 
-/* A check inside an execve's lookup never settles its capability: whether it mattered is known only when
- * the execve returns. */
+/* A check inside an execve's lookup, or a stat's directory search, never settles its capability: whether
+ * it mattered is known only when the execve returns, or when userspace sees what was exec'd. */
 static __always_inline void settle(struct check_key *key)
 {
 	if (key->ret == 0 && (key->flags & CHECK_CLASSIFIED) && !(key->flags & CHECK_NOAUDIT) &&
-	    !(key->flags & CHECK_IN_EXEC) && key->ns_place != NS_CREATED) {
+	    !(key->flags & (CHECK_IN_EXEC | CHECK_PATH_SEARCH)) && key->ns_place != NS_CREATED) {
 		__u32 one = 1, cap = key->cap;
 		bpf_map_update_elem(&settled, &cap, &one, BPF_ANY);
 	}
@@ -498,6 +543,8 @@ static __always_inline int record(void *ctx, struct user_namespace *target_ns, i
 	}
 	if (key.flags & CHECK_IN_EXEC)
 		note_exec_attempt(&key);
+	if (key.flags & CHECK_PATH_SEARCH)
+		note_path_search(&key);
 	settle(&key);
 	count(&key);
 	return 0;

@@ -95,6 +95,8 @@ struct check_key {
 	__u8 flags;       /* CHECK_* */
 	__u16 exec_attempt; /* CHECK_IN_EXEC: the process's exec attempt it was made in (exec_outcomes) */
 	char comm[16];
+	__u32 lookup_base; /* CHECK_PATH_SEARCH: hashes of the last component and of the whole name looked up */
+	__u32 lookup_full;
 };
 
 /* One exec attempt of a process: its checks made inside the exec's file lookups carry the number, and
@@ -139,6 +141,7 @@ struct check_value {
 #define CHECK_NOAUDIT 2
 #define CHECK_INSETID 4
 #define CHECK_IN_EXEC 8 /* made by the lookup of an execve's file (do_open_execat from the execve) */
+#define CHECK_PATH_SEARCH 16 /* a directory search in the walk of a stat or access (a shell's PATH search) */
 
 /* What a range of kernel text means when it is on the stack above cap_capable. */
 #define RANGE_PLUMBING 1 /* part of the capability machinery, not the caller */
@@ -148,6 +151,8 @@ struct check_value {
 #define RANGE_LOOKUP 16  /* a permission check of a path lookup: the walk goes on to see whose lookup */
 #define RANGE_EXEC 32    /* an execve's file lookup (do_open_execat) */
 #define RANGE_INTERP 64  /* an interpreter's lookup, inside an exec that is going ahead (open_exec) */
+#define RANGE_WALK 128   /* the walk through a name's directories (link_path_walk): a directory search */
+#define RANGE_STAT 256   /* a stat or access of a name (vfs_statx, do_faccessat): nothing is opened */
 
 /* The totals array: one counter per capability and outcome, TOTAL_* added to cap * TOTAL_PER_CAP. */
 #define TOTAL_DENIED 2  /* refused (else granted) */

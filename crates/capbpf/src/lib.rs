@@ -29,7 +29,7 @@ static OBJECT: &[u8] = aya::include_bytes_aligned!("../bpf/captrace.bpf.o");
 const MAX_RANGES: usize = 96;
 /// Room kept for the text ranges (core kernel and modules).
 const MAX_TEXT_RANGES: usize = 32;
-const KEY_LEN: usize = 48;
+const KEY_LEN: usize = 56;
 const SETTLED_KEY_LEN: usize = 40;
 const TOTAL_DENIED: u32 = 2;
 const TOTAL_CREATED: u32 = 1;
@@ -40,6 +40,7 @@ const CHECK_CLASSIFIED: u8 = 1;
 const CHECK_NOAUDIT: u8 = 2;
 const CHECK_INSETID: u8 = 4;
 const CHECK_IN_EXEC: u8 = 8;
+const CHECK_PATH_SEARCH: u8 = 16;
 const RANGE_PLUMBING: u32 = 1;
 const RANGE_NOAUDIT: u32 = 2;
 const RANGE_INSETID: u32 = 4;
@@ -47,6 +48,8 @@ const RANGE_TEXT: u32 = 8;
 const RANGE_LOOKUP: u32 = 16;
 const RANGE_EXEC: u32 = 32;
 const RANGE_INTERP: u32 = 64;
+const RANGE_WALK: u32 = 128;
+const RANGE_STAT: u32 = 256;
 const EXEC_FAILED: u8 = 1;
 const EXEC_SUCCEEDED: u8 = 2;
 const STATE_DROPPED: u32 = 1;
@@ -98,6 +101,11 @@ const KNOWN_FUNCTIONS: &[(&str, u32)] = &[
     ("generic_permission", RANGE_LOOKUP),
     ("do_open_execat", RANGE_EXEC),
     ("open_exec", RANGE_INTERP),
+    // A directory search of a name's walk (may_lookup, inlined in link_path_walk), made for a stat or an
+    // access: a shell's PATH search stats each directory's NAME before it execs the one it found.
+    ("link_path_walk", RANGE_WALK),
+    ("vfs_statx", RANGE_STAT),
+    ("do_faccessat", RANGE_STAT),
 ];
 
 /// Which hook counts the checks.
@@ -241,10 +249,12 @@ impl Tracer {
             _ => self.started_ns,
         };
         let attempts = self.exec_outcomes()?;
-        let mut rows = self.checks_in("checks", zero, &attempts)?;
+        let execs = self.execs()?;
+        let exec_names = ExecNames::of(&execs);
+        let mut rows = self.checks_in("checks", zero, &attempts, &exec_names)?;
         rows.extend(self.settled_rows(&rows)?);
         // Checks that found the per-process maps full: pid 0, no command name.
-        rows.extend(self.checks_in("merged", zero, &attempts)?);
+        rows.extend(self.checks_in("merged", zero, &attempts, &exec_names)?);
         rows.sort_by_key(|a| (a.cap, a.first_seen_ns));
         Ok(Collected {
             checks: rows,
@@ -253,7 +263,7 @@ impl Tracer {
             escalated_files: self.escalated_files()?,
             totals: self.totals()?,
             settled: self.settled()?,
-            execs: self.execs()?,
+            execs,
         })
     }
 
@@ -354,6 +364,7 @@ impl Tracer {
         name: &str,
         zero: u64,
         attempts: &HashMap<(u32, u32), u8>,
+        exec_names: &ExecNames,
     ) -> Result<Vec<Check>, Unavailable> {
         let map = self
             .bpf
@@ -365,7 +376,7 @@ impl Tracer {
         for entry in checks.iter() {
             let (key, value) =
                 entry.map_err(|e| Unavailable(format!("reading map {name}: {e}")))?;
-            if let Some(check) = self.decode(&key, value, zero, attempts) {
+            if let Some(check) = self.decode(&key, value, zero, attempts, exec_names) {
                 rows.push(check);
             }
         }
@@ -458,10 +469,13 @@ impl Tracer {
         value: [u64; 2],
         zero: u64,
         attempts: &HashMap<(u32, u32), u8>,
+        exec_names: &ExecNames,
     ) -> Option<Check> {
         let raw = RawKey::parse(key);
-        let recovered =
-            raw.flags & CHECK_IN_EXEC != 0 && recovered(raw.tgid, raw.exec_attempt, attempts);
+        let recovered = (raw.flags & CHECK_IN_EXEC != 0
+            && recovered(raw.tgid, raw.exec_attempt, attempts))
+            || (raw.flags & CHECK_PATH_SEARCH != 0
+                && exec_names.went_past(raw.lookup_base, raw.lookup_full));
         let cap = Cap::new(raw.cap)?;
         let classified = raw.flags & CHECK_CLASSIFIED != 0;
         let caller = (raw.caller != 0)
@@ -499,6 +513,42 @@ fn recovered(tgid: u32, attempt: u16, attempts: &HashMap<(u32, u32), u8>) -> boo
         })
 }
 
+/// The files exec'd in scope, by the hashes the BPF program gives a stat's name: the whole name and its
+/// last component.
+struct ExecNames(Vec<(u32, u32)>);
+
+impl ExecNames {
+    fn of(execs: &[ExecFile]) -> ExecNames {
+        ExecNames(execs.iter().map(|e| name_hashes(&e.path)).collect())
+    }
+
+    /// Whether a stat's directory search for `full` went past: a file of the same last name, found
+    /// elsewhere, was exec'd. A shell searching PATH stats DIR/NAME in each directory until one is there,
+    /// then execs that one; had the search succeeded where the capability let it through, that file would
+    /// be the one exec'd. A hash of 0 is a name the program could not read: never past.
+    fn went_past(&self, base: u32, full: u32) -> bool {
+        base != 0 && self.0.iter().any(|&(b, f)| b == base && f != full)
+    }
+}
+
+/// The BPF program's hashes of a name (FNV-1a 64 over its bytes, and over those after its last `/`, each
+/// folded to 32 bits): the program reads at most PATH_LEN - 1 bytes, as the execs map holds.
+fn name_hashes(name: &[u8]) -> (u32, u32) {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x100_0000_01b3;
+    let fold = |h: u64| (h ^ (h >> 32)) as u32;
+    let (mut full, mut base) = (OFFSET, OFFSET);
+    for &c in name.iter().take(PATH_LEN - 1) {
+        full = (full ^ u64::from(c)).wrapping_mul(PRIME);
+        base = if c == b'/' {
+            OFFSET
+        } else {
+            (base ^ u64::from(c)).wrapping_mul(PRIME)
+        };
+    }
+    (fold(base), fold(full))
+}
+
 /// struct check_key of bpf/captrace.h, read field by field from its bytes.
 struct RawKey {
     caller: u64,
@@ -511,6 +561,8 @@ struct RawKey {
     flags: u8,
     exec_attempt: u16,
     comm: [u8; 16],
+    lookup_base: u32,
+    lookup_full: u32,
 }
 
 impl RawKey {
@@ -531,6 +583,8 @@ impl RawKey {
             flags: 0,
             exec_attempt: 0,
             comm,
+            lookup_base: 0,
+            lookup_full: 0,
         }
     }
 
@@ -552,6 +606,8 @@ impl RawKey {
             flags: key[29],
             exec_attempt: u16::from_ne_bytes([key[30], key[31]]),
             comm,
+            lookup_base: u32_at(48),
+            lookup_full: u32_at(52),
         }
     }
 }
@@ -774,6 +830,29 @@ pub fn monotonic_ns() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stat_went_past_when_another_file_of_its_name_was_exec_d() {
+        let exec = |path: &[u8]| ExecFile {
+            pid: 1,
+            comm: b"sh".to_vec(),
+            path: path.to_vec(),
+            interp: Vec::new(),
+        };
+        let names = ExecNames::of(&[exec(b"/usr/bin/hostname")]);
+        let (base, full) = name_hashes(b"/root/bin/hostname");
+        assert_eq!(base, name_hashes(b"hostname").0);
+        assert!(names.went_past(base, full));
+        // The very file exec'd, another name, an unreadable name: no.
+        let (base, full) = name_hashes(b"/usr/bin/hostname");
+        assert!(!names.went_past(base, full));
+        let (base, full) = name_hashes(b"/root/bin/secret");
+        assert!(!names.went_past(base, full));
+        assert!(!names.went_past(0, 0));
+        // The FNV-1a of the BPF program: the empty name's hash is the offset basis, folded.
+        let offset: u64 = 0xcbf2_9ce4_8422_2325;
+        assert_eq!(name_hashes(b"").1, (offset ^ (offset >> 32)) as u32);
+    }
 
     #[test]
     fn the_verifier_log_stays_out_of_the_one_line_error() {

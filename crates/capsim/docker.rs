@@ -77,18 +77,18 @@ pub fn caller(
         effective: bounding,
     };
     let source = format!("docker run as Docker {version} (moby) and runc set it up");
+    // Refused by the docker client or dockerd: no process, the caller as it was.
+    let refused = |refusal: Refusal| Started {
+        caller: Caller {
+            creds: own.clone(),
+            ..Caller::default()
+        },
+        source: source.clone(),
+        refused: Some(refusal),
+    };
     let security_opt = match security_opts(args, version, warnings) {
         Ok(sent) => sent,
-        Err(refusal) => {
-            return Ok(Started {
-                caller: Caller {
-                    creds: own.clone(),
-                    ..Caller::default()
-                },
-                source,
-                refused: Some(refusal),
-            })
-        }
+        Err(refusal) => return Ok(refused(refusal)),
     };
     let run = DockerRun {
         cap_add: args.cap_add.clone(),
@@ -101,16 +101,7 @@ pub fn caller(
     };
     let process = match daemon.process(&run, image.accounts()) {
         Ok(process) => process,
-        Err(message) => {
-            return Ok(Started {
-                caller: Caller {
-                    creds: own.clone(),
-                    ..Caller::default()
-                },
-                source,
-                refused: Some(capcore::docker::daemon_refusal(message)),
-            })
-        }
+        Err(message) => return Ok(refused(capcore::docker::daemon_refusal(message))),
     };
     let config = OciConfig {
         process: capcore::oci::OciProcess {

@@ -243,7 +243,9 @@ const DROP: [&str; 10] = [
     "SYS_ADMIN",
 ];
 const DROP_RARE: [&str; 2] = ["bpf", "BAR"];
-const USERS: [&str; 15] = [
+/// `""` is the image's USER, as no --user is.
+const USERS: [&str; 16] = [
+    "",
     "0",
     "root",
     "1000",

@@ -93,8 +93,12 @@ pub fn caller(
     let run = DockerRun {
         cap_add: args.cap_add.clone(),
         cap_drop: args.cap_drop.clone(),
-        // docker run's --user, else the image's USER.
-        user: args.user.clone().or(args.image_user.clone()),
+        // docker run's --user, else (as an empty one) the image's USER: dockerd merges the image's config.
+        user: args
+            .user
+            .clone()
+            .filter(|u| !u.is_empty())
+            .or(args.image_user.clone()),
         group_add: args.group_add.clone(),
         privileged: args.privileged,
         security_opt,

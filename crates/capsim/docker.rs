@@ -52,7 +52,14 @@ pub fn caller(
 ) -> Result<Started, Failure> {
     let version = match &args.docker_version {
         Some(text) => MobyVersion::parse(text).map_err(|e| format!("--docker-version: {e}"))?,
-        None => MobyVersion::NEWEST,
+        None => {
+            warnings.push(format!(
+                "the rules are Docker {}'s, the newest modelled (they changed at 23.0 and 25.0): give \
+                 yours with --docker-version (docker version -f '{{{{.Server.Version}}}}' says it)",
+                MobyVersion::NEWEST
+            ));
+            MobyVersion::NEWEST
+        }
     };
     let (bounding, note) = runtime_bounding(args, own, known)?;
     warnings.extend(note);

@@ -67,6 +67,8 @@ fn real_main() -> Result<u8, Box<dyn Error>> {
     let signals = Signals::install()?;
     // Before anything is made or started: where tracing cannot work, COMMAND never runs.
     capbpf::preflight()?;
+    // The kernel's BTF and symbols take most of the start-up: read while the rest is set up.
+    let preload = capbpf::Preload::start();
     let runs_command = !args.command.is_empty();
     let color = if args.json {
         ColorChoice::Never
@@ -76,9 +78,9 @@ fn real_main() -> Result<u8, Box<dyn Error>> {
     let mut sink = sink::open(args.output.as_deref(), runs_command, color)?;
     render::init(sink.term);
     if runs_command {
-        trace_command(&args, known, &signals, &mut sink)
+        trace_command(&args, known, &signals, &mut sink, preload)
     } else {
-        trace_running(&args, known, &signals, &mut sink)
+        trace_running(&args, known, &signals, &mut sink, preload)
     }
 }
 
@@ -96,6 +98,7 @@ fn trace_command(
     known: u32,
     signals: &Signals,
     sink: &mut sink::Sink,
+    preload: capbpf::Preload,
 ) -> Result<u8, Box<dyn Error>> {
     let name = &args.command[0];
     // resolve_program's errors name the program.
@@ -107,7 +110,7 @@ fn trace_command(
     let file = read_file_state(&program)?;
     // Leaves of earlier runs that were killed before they could clean up.
     let _ = cgroup::remove_stale_leaves();
-    let first = run_once(args, &program, user.clone(), None, signals)?;
+    let first = run_once(args, &program, user.clone(), None, signals, Some(preload))?;
     let caps = exact_verdicts(&first.collected);
     let needed = needs::needed(&caps);
     let facts_for = |file: &ProgramFile| RunFacts {
@@ -156,7 +159,7 @@ fn trace_command(
         &per_file_recommendations(&needs_by_file, &facts_for),
     );
     let verify = if args.verify && !signals.stopped() {
-        let second = run_once(args, &program, user, Some(recommended), signals)?;
+        let second = run_once(args, &program, user, Some(recommended), signals, None)?;
         Some(compare(&first, &second))
     } else {
         None
@@ -192,13 +195,15 @@ fn trace_command(
 }
 
 /// Starts COMMAND in a fresh leaf with the tracer attached, waits for it, and reads what was counted.
-/// The leaf is removed and the programs detached on every way out.
+/// The leaf is removed and the programs detached on every way out. `preload` is the kernel read begun
+/// earlier, if any.
 fn run_once(
     args: &Args,
     program: &Path,
     user: Option<RunUser>,
     caps: Option<CapSet>,
     signals: &Signals,
+    preload: Option<capbpf::Preload>,
 ) -> Result<Run, Box<dyn Error>> {
     let mut leaf = Leaf::create().map_err(|e| format!("cannot make a cgroup for COMMAND: {e}"))?;
     let leaf_path = leaf.cgroup_ref().path.clone();
@@ -207,7 +212,7 @@ fn run_once(
         let _ = leaf.remove(LEAF_GRACE);
         format!("cannot start the watcher of {}: {e}", leaf_path.display())
     })?;
-    let result = run_in_leaf(args, program, user, caps, signals, &leaf);
+    let result = run_in_leaf(args, program, user, caps, signals, &leaf, preload);
     if let Err(e) = leaf.remove(LEAF_GRACE) {
         capcli::output::warn(PROG, &leaf_path.to_string_lossy(), &e);
     }
@@ -222,6 +227,7 @@ fn run_in_leaf(
     caps: Option<CapSet>,
     signals: &Signals,
     leaf: &Leaf,
+    preload: Option<capbpf::Preload>,
 ) -> Result<Run, Box<dyn Error>> {
     let base_ns = cgroup::userns_of(std::process::id())?;
     let options = Options {
@@ -231,7 +237,7 @@ fn run_in_leaf(
         only: attach_override()?,
         map_keys: map_keys_override()?,
     };
-    let tracer = Tracer::start(&options)?;
+    let tracer = Tracer::start_with(&options, preload.unwrap_or_else(capbpf::Preload::start))?;
     let attach = tracer.attach();
     let started = Instant::now();
     let launch = Launch {
@@ -337,7 +343,7 @@ fn minimize(
             break;
         }
         let without = kept.without(cap);
-        let run = run_once(args, program, user.cloned(), Some(without), signals)?;
+        let run = run_once(args, program, user.cloned(), Some(without), signals, None)?;
         // Refusals of what this run, or an earlier trial, took away are expected; others are not.
         let others =
             newly_denied(&first.collected.checks, &run.collected.checks) - (needed - without);
@@ -519,6 +525,7 @@ fn trace_running(
     known: u32,
     signals: &Signals,
     sink: &mut sink::Sink,
+    preload: capbpf::Preload,
 ) -> Result<u8, Box<dyn Error>> {
     let running = find_running(args, known)?;
     let options = Options {
@@ -528,7 +535,7 @@ fn trace_running(
         only: attach_override()?,
         map_keys: map_keys_override()?,
     };
-    let mut tracer = Tracer::start(&options)?;
+    let mut tracer = Tracer::start_with(&options, preload)?;
     let attach = tracer.attach();
     if let (Scope::Pids(_), Some(pid)) = (&running.scope, running.main_pid) {
         // Children forked between the first listing and the attach.

@@ -9,6 +9,7 @@
 //! it exits.
 
 mod symbols;
+mod symcache;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -196,22 +197,13 @@ impl Tracer {
     /// Loads and attaches. Nothing is counted before this returns; with `gate_on_exec`, nothing before
     /// the first exec in scope either.
     pub fn start(options: &Options) -> Result<Tracer, Unavailable> {
+        Tracer::start_with(options, Preload::start())
+    }
+
+    /// [`Tracer::start`] with what `preload` has read (or is still reading) of the kernel.
+    pub fn start_with(options: &Options, preload: Preload) -> Result<Tracer, Unavailable> {
         preflight()?;
-        // The kernel takes tens of milliseconds to write /proc/kallsyms out: read it while the BTF parses.
-        // aya's EbpfLoader::new parses the kernel's BTF too (its default, replaced by ours below), as long
-        // again: it is made on a thread of its own, off the critical path.
-        let (btf, symbols, loader) = std::thread::scope(|scope| {
-            let symbols = scope.spawn(Symbols::read);
-            let loader = scope.spawn(EbpfLoader::new);
-            let btf = Btf::from_sys_fs();
-            (btf, symbols.join(), loader.join())
-        });
-        let loader = loader.map_err(|_| Unavailable("the BPF loader could not be made".into()))?;
-        let btf =
-            btf.map_err(|e| Unavailable(format!("no kernel BTF (/sys/kernel/btf/vmlinux): {e}")))?;
-        let symbols = symbols
-            .map_err(|_| Unavailable("/proc/kallsyms: the reader failed".into()))?
-            .map_err(|e| Unavailable(format!("/proc/kallsyms: {e}")))?;
+        let (btf, symbols, loader) = preload.join()?;
         let mut bpf = load_object(loader, options, &btf, &symbols)?;
         if let Scope::Pids(pids) = &options.scope {
             attach_tracepoint(&mut bpf, "captrace_fork", "sched_process_fork", &btf)?;
@@ -547,6 +539,47 @@ fn name_hashes(name: &[u8]) -> (u32, u32) {
         };
     }
     (fold(base), fold(full))
+}
+
+/// What a load needs from the kernel, read on threads of its own from the moment it is started: the
+/// kernel's BTF, its text symbols (the kernel takes tens of milliseconds to write /proc/kallsyms out),
+/// and aya's loader, whose `EbpfLoader::new` parses the BTF again for its default (replaced by ours, but
+/// as long again). A caller starts it as early as it can, so that the reads overlap its own setup.
+pub struct Preload {
+    reading: std::thread::JoinHandle<Result<Kernel, Unavailable>>,
+}
+
+type Kernel = (Btf, Symbols, EbpfLoader<'static>);
+
+impl Preload {
+    pub fn start() -> Preload {
+        Preload {
+            reading: std::thread::spawn(read_kernel),
+        }
+    }
+
+    fn join(self) -> Result<Kernel, Unavailable> {
+        self.reading
+            .join()
+            .map_err(|_| Unavailable("reading the kernel's BTF and symbols failed".into()))?
+    }
+}
+
+/// The three reads of [`Preload`], side by side.
+fn read_kernel() -> Result<Kernel, Unavailable> {
+    let (btf, symbols, loader) = std::thread::scope(|scope| {
+        let symbols = scope.spawn(Symbols::read);
+        let loader = scope.spawn(EbpfLoader::new);
+        let btf = Btf::from_sys_fs();
+        (btf, symbols.join(), loader.join())
+    });
+    let loader = loader.map_err(|_| Unavailable("the BPF loader could not be made".into()))?;
+    let btf =
+        btf.map_err(|e| Unavailable(format!("no kernel BTF (/sys/kernel/btf/vmlinux): {e}")))?;
+    let symbols = symbols
+        .map_err(|_| Unavailable("/proc/kallsyms: the reader failed".into()))?
+        .map_err(|e| Unavailable(format!("/proc/kallsyms: {e}")))?;
+    Ok((btf, symbols, loader))
 }
 
 /// struct check_key of bpf/captrace.h, read field by field from its bytes.

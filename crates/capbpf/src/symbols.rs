@@ -5,6 +5,9 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::ops::Range;
+use std::path::Path;
+
+use crate::symcache;
 
 /// /proc/kallsyms is about 12 MB on a distribution kernel; four times that is a bound, not a guess.
 const MAX_KALLSYMS_BYTES: u64 = 64 << 20;
@@ -27,9 +30,18 @@ pub struct Symbols {
 }
 
 impl Symbols {
-    /// Reads /proc/kallsyms. Fails when the addresses are hidden (kptr_restrict, or not root): then every
+    /// Reads /proc/kallsyms, or the copy of its text symbols kept for this boot and these modules
+    /// ([`crate::symcache`]). Fails when the addresses are hidden (kptr_restrict, or not root): then every
     /// address reads as zero.
     pub fn read() -> io::Result<Symbols> {
+        let cache = Path::new(symcache::CACHE_DIR);
+        let key = symcache::current_key().ok();
+        if let Some(text) = key.as_deref().and_then(|key| symcache::load(cache, key)) {
+            let symbols = Symbols::parse(text);
+            if !symbols.sorted.is_empty() {
+                return Ok(symbols);
+            }
+        }
         let mut bytes = Vec::with_capacity(8 << 20);
         File::open("/proc/kallsyms")?
             .take(MAX_KALLSYMS_BYTES)
@@ -41,7 +53,31 @@ impl Symbols {
                 "the kernel hides its symbol addresses (kernel.kptr_restrict)",
             ));
         }
+        // Kept only when no module came or went while the kernel wrote them out.
+        if let Some(key) = key.filter(|key| symcache::current_key().ok().as_ref() == Some(key)) {
+            let _ = symcache::store(cache, &key, &symbols.kept_lines());
+        }
         Ok(symbols)
+    }
+
+    /// The lines of the symbols worth keeping between runs: every text symbol but those of BPF programs
+    /// and the kernel's own trampolines (`[bpf]`, `[__builtin__ftrace]`…), which come and go.
+    fn kept_lines(&self) -> String {
+        let mut out = String::with_capacity(self.text.len());
+        for line in self.text.split_inclusive('\n') {
+            let Some(symbol) = parse_line(line, 0) else {
+                continue;
+            };
+            let module = &line[symbol.module];
+            if module == "[bpf]" || module.starts_with("[__builtin__") {
+                continue;
+            }
+            out.push_str(line);
+            if !line.ends_with('\n') {
+                out.push('\n');
+            }
+        }
+        out
     }
 
     /// Parses kallsyms lines (`ffffffff81000000 T _stext`, `… t bpf_prog_x_y\t[bpf]`); keeps text symbols
@@ -209,6 +245,22 @@ ffffffffc0300000 t nft_do_chain\t[nf_tables]
             .into_iter()
             .map(|(_, r)| r)
             .collect()
+    }
+
+    #[test]
+    fn the_kept_copy_leaves_out_bpf_programs_data_and_hidden_symbols() {
+        let kept = Symbols::parse(SAMPLE.to_string()).kept_lines();
+        assert!(kept.contains("T cap_capable\n"), "{kept}");
+        assert!(kept.contains("ext4_fill_super\t[ext4]\n"), "{kept}");
+        assert!(!kept.contains("[bpf]") && !kept.contains("some_data") && !kept.contains("hidden"));
+        // Read back, it gives the same ranges as the whole text.
+        let whole = Symbols::parse(SAMPLE.to_string());
+        let copy = Symbols::parse(kept);
+        assert_eq!(whole.text_ranges(8), copy.text_ranges(8));
+        assert_eq!(
+            whole.ranges_of(&["cap_capable"]),
+            copy.ranges_of(&["cap_capable"])
+        );
     }
 
     #[test]

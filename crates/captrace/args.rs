@@ -23,8 +23,7 @@ trace what is already running (never moved, never signalled) until Ctrl-C or --d
 Each capability gets one verdict:
   needed   granted on a check that matters, in a namespace the program did not create
   denied   asked for and refused, never granted: shown, never recommended
-  probe    only no-audit probes (the cap_sys_admin memory-accounting check every mmap makes), and \
-lookups the program went past (execvp or a shell searching PATH through a directory it may not search)
+  probe    only no-audit probes (every mmap's cap_sys_admin check) and lookups the program went past
   userns   only checks against a user namespace the program created: free there, no need on the host
 
 The needed set is then written as docker run flags, a Kubernetes securityContext, systemd lines and a \
@@ -33,7 +32,8 @@ its capabilities after exec (a non-root container that only \"adds\" a capabilit
 bounding set alone), captrace says why and prints what works instead. --verify runs COMMAND again under \
 the recommended set and says whether it behaves the same.
 
-Checks captrace itself makes before COMMAND execs (a PATH search) are not counted.
+Checks captrace itself makes before COMMAND execs (a PATH search) are not counted, nor is a PATH search \
+by COMMAND that went on past a directory it may not search (execvp's, or a shell's).
 
 Files: /run/capkit/kallsyms keeps the kernel's text symbols between runs (root's only, mode 0600; read \
 again from /proc/kallsyms after a reboot or when a module is loaded, unloaded or moved).";

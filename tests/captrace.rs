@@ -232,6 +232,19 @@ fn a_step_that_fails_in_the_child_is_named() {
     );
 }
 
+/// A COMMAND that is not there is named once, in the house form, before anything runs.
+#[test]
+fn a_missing_command_is_named_once() {
+    let Some(t) = captrace(&["--", "/nonexistent/capkit"]) else {
+        return;
+    };
+    assert_eq!(t.code, 2, "{}", t.explain());
+    assert_eq!(
+        t.stderr.trim_end(),
+        "captrace: /nonexistent/capkit: No such file or directory (os error 2)"
+    );
+}
+
 #[test]
 fn stale_leaves_go_and_live_ones_stay() {
     require_root!();

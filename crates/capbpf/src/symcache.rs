@@ -83,9 +83,10 @@ pub fn load(dir: &Path, key: &str) -> Option<String> {
     (header == key).then(|| symbols.to_string())
 }
 
-/// Keeps `lines` (kallsyms lines, each ending in a newline) for `key`: written to a new file in `dir` and
-/// renamed over the old copy, so a reader sees a whole copy or none. Best effort: errors are returned for
-/// the tests, and ignored by the tracer.
+/// Keeps `lines` (kallsyms lines, each ending in a newline) for `key`: written to an unnamed file in `dir`
+/// (`O_TMPFILE`) that is linked in only once whole, so a reader sees a whole copy or none, and a writer
+/// killed halfway (captrace ending before its start-up did) leaves nothing behind. Best effort: errors are
+/// returned for the tests, and ignored by the tracer.
 pub fn store(dir: &Path, key: &str, lines: &str) -> io::Result<()> {
     match rustix::fs::mkdir(dir, Mode::RWXU) {
         Ok(()) | Err(rustix::io::Errno::EXIST) => {}
@@ -93,26 +94,28 @@ pub fn store(dir: &Path, key: &str, lines: &str) -> io::Result<()> {
     }
     let dir = open_private_dir(dir)
         .ok_or_else(|| io::Error::other("not a directory only root may write"))?;
-    let temp = format!("{CACHE_FILE}.{}", std::process::id());
     let file = rustix::fs::openat(
         &dir,
-        temp.as_str(),
-        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        ".",
+        OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC,
         Mode::RUSR | Mode::WUSR,
     )?;
-    let written = write_copy(file, key, lines)
-        .and_then(|()| Ok(rustix::fs::renameat(&dir, temp.as_str(), &dir, CACHE_FILE)?));
-    if written.is_err() {
-        let _ = rustix::fs::unlinkat(&dir, temp.as_str(), rustix::fs::AtFlags::empty());
+    let file = write_copy(file, key, lines)?;
+    // The old copy goes first: linkat does not replace. A reader in between reads the kernel.
+    match rustix::fs::unlinkat(&dir, CACHE_FILE, rustix::fs::AtFlags::empty()) {
+        Ok(()) | Err(rustix::io::Errno::NOENT) => {}
+        Err(e) => return Err(e.into()),
     }
-    written
+    rustix::fs::linkat(&file, "", &dir, CACHE_FILE, rustix::fs::AtFlags::EMPTY_PATH)?;
+    Ok(())
 }
 
-fn write_copy(file: OwnedFd, key: &str, lines: &str) -> io::Result<()> {
+fn write_copy(file: OwnedFd, key: &str, lines: &str) -> io::Result<File> {
     let mut file = File::from(file);
     file.write_all(key.as_bytes())?;
     file.write_all(b"\n")?;
-    file.write_all(lines.as_bytes())
+    file.write_all(lines.as_bytes())?;
+    Ok(file)
 }
 
 /// `dir` opened without following a symlink, when it is a directory owned by root that no one else may
@@ -154,6 +157,10 @@ mod tests {
         let lines = "ffffffff81000000 T _stext\nffffffff81000100 T cap_capable\n";
         store(&dir, "k1", lines).expect("store");
         assert_eq!(load(&dir, "k1").as_deref(), Some(lines));
+        // Stored again, it is replaced, and nothing else is left in the directory.
+        store(&dir, "k1", lines).expect("store again");
+        let names: Vec<_> = std::fs::read_dir(&dir).expect("dir").collect();
+        assert_eq!(names.len(), 1);
         assert_eq!(load(&dir, "k2"), None);
         // Open to others: never read.
         std::fs::set_permissions(dir.join(CACHE_FILE), std::fs::Permissions::from_mode(0o644))

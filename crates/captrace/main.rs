@@ -469,10 +469,11 @@ struct ProgramFile {
 fn read_file_state(program: &Path) -> Result<ProgramFile, Box<dyn Error>> {
     // capsys names the file in its message; a file that is not there gets the house form, `PATH: cause
     // (os error N)`, from its metadata.
-    let target = capsys::exec_file::read_exec_file(program).map_err(|e| match program.metadata() {
-        Err(cause) => format!("{}: {cause}", show(program.as_os_str())),
-        Ok(_) => e.to_string(),
-    })?;
+    let target =
+        capsys::exec_file::read_exec_file(program).map_err(|e| match program.metadata() {
+            Err(cause) => format!("{}: {cause}", show(program.as_os_str())),
+            Ok(_) => e.to_string(),
+        })?;
     let file = match target {
         ExecTarget::Runs(file) => file,
         ExecTarget::Fails(failure) => {

@@ -53,7 +53,7 @@
 
 use serde::Deserialize;
 
-use crate::image_user::{exec_user, Accounts};
+use crate::image_user::{exec_user, Accounts, ExecUser};
 use crate::oci::Refusal;
 use crate::{Cap, CapSet};
 
@@ -650,24 +650,9 @@ fn user_and_groups(
             // (RunAsUsername) is WithUser("NAME[:GID]") and WithAdditionalGIDs("NAME").
             let image = match (node.accounts, username) {
                 (Some(accounts), Some(name)) => {
-                    let (found_uid, found_gid) =
-                        crate::image_user::passwd_user_named(name, accounts.passwd).map_err(
-                            |e| {
-                                refused(
-                                "containerd",
-                                e,
-                                "containerd finds no user of that name in the image's /etc/passwd: \
-                                 CreateContainer fails",
-                            )
-                            },
-                        )?;
-                    uid = found_uid;
-                    Some(crate::image_user::ExecUser {
-                        uid: found_uid,
-                        gid: found_gid,
-                        sgids: Vec::new(),
-                        name: Some(name.as_bytes().to_vec()),
-                    })
+                    let found = containerd_user_named(name, accounts)?;
+                    uid = found.uid;
+                    Some(found)
                 }
                 (Some(accounts), None) => {
                     let found = exec_user(&uid.to_string(), accounts).map_err(|e| {
@@ -743,6 +728,25 @@ fn user_and_groups(
         uid,
         gid,
         additional,
+    })
+}
+
+/// containerd's `WithUser("NAME")` for a user name (RunAsUsername): the first passwd entry of that name,
+/// or CreateContainer fails.
+fn containerd_user_named(name: &str, accounts: Accounts) -> Result<ExecUser, Error> {
+    let (uid, gid) = crate::image_user::passwd_user_named(name, accounts.passwd).map_err(|e| {
+        refused(
+            "containerd",
+            e,
+            "containerd finds no user of that name in the image's /etc/passwd: CreateContainer \
+                 fails",
+        )
+    })?;
+    Ok(ExecUser {
+        uid,
+        gid,
+        sgids: Vec::new(),
+        name: Some(name.as_bytes().to_vec()),
     })
 }
 

@@ -265,7 +265,7 @@ fn space_char(bytes: &[u8]) -> Option<usize> {
 }
 
 /// strconv.Atoi for a user or group argument: `Some` only when the whole text is a decimal number.
-fn parse_id(text: &str) -> Option<i64> {
+pub(crate) fn parse_id(text: &str) -> Option<i64> {
     let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;

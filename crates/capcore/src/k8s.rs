@@ -207,7 +207,6 @@ impl std::fmt::Display for Error {
     }
 }
 
-/// A refusal by `by` (`kubelet`, `kube-apiserver`, `containerd`, `cri-o`) before anything runs.
 /// An image's USER as the kubelet reads it from the runtime's image status (containerd's
 /// getUserFromImage): the part before `:` (the group is dropped), a number as a uid, else a name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -218,24 +217,24 @@ pub enum ImageUser<'a> {
 
 impl<'a> ImageUser<'a> {
     /// `USER[:GROUP]` as an image's config gives it; `None` for an empty one (the image sets no USER,
-    /// so root). A number outside 0..2^32 is an error.
+    /// so root). A number no uid can be (negative, above 2^32 - 1) is an error; digits too many for 64
+    /// bits are a name, as Go's ParseInt leaves them.
     pub fn parse(text: &'a str) -> Result<Option<ImageUser<'a>>, String> {
         let user = text.split(':').next().unwrap_or("");
         if user.is_empty() {
             return Ok(None);
         }
-        // strconv.ParseInt(user, 10, 64): a sign is allowed, so is a number no uid can be.
-        let digits = user.strip_prefix(['+', '-']).unwrap_or(user);
-        if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-            return match user.parse::<i64>().ok().and_then(|n| u32::try_from(n).ok()) {
-                Some(uid) => Ok(Some(ImageUser::Uid(uid))),
-                None => Err(format!("'{user}' is not a uid (0 to 4294967295)")),
-            };
+        // strconv.ParseInt(user, 10, 64): what does not parse is a name.
+        match crate::image_user::parse_id(user) {
+            Some(n) => u32::try_from(n)
+                .map(|uid| Some(ImageUser::Uid(uid)))
+                .map_err(|_| format!("'{user}' is not a uid (0 to 4294967295)")),
+            None => Ok(Some(ImageUser::Name(user))),
         }
-        Ok(Some(ImageUser::Name(user)))
     }
 }
 
+/// A refusal by `by` (`kubelet`, `kube-apiserver`, `containerd`, `cri-o`) before anything runs.
 fn refused(by: &'static str, message: impl Into<String>, why: &str) -> Error {
     Error::Refused(Refusal {
         message: message.into(),
@@ -738,8 +737,7 @@ fn containerd_user_named(name: &str, accounts: Accounts) -> Result<ExecUser, Err
         refused(
             "containerd",
             e,
-            "containerd finds no user of that name in the image's /etc/passwd: CreateContainer \
-                 fails",
+            "containerd finds no user of that name in the image's /etc/passwd: CreateContainer fails",
         )
     })?;
     Ok(ExecUser {

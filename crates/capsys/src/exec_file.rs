@@ -16,12 +16,12 @@
 use std::ffi::OsStr;
 use std::fs;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use capcore::script::{self, Shebang, BINPRM_BUF_SIZE, MAX_SCRIPTS};
-use rustix::fs::{FileType, Mode, OFlags, ResolveFlags, Stat};
+use rustix::fs::{FileType, Mode, OFlags, Stat};
 use rustix::io::Errno;
 
 /// What the raw xattr read gave.
@@ -128,12 +128,6 @@ fn mount_flags(fd: BorrowedFd<'_>) -> rustix::fs::StatVfsMountFlags {
     rustix::fs::fstatvfs(fd).map_or(rustix::fs::StatVfsMountFlags::empty(), |vfs| vfs.f_flag)
 }
 
-/// The magic link of a descriptor: opening it (or getxattr on it) reaches the very inode the descriptor
-/// holds, whatever its name leads to now.
-fn fd_link(fd: BorrowedFd<'_>) -> String {
-    format!("/proc/self/fd/{}", fd.as_raw_fd())
-}
-
 /// The first 256 bytes of the regular file `fd` holds (as `meta` found it), through a descriptor opened
 /// for reading from it, without blocking: should the inode be anything else, nothing is read.
 fn read_head(fd: BorrowedFd<'_>, meta: &Stat) -> io::Result<Vec<u8>> {
@@ -174,25 +168,7 @@ impl Lookup<'_> {
                 Mode::empty(),
             )?),
             Lookup::Root { root, fd, cwd } => {
-                let mut inside = Vec::new();
-                if !name.starts_with(b"/") {
-                    inside.extend_from_slice(cwd.as_bytes());
-                    inside.push(b'/');
-                }
-                inside.extend_from_slice(name);
-                let how = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
-                match rustix::fs::openat2(fd, inside.as_slice(), flags, Mode::empty(), how) {
-                    // Before Linux 5.6: the same lookup, component by component in user space.
-                    Err(Errno::NOSYS) => {
-                        let host = crate::rootfs::resolve(root, cwd, name)?;
-                        Ok(rustix::fs::open(
-                            &host,
-                            flags | OFlags::NOFOLLOW,
-                            Mode::empty(),
-                        )?)
-                    }
-                    other => Ok(other?),
-                }
+                crate::rootfs::open_path_in(root, fd.as_fd(), cwd, name)
             }
         }
     }
@@ -202,7 +178,7 @@ impl Lookup<'_> {
         let named = PathBuf::from(OsStr::from_bytes(name));
         match self {
             Lookup::Host => named,
-            Lookup::Root { .. } => fs::read_link(fd_link(fd)).unwrap_or(named),
+            Lookup::Root { .. } => fs::read_link(crate::rootfs::fd_link(fd)).unwrap_or(named),
         }
     }
 }
@@ -389,7 +365,7 @@ pub fn read_exec_file_in(path: &Path, root: Option<(&Path, &str)>) -> io::Result
             ),
         });
     }
-    let link = fd_link(fd.as_fd());
+    let link = crate::rootfs::fd_link(fd.as_fd());
     let xattr = read_xattr_with(&current, |buf| {
         rustix::fs::getxattr(link.as_str(), "security.capability", buf)
     })?;

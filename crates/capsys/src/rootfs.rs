@@ -8,7 +8,7 @@
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -81,34 +81,60 @@ pub fn resolve(root: &Path, cwd: &str, path: &[u8]) -> io::Result<PathBuf> {
     Ok(host)
 }
 
-/// Opens `path` inside `root` for reading when it is a regular file. The lookup is the kernel's
-/// `openat2(RESOLVE_IN_ROOT)` into an `O_PATH` descriptor (before Linux 5.6, [`resolve`] and a
-/// `O_NOFOLLOW` open); a FIFO, device or directory there is never opened for reading (a FIFO would block,
-/// a device open can act), and is `EINVAL`.
-pub fn open_regular(root: &Path, path: &[u8]) -> io::Result<File> {
-    let root_fd = open_dir(None, root.as_os_str().as_bytes())?;
+/// `name` inside the rootfs `root` (open as `root_fd`), relative names from `cwd`, looked up by the
+/// kernel in one step into an `O_PATH` descriptor: `openat2(RESOLVE_IN_ROOT)`, so that no symlink,
+/// however swapped in, leaves the rootfs; before Linux 5.6, [`resolve`] and an `O_NOFOLLOW` open.
+pub fn open_path_in(
+    root: &Path,
+    root_fd: BorrowedFd<'_>,
+    cwd: &str,
+    name: &[u8],
+) -> io::Result<OwnedFd> {
+    let mut inside = Vec::new();
+    if !name.starts_with(b"/") {
+        inside.extend_from_slice(cwd.as_bytes());
+        inside.push(b'/');
+    }
+    inside.extend_from_slice(name);
     let flags = OFlags::PATH | OFlags::CLOEXEC;
     let how = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
-    let fd = match rustix::fs::openat2(&root_fd, path, flags, Mode::empty(), how) {
+    match rustix::fs::openat2(root_fd, inside.as_slice(), flags, Mode::empty(), how) {
         Err(Errno::NOSYS) => {
-            let host = resolve(root, "/", path)?;
-            rustix::fs::open(&host, flags | OFlags::NOFOLLOW, Mode::empty())?
+            let host = resolve(root, cwd, name)?;
+            Ok(rustix::fs::open(
+                &host,
+                flags | OFlags::NOFOLLOW,
+                Mode::empty(),
+            )?)
         }
-        other => other?,
-    };
+        other => Ok(other?),
+    }
+}
+
+/// Opens `path` inside `root` for reading when it is a regular file, looked up by [`open_path_in`]; a
+/// FIFO, device or directory there is never opened for reading (a FIFO would block, a device open can
+/// act), and is `EINVAL`.
+pub fn open_regular(root: &Path, path: &[u8]) -> io::Result<File> {
+    let root_fd = open_dir(None, root.as_os_str().as_bytes())?;
+    let fd = open_path_in(root, root_fd.as_fd(), "/", path)?;
     let meta = rustix::fs::fstat(&fd)?;
     if FileType::from_raw_mode(meta.st_mode) != FileType::RegularFile {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }
-    reopen_for_reading(std::os::fd::AsFd::as_fd(&fd), &meta)
+    reopen_for_reading(fd.as_fd(), &meta)
+}
+
+/// The magic link of a descriptor: opening it (or getxattr on it) reaches the very inode the descriptor
+/// holds, whatever its name leads to now.
+pub(crate) fn fd_link(fd: BorrowedFd<'_>) -> String {
+    format!("/proc/self/fd/{}", fd.as_raw_fd())
 }
 
 /// A descriptor for reading the very regular file an `O_PATH` descriptor holds (as `meta` found it),
 /// opened through its magic link without blocking: should the inode be anything else by then, `EACCES`.
 pub(crate) fn reopen_for_reading(fd: BorrowedFd<'_>, meta: &Stat) -> io::Result<File> {
-    let link = format!("/proc/self/fd/{}", fd.as_raw_fd());
     let file = rustix::fs::open(
-        link.as_str(),
+        fd_link(fd).as_str(),
         OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
         Mode::empty(),
     )?;

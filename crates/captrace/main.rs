@@ -67,8 +67,6 @@ fn real_main() -> Result<u8, Box<dyn Error>> {
     let signals = Signals::install()?;
     // Before anything is made or started: where tracing cannot work, COMMAND never runs.
     capbpf::preflight()?;
-    // The kernel's BTF and symbols take most of the start-up: read while the rest is set up.
-    let preload = capbpf::Preload::start();
     let runs_command = !args.command.is_empty();
     let color = if args.json {
         ColorChoice::Never
@@ -78,9 +76,9 @@ fn real_main() -> Result<u8, Box<dyn Error>> {
     let mut sink = sink::open(args.output.as_deref(), runs_command, color)?;
     render::init(sink.term);
     if runs_command {
-        trace_command(&args, known, &signals, &mut sink, preload)
+        trace_command(&args, known, &signals, &mut sink)
     } else {
-        trace_running(&args, known, &signals, &mut sink, preload)
+        trace_running(&args, known, &signals, &mut sink)
     }
 }
 
@@ -98,7 +96,6 @@ fn trace_command(
     known: u32,
     signals: &Signals,
     sink: &mut sink::Sink,
-    preload: capbpf::Preload,
 ) -> Result<u8, Box<dyn Error>> {
     let name = &args.command[0];
     // resolve_program's errors name the program.
@@ -110,7 +107,7 @@ fn trace_command(
     let file = read_file_state(&program)?;
     // Leaves of earlier runs that were killed before they could clean up.
     let _ = cgroup::remove_stale_leaves();
-    let first = run_once(args, &program, user.clone(), None, signals, Some(preload))?;
+    let first = run_once(args, &program, user.clone(), None, signals)?;
     let caps = exact_verdicts(&first.collected);
     let needed = needs::needed(&caps);
     let facts_for = |file: &ProgramFile| RunFacts {
@@ -159,7 +156,7 @@ fn trace_command(
         &per_file_recommendations(&needs_by_file, &facts_for),
     );
     let verify = if args.verify && !signals.stopped() {
-        let second = run_once(args, &program, user, Some(recommended), signals, None)?;
+        let second = run_once(args, &program, user, Some(recommended), signals)?;
         Some(compare(&first, &second))
     } else {
         None
@@ -195,15 +192,13 @@ fn trace_command(
 }
 
 /// Starts COMMAND in a fresh leaf with the tracer attached, waits for it, and reads what was counted.
-/// The leaf is removed and the programs detached on every way out. `preload` is the kernel read begun
-/// earlier, if any.
+/// The leaf is removed and the programs detached on every way out.
 fn run_once(
     args: &Args,
     program: &Path,
     user: Option<RunUser>,
     caps: Option<CapSet>,
     signals: &Signals,
-    preload: Option<capbpf::Preload>,
 ) -> Result<Run, Box<dyn Error>> {
     let mut leaf = Leaf::create().map_err(|e| format!("cannot make a cgroup for COMMAND: {e}"))?;
     let leaf_path = leaf.cgroup_ref().path.clone();
@@ -212,7 +207,7 @@ fn run_once(
         let _ = leaf.remove(LEAF_GRACE);
         format!("cannot start the watcher of {}: {e}", leaf_path.display())
     })?;
-    let result = run_in_leaf(args, program, user, caps, signals, &leaf, preload);
+    let result = run_in_leaf(args, program, user, caps, signals, &leaf);
     if let Err(e) = leaf.remove(LEAF_GRACE) {
         capcli::output::warn(PROG, &leaf_path.to_string_lossy(), &e);
     }
@@ -227,7 +222,6 @@ fn run_in_leaf(
     caps: Option<CapSet>,
     signals: &Signals,
     leaf: &Leaf,
-    preload: Option<capbpf::Preload>,
 ) -> Result<Run, Box<dyn Error>> {
     let base_ns = cgroup::userns_of(std::process::id())?;
     let options = Options {
@@ -237,7 +231,7 @@ fn run_in_leaf(
         only: attach_override()?,
         map_keys: map_keys_override()?,
     };
-    let tracer = Tracer::start_with(&options, preload.unwrap_or_else(capbpf::Preload::start))?;
+    let tracer = Tracer::start(&options)?;
     let attach = tracer.attach();
     let started = Instant::now();
     let launch = Launch {
@@ -343,7 +337,7 @@ fn minimize(
             break;
         }
         let without = kept.without(cap);
-        let run = run_once(args, program, user.cloned(), Some(without), signals, None)?;
+        let run = run_once(args, program, user.cloned(), Some(without), signals)?;
         // Refusals of what this run, or an earlier trial, took away are expected; others are not.
         let others =
             newly_denied(&first.collected.checks, &run.collected.checks) - (needed - without);
@@ -530,7 +524,6 @@ fn trace_running(
     known: u32,
     signals: &Signals,
     sink: &mut sink::Sink,
-    preload: capbpf::Preload,
 ) -> Result<u8, Box<dyn Error>> {
     let running = find_running(args, known)?;
     let options = Options {
@@ -540,7 +533,7 @@ fn trace_running(
         only: attach_override()?,
         map_keys: map_keys_override()?,
     };
-    let mut tracer = Tracer::start_with(&options, preload)?;
+    let mut tracer = Tracer::start(&options)?;
     let attach = tracer.attach();
     if let (Scope::Pids(_), Some(pid)) = (&running.scope, running.main_pid) {
         // Children forked between the first listing and the attach.

@@ -197,13 +197,8 @@ impl Tracer {
     /// Loads and attaches. Nothing is counted before this returns; with `gate_on_exec`, nothing before
     /// the first exec in scope either.
     pub fn start(options: &Options) -> Result<Tracer, Unavailable> {
-        Tracer::start_with(options, Preload::start())
-    }
-
-    /// [`Tracer::start`] with what `preload` has read (or is still reading) of the kernel.
-    pub fn start_with(options: &Options, preload: Preload) -> Result<Tracer, Unavailable> {
         preflight()?;
-        let (btf, symbols, loader) = preload.join()?;
+        let (btf, symbols, loader) = read_kernel()?;
         let mut bpf = load_object(loader, options, &btf, &symbols)?;
         if let Scope::Pids(pids) = &options.scope {
             attach_tracepoint(&mut bpf, "captrace_fork", "sched_process_fork", &btf)?;
@@ -526,46 +521,33 @@ impl ExecNames {
 /// The BPF program's hashes of a name (FNV-1a 64 over its bytes, and over those after its last `/`, each
 /// folded to 32 bits): the program reads at most PATH_LEN - 1 bytes, as the execs map holds.
 fn name_hashes(name: &[u8]) -> (u32, u32) {
-    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x100_0000_01b3;
     let fold = |h: u64| (h ^ (h >> 32)) as u32;
-    let (mut full, mut base) = (OFFSET, OFFSET);
+    let (mut full, mut base) = (FNV_OFFSET, FNV_OFFSET);
     for &c in name.iter().take(PATH_LEN - 1) {
-        full = (full ^ u64::from(c)).wrapping_mul(PRIME);
+        full = fnv1a(full, c);
         base = if c == b'/' {
-            OFFSET
+            FNV_OFFSET
         } else {
-            (base ^ u64::from(c)).wrapping_mul(PRIME)
+            fnv1a(base, c)
         };
     }
     (fold(base), fold(full))
 }
 
-/// What a load needs from the kernel, read on threads of its own from the moment it is started: the
-/// kernel's BTF, its text symbols (the kernel takes tens of milliseconds to write /proc/kallsyms out),
-/// and aya's loader, whose `EbpfLoader::new` parses the BTF again for its default (replaced by ours, but
-/// as long again). A caller starts it as early as it can, so that the reads overlap its own setup.
-pub struct Preload {
-    reading: std::thread::JoinHandle<Result<Kernel, Unavailable>>,
+/// FNV-1a, 64 bits: the offset basis, and one byte's step (the BPF program's hash, and the symbols
+/// copy's key).
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+fn fnv1a(hash: u64, byte: u8) -> u64 {
+    (hash ^ u64::from(byte)).wrapping_mul(0x100_0000_01b3)
 }
 
+/// What a load needs from the kernel: its BTF, its text symbols (the kernel takes tens of milliseconds
+/// to write /proc/kallsyms out, so they are kept between runs: [`Symbols::read`]), and aya's loader, whose
+/// `EbpfLoader::new` parses the BTF again for its default (replaced by ours, but as long again).
 type Kernel = (Btf, Symbols, EbpfLoader<'static>);
 
-impl Preload {
-    pub fn start() -> Preload {
-        Preload {
-            reading: std::thread::spawn(read_kernel),
-        }
-    }
-
-    fn join(self) -> Result<Kernel, Unavailable> {
-        self.reading
-            .join()
-            .map_err(|_| Unavailable("reading the kernel's BTF and symbols failed".into()))?
-    }
-}
-
-/// The three reads of [`Preload`], side by side.
+/// The three reads of [`Kernel`], side by side.
 fn read_kernel() -> Result<Kernel, Unavailable> {
     let (btf, symbols, loader) = std::thread::scope(|scope| {
         let symbols = scope.spawn(Symbols::read);
@@ -883,8 +865,7 @@ mod tests {
         assert!(!names.went_past(base, full));
         assert!(!names.went_past(0, 0));
         // The FNV-1a of the BPF program: the empty name's hash is the offset basis, folded.
-        let offset: u64 = 0xcbf2_9ce4_8422_2325;
-        assert_eq!(name_hashes(b"").1, (offset ^ (offset >> 32)) as u32);
+        assert_eq!(name_hashes(b"").1, (FNV_OFFSET ^ (FNV_OFFSET >> 32)) as u32);
     }
 
     #[test]

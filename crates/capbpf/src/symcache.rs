@@ -41,7 +41,7 @@ pub fn current_key() -> io::Result<String> {
 /// FNV-1a of each module's name and load address (`/proc/modules` fields 1 and 6); its use count and
 /// state change all the time and say nothing about where its code is.
 fn modules_hash(modules: &[u8]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut hash = crate::FNV_OFFSET;
     for line in String::from_utf8_lossy(modules).lines() {
         let fields: Vec<&str> = line.split_ascii_whitespace().collect();
         let (Some(name), Some(addr)) = (fields.first(), fields.get(5)) else {
@@ -53,7 +53,7 @@ fn modules_hash(modules: &[u8]) -> u64 {
             .chain(addr.bytes())
             .chain([b'\n'])
         {
-            hash = (hash ^ u64::from(byte)).wrapping_mul(0x100_0000_01b3);
+            hash = crate::fnv1a(hash, byte);
         }
     }
     hash
